@@ -1,0 +1,8 @@
+import { defineCommands, type Command } from './types.ts';
+import { muster } from './muster.ts';
+
+/** Every slash command Muster answers, validated when loaded. */
+export const commands = defineCommands([muster as Command<never>]);
+
+/** Commands in the Slack manifest that later releases implement; they answer honestly meanwhile. */
+export const PLANNED_COMMANDS = ['incident', 'approval', 'change'] as const;

@@ -1,0 +1,150 @@
+import { parseArgs } from 'node:util';
+import { EnvError, defaultDatabaseUrl, parseEnv } from './config/env.ts';
+import { formatProblems, parsePolicyText, defaultPolicy } from './config/policy.ts';
+import { readFileSync } from 'node:fs';
+import { openDatabase, redact } from './store/db.ts';
+import { migrate } from './store/migrate.ts';
+import { exportAudit, verifyChain } from './store/audit.ts';
+import { listEffects, replayEffects } from './store/outbox.ts';
+import { systemClock } from './domain/clock.ts';
+
+const USAGE = `usage: muster <command>
+  migrate                               apply database migrations (DATABASE_URL)
+  config check [file]                   validate the policy file (default: MUSTER_CONFIG)
+  audit verify                          check the audit hash chain; exit 1 and name the first bad entry
+  audit export --format csv|json        write the audit trail to stdout
+  outbox list [--all]                   dead-lettered (and waiting) chat effects
+  outbox replay [id ...]                queue dead-lettered effects again (all when no id is given)
+  evidence CHG-n                        the evidence record of a change request`;
+
+function fail(message: string, code = 2): never {
+  console.error(`muster: ${message}`);
+  process.exit(code);
+}
+
+function databaseUrl(): string {
+  try {
+    return parseEnv().DATABASE_URL ?? defaultDatabaseUrl();
+  } catch (e) {
+    if (e instanceof EnvError) fail(e.message);
+    throw e;
+  }
+}
+
+async function withDb<T>(fn: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>): Promise<T> {
+  const url = databaseUrl();
+  await migrate(url);
+  const db = await openDatabase(url);
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, sub, ...rest] = argv;
+  switch (cmd) {
+    case 'migrate': {
+      const url = databaseUrl();
+      const r = await migrate(url);
+      console.log(`${redact(url)}: ${r.applied.length} applied${r.applied.length ? ` (${r.applied.join(', ')})` : ''}, ${r.alreadyApplied.length} already applied`);
+      return 0;
+    }
+    case 'config': {
+      if (sub !== 'check') fail(`unknown config command "${sub ?? ''}"\n${USAGE}`);
+      const file = rest[0] ?? process.env.MUSTER_CONFIG;
+      if (!file) {
+        defaultPolicy();
+        console.log('No policy file given (MUSTER_CONFIG is unset): the built-in defaults apply and are valid.');
+        return 0;
+      }
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        fail(`cannot read ${file}: ${(e as Error).message}`, 1);
+      }
+      const { policy, problems } = parsePolicyText(text, file);
+      if (!policy) {
+        console.error(`${file}: ${problems.length} problem(s)\n${formatProblems(file, problems)}`);
+        return 1;
+      }
+      console.log(`${file}: OK (${Object.keys(policy.approvals.deployment.environments).length} environments, time zone ${policy.organization.timeZone})`);
+      return 0;
+    }
+    case 'audit': {
+      if (sub === 'verify') {
+        return withDb(async (db) => {
+          const r = await verifyChain(db);
+          if (r.ok) {
+            console.log(`audit chain intact: ${r.checked} entries, head ${r.lastHash}`);
+            return 0;
+          }
+          console.error(`audit chain BROKEN at entry ${r.firstBad!.seq}: ${r.firstBad!.problem} (${r.checked} entries before it verified)`);
+          return 1;
+        });
+      }
+      if (sub === 'export') {
+        const { values } = parseArgs({ args: rest, options: { format: { type: 'string', default: 'json' } }, strict: true });
+        if (values.format !== 'csv' && values.format !== 'json') fail(`--format must be csv or json, not "${values.format}"`);
+        return withDb(async (db) => {
+          await exportAudit(db, values.format as 'csv' | 'json', (chunk) => process.stdout.write(chunk));
+          return 0;
+        });
+      }
+      fail(`unknown audit command "${sub ?? ''}"\n${USAGE}`);
+    }
+    // eslint-disable-next-line no-fallthrough
+    case 'outbox': {
+      if (sub === 'list') {
+        const all = rest.includes('--all');
+        return withDb(async (db) => {
+          const rows = await listEffects(db, all ? ['dead', 'pending', 'running'] : ['dead'], 500);
+          if (rows.length === 0) {
+            console.log(all ? 'outbox is empty' : 'no dead-lettered effects');
+            return 0;
+          }
+          for (const r of rows) {
+            console.log(`${r.id}\t${r.status}\t${r.platform}\t${r.op}\tattempts=${r.attempts}\t${r.updatedAt.toISOString()}\t${r.lastError ?? ''}`);
+          }
+          return 0;
+        });
+      }
+      if (sub === 'replay') {
+        const ids = rest.map((x) => {
+          const n = Number(x);
+          if (!Number.isInteger(n) || n <= 0) fail(`"${x}" is not an effect id`);
+          return n;
+        });
+        return withDb(async (db) => {
+          const n = await replayEffects(db, systemClock, ids);
+          console.log(`${n} effect(s) queued again; a running Muster sends them within a second`);
+          return 0;
+        });
+      }
+      fail(`unknown outbox command "${sub ?? ''}"\n${USAGE}`);
+    }
+    // eslint-disable-next-line no-fallthrough
+    case 'evidence': {
+      if (!sub || !/^CHG-[1-9]\d*$/i.test(sub)) fail(`usage: muster evidence CHG-n`);
+      fail('change requests are not part of this Muster release yet, so there is no evidence to export', 3);
+    }
+    // eslint-disable-next-line no-fallthrough
+    case undefined:
+    case 'help':
+    case '--help':
+      console.log(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      fail(`unknown command "${cmd}"\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(`muster: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+
+const optionalNonEmpty = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+export const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  SLACK_BOT_TOKEN: optionalNonEmpty,
+  SLACK_SIGNING_SECRET: optionalNonEmpty,
+  SLACK_APP_TOKEN: optionalNonEmpty,
+  SLACK_API_URL: z
+    .string()
+    .default('https://slack.com/api/')
+    .transform((v) => (v.endsWith('/') ? v : `${v}/`))
+    .pipe(z.url({ message: 'SLACK_API_URL must be an http(s) URL such as https://slack.com/api/' })),
+  DATABASE_URL: optionalNonEmpty,
+  MUSTER_CONFIG: optionalNonEmpty,
+  MUSTER_ADMINS: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[UW][A-Z0-9]+$/, 'MUSTER_ADMINS holds Slack user ids such as U012ABCDEF'))),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MUSTER_INSTANCE_ID: optionalNonEmpty,
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export const SETUP_GUIDE = 'docs/slack-setup.md';
+
+export class EnvError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new EnvError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  return parsed.data;
+}
+
+/** The Slack variables `npm start` cannot run without, named so the operator can fix them. */
+export function missingSlackVariables(env: Env): string[] {
+  const missing: string[] = [];
+  if (!env.SLACK_BOT_TOKEN) missing.push('SLACK_BOT_TOKEN');
+  if (!env.SLACK_APP_TOKEN && !env.SLACK_SIGNING_SECRET) missing.push('SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)');
+  return missing;
+}
+
+export function defaultDatabaseUrl(cwd = process.cwd()): string {
+  return `file:${cwd}/data/muster.db`;
+}

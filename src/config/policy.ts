@@ -1,0 +1,312 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import { parseDuration } from '../domain/duration.ts';
+import { ROLES, PERMISSIONS, type PermissionMap } from '../domain/rbac.ts';
+
+/**
+ * The policy file (YAML, MUSTER_CONFIG). Every key is optional: the defaults below
+ * encode PRODUCT.md, so an empty file (or none) gives the documented behaviour.
+ */
+
+const role = z.enum(ROLES);
+const duration = z
+  .union([z.string(), z.number()])
+  .transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration: write e.g. 30s, 15m, 4h, 7d` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day is HH:MM (24-hour), e.g. 10:00');
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date is YYYY-MM-DD');
+const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
+const changeType = z.enum(['standard', 'normal', 'emergency']);
+const slackChannel = z.string().regex(/^(#[a-z0-9_-]{1,80}|[CG][A-Z0-9]{2,})$/, 'a channel is #name or a channel id such as C0123ABCD');
+const audienceEntry = z
+  .string()
+  .regex(/^([UW][A-Z0-9]+|S[A-Z0-9]+|role:[a-z_]+)$/, 'an audience entry is a user id (U…), a user group id (S…) or role:<role>');
+
+const timeZone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'not an IANA time zone such as Europe/Berlin or UTC');
+
+/** One requirement of an approval step: `count` distinct people, each holding one of `anyOf`. */
+const requirement = z
+  .object({ anyOf: z.array(role).min(1), count: z.number().int().min(1).default(1), label: z.string().optional() })
+  .strict();
+/** A step is satisfied when all of its requirements are; steps open in order (a chain). */
+const step = z.object({ name: z.string().optional(), require: z.array(requirement).min(1) }).strict();
+export const approvalRoute = z.object({ steps: z.array(step).default([]) }).strict();
+
+const severityName = z.enum(['P0', 'P1', 'P2', 'P3']);
+const severity = z
+  .object({
+    respond: duration,
+    resolve: duration,
+    updateEvery: duration,
+    requiresCommander: z.boolean(),
+    announce: z.boolean(),
+    responders: z.array(audienceEntry).default([]),
+  })
+  .strict();
+
+const escalationStep = z.object({ notify: z.union([role, z.literal('approvers')]), after: duration }).strict();
+
+const one = (roles: (typeof ROLES)[number][], count = 1) => ({ anyOf: roles, count });
+const route = (...require: ReturnType<typeof one>[]) => ({ steps: require.length ? [{ require }] : [] });
+
+const DEFAULT_ENVIRONMENTS = {
+  dev: route(),
+  uat: route(one(['qa_lead'])),
+  staging: route(one(['qa_lead', 'tech_lead'])),
+  preprod: route(one(['product_owner']), one(['tech_lead', 'cto'])),
+  production: route(one(['release_manager']), one(['cto']), one(['security_lead', 'tech_lead', 'product_owner', 'platform_owner'])),
+};
+const DEFAULT_COMPONENT_OVERRIDES = {
+  database: { production: route(one(['release_manager']), one(['cto']), one(['security_lead'])) },
+  infrastructure: { production: route(one(['release_manager']), one(['cto']), one(['security_lead'])) },
+};
+
+export const AMOUNT_BANDS = ['under_1k', '1k_10k', '10k_50k', 'over_50k'] as const;
+export const DECISION_CATEGORIES = ['infrastructure', 'marketing', 'personnel', 'strategic'] as const;
+const band = z.enum([...AMOUNT_BANDS, 'none']);
+const category = z.enum(DECISION_CATEGORIES);
+const DEFAULT_DECISION_RIGHTS = {
+  financial: {
+    infrastructure: { under_1k: route(one(['tech_lead', 'platform_owner'])), '1k_10k': route(one(['manager', 'devops_lead'])), '10k_50k': route(one(['director'])), over_50k: route(one(['vp']), one(['cto'])) },
+    marketing: { under_1k: route(one(['manager'])), '1k_10k': route(one(['manager'])), '10k_50k': route(one(['director'])), over_50k: route(one(['vp'])) },
+    personnel: { under_1k: route(one(['manager'])), '1k_10k': route(one(['director'])), '10k_50k': route(one(['vp'])), over_50k: route(one(['vp']), one(['cto'])) },
+    strategic: { under_1k: route(one(['director'])), '1k_10k': route(one(['director'])), '10k_50k': route(one(['vp'])), over_50k: route(one(['vp']), one(['cto'])) },
+  },
+  technical: {
+    infrastructure: { none: route(one(['tech_lead', 'platform_owner', 'devops_lead'])) },
+    marketing: { none: route(one(['tech_lead'])) },
+    personnel: { none: route(one(['manager'])) },
+    strategic: { none: route(one(['cto'])) },
+  },
+  business: {
+    infrastructure: { none: route(one(['platform_owner', 'director'])) },
+    marketing: { none: route(one(['product_owner', 'director'])) },
+    personnel: { none: route(one(['manager', 'director'])) },
+    strategic: { none: route(one(['vp'])) },
+  },
+};
+
+const windowSchema = z
+  .object({
+    days: z.array(weekday).min(1),
+    start: clock,
+    end: clock,
+    allow: z.array(changeType).min(1),
+    criticalOnly: z.boolean().default(false),
+  })
+  .strict();
+const blackout = z
+  .object({ name: z.string().min(1), start: isoDate, end: isoDate, allow: z.array(changeType).default(['emergency']) })
+  .strict()
+  .refine((b) => b.start <= b.end, { message: 'a blackout must end on or after its start', path: ['end'] });
+
+const permissions = z
+  .object(Object.fromEntries(PERMISSIONS.map((p) => [p, z.array(role).optional()])) as Record<(typeof PERMISSIONS)[number], z.ZodOptional<z.ZodArray<typeof role>>>)
+  .strict()
+  .default({});
+
+const DEFAULT_PERMISSIONS: PermissionMap = {
+  manage_roles: ['admin'],
+  read_audit: ['admin', 'cto', 'security_lead', 'director', 'vp', 'manager', 'release_manager'],
+  break_glass: ['cto'],
+  manage_changes: ['release_manager', 'admin'],
+  approve_emergency_change: ['oncall', 'release_manager', 'cto'],
+  close_incident: ['oncall', 'tech_lead', 'manager', 'admin'],
+  view_stats: ['admin', 'cto', 'manager', 'director', 'vp', 'release_manager'],
+};
+
+export const policySchema = z
+  .object({
+    organization: z
+      .object({ name: z.string().default('Muster'), timeZone: timeZone.default('UTC') })
+      .strict()
+      .default({ name: 'Muster', timeZone: 'UTC' }),
+    permissions,
+    incidents: z
+      .object({
+        channelPrefix: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,20}$/, 'a channel prefix is lowercase a-z 0-9 - _ (at most 21 characters)').default('inc'),
+        broadcastChannel: slackChannel.optional(),
+        privateByDefault: z.boolean().default(false),
+        responders: z.array(audienceEntry).default([]),
+        severities: z
+          .object({ P0: severity, P1: severity, P2: severity, P3: severity })
+          .partial()
+          .strict()
+          .prefault({}),
+        escalation: z.array(escalationStep).prefault([
+          { notify: 'oncall', after: '0m' },
+          { notify: 'tech_lead', after: '15m' },
+          { notify: 'manager', after: '30m' },
+          { notify: 'cto', after: '1h' },
+        ] as unknown as z.input<typeof escalationStep>[]),
+        snooze: duration.prefault('30m'),
+      })
+      .strict()
+      .prefault({}),
+    approvals: z
+      .object({
+        channel: slackChannel.optional(),
+        securityChannel: slackChannel.optional(),
+        ttl: duration.prefault('24h'),
+        escalation: z.array(escalationStep).prefault([
+          { notify: 'approvers', after: '24h' },
+          { notify: 'manager', after: '48h' },
+          { notify: 'director', after: '72h' },
+          { notify: 'vp', after: '5d' },
+          { notify: 'cto', after: '7d' },
+        ] as unknown as z.input<typeof escalationStep>[]),
+        deployment: z
+          .object({
+            environments: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/), approvalRoute).prefault(DEFAULT_ENVIRONMENTS),
+            components: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/)).optional(),
+            overrides: z.record(z.string(), z.record(z.string(), approvalRoute)).prefault(DEFAULT_COMPONENT_OVERRIDES),
+          })
+          .strict()
+          .prefault({}),
+        decisionRights: z
+          .partialRecord(z.enum(['financial', 'technical', 'business']), z.partialRecord(category, z.partialRecord(band, approvalRoute)))
+          .prefault(DEFAULT_DECISION_RIGHTS as never),
+      })
+      .strict()
+      .prefault({}),
+    changes: z
+      .object({
+        channel: slackChannel.optional(),
+        windows: z.array(windowSchema).prefault([
+          { days: ['mon', 'tue', 'wed', 'thu'], start: '10:00', end: '16:00', allow: ['standard', 'normal', 'emergency'] },
+          { days: ['fri'], start: '10:00', end: '12:00', allow: ['standard', 'normal', 'emergency'], criticalOnly: true },
+        ] as never),
+        blackouts: z.array(blackout).default([]),
+        quarterEndFreezeDays: z.number().int().min(0).max(31).default(3),
+        cab: z
+          .object({
+            approvers: z.array(requirement).prefault([{ anyOf: ['release_manager'], count: 1 }, { anyOf: ['tech_lead', 'platform_owner', 'devops_lead', 'cto'], count: 1 }] as never),
+            digest: z.string().default('0 9 * * 1'),
+            channel: slackChannel.optional(),
+          })
+          .strict()
+          .prefault({}),
+        emergencyApprovers: z.array(role).default(['oncall', 'cto', 'release_manager']),
+        standardCatalogue: z.array(z.object({ id: z.string().regex(/^[a-z0-9-]+$/), title: z.string() }).strict()).default([]),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type PolicyInput = z.input<typeof policySchema>;
+type ParsedPolicy = z.output<typeof policySchema>;
+export type ApprovalRoute = z.output<typeof approvalRoute>;
+export type Severity = z.infer<typeof severityName>;
+export type SeverityPolicy = z.output<typeof severity>;
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+export const DEFAULT_SEVERITIES: Record<Severity, SeverityPolicy> = {
+  P0: { respond: 5 * MIN, resolve: HOUR, updateEvery: 15 * MIN, requiresCommander: true, announce: true, responders: [] },
+  P1: { respond: 15 * MIN, resolve: 4 * HOUR, updateEvery: 30 * MIN, requiresCommander: true, announce: true, responders: [] },
+  P2: { respond: HOUR, resolve: 24 * HOUR, updateEvery: 2 * HOUR, requiresCommander: false, announce: false, responders: [] },
+  P3: { respond: 24 * HOUR, resolve: 7 * 24 * HOUR, updateEvery: 24 * HOUR, requiresCommander: false, announce: false, responders: [] },
+};
+
+export type Policy = Omit<ParsedPolicy, 'permissions' | 'incidents'> & {
+  permissions: PermissionMap;
+  incidents: Omit<ParsedPolicy['incidents'], 'severities'> & { severities: Record<Severity, SeverityPolicy> };
+};
+
+function complete(parsed: ParsedPolicy): Policy {
+  const permissions = { ...DEFAULT_PERMISSIONS } as { -readonly [K in keyof PermissionMap]: PermissionMap[K] };
+  for (const p of PERMISSIONS) {
+    const v = parsed.permissions[p];
+    if (v) permissions[p] = v;
+  }
+  return {
+    ...parsed,
+    permissions,
+    incidents: { ...parsed.incidents, severities: { ...DEFAULT_SEVERITIES, ...parsed.incidents.severities } },
+  };
+}
+
+export interface PolicyProblem {
+  path: string;
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+export class PolicyError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: PolicyProblem[],
+  ) {
+    super(`Policy file ${file} has ${problems.length} problem(s):\n${formatProblems(file, problems)}`);
+  }
+}
+
+export function formatProblems(file: string, problems: PolicyProblem[]): string {
+  return problems
+    .map((p) => `  ${file}${p.line ? `:${p.line}:${p.column ?? 1}` : ''}  ${p.path || '(top level)'}: ${p.message}`)
+    .join('\n');
+}
+
+/** Parses policy text, giving each problem its dotted path and, where known, its line. */
+export function parsePolicyText(text: string, file = 'policy'): { policy?: Policy; problems: PolicyProblem[] } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    return {
+      problems: doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return { path: '', message: `YAML syntax: ${e.message.split('\n')[0]}`, line: pos?.line, column: pos?.col };
+      }),
+    };
+  }
+  const raw = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) return { problems: [{ path: '', message: 'the policy file must be a YAML mapping' }] };
+  const result = policySchema.safeParse(raw);
+  if (result.success) return { policy: complete(result.data), problems: [] };
+  const problems = result.error.issues.map((issue) => {
+    const path = issue.path.map(String);
+    let node: unknown;
+    for (let i = path.length; i >= 0 && !isNode(node); i--) node = doc.getIn(path.slice(0, i), true);
+    const range = isNode(node) ? node.range : undefined;
+    const pos = range ? lineCounter.linePos(range[0]) : undefined;
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') message = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    return { path: path.join('.'), message, line: pos?.line, column: pos?.col };
+  });
+  return { problems };
+}
+
+export function loadPolicy(file: string | undefined): Policy {
+  if (!file) return defaultPolicy();
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new PolicyError(file, [{ path: '', message: `cannot read the file: ${(e as Error).message}` }]);
+  }
+  const { policy, problems } = parsePolicyText(text, file);
+  if (!policy) throw new PolicyError(file, problems);
+  return policy;
+}
+
+export function defaultPolicy(): Policy {
+  const { policy, problems } = parsePolicyText('{}');
+  if (!policy) throw new Error(`built-in policy defaults are invalid: ${JSON.stringify(problems)}`);
+  return policy;
+}

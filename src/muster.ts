@@ -1,0 +1,137 @@
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { defaultDatabaseUrl, type Env } from './config/env.ts';
+import type { Policy } from './config/policy.ts';
+import { systemClock, type Clock } from './domain/clock.ts';
+import { openDatabase, redact, type Database } from './store/db.ts';
+import { migrate } from './store/migrate.ts';
+import { OutboxDispatcher } from './scheduler/outboxDispatcher.ts';
+import { TimerScheduler } from './scheduler/timerScheduler.ts';
+import { Kernel } from './services/kernel.ts';
+import { createServices, type Services } from './services/index.ts';
+import { createWeb, type WebState } from './web/health.ts';
+import { createWebClient } from './platforms/slack/webClient.ts';
+import { SlackChatPort } from './platforms/slack/chatPort.ts';
+import { SlackDirectory } from './platforms/slack/directory.ts';
+import { createSlackPlatform, type SlackPlatform } from './platforms/slack/app.ts';
+import { commands } from '../commands/index.ts';
+import { createLogger } from './log.ts';
+
+export interface MusterOptions {
+  env: Env;
+  policy: Policy;
+  clock?: Clock;
+  log?: Logger;
+  /** Poll loops for the outbox and timers (tests drive them by hand when false). */
+  loops?: boolean;
+  dispatcher?: { baseBackoffMs?: number; maxAttempts?: number; pollMs?: number };
+}
+
+export interface Muster {
+  port: number;
+  url: string;
+  db: Database;
+  kernel: Kernel;
+  services: Services;
+  dispatcher: OutboxDispatcher;
+  timers: TimerScheduler;
+  slack: SlackPlatform;
+  server: Server;
+  stop(): Promise<void>;
+}
+
+export class StartupError extends Error {}
+
+export function instanceId(env: Env): string {
+  return env.MUSTER_INSTANCE_ID ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+}
+
+/** Composition root: config -> store -> services -> platforms -> scheduler -> web. */
+export async function startMuster(o: MusterOptions): Promise<Muster> {
+  const { env, policy } = o;
+  const clock = o.clock ?? systemClock;
+  const log = o.log ?? createLogger(env.LOG_LEVEL);
+  const owner = instanceId(env);
+  const url = env.DATABASE_URL ?? defaultDatabaseUrl();
+
+  const migrated = await migrate(url);
+  if (migrated.applied.length) log.info({ applied: migrated.applied, database: redact(url) }, 'migrations applied');
+  const db = await openDatabase(url);
+
+  const dispatcher = new OutboxDispatcher(db, clock, log.child({ component: 'outbox' }), { owner, ...o.dispatcher });
+  const client = createWebClient(env.SLACK_BOT_TOKEN, env.SLACK_API_URL);
+  dispatcher.addPort(new SlackChatPort(client));
+
+  let identity: { botId?: string; botUserId?: string };
+  try {
+    const auth = await client.auth.test();
+    identity = { botId: auth.bot_id, botUserId: auth.user_id };
+  } catch (e) {
+    await db.close();
+    const code = (e as { data?: { error?: string } }).data?.error ?? (e as Error).message;
+    throw new StartupError(`Slack rejected the bot token at ${env.SLACK_API_URL} (auth.test: ${code}). Check SLACK_BOT_TOKEN and SLACK_API_URL; see docs/slack-setup.md.`);
+  }
+
+  const kernel = new Kernel({
+    db,
+    clock,
+    policy,
+    log,
+    admins: env.MUSTER_ADMINS,
+    directory: new SlackDirectory(client),
+    onEffects: () => dispatcher.kick(),
+  });
+  const services = createServices(kernel);
+  const timers = new TimerScheduler(db, clock, log.child({ component: 'timers' }), { owner }, () => dispatcher.kick());
+
+  const state: WebState = { accepting: true };
+  const web = createWeb(db, state);
+  const slack = createSlackPlatform({
+    botToken: env.SLACK_BOT_TOKEN!,
+    identity,
+    signingSecret: env.SLACK_SIGNING_SECRET,
+    appToken: env.SLACK_APP_TOKEN,
+    slackApiUrl: env.SLACK_API_URL,
+    web,
+    kernel,
+    services,
+    commands,
+    log,
+  });
+
+  const server = createServer(web);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(env.PORT, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : env.PORT;
+  await slack.start();
+  if (o.loops !== false) {
+    dispatcher.start();
+    timers.start();
+  }
+  log.info({ port, mode: slack.mode, database: redact(url), instance: owner }, 'muster is up');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      state.accepting = false;
+      // Stop taking requests; requests already in flight finish.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 3_000).unref())]);
+      server.closeAllConnections();
+      await slack.stop().catch((e) => log.warn({ err: e }, 'slack stop failed'));
+      await timers.stop();
+      await dispatcher.stop();
+      const drained = await dispatcher.drain(4_000).catch(() => false);
+      if (!drained) log.warn('outbox not fully drained at shutdown; the rest resumes at next start');
+      await db.close();
+      log.info('muster stopped');
+    })());
+
+  return { port, url: `http://127.0.0.1:${port}`, db, kernel, services, dispatcher, timers, slack, server, stop };
+}

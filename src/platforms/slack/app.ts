@@ -1,0 +1,149 @@
+import { App, ExpressReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
+import type { Application } from 'express';
+import type { Logger } from 'pino';
+import { randomUUID } from 'node:crypto';
+import type { Command } from '../../../commands/types.ts';
+import { PLANNED_COMMANDS } from '../../../commands/index.ts';
+import { errorMessage, replyMessage } from '../../../blocks/reply.ts';
+import { Refusal, UsageError } from '../../services/errors.ts';
+import { DuplicateRequest, type Kernel } from '../../services/kernel.ts';
+import type { Services } from '../../services/index.ts';
+import type { RequestMeta } from '../../services/types.ts';
+import { slackRequestKey } from './requestKey.ts';
+
+export interface SlackAppOptions {
+  botToken: string;
+  /** From our own auth.test at start-up, so Bolt never calls it per request. */
+  identity: { botId?: string; botUserId?: string };
+  signingSecret?: string;
+  appToken?: string;
+  slackApiUrl: string;
+  /** Our express app (health, status page): Bolt's receiver mounts /slack/events on it. */
+  web: Application;
+  kernel: Kernel;
+  services: Services;
+  commands: Map<string, Command<unknown>>;
+  log: Logger;
+}
+
+function boltLogger(log: Logger): BoltLogger {
+  const l = log.child({ component: 'bolt' });
+  let level = LogLevel.INFO;
+  return {
+    debug: (...m: unknown[]) => l.debug(m.map(String).join(' ')),
+    info: (...m: unknown[]) => l.info(m.map(String).join(' ')),
+    warn: (...m: unknown[]) => l.warn(m.map(String).join(' ')),
+    error: (...m: unknown[]) => l.error(m.map(String).join(' ')),
+    setLevel: (v: LogLevel) => {
+      level = v;
+    },
+    getLevel: () => level,
+    setName: () => undefined,
+  };
+}
+
+export interface SlackPlatform {
+  app: App;
+  mode: 'http' | 'socket';
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Bolt wiring: signed HTTP at POST /slack/events, or Socket Mode when an app token is set. */
+export function createSlackPlatform(o: SlackAppOptions): SlackPlatform {
+  const logger = boltLogger(o.log);
+  const clientOptions = { slackApiUrl: o.slackApiUrl, retryConfig: { retries: 0 } };
+  const socket = Boolean(o.appToken);
+  const authorization = { botToken: o.botToken, botId: o.identity.botId, botUserId: o.identity.botUserId };
+  const authorize = async () => authorization;
+  let app: App;
+  if (socket) {
+    app = new App({
+      authorize,
+      appToken: o.appToken,
+      socketMode: true,
+      logger,
+      clientOptions,
+      installerOptions: { clientOptions } as never,
+    });
+  } else {
+    const receiver = new ExpressReceiver({
+      signingSecret: o.signingSecret!,
+      endpoints: '/slack/events',
+      app: o.web,
+      logger,
+      processBeforeResponse: false,
+    });
+    app = new App({ authorize, receiver, logger, clientOptions });
+  }
+  register(app, o);
+  return {
+    app,
+    mode: socket ? 'socket' : 'http',
+    // In HTTP mode our own server carries the routes; only Socket Mode connects out.
+    start: async () => {
+      if (socket) await app.start();
+    },
+    stop: async () => {
+      if (socket) await app.stop();
+    },
+  };
+}
+
+/** Registers every listener; each can also be called directly in a test. */
+export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services' | 'commands' | 'log'>): void {
+  // Slack retries (x-slack-retry-num) of a request we already handled: ack, do nothing.
+  app.use(async ({ context, body, next, ...rest }) => {
+    const key = slackRequestKey(body as Record<string, unknown>);
+    context.requestKey = key;
+    if (context.retryNum && (await o.kernel.isProcessed(key))) {
+      o.log.info({ requestKey: key, retryNum: context.retryNum }, 'slack retry of a handled request ignored');
+      const ack = (rest as { ack?: () => Promise<void> }).ack;
+      if (ack) await ack();
+      return;
+    }
+    await next();
+  });
+
+  for (const command of o.commands.values()) {
+    app.command(`/${command.name}`, async ({ command: payload, ack, context }) => {
+      const requestId = randomUUID();
+      const log = o.log.child({ requestId, command: `/${command.name}`, user: payload.user_id, team: payload.team_id });
+      const meta: RequestMeta = {
+        requestId,
+        requestKey: context.requestKey as string,
+        channelId: payload.channel_id,
+        responseUrl: payload.response_url,
+      };
+      const started = performance.now();
+      try {
+        const parsed = command.parse(payload.text ?? '');
+        const actor = await o.kernel.actor('slack', payload.team_id, payload.user_id, payload.user_name);
+        const reply = await command.execute({ actor, meta, services: o.services }, parsed);
+        await ack(replyMessage(reply) as never);
+        log.info({ ms: Math.round(performance.now() - started) }, 'command handled');
+      } catch (e) {
+        if (e instanceof UsageError) {
+          await ack(errorMessage(e.message, e.usage) as never);
+          log.info({ err: e.message }, 'command rejected: bad input');
+        } else if (e instanceof Refusal) {
+          await ack(errorMessage(e.message) as never);
+          log.info({ err: e.message }, 'command refused');
+        } else if (e instanceof DuplicateRequest) {
+          await ack();
+          log.info('duplicate delivery ignored');
+        } else {
+          log.error({ err: e }, 'command failed');
+          await ack(errorMessage(`Something went wrong on our side and nothing was changed. Reference: ${requestId}`) as never);
+        }
+      }
+    });
+  }
+
+  for (const name of PLANNED_COMMANDS) {
+    if (o.commands.has(name)) continue;
+    app.command(`/${name}`, async ({ ack }) => {
+      await ack(errorMessage(`\`/${name}\` is not available in this Muster release yet. \`/muster help\` lists what is.`) as never);
+    });
+  }
+}

@@ -1,0 +1,173 @@
+import { hasPermission, PERMISSIONS, type Role } from '../domain/rbac.ts';
+import { recentEntries, type AuditRow } from '../store/audit.ts';
+import { userIdOf, ensureUser, grantedRoles } from '../store/identity.ts';
+import { Refusal } from './errors.ts';
+import type { Kernel } from './kernel.ts';
+import type { Actor, Reply, RequestMeta } from './types.ts';
+
+export type SubjectRef = { type: 'incident' | 'change' | 'approval'; id: string };
+
+const mention = (externalId: string) => `<@${externalId}>`;
+const slackDate = (d: Date) => `<!date^${Math.floor(d.getTime() / 1000)}^{date_short_pretty} {time_secs}|${d.toISOString()}>`;
+
+/** Roles, grants and the audit trail as seen from chat (`/muster`). */
+export class AdminService {
+  constructor(private readonly k: Kernel) {}
+
+  whoami(actor: Actor): Reply {
+    const roles = [...actor.roles].sort();
+    const perms = PERMISSIONS.filter((p) => hasPermission(actor.roles, p, this.k.policy.permissions));
+    const roleText = roles.length
+      ? roles.map((r) => (actor.envRoles.has(r) ? `${r} (from MUSTER_ADMINS)` : r)).join(', ')
+      : 'none yet — an admin can grant one with `/muster grant <role> @you`';
+    return {
+      text: `You are ${mention(actor.externalId)} in workspace ${actor.workspaceId}. Roles: ${roleText}.`,
+      sections: [
+        { title: 'Who you are', lines: [`User: ${mention(actor.externalId)} (${actor.userId})`, `Platform: ${actor.platform}`] },
+        { title: 'Roles', lines: [roleText] },
+        { title: 'Permissions', lines: [perms.length ? perms.join(', ') : 'none'] },
+      ],
+    };
+  }
+
+  async roles(actor: Actor, targetExternalId?: string): Promise<Reply> {
+    if (targetExternalId) {
+      const roles = await this.rolesOf(actor.workspaceId, targetExternalId);
+      const text = roles.length
+        ? `${mention(targetExternalId)} holds: ${roles.join(', ')}.`
+        : `${mention(targetExternalId)} holds no Muster roles.`;
+      return { text };
+    }
+    const grants = await this.k.db.read((tx) =>
+      tx.roleGrant.findMany({ where: { workspaceId: actor.workspaceId }, include: { user: true }, orderBy: [{ role: 'asc' }, { createdAt: 'asc' }] }),
+    );
+    const byRole = new Map<string, string[]>();
+    for (const g of grants) byRole.set(g.role, [...(byRole.get(g.role) ?? []), mention(g.user.externalId)]);
+    for (const admin of this.k.deps.admins) {
+      const list = byRole.get('admin') ?? [];
+      if (!list.includes(mention(admin))) byRole.set('admin', [...list, `${mention(admin)} (MUSTER_ADMINS)`]);
+    }
+    if (byRole.size === 0) return { text: 'No roles have been granted yet. Admins (MUSTER_ADMINS) can grant them with `/muster grant <role> @user`.' };
+    const lines = [...byRole.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([role, users]) => `*${role}*: ${users.join(', ')}`);
+    return { text: `Role holders:\n${lines.join('\n')}`, sections: [{ title: 'Role holders', lines }] };
+  }
+
+  private async rolesOf(workspaceId: string, externalId: string): Promise<string[]> {
+    const granted = await this.k.db.read((tx) => grantedRoles(tx, userIdOf(workspaceId, externalId)));
+    const all = new Set<string>(granted);
+    if (this.k.deps.admins.includes(externalId)) all.add('admin');
+    return [...all].sort();
+  }
+
+  private async requireUser(actor: Actor, externalId: string): Promise<string | undefined> {
+    const dir = this.k.deps.directory;
+    if (!dir) return undefined;
+    const wsExternal = actor.workspaceId.slice(actor.platform.length + 1);
+    const user = await dir.lookupUser(wsExternal, externalId);
+    if (!user || user.deleted) throw new Refusal(`${mention(externalId)} is not a member of this workspace.`);
+    if (user.isBot) throw new Refusal(`${mention(externalId)} is a bot; roles are for people.`);
+    return user.name;
+  }
+
+  async grant(actor: Actor, meta: RequestMeta, role: Role, targetExternalId: string): Promise<Reply> {
+    const subject = { subjectType: 'user', subjectId: userIdOf(actor.workspaceId, targetExternalId) };
+    if (!hasPermission(actor.roles, 'manage_roles', this.k.policy.permissions)) {
+      throw new Refusal(`You cannot grant roles: that needs the manage_roles permission (held by ${this.k.policy.permissions.manage_roles.join(', ')}).`, {
+        action: 'role.grant',
+        ...subject,
+        reason: `grant ${role} refused: missing manage_roles`,
+      });
+    }
+    const name = await this.requireUser(actor, targetExternalId);
+    return this.k.run(actor, meta, async (u) => {
+      const userId = await ensureUser(u.tx, actor.workspaceId, targetExternalId, u.now, name);
+      const before = await grantedRoles(u.tx, userId);
+      if (before.includes(role)) return { text: `${mention(targetExternalId)} already holds ${role}; nothing changed.` };
+      await u.tx.roleGrant.create({ data: { workspaceId: actor.workspaceId, userId, role, grantedBy: actor.userId, createdAt: u.now } });
+      u.audit({ action: 'role.grant', ...subject, before: { roles: before }, after: { roles: [...before, role].sort() } });
+      u.effects({
+        op: 'dm',
+        args: { user: targetExternalId, text: `${mention(actor.externalId)} granted you the Muster role *${role}*. See \`/muster whoami\`.` },
+      });
+      return { text: `Granted *${role}* to ${mention(targetExternalId)}.` };
+    });
+  }
+
+  async revoke(actor: Actor, meta: RequestMeta, role: Role, targetExternalId: string): Promise<Reply> {
+    const subject = { subjectType: 'user', subjectId: userIdOf(actor.workspaceId, targetExternalId) };
+    if (!hasPermission(actor.roles, 'manage_roles', this.k.policy.permissions)) {
+      throw new Refusal(`You cannot revoke roles: that needs the manage_roles permission (held by ${this.k.policy.permissions.manage_roles.join(', ')}).`, {
+        action: 'role.revoke',
+        ...subject,
+        reason: `revoke ${role} refused: missing manage_roles`,
+      });
+    }
+    if (role === 'admin' && this.k.deps.admins.includes(targetExternalId)) {
+      throw new Refusal(`${mention(targetExternalId)} is an admin through MUSTER_ADMINS; remove them from that variable to revoke it.`);
+    }
+    return this.k.run(actor, meta, async (u) => {
+      const userId = userIdOf(actor.workspaceId, targetExternalId);
+      const before = await grantedRoles(u.tx, userId);
+      if (!before.includes(role)) return { text: `${mention(targetExternalId)} does not hold ${role}; nothing changed.` };
+      if (role === 'admin' && this.k.deps.admins.length === 0) {
+        const admins = await u.tx.roleGrant.count({ where: { workspaceId: actor.workspaceId, role: 'admin' } });
+        if (admins <= 1) throw new Refusal('That is the last admin of this workspace; grant admin to someone else first.');
+      }
+      await u.tx.roleGrant.deleteMany({ where: { userId, role } });
+      u.audit({ action: 'role.revoke', ...subject, before: { roles: before }, after: { roles: before.filter((r) => r !== role) } });
+      return { text: `Revoked *${role}* from ${mention(targetExternalId)}.` };
+    });
+  }
+
+  stats(actor: Actor, window: string): Promise<Reply> {
+    return activityStats(this.k, actor, window);
+  }
+
+  async auditTrail(actor: Actor, subject?: SubjectRef, limit = 20): Promise<Reply> {
+    if (!hasPermission(actor.roles, 'read_audit', this.k.policy.permissions)) {
+      throw new Refusal(`You cannot read the audit trail: that needs the read_audit permission (held by ${this.k.policy.permissions.read_audit.join(', ')}).`, {
+        action: 'audit.read',
+        subjectType: subject?.type,
+        subjectId: subject?.id,
+        reason: 'missing read_audit',
+      });
+    }
+    const rows = await recentEntries(this.k.db, { workspaceId: actor.workspaceId, subjectType: subject?.type, subjectId: subject?.id, limit });
+    const what = subject ? subject.id : 'this workspace';
+    if (rows.length === 0) return { text: `No audit entries for ${what}.` };
+    const lines = rows.map((r) => formatEntry(r));
+    return {
+      text: `Last ${rows.length} audit entries for ${what} (newest first):\n${lines.join('\n')}`,
+      sections: [{ title: `Audit trail: ${what}`, lines }],
+    };
+  }
+}
+
+function formatEntry(r: AuditRow): string {
+  const actor = r.actorId.split(':').pop()!;
+  const subject = r.subjectId ? ` ${r.subjectType === 'user' ? mention(r.subjectId.split(':').pop()!) : r.subjectId}` : '';
+  const outcome = r.outcome === 'ok' ? '' : ` — *${r.outcome}*${r.reason ? `: ${r.reason}` : ''}`;
+  const flags = r.flags ? ` [${r.flags}]` : '';
+  return `#${r.seq} ${slackDate(r.createdAt)} ${mention(actor)} ${r.action}${subject}${outcome}${flags} \`${r.hash.slice(0, 10)}\``;
+}
+
+const WINDOW_MS: Record<string, number> = { '7d': 7 * 86_400_000, '30d': 30 * 86_400_000, '90d': 90 * 86_400_000 };
+
+export async function activityStats(k: Kernel, actor: Actor, window: string): Promise<Reply> {
+  if (!hasPermission(actor.roles, 'view_stats', k.policy.permissions)) {
+    throw new Refusal(`You cannot see stats: that needs the view_stats permission (held by ${k.policy.permissions.view_stats.join(', ')}).`, {
+      action: 'stats.read',
+      reason: 'missing view_stats',
+    });
+  }
+  const since = new Date(k.clock.now().getTime() - (WINDOW_MS[window] ?? WINDOW_MS['7d']!));
+  const groups = await k.db.read((tx) =>
+    tx.auditEntry.groupBy({ by: ['action', 'outcome'], where: { workspaceId: actor.workspaceId, createdAt: { gte: since } }, _count: { _all: true } }),
+  );
+  if (groups.length === 0) return { text: `No recorded activity in the last ${window}.` };
+  const lines = groups
+    .map((g) => ({ label: `${g.action}${g.outcome === 'ok' ? '' : ` (${g.outcome})`}`, n: g._count._all }))
+    .sort((a, b) => b.n - a.n || a.label.localeCompare(b.label))
+    .map((g) => `${g.label}: ${g.n}`);
+  return { text: `Activity in the last ${window}:\n${lines.join('\n')}`, sections: [{ title: `Activity, last ${window}`, lines }] };
+}

@@ -1,0 +1,48 @@
+import type { Role } from '../domain/rbac.ts';
+
+export interface Actor {
+  workspaceId: string;
+  /** Internal id: `<workspaceId>:<platform user id>`. */
+  userId: string;
+  externalId: string;
+  name?: string;
+  platform: string;
+  roles: ReadonlySet<Role>;
+  /** Roles that come from MUSTER_ADMINS rather than a grant (they cannot be revoked in chat). */
+  envRoles: ReadonlySet<Role>;
+}
+
+export interface RequestMeta {
+  /** Stable for a request and every retry of it: the idempotency key. */
+  requestKey?: string;
+  /** For logs and the audit trail. */
+  requestId: string;
+  channelId?: string;
+  responseUrl?: string;
+}
+
+export interface ReplySection {
+  title?: string;
+  lines: string[];
+}
+
+/** What a command answers, platform-neutral: renderers in blocks/ and the Discord port draw it. */
+export interface Reply {
+  text: string;
+  sections?: ReplySection[];
+  visibility?: 'ephemeral' | 'in_channel';
+  /** Marks an answer to a request already handled once (a retry): nothing was done again. */
+  duplicate?: boolean;
+}
+
+export interface DirectoryUser {
+  externalId: string;
+  name?: string;
+  isBot?: boolean;
+  deleted?: boolean;
+}
+
+/** Looks people up on the chat platform (a port: Slack's users.info, Discord's members). */
+export interface Directory {
+  lookupUser(workspaceExternalId: string, userExternalId: string): Promise<DirectoryUser | null>;
+}

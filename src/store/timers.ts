@@ -1,0 +1,99 @@
+import type { Database, Tx } from './db.ts';
+import type { Clock } from '../domain/clock.ts';
+
+export interface TimerSpec {
+  /** Unique per purpose (e.g. `inc:slack:T1:7:no-commander`): scheduling the same key re-arms it. */
+  key: string;
+  kind: string;
+  subjectType: string;
+  subjectId: string;
+  dueAt: Date;
+  workspaceId?: string | null;
+  payload?: Record<string, unknown>;
+}
+
+export interface TimerRow {
+  id: number;
+  workspaceId: string | null;
+  kind: string;
+  subjectType: string;
+  subjectId: string;
+  key: string;
+  payload: string;
+  dueAt: Date;
+  status: string;
+  leaseUntil: Date | null;
+  leasedBy: string | null;
+  attempts: number;
+  lastError: string | null;
+  firedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export async function scheduleTimer(tx: Tx, clock: Clock, spec: TimerSpec): Promise<void> {
+  const now = clock.now();
+  const data = {
+    kind: spec.kind,
+    subjectType: spec.subjectType,
+    subjectId: spec.subjectId,
+    workspaceId: spec.workspaceId ?? null,
+    payload: JSON.stringify(spec.payload ?? {}),
+    dueAt: spec.dueAt,
+    status: 'pending',
+    leaseUntil: null,
+    leasedBy: null,
+    attempts: 0,
+    lastError: null,
+    firedAt: null,
+    updatedAt: now,
+  };
+  await tx.timer.upsert({ where: { key: spec.key }, create: { key: spec.key, createdAt: now, ...data }, update: data });
+}
+
+/** Cancels pending timers by key, or every pending timer of a subject (optionally of some kinds). */
+export async function cancelTimers(
+  tx: Tx,
+  clock: Clock,
+  by: { key: string } | { subjectType: string; subjectId: string; kinds?: string[] },
+): Promise<number> {
+  const where =
+    'key' in by
+      ? { key: by.key }
+      : { subjectType: by.subjectType, subjectId: by.subjectId, ...(by.kinds ? { kind: { in: by.kinds } } : {}) };
+  const r = await tx.timer.updateMany({
+    where: { ...where, status: { in: ['pending', 'claimed'] } },
+    data: { status: 'cancelled', updatedAt: clock.now(), leaseUntil: null },
+  });
+  return r.count;
+}
+
+/**
+ * Leases due timers. With several replicas on PostgreSQL, FOR UPDATE SKIP LOCKED hands
+ * each row to one of them; an expired lease (a replica died mid-fire) is taken over.
+ */
+export async function claimTimers(db: Database, clock: Clock, owner: string, limit: number, leaseMs: number): Promise<TimerRow[]> {
+  return db.tx(async (tx) => {
+    const now = clock.now();
+    const pg = db.provider === 'postgresql';
+    const p = pg ? (n: number) => `$${n}` : () => '?';
+    const picked = await tx.$queryRawUnsafe<{ id: number | bigint }[]>(
+      `SELECT id FROM timers
+       WHERE (status = 'pending' AND due_at <= ${p(1)}) OR (status = 'claimed' AND lease_until < ${p(2)})
+       ORDER BY due_at, id LIMIT ${Math.max(1, Math.floor(limit))} ${pg ? 'FOR UPDATE SKIP LOCKED' : ''}`,
+      now,
+      now,
+    );
+    if (picked.length === 0) return [];
+    const ids = picked.map((r) => Number(r.id));
+    await tx.timer.updateMany({
+      where: { id: { in: ids } },
+      data: { status: 'claimed', leasedBy: owner, leaseUntil: new Date(now.getTime() + leaseMs), attempts: { increment: 1 }, updatedAt: now },
+    });
+    return (await tx.timer.findMany({ where: { id: { in: ids } }, orderBy: [{ dueAt: 'asc' }, { id: 'asc' }] })) as TimerRow[];
+  });
+}
+
+export async function timersFor(db: Database, subjectType: string, subjectId: string): Promise<TimerRow[]> {
+  return (await db.read((tx) => tx.timer.findMany({ where: { subjectType, subjectId }, orderBy: { dueAt: 'asc' } }))) as TimerRow[];
+}
