@@ -80,13 +80,13 @@ export class Kernel {
 
   /**
    * Runs a service body in one transaction. The body returns its reply; audit entries,
-   * effects and timers it asked for are written before commit. A `Refusal` rolls the
-   * body back and, when it asks to be audited, records the refused attempt instead.
+   * effects and timers it asked for are written before commit. A `Refusal` thrown here
+   * rolls everything back; the caller records it (see commands/dispatch.ts).
    */
   async run<T>(actor: Actor, meta: RequestMeta, body: (unit: Unit) => Promise<T>): Promise<T> {
     const now = this.clock.now();
     let wroteEffects = false;
-    try {
+    {
       const result = await this.db.tx(async (tx) => {
         if (meta.requestKey) await this.claimKey(tx, meta.requestKey, now);
         const audits: AuditInput[] = [];
@@ -117,13 +117,12 @@ export class Kernel {
       });
       if (wroteEffects) this.deps.onEffects?.();
       return result;
-    } catch (e) {
-      if (e instanceof Refusal && e.audit) await this.recordRefusal(actor, meta, e);
-      throw e;
     }
   }
 
-  private async recordRefusal(actor: Actor, meta: RequestMeta, r: Refusal): Promise<void> {
+  /** Appends a refused attempt to the audit chain (in its own transaction: the request wrote nothing). */
+  async recordRefusal(actor: Actor, meta: RequestMeta, r: Refusal): Promise<void> {
+    if (!r.audit) return;
     try {
       await this.db.tx(async (tx) => {
         if (meta.requestKey) await this.claimKey(tx, meta.requestKey, this.clock.now());

@@ -5,8 +5,8 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from '../../../commands/types.ts';
 import { PLANNED_COMMANDS } from '../../../commands/index.ts';
 import { errorMessage, replyMessage } from '../../../blocks/reply.ts';
-import { Refusal, UsageError } from '../../services/errors.ts';
-import { DuplicateRequest, type Kernel } from '../../services/kernel.ts';
+import type { Kernel } from '../../services/kernel.ts';
+import { dispatchCommand } from '../../../commands/dispatch.ts';
 import type { Services } from '../../services/index.ts';
 import type { RequestMeta } from '../../services/types.ts';
 import { slackRequestKey } from './requestKey.ts';
@@ -117,25 +117,31 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
       };
       const started = performance.now();
       try {
-        const parsed = command.parse(payload.text ?? '');
-        const actor = await o.kernel.actor('slack', payload.team_id, payload.user_id, payload.user_name);
-        const reply = await command.execute({ actor, meta, services: o.services }, parsed);
-        await ack(replyMessage(reply) as never);
-        log.info({ ms: Math.round(performance.now() - started) }, 'command handled');
-      } catch (e) {
-        if (e instanceof UsageError) {
-          await ack(errorMessage(e.message, e.usage) as never);
-          log.info({ err: e.message }, 'command rejected: bad input');
-        } else if (e instanceof Refusal) {
-          await ack(errorMessage(e.message) as never);
-          log.info({ err: e.message }, 'command refused');
-        } else if (e instanceof DuplicateRequest) {
-          await ack();
-          log.info('duplicate delivery ignored');
-        } else {
-          log.error({ err: e }, 'command failed');
-          await ack(errorMessage(`Something went wrong on our side and nothing was changed. Reference: ${requestId}`) as never);
+        const outcome = await dispatchCommand(
+          command,
+          payload.text ?? '',
+          () => o.kernel.actor('slack', payload.team_id, payload.user_id, payload.user_name),
+          meta,
+          o.services,
+        );
+        switch (outcome.kind) {
+          case 'reply':
+            await ack(replyMessage(outcome.reply) as never);
+            break;
+          case 'usage':
+            await ack(errorMessage(outcome.message, outcome.usage) as never);
+            break;
+          case 'refused':
+            await ack(errorMessage(outcome.message) as never);
+            break;
+          case 'duplicate':
+            await ack();
+            break;
         }
+        log.info({ ms: Math.round(performance.now() - started), outcome: outcome.kind }, 'command handled');
+      } catch (e) {
+        log.error({ err: e }, 'command failed');
+        await ack(errorMessage(`Something went wrong on our side and nothing was changed. Reference: ${requestId}`) as never);
       }
     });
   }
