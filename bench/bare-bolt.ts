@@ -1,0 +1,50 @@
+/**
+ * Baseline for the benchmark: a bare Bolt app over ExpressReceiver whose `/muster` handler
+ * only acks. Same Bolt version, same receiver, same signature check as Muster — no database,
+ * no services. Started by bench/run.ts as its own process:
+ *
+ *   PORT=3100 SLACK_SIGNING_SECRET=... node --import tsx bench/bare-bolt.ts
+ *
+ * Prints `READY <port>` on stdout once listening; exits 0 on SIGTERM/SIGINT after closing.
+ */
+import { App, ExpressReceiver, LogLevel } from '@slack/bolt';
+import type { AddressInfo } from 'node:net';
+
+const signingSecret = process.env.SLACK_SIGNING_SECRET;
+if (!signingSecret) {
+  console.error('bare-bolt: SLACK_SIGNING_SECRET is required');
+  process.exit(1);
+}
+const port = Number(process.env.PORT ?? '0');
+
+const app = new App({
+  signingSecret,
+  logLevel: LogLevel.WARN,
+  authorize: async () => ({ botToken: 'xoxb-bench', botId: 'B1', botUserId: 'U1' }),
+  receiver: new ExpressReceiver({ signingSecret, endpoints: '/slack/events', logLevel: LogLevel.WARN }),
+});
+
+app.command('/muster', async ({ ack }) => {
+  await ack({ response_type: 'ephemeral', text: 'ok' });
+});
+
+const server = (await app.start(port)) as { address(): AddressInfo | string | null } | undefined;
+const address = server?.address();
+const listening = typeof address === 'object' && address ? address.port : port;
+process.stdout.write(`READY ${listening}\n`);
+
+let stopping = false;
+const shutdown = () => {
+  if (stopping) return;
+  stopping = true;
+  setTimeout(() => process.exit(1), 9_000).unref();
+  app.stop().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      console.error('bare-bolt: stop failed:', e);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
