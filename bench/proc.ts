@@ -47,6 +47,7 @@ export function startChild(name: string, args: string[], opts: { cwd: string; en
   child.exited = new Promise((resolve) => {
     proc.once('exit', (code, signal) => {
       child.exitInfo = { code, signal };
+      if (process.env.BENCH_DEBUG) console.error(`[bench] ${name} exited code=${code} signal=${signal} at ${new Date().toISOString()}`);
       resolve({ code, signal });
     });
     proc.once('error', (e) => {

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { UsageError } from '../src/services/errors.ts';
 
-/** Splits command text into words, keeping "quoted phrases" together. */
+/** Splits command text into words, keeping "quoted phrases" and <@U1|mentions with spaces> whole. */
 export function tokenize(text: string): string[] {
   const out: string[] = [];
-  const re = /"([^"]*)"|(\S+)/g;
+  const re = /(<[^>\s][^>]*>)|"([^"]*)"|(\S+)/g;
   let m: RegExpExecArray | null;
-  while ((m = re.exec(text.trim())) !== null) out.push(m[1] ?? m[2]!);
+  while ((m = re.exec(text.trim())) !== null) out.push(m[1] ?? m[2] ?? m[3]!);
   return out;
 }
 

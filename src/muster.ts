@@ -7,6 +7,8 @@ import type { Policy } from './config/policy.ts';
 import { systemClock, type Clock } from './domain/clock.ts';
 import { openDatabase, redact, type Database } from './store/db.ts';
 import { migrate } from './store/migrate.ts';
+import { resumeUnfinished } from './store/outbox.ts';
+import { releaseClaims } from './store/timers.ts';
 import { OutboxDispatcher } from './scheduler/outboxDispatcher.ts';
 import { TimerScheduler } from './scheduler/timerScheduler.ts';
 import { Kernel } from './services/kernel.ts';
@@ -59,6 +61,9 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   const migrated = await migrate(url);
   if (migrated.applied.length) log.info({ applied: migrated.applied, database: redact(url) }, 'migrations applied');
   const db = await openDatabase(url);
+  const resumed = await resumeUnfinished(db, clock, owner);
+  const released = await releaseClaims(db, clock, owner);
+  if (resumed || released) log.info({ effects: resumed, timers: released }, 'resuming work left unfinished by the last run');
 
   const dispatcher = new OutboxDispatcher(db, clock, log.child({ component: 'outbox' }), { owner, ...o.dispatcher });
   const client = createWebClient(env.SLACK_BOT_TOKEN, env.SLACK_API_URL);

@@ -144,3 +144,19 @@ export async function replayEffects(db: Database, clock: Clock, ids?: number[]):
   );
   return r.count;
 }
+
+/**
+ * At start-up: effects this instance had claimed before it stopped (same instance id),
+ * or, on SQLite (one process per file), any left running, are queued again at once
+ * instead of waiting for their lease to run out.
+ */
+export async function resumeUnfinished(db: Database, clock: Clock, owner: string): Promise<number> {
+  const now = clock.now();
+  const r = await db.tx((tx) =>
+    tx.outboxEffect.updateMany({
+      where: { status: 'running', ...(db.provider === 'sqlite' ? {} : { leasedBy: owner }) },
+      data: { status: 'pending', leaseUntil: null, leasedBy: null, nextAttemptAt: now, updatedAt: now },
+    }),
+  );
+  return r.count;
+}

@@ -97,3 +97,14 @@ export async function claimTimers(db: Database, clock: Clock, owner: string, lim
 export async function timersFor(db: Database, subjectType: string, subjectId: string): Promise<TimerRow[]> {
   return (await db.read((tx) => tx.timer.findMany({ where: { subjectType, subjectId }, orderBy: { dueAt: 'asc' } }))) as TimerRow[];
 }
+
+/** Timers this instance had claimed when it stopped become due again at once (see resumeUnfinished). */
+export async function releaseClaims(db: Database, clock: Clock, owner: string): Promise<number> {
+  const r = await db.tx((tx) =>
+    tx.timer.updateMany({
+      where: { status: 'claimed', ...(db.provider === 'sqlite' ? {} : { leasedBy: owner }) },
+      data: { status: 'pending', leaseUntil: null, leasedBy: null, updatedAt: clock.now() },
+    }),
+  );
+  return r.count;
+}

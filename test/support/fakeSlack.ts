@@ -655,6 +655,11 @@ export class FakeSlack {
     this.seed();
   }
 
+  /** Adds or replaces a Web API method (e.g. apps.connections.open for a Socket Mode test). */
+  handle(method: string, fn: (args: Json) => Json): void {
+    this.handlers[method] = (args) => fn(args);
+  }
+
   static async start(opts: FakeSlackOptions = {}): Promise<FakeSlack> {
     let fake: FakeSlack | undefined;
     const server = http.createServer((req, res) => {

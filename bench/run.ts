@@ -1,0 +1,384 @@
+/**
+ * `npm run bench`: ack latency of `/muster whoami` through Muster (full stack: Bolt, signature
+ * check, actor lookup on SQLite, reply blocks) against a bare Bolt app that only acks.
+ *
+ *  - a FakeSlack (test/support/fakeSlack.ts) in this process answers Muster's auth.test;
+ *  - Muster runs as its own process (`node --import tsx src/main.ts`) on a fresh SQLite file;
+ *  - the bare Bolt baseline (bench/bare-bolt.ts) runs as another process;
+ *  - this process sends signed slash commands open-loop at a fixed rate to one target at a time.
+ *
+ * Env: BENCH_RATE (req/s, default 200), BENCH_SECONDS (default 10), BENCH_WARMUP (s, default 1).
+ * Prints a table and writes bench/results/latest.json. Exits 1 when a target's error rate is above
+ * 1 %, a child fails to start or dies, or Muster does not exit 0 within 10 s of SIGTERM.
+ */
+import http from 'node:http';
+import os from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID } from '../test/support/fakeSlack.ts';
+import { FORM_CONTENT_TYPE, nowSeconds, sign, slashCommand } from '../test/support/slackRequests.ts';
+import { runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
+import {
+  describeExit,
+  dumpOutput,
+  freePort,
+  killNow,
+  memoryOf,
+  startChild,
+  stopChild,
+  waitForHttp200,
+  waitForLine,
+  type Child,
+  type Memory,
+  type StopResult,
+} from './proc.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+function numberFromEnv(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) {
+    console.error(`bench: ${name}=${raw} is not a number >= ${min}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const RATE = numberFromEnv('BENCH_RATE', 200, 0.1);
+const SECONDS = numberFromEnv('BENCH_SECONDS', 10, 0.1);
+const WARMUP = numberFromEnv('BENCH_WARMUP', 1, 0);
+const MAX_SOCKETS = 64;
+const REQUEST_TIMEOUT_MS = 10_000;
+const START_TIMEOUT_MS = 30_000;
+const SHUTDOWN_LIMIT_MS = 10_000;
+const MAX_ERROR_RATE = 0.01;
+/** ~2 minutes for the default run; longer runs get their measuring time on top. */
+const RUN_TIMEOUT_MS = Math.max(120_000, (60 + 2 * (SECONDS + WARMUP)) * 1000);
+
+const SECRET = `bench-${randomBytes(12).toString('hex')}`;
+const BOT_TOKEN = 'xoxb-bench';
+const USER_ID = 'UBENCH';
+const COMMAND_TEXT = 'whoami';
+
+// ---------------------------------------------------------------------------
+// State shared with the emergency cleanup (run timeout, Ctrl-C)
+// ---------------------------------------------------------------------------
+
+let fake: FakeSlack | undefined;
+let tmp: string | undefined;
+let muster: Child | undefined;
+let bare: Child | undefined;
+
+function emergencyExit(reason: string, code: number): never {
+  console.error(`\nbench: ${reason}`);
+  for (const c of [muster, bare]) {
+    if (!c) continue;
+    console.error(`\n${describeExit(c)}; its last output:\n${dumpOutput(c)}`);
+    killNow(c);
+  }
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  process.exit(code);
+}
+
+const runTimer = setTimeout(() => emergencyExit(`the whole run took longer than ${Math.round(RUN_TIMEOUT_MS / 1000)} s; aborted`, 1), RUN_TIMEOUT_MS);
+runTimer.unref();
+process.on('SIGINT', () => emergencyExit('interrupted', 130));
+
+// ---------------------------------------------------------------------------
+// Formatting
+// ---------------------------------------------------------------------------
+
+const f1 = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(1));
+const f2 = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(2));
+const r3 = (n: number) => (Number.isFinite(n) ? Math.round(n * 1000) / 1000 : null);
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// Targets
+// ---------------------------------------------------------------------------
+
+function slashTarget(name: string, port: number, check: LoadTarget['check']): LoadTarget {
+  return {
+    name,
+    host: '127.0.0.1',
+    port,
+    path: '/slack/events',
+    build(i) {
+      const { body } = slashCommand({
+        command: '/muster',
+        text: COMMAND_TEXT,
+        userId: USER_ID,
+        userName: 'bench',
+        teamId: TEAM_ID,
+        channelId: GENERAL_CHANNEL_ID,
+        responseUrl: fake!.responseUrl(`bench-${name}-${i}`),
+      });
+      // fresh trigger_id (slashCommand makes one), timestamp and signature per request
+      const headers = sign(SECRET, body, nowSeconds(), FORM_CONTENT_TYPE);
+      return { body, headers: { ...headers } };
+    },
+    check,
+  };
+}
+
+function jsonText(status: number, body: string): { text?: string; error?: string } {
+  if (status !== 200) return { error: `HTTP ${status}: ${body.slice(0, 120)}` };
+  try {
+    const j = JSON.parse(body) as { text?: unknown };
+    return typeof j.text === 'string' ? { text: j.text } : { error: `no text in ${body.slice(0, 120)}` };
+  } catch {
+    return { error: `not JSON: ${body.slice(0, 120)}` };
+  }
+}
+
+const checkMuster: LoadTarget['check'] = (status, body) => {
+  const r = jsonText(status, body);
+  if (r.error !== undefined) return r.error;
+  return r.text!.includes(`<@${USER_ID}>`) ? null : `reply does not mention <@${USER_ID}>: ${r.text!.slice(0, 120)}`;
+};
+
+const checkBare: LoadTarget['check'] = (status, body) => {
+  const r = jsonText(status, body);
+  if (r.error !== undefined) return r.error;
+  return r.text === 'ok' ? null : `unexpected text: ${r.text!.slice(0, 120)}`;
+};
+
+interface TargetResult {
+  label: string;
+  summary: Summary;
+  warmup: { sent: number; errors: number };
+  memoryIdle?: Memory;
+  memoryAfter?: Memory;
+  readyMs: number;
+  stop?: StopResult;
+  died?: string;
+}
+
+async function bench(label: string, child: Child, target: LoadTarget): Promise<TargetResult['summary'] & { warmup: TargetResult['warmup'] }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS, timeout: 4_000 });
+  try {
+    process.stdout.write(`  ${label}: warm-up ${WARMUP} s … `);
+    const warm = WARMUP > 0 ? await runPhase(target, { rate: RATE, seconds: WARMUP, agent, timeoutMs: REQUEST_TIMEOUT_MS, firstIndex: 0 }) : undefined;
+    if (child.exitInfo) throw new Error(`${describeExit(child)} during the warm-up`);
+    process.stdout.write(`measuring ${SECONDS} s at ${RATE} req/s … `);
+    const run = await runPhase(target, { rate: RATE, seconds: SECONDS, agent, timeoutMs: REQUEST_TIMEOUT_MS, firstIndex: 1_000_000 });
+    if (child.exitInfo) throw new Error(`${describeExit(child)} during the run`);
+    const s = summarize(run);
+    process.stdout.write(`done (${s.ok}/${s.sent} ok)\n`);
+    return { ...s, warmup: { sent: warm?.sent ?? 0, errors: warm?.errors ?? 0 } };
+  } finally {
+    agent.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const cpus = os.cpus();
+  const machine = {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    totalMemMb: Math.round(os.totalmem() / 1024 / 1024),
+  };
+  console.log(`Muster benchmark: "/muster ${COMMAND_TEXT}" ack latency, open loop ${RATE} req/s for ${SECONDS} s (+${WARMUP} s warm-up) per target`);
+  console.log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}, ${machine.platform}, ${machine.totalMemMb} MB RAM\n`);
+
+  const failures: string[] = [];
+  fake = await FakeSlack.start();
+  fake.addUser({ id: USER_ID, name: 'bench' });
+  tmp = mkdtempSync(join(os.tmpdir(), 'muster-bench-'));
+
+  const baseEnv: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of ['SLACK_APP_TOKEN', 'MUSTER_CONFIG', 'MUSTER_INSTANCE_ID', 'SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'DATABASE_URL']) delete baseEnv[k];
+
+  const results: { muster?: TargetResult; bare?: TargetResult } = {};
+  try {
+    // --- start both children (one after the other) ---
+    const musterPort = await freePort();
+    let t0 = performance.now();
+    muster = startChild('muster', ['--import', 'tsx', 'src/main.ts'], {
+      cwd: root,
+      env: {
+        ...baseEnv,
+        PORT: String(musterPort),
+        SLACK_BOT_TOKEN: BOT_TOKEN,
+        SLACK_SIGNING_SECRET: SECRET,
+        SLACK_API_URL: fake.url,
+        DATABASE_URL: `file:${join(tmp, 'bench.db')}`,
+        LOG_LEVEL: 'warn',
+        MUSTER_ADMINS: USER_ID,
+      },
+    });
+    try {
+      await waitForHttp200(muster, `http://127.0.0.1:${musterPort}/readyz`, START_TIMEOUT_MS);
+    } catch (e) {
+      console.error(`bench: Muster failed to start: ${(e as Error).message}\n${dumpOutput(muster)}`);
+      return 1;
+    }
+    const musterReadyMs = performance.now() - t0;
+    console.log(`  muster    pid ${muster.pid} on :${musterPort}, /readyz 200 after ${musterReadyMs.toFixed(0)} ms (fresh SQLite, migrations included)`);
+
+    const barePort = await freePort();
+    t0 = performance.now();
+    bare = startChild('bare-bolt', ['--import', 'tsx', 'bench/bare-bolt.ts'], {
+      cwd: root,
+      env: { ...baseEnv, PORT: String(barePort), SLACK_SIGNING_SECRET: SECRET },
+    });
+    try {
+      await waitForLine(bare, /^READY (\d+)/, START_TIMEOUT_MS);
+    } catch (e) {
+      console.error(`bench: bare Bolt failed to start: ${(e as Error).message}\n${dumpOutput(bare)}`);
+      return 1;
+    }
+    const bareReadyMs = performance.now() - t0;
+    console.log(`  bare bolt pid ${bare.pid} on :${barePort}, listening after ${bareReadyMs.toFixed(0)} ms\n`);
+
+    // let both settle (JIT of start-up code, GC) before taking idle memory
+    await new Promise((r) => setTimeout(r, 500));
+    const musterIdle = memoryOf(muster.pid);
+    const bareIdle = memoryOf(bare.pid);
+    const musterLinesBefore = muster.output.lines;
+
+    // --- load, one target at a time ---
+    const targets: Array<{ key: 'muster' | 'bare'; label: string; child: Child; target: LoadTarget; readyMs: number; idle?: Memory }> = [
+      { key: 'muster', label: 'muster', child: muster, target: slashTarget('muster', musterPort, checkMuster), readyMs: musterReadyMs, idle: musterIdle },
+      { key: 'bare', label: 'bare bolt', child: bare, target: slashTarget('bare', barePort, checkBare), readyMs: bareReadyMs, idle: bareIdle },
+    ];
+    for (const t of targets) {
+      let s;
+      try {
+        s = await bench(t.label, t.child, t.target);
+      } catch (e) {
+        process.stdout.write('\n');
+        console.error(`bench: ${(e as Error).message}\n${dumpOutput(t.child)}`);
+        return 1;
+      }
+      const { warmup, ...summary } = s;
+      results[t.key] = { label: t.label, summary, warmup, memoryIdle: t.idle, memoryAfter: memoryOf(t.child.pid), readyMs: t.readyMs };
+    }
+    const musterLogLines = muster.output.lines - musterLinesBefore;
+
+    // --- graceful shutdown, one at a time, timed ---
+    results.muster!.stop = await stopChild(muster, SHUTDOWN_LIMIT_MS);
+    results.bare!.stop = await stopChild(bare, SHUTDOWN_LIMIT_MS);
+
+    // --- report ---
+    const m = results.muster!;
+    const b = results.bare!;
+    console.log('');
+    console.log(
+      table(
+        ['target', 'sent', 'errors', 'sent/s', 'ok/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'mean ms'],
+        [m, b].map((r) => [
+          r.label,
+          String(r.summary.sent),
+          String(r.summary.errors),
+          f1(r.summary.sendRate),
+          f1(r.summary.throughput),
+          f2(r.summary.p50),
+          f2(r.summary.p90),
+          f2(r.summary.p99),
+          f2(r.summary.max),
+          f2(r.summary.mean),
+        ]),
+      ),
+    );
+    const ratioP50 = m.summary.p50 / b.summary.p50;
+    const ratioP99 = m.summary.p99 / b.summary.p99;
+    console.log(`\nMuster / bare Bolt:  p50 ×${f2(ratioP50)}   p99 ×${f2(ratioP99)}`);
+    console.log(`client send lag (worst, due → sent): muster ${f2(m.summary.maxSendLagMs)} ms, bare ${f2(b.summary.maxSendLagMs)} ms`);
+    console.log('');
+    console.log(
+      table(
+        ['process', 'RSS idle MB', 'RSS after load MB', 'peak RSS MB', 'ready ms', 'SIGTERM → exit'],
+        [m, b].map((r) => [
+          r.label,
+          f1(r.memoryIdle?.rssMb),
+          f1(r.memoryAfter?.rssMb),
+          f1(r.memoryAfter?.peakMb),
+          r.readyMs.toFixed(0),
+          r.stop ? `${r.stop.graceful ? (r.stop.signal ? `signal ${r.stop.signal}` : `code ${r.stop.code}`) : 'KILLED'} in ${r.stop.ms.toFixed(0)} ms` : '-',
+        ]),
+      ),
+    );
+
+    // --- verdict ---
+    for (const r of [m, b]) {
+      if (r.summary.errorRate > MAX_ERROR_RATE) failures.push(`${r.label}: ${r.summary.errors}/${r.summary.sent} errors (${(r.summary.errorRate * 100).toFixed(1)} % > 1 %)`);
+      if (r.summary.errors + r.warmup.errors > 0) {
+        console.log(`\n${r.label} errors (warm-up ${r.warmup.errors}/${r.warmup.sent}, measured ${r.summary.errors}/${r.summary.sent}):`);
+        for (const [kind, n] of Object.entries(r.summary.errorKinds)) console.log(`  ${n} × ${kind}`);
+      }
+    }
+    const ms = m.stop!;
+    if (!ms.graceful || ms.code !== 0) failures.push(`muster did not exit 0 within ${SHUTDOWN_LIMIT_MS / 1000} s of SIGTERM (${ms.graceful ? `code ${ms.code}, signal ${ms.signal}` : 'killed'})`);
+    if (!ms.graceful || ms.code !== 0 || musterLogLines > 0) {
+      console.log(`\nmuster wrote ${musterLogLines} log line(s) at warn+ during load/shutdown; last output:\n${dumpOutput(muster, 3_000)}`);
+    }
+
+    // --- JSON ---
+    const toJson = (r: TargetResult) => ({
+      sent: r.summary.sent,
+      ok: r.summary.ok,
+      errors: r.summary.errors,
+      errorRate: r3(r.summary.errorRate),
+      errorKinds: r.summary.errorKinds,
+      warmup: r.warmup,
+      sendRatePerS: r3(r.summary.sendRate),
+      throughputPerS: r3(r.summary.throughput),
+      latencyMs: { p50: r3(r.summary.p50), p90: r3(r.summary.p90), p99: r3(r.summary.p99), max: r3(r.summary.max), mean: r3(r.summary.mean) },
+      maxSendLagMs: r3(r.summary.maxSendLagMs),
+      rssMb: { idle: r.memoryIdle ? r3(r.memoryIdle.rssMb) : null, afterLoad: r.memoryAfter ? r3(r.memoryAfter.rssMb) : null, peak: r.memoryAfter?.peakMb !== undefined ? r3(r.memoryAfter.peakMb) : null },
+      readyMs: r3(r.readyMs),
+      shutdown: r.stop ? { ms: r3(r.stop.ms), code: r.stop.code, signal: r.stop.signal, graceful: r.stop.graceful } : null,
+    });
+    const json = {
+      at: new Date().toISOString(),
+      command: `/muster ${COMMAND_TEXT}`,
+      config: { rate: RATE, seconds: SECONDS, warmupSeconds: WARMUP, maxSockets: MAX_SOCKETS, requestTimeoutMs: REQUEST_TIMEOUT_MS, openLoop: true },
+      machine,
+      targets: { muster: toJson(m), bareBolt: toJson(b) },
+      ratios: { p50: r3(ratioP50), p99: r3(ratioP99) },
+      musterShutdownMs: r3(ms.ms),
+      pass: failures.length === 0,
+      failures,
+    };
+    const dir = join(root, 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    if (!existsSync(join(dir, '.gitignore'))) writeFileSync(join(dir, '.gitignore'), 'latest.json\n');
+    writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
+    console.log(`\nwrote bench/results/latest.json`);
+
+    if (failures.length) {
+      console.log(`\nFAIL:\n${failures.map((x) => `  - ${x}`).join('\n')}`);
+      return 1;
+    }
+    console.log('PASS');
+    return 0;
+  } finally {
+    for (const c of [muster, bare]) if (c && !c.exitInfo) await stopChild(c, 3_000);
+    await fake.close();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => {
+    clearTimeout(runTimer);
+    process.exit(code);
+  },
+  (e: unknown) => emergencyExit(`crashed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, 1),
+);

@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { defaultPolicy, loadPolicy, parsePolicyText, PolicyError } from '../../src/config/policy.ts';
+import { parseEnv, missingSlackVariables, EnvError } from '../../src/config/env.ts';
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+
+describe('policy defaults encode PRODUCT.md', () => {
+  const p = defaultPolicy();
+  it('severities and SLAs', () => {
+    expect(p.incidents.severities.P0).toMatchObject({ respond: 5 * MIN, resolve: HOUR, requiresCommander: true });
+    expect(p.incidents.severities.P1).toMatchObject({ respond: 15 * MIN, resolve: 4 * HOUR, requiresCommander: true });
+    expect(p.incidents.severities.P2).toMatchObject({ respond: HOUR, resolve: 24 * HOUR, requiresCommander: false });
+    expect(p.incidents.severities.P3).toMatchObject({ respond: 24 * HOUR, resolve: 7 * 24 * HOUR, requiresCommander: false });
+    expect(p.incidents.channelPrefix).toBe('inc');
+  });
+  it('deployment policy and component overrides', () => {
+    const env = p.approvals.deployment.environments;
+    expect(env.dev!.steps).toEqual([]);
+    expect(env.uat!.steps[0]!.require).toEqual([{ anyOf: ['qa_lead'], count: 1 }]);
+    expect(env.staging!.steps[0]!.require).toEqual([{ anyOf: ['qa_lead', 'tech_lead'], count: 1 }]);
+    expect(env.preprod!.steps[0]!.require).toEqual([{ anyOf: ['product_owner'], count: 1 }, { anyOf: ['tech_lead', 'cto'], count: 1 }]);
+    expect(env.production!.steps[0]!.require).toEqual([
+      { anyOf: ['release_manager'], count: 1 },
+      { anyOf: ['cto'], count: 1 },
+      { anyOf: ['security_lead', 'tech_lead', 'product_owner', 'platform_owner'], count: 1 },
+    ]);
+    for (const c of ['database', 'infrastructure']) {
+      const roles = p.approvals.deployment.overrides[c]!.production!.steps[0]!.require.flatMap((r) => r.anyOf);
+      expect(roles).toEqual(expect.arrayContaining(['cto', 'security_lead']));
+    }
+  });
+  it('escalation paths, expiry, windows, permissions', () => {
+    expect(p.approvals.escalation.map((s) => [s.notify, s.after / HOUR])).toEqual([
+      ['approvers', 24],
+      ['manager', 48],
+      ['director', 72],
+      ['vp', 120],
+      ['cto', 168],
+    ]);
+    expect(p.incidents.escalation.map((s) => [s.notify, s.after / MIN])).toEqual([
+      ['oncall', 0],
+      ['tech_lead', 15],
+      ['manager', 30],
+      ['cto', 60],
+    ]);
+    expect(p.approvals.ttl).toBe(24 * HOUR);
+    expect(p.changes.windows[0]).toMatchObject({ days: ['mon', 'tue', 'wed', 'thu'], start: '10:00', end: '16:00' });
+    expect(p.changes.windows[1]).toMatchObject({ days: ['fri'], start: '10:00', end: '12:00', criticalOnly: true });
+    expect(p.permissions.break_glass).toEqual(['cto']);
+    expect(Object.keys(p.approvals.decisionRights.financial!)).toEqual(['infrastructure', 'marketing', 'personnel', 'strategic']);
+    expect(Object.keys(p.approvals.decisionRights.financial!.infrastructure!)).toEqual(['under_1k', '1k_10k', '10k_50k', 'over_50k']);
+  });
+});
+
+describe('policy file problems', () => {
+  it('names every problem with its path and line', () => {
+    const text = [
+      'organization:',
+      '  timeZone: Mars/Olympus',
+      'incidents:',
+      '  channelPrefix: "Inc!"',
+      '  snooze: soon',
+      '  severities:',
+      '    P1:',
+      '      respond: 10m',
+      'approvals:',
+      '  ttl: 2h',
+      '  deployment:',
+      '    environments:',
+      '      prod:',
+      '        steps:',
+      '          - require:',
+      '              - anyOf: [wizard]',
+      'bogus: 1',
+    ].join('\n');
+    const { policy, problems } = parsePolicyText(text, 'p.yml');
+    expect(policy).toBeUndefined();
+    const byPath = Object.fromEntries(problems.map((x) => [x.path, x]));
+    expect(byPath['organization.timeZone']).toMatchObject({ line: 2, message: expect.stringContaining('IANA') });
+    expect(byPath['incidents.channelPrefix']).toMatchObject({ line: 4 });
+    expect(byPath['incidents.snooze']).toMatchObject({ line: 5, message: expect.stringContaining('"soon" is not a duration') });
+    expect(byPath['incidents.severities.P1.resolve']).toBeDefined();
+    expect(byPath['approvals.deployment.environments.prod.steps.0.require.0.anyOf.0']).toMatchObject({ line: 16 });
+    expect(problems.find((x) => x.message.includes('"bogus"'))).toBeDefined();
+  });
+
+  it('reports YAML syntax errors with a line', () => {
+    const { problems } = parsePolicyText('a: [\n', 'p.yml');
+    expect(problems[0]).toMatchObject({ message: expect.stringContaining('YAML syntax'), line: expect.any(Number) });
+  });
+
+  it('accepts overrides and keeps defaults for the rest', () => {
+    const { policy } = parsePolicyText('incidents:\n  channelPrefix: sev\n  severities:\n    P2:\n      respond: 30m\n      resolve: 12h\n      updateEvery: 1h\n      requiresCommander: true\n      announce: false\n');
+    expect(policy!.incidents.channelPrefix).toBe('sev');
+    expect(policy!.incidents.severities.P2).toMatchObject({ respond: 30 * MIN, requiresCommander: true });
+    expect(policy!.incidents.severities.P0.respond).toBe(5 * MIN);
+  });
+
+  it('loadPolicy throws a PolicyError for a bad file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
+    const f = join(dir, 'bad.yml');
+    writeFileSync(f, 'approvals:\n  ttl: forever\n');
+    expect(() => loadPolicy(f)).toThrow(PolicyError);
+    expect(() => loadPolicy(join(dir, 'missing.yml'))).toThrow(/cannot read the file/);
+  });
+});
+
+describe('environment', () => {
+  it('defaults and normalisation', () => {
+    const env = parseEnv({});
+    expect(env).toMatchObject({ PORT: 3000, SLACK_API_URL: 'https://slack.com/api/', LOG_LEVEL: 'info', MUSTER_ADMINS: [] });
+    expect(parseEnv({ SLACK_API_URL: 'http://127.0.0.1:9/api', MUSTER_ADMINS: 'U1, U2 ,' })).toMatchObject({ SLACK_API_URL: 'http://127.0.0.1:9/api/', MUSTER_ADMINS: ['U1', 'U2'] });
+  });
+  it('names missing Slack variables', () => {
+    expect(missingSlackVariables(parseEnv({}))).toEqual(['SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)']);
+    expect(missingSlackVariables(parseEnv({ SLACK_BOT_TOKEN: 'x', SLACK_APP_TOKEN: 'xapp' }))).toEqual([]);
+  });
+  it('rejects bad values with their names', () => {
+    expect(() => parseEnv({ PORT: 'abc' })).toThrow(EnvError);
+    expect(() => parseEnv({ MUSTER_ADMINS: 'bob' })).toThrow(/MUSTER_ADMINS/);
+    expect(() => parseEnv({ LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
+  });
+});
