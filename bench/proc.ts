@@ -47,7 +47,6 @@ export function startChild(name: string, args: string[], opts: { cwd: string; en
   child.exited = new Promise((resolve) => {
     proc.once('exit', (code, signal) => {
       child.exitInfo = { code, signal };
-      if (process.env.BENCH_DEBUG) console.error(`[bench] ${name} exited code=${code} signal=${signal} at ${new Date().toISOString()}`);
       resolve({ code, signal });
     });
     proc.once('error', (e) => {
@@ -181,13 +180,15 @@ export interface StopResult {
   code: number | null;
   signal: NodeJS.Signals | null;
   ms: number;
-  /** false when it had to be SIGKILLed after the grace period */
+  /** false when it had to be SIGKILLed after the grace period, or had already exited */
   graceful: boolean;
+  /** it had exited on its own before the SIGTERM */
+  alreadyExited?: boolean;
 }
 
 /** SIGTERM, wait up to `graceMs` for exit, SIGKILL otherwise. Times the shutdown. */
 export async function stopChild(child: Child, graceMs = 10_000): Promise<StopResult> {
-  if (child.exitInfo) return { ...child.exitInfo, ms: 0, graceful: false };
+  if (child.exitInfo) return { ...child.exitInfo, ms: 0, graceful: false, alreadyExited: true };
   const started = performance.now();
   child.proc.kill('SIGTERM');
   let timer: NodeJS.Timeout | undefined;
