@@ -152,6 +152,14 @@ const checkBare: LoadTarget['check'] = (status, body) => {
   return r.text === 'ok' ? null : `unexpected text: ${r.text!.slice(0, 120)}`;
 };
 
+function stopText(st: StopResult | undefined): string {
+  if (!st) return '-';
+  const how = st.signal ? `signal ${st.signal}` : `code ${st.code}`;
+  if (st.alreadyExited) return `had already exited (${how})`;
+  if (!st.graceful) return `KILLED after ${st.ms.toFixed(0)} ms`;
+  return `${how} in ${st.ms.toFixed(0)} ms`;
+}
+
 interface TargetResult {
   label: string;
   summary: Summary;
@@ -184,7 +192,17 @@ async function bench(label: string, child: Child, target: LoadTarget): Promise<T
 // Main
 // ---------------------------------------------------------------------------
 
+/** Share of all CPUs busy over `ms` (anything on the machine, this process included — it is idle here). */
+async function cpuBusy(ms: number): Promise<number> {
+  const total = () => os.cpus().reduce((a, c) => ({ idle: a.idle + c.times.idle, all: a.all + c.times.idle + c.times.user + c.times.nice + c.times.sys + c.times.irq }), { idle: 0, all: 0 });
+  const a = total();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = total();
+  return b.all > a.all ? 1 - (b.idle - a.idle) / (b.all - a.all) : 0;
+}
+
 async function main(): Promise<number> {
+  const busyBefore = await cpuBusy(1_000);
   const cpus = os.cpus();
   const machine = {
     cpus: cpus.length,
@@ -192,9 +210,14 @@ async function main(): Promise<number> {
     node: process.version,
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     totalMemMb: Math.round(os.totalmem() / 1024 / 1024),
+    loadAvgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    cpuBusyBeforeStartPct: Math.round(busyBefore * 1000) / 10,
   };
   console.log(`Muster benchmark: "/muster ${COMMAND_TEXT}" ack latency, open loop ${RATE} req/s for ${SECONDS} s (+${WARMUP} s warm-up) per target`);
-  console.log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}, ${machine.platform}, ${machine.totalMemMb} MB RAM\n`);
+  console.log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}, ${machine.platform}, ${machine.totalMemMb} MB RAM`);
+  console.log(`CPU busy in the second before the run: ${machine.cpuBusyBeforeStartPct.toFixed(1)} % (load average ${machine.loadAvgAtStart.join(' / ')})`);
+  if (busyBefore > 0.15) console.log('note: something else is using the CPUs: figures will be noisy and slower than on a quiet machine');
+  console.log('');
 
   const failures: string[] = [];
   fake = await FakeSlack.start();
@@ -266,6 +289,12 @@ async function main(): Promise<number> {
         console.error(`bench: ${(e as Error).message}\n${dumpOutput(t.child)}`);
         return 1;
       }
+      for (const c of [muster, bare]) {
+        if (c.exitInfo) {
+          console.error(`bench: ${describeExit(c)} while ${t.label} was under load; its last output:\n${dumpOutput(c)}`);
+          return 1;
+        }
+      }
       const { warmup, ...summary } = s;
       results[t.key] = { label: t.label, summary, warmup, memoryIdle: t.idle, memoryAfter: memoryOf(t.child.pid), readyMs: t.readyMs };
     }
@@ -310,7 +339,7 @@ async function main(): Promise<number> {
           f1(r.memoryAfter?.rssMb),
           f1(r.memoryAfter?.peakMb),
           r.readyMs.toFixed(0),
-          r.stop ? `${r.stop.graceful ? (r.stop.signal ? `signal ${r.stop.signal}` : `code ${r.stop.code}`) : 'KILLED'} in ${r.stop.ms.toFixed(0)} ms` : '-',
+          stopText(r.stop),
         ]),
       ),
     );
@@ -324,7 +353,9 @@ async function main(): Promise<number> {
       }
     }
     const ms = m.stop!;
-    if (!ms.graceful || ms.code !== 0) failures.push(`muster did not exit 0 within ${SHUTDOWN_LIMIT_MS / 1000} s of SIGTERM (${ms.graceful ? `code ${ms.code}, signal ${ms.signal}` : 'killed'})`);
+    if (!ms.graceful || ms.code !== 0) failures.push(`muster did not exit 0 within ${SHUTDOWN_LIMIT_MS / 1000} s of SIGTERM (${stopText(ms)})`);
+    const bs = b.stop!;
+    if (bs.alreadyExited) failures.push(`bare bolt ${stopText(bs)} before SIGTERM`);
     if (!ms.graceful || ms.code !== 0 || musterLogLines > 0) {
       console.log(`\nmuster wrote ${musterLogLines} log line(s) at warn+ during load/shutdown; last output:\n${dumpOutput(muster, 3_000)}`);
     }
@@ -343,7 +374,7 @@ async function main(): Promise<number> {
       maxSendLagMs: r3(r.summary.maxSendLagMs),
       rssMb: { idle: r.memoryIdle ? r3(r.memoryIdle.rssMb) : null, afterLoad: r.memoryAfter ? r3(r.memoryAfter.rssMb) : null, peak: r.memoryAfter?.peakMb !== undefined ? r3(r.memoryAfter.peakMb) : null },
       readyMs: r3(r.readyMs),
-      shutdown: r.stop ? { ms: r3(r.stop.ms), code: r.stop.code, signal: r.stop.signal, graceful: r.stop.graceful } : null,
+      shutdown: r.stop ? { ms: r3(r.stop.ms), code: r.stop.code, signal: r.stop.signal, graceful: r.stop.graceful, alreadyExited: r.stop.alreadyExited ?? false } : null,
     });
     const json = {
       at: new Date().toISOString(),

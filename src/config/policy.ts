@@ -47,14 +47,15 @@ const step = z.object({ name: z.string().optional(), require: z.array(requiremen
 export const approvalRoute = z.object({ steps: z.array(step).default([]) }).strict();
 
 const severityName = z.enum(['P0', 'P1', 'P2', 'P3']);
+/** Every key optional: what a file leaves out keeps the PRODUCT.md default of that severity. */
 const severity = z
   .object({
-    respond: duration,
-    resolve: duration,
-    updateEvery: duration,
-    requiresCommander: z.boolean(),
-    announce: z.boolean(),
-    responders: z.array(audienceEntry).default([]),
+    respond: duration.optional(),
+    resolve: duration.optional(),
+    updateEvery: duration.optional(),
+    requiresCommander: z.boolean().optional(),
+    announce: z.boolean().optional(),
+    responders: z.array(audienceEntry).optional(),
   })
   .strict();
 
@@ -212,7 +213,7 @@ export type PolicyInput = z.input<typeof policySchema>;
 type ParsedPolicy = z.output<typeof policySchema>;
 export type ApprovalRoute = z.output<typeof approvalRoute>;
 export type Severity = z.infer<typeof severityName>;
-export type SeverityPolicy = z.output<typeof severity>;
+export type SeverityPolicy = Required<z.output<typeof severity>>;
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -237,7 +238,15 @@ function complete(parsed: ParsedPolicy): Policy {
   return {
     ...parsed,
     permissions,
-    incidents: { ...parsed.incidents, severities: { ...DEFAULT_SEVERITIES, ...parsed.incidents.severities } },
+    incidents: {
+      ...parsed.incidents,
+      severities: Object.fromEntries(
+        (Object.keys(DEFAULT_SEVERITIES) as Severity[]).map((k) => [
+          k,
+          { ...DEFAULT_SEVERITIES[k], ...Object.fromEntries(Object.entries(parsed.incidents.severities[k] ?? {}).filter(([, v]) => v !== undefined)) },
+        ]),
+      ) as Record<Severity, SeverityPolicy>,
+    },
   };
 }
 

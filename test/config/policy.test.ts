@@ -83,7 +83,6 @@ describe('policy file problems', () => {
     expect(byPath['organization.timeZone']).toMatchObject({ line: 2, message: expect.stringContaining('IANA') });
     expect(byPath['incidents.channelPrefix']).toMatchObject({ line: 4 });
     expect(byPath['incidents.snooze']).toMatchObject({ line: 5, message: expect.stringContaining('"soon" is not a duration') });
-    expect(byPath['incidents.severities.P1.resolve']).toBeDefined();
     expect(byPath['approvals.deployment.environments.prod.steps.0.require.0.anyOf.0']).toMatchObject({ line: 16 });
     expect(problems.find((x) => x.message.includes('"bogus"'))).toBeDefined();
   });
@@ -94,9 +93,10 @@ describe('policy file problems', () => {
   });
 
   it('accepts overrides and keeps defaults for the rest', () => {
-    const { policy } = parsePolicyText('incidents:\n  channelPrefix: sev\n  severities:\n    P2:\n      respond: 30m\n      resolve: 12h\n      updateEvery: 1h\n      requiresCommander: true\n      announce: false\n');
+    const { policy } = parsePolicyText('incidents:\n  channelPrefix: sev\n  severities:\n    P2:\n      respond: 30m\n      requiresCommander: true\n');
     expect(policy!.incidents.channelPrefix).toBe('sev');
-    expect(policy!.incidents.severities.P2).toMatchObject({ respond: 30 * MIN, requiresCommander: true });
+    // Keys left out keep that severity's default.
+    expect(policy!.incidents.severities.P2).toEqual({ respond: 30 * MIN, resolve: 24 * HOUR, updateEvery: 2 * HOUR, requiresCommander: true, announce: false, responders: [] });
     expect(policy!.incidents.severities.P0.respond).toBe(5 * MIN);
   });
 
