@@ -2,7 +2,10 @@ import type { Logger } from 'pino';
 import type { Database, Tx } from '../store/db.ts';
 import type { Clock } from '../domain/clock.ts';
 import { ChatError, type ChatPort } from '../platforms/port.ts';
-import { claimEffects, resultsOf, type OutboxRow, type StoredPayload } from '../store/outbox.ts';
+import { claimEffects, resultsOf, type OutboxRow, type StoredPayload, type Surface } from '../store/outbox.ts';
+
+/** Draws a Surface for one platform (Slack: Block Kit from blocks/). */
+export type SurfaceRenderer = (surface: Surface) => Promise<Record<string, unknown>>;
 
 export type EffectHook = (tx: Tx, ctx: { effect: OutboxRow; result: Record<string, unknown>; data: Record<string, unknown> }) => Promise<void>;
 
@@ -53,6 +56,7 @@ function collectRefs(value: unknown, into: Set<number>): Set<number> {
 export class OutboxDispatcher {
   private readonly ports = new Map<string, ChatPort>();
   private readonly hooks = new Map<string, EffectHook>();
+  private readonly renderers = new Map<string, SurfaceRenderer>();
   private readonly opts: Required<DispatcherOptions>;
   private running = false;
   private again = false;
@@ -72,6 +76,11 @@ export class OutboxDispatcher {
 
   addPort(port: ChatPort): this {
     this.ports.set(port.platform, port);
+    return this;
+  }
+
+  addRenderer(platform: string, renderer: SurfaceRenderer): this {
+    this.renderers.set(platform, renderer);
     return this;
   }
 
@@ -146,7 +155,13 @@ export class OutboxDispatcher {
       const port = this.ports.get(row.platform);
       if (!port) throw new ChatError(`no chat port for platform "${row.platform}"`, 'permanent', 'no_port');
       const refs = collectRefs(payload.args, new Set());
-      const args = resolveRefs(payload.args, await resultsOf(this.db, [...refs])) as Record<string, unknown>;
+      let args = resolveRefs(payload.args, await resultsOf(this.db, [...refs])) as Record<string, unknown>;
+      if (args.surface && typeof args.surface === 'object') {
+        const render = this.renderers.get(row.platform);
+        if (!render) throw new ChatError(`no renderer for platform "${row.platform}"`, 'permanent', 'no_renderer');
+        const { surface, ...rest } = args;
+        args = { ...rest, ...(await render(surface as Surface)) };
+      }
       const result = await port.perform(row.op, args);
       await this.db.tx(async (tx) => {
         const done = await tx.outboxEffect.updateMany({

@@ -84,40 +84,53 @@ export class Kernel {
    * rolls everything back; the caller records it (see commands/dispatch.ts).
    */
   async run<T>(actor: Actor, meta: RequestMeta, body: (unit: Unit) => Promise<T>): Promise<T> {
-    const now = this.clock.now();
     let wroteEffects = false;
-    {
-      const result = await this.db.tx(async (tx) => {
-        if (meta.requestKey) await this.claimKey(tx, meta.requestKey, now);
-        const audits: AuditInput[] = [];
-        const effects: EffectSpec[] = [];
-        const unit: Unit = {
-          tx,
-          now,
-          audit: (e) =>
-            audits.push({
-              workspaceId: actor.workspaceId,
-              actorId: actor.userId,
-              actorName: actor.name ?? null,
-              platform: actor.platform,
-              requestId: meta.requestId,
-              ...e,
-            }),
-          effects: (...e) => effects.push(...e),
-          schedule: (t) => scheduleTimer(tx, this.clock, t),
-          cancel: (by) => cancelTimers(tx, this.clock, by),
-        };
-        const value = await body(unit);
-        await this.audit.append(tx, audits);
-        if (effects.length) {
-          await enqueueEffects(tx, this.clock, { workspaceId: actor.workspaceId, platform: actor.platform, requestId: meta.requestId }, effects);
-          wroteEffects = true;
-        }
-        return value;
-      });
-      if (wroteEffects) this.deps.onEffects?.();
-      return result;
+    const result = await this.db.tx(async (tx) => {
+      if (meta.requestKey) await this.claimKey(tx, meta.requestKey, this.clock.now());
+      const r = await this.inTx(tx, actor, meta, body);
+      wroteEffects = r.wroteEffects;
+      return r.value;
+    });
+    if (wroteEffects) this.deps.onEffects?.();
+    return result;
+  }
+
+  /**
+   * The same unit of work inside a transaction someone else owns (a timer firing, an
+   * effect hook): audit entries, effects and timers are written before it returns.
+   */
+  async inTx<T>(tx: Tx, actor: Actor, meta: RequestMeta, body: (unit: Unit) => Promise<T>): Promise<{ value: T; wroteEffects: boolean }> {
+    const now = this.clock.now();
+    const audits: AuditInput[] = [];
+    const effects: EffectSpec[] = [];
+    const unit: Unit = {
+      tx,
+      now,
+      audit: (e) =>
+        audits.push({
+          workspaceId: actor.workspaceId,
+          actorId: actor.userId,
+          actorName: actor.name ?? null,
+          platform: actor.platform,
+          requestId: meta.requestId,
+          ...e,
+        }),
+      effects: (...e) => effects.push(...e),
+      schedule: (t) => scheduleTimer(tx, this.clock, t),
+      cancel: (by) => cancelTimers(tx, this.clock, by),
+    };
+    const value = await body(unit);
+    await this.audit.append(tx, audits);
+    if (effects.length) {
+      await enqueueEffects(tx, this.clock, { workspaceId: actor.workspaceId, platform: actor.platform, requestId: meta.requestId }, effects);
     }
+    return { value, wroteEffects: effects.length > 0 };
+  }
+
+  /** Muster itself, acting on a timer or an event nobody typed. */
+  systemActor(workspaceId: string): Actor {
+    const platform = workspaceId.split(':')[0] ?? 'slack';
+    return { workspaceId, userId: 'system', externalId: 'system', name: 'Muster', platform, roles: new Set(), envRoles: new Set() };
   }
 
   /** Appends a refused attempt to the audit chain (in its own transaction: the request wrote nothing). */

@@ -10,7 +10,8 @@ export interface EffectSpec {
   op: string;
   args: Record<string, unknown>;
   ref?: string;
-  after?: string;
+  /** A name from this batch, or the id of an effect written earlier (e.g. an incident's card). */
+  after?: string | number;
   /** Run after success, in the transaction that marks the effect done. */
   hook?: { name: string; data?: Record<string, unknown> };
 }
@@ -46,14 +47,26 @@ export interface StoredPayload {
   hook?: EffectSpec['hook'];
 }
 
-export function ref(name: string, path: string): { $ref: string; path: string } {
+/** Uses a field of another effect's result: a name from this batch or an earlier effect's id. */
+export function ref(name: string | number, path: string): { $ref: string | number; path: string } {
   return { $ref: name, path };
+}
+
+/**
+ * Content drawn at send time by the platform's renderer (blocks/ for Slack) from the
+ * record's current state: services stay platform-neutral, and a late effect never
+ * shows stale state.
+ */
+export interface Surface {
+  kind: string;
+  [key: string]: unknown;
 }
 
 function rewriteRefs(value: unknown, ids: Map<string, number>): unknown {
   if (Array.isArray(value)) return value.map((v) => rewriteRefs(v, ids));
   if (value && typeof value === 'object') {
     const obj = value as Record<string, unknown>;
+    if (typeof obj.$ref === 'number') return obj;
     if (typeof obj.$ref === 'string' && typeof obj.path === 'string' && Object.keys(obj).length === 2) {
       const id = ids.get(obj.$ref);
       if (id === undefined) throw new Error(`effect reference "${obj.$ref}" names no earlier effect of this batch`);
@@ -70,7 +83,7 @@ export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, e
   const out: number[] = [];
   const now = clock.now();
   for (const e of effects) {
-    const dependsOnId = e.after !== undefined ? ids.get(e.after) : undefined;
+    const dependsOnId = typeof e.after === 'number' ? e.after : e.after !== undefined ? ids.get(e.after) : undefined;
     if (e.after !== undefined && dependsOnId === undefined) throw new Error(`effect "${e.op}" waits for unknown effect "${e.after}"`);
     const payload: StoredPayload = { args: rewriteRefs(e.args, ids) as Record<string, unknown>, ...(e.hook ? { hook: e.hook } : {}) };
     const row = await tx.outboxEffect.create({
