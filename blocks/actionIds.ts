@@ -1,8 +1,31 @@
 /**
  * Every action_id and callback_id Muster puts on a surface, in one place, so handlers
- * and renderers cannot drift apart. Later surfaces (incident, approval, change, nudge)
- * add theirs here.
+ * and renderers cannot drift apart. Button values carry record ids, never state.
  */
-export const ACTIONS = {} as const;
+export const ACTIONS = {
+  incident: {
+    takeCommander: 'incident.take.commander',
+    takeTech: 'incident.take.tech',
+    takeComms: 'incident.take.comms',
+    postUpdate: 'incident.post-update',
+    resolve: 'incident.resolve',
+  },
+  nudge: { acknowledge: 'nudge.acknowledge', snooze: 'nudge.snooze' },
+  followUp: { done: 'followup.done' },
+} as const;
 
-export const VIEWS = {} as const;
+export const VIEWS = {
+  declare: 'incident.declare',
+  update: 'incident.update',
+  resolve: 'incident.resolve',
+} as const;
+
+/** Block and action ids inside modals, read back from view.state.values. */
+export const FIELDS = {
+  title: { block: 'title', action: 'title' },
+  severity: { block: 'severity', action: 'severity' },
+  description: { block: 'description', action: 'description' },
+  services: { block: 'services', action: 'services' },
+  private: { block: 'private', action: 'private' },
+  text: { block: 'text', action: 'text' },
+} as const;

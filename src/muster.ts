@@ -20,6 +20,7 @@ import { SlackDirectory } from './platforms/slack/directory.ts';
 import { createSlackPlatform, type SlackPlatform } from './platforms/slack/app.ts';
 import { commands } from '../commands/index.ts';
 import { createLogger } from './log.ts';
+import { slackRenderer } from './platforms/slack/render.ts';
 
 export interface MusterOptions {
   env: Env;
@@ -45,6 +46,18 @@ export interface Muster {
 }
 
 export class StartupError extends Error {}
+
+/** Renderers, effect hooks and timer handlers of each feature. */
+function wireFeatures(services: Services, dispatcher: OutboxDispatcher, timers: TimerScheduler): void {
+  dispatcher
+    .addRenderer('slack', slackRenderer(services))
+    .addHook('incident.channel', (tx, { data, result }) => services.incidents.onChannelCreated(tx, String(data.incidentId), result))
+    .addHook('incident.card', (tx, { data, result, effect }) => services.incidents.onCardPosted(tx, String(data.incidentId), effect.id, result))
+    .addHook('nudge.posted', (tx, { data, effect }) => services.nudges.onNudgePosted(tx, String(data.nudgeId), effect.id));
+  for (const kind of ['incident.no-commander', 'incident.update-due', 'incident.resolve-sla']) timers.on(kind, (tx, t) => services.nudges.onIncidentTimer(tx, t));
+  timers.on('nudge.escalate', (tx, t, p) => services.nudges.onEscalate(tx, t, p));
+  timers.on('incident.action-reminder', (tx, t, p) => services.nudges.onActionReminder(tx, t, p));
+}
 
 export function instanceId(env: Env): string {
   return env.MUSTER_INSTANCE_ID ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -90,9 +103,10 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   });
   const services = createServices(kernel);
   const timers = new TimerScheduler(db, clock, log.child({ component: 'timers' }), { owner }, () => dispatcher.kick());
+  wireFeatures(services, dispatcher, timers);
 
   const state: WebState = { accepting: true };
-  const web = createWeb(db, state);
+  const web = createWeb(db, state, clock);
   const slack = createSlackPlatform({
     botToken: env.SLACK_BOT_TOKEN!,
     identity,

@@ -42,9 +42,9 @@ describe('muster CLI', () => {
   it('migrate applies, then finds nothing to do', async () => {
     const first = await cli(['migrate']);
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/1 applied \(\d+_init\), 0 already applied/);
+    expect(first.stdout).toMatch(/\d+ applied \(\d+_init, .*\), 0 already applied/);
     const second = await cli(['migrate']);
-    expect(second.stdout).toMatch(/0 applied, 1 already applied/);
+    expect(second.stdout).toMatch(/0 applied, \d+ already applied/);
   });
 
   it('audit verify, export, and a tampered chain', async () => {

@@ -1,11 +1,16 @@
 import { AdminService } from './admin.ts';
+import { IncidentService } from './incidents.ts';
+import { NudgeService } from './nudges.ts';
 import type { Kernel } from './kernel.ts';
 
 export interface Services {
   kernel: Kernel;
   admin: AdminService;
+  incidents: IncidentService;
+  nudges: NudgeService;
 }
 
 export function createServices(kernel: Kernel): Services {
-  return { kernel, admin: new AdminService(kernel) };
+  const incidents = new IncidentService(kernel);
+  return { kernel, admin: new AdminService(kernel), incidents, nudges: new NudgeService(kernel, incidents) };
 }

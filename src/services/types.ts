@@ -33,6 +33,8 @@ export interface Reply {
   visibility?: 'ephemeral' | 'in_channel';
   /** Marks an answer to a request already handled once (a retry): nothing was done again. */
   duplicate?: boolean;
+  /** Asks the platform to open a form (a Slack modal) instead of replying. */
+  openModal?: { kind: string; data?: Record<string, unknown> };
 }
 
 export interface DirectoryUser {

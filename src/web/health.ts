@@ -1,14 +1,16 @@
 import express, { type Application } from 'express';
 import type { Database } from '../store/db.ts';
 import { pendingMigrations } from '../store/migrate.ts';
+import { systemClock, type Clock } from '../domain/clock.ts';
+import { statusRouter } from './status.ts';
 
 export interface WebState {
   /** False once shutdown begins: readiness fails so a load balancer stops sending. */
   accepting: boolean;
 }
 
-/** Our HTTP surface besides Slack's endpoint: liveness, readiness. */
-export function createWeb(db: Database, state: WebState): Application {
+/** Our HTTP surface besides Slack's endpoint: liveness, readiness, the public status page. */
+export function createWeb(db: Database, state: WebState, clock: Clock = systemClock): Application {
   const web = express();
   web.disable('x-powered-by');
   web.get('/healthz', (_req, res) => {
@@ -30,5 +32,6 @@ export function createWeb(db: Database, state: WebState): Application {
     }
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not ready', checks });
   });
+  web.use(statusRouter(db, clock));
   return web;
 }

@@ -10,6 +10,9 @@ import { dispatchCommand } from '../../../commands/dispatch.ts';
 import type { Services } from '../../services/index.ts';
 import type { RequestMeta } from '../../services/types.ts';
 import { slackRequestKey } from './requestKey.ts';
+import { registerInteractions } from './interactions.ts';
+import { decodeSlackText, escapeBlocks } from './mrkdwn.ts';
+import { declareModal } from '../../../blocks/incident.ts';
 
 export interface SlackAppOptions {
   botToken: string;
@@ -106,7 +109,7 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
   });
 
   for (const command of o.commands.values()) {
-    app.command(`/${command.name}`, async ({ command: payload, ack, context }) => {
+    app.command(`/${command.name}`, async ({ command: payload, ack, context, client }) => {
       const requestId = randomUUID();
       const log = o.log.child({ requestId, command: `/${command.name}`, user: payload.user_id, team: payload.team_id });
       const meta: RequestMeta = {
@@ -119,20 +122,27 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
       try {
         const outcome = await dispatchCommand(
           command,
-          payload.text ?? '',
+          decodeSlackText(payload.text ?? ''),
           () => o.kernel.actor('slack', payload.team_id, payload.user_id, payload.user_name),
           meta,
           o.services,
         );
         switch (outcome.kind) {
           case 'reply':
-            await ack(replyMessage(outcome.reply) as never);
+            if (outcome.reply.openModal?.kind === 'incident.declare') {
+              // trigger_id is valid for 3 s: open the form before anything else.
+              await client.views.open({
+                trigger_id: payload.trigger_id,
+                view: escapeBlocks(declareModal({ privateByDefault: o.kernel.policy.incidents.privateByDefault, channelId: payload.channel_id })) as never,
+              });
+              await ack();
+            } else await ack(escapeBlocks(replyMessage(outcome.reply)) as never);
             break;
           case 'usage':
-            await ack(errorMessage(outcome.message, outcome.usage) as never);
+            await ack(escapeBlocks(errorMessage(outcome.message, outcome.usage)) as never);
             break;
           case 'refused':
-            await ack(errorMessage(outcome.message) as never);
+            await ack(escapeBlocks(errorMessage(outcome.message)) as never);
             break;
           case 'duplicate':
             await ack();
@@ -145,6 +155,8 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
       }
     });
   }
+
+  registerInteractions(app, o);
 
   for (const name of PLANNED_COMMANDS) {
     if (o.commands.has(name)) continue;

@@ -1,6 +1,7 @@
 import type { WebClient } from '@slack/web-api';
 import { ErrorCode } from '@slack/web-api';
 import { ChatError, type ChatPort } from '../port.ts';
+import { escapeBlocks, escapeMrkdwn } from './mrkdwn.ts';
 
 type Args = Record<string, unknown>;
 
@@ -60,7 +61,12 @@ export class SlackChatPort implements ChatPort {
 
   constructor(private readonly client: WebClient) {}
 
-  async perform(op: string, args: Args): Promise<Record<string, unknown>> {
+  async perform(op: string, raw: Args): Promise<Record<string, unknown>> {
+    // Text and mrkdwn blocks carry user input: escape &, < and > the way Slack expects.
+    const args: Args = { ...raw };
+    if (typeof args.text === 'string') args.text = escapeMrkdwn(args.text);
+    if (Array.isArray(args.blocks)) args.blocks = escapeBlocks(args.blocks);
+    if (args.view && typeof args.view === 'object') args.view = escapeBlocks(args.view);
     try {
       return await this.run(op, args);
     } catch (e) {
@@ -103,18 +109,23 @@ export class SlackChatPort implements ChatPort {
       case 'createChannel':
         return this.createChannel(str(a, 'name'), a.isPrivate === true);
       case 'invite': {
-        const users = (Array.isArray(a.users) ? (a.users as string[]) : []).filter(Boolean);
+        const users = new Set((Array.isArray(a.users) ? (a.users as string[]) : []).filter(Boolean));
+        for (const group of Array.isArray(a.usergroups) ? (a.usergroups as string[]) : []) {
+          const r = await c.usergroups.users.list({ usergroup: group });
+          for (const u of r.users ?? []) users.add(u);
+        }
+        const list = [...users];
         const channel = str(a, 'channel');
         // conversations.invite takes at most 100 users per call (Tier 3).
-        for (let i = 0; i < users.length; i += 100) {
+        for (let i = 0; i < list.length; i += 100) {
           try {
-            await c.conversations.invite({ channel, users: users.slice(i, i + 100).join(',') });
+            await c.conversations.invite({ channel, users: list.slice(i, i + 100).join(',') });
           } catch (e) {
             const code = (e as { data?: { error?: string } }).data?.error;
             if (code !== 'already_in_channel' && code !== 'cant_invite_self') throw e;
           }
         }
-        return { channel, invited: users.length };
+        return { channel, invited: list.length };
       }
       case 'setTopic': {
         await c.conversations.setTopic({ channel: str(a, 'channel'), topic: str(a, 'topic').slice(0, 250) });
@@ -131,6 +142,12 @@ export class SlackChatPort implements ChatPort {
       case 'addBookmark': {
         const r = await c.bookmarks.add({ channel_id: str(a, 'channel'), title: str(a, 'title'), type: 'link', link: str(a, 'link') });
         return { bookmarkId: (r as { bookmark?: { id?: string } }).bookmark?.id };
+      }
+      case 'bookmarkMessage': {
+        const channel = str(a, 'channel');
+        const link = await c.chat.getPermalink({ channel, message_ts: str(a, 'ts') });
+        const r = await c.bookmarks.add({ channel_id: channel, title: str(a, 'title'), type: 'link', link: link.permalink! });
+        return { bookmarkId: (r as { bookmark?: { id?: string } }).bookmark?.id, link: link.permalink };
       }
       case 'archiveChannel': {
         try {

@@ -101,6 +101,7 @@ CREATE TABLE "nudges" (
     "acknowledged_by" TEXT,
     "acknowledged_at" TIMESTAMP(3),
     "snoozed_until" TIMESTAMP(3),
+    "channel_effect_id" INTEGER,
 
     CONSTRAINT "nudges_pkey" PRIMARY KEY ("id")
 );

@@ -96,7 +96,8 @@ CREATE TABLE "nudges" (
     "sent_at" DATETIME NOT NULL,
     "acknowledged_by" TEXT,
     "acknowledged_at" DATETIME,
-    "snoozed_until" DATETIME
+    "snoozed_until" DATETIME,
+    "channel_effect_id" INTEGER
 );
 
 -- CreateIndex

@@ -1,0 +1,208 @@
+import { z } from 'zod';
+import { isValid, parseISO } from 'date-fns';
+import { INCIDENT_ROLES, SEVERITIES, STATUSES, type IncidentRoleName, type IncidentStatus } from '../src/domain/incident.ts';
+import type { Severity } from '../src/config/policy.ts';
+import { UsageError } from '../src/services/errors.ts';
+import type { Target } from '../src/services/incidents.ts';
+import { arg, mention, restAfter, tokenize } from './grammar.ts';
+import type { Command } from './types.ts';
+
+const USAGE = {
+  new: '/incident new',
+  declare: '/incident declare [P0|P1|P2|P3] <title>',
+  list: '/incident list',
+  status: '/incident [INC-n] status <investigating|identified|monitoring|resolved> [note]',
+  update: '/incident [INC-n] update <text>',
+  sev: '/incident [INC-n] sev <P0|P1|P2|P3> [reason]',
+  role: '/incident [INC-n] role <commander|tech|comms> <@user|me>',
+  note: '/incident [INC-n] note <text>',
+  action: '/incident [INC-n] action <text> [@owner] [due <YYYY-MM-DD>]',
+  actionDone: '/incident [INC-n] action done <number>',
+  public: '/incident [INC-n] public <text>',
+  resolve: '/incident [INC-n] resolve <summary>',
+  close: '/incident [INC-n] close',
+  timeline: '/incident [INC-n] timeline',
+  postmortem: '/incident [INC-n] postmortem',
+} as const;
+
+const HELP = [
+  '*/incident* — war rooms for incidents.',
+  `• \`/incident\` or \`${USAGE.new}\` — open the declare form`,
+  `• \`${USAGE.declare}\` — declare at once (severity defaults to P2)`,
+  `• \`${USAGE.list}\` — open incidents`,
+  'In an incident channel, or with `INC-n` as the first word anywhere:',
+  ...[USAGE.status, USAGE.update, USAGE.sev, USAGE.role, USAGE.note, USAGE.action, USAGE.actionDone, USAGE.public, USAGE.resolve, USAGE.close, USAGE.timeline, USAGE.postmortem].map(
+    (u) => `• \`${u}\``,
+  ),
+  'Severities: P0 respond 5 min / resolve 1 h · P1 15 min / 4 h · P2 1 h / 24 h · P3 24 h / 7 days. P0 and P1 need a commander.',
+].join('\n');
+
+const severity = z
+  .string()
+  .transform((s) => s.toUpperCase())
+  .pipe(z.enum(SEVERITIES, { message: 'a severity is P0, P1, P2 or P3' }));
+const status = z
+  .string()
+  .transform((s) => s.toLowerCase())
+  .pipe(z.enum(STATUSES.filter((s) => s !== 'closed') as [IncidentStatus, ...IncidentStatus[]], { message: 'a status is investigating, identified, monitoring or resolved' }));
+const role = z
+  .string()
+  .transform((s) => s.toLowerCase())
+  .pipe(z.enum(INCIDENT_ROLES, { message: 'a role is commander, tech or comms' }));
+const userOrMe = z.union([z.literal('me'), mention]);
+const incidentRef = /^INC-[1-9]\d{0,8}$/i;
+const dueDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'a date is YYYY-MM-DD')
+  .refine((d) => isValid(parseISO(d)) && parseISO(d).toISOString().startsWith(d), 'not a calendar date');
+
+export type IncidentArgs =
+  | { sub: 'help' }
+  | { sub: 'new' }
+  | { sub: 'list' }
+  | { sub: 'declare'; severity: Severity; title: string; defaulted: boolean }
+  | { sub: 'status'; target: Target; status: IncidentStatus; note?: string }
+  | { sub: 'update' | 'note' | 'public' | 'resolve'; target: Target; text: string }
+  | { sub: 'sev'; target: Target; severity: Severity; reason?: string }
+  | { sub: 'role'; target: Target; role: IncidentRoleName; user: string | 'me' }
+  | { sub: 'action'; target: Target; text: string; owner?: string; due?: string }
+  | { sub: 'action-done'; target: Target; number: number }
+  | { sub: 'close' | 'timeline' | 'postmortem'; target: Target };
+
+function required(text: string, what: string, usage: string): string {
+  if (!text) throw new UsageError(`Missing ${what}.`, usage);
+  if (text.length > 3000) throw new UsageError(`The ${what} is too long (${text.length} characters; at most 3000).`, usage);
+  return text;
+}
+
+function parse(input: string): IncidentArgs {
+  let words = tokenize(input);
+  let text = input.trim();
+  const target: Target = {};
+  if (words[0] && incidentRef.test(words[0])) {
+    target.ref = words[0].toUpperCase();
+    words = words.slice(1);
+    text = restAfter(text, 1);
+  }
+  const sub = (words[0] ?? (target.ref ? 'timeline' : 'new')).toLowerCase();
+  const rest = restAfter(text, 1);
+  const noTarget = (name: string) => {
+    if (target.ref) throw new UsageError(`\`${name}\` does not take an incident id.`, USAGE[name as keyof typeof USAGE]);
+  };
+  switch (sub) {
+    case 'help':
+      return { sub: 'help' };
+    case 'new':
+      noTarget('new');
+      return { sub: 'new' };
+    case 'list':
+      noTarget('list');
+      return { sub: 'list' };
+    case 'declare': {
+      noTarget('declare');
+      const first = words[1];
+      const hasSev = first !== undefined && /^p[0-3]$/i.test(first);
+      if (first !== undefined && /^p\d+$/i.test(first) && !hasSev) throw new UsageError(`"${first}" is not a valid severity: a severity is P0, P1, P2 or P3.`, USAGE.declare);
+      const title = hasSev ? restAfter(rest, 1) : rest;
+      required(title, 'title', USAGE.declare);
+      if (title.length > 200) throw new UsageError(`The title is too long (${title.length} characters; at most 200).`, USAGE.declare);
+      return { sub: 'declare', severity: hasSev ? (first!.toUpperCase() as Severity) : 'P2', title, defaulted: !hasSev };
+    }
+    case 'status': {
+      const s = arg(status, words[1], 'status', USAGE.status);
+      const note = restAfter(rest, 1);
+      return { sub: 'status', target, status: s, ...(note ? { note } : {}) };
+    }
+    case 'update':
+    case 'note':
+    case 'public':
+    case 'resolve': {
+      const what = { update: 'update text', note: 'note', public: 'public status text', resolve: 'resolution summary' }[sub];
+      return { sub, target, text: required(rest, what, USAGE[sub]) };
+    }
+    case 'sev':
+    case 'severity': {
+      const s = arg(severity, words[1], 'severity', USAGE.sev);
+      const reason = restAfter(rest, 1);
+      return { sub: 'sev', target, severity: s, ...(reason ? { reason } : {}) };
+    }
+    case 'role': {
+      const r = arg(role, words[1], 'role', USAGE.role);
+      const user = arg(userOrMe, words[2]?.toLowerCase() === 'me' ? 'me' : words[2], 'user (a mention or "me")', USAGE.role);
+      if (words.length > 3) throw new UsageError(`Unexpected "${words.slice(3).join(' ')}".`, USAGE.role);
+      return { sub: 'role', target, role: r, user };
+    }
+    case 'action': {
+      if (words[1]?.toLowerCase() === 'done') {
+        const n = Number((words[2] ?? '').replace(/^#/, ''));
+        if (!Number.isInteger(n) || n < 1) throw new UsageError('Which follow-up? Give its number, e.g. `action done 2`.', USAGE.actionDone);
+        return { sub: 'action-done', target, number: n };
+      }
+      const parts = tokenize(rest);
+      let due: string | undefined;
+      let owner: string | undefined;
+      let body = rest;
+      if (parts.length >= 2 && parts[parts.length - 2]!.toLowerCase() === 'due') {
+        due = arg(dueDate, parts[parts.length - 1], 'due date', USAGE.action);
+        parts.splice(-2);
+      }
+      if (parts.length && parts[parts.length - 1]!.startsWith('<@')) owner = arg(mention, parts.pop(), 'owner', USAGE.action);
+      body = parts.join(' ');
+      return { sub: 'action', target, text: required(body, 'action text', USAGE.action), ...(owner ? { owner } : {}), ...(due ? { due } : {}) };
+    }
+    case 'close':
+    case 'timeline':
+    case 'postmortem':
+      if (words.length > 1) throw new UsageError(`Unexpected "${words.slice(1).join(' ')}".`, USAGE[sub]);
+      return { sub, target };
+    default:
+      throw new UsageError(`Unknown subcommand "${words[0]}".`, Object.values(USAGE).join('\n'));
+  }
+}
+
+export const incident = {
+  name: 'incident',
+  description: 'Declare and run incidents',
+  help: HELP,
+  parse,
+  async execute({ actor, meta, services }, a) {
+    const s = services.incidents;
+    const target = (t: Target): Target => (t.ref ? t : { channelId: meta.channelId });
+    switch (a.sub) {
+      case 'help':
+        return { text: HELP };
+      case 'new':
+        return { text: 'Opening the declare form…', openModal: { kind: 'incident.declare' } };
+      case 'list':
+        return s.list(actor);
+      case 'declare': {
+        const r = await s.declare(actor, meta, { title: a.title, severity: a.severity });
+        return a.defaulted ? { ...r, text: `${r.text} (No severity given: declared as P2; change it with \`/incident sev P1 <reason>\`.)` } : r;
+      }
+      case 'status':
+        return s.setStatus(actor, meta, target(a.target), a.status, a.note);
+      case 'update':
+        return s.postUpdate(actor, meta, target(a.target), a.text);
+      case 'note':
+        return s.addNote(actor, meta, target(a.target), a.text);
+      case 'public':
+        return s.setPublic(actor, meta, target(a.target), a.text);
+      case 'resolve':
+        return s.resolve(actor, meta, target(a.target), a.text);
+      case 'sev':
+        return s.setSeverity(actor, meta, target(a.target), a.severity, a.reason);
+      case 'role':
+        return s.assignRole(actor, meta, target(a.target), a.role, a.user === 'me' ? actor.externalId : a.user);
+      case 'action':
+        return s.addAction(actor, meta, target(a.target), { text: a.text, owner: a.owner, due: a.due });
+      case 'action-done':
+        return s.completeAction(actor, meta, target(a.target), a.number);
+      case 'close':
+        return s.close(actor, meta, target(a.target));
+      case 'timeline':
+        return s.timelineReply(actor, target(a.target));
+      case 'postmortem':
+        return s.postmortem(actor, meta, target(a.target));
+    }
+  },
+} satisfies Command<IncidentArgs>;

@@ -1,0 +1,219 @@
+import type { App, BlockAction, ButtonAction, SlackViewAction, AllMiddlewareArgs } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { ACTIONS, FIELDS, VIEWS } from '../../../blocks/actionIds.ts';
+import { declareModal, homeView, textModal } from '../../../blocks/incident.ts';
+import type { Services } from '../../services/index.ts';
+import type { Kernel } from '../../services/kernel.ts';
+import { DuplicateRequest } from '../../services/kernel.ts';
+import { Refusal, UsageError } from '../../services/errors.ts';
+import type { Actor, Reply, RequestMeta } from '../../services/types.ts';
+import type { IncidentRoleName } from '../../domain/incident.ts';
+import { SEVERITIES } from '../../domain/incident.ts';
+import { decodeSlackText, escapeBlocks, escapeMrkdwn } from './mrkdwn.ts';
+
+export interface InteractionDeps {
+  kernel: Kernel;
+  services: Services;
+  log: Logger;
+}
+
+type Body = { team?: { id?: string } | null; user: { id: string; name?: string; username?: string }; trigger_id?: string; response_url?: string; channel?: { id?: string } };
+
+async function actorOf(kernel: Kernel, body: Body): Promise<Actor> {
+  return kernel.actor('slack', body.team?.id ?? 'unknown', body.user.id, body.user.username ?? body.user.name);
+}
+
+function metaOf(context: Record<string, unknown>, body: Body): RequestMeta {
+  return { requestId: randomUUID(), requestKey: context.requestKey as string | undefined, channelId: body.channel?.id, responseUrl: body.response_url };
+}
+
+/** Shows the outcome of a click to the clicker only (errors, confirmations). */
+async function tellUser(client: WebClient, body: Body, text: string, log: Logger): Promise<void> {
+  try {
+    if (body.response_url) {
+      await fetch(body.response_url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text: escapeMrkdwn(text) }) });
+    } else {
+      const im = await client.conversations.open({ users: body.user.id });
+      if (im.channel?.id) await client.chat.postMessage({ channel: im.channel.id, text: escapeMrkdwn(text) });
+    }
+  } catch (e) {
+    log.warn({ err: e }, 'could not tell the user the outcome of their click');
+  }
+}
+
+/** Runs a use case for a click, turning refusals into an ephemeral note to the clicker. */
+async function handle(deps: InteractionDeps, client: WebClient, body: Body, context: Record<string, unknown>, run: (actor: Actor, meta: RequestMeta) => Promise<Reply>, confirm = false) {
+  const meta = metaOf(context, body);
+  const log = deps.log.child({ requestId: meta.requestId, user: body.user.id });
+  let actor: Actor | undefined;
+  try {
+    actor = await actorOf(deps.kernel, body);
+    const reply = await run(actor, meta);
+    if (confirm) await tellUser(client, body, reply.text, log);
+  } catch (e) {
+    if (e instanceof DuplicateRequest) return;
+    if (e instanceof Refusal) {
+      if (actor) await deps.kernel.recordRefusal(actor, meta, e);
+      await tellUser(client, body, `:warning: ${e.message}`, log);
+      return;
+    }
+    if (e instanceof UsageError) {
+      await tellUser(client, body, `:warning: ${e.message}`, log);
+      return;
+    }
+    log.error({ err: e }, 'interaction failed');
+    await tellUser(client, body, `:warning: Something went wrong on our side and nothing was changed. Reference: ${meta.requestId}`, log);
+  }
+}
+
+const metaSchema = z.object({ incidentId: z.string().uuid() });
+const declareMeta = z.object({ channelId: z.string().nullable().optional() });
+
+/** Buttons, modals, and the channel events an incident's timeline follows. */
+export function registerInteractions(app: App, deps: InteractionDeps): void {
+  const { services, kernel, log } = deps;
+
+  const take = (actionId: string, role: IncidentRoleName) =>
+    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, context }) => {
+      await handle(deps, client, body, context, (actor, meta) => services.incidents.assignRole(actor, meta, { id: action.value ?? "" }, role, actor.externalId));
+      await ack();
+    });
+  take(ACTIONS.incident.takeCommander, 'commander');
+  take(ACTIONS.incident.takeTech, 'tech');
+  take(ACTIONS.incident.takeComms, 'comms');
+
+  // Forms must open within 3 s of the click: views.open first, before anything slow.
+  for (const [actionId, kind] of [
+    [ACTIONS.incident.postUpdate, 'update'],
+    [ACTIONS.incident.resolve, 'resolve'],
+  ] as const) {
+    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client }) => {
+      await ack();
+      const v = await services.incidents.viewById(action.value ?? "");
+      if (!v) return tellUser(client, body, ':warning: That incident no longer exists.', log);
+      await client.views.open({ trigger_id: body.trigger_id, view: escapeBlocks(textModal(kind, v)) as never });
+    });
+  }
+
+  app.action<BlockAction<ButtonAction>>(ACTIONS.nudge.acknowledge, async ({ ack, body, action, client, context }) => {
+    await handle(deps, client, body, context, (actor, meta) => services.nudges.acknowledge(actor, meta, action.value ?? ""), true);
+    await ack();
+  });
+  app.action<BlockAction<ButtonAction>>(ACTIONS.nudge.snooze, async ({ ack, body, action, client, context }) => {
+    await handle(deps, client, body, context, (actor, meta) => services.nudges.snooze(actor, meta, action.value ?? ""), true);
+    await ack();
+  });
+  app.action<BlockAction<ButtonAction>>(ACTIONS.followUp.done, async ({ ack, body, action, client, context }) => {
+    await handle(deps, client, body, context, (actor, meta) => services.incidents.completeAction(actor, meta, { actionId: action.value ?? "" }), true);
+    await ack();
+  });
+
+  app.view<SlackViewAction>(VIEWS.declare, async ({ ack, body, view, client, context }) => {
+    const values = view.state.values;
+    const title = (values[FIELDS.title.block]?.[FIELDS.title.action]?.value ?? '').trim();
+    const severity = values[FIELDS.severity.block]?.[FIELDS.severity.action]?.selected_option?.value ?? '';
+    const errors: Record<string, string> = {};
+    if (!title) errors[FIELDS.title.block] = 'Give the incident a title.';
+    if (!(SEVERITIES as readonly string[]).includes(severity)) errors[FIELDS.severity.block] = 'Choose a severity, P0 to P3.';
+    if (Object.keys(errors).length) return ack({ response_action: 'errors', errors });
+    declareMeta.safeParse(JSON.parse(view.private_metadata || '{}'));
+    const description = values[FIELDS.description.block]?.[FIELDS.description.action]?.value ?? undefined;
+    const services_ = (values[FIELDS.services.block]?.[FIELDS.services.action]?.value ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
+    const isPrivate = values[FIELDS.private.block]?.[FIELDS.private.action]?.selected_option?.value === 'private';
+    await ack();
+    await handle(
+      deps,
+      client,
+      body as unknown as Body,
+      context,
+      (actor, meta) => services.incidents.declare(actor, { ...meta, responseUrl: undefined }, { title, severity: severity as (typeof SEVERITIES)[number], description: description ?? undefined, services: services_, isPrivate }),
+    );
+  });
+
+  for (const [callbackId, kind] of [
+    [VIEWS.update, 'update'],
+    [VIEWS.resolve, 'resolve'],
+  ] as const) {
+    app.view<SlackViewAction>(callbackId, async ({ ack, body, view, client, context }) => {
+      const text = (view.state.values[FIELDS.text.block]?.[FIELDS.text.action]?.value ?? '').trim();
+      const parsed = metaSchema.safeParse(JSON.parse(view.private_metadata || '{}'));
+      if (!text) return ack({ response_action: 'errors', errors: { [FIELDS.text.block]: kind === 'update' ? 'Write the update.' : 'Summarise the resolution.' } });
+      if (!parsed.success) return ack({ response_action: 'errors', errors: { [FIELDS.text.block]: 'This form is out of date; open it again from the card.' } });
+      await ack();
+      await handle(deps, client, body as unknown as Body, context, (actor, meta) =>
+        kind === 'update' ? services.incidents.postUpdate(actor, meta, { id: parsed.data.incidentId }, text) : services.incidents.resolve(actor, meta, { id: parsed.data.incidentId }, text),
+      );
+    });
+  }
+
+  // ---- timeline events: pins, :pushpin: reactions, edits and deletions of those messages
+  app.event('pin_added', async ({ event, body, context, client }) => {
+    const e = event as unknown as { channel_id: string; user: string; item?: { type?: string; message?: { ts: string; text?: string; user?: string; permalink?: string } } };
+    const m = e.item?.message;
+    if (e.item?.type !== 'message' || !m) return;
+    const teamId = (body as { team_id: string }).team_id;
+    const permalink = m.permalink ?? (await client.chat.getPermalink({ channel: e.channel_id, message_ts: m.ts }).then((r) => r.permalink).catch(() => undefined));
+    await events(deps, () => services.incidents.recordPinned(`slack:${teamId}`, eventMeta(context), { channelId: e.channel_id, ts: m.ts, user: m.user, text: decodeSlackText(m.text ?? ''), permalink, via: 'pin', by: e.user }));
+  });
+
+  app.event('reaction_added', async ({ event, body, context, client }) => {
+    const e = event as unknown as { reaction: string; user: string; item: { type: string; channel: string; ts: string } };
+    if (e.reaction !== 'pushpin' || e.item.type !== 'message') return;
+    const teamId = (body as { team_id: string }).team_id;
+    if (!(await kernel.db.read((tx) => tx.incident.findFirst({ where: { workspaceId: `slack:${teamId}`, channelId: e.item.channel }, select: { id: true } })))) return;
+    const history = await client.conversations.history({ channel: e.item.channel, latest: e.item.ts, inclusive: true, limit: 1 }).catch(() => undefined);
+    let msg = history?.messages?.find((x) => x.ts === e.item.ts);
+    if (!msg) {
+      const replies = await client.conversations.replies({ channel: e.item.channel, ts: e.item.ts, limit: 1 }).catch(() => undefined);
+      msg = replies?.messages?.find((x) => x.ts === e.item.ts);
+    }
+    const permalink = await client.chat.getPermalink({ channel: e.item.channel, message_ts: e.item.ts }).then((r) => r.permalink).catch(() => undefined);
+    await events(deps, () =>
+      services.incidents.recordPinned(`slack:${teamId}`, eventMeta(context), { channelId: e.item.channel, ts: e.item.ts, user: msg?.user, text: decodeSlackText(msg?.text ?? ''), permalink, via: 'reaction', by: e.user }),
+    );
+  });
+
+  app.event('message', async ({ event, body, context }) => {
+    const e = event as unknown as { subtype?: string; channel: string; message?: { ts: string; text?: string }; deleted_ts?: string; previous_message?: { ts: string } };
+    const teamId = (body as { team_id: string }).team_id;
+    if (e.subtype === 'message_changed' && e.message) {
+      await events(deps, () => services.incidents.messageEdited(`slack:${teamId}`, eventMeta(context), e.channel, e.message!.ts, decodeSlackText(e.message!.text ?? '')));
+    } else if (e.subtype === 'message_deleted' && (e.deleted_ts ?? e.previous_message?.ts)) {
+      await events(deps, () => services.incidents.messageRemoved(`slack:${teamId}`, eventMeta(context), e.channel, (e.deleted_ts ?? e.previous_message?.ts)!));
+    }
+  });
+
+  app.event('member_joined_channel', async ({ event, body }) => {
+    const e = event as unknown as { channel: string; user: string };
+    await events(deps, () => services.incidents.memberJoined(`slack:${(body as { team_id: string }).team_id}`, e.channel, e.user));
+  });
+
+  app.event('app_home_opened', async ({ event, body, client }) => {
+    const e = event as unknown as { user: string; tab?: string };
+    if (e.tab && e.tab !== 'home') return;
+    const actor = await kernel.actor('slack', (body as { team_id: string }).team_id, e.user);
+    const incidents = await services.incidents.openFor(actor);
+    await client.views.publish({ user_id: e.user, view: escapeBlocks(homeView(incidents, kernel.clock.now())) as never });
+  });
+}
+
+function eventMeta(context: Record<string, unknown>): RequestMeta {
+  return { requestId: randomUUID(), requestKey: context.requestKey as string | undefined };
+}
+
+async function events(deps: InteractionDeps, run: () => Promise<unknown>): Promise<void> {
+  try {
+    await run();
+  } catch (e) {
+    if (e instanceof DuplicateRequest) return;
+    deps.log.error({ err: e }, 'event handling failed');
+  }
+}
+
+export type { AllMiddlewareArgs };

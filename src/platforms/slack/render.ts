@@ -1,0 +1,52 @@
+import type { Services } from '../../services/index.ts';
+import type { Surface } from '../../store/outbox.ts';
+import { ChatError } from '../port.ts';
+import { followUpMessage, incidentAnnouncement, incidentCard, incidentReady, nudgeMessage } from '../../../blocks/incident.ts';
+import { externalOf } from '../../services/incidentViews.ts';
+import { incidentRef } from '../../domain/incident.ts';
+
+/**
+ * Draws outbox surfaces as Block Kit at send time, from the record's current state.
+ * A record that no longer exists is a permanent failure (dead letter), not a retry.
+ */
+export function slackRenderer(services: Services) {
+  const { kernel, incidents } = services;
+  const gone = (what: string) => new ChatError(`${what} no longer exists`, 'permanent', 'record_gone');
+  return async (s: Surface): Promise<Record<string, unknown>> => {
+    switch (s.kind) {
+      case 'incident.card': {
+        const v = await incidents.viewById(String(s.incidentId));
+        if (!v) throw gone('incident');
+        return incidentCard(v);
+      }
+      case 'incident.announcement': {
+        const v = await incidents.viewById(String(s.incidentId));
+        if (!v) throw gone('incident');
+        return incidentAnnouncement(v, String(s.headline));
+      }
+      case 'incident.ready': {
+        const v = await incidents.viewById(String(s.incidentId));
+        if (!v) throw gone('incident');
+        return incidentReady(v);
+      }
+      case 'nudge': {
+        const n = await kernel.db.read((tx) => tx.nudge.findUnique({ where: { id: String(s.nudgeId) } }));
+        if (!n) throw gone('nudge');
+        const mentions = Array.isArray(s.mentions) ? (s.mentions as string[]) : [];
+        return nudgeMessage({ ...n, acknowledgedBy: n.acknowledgedBy ? externalOf(n.acknowledgedBy) : null }, mentions.length ? mentions.map((u) => `<@${u}>`).join(' ') : undefined);
+      }
+      case 'incident.action': {
+        const a = await kernel.db.read(async (tx) => {
+          const item = await tx.actionItem.findUnique({ where: { id: String(s.actionId) } });
+          if (!item) return null;
+          const inc = await tx.incident.findUniqueOrThrow({ where: { id: item.incidentId }, select: { number: true } });
+          return { ...item, ref: incidentRef(inc.number), due: item.dueDate };
+        });
+        if (!a) throw gone('follow-up');
+        return followUpMessage(a, String(s.intro ?? `Follow-up from ${a.ref}`));
+      }
+      default:
+        throw new ChatError(`no Slack renderer for surface "${s.kind}"`, 'permanent', 'unknown_surface');
+    }
+  };
+}

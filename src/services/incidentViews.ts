@@ -1,0 +1,123 @@
+import type { Tx } from '../store/db.ts';
+import type { Policy, Severity } from '../config/policy.ts';
+import { incidentRef, slaClocks, type IncidentRoleName, type IncidentStatus, type SlaClocks } from '../domain/incident.ts';
+
+/** An incident as surfaces and replies show it (user ids are the platform's, e.g. U123). */
+export interface IncidentView {
+  id: string;
+  workspaceId: string;
+  ref: string;
+  number: number;
+  title: string;
+  description: string | null;
+  services: string[];
+  severity: Severity;
+  status: IncidentStatus;
+  isPrivate: boolean;
+  reporter: string;
+  commander?: string;
+  tech?: string;
+  comms?: string;
+  channelId: string | null;
+  channelName: string | null;
+  declaredAt: Date;
+  acknowledgedAt: Date | null;
+  lastUpdateAt: Date;
+  resolvedAt: Date | null;
+  closedAt: Date | null;
+  summary: string | null;
+  publicText: string | null;
+  publicUpdatedAt: Date | null;
+  sla: SlaClocks;
+  updateDueAt: Date | null;
+  openActions: number;
+}
+
+export const externalOf = (userId: string) => userId.slice(userId.lastIndexOf(':') + 1);
+
+type IncidentRow = NonNullable<Awaited<ReturnType<Tx['incident']['findUnique']>>>;
+
+export async function incidentView(tx: Tx, policy: Policy, row: IncidentRow, now: Date): Promise<IncidentView> {
+  const [roles, openActions] = await Promise.all([
+    tx.incidentRole.findMany({ where: { incidentId: row.id, relievedAt: null } }),
+    tx.actionItem.count({ where: { incidentId: row.id, status: 'open' } }),
+  ]);
+  const holder = (r: IncidentRoleName) => {
+    const h = roles.find((x) => x.role === r);
+    return h ? externalOf(h.userId) : undefined;
+  };
+  const severity = row.severity as Severity;
+  const sev = policy.incidents.severities[severity];
+  const active = row.status !== 'resolved' && row.status !== 'closed';
+  return {
+    id: row.id,
+    workspaceId: row.workspaceId,
+    ref: incidentRef(row.number),
+    number: row.number,
+    title: row.title,
+    description: row.description,
+    services: JSON.parse(row.services) as string[],
+    severity,
+    status: row.status as IncidentStatus,
+    isPrivate: row.isPrivate,
+    reporter: externalOf(row.reporterId),
+    commander: holder('commander'),
+    tech: holder('tech'),
+    comms: holder('comms'),
+    channelId: row.channelId,
+    channelName: row.channelName,
+    declaredAt: row.declaredAt,
+    acknowledgedAt: row.acknowledgedAt,
+    lastUpdateAt: row.lastUpdateAt,
+    resolvedAt: row.resolvedAt,
+    closedAt: row.closedAt,
+    summary: row.summary,
+    publicText: row.publicText,
+    publicUpdatedAt: row.publicUpdatedAt,
+    sla: slaClocks(row, sev, now),
+    updateDueAt: active ? new Date(row.lastUpdateAt.getTime() + sev.updateEvery) : null,
+    openActions,
+  };
+}
+
+/** Public incidents for the status page: active, or resolved within `recentMs`. Never private ones. */
+export interface PublicIncident {
+  ref: string;
+  title: string;
+  severity: string;
+  status: string;
+  services: string[];
+  publicText: string | null;
+  publicUpdatedAt: Date | null;
+  declaredAt: Date;
+  resolvedAt: Date | null;
+  updates: { at: Date; text: string }[];
+}
+
+export async function publicIncidents(tx: Tx, now: Date, recentMs = 7 * 86_400_000, workspaceId?: string): Promise<PublicIncident[]> {
+  const rows = await tx.incident.findMany({
+    where: {
+      isPrivate: false,
+      ...(workspaceId ? { workspaceId } : {}),
+      OR: [{ status: { in: ['investigating', 'identified', 'monitoring'] } }, { resolvedAt: { gte: new Date(now.getTime() - recentMs) } }],
+    },
+    orderBy: [{ declaredAt: 'desc' }],
+    take: 50,
+  });
+  const updates = await tx.timelineEntry.findMany({
+    where: { incidentId: { in: rows.map((r) => r.id) }, kind: 'public', removed: false, internal: false },
+    orderBy: { at: 'desc' },
+  });
+  return rows.map((r) => ({
+    ref: incidentRef(r.number),
+    title: r.title,
+    severity: r.severity,
+    status: r.status === 'closed' ? 'resolved' : r.status,
+    services: JSON.parse(r.services) as string[],
+    publicText: r.publicText,
+    publicUpdatedAt: r.publicUpdatedAt,
+    declaredAt: r.declaredAt,
+    resolvedAt: r.resolvedAt,
+    updates: updates.filter((u) => u.incidentId === r.id).map((u) => ({ at: u.at, text: u.text })),
+  }));
+}

@@ -1,0 +1,694 @@
+import { randomUUID } from 'node:crypto';
+import type { Severity } from '../config/policy.ts';
+import {
+  channelName,
+  incidentRef,
+  INCIDENT_ROLES,
+  isActive,
+  postmortemMarkdown,
+  ROLE_DUTIES,
+  ROLE_LABEL,
+  statusTransition,
+  timerKeys,
+  type IncidentRoleName,
+  type IncidentStatus,
+} from '../domain/incident.ts';
+import { isRole, type Role } from '../domain/rbac.ts';
+import type { Tx } from '../store/db.ts';
+import { ensureUser, nextNumber, userIdOf } from '../store/identity.ts';
+import { ref, type EffectSpec } from '../store/outbox.ts';
+import type { TimerRow } from '../store/timers.ts';
+import { Refusal } from './errors.ts';
+import { externalOf, incidentView, type IncidentView } from './incidentViews.ts';
+import type { Kernel, Unit } from './kernel.ts';
+import type { Actor, Reply, RequestMeta } from './types.ts';
+
+type IncidentRow = NonNullable<Awaited<ReturnType<Tx['incident']['findUnique']>>>;
+
+export interface DeclareInput {
+  title: string;
+  severity: Severity;
+  description?: string;
+  services?: string[];
+  isPrivate?: boolean;
+}
+
+/** Which incident a command is about: `INC-n` named, or the channel it was typed in. */
+export interface Target {
+  ref?: string;
+  channelId?: string;
+  /** From a button or a form: the incident's internal id. */
+  id?: string;
+}
+
+const mention = (u: string) => `<@${u}>`;
+const channelLink = (i: { channelId: string | null; channelName: string | null }) =>
+  i.channelId ? `<#${i.channelId}>` : i.channelName ? `#${i.channelName}` : 'its channel (being created)';
+
+/**
+ * Incident war rooms: every use case loads the incident, asks the domain, and writes the
+ * new state, timeline, audit entries, effects and timers in one transaction.
+ */
+export class IncidentService {
+  constructor(private readonly k: Kernel) {}
+
+  private get policy() {
+    return this.k.policy;
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  async find(tx: Tx, actor: Actor, target: Target): Promise<IncidentRow> {
+    let row: IncidentRow | null = null;
+    if (target.id) {
+      row = await tx.incident.findUnique({ where: { id: target.id } });
+      if (!row || row.workspaceId !== actor.workspaceId || !(await this.canSee(tx, actor, row))) throw new Refusal('That incident does not exist (or is private and you are not in it).');
+    } else if (target.ref) {
+      const n = Number(target.ref.slice(4));
+      row = await tx.incident.findUnique({ where: { workspaceId_number: { workspaceId: actor.workspaceId, number: n } } });
+      if (!row || !(await this.canSee(tx, actor, row))) throw new Refusal(`${target.ref.toUpperCase()} does not exist (or is private and you are not in it).`);
+    } else if (target.channelId) {
+      row = await tx.incident.findFirst({ where: { workspaceId: actor.workspaceId, channelId: target.channelId } });
+      if (!row) throw new Refusal('This channel is not an incident channel. Run the command in the incident channel, or start it with the incident id, e.g. `/incident INC-7 status identified`.');
+    }
+    if (!row) throw new Refusal('Which incident? Start the command with its id, e.g. `/incident INC-7 …`.');
+    return row;
+  }
+
+  private async canSee(tx: Tx, actor: Actor, row: IncidentRow): Promise<boolean> {
+    if (!row.isPrivate) return true;
+    if (actor.userId === 'system') return true;
+    const m = await tx.incidentMember.findUnique({ where: { incidentId_userId: { incidentId: row.id, userId: actor.userId } } });
+    return m !== null;
+  }
+
+  async view(tx: Tx, row: IncidentRow): Promise<IncidentView> {
+    return incidentView(tx, this.policy, row, this.k.clock.now());
+  }
+
+  async viewById(id: string): Promise<IncidentView | null> {
+    return this.k.db.read(async (tx) => {
+      const row = await tx.incident.findUnique({ where: { id } });
+      return row ? this.view(tx, row) : null;
+    });
+  }
+
+  private requireOpen(row: IncidentRow, what: string): void {
+    if (row.status === 'closed') throw new Refusal(`${incidentRef(row.number)} is closed; ${what} is no longer possible.`);
+  }
+
+  // ---------------------------------------------------------------- effects
+
+  private cardUpdate(row: IncidentRow): EffectSpec[] {
+    if (row.cardEffectId === null) return [];
+    return [
+      {
+        op: 'updateMessage',
+        after: row.cardEffectId,
+        args: { channel: ref(row.cardEffectId, 'channel'), ts: ref(row.cardEffectId, 'ts'), surface: { kind: 'incident.card', incidentId: row.id } },
+      },
+    ];
+  }
+
+  /** A message in the incident channel (waits for the channel to exist). */
+  private inChannel(row: IncidentRow, text: string, surface?: Record<string, unknown>): EffectSpec {
+    const channel = row.channelId ?? (row.cardEffectId !== null ? ref(row.cardEffectId, 'channel') : undefined);
+    if (channel === undefined) throw new Error(`incident ${row.id} has neither a channel nor a card`);
+    return {
+      op: 'postMessage',
+      ...(row.channelId ? {} : { after: row.cardEffectId! }),
+      args: { channel, text, ...(surface ? { surface } : {}) },
+    };
+  }
+
+  private broadcast(row: IncidentRow, headline: string): EffectSpec[] {
+    const channel = this.policy.incidents.broadcastChannel;
+    if (!channel || !this.policy.incidents.severities[row.severity as Severity].announce || row.isPrivate) return [];
+    return [{ op: 'postMessage', args: { channel, text: headline, surface: { kind: 'incident.announcement', incidentId: row.id, headline } } }];
+  }
+
+  private async timeline(u: Unit, row: IncidentRow, actor: Actor, kind: string, text: string, extra: { key?: string; permalink?: string; internal?: boolean } = {}) {
+    await u.tx.timelineEntry.create({
+      data: { incidentId: row.id, kind, actorId: actor.userId === 'system' ? null : actor.userId, text, at: u.now, internal: extra.internal ?? true, key: extra.key ?? null, permalink: extra.permalink ?? null },
+    });
+  }
+
+  private async addMember(tx: Tx, incidentId: string, userId: string, now: Date) {
+    await tx.incidentMember.upsert({ where: { incidentId_userId: { incidentId, userId } }, create: { incidentId, userId, addedAt: now }, update: {} });
+  }
+
+  /** Re-arms the "no update within the cadence" clock from now. */
+  private async armUpdateClock(u: Unit, row: IncidentRow) {
+    const sev = this.policy.incidents.severities[row.severity as Severity];
+    await u.schedule({
+      key: timerKeys.updateDue(row.id),
+      kind: 'incident.update-due',
+      subjectType: 'incident',
+      subjectId: row.id,
+      workspaceId: row.workspaceId,
+      dueAt: new Date(u.now.getTime() + sev.updateEvery),
+      payload: { level: 0 },
+    });
+    await this.stopEscalations(u, row.id, 'update-due');
+  }
+
+  /** Cancels the escalation chain of open nudges of a kind (the condition they nag about is gone). */
+  private async stopEscalations(u: Unit, incidentId: string, kind: string) {
+    const open = await u.tx.nudge.findMany({ where: { subjectType: 'incident', subjectId: incidentId, kind, status: { in: ['open', 'snoozed'] } } });
+    for (const n of open) {
+      await u.cancel({ key: timerKeys.escalation(n.id) });
+      await u.tx.nudge.update({ where: { id: n.id }, data: { status: 'cleared' } });
+      if (n.channelEffectId !== null) u.effects({ op: 'updateMessage', after: n.channelEffectId, args: { channel: ref(n.channelEffectId, 'channel'), ts: ref(n.channelEffectId, 'ts'), surface: { kind: 'nudge', nudgeId: n.id } } });
+    }
+  }
+
+  // ---------------------------------------------------------------- declare
+
+  async declare(actor: Actor, meta: RequestMeta, input: DeclareInput): Promise<Reply> {
+    const title = input.title.trim();
+    return this.k.run(actor, meta, async (u) => {
+      const number = await nextNumber(u.tx, actor.workspaceId, 'INC');
+      const id = randomUUID();
+      const sev = this.policy.incidents.severities[input.severity];
+      const isPrivate = input.isPrivate ?? this.policy.incidents.privateByDefault;
+      const name = channelName(this.policy.incidents.channelPrefix, number, title);
+      const row = await u.tx.incident.create({
+        data: {
+          id,
+          workspaceId: actor.workspaceId,
+          number,
+          title,
+          description: input.description?.trim() || null,
+          services: JSON.stringify(input.services ?? []),
+          severity: input.severity,
+          status: 'investigating',
+          isPrivate,
+          reporterId: actor.userId,
+          channelName: name,
+          declaredAt: u.now,
+          lastUpdateAt: u.now,
+          createdAt: u.now,
+          updatedAt: u.now,
+        },
+      });
+      const refName = incidentRef(number);
+      await this.addMember(u.tx, id, actor.userId, u.now);
+      const responders = await this.responders(u.tx, actor.workspaceId, input.severity);
+      for (const r of responders.users) await this.addMember(u.tx, id, userIdOf(actor.workspaceId, r), u.now);
+      await this.timeline(u, row, actor, 'declared', `${refName} declared as ${input.severity}: ${title}`);
+      u.audit({ action: 'incident.declare', subjectType: 'incident', subjectId: refName, after: { title, severity: input.severity, private: isPrivate, services: input.services ?? [] } });
+
+      // create → (invite | topic | card | announce | reply) → (pin | bookmark)
+      u.effects(
+        { op: 'createChannel', ref: 'ch', args: { name, isPrivate }, hook: { name: 'incident.channel', data: { incidentId: id } } },
+        { op: 'invite', after: 'ch', args: { channel: ref('ch', 'channel'), users: [actor.externalId, ...responders.users.filter((x) => x !== actor.externalId)], usergroups: responders.groups } },
+        { op: 'setTopic', after: 'ch', args: { channel: ref('ch', 'channel'), topic: `${refName} · ${input.severity} · ${title} — incident card pinned in this channel` } },
+        { op: 'postMessage', after: 'ch', ref: 'card', args: { channel: ref('ch', 'channel'), surface: { kind: 'incident.card', incidentId: id } }, hook: { name: 'incident.card', data: { incidentId: id } } },
+        { op: 'pin', after: 'card', args: { channel: ref('card', 'channel'), ts: ref('card', 'ts') } },
+        { op: 'bookmarkMessage', after: 'card', args: { channel: ref('card', 'channel'), ts: ref('card', 'ts'), title: `${refName} incident card` } },
+      );
+      if (meta.responseUrl) {
+        u.effects({ op: 'respond', after: 'ch', args: { responseUrl: meta.responseUrl, surface: { kind: 'incident.ready', incidentId: id } } });
+      } else {
+        // Declared from the form (no response_url): the link arrives by DM.
+        u.effects({ op: 'dm', after: 'ch', args: { user: actor.externalId, surface: { kind: 'incident.ready', incidentId: id } } });
+      }
+      if (sev.announce && !isPrivate && this.policy.incidents.broadcastChannel) {
+        u.effects({
+          op: 'postMessage',
+          after: 'ch',
+          args: { channel: this.policy.incidents.broadcastChannel, surface: { kind: 'incident.announcement', incidentId: id, headline: `${input.severity} incident declared: ${refName} ${title}` } },
+        });
+      }
+      // Timers: commander within the response SLA (P0/P1), update cadence, resolution SLA.
+      if (sev.requiresCommander) {
+        await u.schedule({ key: timerKeys.noCommander(id), kind: 'incident.no-commander', subjectType: 'incident', subjectId: id, workspaceId: actor.workspaceId, dueAt: new Date(u.now.getTime() + sev.respond), payload: { level: 0 } });
+      }
+      await u.schedule({ key: timerKeys.updateDue(id), kind: 'incident.update-due', subjectType: 'incident', subjectId: id, workspaceId: actor.workspaceId, dueAt: new Date(u.now.getTime() + sev.updateEvery), payload: { level: 0 } });
+      await u.schedule({ key: timerKeys.resolveSla(id), kind: 'incident.resolve-sla', subjectType: 'incident', subjectId: id, workspaceId: actor.workspaceId, dueAt: new Date(u.now.getTime() + sev.resolve), payload: { level: 0 } });
+      return {
+        text: `Declared *${refName}* (${input.severity}): ${title}. Setting up #${name} and inviting responders — a link follows in a moment.${sev.requiresCommander ? ' A commander is needed: press *Take commander* on the card.' : ''}`,
+      };
+    });
+  }
+
+  /** Responders from the policy: user ids, user groups, and holders of `role:<role>`. */
+  private async responders(tx: Tx, workspaceId: string, severity: Severity): Promise<{ users: string[]; groups: string[] }> {
+    const entries = [...this.policy.incidents.responders, ...this.policy.incidents.severities[severity].responders];
+    const users = new Set<string>();
+    const groups = new Set<string>();
+    for (const e of entries) {
+      if (e.startsWith('role:')) {
+        const role = e.slice(5);
+        if (!isRole(role)) continue;
+        for (const u of await this.roleHolders(tx, workspaceId, role)) users.add(u);
+      } else if (e.startsWith('S')) groups.add(e);
+      else users.add(e);
+    }
+    return { users: [...users], groups: [...groups] };
+  }
+
+  /** Platform user ids holding a Muster role (grants plus MUSTER_ADMINS for admin). */
+  async roleHolders(tx: Tx, workspaceId: string, role: Role): Promise<string[]> {
+    const grants = await tx.roleGrant.findMany({ where: { workspaceId, role }, select: { userId: true } });
+    const out = new Set(grants.map((g) => externalOf(g.userId)));
+    if (role === 'admin') for (const a of this.k.deps.admins) out.add(a);
+    return [...out];
+  }
+
+  // ---------------------------------------------------------------- changes
+
+  async setStatus(actor: Actor, meta: RequestMeta, target: Target, status: IncidentStatus, note?: string): Promise<Reply> {
+    if (status === 'resolved') return this.resolve(actor, meta, target, note ?? '');
+    if (status === 'closed') return this.close(actor, meta, target);
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.find(u.tx, actor, target);
+      const t = statusTransition(row.status as IncidentStatus, status);
+      if (!t.ok) throw new Refusal(`${incidentRef(row.number)}: ${t.reason.replace(/^INC /, `${incidentRef(row.number)} `)}`);
+      const reopened = row.status === 'resolved';
+      const updated = await u.tx.incident.update({ where: { id: row.id }, data: { status, lastUpdateAt: u.now, updatedAt: u.now, ...(reopened ? { resolvedAt: null } : {}) } });
+      const refName = incidentRef(row.number);
+      const text = `${reopened ? 'Reopened; status' : 'Status'} → *${status}*${note ? `: ${note}` : ''}`;
+      await this.timeline(u, row, actor, 'status', `${row.status} → ${status}${note ? `: ${note}` : ''}`);
+      u.audit({ action: 'incident.status', subjectType: 'incident', subjectId: refName, before: { status: row.status }, after: { status }, reason: note ?? null });
+      u.effects(this.inChannel(updated, `${mention(actor.externalId)} ${text}`), ...this.cardUpdate(updated), ...this.broadcast(updated, `${refName} ${text}`));
+      await this.armUpdateClock(u, updated);
+      if (reopened) {
+        const sev = this.policy.incidents.severities[row.severity as Severity];
+        await u.schedule({ key: timerKeys.resolveSla(row.id), kind: 'incident.resolve-sla', subjectType: 'incident', subjectId: row.id, workspaceId: row.workspaceId, dueAt: new Date(row.declaredAt.getTime() + sev.resolve), payload: { level: 0 } });
+      }
+      return { text: `${refName} ${text}` };
+    });
+  }
+
+  async postUpdate(actor: Actor, meta: RequestMeta, target: Target, text: string): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.find(u.tx, actor, target);
+      this.requireOpen(row, 'posting updates');
+      const updated = await u.tx.incident.update({ where: { id: row.id }, data: { lastUpdateAt: u.now, updatedAt: u.now } });
+      const refName = incidentRef(row.number);
+      await this.timeline(u, row, actor, 'update', text);
+      u.audit({ action: 'incident.update', subjectType: 'incident', subjectId: refName, after: { text } });
+      u.effects(this.inChannel(updated, `:loudspeaker: *Update* from ${mention(actor.externalId)}: ${text}`), ...this.cardUpdate(updated), ...this.broadcast(updated, `${refName} update: ${text}`));
+      if (isActive(row.status)) await this.armUpdateClock(u, updated);
+      return { text: `Update posted to ${refName}.` };
+    });
+  }
+
+  async setSeverity(actor: Actor, meta: RequestMeta, target: Target, severity: Severity, reason?: string): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.find(u.tx, actor, target);
+      this.requireOpen(row, 'changing the severity');
+      const refName = incidentRef(row.number);
+      if (row.severity === severity) throw new Refusal(`${refName} is already ${severity}.`);
+      const updated = await u.tx.incident.update({ where: { id: row.id }, data: { severity, updatedAt: u.now } });
+      const text = `Severity ${row.severity} → *${severity}*${reason ? `: ${reason}` : ''}`;
+      await this.timeline(u, row, actor, 'severity', `${row.severity} → ${severity}${reason ? `: ${reason}` : ''}`);
+      u.audit({ action: 'incident.severity', subjectType: 'incident', subjectId: refName, before: { severity: row.severity }, after: { severity }, reason: reason ?? null });
+      u.effects(this.inChannel(updated, `${mention(actor.externalId)} ${text}`), ...this.cardUpdate(updated), ...this.broadcast(updated, `${refName} ${text}`));
+      // The SLA clocks follow the new severity.
+      const sev = this.policy.incidents.severities[severity];
+      if (isActive(row.status)) {
+        await u.schedule({ key: timerKeys.resolveSla(row.id), kind: 'incident.resolve-sla', subjectType: 'incident', subjectId: row.id, workspaceId: row.workspaceId, dueAt: new Date(row.declaredAt.getTime() + sev.resolve), payload: { level: 0 } });
+        await u.schedule({ key: timerKeys.updateDue(row.id), kind: 'incident.update-due', subjectType: 'incident', subjectId: row.id, workspaceId: row.workspaceId, dueAt: new Date(row.lastUpdateAt.getTime() + sev.updateEvery), payload: { level: 0 } });
+        const hasCommander = (await u.tx.incidentRole.count({ where: { incidentId: row.id, role: 'commander', relievedAt: null } })) > 0;
+        if (sev.requiresCommander && !hasCommander) {
+          await u.schedule({ key: timerKeys.noCommander(row.id), kind: 'incident.no-commander', subjectType: 'incident', subjectId: row.id, workspaceId: row.workspaceId, dueAt: new Date(Math.max(u.now.getTime(), row.declaredAt.getTime() + sev.respond)), payload: { level: 0 } });
+        } else if (!sev.requiresCommander) {
+          await u.cancel({ key: timerKeys.noCommander(row.id) });
+          await this.stopEscalations(u, row.id, 'no-commander');
+        }
+      }
+      return { text: `${refName} ${text}` };
+    });
+  }
+
+  async assignRole(actor: Actor, meta: RequestMeta, target: Target, role: IncidentRoleName, userExternal: string): Promise<Reply> {
+    if (userExternal !== actor.externalId && this.k.deps.directory) {
+      const wsExternal = actor.workspaceId.slice(actor.platform.length + 1);
+      const user = await this.k.deps.directory.lookupUser(wsExternal, userExternal);
+      if (!user || user.deleted) throw new Refusal(`${mention(userExternal)} is not a member of this workspace.`);
+      if (user.isBot) throw new Refusal(`${mention(userExternal)} is a bot; incident roles are for people.`);
+    }
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.find(u.tx, actor, target);
+      this.requireOpen(row, 'changing roles');
+      const refName = incidentRef(row.number);
+      const userId = await ensureUser(u.tx, actor.workspaceId, userExternal, u.now);
+      const current = await u.tx.incidentRole.findFirst({ where: { incidentId: row.id, role, relievedAt: null } });
+      if (current?.userId === userId) return { text: `${mention(userExternal)} is already the ${ROLE_LABEL[role].toLowerCase()} of ${refName}.` };
+      if (current) await u.tx.incidentRole.update({ where: { id: current.id }, data: { relievedAt: u.now, relievedBy: actor.userId } });
+      await u.tx.incidentRole.create({ data: { incidentId: row.id, role, userId, assignedBy: actor.userId, assumedAt: u.now } });
+      await this.addMember(u.tx, row.id, userId, u.now);
+      let updated = await u.tx.incident.update({ where: { id: row.id }, data: { updatedAt: u.now } });
+      if (role === 'commander') {
+        if (!row.acknowledgedAt) updated = await u.tx.incident.update({ where: { id: row.id }, data: { acknowledgedAt: u.now } });
+        await u.cancel({ key: timerKeys.noCommander(row.id) });
+        await this.stopEscalations(u, row.id, 'no-commander');
+      }
+      const self = userExternal === actor.externalId;
+      const text = `${mention(userExternal)} ${self ? 'took' : 'is now'} ${ROLE_LABEL[role].toLowerCase()}${current ? ` (handed over from ${mention(externalOf(current.userId))})` : ''}${self ? '' : `, assigned by ${mention(actor.externalId)}`}.`;
+      await this.timeline(u, row, actor, 'role', `${ROLE_LABEL[role]}: ${mention(userExternal)}${current ? ` (relieves ${mention(externalOf(current.userId))})` : ''}`);
+      u.audit({ action: 'incident.role', subjectType: 'incident', subjectId: refName, before: { role, holder: current?.userId ?? null }, after: { role, holder: userId } });
+      u.effects(this.inChannel(updated, text), ...this.cardUpdate(updated));
+      if (row.channelId) u.effects({ op: 'invite', args: { channel: row.channelId, users: [userExternal] } });
+      u.effects({
+        op: 'dm',
+        args: { user: userExternal, text: `You are now the *${ROLE_LABEL[role].toLowerCase()}* of ${refName} (${row.title}) in ${channelLink(row)}. ${ROLE_DUTIES[role]}` },
+      });
+      if (current && externalOf(current.userId) !== userExternal) {
+        u.effects({ op: 'dm', args: { user: externalOf(current.userId), text: `${mention(userExternal)} has taken over as ${ROLE_LABEL[role].toLowerCase()} of ${refName}; you are relieved. Thank you!` } });
+      }
+      return { text: `${refName}: ${text}` };
+    });
+  }
+
+  async addNote(actor: Actor, meta: RequestMeta, target: Target, text: string): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.find(u.tx, actor, target);
+      this.requireOpen(row, 'adding notes');
+      await this.timeline(u, row, actor, 'note', text);
+      u.audit({ action: 'incident.note', subjectType: 'incident', subjectId: incidentRef(row.number), after: { text } });
+      return { text: `Note added to the ${incidentRef(row.number)} timeline.` };
+    });
+  }
+
+  async setPublic(actor: Actor, meta: RequestMeta, target: Target, text: string): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.find(u.tx, actor, target);
+      this.requireOpen(row, 'updating the status page');
+      const refName = incidentRef(row.number);
+      if (row.isPrivate) throw new Refusal(`${refName} is private; it never appears on the status page.`);
+      const updated = await u.tx.incident.update({ where: { id: row.id }, data: { publicText: text, publicUpdatedAt: u.now, updatedAt: u.now } });
+      await this.timeline(u, row, actor, 'public', text, { internal: false });
+      u.audit({ action: 'incident.public', subjectType: 'incident', subjectId: refName, before: { text: row.publicText }, after: { text } });
+      u.effects(this.inChannel(updated, `:globe_with_meridians: Status page text set by ${mention(actor.externalId)}: ${text}`), ...this.cardUpdate(updated));
+      return { text: `${refName} status page text updated.` };
+    });
+  }
+
+  async resolve(actor: Actor, meta: RequestMeta, target: Target, summary: string): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.find(u.tx, actor, target);
+      const refName = incidentRef(row.number);
+      if (row.status === 'closed') throw new Refusal(`${refName} is closed.`);
+      if (row.status === 'resolved') throw new Refusal(`${refName} is already resolved (at ${row.resolvedAt?.toISOString()}).`);
+      const updated = await u.tx.incident.update({
+        where: { id: row.id },
+        data: { status: 'resolved', summary: summary || row.summary, resolvedAt: u.now, lastUpdateAt: u.now, updatedAt: u.now },
+      });
+      const view = await this.view(u.tx, updated);
+      await this.timeline(u, row, actor, 'resolved', `Resolved${summary ? `: ${summary}` : ''}`);
+      u.audit({
+        action: 'incident.resolve',
+        subjectType: 'incident',
+        subjectId: refName,
+        before: { status: row.status },
+        after: { status: 'resolved', summary, ttrMs: u.now.getTime() - row.declaredAt.getTime(), ttaMs: row.acknowledgedAt ? row.acknowledgedAt.getTime() - row.declaredAt.getTime() : null, resolveSlaMet: view.sla.resolveMet ?? null },
+      });
+      await u.cancel({ subjectType: 'incident', subjectId: row.id, kinds: ['incident.no-commander', 'incident.update-due', 'incident.resolve-sla'] });
+      for (const k of ['no-commander', 'update-due', 'resolve-sla']) await this.stopEscalations(u, row.id, k);
+      u.effects(
+        this.inChannel(updated, `:white_check_mark: ${mention(actor.externalId)} resolved ${refName}${summary ? `: ${summary}` : ''}. Run \`/incident postmortem\` for the review document, then \`/incident close\` to archive this channel.`),
+        ...this.cardUpdate(updated),
+        ...this.broadcast(updated, `${refName} resolved${summary ? `: ${summary}` : ''}`),
+      );
+      return { text: `${refName} resolved.` };
+    });
+  }
+
+  async close(actor: Actor, meta: RequestMeta, target: Target): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.find(u.tx, actor, target);
+      const refName = incidentRef(row.number);
+      const t = statusTransition(row.status as IncidentStatus, 'closed');
+      if (!t.ok) throw new Refusal(`${refName} cannot be closed: ${t.reason}`);
+      const holders = await u.tx.incidentRole.findMany({ where: { incidentId: row.id, relievedAt: null }, select: { userId: true } });
+      const allowed =
+        row.reporterId === actor.userId ||
+        holders.some((h) => h.userId === actor.userId) ||
+        this.policy.permissions.close_incident.some((r) => actor.roles.has(r)) ||
+        actor.roles.has('admin');
+      if (!allowed) {
+        throw new Refusal(`Only the reporter, a role holder of ${refName}, or someone with the close_incident permission can close it.`, {
+          action: 'incident.close',
+          subjectType: 'incident',
+          subjectId: refName,
+        });
+      }
+      const updated = await u.tx.incident.update({ where: { id: row.id }, data: { status: 'closed', closedAt: u.now, updatedAt: u.now } });
+      await this.timeline(u, row, actor, 'closed', 'Closed; channel archived');
+      u.audit({ action: 'incident.close', subjectType: 'incident', subjectId: refName, before: { status: row.status }, after: { status: 'closed' } });
+      const open = await u.tx.actionItem.count({ where: { incidentId: row.id, status: 'open' } });
+      u.effects(
+        this.inChannel(updated, `${mention(actor.externalId)} closed ${refName}. This channel is archived now.${open ? ` ${open} follow-up action(s) stay open and their owners will be reminded.` : ''}`),
+        ...this.cardUpdate(updated),
+      );
+      if (row.channelId) u.effects({ op: 'archiveChannel', args: { channel: row.channelId } });
+      return { text: `${refName} closed.` };
+    });
+  }
+
+  // ---------------------------------------------------------------- follow-ups
+
+  async addAction(actor: Actor, meta: RequestMeta, target: Target, input: { text: string; owner?: string; due?: string }): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.find(u.tx, actor, target);
+      const refName = incidentRef(row.number);
+      this.requireOpen(row, 'adding follow-ups');
+      const number = (await u.tx.actionItem.count({ where: { incidentId: row.id } })) + 1;
+      const id = randomUUID();
+      const ownerId = input.owner ? await ensureUser(u.tx, actor.workspaceId, input.owner, u.now) : null;
+      await u.tx.actionItem.create({ data: { id, incidentId: row.id, number, text: input.text, ownerId, dueDate: input.due ?? null, createdBy: actor.userId, createdAt: u.now } });
+      await this.timeline(u, row, actor, 'action', `Follow-up #${number}: ${input.text}${input.owner ? ` (${mention(input.owner)})` : ''}${input.due ? ` due ${input.due}` : ''}`);
+      u.audit({ action: 'incident.action.create', subjectType: 'incident', subjectId: refName, after: { number, text: input.text, owner: ownerId, due: input.due ?? null } });
+      await this.scheduleActionReminders(u, row.workspaceId, id, input.due);
+      if (input.owner) {
+        u.effects({ op: 'dm', args: { user: input.owner, surface: { kind: 'incident.action', actionId: id, intro: `${mention(actor.externalId)} gave you a follow-up from ${refName}` } } });
+      }
+      return { text: `Follow-up #${number} added to ${refName}${input.owner ? ` for ${mention(input.owner)}` : ''}${input.due ? `, due ${input.due}` : ''}.` };
+    });
+  }
+
+  /** Reminders the day before and on the due date, 09:00 in the organisation's time zone. */
+  private async scheduleActionReminders(u: Unit, workspaceId: string, actionId: string, due?: string) {
+    if (!due) return;
+    const onDue = zonedNineAm(due, this.policy.organization.timeZone);
+    const before = new Date(onDue.getTime() - 86_400_000);
+    for (const [key, at, kind] of [
+      [timerKeys.actionBefore(actionId), before, 'before'],
+      [timerKeys.actionDue(actionId), onDue, 'due'],
+    ] as const) {
+      if (at.getTime() > u.now.getTime()) {
+        await u.schedule({ key, kind: 'incident.action-reminder', subjectType: 'action', subjectId: actionId, workspaceId, dueAt: at, payload: { when: kind } });
+      }
+    }
+  }
+
+  async completeAction(actor: Actor, meta: RequestMeta, target: Target | { actionId: string }, number?: number): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      let item;
+      if ('actionId' in target) item = await u.tx.actionItem.findUnique({ where: { id: target.actionId } });
+      else {
+        const row = await this.find(u.tx, actor, target);
+        item = await u.tx.actionItem.findUnique({ where: { incidentId_number: { incidentId: row.id, number: number! } } });
+        if (!item) throw new Refusal(`${incidentRef(row.number)} has no follow-up #${number}.`);
+      }
+      if (!item) throw new Refusal('That follow-up no longer exists.');
+      const row = await u.tx.incident.findUniqueOrThrow({ where: { id: item.incidentId } });
+      if (!(await this.canSee(u.tx, actor, row))) throw new Refusal('That follow-up belongs to a private incident you are not in.');
+      const refName = incidentRef(row.number);
+      if (item.status === 'done') return { text: `Follow-up #${item.number} of ${refName} is already done.` };
+      await u.tx.actionItem.update({ where: { id: item.id }, data: { status: 'done', doneAt: u.now, doneBy: actor.userId } });
+      await u.cancel({ subjectType: 'action', subjectId: item.id });
+      await this.timeline(u, row, actor, 'action', `Follow-up #${item.number} done: ${item.text}`);
+      u.audit({ action: 'incident.action.done', subjectType: 'incident', subjectId: refName, before: { number: item.number, status: 'open' }, after: { number: item.number, status: 'done' } });
+      return { text: `Follow-up #${item.number} of ${refName} marked done: ${item.text}` };
+    });
+  }
+
+  // ---------------------------------------------------------------- reports
+
+  async timelineReply(actor: Actor, target: Target): Promise<Reply> {
+    return this.k.db.read(async (tx) => {
+      const row = await this.find(tx, actor, target);
+      const entries = await tx.timelineEntry.findMany({ where: { incidentId: row.id }, orderBy: [{ at: 'asc' }, { id: 'asc' }] });
+      const lines = entries.map(
+        (e) =>
+          `${slackTime(e.at)} *${e.kind}*${e.actorId ? ` ${mention(externalOf(e.actorId))}` : ''}: ${e.removed ? '~' : ''}${e.text}${e.removed ? '~ (removed)' : ''}${e.permalink ? ` <${e.permalink}|link>` : ''}`,
+      );
+      const refName = incidentRef(row.number);
+      return { text: `Timeline of ${refName} (${entries.length} entries):\n${lines.join('\n')}`, sections: [{ title: `${refName} timeline`, lines }] };
+    });
+  }
+
+  async postmortem(actor: Actor, meta: RequestMeta, target: Target): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.find(u.tx, actor, target);
+      const refName = incidentRef(row.number);
+      if (row.status === 'closed') {
+        if (!row.postmortem) throw new Refusal(`${refName} is closed and has no review document.`);
+        return { text: `${refName} is closed; here is its last review document (${row.postmortemAt?.toISOString()}).`, sections: [{ title: `${refName} post-incident review`, lines: [row.postmortem.slice(0, 2800)] }] };
+      }
+      const markdown = await this.postmortemText(u.tx, row, u.now);
+      const first = !row.postmortemAt;
+      const updated = await u.tx.incident.update({ where: { id: row.id }, data: { postmortem: markdown, postmortemAt: u.now, updatedAt: u.now } });
+      await this.timeline(u, row, actor, 'postmortem', first ? 'Post-incident review document generated' : 'Post-incident review document regenerated');
+      u.audit({ action: 'incident.postmortem', subjectType: 'incident', subjectId: refName, after: { bytes: markdown.length } });
+      if (first && this.policy.incidents.severities[row.severity as Severity].requiresCommander) {
+        const number = (await u.tx.actionItem.count({ where: { incidentId: row.id } })) + 1;
+        const commander = await u.tx.incidentRole.findFirst({ where: { incidentId: row.id, role: 'commander' }, orderBy: { assumedAt: 'desc' } });
+        const ownerId = commander?.userId ?? row.reporterId;
+        const due = new Date(u.now.getTime() + 5 * 86_400_000).toISOString().slice(0, 10);
+        const id = randomUUID();
+        await u.tx.actionItem.create({ data: { id, incidentId: row.id, number, text: `Write the post-incident review of ${refName}`, ownerId, dueDate: due, createdBy: actor.userId, createdAt: u.now } });
+        await this.scheduleActionReminders(u, row.workspaceId, id, due);
+        u.audit({ action: 'incident.action.create', subjectType: 'incident', subjectId: refName, after: { number, text: 'Write the post-incident review', owner: ownerId, due } });
+      }
+      const channel = updated.channelId;
+      if (channel) {
+        u.effects({ op: 'uploadFile', args: { channel, content: markdown, filename: `${refName.toLowerCase()}-postmortem.md`, title: `${refName} post-incident review`, comment: `Post-incident review document for ${refName}.` } });
+      }
+      return { text: `${refName} post-incident review ${first ? 'generated' : 'regenerated'}${channel ? ` and posted to <#${channel}> as a file` : ''}.`, sections: [{ title: `${refName} post-incident review`, lines: [markdown.slice(0, 2800)] }] };
+    });
+  }
+
+  async postmortemText(tx: Tx, row: IncidentRow, now: Date): Promise<string> {
+    const [view, roles, timeline, actions] = await Promise.all([
+      this.view(tx, row),
+      tx.incidentRole.findMany({ where: { incidentId: row.id }, orderBy: { assumedAt: 'asc' } }),
+      tx.timelineEntry.findMany({ where: { incidentId: row.id }, orderBy: [{ at: 'asc' }, { id: 'asc' }] }),
+      tx.actionItem.findMany({ where: { incidentId: row.id }, orderBy: { number: 'asc' } }),
+    ]);
+    const name = (u: string) => `@${externalOf(u)}`;
+    return postmortemMarkdown({
+      ref: view.ref,
+      title: row.title,
+      severity: row.severity,
+      status: row.status,
+      services: view.services,
+      description: row.description,
+      summary: row.summary,
+      declaredAt: row.declaredAt,
+      acknowledgedAt: row.acknowledgedAt,
+      resolvedAt: row.resolvedAt,
+      sla: view.sla,
+      roles: roles.map((r) => ({ role: r.role as IncidentRoleName, user: r.userId, assumedAt: r.assumedAt, relievedAt: r.relievedAt })),
+      timeline: timeline.map((e) => ({ at: e.at, kind: e.kind, actor: e.actorId, text: e.text.replace(/<@([A-Z0-9]+)(\|[^>]*)?>/g, '@$1'), removed: e.removed })),
+      actions: actions.map((a) => ({ number: a.number, text: a.text, owner: a.ownerId, due: a.dueDate, status: a.status })),
+      generatedAt: now,
+      names: name,
+    });
+  }
+
+  async list(actor: Actor): Promise<Reply> {
+    const views = await this.openFor(actor);
+    if (views.length === 0) return { text: 'No open incidents. :sunny:' };
+    const now = this.k.clock.now().getTime();
+    const lines = views.map(
+      (v) =>
+        `*${v.ref}* ${v.severity} · ${v.status} · ${v.title} · ${channelLink(v)} · open ${ageText(now - v.declaredAt.getTime())} · commander ${v.commander ? mention(v.commander) : '_none_'}${v.isPrivate ? ' · :lock: private' : ''}`,
+    );
+    return { text: `Open incidents (${views.length}):\n${lines.join('\n')}`, sections: [{ title: `Open incidents (${views.length})`, lines }] };
+  }
+
+  /** Open (not closed) incidents this actor may see, most severe first. */
+  async openFor(actor: Actor): Promise<IncidentView[]> {
+    return this.k.db.read(async (tx) => {
+      const rows = await tx.incident.findMany({
+        where: {
+          workspaceId: actor.workspaceId,
+          status: { in: ['investigating', 'identified', 'monitoring'] },
+          OR: [{ isPrivate: false }, { members: { some: { userId: actor.userId } } }],
+        },
+        orderBy: [{ severity: 'asc' }, { declaredAt: 'asc' }],
+      });
+      return Promise.all(rows.map((r) => this.view(tx, r)));
+    });
+  }
+
+  // ---------------------------------------------------------------- channel events
+
+  /** A message pinned (or given :pushpin:) in an incident channel joins the timeline, once. */
+  async recordPinned(workspaceId: string, meta: RequestMeta, e: { channelId: string; ts: string; user?: string; text: string; permalink?: string; via: 'pin' | 'reaction'; by: string }): Promise<boolean> {
+    const actor = this.k.systemActor(workspaceId);
+    return this.k.run(actor, meta, async (u) => {
+      const row = await u.tx.incident.findFirst({ where: { workspaceId, channelId: e.channelId } });
+      if (!row) return false;
+      const key = `msg:${e.ts}`;
+      const existing = await u.tx.timelineEntry.findUnique({ where: { incidentId_key: { incidentId: row.id, key } } });
+      if (existing) {
+        if (existing.removed) await u.tx.timelineEntry.update({ where: { id: existing.id }, data: { removed: false } });
+        return false;
+      }
+      await u.tx.timelineEntry.create({
+        data: { incidentId: row.id, kind: 'pinned', actorId: e.user ? userIdOf(workspaceId, e.user) : null, text: e.text || '(no text)', at: u.now, key, permalink: e.permalink ?? null },
+      });
+      u.audit({ action: 'incident.timeline.pin', actorId: userIdOf(workspaceId, e.by), subjectType: 'incident', subjectId: incidentRef(row.number), after: { ts: e.ts, via: e.via } });
+      return true;
+    });
+  }
+
+  async messageEdited(workspaceId: string, meta: RequestMeta, channelId: string, ts: string, text: string): Promise<boolean> {
+    return this.k.run(this.k.systemActor(workspaceId), meta, async (u) => {
+      const row = await u.tx.incident.findFirst({ where: { workspaceId, channelId } });
+      if (!row) return false;
+      const r = await u.tx.timelineEntry.updateMany({ where: { incidentId: row.id, key: `msg:${ts}` }, data: { text, editedAt: u.now } });
+      if (r.count) u.audit({ action: 'incident.timeline.edit', subjectType: 'incident', subjectId: incidentRef(row.number), after: { ts, text } });
+      return r.count > 0;
+    });
+  }
+
+  async messageRemoved(workspaceId: string, meta: RequestMeta, channelId: string, ts: string): Promise<boolean> {
+    return this.k.run(this.k.systemActor(workspaceId), meta, async (u) => {
+      const row = await u.tx.incident.findFirst({ where: { workspaceId, channelId } });
+      if (!row) return false;
+      const r = await u.tx.timelineEntry.updateMany({ where: { incidentId: row.id, key: `msg:${ts}`, removed: false }, data: { removed: true, editedAt: u.now } });
+      if (r.count) u.audit({ action: 'incident.timeline.remove', subjectType: 'incident', subjectId: incidentRef(row.number), after: { ts } });
+      return r.count > 0;
+    });
+  }
+
+  async memberJoined(workspaceId: string, channelId: string, userExternal: string): Promise<void> {
+    await this.k.db.tx(async (tx) => {
+      const row = await tx.incident.findFirst({ where: { workspaceId, channelId } });
+      if (!row) return;
+      await ensureUser(tx, workspaceId, userExternal, this.k.clock.now());
+      await this.addMember(tx, row.id, userIdOf(workspaceId, userExternal), this.k.clock.now());
+    });
+  }
+
+  // ---------------------------------------------------------------- effect hooks
+
+  async onChannelCreated(tx: Tx, incidentId: string, result: Record<string, unknown>): Promise<void> {
+    await tx.incident.update({ where: { id: incidentId }, data: { channelId: String(result.channel), channelName: String(result.name ?? '') || undefined } });
+  }
+
+  async onCardPosted(tx: Tx, incidentId: string, effectId: number, result: Record<string, unknown>): Promise<void> {
+    await tx.incident.update({ where: { id: incidentId }, data: { cardEffectId: effectId, cardTs: String(result.ts) } });
+  }
+}
+
+export { INCIDENT_ROLES };
+
+function slackTime(d: Date): string {
+  return `<!date^${Math.floor(d.getTime() / 1000)}^{date_short} {time}|${d.toISOString()}>`;
+}
+
+function ageText(ms: number): string {
+  const m = Math.floor(ms / 60_000);
+  if (m < 60) return `${m}m`;
+  const h = Math.floor(m / 60);
+  return h < 48 ? `${h}h ${m % 60}m` : `${Math.floor(h / 24)}d ${h % 24}h`;
+}
+
+/** 09:00 on a calendar date in a time zone, as an instant. */
+export function zonedNineAm(date: string, timeZone: string): Date {
+  const guess = new Date(`${date}T09:00:00Z`);
+  const parts = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).formatToParts(guess);
+  const get = (t: string) => Number(parts.find((p) => p.type === t)?.value);
+  const asZoned = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'));
+  return new Date(guess.getTime() - (asZoned - guess.getTime()));
+}
+
+export type { TimerRow };

@@ -1,0 +1,242 @@
+import { createHash } from 'node:crypto';
+import { Router, type Response } from 'express';
+import type { Clock } from '../domain/clock.ts';
+import type { Database } from '../store/db.ts';
+import { publicIncidents, type PublicIncident } from '../services/incidentViews.ts';
+
+/**
+ * The public status page: `GET /status` (plain HTML, no scripts, readable without
+ * JavaScript) and `GET /api/status/incidents` (the same data as JSON, open to any
+ * origin). Only what publicIncidents returns is shown: public incidents that are
+ * active or were resolved in the last 7 days, with their public updates. Private
+ * incidents and internal timeline entries never reach this module.
+ */
+
+const RECENT_MS = 7 * 86_400_000;
+const ACTIVE = new Set(['investigating', 'identified', 'monitoring']);
+const SEVERITY_ORDER: Record<string, number> = { P0: 0, P1: 1, P2: 2, P3: 3 };
+const SEVERITY_LABEL: Record<string, string> = { P0: 'critical', P1: 'major', P2: 'moderate', P3: 'minor' };
+const STATUS_LABEL: Record<string, string> = {
+  investigating: 'Investigating',
+  identified: 'Identified',
+  monitoring: 'Monitoring',
+  resolved: 'Resolved',
+};
+
+export interface StatusUpdate {
+  at: string;
+  text: string;
+}
+
+export interface StatusIncident {
+  ref: string;
+  title: string;
+  severity: string;
+  status: string;
+  services: string[];
+  declaredAt: string;
+  resolvedAt: string | null;
+  /** Public updates, newest first. */
+  updates: StatusUpdate[];
+}
+
+export interface StatusSnapshot {
+  generatedAt: string;
+  active: StatusIncident[];
+  resolved: StatusIncident[];
+}
+
+/** ISO 8601 in UTC, to the second (`2026-01-05T09:00:00Z`). */
+export function isoUtc(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function toStatusIncident(i: PublicIncident): StatusIncident {
+  const updates = i.updates.map((u) => ({ at: u.at, text: u.text }));
+  // The incident's current public text is normally the newest public update; show it
+  // anyway when no timeline entry carries it (e.g. set before timeline entries existed).
+  if (i.publicText && !updates.some((u) => u.text === i.publicText)) {
+    updates.push({ at: i.publicUpdatedAt ?? i.declaredAt, text: i.publicText });
+  }
+  updates.sort((a, b) => b.at.getTime() - a.at.getTime());
+  return {
+    ref: i.ref,
+    title: i.title,
+    severity: i.severity,
+    status: i.status,
+    services: i.services,
+    declaredAt: isoUtc(i.declaredAt),
+    resolvedAt: i.resolvedAt ? isoUtc(i.resolvedAt) : null,
+    updates: updates.map((u) => ({ at: isoUtc(u.at), text: u.text })),
+  };
+}
+
+export async function statusSnapshot(db: Database, now: Date): Promise<StatusSnapshot> {
+  const incidents = await db.read((tx) => publicIncidents(tx, now, RECENT_MS));
+  const views = incidents.map(toStatusIncident);
+  const active = views
+    .filter((i) => ACTIVE.has(i.status))
+    .sort((a, b) => (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9) || b.declaredAt.localeCompare(a.declaredAt));
+  const resolved = views
+    .filter((i) => !ACTIVE.has(i.status))
+    .sort((a, b) => (b.resolvedAt ?? b.declaredAt).localeCompare(a.resolvedAt ?? a.declaredAt));
+  return { generatedAt: isoUtc(now), active, resolved };
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+export function summaryLine(activeCount: number): string {
+  if (activeCount === 0) return 'All systems operational';
+  return `${activeCount} active ${activeCount === 1 ? 'incident' : 'incidents'}`;
+}
+
+const STYLE = `
+:root { color-scheme: light; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #1b1f24; background: #f6f8fa; }
+main { max-width: 52rem; margin: 0 auto; padding: 1.5rem 1rem 3rem; }
+h1 { font-size: 1.75rem; margin: 0 0 1rem; }
+h2 { font-size: 1.3rem; margin: 2rem 0 0.75rem; }
+h3 { font-size: 1.1rem; margin: 0 0 0.5rem; }
+.summary { margin: 0; padding: 1rem 1.25rem; border-radius: 6px; font-size: 1.2rem; font-weight: 600; color: #ffffff; }
+.summary.ok { background: #1a7f37; }
+.summary.down { background: #b42318; }
+ul.incidents, ol.updates { list-style: none; margin: 0; padding: 0; }
+ul.incidents > li { background: #ffffff; border: 1px solid #d0d7de; border-left-width: 6px; border-radius: 6px; padding: 1rem 1.25rem; margin: 0 0 1rem; }
+ul.incidents > li.sev-P0, ul.incidents > li.sev-P1 { border-left-color: #b42318; }
+ul.incidents > li.sev-P2 { border-left-color: #9a6700; }
+ul.incidents > li.sev-P3 { border-left-color: #0b5cad; }
+ul.incidents > li.resolved { border-left-color: #1a7f37; }
+.ref { color: #57606a; font-weight: 600; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 0.15rem 1rem; margin: 0 0 0.75rem; }
+dl.facts dt { color: #57606a; }
+dl.facts dd { margin: 0; }
+h4 { font-size: 1rem; margin: 0.75rem 0 0.25rem; }
+ol.updates > li { border-top: 1px solid #d8dee4; padding: 0.5rem 0; }
+ol.updates time { display: block; color: #57606a; font-size: 0.9rem; }
+ol.updates p { margin: 0.15rem 0 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+.empty { color: #424a53; }
+footer { margin-top: 2rem; color: #57606a; font-size: 0.9rem; }
+`;
+
+/** The page's only inline content is this stylesheet, allowed by hash; nothing else may run or load. */
+const CSP = [
+  "default-src 'none'",
+  `style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`,
+  "img-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const time = (iso: string) => `<time datetime="${escapeHtml(iso)}">${escapeHtml(iso)}</time>`;
+
+function renderIncident(i: StatusIncident): string {
+  const active = ACTIVE.has(i.status);
+  const headingId = `${i.ref.toLowerCase()}-title`;
+  const sev = `${escapeHtml(i.severity)}${SEVERITY_LABEL[i.severity] ? ` (${SEVERITY_LABEL[i.severity]})` : ''}`;
+  const facts = [
+    ['Status', escapeHtml(STATUS_LABEL[i.status] ?? i.status)],
+    ['Severity', sev],
+    ['Affected services', i.services.length ? i.services.map(escapeHtml).join(', ') : 'Not specified'],
+    ['Declared', time(i.declaredAt)],
+    ...(i.resolvedAt ? [['Resolved', time(i.resolvedAt)]] : []),
+  ];
+  const updates = i.updates.length
+    ? `<ol class="updates">${i.updates.map((u) => `<li>${time(u.at)}<p>${escapeHtml(u.text)}</p></li>`).join('')}</ol>`
+    : '<p class="empty">No public updates yet.</p>';
+  return `<li class="sev-${escapeHtml(i.severity)}${active ? '' : ' resolved'}"><article aria-labelledby="${escapeHtml(headingId)}">
+<h3 id="${escapeHtml(headingId)}"><span class="ref">${escapeHtml(i.ref)}</span> ${escapeHtml(i.title)}</h3>
+<dl class="facts">${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>
+<h4>Updates</h4>
+${updates}
+</article></li>`;
+}
+
+function renderSection(id: string, heading: string, incidents: StatusIncident[], empty: string): string {
+  const body = incidents.length ? `<ul class="incidents">\n${incidents.map(renderIncident).join('\n')}\n</ul>` : `<p class="empty">${empty}</p>`;
+  return `<section aria-labelledby="${id}">
+<h2 id="${id}">${heading}</h2>
+${body}
+</section>`;
+}
+
+export function renderStatusPage(s: StatusSnapshot, title: string): string {
+  const t = escapeHtml(title);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${t}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<main>
+<h1>${t}</h1>
+<p class="summary ${s.active.length ? 'down' : 'ok'}">${summaryLine(s.active.length)}</p>
+${renderSection('active-heading', 'Active incidents', s.active, 'There are no active incidents.')}
+${renderSection('resolved-heading', 'Recently resolved', s.resolved, 'No incidents were resolved in the last 7 days.')}
+<footer><p>Last updated ${time(s.generatedAt)}. Times are in UTC.</p></footer>
+</main>
+</body>
+</html>
+`;
+}
+
+function renderUnavailable(title: string): string {
+  const t = escapeHtml(title);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${t}</title>
+</head>
+<body>
+<main>
+<h1>${t}</h1>
+<p>The status page is temporarily unavailable. Please try again in a minute.</p>
+</main>
+</body>
+</html>
+`;
+}
+
+function noCache(res: Response): void {
+  res.set('Cache-Control', 'no-cache');
+  res.set('X-Content-Type-Options', 'nosniff');
+}
+
+export function statusRouter(db: Database, clock: Clock, opts: { title?: string } = {}): Router {
+  const title = opts.title ?? 'Service status';
+  const router = Router();
+
+  router.get('/status', async (_req, res) => {
+    noCache(res);
+    let html: string;
+    try {
+      html = renderStatusPage(await statusSnapshot(db, clock.now()), title);
+    } catch {
+      res.status(503).type('html').send(renderUnavailable(title));
+      return;
+    }
+    res.set('Content-Security-Policy', CSP);
+    res.set('Referrer-Policy', 'no-referrer');
+    res.status(200).type('html').send(html);
+  });
+
+  router.get('/api/status/incidents', async (_req, res) => {
+    noCache(res);
+    res.set('Access-Control-Allow-Origin', '*');
+    try {
+      res.json(await statusSnapshot(db, clock.now()));
+    } catch {
+      res.status(503).json({ error: 'status temporarily unavailable' });
+    }
+  });
+
+  return router;
+}
