@@ -124,7 +124,7 @@ export function nudgeMessage(n: NudgeSurfaceData, mentionLine?: string): { text:
           : 'No longer needed';
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: state }] });
   }
-  return { text: n.text, blocks };
+  return { text: `${mentionLine ? `${mentionLine} ` : ''}${n.text}`, blocks };
 }
 
 export function followUpMessage(a: { id: string; number: number; text: string; ref: string; due?: string | null; status: string }, intro: string): { text: string; blocks: Block[] } {

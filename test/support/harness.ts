@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { FakeSlack, TEAM_ID } from './fakeSlack.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
-import { post, slashCommand, type PostResult } from './slackRequests.ts';
+import { post, slashCommand, blockAction, viewSubmission, eventCallback, type PostResult } from './slackRequests.ts';
 import { parseEnv } from '../../src/config/env.ts';
 import { defaultPolicy, type Policy } from '../../src/config/policy.ts';
 import { ManualClock } from '../../src/domain/clock.ts';
@@ -17,6 +17,14 @@ export interface Harness {
   clock: ManualClock;
   /** Sends a signed slash command through the real Bolt HTTP endpoint. */
   command(command: string, text: string, userId: string, opts?: { retryNum?: number; triggerId?: string; channelId?: string }): Promise<PostResult & { reply: { text?: string; blocks?: unknown[]; response_type?: string } }>;
+  /** Clicks a button (block_actions) through the real Bolt endpoint. */
+  click(actionId: string, value: string, userId: string, opts?: { channelId?: string; triggerId?: string }): Promise<PostResult>;
+  /** Submits a modal (view_submission). */
+  submit(callbackId: string, privateMetadata: string, values: Record<string, Record<string, unknown>>, userId: string): Promise<PostResult>;
+  /** Delivers an Events API event. */
+  event(event: Record<string, unknown>, opts?: { eventId?: string; retryNum?: number }): Promise<PostResult>;
+  /** Fires due timers, then runs the effects they wrote. */
+  tick(): Promise<number>;
   /** Runs every due outbox effect now (the dispatcher would anyway, a moment later). */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -75,6 +83,22 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       const res = await post(muster.url, req, { secret: SIGNING_SECRET, retryNum: opts.retryNum });
       const reply = (res.body ? (JSON.parse(res.body) as Record<string, unknown>) : {}) as { text?: string; blocks?: unknown[]; response_type?: string };
       return { ...res, reply };
+    },
+    async click(actionId, value, userId, opts = {}) {
+      n += 1;
+      const req = blockAction({ actionId, value, userId, userName: slack.user(userId)?.name, teamId: TEAM_ID, channelId: opts.channelId, responseUrl: slack.responseUrl(`click-${n}`), triggerId: opts.triggerId });
+      return post(muster.url, req, { secret: SIGNING_SECRET });
+    },
+    async submit(callbackId, privateMetadata, values, userId) {
+      return post(muster.url, viewSubmission({ callbackId, privateMetadata, values, userId, userName: slack.user(userId)?.name, teamId: TEAM_ID }), { secret: SIGNING_SECRET });
+    },
+    async event(event, opts = {}) {
+      return post(muster.url, eventCallback({ event, teamId: TEAM_ID, eventId: opts.eventId }), { secret: SIGNING_SECRET, retryNum: opts.retryNum });
+    },
+    async tick() {
+      const fired = await muster.timers.tick();
+      await muster.dispatcher.drain(5_000);
+      return fired;
     },
     async flush() {
       await muster.dispatcher.drain(5_000);

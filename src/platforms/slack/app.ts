@@ -11,7 +11,7 @@ import type { Services } from '../../services/index.ts';
 import type { RequestMeta } from '../../services/types.ts';
 import { slackRequestKey } from './requestKey.ts';
 import { registerInteractions } from './interactions.ts';
-import { decodeSlackText, escapeBlocks } from './mrkdwn.ts';
+import { decodeSlackText, escapeBlocks, escapeMrkdwn } from './mrkdwn.ts';
 import { declareModal } from '../../../blocks/incident.ts';
 
 export interface SlackAppOptions {
@@ -136,13 +136,13 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
                 view: escapeBlocks(declareModal({ privateByDefault: o.kernel.policy.incidents.privateByDefault, channelId: payload.channel_id })) as never,
               });
               await ack();
-            } else await ack(escapeBlocks(replyMessage(outcome.reply)) as never);
+            } else await ack(slackSafe(replyMessage(outcome.reply)) as never);
             break;
           case 'usage':
-            await ack(escapeBlocks(errorMessage(outcome.message, outcome.usage)) as never);
+            await ack(slackSafe(errorMessage(outcome.message, outcome.usage)) as never);
             break;
           case 'refused':
-            await ack(escapeBlocks(errorMessage(outcome.message)) as never);
+            await ack(slackSafe(errorMessage(outcome.message)) as never);
             break;
           case 'duplicate':
             await ack();
@@ -164,4 +164,9 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
       await ack(errorMessage(`\`/${name}\` is not available in this Muster release yet. \`/muster help\` lists what is.`) as never);
     });
   }
+}
+
+/** A message body with its fallback text and mrkdwn blocks escaped for Slack. */
+function slackSafe<T extends { text: string; blocks?: unknown[] }>(m: T): T {
+  return { ...m, text: escapeMrkdwn(m.text), ...(m.blocks ? { blocks: escapeBlocks(m.blocks) } : {}) };
 }

@@ -91,10 +91,13 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
     [ACTIONS.incident.resolve, 'resolve'],
   ] as const) {
     app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client }) => {
-      await ack();
-      const v = await services.incidents.viewById(action.value ?? "");
-      if (!v) return tellUser(client, body, ':warning: That incident no longer exists.', log);
+      const v = await services.incidents.viewById(action.value ?? '');
+      if (!v) {
+        await ack();
+        return tellUser(client, body, ':warning: That incident no longer exists.', log);
+      }
       await client.views.open({ trigger_id: body.trigger_id, view: escapeBlocks(textModal(kind, v)) as never });
+      await ack();
     });
   }
 
@@ -126,14 +129,11 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
       .map((x) => x.trim())
       .filter(Boolean);
     const isPrivate = values[FIELDS.private.block]?.[FIELDS.private.action]?.selected_option?.value === 'private';
-    await ack();
-    await handle(
-      deps,
-      client,
-      body as unknown as Body,
-      context,
-      (actor, meta) => services.incidents.declare(actor, { ...meta, responseUrl: undefined }, { title, severity: severity as (typeof SEVERITIES)[number], description: description ?? undefined, services: services_, isPrivate }),
+    // The work is done before the ack, so a refusal can be shown in the form itself.
+    const problem = await formOutcome(deps, body as unknown as Body, context, (actor, meta) =>
+      services.incidents.declare(actor, { ...meta, responseUrl: undefined }, { title, severity: severity as (typeof SEVERITIES)[number], description: description ?? undefined, services: services_, isPrivate }),
     );
+    await ack(problem ? { response_action: 'errors', errors: { [FIELDS.title.block]: problem } } : undefined);
   });
 
   for (const [callbackId, kind] of [
@@ -145,10 +145,10 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
       const parsed = metaSchema.safeParse(JSON.parse(view.private_metadata || '{}'));
       if (!text) return ack({ response_action: 'errors', errors: { [FIELDS.text.block]: kind === 'update' ? 'Write the update.' : 'Summarise the resolution.' } });
       if (!parsed.success) return ack({ response_action: 'errors', errors: { [FIELDS.text.block]: 'This form is out of date; open it again from the card.' } });
-      await ack();
-      await handle(deps, client, body as unknown as Body, context, (actor, meta) =>
+      const problem = await formOutcome(deps, body as unknown as Body, context, (actor, meta) =>
         kind === 'update' ? services.incidents.postUpdate(actor, meta, { id: parsed.data.incidentId }, text) : services.incidents.resolve(actor, meta, { id: parsed.data.incidentId }, text),
       );
+      await ack(problem ? { response_action: 'errors', errors: { [FIELDS.text.block]: problem } } : undefined);
     });
   }
 
@@ -201,6 +201,26 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
     const incidents = await services.incidents.openFor(actor);
     await client.views.publish({ user_id: e.user, view: escapeBlocks(homeView(incidents, kernel.clock.now())) as never });
   });
+}
+
+/** Runs a form's use case; returns the message to show in the form when it was refused. */
+async function formOutcome(deps: InteractionDeps, body: Body, context: Record<string, unknown>, run: (actor: Actor, meta: RequestMeta) => Promise<Reply>): Promise<string | undefined> {
+  const meta = metaOf(context, body);
+  let actor: Actor | undefined;
+  try {
+    actor = await actorOf(deps.kernel, body);
+    await run(actor, meta);
+    return undefined;
+  } catch (e) {
+    if (e instanceof DuplicateRequest) return undefined;
+    if (e instanceof Refusal) {
+      if (actor) await deps.kernel.recordRefusal(actor, meta, e);
+      return e.message.slice(0, 150);
+    }
+    if (e instanceof UsageError) return e.message.slice(0, 150);
+    deps.log.error({ err: e, requestId: meta.requestId }, 'form submission failed');
+    return `Something went wrong on our side and nothing was changed. Reference: ${meta.requestId}`;
+  }
 }
 
 function eventMeta(context: Record<string, unknown>): RequestMeta {
