@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { isValid, parseISO } from 'date-fns';
 import { INCIDENT_ROLES, SEVERITIES, STATUSES, type IncidentRoleName, type IncidentStatus } from '../src/domain/incident.ts';
 import type { Severity } from '../src/config/policy.ts';
 import { UsageError } from '../src/services/errors.ts';
@@ -44,17 +43,22 @@ const severity = z
 const status = z
   .string()
   .transform((s) => s.toLowerCase())
-  .pipe(z.enum(STATUSES.filter((s) => s !== 'closed') as [IncidentStatus, ...IncidentStatus[]], { message: 'a status is investigating, identified, monitoring or resolved' }));
+  .pipe(z.enum(STATUSES.filter((s) => s !== 'closed') as [IncidentStatus, ...IncidentStatus[]], { message: 'a status is investigating, identified, monitoring or resolved (to close, use `/incident close`)' }));
 const role = z
   .string()
   .transform((s) => s.toLowerCase())
   .pipe(z.enum(INCIDENT_ROLES, { message: 'a role is commander, tech or comms' }));
-const userOrMe = z.union([z.literal('me'), mention]);
+const userOrMe = z.union([z.literal('me'), mention], { message: 'expected a mention like @someone, or me' });
 const incidentRef = /^INC-[1-9]\d{0,8}$/i;
 const dueDate = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'a date is YYYY-MM-DD')
-  .refine((d) => isValid(parseISO(d)) && parseISO(d).toISOString().startsWith(d), 'not a calendar date');
+  .refine((d) => {
+    // A calendar date, whatever the server's time zone: compare in UTC.
+    const [y, m, day] = d.split('-').map(Number) as [number, number, number];
+    const t = new Date(Date.UTC(y, m - 1, day));
+    return t.getUTCFullYear() === y && t.getUTCMonth() === m - 1 && t.getUTCDate() === day;
+  }, 'not a calendar date');
 
 export type IncidentArgs =
   | { sub: 'help' }
@@ -104,13 +108,14 @@ function parse(input: string): IncidentArgs {
       const hasSev = first !== undefined && /^p[0-3]$/i.test(first);
       if (first !== undefined && /^p\d+$/i.test(first) && !hasSev) throw new UsageError(`"${first}" is not a valid severity: a severity is P0, P1, P2 or P3.`, USAGE.declare);
       const title = hasSev ? restAfter(rest, 1) : rest;
-      required(title, 'title', USAGE.declare);
+      if (!title) throw new UsageError('Missing title.', USAGE.declare);
       if (title.length > 200) throw new UsageError(`The title is too long (${title.length} characters; at most 200).`, USAGE.declare);
       return { sub: 'declare', severity: hasSev ? (first!.toUpperCase() as Severity) : 'P2', title, defaulted: !hasSev };
     }
     case 'status': {
       const s = arg(status, words[1], 'status', USAGE.status);
       const note = restAfter(rest, 1);
+      if (note) required(note, 'note', USAGE.status);
       return { sub: 'status', target, status: s, ...(note ? { note } : {}) };
     }
     case 'update':
@@ -124,6 +129,7 @@ function parse(input: string): IncidentArgs {
     case 'severity': {
       const s = arg(severity, words[1], 'severity', USAGE.sev);
       const reason = restAfter(rest, 1);
+      if (reason) required(reason, 'reason', USAGE.sev);
       return { sub: 'sev', target, severity: s, ...(reason ? { reason } : {}) };
     }
     case 'role': {
@@ -138,16 +144,21 @@ function parse(input: string): IncidentArgs {
         if (!Number.isInteger(n) || n < 1) throw new UsageError('Which follow-up? Give its number, e.g. `action done 2`.', USAGE.actionDone);
         return { sub: 'action-done', target, number: n };
       }
-      const parts = tokenize(rest);
+      // Trailing `due <date>` and `@owner` are peeled off the end; the text keeps what was typed.
+      let body = rest;
       let due: string | undefined;
       let owner: string | undefined;
-      let body = rest;
-      if (parts.length >= 2 && parts[parts.length - 2]!.toLowerCase() === 'due') {
-        due = arg(dueDate, parts[parts.length - 1], 'due date', USAGE.action);
-        parts.splice(-2);
+      const dueMatch = /(?:^|\s+)due\s+(\S+)\s*$/i.exec(body);
+      if (dueMatch) {
+        due = arg(dueDate, dueMatch[1], 'due date', USAGE.action);
+        body = body.slice(0, dueMatch.index);
       }
-      if (parts.length && parts[parts.length - 1]!.startsWith('<@')) owner = arg(mention, parts.pop(), 'owner', USAGE.action);
-      body = parts.join(' ');
+      const ownerMatch = /\s*(<@[^>]+>)\s*$/.exec(body);
+      if (ownerMatch) {
+        owner = arg(mention, ownerMatch[1], 'owner', USAGE.action);
+        body = body.slice(0, ownerMatch.index);
+      }
+      body = body.trim();
       return { sub: 'action', target, text: required(body, 'action text', USAGE.action), ...(owner ? { owner } : {}), ...(due ? { due } : {}) };
     }
     case 'close':

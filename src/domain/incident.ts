@@ -82,7 +82,8 @@ export function slaClocks(
   const respondBy = new Date(t.declaredAt.getTime() + sev.respond);
   const resolveBy = new Date(t.declaredAt.getTime() + sev.resolve);
   const judge = (deadline: Date, done?: Date | null) => (done ? done <= deadline : now > deadline ? false : undefined);
-  return { respondBy, resolveBy, respondMet: judge(respondBy, t.acknowledgedAt), resolveMet: judge(resolveBy, t.resolvedAt) };
+  // Resolving counts as responding when nobody ever took command (P2/P3 need no commander).
+  return { respondBy, resolveBy, respondMet: judge(respondBy, t.acknowledgedAt ?? t.resolvedAt), resolveMet: judge(resolveBy, t.resolvedAt) };
 }
 
 /** Time to acknowledge (first commander) and to resolve, in ms. */

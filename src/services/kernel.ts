@@ -17,6 +17,8 @@ export interface Unit {
   readonly now: Date;
   audit(entry: Omit<AuditInput, 'actorId' | 'actorName' | 'platform' | 'workspaceId' | 'requestId'> & Partial<AuditInput>): void;
   effects(...effects: EffectSpec[]): void;
+  /** Writes effects at once and returns their ids (to update those messages later). */
+  enqueue(...effects: EffectSpec[]): Promise<number[]>;
   schedule(timer: TimerSpec): Promise<void>;
   cancel(by: Parameters<typeof cancelTimers>[2]): Promise<number>;
 }
@@ -103,6 +105,7 @@ export class Kernel {
     const now = this.clock.now();
     const audits: AuditInput[] = [];
     const effects: EffectSpec[] = [];
+    let enqueued = false;
     const unit: Unit = {
       tx,
       now,
@@ -116,6 +119,10 @@ export class Kernel {
           ...e,
         }),
       effects: (...e) => effects.push(...e),
+      enqueue: async (...e) => {
+        enqueued = true;
+        return enqueueEffects(tx, this.clock, { workspaceId: actor.workspaceId, platform: actor.platform, requestId: meta.requestId }, e);
+      },
       schedule: (t) => scheduleTimer(tx, this.clock, t),
       cancel: (by) => cancelTimers(tx, this.clock, by),
     };
@@ -124,7 +131,7 @@ export class Kernel {
     if (effects.length) {
       await enqueueEffects(tx, this.clock, { workspaceId: actor.workspaceId, platform: actor.platform, requestId: meta.requestId }, effects);
     }
-    return { value, wroteEffects: effects.length > 0 };
+    return { value, wroteEffects: effects.length > 0 || enqueued };
   }
 
   /** Muster itself, acting on a timer or an event nobody typed. */
