@@ -12,12 +12,14 @@ export const ACTIONS = {
   },
   nudge: { acknowledge: 'nudge.acknowledge', snooze: 'nudge.snooze' },
   followUp: { done: 'followup.done' },
+  approval: { approve: 'approval.approve', reject: 'approval.reject', reviewed: 'approval.reviewed' },
 } as const;
 
 export const VIEWS = {
   declare: 'incident.declare',
   update: 'incident.update',
   resolve: 'incident.resolve',
+  reject: 'approval.reject',
 } as const;
 
 /** Block and action ids inside modals, read back from view.state.values. */
@@ -28,4 +30,5 @@ export const FIELDS = {
   services: { block: 'services', action: 'services' },
   private: { block: 'private', action: 'private' },
   text: { block: 'text', action: 'text' },
+  reason: { block: 'reason', action: 'reason' },
 } as const;

@@ -191,10 +191,12 @@ export function textModal(kind: 'update' | 'resolve', v: Pick<IncidentView, 'id'
   };
 }
 
-/** App Home: open incidents this person may see. */
-export function homeView(incidents: IncidentView[], now: Date): Record<string, unknown> {
+/** App Home: what waits for this person's approval, then open incidents they may see. */
+export function homeView(incidents: IncidentView[], now: Date, before: Block[] = []): Record<string, unknown> {
   const blocks: Block[] = [
     { type: 'header', text: plain('Muster') },
+    ...before,
+    { type: 'divider' },
     { type: 'section', text: { type: 'mrkdwn', text: `*Open incidents* (${incidents.length}) · updated ${slackDate(now)}` } },
   ];
   if (incidents.length === 0) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: 'No open incidents. :sunny:' } });

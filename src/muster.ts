@@ -57,6 +57,8 @@ function wireFeatures(services: Services, dispatcher: OutboxDispatcher, timers: 
   for (const kind of ['incident.no-commander', 'incident.update-due', 'incident.resolve-sla']) timers.on(kind, (tx, t) => services.nudges.onIncidentTimer(tx, t));
   timers.on('nudge.escalate', (tx, t, p) => services.nudges.onEscalate(tx, t, p));
   timers.on('incident.action-reminder', (tx, t, p) => services.nudges.onActionReminder(tx, t, p));
+  timers.on('approval.expire', (tx, t) => services.approvals.onExpire(tx, t));
+  timers.on('approval.escalate', (tx, t, p) => services.approvals.onEscalate(tx, t, p));
 }
 
 export function instanceId(env: Env): string {

@@ -163,6 +163,8 @@ export const policySchema = z
         channel: slackChannel.optional(),
         securityChannel: slackChannel.optional(),
         ttl: duration.prefault('24h'),
+        /** Decision-rights requests (/approval request) live longer than deployments. */
+        requestTtl: duration.prefault('10d'),
         escalation: z.array(escalationStep).prefault([
           { notify: 'approvers', after: '24h' },
           { notify: 'manager', after: '48h' },

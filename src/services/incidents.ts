@@ -264,7 +264,7 @@ export class IncidentService {
     return this.k.run(actor, meta, async (u) => {
       const row = await this.find(u.tx, actor, target);
       const t = statusTransition(row.status as IncidentStatus, status);
-      if (!t.ok) throw new Refusal(`${incidentRef(row.number)}: ${t.reason.replace(/^INC /, `${incidentRef(row.number)} `)}`);
+      if (!t.ok) throw new Refusal(t.reason.startsWith('INC ') ? t.reason.replace(/^INC /, `${incidentRef(row.number)} `) : `${incidentRef(row.number)}: ${t.reason}`);
       const reopened = row.status === 'resolved';
       const updated = await u.tx.incident.update({ where: { id: row.id }, data: { status, lastUpdateAt: u.now, updatedAt: u.now, ...(reopened ? { resolvedAt: null } : {}) } });
       const refName = incidentRef(row.number);

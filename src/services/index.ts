@@ -1,6 +1,7 @@
 import { AdminService } from './admin.ts';
 import { IncidentService } from './incidents.ts';
 import { NudgeService } from './nudges.ts';
+import { ApprovalService } from './approvals.ts';
 import type { Kernel } from './kernel.ts';
 
 export interface Services {
@@ -8,9 +9,10 @@ export interface Services {
   admin: AdminService;
   incidents: IncidentService;
   nudges: NudgeService;
+  approvals: ApprovalService;
 }
 
 export function createServices(kernel: Kernel): Services {
   const incidents = new IncidentService(kernel);
-  return { kernel, admin: new AdminService(kernel), incidents, nudges: new NudgeService(kernel, incidents) };
+  return { kernel, admin: new AdminService(kernel), incidents, nudges: new NudgeService(kernel, incidents), approvals: new ApprovalService(kernel) };
 }

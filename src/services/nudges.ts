@@ -86,7 +86,7 @@ export class NudgeService {
     if (row.channelId) {
       u.effects({
         op: 'postMessage',
-        args: { channel: row.channelId, text: `${who} ${text}`, surface: { kind: 'nudge', nudgeId: id, mentions: users } },
+        args: { channel: row.channelId, text: `${who} ${text}`, surface: { kind: 'nudge', nudgeId: id, mentions: users, ...(users.length ? {} : { nobody: label }) } },
         hook: { name: 'nudge.posted', data: { nudgeId: id } },
       });
     }

@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ACTIONS, FIELDS, VIEWS } from '../../../blocks/actionIds.ts';
-import { declareModal, homeView, textModal } from '../../../blocks/incident.ts';
+import { homeView, textModal } from '../../../blocks/incident.ts';
+import { rejectModal, waitingSection } from '../../../blocks/approval.ts';
 import type { Services } from '../../services/index.ts';
 import type { Kernel } from '../../services/kernel.ts';
 import { DuplicateRequest } from '../../services/kernel.ts';
@@ -114,6 +115,34 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
     await ack();
   });
 
+  // ---- approvals
+  app.action<BlockAction<ButtonAction>>(ACTIONS.approval.approve, async ({ ack, body, action, client, context }) => {
+    await handle(deps, client, body, context, (actor, meta) => services.approvals.vote(actor, meta, action.value ?? '', 'approve'), true);
+    await ack();
+  });
+  app.action<BlockAction<ButtonAction>>(ACTIONS.approval.reject, async ({ ack, body, action, client }) => {
+    // The reason is asked for in a form; the vote happens when it is submitted.
+    const v = await services.approvals.viewById(action.value ?? '');
+    if (!v) {
+      await ack();
+      return tellUser(client, body, ':warning: That approval request does not exist.', log);
+    }
+    await client.views.open({ trigger_id: body.trigger_id, view: escapeBlocks(rejectModal(v)) as never });
+    await ack();
+  });
+  app.action<BlockAction<ButtonAction>>(ACTIONS.approval.reviewed, async ({ ack, body, action, client, context }) => {
+    await handle(deps, client, body, context, (actor, meta) => services.approvals.markReviewed(actor, meta, action.value ?? ''), true);
+    await ack();
+  });
+  app.view<SlackViewAction>(VIEWS.reject, async ({ ack, body, view, context }) => {
+    const reason = (view.state.values[FIELDS.reason.block]?.[FIELDS.reason.action]?.value ?? '').trim();
+    const parsed = z.object({ requestId: z.string().uuid() }).safeParse(JSON.parse(view.private_metadata || '{}'));
+    if (reason.length < 3) return ack({ response_action: 'errors', errors: { [FIELDS.reason.block]: 'A rejection needs a reason.' } });
+    if (!parsed.success) return ack({ response_action: 'errors', errors: { [FIELDS.reason.block]: 'This form is out of date; press Reject on the card again.' } });
+    const problem = await formOutcome(deps, body as unknown as Body, context, (actor, meta) => services.approvals.vote(actor, meta, parsed.data.requestId, 'reject', reason));
+    await ack(problem ? { response_action: 'errors', errors: { [FIELDS.reason.block]: problem } } : undefined);
+  });
+
   app.view<SlackViewAction>(VIEWS.declare, async ({ ack, body, view, client, context }) => {
     const values = view.state.values;
     const title = (values[FIELDS.title.block]?.[FIELDS.title.action]?.value ?? '').trim();
@@ -198,8 +227,8 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
     const e = event as unknown as { user: string; tab?: string };
     if (e.tab && e.tab !== 'home') return;
     const actor = await kernel.actor('slack', (body as { team_id: string }).team_id, e.user);
-    const incidents = await services.incidents.openFor(actor);
-    await client.views.publish({ user_id: e.user, view: escapeBlocks(homeView(incidents, kernel.clock.now())) as never });
+    const [incidents, waiting] = await Promise.all([services.incidents.openFor(actor), services.approvals.waitingFor(actor)]);
+    await client.views.publish({ user_id: e.user, view: escapeBlocks(homeView(incidents, kernel.clock.now(), waitingSection(waiting))) as never });
   });
 }
 

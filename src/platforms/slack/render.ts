@@ -4,13 +4,14 @@ import { ChatError } from '../port.ts';
 import { followUpMessage, incidentAnnouncement, incidentCard, incidentReady, nudgeMessage } from '../../../blocks/incident.ts';
 import { externalOf } from '../../services/incidentViews.ts';
 import { incidentRef } from '../../domain/incident.ts';
+import { approvalCard, breakGlassNotice } from '../../../blocks/approval.ts';
 
 /**
  * Draws outbox surfaces as Block Kit at send time, from the record's current state.
  * A record that no longer exists is a permanent failure (dead letter), not a retry.
  */
 export function slackRenderer(services: Services) {
-  const { kernel, incidents } = services;
+  const { kernel, incidents, approvals } = services;
   const gone = (what: string) => new ChatError(`${what} no longer exists`, 'permanent', 'record_gone');
   return async (s: Surface): Promise<Record<string, unknown>> => {
     switch (s.kind) {
@@ -33,7 +34,8 @@ export function slackRenderer(services: Services) {
         const n = await kernel.db.read((tx) => tx.nudge.findUnique({ where: { id: String(s.nudgeId) } }));
         if (!n) throw gone('nudge');
         const mentions = Array.isArray(s.mentions) ? (s.mentions as string[]) : [];
-        return nudgeMessage({ ...n, acknowledgedBy: n.acknowledgedBy ? externalOf(n.acknowledgedBy) : null }, mentions.length ? mentions.map((u) => `<@${u}>`).join(' ') : undefined);
+        const lead = mentions.length ? mentions.map((u) => `<@${u}>`).join(' ') : s.nobody ? `_(nobody holds the ${String(s.nobody)} role: grant it with \`/muster grant\`)_` : undefined;
+        return nudgeMessage({ ...n, acknowledgedBy: n.acknowledgedBy ? externalOf(n.acknowledgedBy) : null }, lead);
       }
       case 'incident.action': {
         const a = await kernel.db.read(async (tx) => {
@@ -44,6 +46,16 @@ export function slackRenderer(services: Services) {
         });
         if (!a) throw gone('follow-up');
         return followUpMessage(a, String(s.intro ?? `Follow-up from ${a.ref}`));
+      }
+      case 'approval.card': {
+        const v = await approvals.viewById(String(s.requestId));
+        if (!v) throw gone('approval request');
+        return approvalCard(v);
+      }
+      case 'approval.review': {
+        const v = await approvals.viewById(String(s.requestId));
+        if (!v) throw gone('approval request');
+        return breakGlassNotice(v, String(s.notice));
       }
       default:
         throw new ChatError(`no Slack renderer for surface "${s.kind}"`, 'permanent', 'unknown_surface');

@@ -40,6 +40,7 @@ CREATE TABLE "approval_votes" (
     "step" INTEGER NOT NULL,
     "requirement" INTEGER,
     "role" TEXT,
+    "roles" TEXT NOT NULL DEFAULT '[]',
     "created_at" DATETIME NOT NULL,
     CONSTRAINT "approval_votes_request_id_fkey" FOREIGN KEY ("request_id") REFERENCES "approval_requests" ("id") ON DELETE RESTRICT ON UPDATE CASCADE
 );

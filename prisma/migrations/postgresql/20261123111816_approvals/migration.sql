@@ -42,6 +42,7 @@ CREATE TABLE "approval_votes" (
     "step" INTEGER NOT NULL,
     "requirement" INTEGER,
     "role" TEXT,
+    "roles" TEXT NOT NULL DEFAULT '[]',
     "created_at" TIMESTAMP(3) NOT NULL,
 
     CONSTRAINT "approval_votes_pkey" PRIMARY KEY ("id")

@@ -1,0 +1,568 @@
+import { randomUUID } from 'node:crypto';
+import type { ApprovalRoute } from '../config/policy.ts';
+import {
+  amountBand,
+  approvalRef,
+  checkVote,
+  describeMissing,
+  evaluate,
+  progressLine,
+  type ApprovalStatus,
+  type Decision,
+  type Evaluation,
+  type Route,
+  type Vote,
+} from '../domain/approval.ts';
+import { hasPermission, isRole, type Role } from '../domain/rbac.ts';
+import { formatDuration } from '../domain/duration.ts';
+import type { Tx } from '../store/db.ts';
+import { grantedRoles, nextNumber, userIdOf } from '../store/identity.ts';
+import { ref, type EffectSpec } from '../store/outbox.ts';
+import type { TimerRow } from '../store/timers.ts';
+import { Refusal, UsageError } from './errors.ts';
+import { externalOf } from './incidentViews.ts';
+import type { Kernel, Unit } from './kernel.ts';
+import type { Actor, Reply, RequestMeta } from './types.ts';
+
+type RequestRow = NonNullable<Awaited<ReturnType<Tx['approvalRequest']['findUnique']>>>;
+const mention = (u: string) => `<@${u}>`;
+
+/** An approval as cards and replies show it. */
+export interface ApprovalView {
+  id: string;
+  ref: string;
+  kind: 'deploy' | 'decision';
+  title: string;
+  requester: string;
+  status: ApprovalStatus;
+  reason: string | null;
+  rejectReason: string | null;
+  rejectedBy?: string;
+  breakGlass: boolean;
+  breakGlassReason: string | null;
+  reviewStatus: string | null;
+  expiresAt: Date;
+  createdAt: Date;
+  decidedAt: Date | null;
+  progress: string;
+  approvals: number;
+  required: number;
+  /** Approvers who may still act (platform ids), for mentions. */
+  eligible: string[];
+  votes: { user: string; decision: Decision; at: Date; role: string | null; step: number; reason: string | null }[];
+  details: [string, string][];
+}
+
+export interface DeployInput {
+  environment: string;
+  component: string;
+  version: string;
+  reason?: string;
+}
+export interface DecisionInput {
+  type: 'financial' | 'technical' | 'business';
+  category: string;
+  amount: number | null;
+  title: string;
+}
+
+export const timerKeysApproval = {
+  expire: (id: string) => `approval:${id}:expire`,
+  escalate: (id: string) => `approval:${id}:escalate`,
+};
+
+/**
+ * Approvals through buttons. A request freezes its route at creation; each vote locks the
+ * request row, so concurrent clicks serialise and exactly one of them decides it.
+ */
+export class ApprovalService {
+  constructor(private readonly k: Kernel) {}
+
+  private get policy() {
+    return this.k.policy;
+  }
+
+  // ------------------------------------------------------------ routing
+
+  routeForDeploy(input: DeployInput): ApprovalRoute {
+    const d = this.policy.approvals.deployment;
+    const envs = Object.keys(d.environments);
+    const route = d.environments[input.environment];
+    if (!route) throw new UsageError(`Unknown environment "${input.environment}": the policy knows ${envs.join(', ')}.`, '/approval deploy <environment> <component> <version> [reason]');
+    if (d.components && !d.components.includes(input.component)) {
+      throw new UsageError(`Unknown component "${input.component}": the policy knows ${d.components.join(', ')}.`, '/approval deploy <environment> <component> <version> [reason]');
+    }
+    return d.overrides[input.component]?.[input.environment] ?? route;
+  }
+
+  routeForDecision(input: DecisionInput): { route: ApprovalRoute; band: string } {
+    const byType = this.policy.approvals.decisionRights[input.type];
+    const byCategory = byType?.[input.category as keyof typeof byType];
+    if (!byCategory) throw new UsageError(`No decision rights for ${input.type} ${input.category} in the policy.`, '/approval request <financial|technical|business> <category> <amount|-> <title>');
+    const band = amountBand(input.amount);
+    const route = byCategory[band] ?? byCategory.none;
+    if (!route) {
+      const bands = Object.keys(byCategory).join(', ');
+      throw new UsageError(
+        input.amount === null ? `A ${input.type} ${input.category} request needs an amount (the policy routes by ${bands}).` : `No route for ${input.type} ${input.category} in band ${band} (the policy has ${bands}).`,
+        '/approval request <financial|technical|business> <category> <amount|-> <title>',
+      );
+    }
+    return { route, band };
+  }
+
+  // ------------------------------------------------------------ reading
+
+  private async load(tx: Tx, actor: Actor, refText: string): Promise<RequestRow> {
+    const n = Number(refText.replace(/^APR-/i, ''));
+    const row = await tx.approvalRequest.findUnique({ where: { workspaceId_number: { workspaceId: actor.workspaceId, number: n } } });
+    if (!row) throw new Refusal(`${refText.toUpperCase()} does not exist.`);
+    return row;
+  }
+
+  /** Locks the request row for the rest of the transaction (PostgreSQL; SQLite writes are serial). */
+  private async lock(tx: Tx, id: string): Promise<void> {
+    if (this.k.db.provider === 'postgresql') await tx.$executeRawUnsafe('SELECT 1 FROM approval_requests WHERE id = $1 FOR UPDATE', id);
+  }
+
+  private async votesOf(tx: Tx, requestId: string): Promise<(Vote & { step: number; role: string | null })[]> {
+    const rows = await tx.approvalVote.findMany({ where: { requestId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+    return Promise.all(
+      rows.map(async (r) => ({
+        userId: r.userId,
+        decision: r.decision as Decision,
+        at: r.createdAt,
+        reason: r.reason ?? undefined,
+        // The roles held when voting are kept, so later grant changes never rewrite history.
+        roles: (JSON.parse(r.roles) as string[]).filter(isRole),
+        step: r.step,
+        role: r.role,
+      })),
+    );
+  }
+
+  private async rolesOf(tx: Tx, userId: string): Promise<Role[]> {
+    const roles = new Set<Role>(await grantedRoles(tx, userId));
+    if (this.k.deps.admins.includes(externalOf(userId))) roles.add('admin');
+    return [...roles];
+  }
+
+  /** Platform ids of people who could still move the open step forward. */
+  private async eligible(tx: Tx, row: RequestRow, ev: Evaluation, votes: Vote[]): Promise<string[]> {
+    if (row.status !== 'pending') return [];
+    const roles = [...new Set(ev.missing.flatMap((m) => m.anyOf))];
+    if (!roles.length) return [];
+    const grants = await tx.roleGrant.findMany({ where: { workspaceId: row.workspaceId, role: { in: roles } }, select: { userId: true } });
+    const ids = new Set(grants.map((g) => g.userId));
+    if (roles.includes('admin')) for (const a of this.k.deps.admins) ids.add(userIdOf(row.workspaceId, a));
+    const voted = new Set(votes.map((v) => v.userId));
+    const route = JSON.parse(row.route) as Route;
+    const out: string[] = [];
+    for (const id of ids) {
+      if (id === row.requesterId || voted.has(id)) continue;
+      const c = checkVote(route, { status: 'pending', requesterId: row.requesterId }, votes, { userId: id, roles: await this.rolesOf(tx, id) }, 'approve');
+      if (c.ok) out.push(externalOf(id));
+    }
+    return out.sort();
+  }
+
+  async view(tx: Tx, row: RequestRow): Promise<ApprovalView> {
+    const votes = await this.votesOf(tx, row.id);
+    const route = JSON.parse(row.route) as Route;
+    const ev = evaluate(route, votes);
+    const details: [string, string][] =
+      row.kind === 'deploy'
+        ? [
+            ['Environment', row.environment ?? ''],
+            ['Component', row.component ?? ''],
+            ['Version', row.version ?? ''],
+          ]
+        : [
+            ['Type', row.decisionType ?? ''],
+            ['Category', row.category ?? ''],
+            ['Amount', row.amount === null ? '—' : `$${row.amount.toLocaleString('en-US')}`],
+          ];
+    return {
+      id: row.id,
+      ref: approvalRef(row.number),
+      kind: row.kind as 'deploy' | 'decision',
+      title: row.title,
+      requester: externalOf(row.requesterId),
+      status: row.status as ApprovalStatus,
+      reason: row.reason,
+      rejectReason: row.rejectReason,
+      rejectedBy: ev.rejectedBy ? externalOf(ev.rejectedBy) : undefined,
+      breakGlass: row.breakGlass,
+      breakGlassReason: row.breakGlassReason,
+      reviewStatus: row.reviewStatus,
+      expiresAt: row.expiresAt,
+      createdAt: row.createdAt,
+      decidedAt: row.decidedAt,
+      progress: progressLine(ev),
+      approvals: ev.approvals,
+      required: ev.required,
+      eligible: await this.eligible(tx, row, ev, votes),
+      votes: votes.map((v) => ({ user: externalOf(v.userId), decision: v.decision, at: v.at, role: v.role, step: v.step, reason: v.reason ?? null })),
+      details,
+    };
+  }
+
+  async viewById(id: string): Promise<ApprovalView | null> {
+    return this.k.db.read(async (tx) => {
+      const row = await tx.approvalRequest.findUnique({ where: { id } });
+      return row ? this.view(tx, row) : null;
+    });
+  }
+
+  // ------------------------------------------------------------ cards
+
+  private async refreshCards(u: Unit, row: RequestRow): Promise<void> {
+    const cards = await u.tx.approvalCard.findMany({ where: { requestId: row.id } });
+    for (const c of cards) {
+      u.effects({ op: 'updateMessage', after: c.effectId, args: { channel: ref(c.effectId, 'channel'), ts: ref(c.effectId, 'ts'), surface: { kind: 'approval.card', requestId: row.id } } });
+    }
+  }
+
+  /** Posts the card where it was asked (and the approvals channel), and DMs each eligible approver. */
+  private async postCards(u: Unit, row: RequestRow, places: { channelId?: string }, dmTo: string[]): Promise<void> {
+    const posts: { place: string; userId?: string; spec: EffectSpec }[] = [];
+    const surface = { kind: 'approval.card', requestId: row.id };
+    if (places.channelId) posts.push({ place: 'channel', spec: { op: 'postMessage', args: { channel: places.channelId, surface } } });
+    const shared = this.policy.approvals.channel;
+    if (shared && shared !== places.channelId) posts.push({ place: 'approvals-channel', spec: { op: 'postMessage', args: { channel: shared, surface } } });
+    for (const user of dmTo) posts.push({ place: 'dm', userId: user, spec: { op: 'dm', args: { user, surface } } });
+    if (!posts.length) return;
+    const ids = await u.enqueue(...posts.map((p) => p.spec));
+    for (let i = 0; i < posts.length; i++) {
+      await u.tx.approvalCard.create({ data: { requestId: row.id, effectId: ids[i]!, place: posts[i]!.place, userId: posts[i]!.userId ?? null } });
+    }
+  }
+
+  // ------------------------------------------------------------ requests
+
+  async requestDeploy(actor: Actor, meta: RequestMeta, input: DeployInput): Promise<Reply> {
+    const route = this.routeForDeploy(input);
+    return this.create(actor, meta, {
+      kind: 'deploy',
+      title: `Deploy ${input.component} ${input.version} to ${input.environment}`,
+      environment: input.environment,
+      component: input.component,
+      version: input.version,
+      reason: input.reason ?? null,
+      route,
+      ttl: this.policy.approvals.ttl,
+    });
+  }
+
+  async requestDecision(actor: Actor, meta: RequestMeta, input: DecisionInput): Promise<Reply> {
+    const { route, band } = this.routeForDecision(input);
+    return this.create(actor, meta, {
+      kind: 'decision',
+      title: input.title,
+      decisionType: input.type,
+      category: input.category,
+      amount: input.amount,
+      band,
+      route,
+      ttl: this.policy.approvals.requestTtl,
+    });
+  }
+
+  private async create(
+    actor: Actor,
+    meta: RequestMeta,
+    d: { kind: string; title: string; route: ApprovalRoute; ttl: number; environment?: string; component?: string; version?: string; reason?: string | null; decisionType?: string; category?: string; amount?: number | null; band?: string },
+  ): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const number = await nextNumber(u.tx, actor.workspaceId, 'APR');
+      const id = randomUUID();
+      const autoApproved = d.route.steps.length === 0;
+      const row = await u.tx.approvalRequest.create({
+        data: {
+          id,
+          workspaceId: actor.workspaceId,
+          number,
+          kind: d.kind,
+          title: d.title,
+          environment: d.environment ?? null,
+          component: d.component ?? null,
+          version: d.version ?? null,
+          reason: d.reason ?? null,
+          decisionType: d.decisionType ?? null,
+          category: d.category ?? null,
+          amount: d.amount ?? null,
+          band: d.band ?? null,
+          route: JSON.stringify(d.route),
+          requesterId: actor.userId,
+          channelId: meta.channelId ?? null,
+          status: autoApproved ? 'approved' : 'pending',
+          decidedAt: autoApproved ? u.now : null,
+          expiresAt: new Date(u.now.getTime() + d.ttl),
+          createdAt: u.now,
+          updatedAt: u.now,
+        },
+      });
+      const refName = approvalRef(number);
+      u.audit({
+        action: 'approval.request',
+        subjectType: 'approval',
+        subjectId: refName,
+        after: { kind: d.kind, title: d.title, environment: d.environment, component: d.component, version: d.version, type: d.decisionType, category: d.category, amount: d.amount, band: d.band, steps: d.route.steps.length },
+      });
+      if (autoApproved) {
+        u.audit({ action: 'approval.approved', subjectType: 'approval', subjectId: refName, before: { status: 'pending' }, after: { status: 'approved', auto: true, timeToDecisionMs: 0 } });
+        await this.postCards(u, row, { channelId: meta.channelId }, []);
+        return { text: `${refName}: ${d.title} — approved automatically (the ${d.environment ?? d.kind} policy needs no approvals; recorded in the audit trail).` };
+      }
+      const ev = evaluate(d.route as Route, []);
+      const eligible = await this.eligible(u.tx, row, ev, []);
+      await this.postCards(u, row, { channelId: meta.channelId }, eligible);
+      await u.schedule({ key: timerKeysApproval.expire(id), kind: 'approval.expire', subjectType: 'approval', subjectId: id, workspaceId: actor.workspaceId, dueAt: row.expiresAt });
+      await this.scheduleEscalation(u, row, 0);
+      return {
+        text: `${refName} requested: ${d.title}. Needs ${describeMissing(ev.missing)}${ev.required > ev.missing.reduce((n, m) => n + m.remaining, 0) ? ' first' : ''} (${ev.required} approval${ev.required === 1 ? '' : 's'} in all); ${eligible.length ? `asked ${eligible.map(mention).join(', ')}` : 'nobody holds those roles yet — an admin can grant them'}. Expires in ${formatDuration(d.ttl)}.`,
+      };
+    });
+  }
+
+  private async scheduleEscalation(u: Unit, row: RequestRow, level: number): Promise<void> {
+    const step = this.policy.approvals.escalation[level];
+    if (!step) return;
+    const due = new Date(row.createdAt.getTime() + step.after);
+    // A step at or after expiry never comes: the request expires first.
+    if (due.getTime() >= row.expiresAt.getTime()) return;
+    await u.schedule({ key: timerKeysApproval.escalate(row.id), kind: 'approval.escalate', subjectType: 'approval', subjectId: row.id, workspaceId: row.workspaceId, dueAt: due, payload: { level } });
+  }
+
+  // ------------------------------------------------------------ votes
+
+  async vote(actor: Actor, meta: RequestMeta, requestId: string, decision: Decision, reason?: string): Promise<Reply> {
+    if (decision === 'reject' && !reason?.trim()) throw new UsageError('A rejection needs a reason.');
+    return this.k.run(actor, meta, async (u) => {
+      await this.lock(u.tx, requestId);
+      const row = await u.tx.approvalRequest.findUnique({ where: { id: requestId } });
+      if (!row || row.workspaceId !== actor.workspaceId) throw new Refusal('That approval request does not exist.');
+      const refName = approvalRef(row.number);
+      const votes = await this.votesOf(u.tx, row.id);
+      const mine = votes.find((v) => v.userId === actor.userId);
+      if (mine) return { text: `You already ${mine.decision === 'approve' ? 'approved' : 'rejected'} ${refName}; nothing changed.` };
+      const route = JSON.parse(row.route) as Route;
+      const voter = { userId: actor.userId, roles: [...actor.roles] };
+      const check = checkVote(route, { status: row.status as ApprovalStatus, requesterId: row.requesterId }, votes, voter, decision);
+      if (!check.ok) {
+        throw new Refusal(`You cannot ${decision} ${refName}: ${check.reason}.`, { action: `approval.${decision}`, subjectType: 'approval', subjectId: refName, reason: check.code });
+      }
+      const before = evaluate(route, votes);
+      await u.tx.approvalVote.create({
+        data: {
+          requestId: row.id,
+          userId: actor.userId,
+          decision,
+          reason: reason ?? null,
+          step: before.step,
+          requirement: check.fills?.requirement ?? null,
+          role: check.fills?.role ?? null,
+          roles: JSON.stringify([...actor.roles].sort()),
+          createdAt: u.now,
+        },
+      });
+      const after = evaluate(route, [...votes, { ...voter, decision, at: u.now, reason }]);
+      u.audit({
+        action: `approval.${decision}`,
+        subjectType: 'approval',
+        subjectId: refName,
+        after: { step: before.step, requirement: check.fills?.requirement ?? null, role: check.fills?.role ?? null, progress: `${after.approvals}/${after.required}` },
+        reason: reason ?? null,
+      });
+      let text: string;
+      if (after.status !== 'pending') {
+        await this.decide(u, row, after.status, actor, reason);
+        text = after.status === 'approved' ? `${refName} approved — all ${after.required} approvals are in.` : `${refName} rejected.`;
+      } else {
+        await u.tx.approvalRequest.update({ where: { id: row.id }, data: { updatedAt: u.now } });
+        if (after.step > before.step) {
+          // The next step of the chain opens: its approvers are asked now.
+          const eligible = await this.eligible(u.tx, row, after, [...votes, { ...voter, decision, at: u.now }]);
+          await this.postCards(u, row, {}, eligible);
+        }
+        text = `Your approval of ${refName} is in (${progressLine(after)}).`;
+      }
+      await this.refreshCards(u, row);
+      return { text };
+    });
+  }
+
+  /** The single transition to a final state: announced once, timers stopped. */
+  private async decide(u: Unit, row: RequestRow, status: 'approved' | 'rejected' | 'expired' | 'cancelled', actor: Actor, reason?: string, extra: Record<string, unknown> = {}) {
+    const moved = await u.tx.approvalRequest.updateMany({
+      where: { id: row.id, status: 'pending' },
+      data: { status, decidedAt: u.now, decidedBy: actor.userId, rejectReason: status === 'rejected' ? (reason ?? null) : null, updatedAt: u.now, ...extra },
+    });
+    if (moved.count !== 1) throw new Refusal(`${approvalRef(row.number)} is already decided.`);
+    const refName = approvalRef(row.number);
+    u.audit({
+      action: `approval.${status}`,
+      subjectType: 'approval',
+      subjectId: refName,
+      before: { status: 'pending' },
+      after: { status, timeToDecisionMs: u.now.getTime() - row.createdAt.getTime(), environment: row.environment, ...(extra.breakGlass ? { breakGlass: true } : {}) },
+      reason: reason ?? null,
+      flags: extra.breakGlass ? ['break_glass'] : undefined,
+    });
+    await u.cancel({ subjectType: 'approval', subjectId: row.id });
+    const word = { approved: 'approved', rejected: 'rejected', expired: 'expired', cancelled: 'cancelled' }[status];
+    const by = status === 'expired' ? '' : ` by ${mention(actor.externalId)}`;
+    if (row.requesterId !== actor.userId || status === 'expired') {
+      u.effects({ op: 'dm', args: { user: externalOf(row.requesterId), text: `Your request ${refName} (${row.title}) was *${word}*${by}${reason ? `: ${reason}` : ''}.` } });
+    }
+  }
+
+  async cancel(actor: Actor, meta: RequestMeta, refText: string): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.load(u.tx, actor, refText);
+      await this.lock(u.tx, row.id);
+      const refName = approvalRef(row.number);
+      if (row.requesterId !== actor.userId) throw new Refusal(`Only the requester (${mention(externalOf(row.requesterId))}) can cancel ${refName}.`, { action: 'approval.cancel', subjectType: 'approval', subjectId: refName });
+      const fresh = await u.tx.approvalRequest.findUniqueOrThrow({ where: { id: row.id } });
+      if (fresh.status !== 'pending') throw new Refusal(`${refName} is already ${fresh.status}; decided requests are final.`);
+      await this.decide(u, fresh, 'cancelled', actor);
+      await this.refreshCards(u, fresh);
+      return { text: `${refName} cancelled.` };
+    });
+  }
+
+  async breakGlass(actor: Actor, meta: RequestMeta, refText: string, reason: string): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.load(u.tx, actor, refText);
+      await this.lock(u.tx, row.id);
+      const refName = approvalRef(row.number);
+      if (!hasPermission(actor.roles, 'break_glass', this.policy.permissions)) {
+        throw new Refusal(`You cannot break glass on ${refName}: that needs the break_glass permission (held by ${this.policy.permissions.break_glass.join(', ')}).`, {
+          action: 'approval.breakglass',
+          subjectType: 'approval',
+          subjectId: refName,
+          reason: 'missing break_glass',
+        });
+      }
+      const fresh = await u.tx.approvalRequest.findUniqueOrThrow({ where: { id: row.id } });
+      if (fresh.status !== 'pending') throw new Refusal(`${refName} is already ${fresh.status}; break-glass is for pending requests.`);
+      await this.decide(u, fresh, 'approved', actor, reason, { breakGlass: true, breakGlassReason: reason, reviewStatus: 'pending' });
+      await this.refreshCards(u, fresh);
+      const notice = `:rotating_light: *Break-glass* on ${refName} (${row.title}) by ${mention(actor.externalId)}: ${reason}. A post-review is required; someone else must mark it reviewed.`;
+      const sec = this.policy.approvals.securityChannel;
+      u.effects({ op: 'postMessage', args: { channel: sec ?? fresh.channelId ?? externalOf(fresh.requesterId), text: notice, surface: { kind: 'approval.review', requestId: row.id, notice } } });
+      return { text: `${refName} approved by break-glass. The security channel is notified and a post-review is open.` };
+    });
+  }
+
+  async markReviewed(actor: Actor, meta: RequestMeta, requestId: string): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      await this.lock(u.tx, requestId);
+      const row = await u.tx.approvalRequest.findUnique({ where: { id: requestId } });
+      if (!row || !row.breakGlass) throw new Refusal('There is no break-glass review for that request.');
+      const refName = approvalRef(row.number);
+      if (row.reviewStatus === 'done') return { text: `${refName} was already reviewed by ${mention(externalOf(row.reviewedBy ?? ''))}.` };
+      if (row.decidedBy === actor.userId) {
+        throw new Refusal(`You broke the glass on ${refName}; someone else must review it.`, { action: 'approval.review', subjectType: 'approval', subjectId: refName, reason: 'self-review' });
+      }
+      await u.tx.approvalRequest.update({ where: { id: row.id }, data: { reviewStatus: 'done', reviewedBy: actor.userId, reviewedAt: u.now, updatedAt: u.now } });
+      u.audit({ action: 'approval.review', subjectType: 'approval', subjectId: refName, before: { review: 'pending' }, after: { review: 'done' }, flags: ['break_glass'] });
+      return { text: `Post-review of ${refName} recorded.` };
+    });
+  }
+
+  // ------------------------------------------------------------ reports
+
+  async show(actor: Actor, refText: string): Promise<Reply> {
+    return this.k.db.read(async (tx) => {
+      const row = await this.load(tx, actor, refText);
+      const v = await this.view(tx, row);
+      const lines = [
+        `*${v.ref}* ${v.title}`,
+        `Requested by ${mention(v.requester)} ${isoish(v.createdAt)} · status *${v.status}*${v.breakGlass ? ' · :rotating_light: break-glass' : ''}`,
+        ...v.details.map(([k, val]) => `${k}: ${val}`),
+        v.reason ? `Reason: ${v.reason}` : '',
+        v.status === 'pending' ? `Progress: ${v.progress} · expires ${isoish(v.expiresAt)}` : `Decided ${v.decidedAt ? isoish(v.decidedAt) : ''}${v.rejectReason ? ` — ${v.rejectReason}` : ''}`,
+        '*History*',
+        `${isoish(v.createdAt)} requested by ${mention(v.requester)}`,
+        ...v.votes.map((x) => `${isoish(x.at)} ${x.decision === 'approve' ? 'approved' : 'rejected'} by ${mention(x.user)}${x.role ? ` as ${x.role} (step ${x.step + 1})` : ''}${x.reason ? `: ${x.reason}` : ''}`),
+        v.breakGlass ? `Break-glass: ${v.breakGlassReason} · review ${v.reviewStatus}` : '',
+      ].filter(Boolean);
+      return { text: lines.join('\n'), sections: [{ title: `${v.ref}`, lines }] };
+    });
+  }
+
+  /** Pending requests this person can act on now. */
+  async waitingFor(actor: Actor): Promise<ApprovalView[]> {
+    return this.k.db.read(async (tx) => {
+      const rows = await tx.approvalRequest.findMany({ where: { workspaceId: actor.workspaceId, status: 'pending' }, orderBy: { createdAt: 'asc' }, take: 100 });
+      const out: ApprovalView[] = [];
+      for (const r of rows) {
+        const v = await this.view(tx, r);
+        if (v.eligible.includes(actor.externalId)) out.push(v);
+      }
+      return out;
+    });
+  }
+
+  async list(actor: Actor): Promise<Reply> {
+    const waiting = await this.waitingFor(actor);
+    const mine = await this.k.db.read((tx) =>
+      tx.approvalRequest.findMany({ where: { workspaceId: actor.workspaceId, requesterId: actor.userId }, orderBy: { createdAt: 'desc' }, take: 20 }),
+    );
+    const w = waiting.map((v) => `*${v.ref}* ${v.title} · from ${mention(v.requester)} · ${v.progress}`);
+    const m = mine.map((r) => `*${approvalRef(r.number)}* ${r.title} · ${r.status}`);
+    return {
+      text: `Waiting for your approval (${w.length}):\n${w.join('\n') || '_nothing_'}\n\nYou asked for (${m.length}):\n${m.join('\n') || '_nothing_'}`,
+      sections: [
+        { title: `Waiting for your approval (${w.length})`, lines: w.length ? w : ['_nothing_'] },
+        { title: `You asked for (${m.length})`, lines: m.length ? m : ['_nothing_'] },
+      ],
+    };
+  }
+
+  // ------------------------------------------------------------ timers
+
+  async onExpire(tx: Tx, timer: TimerRow): Promise<void> {
+    const row = await tx.approvalRequest.findUnique({ where: { id: timer.subjectId } });
+    if (!row || row.status !== 'pending') return;
+    await this.lock(tx, row.id);
+    await this.k.inTx(tx, this.k.systemActor(row.workspaceId), { requestId: `timer:${timer.id}` }, async (u) => {
+      await this.decide(u, row, 'expired', this.k.systemActor(row.workspaceId));
+      await this.refreshCards(u, row);
+    });
+  }
+
+  async onEscalate(tx: Tx, timer: TimerRow, payload: Record<string, unknown>): Promise<void> {
+    const row = await tx.approvalRequest.findUnique({ where: { id: timer.subjectId } });
+    if (!row || row.status !== 'pending') return;
+    const level = Number(payload.level ?? 0);
+    const step = this.policy.approvals.escalation[level];
+    if (!step) return;
+    await this.k.inTx(tx, this.k.systemActor(row.workspaceId), { requestId: `timer:${timer.id}` }, async (u) => {
+      const v = await this.view(u.tx, row);
+      let users: string[];
+      if (step.notify === 'approvers') users = v.eligible;
+      else {
+        const grants = await u.tx.roleGrant.findMany({ where: { workspaceId: row.workspaceId, role: step.notify }, select: { userId: true } });
+        users = grants.map((g) => externalOf(g.userId)).filter((x) => x !== v.requester);
+      }
+      const age = formatDuration(u.now.getTime() - row.createdAt.getTime());
+      const text =
+        step.notify === 'approvers'
+          ? `Reminder: ${v.ref} (${v.title}) from ${mention(v.requester)} has waited ${age} for your approval (${v.progress}).`
+          : `:rotating_light: Escalation (${step.notify}): ${v.ref} (${v.title}) from ${mention(v.requester)} has waited ${age} (${v.progress}).`;
+      for (const user of users) u.effects({ op: 'dm', args: { user, text } });
+      u.audit({ action: level === 0 ? 'approval.remind' : 'approval.escalate', subjectType: 'approval', subjectId: v.ref, after: { level, notify: step.notify, users } });
+      await this.scheduleEscalation(u, row, level + 1);
+    });
+  }
+}
+
+function isoish(d: Date): string {
+  return `<!date^${Math.floor(d.getTime() / 1000)}^{date_short_pretty} {time}|${d.toISOString()}>`;
+}
+
+export function isKnownRole(r: string): r is Role {
+  return isRole(r);
+}
