@@ -7,9 +7,16 @@
  *  - the bare Bolt baseline (bench/bare-bolt.ts) runs as another process;
  *  - this process sends signed slash commands open-loop at a fixed rate to one target at a time.
  *
- * Env: BENCH_RATE (req/s, default 200), BENCH_SECONDS (default 10), BENCH_WARMUP (s, default 1).
- * Prints a table and writes bench/results/latest.json. Exits 1 when a target's error rate is above
- * 1 %, a child fails to start or dies, or Muster does not exit 0 within 10 s of SIGTERM.
+ * Then the "war room set-up" section (bench/warroom.ts): `/incident declare P1 …` against a FakeSlack
+ * whose every call takes 50 ms, timed until the whole war room exists, against the shortest chain of
+ * dependent Slack calls; it runs its own FakeSlack and Muster process.
+ *
+ * Env: BENCH_RATE (req/s, default 200), BENCH_SECONDS (default 10), BENCH_WARMUP (s, default 1),
+ * BENCH_WARROOMS (declarations timed, default 10), BENCH_WARROOM_SLOW (optional per-method latency for
+ * the war-room fake, e.g. "conversations.invite:300", to see which calls wait for a slow one).
+ * Prints tables and writes bench/results/latest.json. Exits 1 when a target's error rate is above
+ * 1 %, a child fails to start or dies, Muster does not exit 0 within 10 s of SIGTERM, or a war room
+ * is not complete within 10 s.
  */
 import http from 'node:http';
 import os from 'node:os';
@@ -20,6 +27,7 @@ import { randomBytes } from 'node:crypto';
 import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID } from '../test/support/fakeSlack.ts';
 import { FORM_CONTENT_TYPE, nowSeconds, sign, slashCommand } from '../test/support/slackRequests.ts';
 import { runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
+import { runWarRoomBench, summarizeWarRoom } from './warroom.ts';
 import {
   describeExit,
   dumpOutput,
@@ -51,13 +59,34 @@ function numberFromEnv(name: string, fallback: number, min: number): number {
 const RATE = numberFromEnv('BENCH_RATE', 200, 0.1);
 const SECONDS = numberFromEnv('BENCH_SECONDS', 10, 0.1);
 const WARMUP = numberFromEnv('BENCH_WARMUP', 1, 0);
+const WARROOMS = Math.round(numberFromEnv('BENCH_WARROOMS', 10, 1));
+const WARROOM_LATENCY_MS = 50;
+const WARROOM_TIMEOUT_MS = 10_000;
+const WARROOM_POLL_MS = 2;
+const WARROOM_ROUND_GAP_MS = 25;
+const WARROOM_SLOW = slowFromEnv('BENCH_WARROOM_SLOW');
+
+function slowFromEnv(name: string): Record<string, number> {
+  const raw = process.env[name]?.trim();
+  const out: Record<string, number> = {};
+  if (!raw) return out;
+  for (const part of raw.split(',')) {
+    const m = /^\s*([\w.]+):(\d+)\s*$/.exec(part);
+    if (!m) {
+      console.error(`bench: ${name}=${raw}: expected method:ms[,method:ms…], e.g. conversations.invite:300`);
+      process.exit(2);
+    }
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
 const MAX_SOCKETS = 64;
 const REQUEST_TIMEOUT_MS = 10_000;
 const START_TIMEOUT_MS = 30_000;
 const SHUTDOWN_LIMIT_MS = 10_000;
 const MAX_ERROR_RATE = 0.01;
 /** ~2 minutes for the default run; longer runs get their measuring time on top. */
-const RUN_TIMEOUT_MS = Math.max(120_000, (60 + 2 * (SECONDS + WARMUP)) * 1000);
+const RUN_TIMEOUT_MS = Math.max(120_000, (60 + 2 * (SECONDS + WARMUP)) * 1000) + 45_000 + WARROOMS * 2_000;
 
 const SECRET = `bench-${randomBytes(12).toString('hex')}`;
 const BOT_TOKEN = 'xoxb-bench';
@@ -72,10 +101,11 @@ let fake: FakeSlack | undefined;
 let tmp: string | undefined;
 let muster: Child | undefined;
 let bare: Child | undefined;
+let warMuster: Child | undefined;
 
 function emergencyExit(reason: string, code: number): never {
   console.error(`\nbench: ${reason}`);
-  for (const c of [muster, bare]) {
+  for (const c of [muster, bare, warMuster]) {
     if (!c) continue;
     console.error(`\n${describeExit(c)}; its last output:\n${dumpOutput(c)}`);
     killNow(c);
@@ -344,6 +374,34 @@ async function main(): Promise<number> {
       ),
     );
 
+    // --- war room set-up ---
+    console.log('\n== war room set-up ==');
+    const warBusy = await cpuBusy(500);
+    console.log(
+      `"/incident declare P1 Bench incident <i>" ×${WARROOMS}, one at a time; every Slack call (Web API and response_url) answers after ${WARROOM_LATENCY_MS} ms` +
+        `${Object.keys(WARROOM_SLOW).length ? ` (except ${Object.entries(WARROOM_SLOW).map(([k, v]) => `${k}: ${v} ms`).join(', ')})` : ''}; ` +
+        `CPU busy just before: ${(warBusy * 100).toFixed(1)} %`,
+    );
+    const warOpts = { count: WARROOMS, latencyMs: WARROOM_LATENCY_MS, methodLatencyMs: WARROOM_SLOW, timeoutMs: WARROOM_TIMEOUT_MS, pollMs: WARROOM_POLL_MS, roundGapMs: WARROOM_ROUND_GAP_MS };
+    const war = await runWarRoomBench({
+      ...warOpts,
+      root,
+      tmp,
+      baseEnv,
+      secret: SECRET,
+      botToken: BOT_TOKEN,
+      startTimeoutMs: START_TIMEOUT_MS,
+      shutdownLimitMs: SHUTDOWN_LIMIT_MS,
+      onChild: (c) => {
+        warMuster = c;
+      },
+    });
+    const warSummary = summarizeWarRoom(war, warOpts, warBusy * 100);
+    console.log('');
+    console.log(warSummary.text);
+    failures.push(...war.failures);
+    if (war.lastOutput) console.log(`\nwar-room muster wrote ${war.musterLogLines} log line(s) at warn+; last output:\n${war.lastOutput}`);
+
     // --- verdict ---
     for (const r of [m, b]) {
       if (r.summary.errorRate > MAX_ERROR_RATE) failures.push(`${r.label}: ${r.summary.errors}/${r.summary.sent} errors (${(r.summary.errorRate * 100).toFixed(1)} % > 1 %)`);
@@ -384,6 +442,7 @@ async function main(): Promise<number> {
       targets: { muster: toJson(m), bareBolt: toJson(b) },
       ratios: { p50: r3(ratioP50), p99: r3(ratioP99) },
       musterShutdownMs: r3(ms.ms),
+      warRoom: warSummary.json,
       pass: failures.length === 0,
       failures,
     };

@@ -82,12 +82,14 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
 
   const dispatcher = new OutboxDispatcher(db, clock, log.child({ component: 'outbox' }), { owner, ...o.dispatcher });
   const client = createWebClient(env.SLACK_BOT_TOKEN, env.SLACK_API_URL);
-  dispatcher.addPort(new SlackChatPort(client));
+  const slackPort = new SlackChatPort(client);
+  dispatcher.addPort(slackPort);
 
   let identity: { botId?: string; botUserId?: string };
   try {
     const auth = await client.auth.test();
     identity = { botId: auth.bot_id, botUserId: auth.user_id };
+    slackPort.workspaceUrl = auth.url;
   } catch (e) {
     await db.close();
     const code = (e as { data?: { error?: string } }).data?.error ?? (e as Error).message;

@@ -129,14 +129,14 @@ export function checkVote(
 ): VoteCheck {
   if (state.status !== 'pending') return { ok: false, code: 'decided', reason: `it is already ${state.status}` };
   if (voter.userId === state.requesterId) return { ok: false, code: 'self', reason: 'you asked for it, and nobody approves their own request' };
-  if (votes.some((v) => v.userId === voter.userId)) return { ok: false, code: 'already_voted', reason: 'you have already voted on it' };
   const now = evaluate(route, votes);
+  const earlier = now.fills.slice(0, now.step).some((f) => f.some((ids) => ids.includes(voter.userId)));
+  if (earlier) return { ok: false, code: 'covered', reason: 'you already approved an earlier step, and one person fills one requirement' };
+  if (votes.some((v) => v.userId === voter.userId)) return { ok: false, code: 'already_voted', reason: 'you have already voted on it' };
   const open = route.steps[now.step];
   if (!open) return { ok: false, code: 'decided', reason: 'it needs no more approvals' };
   const stepRoles = [...new Set(open.require.flatMap((r) => r.anyOf))];
   const holds = stepRoles.filter((r) => voter.roles.includes(r));
-  const earlier = now.fills.slice(0, now.step).some((f) => f.some((ids) => ids.includes(voter.userId)));
-  if (earlier) return { ok: false, code: 'covered', reason: 'you already approved an earlier step, and one person fills one requirement' };
   if (holds.length === 0) {
     return { ok: false, code: 'not_eligible', reason: `this step needs ${open.require.map((r) => roleList(r.anyOf)).join(' and ')}, and you hold none of those roles` };
   }

@@ -58,7 +58,7 @@ export class OutboxDispatcher {
   private readonly hooks = new Map<string, EffectHook>();
   private readonly renderers = new Map<string, SurfaceRenderer>();
   private readonly opts: Required<DispatcherOptions>;
-  private running = false;
+  private claiming = false;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -89,14 +89,18 @@ export class OutboxDispatcher {
     return this;
   }
 
-  /** Asks for a run as soon as possible; calls while a run is going coalesce. */
+  /**
+   * Asks for a claim as soon as possible; calls during a claim coalesce. Each finished
+   * effect kicks again, so its dependents start at once instead of waiting for the
+   * slowest effect of a batch.
+   */
   kick(): void {
     if (this.stopped) return;
-    if (this.running) {
+    if (this.claiming) {
       this.again = true;
       return;
     }
-    this.current = this.loop();
+    this.current = this.pump();
   }
 
   start(): void {
@@ -114,6 +118,7 @@ export class OutboxDispatcher {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.current;
+    await Promise.all([...this.inflight]);
   }
 
   /** Runs until nothing is due now (or the deadline passes). Used at shutdown and in tests. */
@@ -121,23 +126,34 @@ export class OutboxDispatcher {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       await this.current;
+      await Promise.all([...this.inflight]);
       const n = await this.runOnce();
-      if (n === 0 && !this.running) return true;
+      if (n === 0 && this.inflight.size === 0 && !this.claiming) return true;
       if (Date.now() > deadline) return false;
     }
   }
 
-  private async loop(): Promise<void> {
-    this.running = true;
+  private async pump(): Promise<void> {
+    this.claiming = true;
     try {
       do {
         this.again = false;
-        while ((await this.runOnce()) > 0 && !this.stopped);
+        const free = this.opts.concurrency - this.inflight.size;
+        if (free <= 0) break; // a finishing effect kicks again
+        const rows = await claimEffects(this.db, this.clock, this.opts.owner, free, this.opts.leaseMs);
+        for (const row of rows) {
+          const p: Promise<void> = this.execute(row).finally(() => {
+            this.inflight.delete(p);
+            this.kick();
+          });
+          this.inflight.add(p);
+        }
+        if (rows.length === free) this.again = true;
       } while (this.again && !this.stopped);
     } catch (e) {
-      this.log.error({ err: e }, 'outbox dispatcher run failed');
+      this.log.error({ err: e }, 'outbox dispatcher claim failed');
     } finally {
-      this.running = false;
+      this.claiming = false;
     }
   }
 

@@ -161,13 +161,44 @@ export async function activityStats(k: Kernel, actor: Actor, window: string): Pr
     });
   }
   const since = new Date(k.clock.now().getTime() - (WINDOW_MS[window] ?? WINDOW_MS['7d']!));
-  const groups = await k.db.read((tx) =>
-    tx.auditEntry.groupBy({ by: ['action', 'outcome'], where: { workspaceId: actor.workspaceId, createdAt: { gte: since } }, _count: { _all: true } }),
-  );
+  const [groups, incidents, approvals] = await k.db.read(async (tx) => [
+    await tx.auditEntry.groupBy({ by: ['action', 'outcome'], where: { workspaceId: actor.workspaceId, createdAt: { gte: since } }, _count: { _all: true } }),
+    await tx.incident.findMany({ where: { workspaceId: actor.workspaceId, declaredAt: { gte: since } }, select: { severity: true, declaredAt: true, acknowledgedAt: true, resolvedAt: true } }),
+    await tx.approvalRequest.findMany({ where: { workspaceId: actor.workspaceId, createdAt: { gte: since } }, select: { kind: true, environment: true, status: true, createdAt: true, decidedAt: true, breakGlass: true } }),
+  ] as const);
   if (groups.length === 0) return { text: `No recorded activity in the last ${window}.` };
+  const median = (xs: number[]) => {
+    if (!xs.length) return undefined;
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.floor((s.length - 1) / 2)]!;
+  };
+  const mins = (ms?: number) => (ms === undefined ? 'n/a' : ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
+  const incidentLines = incidents.length
+    ? [
+        `Declared: ${incidents.length} (${['P0', 'P1', 'P2', 'P3'].map((sev) => `${sev} ${incidents.filter((i) => i.severity === sev).length}`).join(', ')})`,
+        `Median time to a commander (MTTA): ${mins(median(incidents.filter((i) => i.acknowledgedAt).map((i) => i.acknowledgedAt!.getTime() - i.declaredAt.getTime())))}`,
+        `Median time to resolve (MTTR): ${mins(median(incidents.filter((i) => i.resolvedAt).map((i) => i.resolvedAt!.getTime() - i.declaredAt.getTime())))}`,
+      ]
+    : ['No incidents declared.'];
+  const envs = [...new Set(approvals.filter((a) => a.kind === 'deploy').map((a) => a.environment ?? '?'))].sort();
+  const approvalLines = approvals.length
+    ? [
+        `Requests: ${approvals.length} (${['approved', 'rejected', 'expired', 'cancelled', 'pending'].map((st) => `${st} ${approvals.filter((a) => a.status === st).length}`).join(', ')})`,
+        ...envs.map((e) => `Deployments to ${e}: ${approvals.filter((a) => a.environment === e).length}, approved ${approvals.filter((a) => a.environment === e && a.status === 'approved').length}`),
+        `Median time to decision: ${mins(median(approvals.filter((a) => a.decidedAt).map((a) => a.decidedAt!.getTime() - a.createdAt.getTime())))}`,
+        `Break-glass approvals: ${approvals.filter((a) => a.breakGlass).length}`,
+      ]
+    : ['No approval requests.'];
   const lines = groups
     .map((g) => ({ label: `${g.action}${g.outcome === 'ok' ? '' : ` (${g.outcome})`}`, n: g._count._all }))
     .sort((a, b) => b.n - a.n || a.label.localeCompare(b.label))
     .map((g) => `${g.label}: ${g.n}`);
-  return { text: `Activity in the last ${window}:\n${lines.join('\n')}`, sections: [{ title: `Activity, last ${window}`, lines }] };
+  return {
+    text: `Activity in the last ${window}:\n*Incidents*\n${incidentLines.join('\n')}\n*Approvals*\n${approvalLines.join('\n')}\n*Audit entries by action*\n${lines.join('\n')}`,
+    sections: [
+      { title: `Incidents, last ${window}`, lines: incidentLines },
+      { title: `Approvals, last ${window}`, lines: approvalLines },
+      { title: `Audit entries by action`, lines },
+    ],
+  };
 }

@@ -41,7 +41,7 @@ describe('/muster grammar', () => {
   });
 
   it('command modules are validated when loaded', () => {
-    expect([...commands.keys()]).toEqual(['muster', 'incident']);
+    expect([...commands.keys()]).toEqual(['muster', 'incident', 'approval']);
     expect(() => defineCommands([{ name: 'Bad Name', description: 'x', help: 'x', parse: () => 1, execute: async () => ({ text: '' }) } as never])).toThrow(/invalid/);
   });
 });

@@ -58,6 +58,8 @@ const CHANNEL_NAME_MAX = 80;
 export class SlackChatPort implements ChatPort {
   readonly platform = 'slack';
   private readonly imChannels = new Map<string, string>();
+  /** The workspace's URL from auth.test (https://acme.slack.com/), for message permalinks. */
+  workspaceUrl?: string;
 
   constructor(private readonly client: WebClient) {}
 
@@ -145,9 +147,14 @@ export class SlackChatPort implements ChatPort {
       }
       case 'bookmarkMessage': {
         const channel = str(a, 'channel');
-        const link = await c.chat.getPermalink({ channel, message_ts: str(a, 'ts') });
-        const r = await c.bookmarks.add({ channel_id: channel, title: str(a, 'title'), type: 'link', link: link.permalink! });
-        return { bookmarkId: (r as { bookmark?: { id?: string } }).bookmark?.id, link: link.permalink };
+        const ts = str(a, 'ts');
+        // Slack's permalink form, built locally: saves a chat.getPermalink round trip
+        // on the war room's critical path.
+        const link = this.workspaceUrl
+          ? `${this.workspaceUrl.replace(/\/?$/, '/')}archives/${channel}/p${ts.replace('.', '')}`
+          : (await c.chat.getPermalink({ channel, message_ts: ts })).permalink!;
+        const r = await c.bookmarks.add({ channel_id: channel, title: str(a, 'title'), type: 'link', link });
+        return { bookmarkId: (r as { bookmark?: { id?: string } }).bookmark?.id, link };
       }
       case 'archiveChannel': {
         try {

@@ -254,3 +254,13 @@ describe('races', () => {
     expect((await verifyChain(db())).ok).toBe(true);
   });
 });
+
+describe('stats', () => {
+  it('/muster stats reports approvals by environment, time to decision and break-glass count', async () => {
+    const r = await h.command('/muster', 'stats 30d', ADMIN);
+    expect(r.reply.text).toMatch(/Requests: 9 \(approved \d+, rejected 1, expired 1, cancelled 1, pending \d+\)/);
+    expect(r.reply.text).toContain('Deployments to production: 3, approved 3');
+    expect(r.reply.text).toMatch(/Median time to decision: \d/);
+    expect(r.reply.text).toContain('Break-glass approvals: 1');
+  });
+});
