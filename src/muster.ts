@@ -21,6 +21,7 @@ import { createSlackPlatform, type SlackPlatform } from './platforms/slack/app.t
 import { commands } from '../commands/index.ts';
 import { createLogger } from './log.ts';
 import { slackRenderer } from './platforms/slack/render.ts';
+import { scheduleMaintenance } from './scheduler/maintenance.ts';
 
 export interface MusterOptions {
   env: Env;
@@ -132,9 +133,11 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
   await slack.start();
+  let maintenance: ReturnType<typeof scheduleMaintenance> | undefined;
   if (o.loops !== false) {
     dispatcher.start();
     timers.start();
+    maintenance = scheduleMaintenance(db, clock, log.child({ component: 'maintenance' }), policy.organization.timeZone);
   }
   log.info({ port, mode: slack.mode, database: redact(url), instance: owner }, 'muster is up');
 
@@ -148,6 +151,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
       await Promise.race([closed, new Promise((r) => setTimeout(r, 3_000).unref())]);
       server.closeAllConnections();
       await slack.stop().catch((e) => log.warn({ err: e }, 'slack stop failed'));
+      await maintenance?.stop();
       await timers.stop();
       await dispatcher.stop();
       const drained = await dispatcher.drain(4_000).catch(() => false);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import cron from 'node-cron';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { parseDuration } from '../domain/duration.ts';
 import { ROLES, PERMISSIONS, type PermissionMap } from '../domain/rbac.ts';
@@ -198,7 +199,10 @@ export const policySchema = z
         cab: z
           .object({
             approvers: z.array(requirement).prefault([{ anyOf: ['release_manager'], count: 1 }, { anyOf: ['tech_lead', 'platform_owner', 'devops_lead', 'cto'], count: 1 }] as never),
-            digest: z.string().default('0 9 * * 1'),
+            digest: z
+              .string()
+              .refine((c) => cron.validate(c), 'not a cron expression (minute hour day month weekday), e.g. "0 9 * * 1" for Mondays 09:00')
+              .default('0 9 * * 1'),
             channel: slackChannel.optional(),
           })
           .strict()
