@@ -87,12 +87,13 @@ export function rejectModal(v: Pick<ApprovalView, 'id' | 'ref' | 'title'>): Reco
   };
 }
 
-export function breakGlassNotice(v: ApprovalView, notice: string): { text: string; blocks: Block[] } {
+export function breakGlassNotice(v: ApprovalView): { text: string; blocks: Block[] } {
+  const notice = `:rotating_light: *Break-glass* on ${v.ref} (${v.title}) by ${v.decidedBy ? `<@${v.decidedBy}>` : 'someone'}: ${v.breakGlassReason ?? ''}. A post-review is required; someone else must mark it reviewed.`;
   const blocks: Block[] = [{ type: 'section', text: { type: 'mrkdwn', text: clip(notice, LIMITS.sectionText) } }];
   if (v.reviewStatus === 'pending') {
     blocks.push({ type: 'actions', block_id: 'review-actions', elements: [{ type: 'button', text: plain('Mark reviewed'), action_id: ACTIONS.approval.reviewed, value: v.id }] });
   } else if (v.reviewStatus === 'done') {
-    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: ':white_check_mark: Post-review done' }] });
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `:white_check_mark: Post-review done${v.reviewedBy ? ` by <@${v.reviewedBy}>` : ''}` }] });
   }
   return { text: notice, blocks };
 }

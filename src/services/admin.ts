@@ -59,26 +59,10 @@ export class AdminService {
     return [...all].sort();
   }
 
-  private async requireUser(actor: Actor, externalId: string): Promise<string | undefined> {
-    const dir = this.k.deps.directory;
-    if (!dir) return undefined;
-    const wsExternal = actor.workspaceId.slice(actor.platform.length + 1);
-    const user = await dir.lookupUser(wsExternal, externalId);
-    if (!user || user.deleted) throw new Refusal(`${mention(externalId)} is not a member of this workspace.`);
-    if (user.isBot) throw new Refusal(`${mention(externalId)} is a bot; roles are for people.`);
-    return user.name;
-  }
-
   async grant(actor: Actor, meta: RequestMeta, role: Role, targetExternalId: string): Promise<Reply> {
     const subject = { subjectType: 'user', subjectId: userIdOf(actor.workspaceId, targetExternalId) };
-    if (!hasPermission(actor.roles, 'manage_roles', this.k.policy.permissions)) {
-      throw new Refusal(`You cannot grant roles: that needs the manage_roles permission (held by ${this.k.policy.permissions.manage_roles.join(', ')}).`, {
-        action: 'role.grant',
-        ...subject,
-        reason: `grant ${role} refused: missing manage_roles`,
-      });
-    }
-    const name = await this.requireUser(actor, targetExternalId);
+    this.k.requirePermission(actor, 'manage_roles', 'grant roles', { action: 'role.grant', ...subject, reason: `grant ${role} refused: missing manage_roles` });
+    const name = await this.k.requirePerson(actor, targetExternalId, 'roles');
     return this.k.run(actor, meta, async (u) => {
       const userId = await ensureUser(u.tx, actor.workspaceId, targetExternalId, u.now, name);
       const before = await grantedRoles(u.tx, userId);
@@ -95,13 +79,7 @@ export class AdminService {
 
   async revoke(actor: Actor, meta: RequestMeta, role: Role, targetExternalId: string): Promise<Reply> {
     const subject = { subjectType: 'user', subjectId: userIdOf(actor.workspaceId, targetExternalId) };
-    if (!hasPermission(actor.roles, 'manage_roles', this.k.policy.permissions)) {
-      throw new Refusal(`You cannot revoke roles: that needs the manage_roles permission (held by ${this.k.policy.permissions.manage_roles.join(', ')}).`, {
-        action: 'role.revoke',
-        ...subject,
-        reason: `revoke ${role} refused: missing manage_roles`,
-      });
-    }
+    this.k.requirePermission(actor, 'manage_roles', 'revoke roles', { action: 'role.revoke', ...subject, reason: `revoke ${role} refused: missing manage_roles` });
     if (role === 'admin' && this.k.deps.admins.includes(targetExternalId)) {
       throw new Refusal(`${mention(targetExternalId)} is an admin through MUSTER_ADMINS; remove them from that variable to revoke it.`);
     }
@@ -124,14 +102,7 @@ export class AdminService {
   }
 
   async auditTrail(actor: Actor, subject?: SubjectRef, limit = 20): Promise<Reply> {
-    if (!hasPermission(actor.roles, 'read_audit', this.k.policy.permissions)) {
-      throw new Refusal(`You cannot read the audit trail: that needs the read_audit permission (held by ${this.k.policy.permissions.read_audit.join(', ')}).`, {
-        action: 'audit.read',
-        subjectType: subject?.type,
-        subjectId: subject?.id,
-        reason: 'missing read_audit',
-      });
-    }
+    this.k.requirePermission(actor, 'read_audit', 'read the audit trail', { action: 'audit.read', subjectType: subject?.type, subjectId: subject?.id });
     const rows = await recentEntries(this.k.db, { workspaceId: actor.workspaceId, subjectType: subject?.type, subjectId: subject?.id, limit });
     const what = subject ? subject.id : 'this workspace';
     if (rows.length === 0) return { text: `No audit entries for ${what}.` };
@@ -154,12 +125,7 @@ function formatEntry(r: AuditRow): string {
 const WINDOW_MS: Record<string, number> = { '7d': 7 * 86_400_000, '30d': 30 * 86_400_000, '90d': 90 * 86_400_000 };
 
 export async function activityStats(k: Kernel, actor: Actor, window: string): Promise<Reply> {
-  if (!hasPermission(actor.roles, 'view_stats', k.policy.permissions)) {
-    throw new Refusal(`You cannot see stats: that needs the view_stats permission (held by ${k.policy.permissions.view_stats.join(', ')}).`, {
-      action: 'stats.read',
-      reason: 'missing view_stats',
-    });
-  }
+  k.requirePermission(actor, 'view_stats', 'see stats', { action: 'stats.read' });
   const since = new Date(k.clock.now().getTime() - (WINDOW_MS[window] ?? WINDOW_MS['7d']!));
   const [groups, incidents, approvals] = await k.db.read(async (tx) => [
     await tx.auditEntry.groupBy({ by: ['action', 'outcome'], where: { workspaceId: actor.workspaceId, createdAt: { gte: since } }, _count: { _all: true } }),

@@ -13,7 +13,7 @@ import {
   type Route,
   type Vote,
 } from '../domain/approval.ts';
-import { hasPermission, isRole, type Role } from '../domain/rbac.ts';
+import { isRole, type Role } from '../domain/rbac.ts';
 import { formatDuration } from '../domain/duration.ts';
 import type { Tx } from '../store/db.ts';
 import { grantedRoles, nextNumber, userIdOf } from '../store/identity.ts';
@@ -41,6 +41,8 @@ export interface ApprovalView {
   breakGlass: boolean;
   breakGlassReason: string | null;
   reviewStatus: string | null;
+  reviewedBy?: string;
+  decidedBy?: string;
   expiresAt: Date;
   createdAt: Date;
   decidedAt: Date | null;
@@ -195,6 +197,8 @@ export class ApprovalService {
       breakGlass: row.breakGlass,
       breakGlassReason: row.breakGlassReason,
       reviewStatus: row.reviewStatus,
+      reviewedBy: row.reviewedBy ? externalOf(row.reviewedBy) : undefined,
+      decidedBy: row.decidedBy && row.decidedBy !== 'system' ? externalOf(row.decidedBy) : undefined,
       expiresAt: row.expiresAt,
       createdAt: row.createdAt,
       decidedAt: row.decidedAt,
@@ -219,7 +223,8 @@ export class ApprovalService {
   private async refreshCards(u: Unit, row: RequestRow): Promise<void> {
     const cards = await u.tx.approvalCard.findMany({ where: { requestId: row.id } });
     for (const c of cards) {
-      u.effects({ op: 'updateMessage', after: c.effectId, args: { channel: ref(c.effectId, 'channel'), ts: ref(c.effectId, 'ts'), surface: { kind: 'approval.card', requestId: row.id } } });
+      const kind = c.place === 'review' ? 'approval.review' : 'approval.card';
+      u.effects({ op: 'updateMessage', after: c.effectId, args: { channel: ref(c.effectId, 'channel'), ts: ref(c.effectId, 'ts'), surface: { kind, requestId: row.id } } });
     }
   }
 
@@ -436,21 +441,18 @@ export class ApprovalService {
       const row = await this.load(u.tx, actor, refText);
       await this.lock(u.tx, row.id);
       const refName = approvalRef(row.number);
-      if (!hasPermission(actor.roles, 'break_glass', this.policy.permissions)) {
-        throw new Refusal(`You cannot break glass on ${refName}: that needs the break_glass permission (held by ${this.policy.permissions.break_glass.join(', ')}).`, {
-          action: 'approval.breakglass',
-          subjectType: 'approval',
-          subjectId: refName,
-          reason: 'missing break_glass',
-        });
-      }
+      this.k.requirePermission(actor, 'break_glass', `break glass on ${refName}`, { action: 'approval.breakglass', subjectType: 'approval', subjectId: refName });
       const fresh = await u.tx.approvalRequest.findUniqueOrThrow({ where: { id: row.id } });
       if (fresh.status !== 'pending') throw new Refusal(`${refName} is already ${fresh.status}; break-glass is for pending requests.`);
+      if (fresh.requesterId === actor.userId) {
+        throw new Refusal(`You asked for ${refName}; break-glass cannot approve your own request.`, { action: 'approval.breakglass', subjectType: 'approval', subjectId: refName, reason: 'self' });
+      }
       await this.decide(u, fresh, 'approved', actor, reason, { breakGlass: true, breakGlassReason: reason, reviewStatus: 'pending' });
       await this.refreshCards(u, fresh);
-      const notice = `:rotating_light: *Break-glass* on ${refName} (${row.title}) by ${mention(actor.externalId)}: ${reason}. A post-review is required; someone else must mark it reviewed.`;
+      // The notice with its "Mark reviewed" button is kept as a card, redrawn once reviewed.
       const sec = this.policy.approvals.securityChannel;
-      u.effects({ op: 'postMessage', args: { channel: sec ?? fresh.channelId ?? externalOf(fresh.requesterId), text: notice, surface: { kind: 'approval.review', requestId: row.id, notice } } });
+      const [noticeId] = await u.enqueue({ op: 'postMessage', args: { channel: sec ?? fresh.channelId ?? externalOf(fresh.requesterId), surface: { kind: 'approval.review', requestId: row.id } } });
+      await u.tx.approvalCard.create({ data: { requestId: row.id, effectId: noticeId!, place: 'review' } });
       return { text: `${refName} approved by break-glass. The security channel is notified and a post-review is open.` };
     });
   }
@@ -465,7 +467,8 @@ export class ApprovalService {
       if (row.decidedBy === actor.userId) {
         throw new Refusal(`You broke the glass on ${refName}; someone else must review it.`, { action: 'approval.review', subjectType: 'approval', subjectId: refName, reason: 'self-review' });
       }
-      await u.tx.approvalRequest.update({ where: { id: row.id }, data: { reviewStatus: 'done', reviewedBy: actor.userId, reviewedAt: u.now, updatedAt: u.now } });
+      const reviewed = await u.tx.approvalRequest.update({ where: { id: row.id }, data: { reviewStatus: 'done', reviewedBy: actor.userId, reviewedAt: u.now, updatedAt: u.now } });
+      await this.refreshCards(u, reviewed);
       u.audit({ action: 'approval.review', subjectType: 'approval', subjectId: refName, before: { review: 'pending' }, after: { review: 'done' }, flags: ['break_glass'] });
       return { text: `Post-review of ${refName} recorded.` };
     });

@@ -324,12 +324,7 @@ export class IncidentService {
   }
 
   async assignRole(actor: Actor, meta: RequestMeta, target: Target, role: IncidentRoleName, userExternal: string): Promise<Reply> {
-    if (userExternal !== actor.externalId && this.k.deps.directory) {
-      const wsExternal = actor.workspaceId.slice(actor.platform.length + 1);
-      const user = await this.k.deps.directory.lookupUser(wsExternal, userExternal);
-      if (!user || user.deleted) throw new Refusal(`${mention(userExternal)} is not a member of this workspace.`);
-      if (user.isBot) throw new Refusal(`${mention(userExternal)} is a bot; incident roles are for people.`);
-    }
+    if (userExternal !== actor.externalId) await this.k.requirePerson(actor, userExternal, 'incident roles');
     return this.k.run(actor, meta, async (u) => {
       const row = await this.find(u.tx, actor, target);
       this.requireOpen(row, 'changing roles');

@@ -7,7 +7,7 @@ import { AuditLog, type AuditInput } from '../store/audit.ts';
 import { enqueueEffects, type EffectSpec } from '../store/outbox.ts';
 import { scheduleTimer, cancelTimers, type TimerSpec } from '../store/timers.ts';
 import { ensureUser, ensureWorkspace, grantedRoles, userIdOf, workspaceIdOf } from '../store/identity.ts';
-import { isRole, type Role } from '../domain/rbac.ts';
+import { hasPermission, isRole, type Permission, type Role } from '../domain/rbac.ts';
 import { Refusal } from './errors.ts';
 import type { Actor, Directory, RequestMeta } from './types.ts';
 
@@ -132,6 +132,25 @@ export class Kernel {
       await enqueueEffects(tx, this.clock, { workspaceId: actor.workspaceId, platform: actor.platform, requestId: meta.requestId }, effects);
     }
     return { value, wroteEffects: effects.length > 0 || enqueued };
+  }
+
+  /** Refuses (and audits the attempt) unless the actor holds the permission through a role. */
+  requirePermission(actor: Actor, permission: Permission, doing: string, audit: { action: string; subjectType?: string; subjectId?: string; reason?: string }): void {
+    if (hasPermission(actor.roles, permission, this.policy.permissions)) return;
+    throw new Refusal(`You cannot ${doing}: that needs the ${permission} permission (held by ${this.policy.permissions[permission].join(', ')}).`, {
+      reason: `missing ${permission}`,
+      ...audit,
+    });
+  }
+
+  /** A person of this workspace (not a bot, not deactivated), looked up on the platform. */
+  async requirePerson(actor: Actor, externalId: string, what: string): Promise<string | undefined> {
+    const dir = this.deps.directory;
+    if (!dir) return undefined;
+    const user = await dir.lookupUser(actor.workspaceId.slice(actor.platform.length + 1), externalId);
+    if (!user || user.deleted) throw new Refusal(`<@${externalId}> is not a member of this workspace.`);
+    if (user.isBot) throw new Refusal(`<@${externalId}> is a bot; ${what} are for people.`);
+    return user.name;
   }
 
   /** Muster itself, acting on a timer or an event nobody typed. */

@@ -55,7 +55,7 @@ export function slackRenderer(services: Services) {
       case 'approval.review': {
         const v = await approvals.viewById(String(s.requestId));
         if (!v) throw gone('approval request');
-        return breakGlassNotice(v, String(s.notice));
+        return breakGlassNotice(v);
       }
       default:
         throw new ChatError(`no Slack renderer for surface "${s.kind}"`, 'permanent', 'unknown_surface');

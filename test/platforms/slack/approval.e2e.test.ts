@@ -218,20 +218,28 @@ describe('decision rights, reminders, escalation and break-glass', () => {
     expect(JSON.stringify(h.slack.responses.at(-1)?.body)).toContain('someone else must review it');
     await h.click(ACTIONS.approval.reviewed, req.id, SEC);
     expect(await request(7)).toMatchObject({ reviewStatus: 'done' });
+    await h.flush();
+    const redrawn = JSON.stringify(h.slack.message('CSECURITY', notice.ts)?.blocks);
+    expect(redrawn).toContain(`Post-review done by <@${SEC}>`);
+    expect(redrawn).not.toContain('Mark reviewed');
+    // Break-glass never approves one's own request.
+    await h.command('/approval', 'deploy production web 5.0.0', CTO);
+    expect((await h.command('/approval', 'breakglass APR-8 urgent', CTO)).reply.text).toContain('cannot approve your own request');
+    await h.command('/approval', 'cancel APR-8', CTO);
     expect((await verifyChain(db())).ok).toBe(true);
   });
 
   it('/approval list and the App Home show what waits for me', async () => {
     await h.command('/approval', 'deploy uat api 2.6.0', DEV);
     const list = await h.command('/approval', 'list', QA);
-    expect(list.reply.text).toMatch(/Waiting for your approval \(1\):\n\*APR-8\* Deploy api 2.6.0 to uat/);
+    expect(list.reply.text).toMatch(/Waiting for your approval \(1\):\n\*APR-9\* Deploy api 2.6.0 to uat/);
     const mine = await h.command('/approval', 'list', DEV);
     expect(mine.reply.text).toContain('You asked for (8)');
     await h.event({ type: 'app_home_opened', user: QA, channel: 'D1', tab: 'home', event_ts: '1' });
     const home = await h.slack.waitFor(() => h.slack.homeView(QA));
     const text = JSON.stringify(home);
     expect(text).toContain('Waiting for your approval (1)');
-    expect(text).toContain('APR-8');
+    expect(text).toContain('APR-9');
     expect(text).toContain(ACTIONS.approval.approve);
   });
 });
@@ -239,18 +247,18 @@ describe('decision rights, reminders, escalation and break-glass', () => {
 describe('races', () => {
   it('3 approvers × 10 concurrent clicks on one production request → one approved transition and one announcement', async () => {
     await h.command('/approval', 'deploy production web 4.0.0', DEV);
-    const req = await request(9);
+    const req = await request(10);
     await h.flush();
     const dmsBefore = h.slack.dms(DEV).length;
     const clicks = [RM, CTO, SEC].flatMap((u) => Array.from({ length: 10 }, () => h.click(ACTIONS.approval.approve, req.id, u)));
     const results = await Promise.all(clicks);
     expect(results.every((r) => r.status === 200)).toBe(true);
     await h.flush();
-    expect((await request(9)).status).toBe('approved');
+    expect((await request(10)).status).toBe('approved');
     expect(await db().read((tx) => tx.approvalVote.count({ where: { requestId: req.id } }))).toBe(3);
-    const transitions = await db().read((tx) => tx.auditEntry.count({ where: { subjectId: 'APR-9', action: 'approval.approved' } }));
+    const transitions = await db().read((tx) => tx.auditEntry.count({ where: { subjectId: 'APR-10', action: 'approval.approved' } }));
     expect(transitions).toBe(1);
-    expect(h.slack.dms(DEV).slice(dmsBefore).filter((m) => m.text?.includes('APR-9'))).toHaveLength(1);
+    expect(h.slack.dms(DEV).slice(dmsBefore).filter((m) => m.text?.includes('APR-10'))).toHaveLength(1);
     expect((await verifyChain(db())).ok).toBe(true);
   });
 });
@@ -258,8 +266,8 @@ describe('races', () => {
 describe('stats', () => {
   it('/muster stats reports approvals by environment, time to decision and break-glass count', async () => {
     const r = await h.command('/muster', 'stats 30d', ADMIN);
-    expect(r.reply.text).toMatch(/Requests: 9 \(approved \d+, rejected 1, expired 1, cancelled 1, pending \d+\)/);
-    expect(r.reply.text).toContain('Deployments to production: 3, approved 3');
+    expect(r.reply.text).toMatch(/Requests: 10 \(approved \d+, rejected 1, expired 1, cancelled 2, pending \d+\)/);
+    expect(r.reply.text).toContain('Deployments to production: 4, approved 3');
     expect(r.reply.text).toMatch(/Median time to decision: \d/);
     expect(r.reply.text).toContain('Break-glass approvals: 1');
   });
