@@ -565,7 +565,3 @@ export class ApprovalService {
 function isoish(d: Date): string {
   return `<!date^${Math.floor(d.getTime() / 1000)}^{date_short_pretty} {time}|${d.toISOString()}>`;
 }
-
-export function isKnownRole(r: string): r is Role {
-  return isRole(r);
-}

@@ -3,7 +3,6 @@ import type { Severity } from '../config/policy.ts';
 import {
   channelName,
   incidentRef,
-  INCIDENT_ROLES,
   isActive,
   postmortemMarkdown,
   ROLE_DUTIES,
@@ -17,7 +16,6 @@ import { isRole, type Role } from '../domain/rbac.ts';
 import type { Tx } from '../store/db.ts';
 import { ensureUser, nextNumber, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
-import type { TimerRow } from '../store/timers.ts';
 import { Refusal } from './errors.ts';
 import { externalOf, incidentView, type IncidentView } from './incidentViews.ts';
 import type { Kernel, Unit } from './kernel.ts';
@@ -664,7 +662,6 @@ export class IncidentService {
   }
 }
 
-export { INCIDENT_ROLES };
 
 function slackTime(d: Date): string {
   return `<!date^${Math.floor(d.getTime() / 1000)}^{date_short} {time}|${d.toISOString()}>`;
@@ -685,5 +682,3 @@ export function zonedNineAm(date: string, timeZone: string): Date {
   const asZoned = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'));
   return new Date(guess.getTime() - (asZoned - guess.getTime()));
 }
-
-export type { TimerRow };

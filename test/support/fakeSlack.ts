@@ -399,12 +399,6 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function textOf(v: unknown): string | undefined {
-  if (typeof v === 'string') return v;
-  if (isObj(v) && typeof v.text === 'string') return v.text;
-  return undefined;
-}
-
 function tsCompare(a: string, b: string): number {
   const [as = '0', af = '0'] = a.split('.');
   const [bs = '0', bf = '0'] = b.split('.');

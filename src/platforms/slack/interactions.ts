@@ -1,4 +1,4 @@
-import type { App, BlockAction, ButtonAction, SlackViewAction, AllMiddlewareArgs } from '@slack/bolt';
+import type { App, BlockAction, ButtonAction, SlackViewAction } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -71,7 +71,6 @@ async function handle(deps: InteractionDeps, client: WebClient, body: Body, cont
 }
 
 const metaSchema = z.object({ incidentId: z.string().uuid() });
-const declareMeta = z.object({ channelId: z.string().nullable().optional() });
 
 /** Buttons, modals, and the channel events an incident's timeline follows. */
 export function registerInteractions(app: App, deps: InteractionDeps): void {
@@ -151,7 +150,6 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
     if (!title) errors[FIELDS.title.block] = 'Give the incident a title.';
     if (!(SEVERITIES as readonly string[]).includes(severity)) errors[FIELDS.severity.block] = 'Choose a severity, P0 to P3.';
     if (Object.keys(errors).length) return ack({ response_action: 'errors', errors });
-    declareMeta.safeParse(JSON.parse(view.private_metadata || '{}'));
     const description = values[FIELDS.description.block]?.[FIELDS.description.action]?.value ?? undefined;
     const services_ = (values[FIELDS.services.block]?.[FIELDS.services.action]?.value ?? '')
       .split(',')
@@ -264,5 +262,3 @@ async function events(deps: InteractionDeps, run: () => Promise<unknown>): Promi
     deps.log.error({ err: e }, 'event handling failed');
   }
 }
-
-export type { AllMiddlewareArgs };
