@@ -1,6 +1,6 @@
 /**
  * Baseline for the benchmark: a bare Bolt app over ExpressReceiver whose `/muster` handler
- * only acks. Same Bolt version, same receiver, same signature check as Muster — no database,
+ * and block actions (any action_id) only ack. Same Bolt version, same receiver, same signature check as Muster — no database,
  * no services. Started by bench/run.ts as its own process:
  *
  *   PORT=3100 SLACK_SIGNING_SECRET=... node --import tsx bench/bare-bolt.ts
@@ -26,6 +26,11 @@ const app = new App({
 
 app.command('/muster', async ({ ack }) => {
   await ack({ response_type: 'ephemeral', text: 'ok' });
+});
+
+// The same signed block_actions clicks the "approval clicks" section sends to Muster: ack, nothing else.
+app.action(/.*/, async ({ ack }) => {
+  await ack();
 });
 
 const server = (await app.start(port)) as { address(): AddressInfo | string | null } | undefined;

@@ -46,16 +46,18 @@ export interface PhaseOptions {
   timeoutMs?: number;
   /** offset for request numbering so trigger ids stay unique across phases */
   firstIndex?: number;
+  /** told about each request when it ends: its number, when it was handed to http.request (performance.now()), latency, error */
+  onResult?(index: number, sentAt: number, ms: number, error: string | null): void;
 }
 
-function sendOne(t: LoadTarget, agent: http.Agent, req: BuiltRequest, timeoutMs: number): Promise<{ ms: number; error: string | null }> {
+function sendOne(t: LoadTarget, agent: http.Agent, req: BuiltRequest, timeoutMs: number): Promise<{ started: number; ms: number; error: string | null }> {
   return new Promise((resolve) => {
     const started = performance.now();
     let settled = false;
     const done = (error: string | null) => {
       if (settled) return;
       settled = true;
-      resolve({ ms: performance.now() - started, error });
+      resolve({ started, ms: performance.now() - started, error });
     };
     const r = http.request(
       {
@@ -101,12 +103,14 @@ export async function runPhase(t: LoadTarget, o: PhaseOptions): Promise<PhaseRes
       // Catch up on everything that is due (open loop: a late tick sends a burst, never skips).
       while (next < total && start + next * interval <= now) {
         const due = start + next * interval;
-        const req = t.build(first + next);
+        const index = first + next;
+        const req = t.build(index);
         const sentAt = performance.now();
         maxSendLagMs = Math.max(maxSendLagMs, sentAt - due);
         lastSendAt = sentAt;
         pending.push(
-          sendOne(t, o.agent, req, timeoutMs).then(({ ms, error }) => {
+          sendOne(t, o.agent, req, timeoutMs).then(({ started, ms, error }) => {
+            o.onResult?.(index, started, ms, error);
             if (error === null) {
               ok += 1;
               latencies.push(ms);

@@ -11,12 +11,20 @@
  * whose every call takes 50 ms, timed until the whole war room exists, against the shortest chain of
  * dependent Slack calls; it runs its own FakeSlack and Muster process.
  *
+ * Then the "approval clicks" section (bench/approval-clicks.ts): signed Approve clicks (block_actions) on
+ * production-deploy cards, every click a real vote, open loop against its own Muster (fresh SQLite, no
+ * Slack latency) and against the bare Bolt app; a step-up for the highest sustained click rate; the
+ * votes counted in the database afterwards.
+ *
  * Env: BENCH_RATE (req/s, default 200), BENCH_SECONDS (default 10), BENCH_WARMUP (s, default 1),
  * BENCH_WARROOMS (declarations timed, default 10), BENCH_WARROOM_SLOW (optional per-method latency for
- * the war-room fake, e.g. "conversations.invite:300", to see which calls wait for a slow one).
+ * the war-room fake, e.g. "conversations.invite:300", to see which calls wait for a slow one),
+ * BENCH_CLICK_RATE (clicks/s, default 100), BENCH_CLICK_SECONDS (default 10), BENCH_CLICK_STEPS
+ * (default "50,100,200,400"), BENCH_CLICK_STEP_SECONDS (default 5), BENCH_CLICK_MAX_P99 (ms, default 500),
+ * BENCH_CLICK_REFINE (bisecting steps after the first failing one, default 1).
  * Prints tables and writes bench/results/latest.json. Exits 1 when a target's error rate is above
- * 1 %, a child fails to start or dies, Muster does not exit 0 within 10 s of SIGTERM, or a war room
- * is not complete within 10 s.
+ * 1 %, a child fails to start or dies, Muster does not exit 0 within 10 s of SIGTERM, a war room
+ * is not complete within 10 s, or a measured approval click was not exactly one vote.
  */
 import http from 'node:http';
 import os from 'node:os';
@@ -28,6 +36,7 @@ import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID } from '../test/support/fakeSlac
 import { FORM_CONTENT_TYPE, nowSeconds, sign, slashCommand } from '../test/support/slackRequests.ts';
 import { runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
 import { runWarRoomBench, summarizeWarRoom } from './warroom.ts';
+import { runApprovalClickBench, summarizeApprovalClicks } from './approval-clicks.ts';
 import {
   describeExit,
   dumpOutput,
@@ -80,13 +89,38 @@ function slowFromEnv(name: string): Record<string, number> {
   }
   return out;
 }
+function ratesFromEnv(name: string, fallback: number[]): number[] {
+  const raw = process.env[name]?.trim();
+  if (!raw) return fallback;
+  const rates = raw.split(',').map((x) => Number(x.trim()));
+  if (rates.some((n) => !Number.isFinite(n) || n <= 0)) {
+    console.error(`bench: ${name}=${raw}: expected rates in clicks/s, e.g. 50,100,200,400`);
+    process.exit(2);
+  }
+  return [...new Set(rates)].sort((a, b) => a - b);
+}
+const CLICK_RATE = numberFromEnv('BENCH_CLICK_RATE', 100, 0.1);
+const CLICK_SECONDS = numberFromEnv('BENCH_CLICK_SECONDS', 10, 0.1);
+const CLICK_STEPS = ratesFromEnv('BENCH_CLICK_STEPS', [50, 100, 200, 400]);
+const CLICK_STEP_SECONDS = numberFromEnv('BENCH_CLICK_STEP_SECONDS', 5, 0.1);
+const CLICK_MAX_P99_MS = numberFromEnv('BENCH_CLICK_MAX_P99', 500, 1);
+const CLICK_REFINE = Math.round(numberFromEnv('BENCH_CLICK_REFINE', 1, 0));
+/** the most the click section can take: set-up, clicks and outbox drain for every phase (a safety net) */
+const CLICK_BUDGET_MS =
+  120_000 +
+  [
+    [CLICK_RATE, WARMUP],
+    [CLICK_RATE, CLICK_SECONDS],
+    ...CLICK_STEPS.map((r) => [r, CLICK_STEP_SECONDS]),
+    ...Array.from({ length: CLICK_REFINE }, () => [Math.max(...CLICK_STEPS), CLICK_STEP_SECONDS]),
+  ].reduce((ms, [rate, s]) => ms + 2 * s! * 1000 + 2 * 15_000 + Math.round(rate! * s!) * 70, 0);
 const MAX_SOCKETS = 64;
 const REQUEST_TIMEOUT_MS = 10_000;
 const START_TIMEOUT_MS = 30_000;
 const SHUTDOWN_LIMIT_MS = 10_000;
 const MAX_ERROR_RATE = 0.01;
 /** ~2 minutes for the default run; longer runs get their measuring time on top. */
-const RUN_TIMEOUT_MS = Math.max(120_000, (60 + 2 * (SECONDS + WARMUP)) * 1000) + 45_000 + WARROOMS * 2_000;
+const RUN_TIMEOUT_MS = Math.max(120_000, (60 + 2 * (SECONDS + WARMUP)) * 1000) + 45_000 + WARROOMS * 2_000 + CLICK_BUDGET_MS;
 
 const SECRET = `bench-${randomBytes(12).toString('hex')}`;
 const BOT_TOKEN = 'xoxb-bench';
@@ -102,10 +136,12 @@ let tmp: string | undefined;
 let muster: Child | undefined;
 let bare: Child | undefined;
 let warMuster: Child | undefined;
+let clickMuster: Child | undefined;
+let clickBare: Child | undefined;
 
 function emergencyExit(reason: string, code: number): never {
   console.error(`\nbench: ${reason}`);
-  for (const c of [muster, bare, warMuster]) {
+  for (const c of [muster, bare, warMuster, clickMuster, clickBare]) {
     if (!c) continue;
     console.error(`\n${describeExit(c)}; its last output:\n${dumpOutput(c)}`);
     killNow(c);
@@ -402,6 +438,38 @@ async function main(): Promise<number> {
     failures.push(...war.failures);
     if (war.lastOutput) console.log(`\nwar-room muster wrote ${war.musterLogLines} log line(s) at warn+; last output:\n${war.lastOutput}`);
 
+    // --- approval clicks ---
+    console.log('\n== approval clicks ==');
+    const clickBusy = await cpuBusy(500);
+    console.log(
+      `signed Approve clicks (block_actions, a fresh trigger_id each) on production-deploy cards that need release_manager + cto + security_lead: ` +
+        `click i is approver i mod 3 on request ⌊i/3⌋, so every click is a vote and every third decides its request; ` +
+        `open loop ${CLICK_RATE} clicks/s for ${CLICK_SECONDS} s (+${WARMUP} s warm-up on requests of its own); FakeSlack answers at once; CPU busy just before: ${(clickBusy * 100).toFixed(1)} %`,
+    );
+    const clickOpts = { rate: CLICK_RATE, seconds: CLICK_SECONDS, warmupSeconds: WARMUP, steps: CLICK_STEPS, stepSeconds: CLICK_STEP_SECONDS, maxP99Ms: CLICK_MAX_P99_MS, refineSteps: CLICK_REFINE };
+    const clicks = await runApprovalClickBench({
+      ...clickOpts,
+      root,
+      tmp,
+      baseEnv,
+      secret: SECRET,
+      botToken: BOT_TOKEN,
+      maxSockets: MAX_SOCKETS,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      startTimeoutMs: START_TIMEOUT_MS,
+      shutdownLimitMs: SHUTDOWN_LIMIT_MS,
+      createConcurrency: 4,
+      onChild: (name, c) => {
+        if (name === 'muster') clickMuster = c;
+        else clickBare = c;
+      },
+    });
+    const clickSummary = summarizeApprovalClicks(clicks, clickOpts, { rate: RATE, muster: m.summary, bare: b.summary }, clickBusy * 100);
+    console.log('');
+    console.log(clickSummary.text);
+    failures.push(...clicks.failures, ...clickSummary.failures);
+    if (clicks.muster.lastOutput) console.log(`\nclick muster wrote ${clicks.muster.logLines} log line(s) at warn+; last output:\n${clicks.muster.lastOutput}`);
+
     // --- verdict ---
     for (const r of [m, b]) {
       if (r.summary.errorRate > MAX_ERROR_RATE) failures.push(`${r.label}: ${r.summary.errors}/${r.summary.sent} errors (${(r.summary.errorRate * 100).toFixed(1)} % > 1 %)`);
@@ -443,6 +511,7 @@ async function main(): Promise<number> {
       ratios: { p50: r3(ratioP50), p99: r3(ratioP99) },
       musterShutdownMs: r3(ms.ms),
       warRoom: warSummary.json,
+      approvalClicks: clickSummary.json,
       pass: failures.length === 0,
       failures,
     };

@@ -19,6 +19,8 @@ export interface Harness {
   command(command: string, text: string, userId: string, opts?: { retryNum?: number; triggerId?: string; channelId?: string }): Promise<PostResult & { reply: { text?: string; blocks?: unknown[]; response_type?: string } }>;
   /** Clicks a button (block_actions) through the real Bolt endpoint. */
   click(actionId: string, value: string, userId: string, opts?: { channelId?: string; triggerId?: string }): Promise<PostResult>;
+  /** What Muster told the last clicker on the click's response_url (it is sent just after the ack). */
+  lastSaid(): Promise<string>;
   /** Submits a modal (view_submission). */
   submit(callbackId: string, privateMetadata: string, values: Record<string, Record<string, unknown>>, userId: string): Promise<PostResult>;
   /** Delivers an Events API event. */
@@ -63,6 +65,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     dispatcher: { baseBackoffMs: 20, pollMs: 50 },
   });
   let n = 0;
+  let lastClick = '';
   return {
     slack,
     muster,
@@ -86,8 +89,14 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     },
     async click(actionId, value, userId, opts = {}) {
       n += 1;
-      const req = blockAction({ actionId, value, userId, userName: slack.user(userId)?.name, teamId: TEAM_ID, channelId: opts.channelId, responseUrl: slack.responseUrl(`click-${n}`), triggerId: opts.triggerId });
+      lastClick = `click-${n}`;
+      const req = blockAction({ actionId, value, userId, userName: slack.user(userId)?.name, teamId: TEAM_ID, channelId: opts.channelId, responseUrl: slack.responseUrl(lastClick), triggerId: opts.triggerId });
       return post(muster.url, req, { secret: SIGNING_SECRET });
+    },
+    async lastSaid() {
+      const id = lastClick;
+      const r = await slack.waitFor(() => slack.responsesTo(id).at(-1));
+      return JSON.stringify(r.body);
     },
     async submit(callbackId, privateMetadata, values, userId) {
       return post(muster.url, viewSubmission({ callbackId, privateMetadata, values, userId, userName: slack.user(userId)?.name, teamId: TEAM_ID }), { secret: SIGNING_SECRET });

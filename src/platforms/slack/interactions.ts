@@ -45,28 +45,35 @@ async function tellUser(client: WebClient, body: Body, text: string, log: Logger
   }
 }
 
-/** Runs a use case for a click, turning refusals into an ephemeral note to the clicker. */
-async function handle(deps: InteractionDeps, client: WebClient, body: Body, context: Record<string, unknown>, run: (actor: Actor, meta: RequestMeta) => Promise<Reply>, confirm = false) {
+/**
+ * Runs a use case for a click (state, audit and effects commit here) and returns what to
+ * tell the clicker, sent only after the ack so the ack never waits on Slack.
+ */
+async function handle(
+  deps: InteractionDeps,
+  client: WebClient,
+  body: Body,
+  context: Record<string, unknown>,
+  run: (actor: Actor, meta: RequestMeta) => Promise<Reply>,
+  confirm = false,
+): Promise<() => Promise<void>> {
   const meta = metaOf(context, body);
   const log = deps.log.child({ requestId: meta.requestId, user: body.user.id });
+  const tell = (text: string) => () => tellUser(client, body, text, log);
   let actor: Actor | undefined;
   try {
     actor = await actorOf(deps.kernel, body);
     const reply = await run(actor, meta);
-    if (confirm) await tellUser(client, body, reply.text, log);
+    return confirm ? tell(reply.text) : async () => undefined;
   } catch (e) {
-    if (e instanceof DuplicateRequest) return;
+    if (e instanceof DuplicateRequest) return async () => undefined;
     if (e instanceof Refusal) {
       if (actor) await deps.kernel.recordRefusal(actor, meta, e);
-      await tellUser(client, body, `:warning: ${e.message}`, log);
-      return;
+      return tell(`:warning: ${e.message}`);
     }
-    if (e instanceof UsageError) {
-      await tellUser(client, body, `:warning: ${e.message}`, log);
-      return;
-    }
+    if (e instanceof UsageError) return tell(`:warning: ${e.message}`);
     log.error({ err: e }, 'interaction failed');
-    await tellUser(client, body, `:warning: Something went wrong on our side and nothing was changed. Reference: ${meta.requestId}`, log);
+    return tell(`:warning: Something went wrong on our side and nothing was changed. Reference: ${meta.requestId}`);
   }
 }
 
@@ -78,8 +85,9 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
 
   const take = (actionId: string, role: IncidentRoleName) =>
     app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, context }) => {
-      await handle(deps, client, body, context, (actor, meta) => services.incidents.assignRole(actor, meta, { id: action.value ?? "" }, role, actor.externalId));
+      const tell = await handle(deps, client, body, context, (actor, meta) => services.incidents.assignRole(actor, meta, { id: action.value ?? "" }, role, actor.externalId));
       await ack();
+      await tell();
     });
   take(ACTIONS.incident.takeCommander, 'commander');
   take(ACTIONS.incident.takeTech, 'tech');
@@ -102,22 +110,26 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
   }
 
   app.action<BlockAction<ButtonAction>>(ACTIONS.nudge.acknowledge, async ({ ack, body, action, client, context }) => {
-    await handle(deps, client, body, context, (actor, meta) => services.nudges.acknowledge(actor, meta, action.value ?? ""), true);
+    const tell = await handle(deps, client, body, context, (actor, meta) => services.nudges.acknowledge(actor, meta, action.value ?? ""), true);
     await ack();
+    await tell();
   });
   app.action<BlockAction<ButtonAction>>(ACTIONS.nudge.snooze, async ({ ack, body, action, client, context }) => {
-    await handle(deps, client, body, context, (actor, meta) => services.nudges.snooze(actor, meta, action.value ?? ""), true);
+    const tell = await handle(deps, client, body, context, (actor, meta) => services.nudges.snooze(actor, meta, action.value ?? ""), true);
     await ack();
+    await tell();
   });
   app.action<BlockAction<ButtonAction>>(ACTIONS.followUp.done, async ({ ack, body, action, client, context }) => {
-    await handle(deps, client, body, context, (actor, meta) => services.incidents.completeAction(actor, meta, { actionId: action.value ?? "" }), true);
+    const tell = await handle(deps, client, body, context, (actor, meta) => services.incidents.completeAction(actor, meta, { actionId: action.value ?? "" }), true);
     await ack();
+    await tell();
   });
 
   // ---- approvals
   app.action<BlockAction<ButtonAction>>(ACTIONS.approval.approve, async ({ ack, body, action, client, context }) => {
-    await handle(deps, client, body, context, (actor, meta) => services.approvals.vote(actor, meta, action.value ?? '', 'approve'), true);
+    const tell = await handle(deps, client, body, context, (actor, meta) => services.approvals.vote(actor, meta, action.value ?? '', 'approve'), true);
     await ack();
+    await tell();
   });
   app.action<BlockAction<ButtonAction>>(ACTIONS.approval.reject, async ({ ack, body, action, client }) => {
     // The reason is asked for in a form; the vote happens when it is submitted.
@@ -130,8 +142,9 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
     await ack();
   });
   app.action<BlockAction<ButtonAction>>(ACTIONS.approval.reviewed, async ({ ack, body, action, client, context }) => {
-    await handle(deps, client, body, context, (actor, meta) => services.approvals.markReviewed(actor, meta, action.value ?? ''), true);
+    const tell = await handle(deps, client, body, context, (actor, meta) => services.approvals.markReviewed(actor, meta, action.value ?? ''), true);
     await ack();
+    await tell();
   });
   app.view<SlackViewAction>(VIEWS.reject, async ({ ack, body, view, context }) => {
     const reason = (view.state.values[FIELDS.reason.block]?.[FIELDS.reason.action]?.value ?? '').trim();

@@ -13,6 +13,25 @@ import { approvalCard, breakGlassNotice } from '../../../blocks/approval.ts';
 export function slackRenderer(services: Services) {
   const { kernel, incidents, approvals } = services;
   const gone = (what: string) => new ChatError(`${what} no longer exists`, 'permanent', 'record_gone');
+  // Every vote updates every copy of an approval card (channel, approvals channel, each
+  // approver's DM): draw it once per version of the request, not once per copy.
+  const drawn = new Map<string, { text: string; blocks: unknown[] }>();
+  const approvalCardOf = async (id: string) => {
+    const stamp = await kernel.db.read((tx) =>
+      tx.approvalRequest.findUnique({ where: { id }, select: { updatedAt: true, status: true, reviewStatus: true, _count: { select: { votes: true } } } }),
+    );
+    if (!stamp) throw gone('approval request');
+    // Votes can land within one millisecond: the vote count and status make the version.
+    const key = `${id}:${stamp.updatedAt.getTime()}:${stamp.status}:${stamp.reviewStatus}:${stamp._count.votes}`;
+    const hit = drawn.get(key);
+    if (hit) return hit;
+    const v = await approvals.viewById(id);
+    if (!v) throw gone('approval request');
+    const card = approvalCard(v);
+    if (drawn.size >= 500) drawn.delete(drawn.keys().next().value!);
+    drawn.set(key, card);
+    return card;
+  };
   return async (s: Surface): Promise<Record<string, unknown>> => {
     switch (s.kind) {
       case 'incident.card': {
@@ -47,11 +66,8 @@ export function slackRenderer(services: Services) {
         if (!a) throw gone('follow-up');
         return followUpMessage(a, String(s.intro ?? `Follow-up from ${a.ref}`));
       }
-      case 'approval.card': {
-        const v = await approvals.viewById(String(s.requestId));
-        if (!v) throw gone('approval request');
-        return approvalCard(v);
-      }
+      case 'approval.card':
+        return approvalCardOf(String(s.requestId));
       case 'approval.review': {
         const v = await approvals.viewById(String(s.requestId));
         if (!v) throw gone('approval request');

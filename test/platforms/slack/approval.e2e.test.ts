@@ -83,17 +83,16 @@ describe('deployment approvals', () => {
     const req = await request(2);
     const self = await h.click(ACTIONS.approval.approve, req.id, DEV);
     expect(self.status).toBe(200);
-    const lastEphemeral = () => JSON.stringify(h.slack.responses.at(-1)?.body);
-    expect(lastEphemeral()).toContain('nobody approves their own request');
+    expect(await h.lastSaid()).toContain('nobody approves their own request');
     await h.click(ACTIONS.approval.approve, req.id, QA);
-    expect(lastEphemeral()).toContain('you hold none of those roles');
+    expect(await h.lastSaid()).toContain('you hold none of those roles');
 
     await h.click(ACTIONS.approval.approve, req.id, BOTH); // cto + release_manager: fills one part only
     await h.flush();
-    expect(lastEphemeral()).toContain('Your approval of APR-2 is in (1 of 3');
+    expect(await h.lastSaid()).toContain('Your approval of APR-2 is in (1 of 3');
     for (const c of await cardCopies(req.id)) expect(JSON.stringify(c.message!.blocks)).toContain('1/3');
     await h.click(ACTIONS.approval.approve, req.id, BOTH);
-    expect(lastEphemeral()).toContain('You already approved APR-2');
+    expect(await h.lastSaid()).toContain('You already approved APR-2');
     const denied = await db().read((tx) => tx.auditEntry.findMany({ where: { subjectId: 'APR-2', outcome: 'denied' } }));
     expect(denied.map((d) => d.reason).sort()).toEqual(['not_eligible', 'self']);
   });
@@ -102,7 +101,7 @@ describe('deployment approvals', () => {
     const req = await request(2);
     await h.click(ACTIONS.approval.approve, req.id, RM); // release_manager: BOTH moves to cto
     await h.click(ACTIONS.approval.approve, req.id, CTO);
-    expect(JSON.stringify(h.slack.responses.at(-1)?.body)).toContain('the cto part is already covered');
+    expect(await h.lastSaid()).toContain('the cto part is already covered');
     await h.click(ACTIONS.approval.approve, req.id, SEC);
     await h.flush();
     const done = await request(2);
@@ -118,7 +117,7 @@ describe('deployment approvals', () => {
     expect(show.reply.text).toContain('approved by <@USEC> as security_lead');
     const late = await h.click(ACTIONS.approval.approve, req.id, TL);
     expect(late.status).toBe(200);
-    expect(JSON.stringify(h.slack.responses.at(-1)?.body)).toContain('it is already approved');
+    expect(await h.lastSaid()).toContain('it is already approved');
   });
 
   it('Reject opens a modal; a reason is required; a required approver rejects the request', async () => {
@@ -158,7 +157,7 @@ describe('deployment approvals', () => {
     expect(JSON.stringify(card.message!.blocks)).toContain('Expired');
     expect(h.slack.dms(DEV).at(-1)?.text).toContain('APR-5 (Deploy api 2.5.0 to preprod) was *expired*');
     await h.click(ACTIONS.approval.approve, req.id, TL);
-    expect(JSON.stringify(h.slack.responses.at(-1)?.body)).toContain('it is already expired');
+    expect(await h.lastSaid()).toContain('it is already expired');
   });
 });
 
@@ -215,7 +214,7 @@ describe('decision rights, reminders, escalation and break-glass', () => {
     const notice = h.slack.messages('CSECURITY').at(-1)!;
     expect(notice.text).toContain('*Break-glass* on APR-7');
     await h.click(ACTIONS.approval.reviewed, req.id, CTO);
-    expect(JSON.stringify(h.slack.responses.at(-1)?.body)).toContain('someone else must review it');
+    expect(await h.lastSaid()).toContain('someone else must review it');
     await h.click(ACTIONS.approval.reviewed, req.id, SEC);
     expect(await request(7)).toMatchObject({ reviewStatus: 'done' });
     await h.flush();

@@ -1,0 +1,882 @@
+/**
+ * `npm run bench`, section "approval clicks": ack latency of the Approve button on approval cards,
+ * where every click is a real, successful vote.
+ *
+ *  - its own FakeSlack (no latency) and its own Muster process (fresh SQLite, MUSTER_ADMINS = a bench
+ *    admin who grants release_manager, cto and security_lead to three bench users with signed
+ *    `/muster grant <role> <@user>` commands);
+ *  - before each measured phase, a requester creates the production deploys that phase needs with
+ *    signed `/approval deploy production api <version> bench` (3 approvals each: release_manager,
+ *    cto, security_lead or …); the bench waits for their cards (channel + a DM to each approver) to
+ *    be posted and for Muster's outbox to go quiet, and takes each request's internal id from the
+ *    Approve button of its channel card — as a person clicking it would;
+ *  - clicks are signed `block_actions` (`payload=`, form-urlencoded), a fresh trigger_id each, sent
+ *    open loop: click i is approver i mod 3 on request ⌊i / 3⌋, so every click is a vote and every
+ *    third one decides its request (the approved transition). Each carries a response_url on the
+ *    fake: Muster posts the outcome there before it acks, which lets the bench split each click's
+ *    time into "click → outcome posted" (Bolt, actor lookup, the vote transaction) and "outcome
+ *    posted → ack received" (that response_url round trip, the ack), and check that it was a vote;
+ *  - the same clicks go to the bare Bolt app (bench/bare-bolt.ts: `app.action(/.*\/)` only acks);
+ *  - a step-up (default 50, 100, 200, 400 clicks/s, 5 s each, new requests before each step) finds
+ *    the highest rate at which p99 stays under the limit with no errors; Muster stops stepping at
+ *    its first failing step (higher rates would only build a longer backlog);
+ *  - after Muster stopped, its database is opened read-only (better-sqlite3) to check that each
+ *    click left one vote and every third one an approved request.
+ */
+import http from 'node:http';
+import os from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { ACTIONS } from '../blocks/actionIds.ts';
+import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID, type FakeCall, type FakeResponse } from '../test/support/fakeSlack.ts';
+import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand } from '../test/support/slackRequests.ts';
+import { percentile, runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
+import { describeExit, dumpOutput, freePort, memoryOf, startChild, stopChild, waitForHttp200, waitForLine, type Child, type Memory, type StopResult } from './proc.ts';
+
+export interface ClickBenchOptions {
+  root: string;
+  tmp: string;
+  /** environment for the children, Slack / database variables already removed */
+  baseEnv: NodeJS.ProcessEnv;
+  secret: string;
+  botToken: string;
+  /** clicks/s and seconds of the measured phase, warm-up seconds before it (not counted) */
+  rate: number;
+  seconds: number;
+  warmupSeconds: number;
+  /** step-up rates (clicks/s) and seconds per step */
+  steps: number[];
+  stepSeconds: number;
+  /** a step is sustained when p99 stays under this and nothing failed */
+  maxP99Ms: number;
+  /** extra Muster steps bisecting between its last sustained and first failing rate */
+  refineSteps: number;
+  maxSockets: number;
+  requestTimeoutMs: number;
+  startTimeoutMs: number;
+  shutdownLimitMs: number;
+  /** requests created concurrently during set-up */
+  createConcurrency: number;
+  /** extra node flags for the Muster child (e.g. --cpu-prof when looking into where the time goes) */
+  musterNodeArgs?: string[];
+  /** told about each child as soon as it is spawned, and undefined when it is gone (emergency cleanup) */
+  onChild(name: 'muster' | 'bare', c: Child | undefined): void;
+}
+
+const ADMIN = 'UCLKADMIN';
+const REQUESTER = 'UCLKDEV';
+const APPROVERS = [
+  { id: 'UCLKRM', name: 'release-manager', role: 'release_manager' },
+  { id: 'UCLKCTO', name: 'cto', role: 'cto' },
+  { id: 'UCLKSEC', name: 'security-lead', role: 'security_lead' },
+] as const;
+const VOTES_PER_REQUEST = APPROVERS.length;
+/** a few clicks far apart (each one's card updates are done before the next): a click's own latency, no queue */
+const IDLE_RATE = 5;
+const IDLE_SECONDS = 6;
+const QUIET_MS = 400;
+/** how long the outbox may take to go quiet: this plus per click / request */
+const QUIET_LIMIT_MS = 60_000;
+const QUIET_PER_ITEM_MS = 60;
+const CONFIRM_LIMIT_MS = 30_000;
+/** Slack shows the clicker an error when the ack takes longer than this */
+export const SLACK_ACK_DEADLINE_MS = 3_000;
+
+/**
+ * CPU time (user + system) used so far, ms, on Linux (undefined elsewhere): by the whole process (GC
+ * and other helper threads included), or with `mainThread` by its main thread only — the JavaScript
+ * event loop, where Bolt, Prisma and better-sqlite3 all run.
+ */
+function cpuMsOf(pid: number, mainThread = false): number | undefined {
+  try {
+    const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // after "pid (comm) ": state is field 3, utime 14, stime 15 → indexes 11 and 12 here
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks * 10 : undefined; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The pending request as its channel card shows it. */
+interface Card {
+  ref: string;
+  version: string;
+  id: string;
+  ts: string;
+  text: string;
+  blocks: unknown[];
+}
+
+interface ClickPlan {
+  card: Card;
+  user: (typeof APPROVERS)[number];
+}
+
+export interface PhaseRecord {
+  label: string;
+  target: 'muster' | 'bare';
+  rate: number;
+  seconds: number;
+  summary: Summary;
+  /** production deploys created for this phase (Muster only) */
+  requests?: number;
+  setup?: { createMs: number; cardsMs: number; quietMs: number };
+  /** outcome posts to the clicks' response_urls (Muster only) */
+  outcomes?: { votes: number; decided: number; refused: number; missing: number; other: number; samples: string[] };
+  /** click sent → outcome posted; outcome posted → ack received (ms, clicks with both) */
+  split?: { toOutcome: Quantiles; outcomeToAck: Quantiles; n: number };
+  /** the clicked card's channel copy updated (chat.update answered) → the click's outcome posted, ms; positive: the card went first */
+  cardLead?: { p50: number; ahead: number; n: number };
+  /** ms from the last ack to Muster's outbox going quiet (card updates and DMs still being sent) */
+  drainMs?: number;
+  /** acks slower than Slack's 3 s deadline (the clicker would have seen an error) */
+  lateAcks: number;
+  /** CPU Muster used from the first click until its outbox went quiet, ms per click (whole process, main thread, main thread until the last ack); and the bench process's own */
+  cpuMsPerClick?: { muster?: number; musterMain?: number; musterMainUntilLastAck?: number; bench: number };
+  cpuBusyPct: number;
+}
+
+export interface Quantiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export interface DbCheck {
+  ok: boolean;
+  votes: number;
+  expectedVotes: number;
+  approved: number;
+  expectedApproved: number;
+  pending: number;
+  expectedPending: number;
+  otherStatus: number;
+  auditApprove: number;
+  auditApproved: number;
+  auditDenied: number;
+  outbox: Record<string, number>;
+  byPhase: Array<{ label: string; clicks: number; votes: number; approved: number; pending: number }>;
+  error?: string;
+}
+
+export interface ClickBenchResult {
+  muster: { warmup?: PhaseRecord; idle?: PhaseRecord; main?: PhaseRecord; steps: PhaseRecord[]; readyMs: number; memoryIdle?: Memory; memoryAfter?: Memory; stop?: StopResult; logLines: number; lastOutput: string };
+  bare: { warmup?: PhaseRecord; main?: PhaseRecord; steps: PhaseRecord[]; readyMs: number; stop?: StopResult };
+  grants: number;
+  db?: DbCheck;
+  failures: string[];
+}
+
+function quantiles(xs: number[]): Quantiles {
+  const s = [...xs].sort((a, b) => a - b);
+  return { p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s.length ? s[s.length - 1]! : Number.NaN };
+}
+
+/** Share of all CPUs busy over `ms`. */
+async function cpuBusy(ms: number): Promise<number> {
+  const total = () => os.cpus().reduce((a, c) => ({ idle: a.idle + c.times.idle, all: a.all + c.times.idle + c.times.user + c.times.nice + c.times.sys + c.times.irq }), { idle: 0, all: 0 });
+  const a = total();
+  await sleep(ms);
+  const b = total();
+  return b.all > a.all ? (1 - (b.idle - a.idle) / (b.all - a.all)) * 100 : 0;
+}
+
+function findApprove(blocks: unknown): string | undefined {
+  if (Array.isArray(blocks)) {
+    for (const b of blocks) {
+      const v = findApprove(b);
+      if (v !== undefined) return v;
+    }
+  } else if (blocks && typeof blocks === 'object') {
+    const o = blocks as Record<string, unknown>;
+    if (o.action_id === ACTIONS.approval.approve && typeof o.value === 'string') return o.value;
+    for (const v of Object.values(o)) {
+      const found = findApprove(v);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+/** Waits until nothing has reached the fake (Web API or response_url) for QUIET_MS; false after `limitMs`. */
+async function quiet(fake: FakeSlack, limitMs: number): Promise<boolean> {
+  const deadline = performance.now() + limitMs;
+  let last = -1;
+  let since = performance.now();
+  for (;;) {
+    const n = fake.calls.length + fake.responses.length;
+    const now = performance.now();
+    if (n !== last) {
+      last = n;
+      since = now;
+    } else if (now - since >= QUIET_MS) return true;
+    if (now > deadline) return false;
+    await sleep(50);
+  }
+}
+
+const VOTE_RE = /Your approval of APR-\d+ is in/;
+const DECIDED_RE = /APR-\d+ approved — all \d+ approvals are in/;
+
+export async function runApprovalClickBench(o: ClickBenchOptions): Promise<ClickBenchResult> {
+  const failures: string[] = [];
+  const result: ClickBenchResult = { muster: { steps: [], readyMs: Number.NaN, logLines: 0, lastOutput: '' }, bare: { steps: [], readyMs: Number.NaN }, grants: 0, failures };
+  const fake = await FakeSlack.start();
+  let muster: Child | undefined;
+  let bare: Child | undefined;
+  const dir = join(o.tmp, 'clicks');
+  mkdirSync(dir, { recursive: true });
+  const dbFile = join(dir, 'clicks.db');
+  const phaseClicks: Array<{ label: string; version: string; clicks: number }> = [];
+
+  // When each response_url post reached the fake (performance.now()), and what it said.
+  const outcomeAt = new Map<string, { at: number; text: string }>();
+  const push = fake.responses.push.bind(fake.responses);
+  fake.responses.push = (...items: FakeResponse[]) => {
+    const at = performance.now();
+    for (const it of items) if (it.id.startsWith('click-')) outcomeAt.set(it.id, { at, text: typeof it.body.text === 'string' ? it.body.text : JSON.stringify(it.body) });
+    return push(...items);
+  };
+
+  // When each chat.update of a channel message was answered (performance.now()), by ts.
+  const updatedAt = new Map<string, number[]>();
+  const pushCall = fake.calls.push.bind(fake.calls);
+  fake.calls.push = (...items: FakeCall[]) => {
+    const at = performance.now();
+    for (const c of items) {
+      if (c.method !== 'chat.update' || c.args.channel !== GENERAL_CHANNEL_ID || typeof c.args.ts !== 'string') continue;
+      const list = updatedAt.get(c.args.ts) ?? [];
+      list.push(at);
+      updatedAt.set(c.args.ts, list);
+    }
+    return pushCall(...items);
+  };
+
+  try {
+    fake.addUser({ id: ADMIN, name: 'bench-admin' });
+    fake.addUser({ id: REQUESTER, name: 'bench-dev' });
+    for (const a of APPROVERS) fake.addUser({ id: a.id, name: a.name });
+
+    // --- children ---
+    const port = await freePort();
+    let t0 = performance.now();
+    muster = startChild('muster (clicks)', [...(o.musterNodeArgs ?? []), '--import', 'tsx', 'src/main.ts'], {
+      cwd: o.root,
+      env: {
+        ...o.baseEnv,
+        PORT: String(port),
+        SLACK_BOT_TOKEN: o.botToken,
+        SLACK_SIGNING_SECRET: o.secret,
+        SLACK_API_URL: fake.url,
+        DATABASE_URL: `file:${dbFile}`,
+        LOG_LEVEL: 'warn',
+        MUSTER_ADMINS: ADMIN,
+      },
+    });
+    o.onChild('muster', muster);
+    try {
+      await waitForHttp200(muster, `http://127.0.0.1:${port}/readyz`, o.startTimeoutMs);
+    } catch (e) {
+      failures.push(`approval clicks: Muster failed to start: ${(e as Error).message}`);
+      result.muster.lastOutput = dumpOutput(muster);
+      return result;
+    }
+    result.muster.readyMs = performance.now() - t0;
+    const url = `http://127.0.0.1:${port}`;
+    console.log(`  muster    pid ${muster.pid} on :${port}, /readyz 200 after ${result.muster.readyMs.toFixed(0)} ms (fresh SQLite, MUSTER_ADMINS=${ADMIN})`);
+
+    const barePort = await freePort();
+    t0 = performance.now();
+    bare = startChild('bare-bolt (clicks)', ['--import', 'tsx', 'bench/bare-bolt.ts'], { cwd: o.root, env: { ...o.baseEnv, PORT: String(barePort), SLACK_SIGNING_SECRET: o.secret } });
+    o.onChild('bare', bare);
+    try {
+      await waitForLine(bare, /^READY (\d+)/, o.startTimeoutMs);
+    } catch (e) {
+      failures.push(`approval clicks: bare Bolt failed to start: ${(e as Error).message}`);
+      return result;
+    }
+    result.bare.readyMs = performance.now() - t0;
+    console.log(`  bare bolt pid ${bare.pid} on :${barePort}, listening after ${result.bare.readyMs.toFixed(0)} ms`);
+
+    // --- roles, by signed /muster grant from the admin ---
+    const command = async (cmd: string, text: string, userId: string, userName: string): Promise<{ status: number; text: string }> => {
+      const req = slashCommand({ command: cmd, text, userId, userName, teamId: TEAM_ID, channelId: GENERAL_CHANNEL_ID, responseUrl: fake.responseUrl(`cmd-${Math.random().toString(36).slice(2)}`) });
+      const r = await post(url, req, { secret: o.secret, timeoutMs: o.requestTimeoutMs });
+      let t = r.body;
+      try {
+        const j = JSON.parse(r.body) as { text?: unknown };
+        if (typeof j.text === 'string') t = j.text;
+      } catch {
+        // keep the raw body
+      }
+      return { status: r.status, text: t };
+    };
+    for (const a of APPROVERS) {
+      const r = await command('/muster', `grant ${a.role} <@${a.id}>`, ADMIN, 'bench-admin');
+      if (r.status !== 200 || !r.text.includes('Granted')) {
+        failures.push(`approval clicks: /muster grant ${a.role} <@${a.id}> answered HTTP ${r.status}: ${r.text.slice(0, 160)}`);
+        return result;
+      }
+      result.grants += 1;
+    }
+    await quiet(fake, QUIET_LIMIT_MS);
+    console.log(`  granted ${APPROVERS.map((a) => `${a.role} to <@${a.id}>`).join(', ')} (signed /muster grant from the admin)`);
+    await sleep(300);
+    result.muster.memoryIdle = memoryOf(muster.pid);
+    const linesBefore = muster.output.lines;
+
+    // --- cards: the channel copy of each pending production deploy, read off the fake ---
+    const cards = new Map<string, Card>(); // by version
+    let scanned = 0;
+    const scanCards = () => {
+      const msgs = fake.messages(GENERAL_CHANNEL_ID);
+      for (; scanned < msgs.length; scanned++) {
+        const m = msgs[scanned]!;
+        const t = /^(APR-\d+) Deploy api (\S+) to production — pending/.exec(m.text);
+        if (!t) continue;
+        const id = findApprove(m.blocks);
+        if (id) cards.set(t[2]!, { ref: t[1]!, version: t[2]!, id, ts: m.ts, text: m.text, blocks: m.blocks ?? [] });
+      }
+    };
+
+    let phaseNo = 0;
+    /** Creates `n` production deploys for a phase and returns their cards, in order. */
+    const createRequests = async (n: number): Promise<{ cards: Card[]; createMs: number; cardsMs: number; quietMs: number; version: string }> => {
+      phaseNo += 1;
+      const prefix = `${phaseNo}.0.`;
+      const t1 = performance.now();
+      let next = 0;
+      const problems: string[] = [];
+      await Promise.all(
+        Array.from({ length: Math.min(o.createConcurrency, n) }, async () => {
+          while (next < n) {
+            const j = next++;
+            const r = await command('/approval', `deploy production api ${prefix}${j} bench`, REQUESTER, 'bench-dev');
+            if (r.status !== 200 || !/^APR-\d+ requested: Deploy api \S+ to production/.test(r.text)) problems.push(`HTTP ${r.status}: ${r.text.slice(0, 160)}`);
+          }
+        }),
+      );
+      const createMs = performance.now() - t1;
+      if (problems.length) throw new Error(`${problems.length}/${n} /approval deploy commands failed, e.g. ${problems[0]}`);
+      const t2 = performance.now();
+      const want = Array.from({ length: n }, (_, j) => `${prefix}${j}`);
+      const limit = QUIET_LIMIT_MS + n * QUIET_PER_ITEM_MS;
+      const deadline = t2 + limit;
+      for (;;) {
+        scanCards();
+        if (want.every((v) => cards.has(v))) break;
+        if (performance.now() > deadline || muster!.exitInfo) throw new Error(`only ${want.filter((v) => cards.has(v)).length}/${n} approval cards were posted within ${limit / 1000} s`);
+        await sleep(50);
+      }
+      const cardsMs = performance.now() - t2;
+      const t3 = performance.now();
+      if (!(await quiet(fake, limit))) throw new Error(`Muster's outbox did not go quiet within ${limit / 1000} s of creating the requests`);
+      return { cards: want.map((v) => cards.get(v)!), createMs, cardsMs, quietMs: performance.now() - t3, version: prefix };
+    };
+
+    const clickTarget = (name: string, targetPort: number, plan: (i: number) => ClickPlan, responseId: (i: number) => string): LoadTarget => ({
+      name,
+      host: '127.0.0.1',
+      port: targetPort,
+      path: '/slack/events',
+      build(i) {
+        const p = plan(i);
+        const { body } = blockAction({
+          actionId: ACTIONS.approval.approve,
+          value: p.card.id,
+          blockId: 'approval-actions',
+          text: 'Approve',
+          userId: p.user.id,
+          userName: p.user.name,
+          teamId: TEAM_ID,
+          channelId: GENERAL_CHANNEL_ID,
+          messageTs: p.card.ts,
+          message: { text: p.card.text, blocks: p.card.blocks },
+          responseUrl: fake.responseUrl(responseId(i)),
+          // a fresh trigger_id per click (blockAction makes one)
+        });
+        return { body, headers: { ...sign(o.secret, body, nowSeconds(), FORM_CONTENT_TYPE) } };
+      },
+      check(status, body) {
+        return status === 200 ? null : `HTTP ${status}: ${body.slice(0, 120)}`;
+      },
+    });
+
+    const clicksFor = (rate: number, seconds: number) => Math.max(1, Math.round(rate * seconds));
+
+    /** One Muster phase: create its requests, click, wait for every outcome and for the outbox to drain. */
+    const musterPhase = async (label: string, rate: number, seconds: number): Promise<PhaseRecord> => {
+      const total = clicksFor(rate, seconds);
+      const nRequests = Math.ceil(total / VOTES_PER_REQUEST);
+      const made = await createRequests(nRequests);
+      phaseClicks.push({ label, version: made.version, clicks: total });
+      const busy = await cpuBusy(300);
+      const plan = (i: number): ClickPlan => ({ card: made.cards[Math.floor(i / VOTES_PER_REQUEST)]!, user: APPROVERS[i % VOTES_PER_REQUEST]! });
+      const rid = (i: number) => `click-${label}-${i}`;
+      const sent = new Map<number, { at: number; ms: number; error: string | null }>();
+      const agent = new http.Agent({ keepAlive: true, maxSockets: o.maxSockets, timeout: 4_000 });
+      const cpu0 = cpuMsOf(muster!.pid);
+      const main0 = cpuMsOf(muster!.pid, true);
+      const bench0 = process.cpuUsage();
+      let run;
+      try {
+        run = await runPhase(clickTarget(`muster-${label}`, port, plan, rid), {
+          rate,
+          seconds,
+          agent,
+          timeoutMs: o.requestTimeoutMs,
+          firstIndex: 0,
+          onResult: (i, at, ms, error) => sent.set(i, { at, ms, error }),
+        });
+      } finally {
+        agent.destroy();
+      }
+      const lastAck = performance.now();
+      const mainAtLastAck = cpuMsOf(muster!.pid, true);
+      // every click gets exactly one outcome post (a confirmation or a :warning:)
+      const deadline = performance.now() + CONFIRM_LIMIT_MS;
+      while (performance.now() < deadline && !muster!.exitInfo) {
+        let n = 0;
+        for (let i = 0; i < total; i++) if (outcomeAt.has(rid(i))) n++;
+        if (n >= total) break;
+        await sleep(50);
+      }
+      const drainLimit = QUIET_LIMIT_MS + total * QUIET_PER_ITEM_MS;
+      const wentQuiet = await quiet(fake, drainLimit);
+      if (!wentQuiet) throw new Error(`Muster's outbox did not go quiet within ${drainLimit / 1000} s of the last click (${label})`);
+      const drainMs = performance.now() - lastAck - QUIET_MS;
+      const cpu1 = cpuMsOf(muster!.pid);
+      const main1 = cpuMsOf(muster!.pid, true);
+      const benchCpu = process.cpuUsage(bench0);
+      const outcomes = { votes: 0, decided: 0, refused: 0, missing: 0, other: 0, samples: [] as string[] };
+      const toOutcome: number[] = [];
+      const outcomeToAck: number[] = [];
+      const cardLead: number[] = [];
+      for (let i = 0; i < total; i++) {
+        const oc = outcomeAt.get(rid(i));
+        if (!oc) {
+          outcomes.missing += 1;
+          continue;
+        }
+        if (DECIDED_RE.test(oc.text)) outcomes.decided += 1;
+        else if (VOTE_RE.test(oc.text)) outcomes.votes += 1;
+        else {
+          if (oc.text.includes(':warning:')) outcomes.refused += 1;
+          else outcomes.other += 1;
+          if (outcomes.samples.length < 3) outcomes.samples.push(oc.text.slice(0, 200));
+        }
+        const s = sent.get(i);
+        if (s && s.error === null) {
+          toOutcome.push(oc.at - s.at);
+          outcomeToAck.push(s.at + s.ms - oc.at);
+          // the first update of the clicked card's channel copy after the click was sent (this vote's, when clicks are far apart)
+          const upd = label === 'idle' ? updatedAt.get(plan(i).card.ts)?.find((t) => t >= s.at) : undefined;
+          if (upd !== undefined) cardLead.push(oc.at - upd);
+        }
+      }
+      return {
+        label,
+        target: 'muster',
+        rate,
+        seconds,
+        summary: summarize(run),
+        requests: nRequests,
+        setup: { createMs: made.createMs, cardsMs: made.cardsMs, quietMs: made.quietMs },
+        outcomes,
+        split: { toOutcome: quantiles(toOutcome), outcomeToAck: quantiles(outcomeToAck), n: toOutcome.length },
+        ...(cardLead.length ? { cardLead: { p50: quantiles(cardLead).p50, ahead: cardLead.filter((x) => x >= 0).length, n: cardLead.length } } : {}),
+        drainMs,
+        lateAcks: run.latencies.filter((ms) => ms > SLACK_ACK_DEADLINE_MS).length,
+        cpuMsPerClick: {
+          ...(cpu0 !== undefined && cpu1 !== undefined ? { muster: (cpu1 - cpu0) / total } : {}),
+          ...(main0 !== undefined && main1 !== undefined ? { musterMain: (main1 - main0) / total } : {}),
+          ...(main0 !== undefined && mainAtLastAck !== undefined ? { musterMainUntilLastAck: (mainAtLastAck - main0) / total } : {}),
+          bench: (benchCpu.user + benchCpu.system) / 1000 / total,
+        },
+        cpuBusyPct: busy,
+      };
+    };
+
+    /** The same clicks to the bare Bolt app (the request ids are made up: it only acks). */
+    const barePhase = async (label: string, rate: number, seconds: number): Promise<PhaseRecord> => {
+      const fakeCard: Card = { ref: 'APR-1', version: '0', id: '00000000-0000-4000-8000-000000000000', ts: '1700000000.000100', text: '', blocks: [] };
+      const sample = [...cards.values()][0] ?? fakeCard;
+      const busy = await cpuBusy(300);
+      const agent = new http.Agent({ keepAlive: true, maxSockets: o.maxSockets, timeout: 4_000 });
+      try {
+        const run = await runPhase(
+          clickTarget(`bare-${label}`, barePort, (i) => ({ card: sample, user: APPROVERS[i % VOTES_PER_REQUEST]! }), (i) => `bare-${label}-${i}`),
+          { rate, seconds, agent, timeoutMs: o.requestTimeoutMs, firstIndex: 0 },
+        );
+        return { label, target: 'bare', rate, seconds, summary: summarize(run), lateAcks: run.latencies.filter((ms) => ms > SLACK_ACK_DEADLINE_MS).length, cpuBusyPct: busy };
+      } finally {
+        agent.destroy();
+      }
+    };
+
+    const died = () => {
+      for (const c of [muster!, bare!]) if (c.exitInfo) return `${describeExit(c)}`;
+      return undefined;
+    };
+    const line = (r: PhaseRecord) =>
+      `${r.summary.ok}/${r.summary.sent} ok, p50 ${r.summary.p50.toFixed(1)} ms, p99 ${r.summary.p99.toFixed(1)} ms` +
+      (r.outcomes ? `; outcomes: ${r.outcomes.votes} votes + ${r.outcomes.decided} deciding${r.outcomes.refused ? `, ${r.outcomes.refused} REFUSED` : ''}${r.outcomes.missing ? `, ${r.outcomes.missing} missing` : ''}` : '') +
+      (r.lateAcks ? `; ${r.lateAcks} acks over 3 s` : '');
+
+    // --- measured phase ---
+    try {
+      if (o.warmupSeconds > 0) {
+        process.stdout.write(`  muster: warm-up ${o.warmupSeconds} s at ${o.rate}/s … `);
+        result.muster.warmup = await musterPhase('warmup', o.rate, o.warmupSeconds);
+        process.stdout.write(`${line(result.muster.warmup)}\n`);
+      }
+      process.stdout.write(`  muster: clicks far apart, ${IDLE_SECONDS} s at ${IDLE_RATE}/s … `);
+      result.muster.idle = await musterPhase('idle', IDLE_RATE, IDLE_SECONDS);
+      process.stdout.write(`${line(result.muster.idle)}\n`);
+      process.stdout.write(`  muster: ${Math.ceil(clicksFor(o.rate, o.seconds) / VOTES_PER_REQUEST)} production deploys, then ${o.seconds} s at ${o.rate} clicks/s … `);
+      result.muster.main = await musterPhase('main', o.rate, o.seconds);
+      process.stdout.write(`${line(result.muster.main)}\n`);
+      if (died()) throw new Error(`${died()} during the clicks`);
+
+      if (o.warmupSeconds > 0) result.bare.warmup = await barePhase('warmup', o.rate, o.warmupSeconds);
+      process.stdout.write(`  bare bolt: same clicks, ${o.seconds} s at ${o.rate}/s … `);
+      result.bare.main = await barePhase('main', o.rate, o.seconds);
+      process.stdout.write(`${line(result.bare.main)}\n`);
+      if (died()) throw new Error(`${died()} during the clicks`);
+
+      // --- step-up ---
+      const passes = (r: PhaseRecord) => stepHeld(r, o.maxP99Ms);
+      const musterStep = async (rate: number) => {
+        process.stdout.write(`  step ${rate}/s × ${o.stepSeconds} s: muster … `);
+        const r = await musterPhase(`step${rate}`, rate, o.stepSeconds);
+        result.muster.steps.push(r);
+        process.stdout.write(`${line(r)}; cards caught up ${((r.drainMs ?? 0) / 1000).toFixed(1)} s after the last ack ${passes(r) ? '✓' : '✗'}\n`);
+        if (died()) throw new Error(`${died()} during the step-up`);
+        return passes(r);
+      };
+      let held = 0;
+      let failedAt: number | undefined;
+      for (const rate of o.steps) {
+        if (!(await musterStep(rate))) {
+          failedAt = rate;
+          break;
+        }
+        held = rate;
+      }
+      for (let k = 0; k < o.refineSteps && failedAt !== undefined; k++) {
+        const mid = Math.round((held + failedAt) / 2);
+        if (mid <= held || mid >= failedAt) break;
+        if (await musterStep(mid)) held = mid;
+        else failedAt = mid;
+      }
+      for (const rate of o.steps) {
+        const r = await barePhase(`step${rate}`, rate, o.stepSeconds);
+        result.bare.steps.push(r);
+        if (died()) throw new Error(`${died()} during the step-up`);
+        if (!passes(r)) break;
+      }
+      process.stdout.write(`  bare bolt steps: ${result.bare.steps.map((r) => `${r.rate}/s p99 ${r.summary.p99.toFixed(1)} ms${passes(r) ? '' : ' ✗'}`).join(', ')}\n`);
+    } catch (e) {
+      process.stdout.write('\n');
+      failures.push(`approval clicks: ${(e as Error).message}`);
+    }
+
+    result.muster.logLines = muster.output.lines - linesBefore;
+    result.muster.memoryAfter = memoryOf(muster.pid);
+    result.muster.stop = await stopChild(muster, o.shutdownLimitMs);
+    if (!result.muster.stop.graceful || result.muster.stop.code !== 0) failures.push(`approval clicks: Muster did not exit 0 within ${o.shutdownLimitMs / 1000} s of SIGTERM`);
+    result.bare.stop = await stopChild(bare, o.shutdownLimitMs);
+    if (result.bare.stop.alreadyExited) failures.push(`approval clicks: bare Bolt had exited before SIGTERM`);
+    if (failures.length || result.muster.logLines > 0) result.muster.lastOutput = dumpOutput(muster, 3_000);
+
+    // --- the database, read-only, Muster stopped ---
+    result.db = checkDatabase(dbFile, phaseClicks);
+    return result;
+  } finally {
+    for (const c of [muster, bare]) if (c && !c.exitInfo) await stopChild(c, 3_000);
+    o.onChild('muster', undefined);
+    o.onChild('bare', undefined);
+    await fake.close();
+  }
+}
+
+function checkDatabase(file: string, phases: Array<{ label: string; version: string; clicks: number }>): DbCheck {
+  const expectedVotes = phases.reduce((n, p) => n + p.clicks, 0);
+  const expectedApproved = phases.reduce((n, p) => n + Math.floor(p.clicks / VOTES_PER_REQUEST), 0);
+  const expectedPending = phases.reduce((n, p) => n + (p.clicks % VOTES_PER_REQUEST ? 1 : 0), 0);
+  const empty: DbCheck = { ok: false, votes: 0, expectedVotes, approved: 0, expectedApproved, pending: 0, expectedPending, otherStatus: 0, auditApprove: 0, auditApproved: 0, auditDenied: 0, outbox: {}, byPhase: [] };
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    const one = (sql: string, ...args: unknown[]) => Number((db!.prepare(sql).pluck().get(...args) as number | bigint | undefined) ?? 0);
+    const c: DbCheck = {
+      ...empty,
+      votes: one(`SELECT count(*) FROM approval_votes v JOIN approval_requests r ON r.id = v.request_id WHERE r.environment = 'production' AND v.decision = 'approve'`),
+      approved: one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND status = 'approved'`),
+      pending: one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND status = 'pending'`),
+      otherStatus: one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND status NOT IN ('approved', 'pending')`),
+      auditApprove: one(`SELECT count(*) FROM audit_entries WHERE action = 'approval.approve' AND outcome <> 'denied'`),
+      auditApproved: one(`SELECT count(*) FROM audit_entries WHERE action = 'approval.approved' AND outcome <> 'denied'`),
+      auditDenied: one(`SELECT count(*) FROM audit_entries WHERE action LIKE 'approval.%' AND outcome = 'denied'`),
+      outbox: Object.fromEntries((db.prepare('SELECT status, count(*) AS n FROM outbox GROUP BY status ORDER BY status').all() as Array<{ status: string; n: number }>).map((r) => [r.status, Number(r.n)])),
+      byPhase: phases.map((p) => ({
+        label: p.label,
+        clicks: p.clicks,
+        votes: one(`SELECT count(*) FROM approval_votes v JOIN approval_requests r ON r.id = v.request_id WHERE r.environment = 'production' AND r.version LIKE ? AND v.decision = 'approve'`, `${p.version}%`),
+        approved: one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND version LIKE ? AND status = 'approved'`, `${p.version}%`),
+        pending: one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND version LIKE ? AND status = 'pending'`, `${p.version}%`),
+      })),
+    };
+    c.ok =
+      c.votes === expectedVotes &&
+      c.approved === expectedApproved &&
+      c.pending === expectedPending &&
+      c.otherStatus === 0 &&
+      c.auditApprove === expectedVotes &&
+      c.auditApproved === expectedApproved &&
+      c.auditDenied === 0 &&
+      (c.outbox.dead ?? 0) === 0 &&
+      c.byPhase.every((p) => p.votes === p.clicks && p.approved === Math.floor(p.clicks / VOTES_PER_REQUEST));
+    return c;
+  } catch (e) {
+    return { ...empty, error: (e as Error).message };
+  } finally {
+    db?.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Summary (printing and JSON)
+// ---------------------------------------------------------------------------
+
+const f1 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(1));
+const f2 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(2));
+const r3 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? null : Math.round(n * 1000) / 1000);
+
+/** First column (and a last column headed '', for notes) left-aligned, the others right-aligned. */
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const left = (i: number) => i === 0 || (i === header.length - 1 && header[i] === '');
+  const line = (cells: string[]) => cells.map((c, i) => (left(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+}
+
+/** A step holds when nothing failed, p99 stayed under the limit and (Muster) every click was a vote. */
+export function stepHeld(p: PhaseRecord, maxP99Ms: number): boolean {
+  return p.summary.errors === 0 && p.summary.p99 < maxP99Ms && (p.outcomes ? p.outcomes.refused + p.outcomes.missing + p.outcomes.other === 0 : true);
+}
+
+/** The highest rate that held, below the lowest rate that did not; null when none held. */
+export function sustainedRate(steps: PhaseRecord[], maxP99Ms: number): number | null {
+  const failed = steps.filter((s) => !stepHeld(s, maxP99Ms)).map((s) => s.rate);
+  const ceiling = failed.length ? Math.min(...failed) : Infinity;
+  const held = steps.filter((s) => stepHeld(s, maxP99Ms) && s.rate < ceiling).map((s) => s.rate);
+  return held.length ? Math.max(...held) : null;
+}
+
+export interface WhoamiBaseline {
+  muster?: Summary;
+  bare?: Summary;
+  rate: number;
+}
+
+export function summarizeApprovalClicks(r: ClickBenchResult, o: Pick<ClickBenchOptions, 'rate' | 'seconds' | 'warmupSeconds' | 'steps' | 'stepSeconds' | 'maxP99Ms' | 'refineSteps'>, whoami: WhoamiBaseline, cpuBusyPct: number): { text: string; json: Record<string, unknown>; failures: string[] } {
+  const failures: string[] = [];
+  const m = r.muster.main;
+  const b = r.bare.main;
+  const lines: string[] = [];
+  const passes = (p: PhaseRecord) => stepHeld(p, o.maxP99Ms);
+  const row = (label: string, s: Summary | undefined, rate: string, late?: number) =>
+    s
+      ? [label, rate, String(s.sent), String(s.errors), f1(s.sendRate), f1(s.throughput), f2(s.p50), f2(s.p90), f2(s.p99), f2(s.max), late === undefined ? '-' : String(late)]
+      : [label, rate, '-', '-', '-', '-', '-', '-', '-', '-', '-'];
+  lines.push(
+    ...table(
+      ['target', 'rate/s', 'sent', 'errors', 'sent/s', 'ok/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', '> 3 s'],
+      [
+        row('muster: Approve click (a vote)', m?.summary, String(o.rate), m?.lateAcks),
+        row('muster: the same, clicks far apart', r.muster.idle?.summary, String(IDLE_RATE), r.muster.idle?.lateAcks),
+        row('bare bolt: the same clicks, ack only', b?.summary, String(o.rate), b?.lateAcks),
+        row('muster: /muster whoami (1st section)', whoami.muster, String(whoami.rate)),
+        row('bare bolt: /muster whoami (1st section)', whoami.bare, String(whoami.rate)),
+      ],
+    ),
+  );
+  if (m && b) lines.push(`\nMuster click / bare Bolt click:  p50 ×${f2(m.summary.p50 / b.summary.p50)}   p99 ×${f2(m.summary.p99 / b.summary.p99)}   (bare Bolt: click p50 / whoami p50 ×${f2(b.summary.p50 / (whoami.bare?.p50 ?? Number.NaN))})`);
+  if (m?.split && m.outcomes) {
+    const idle = r.muster.idle;
+    const pq = (q: Quantiles | undefined) => (q ? `${f2(q.p50)} / ${f2(q.p99)}` : '-');
+    const cpu = (p: PhaseRecord | undefined) => (p?.cpuMsPerClick?.musterMain !== undefined ? `${f1(p.cpuMsPerClick.musterMain)} (${f1(p.cpuMsPerClick.musterMainUntilLastAck)} before the last ack)` : '-');
+    lines.push('');
+    lines.push(
+      ...table(
+        ['where a click goes (Muster)', `far apart, ${IDLE_RATE}/s`, `at ${o.rate}/s`, ''],
+        [
+          ['click sent → outcome posted, p50 / p99 ms', pq(idle?.split?.toOutcome), pq(m.split.toOutcome), 'Bolt, actor lookup (1 transaction), the vote (1 transaction), and the queue ahead of them'],
+          ['outcome posted → ack received, p50 / p99 ms', pq(idle?.split?.outcomeToAck), pq(m.split.outcomeToAck), 'the handler awaits its response_url POST before ack()'],
+          [
+            'outcome posted − channel card updated, p50 ms',
+            idle?.cardLead ? f1(idle.cardLead.p50) : '-',
+            '(cards lag)',
+            '≈ 0: the POST leaves with the card updates — the commit kicks the outbox, which re-renders the copies first',
+          ],
+          ['Muster main-thread CPU per click, ms', cpu(idle), cpu(m), `first click → outbox quiet: the vote, then ${1 + APPROVERS.length} card copies re-rendered + updated, every 3rd a DM`],
+          ['Muster CPU per click incl. GC/helper threads, ms', f1(idle?.cpuMsPerClick?.muster), f1(m.cpuMsPerClick?.muster), `bench process (fake Slack + load): ${f1(m.cpuMsPerClick?.bench)} ms per click`],
+        ],
+      ),
+    );
+    const mainCpu = idle?.cpuMsPerClick?.musterMain ?? m.cpuMsPerClick?.musterMain;
+    if (mainCpu !== undefined) {
+      lines.push(
+        `→ Muster's one event loop (Bolt, Prisma and better-sqlite3 all run on it) finishes about ${f1(1000 / mainCpu)} clicks/s with every card kept up to date; ` +
+          `above that the acks still get a share (at ${o.rate}/s it acked ${f1(m.summary.throughput)}/s) while the card updates fall behind.`,
+      );
+    }
+    lines.push(
+      `outcomes posted: ${m.outcomes.votes} "Your approval … is in" + ${m.outcomes.decided} "… approved — all 3 approvals are in" of ${m.summary.sent} clicks` +
+        `${m.outcomes.refused ? `, ${m.outcomes.refused} refused (${m.outcomes.samples.join(' | ')})` : ''}${m.outcomes.missing ? `, ${m.outcomes.missing} never posted` : ''}; ` +
+        `card updates and DMs caught up ${f1((m.drainMs ?? Number.NaN) / 1000)} s after the last ack`,
+    );
+    if (m.setup && m.requests !== undefined) {
+      lines.push(
+        `set-up (not timed): ${m.requests} production deploys by signed /approval deploy in ${f1(m.setup.createMs / 1000)} s, their ${m.requests} channel cards + ${m.requests * APPROVERS.length} DMs posted ` +
+          `${f1(m.setup.cardsMs / 1000)} s later, outbox quiet ${f1(m.setup.quietMs / 1000)} s after that`,
+      );
+    }
+  }
+  lines.push('');
+  lines.push(`sustained maximum: the highest step with p99 < ${o.maxP99Ms} ms and no errors (${o.stepSeconds} s per step; new requests before each Muster step; Muster stops at its first failing step, then bisects once):`);
+  const rates = [...new Set([...o.steps, ...r.muster.steps.map((s) => s.rate), ...r.bare.steps.map((s) => s.rate)])].sort((x, y) => x - y);
+  const stepRows = rates.map((rate) => {
+    const ms = r.muster.steps.find((s) => s.rate === rate);
+    const bs = r.bare.steps.find((s) => s.rate === rate);
+    const cell = (p: PhaseRecord | undefined, drain: boolean) =>
+      p
+        ? [`${p.summary.ok}/${p.summary.sent}`, f1(p.summary.throughput), f2(p.summary.p50), f2(p.summary.p99), f2(p.summary.max), ...(drain ? [f1((p.drainMs ?? Number.NaN) / 1000)] : []), passes(p) ? 'yes' : 'NO']
+        : ['not run', '', '', '', '', ...(drain ? [''] : []), ''];
+    return [String(rate), ...cell(ms, true), ...cell(bs, false)];
+  });
+  lines.push(...table(['rate/s', 'muster ok', 'ok/s', 'p50 ms', 'p99 ms', 'max ms', 'cards +s', 'held', 'bare ok', 'ok/s', 'p50 ms', 'p99 ms', 'max ms', 'held'], stepRows));
+  lines.push('("cards +s": seconds after the last ack until every card copy was updated and the DMs sent)');
+  const maxM = sustainedRate(r.muster.steps, o.maxP99Ms);
+  const maxB = sustainedRate(r.bare.steps, o.maxP99Ms);
+  const allHeld = (steps: PhaseRecord[]) => o.steps.every((rate) => steps.some((s) => s.rate === rate)) && steps.every(passes);
+  const describeMax = (v: number | null, steps: PhaseRecord[]) => (v === null ? `below ${Math.min(...steps.map((s) => s.rate))}/s` : allHeld(steps) ? `≥ ${v}/s (every step held)` : `${v}/s`);
+  const keptUp = r.muster.idle?.cpuMsPerClick?.musterMain;
+  lines.push(`highest sustained click rate: muster ${describeMax(maxM, r.muster.steps)}, bare bolt ${describeMax(maxB, r.bare.steps)}`);
+  if (keptUp !== undefined) lines.push(`  Muster's figure is for the acks: with every card copy kept current it manages about ${f1(1000 / keptUp)} clicks/s (see "cards +s")`);
+  const firstFail = [...r.muster.steps].sort((x, y) => x.rate - y.rate).find((s) => !passes(s));
+  if (firstFail?.outcomes) {
+    lines.push(
+      `  at ${firstFail.rate}/s Muster acked ${f1(firstFail.summary.throughput)} clicks/s (p99 ${f1(firstFail.summary.p99)} ms, ${firstFail.summary.errors} errors, ${firstFail.lateAcks} acks over 3 s${firstFail.outcomes.refused ? `, ${firstFail.outcomes.refused} refused` : ''}); its cards caught up ${f1((firstFail.drainMs ?? 0) / 1000)} s after the last ack`,
+    );
+  }
+
+  const d = r.db;
+  lines.push('');
+  if (!d) lines.push('database: not checked');
+  else if (d.error) lines.push(`database: could not be read: ${d.error}`);
+  else {
+    lines.push(
+      `database (read-only, after Muster stopped): ${d.votes}/${d.expectedVotes} approve votes, ${d.approved}/${d.expectedApproved} requests approved (${d.pending} pending, expected ${d.expectedPending}; ${d.otherStatus} otherwise), ` +
+        `audit ${d.auditApprove} approval.approve + ${d.auditApproved} approval.approved, ${d.auditDenied} denied; outbox ${Object.entries(d.outbox).map(([k, v]) => `${v} ${k}`).join(', ') || 'empty'} — ${d.ok ? 'as expected' : 'MISMATCH'}`,
+    );
+    if (!d.ok) for (const p of d.byPhase) lines.push(`  ${p.label}: ${p.clicks} clicks → ${p.votes} votes, ${p.approved} approved, ${p.pending} pending`);
+  }
+  lines.push(`Muster RSS: ${f1(r.muster.memoryIdle?.rssMb)} MB idle → ${f1(r.muster.memoryAfter?.rssMb)} MB after the clicks (peak ${f1(r.muster.memoryAfter?.peakMb)} MB); SIGTERM → exit ${r.muster.stop ? `${r.muster.stop.code} in ${r.muster.stop.ms.toFixed(0)} ms` : '-'}`);
+  if (cpuBusyPct > 15) lines.push(`note: the CPUs were ${cpuBusyPct.toFixed(0)} % busy before this section: figures are noisy`);
+
+  // --- verdict for the run ---
+  if (m) {
+    if (m.summary.errorRate > 0.01) failures.push(`approval clicks: ${m.summary.errors}/${m.summary.sent} Muster clicks failed (> 1 %)`);
+    if (m.outcomes && m.outcomes.refused + m.outcomes.other > 0) failures.push(`approval clicks: ${m.outcomes.refused + m.outcomes.other} of the measured clicks were not votes: ${m.outcomes.samples.join(' | ')}`);
+    if (m.outcomes && m.outcomes.missing > 0) failures.push(`approval clicks: ${m.outcomes.missing} measured clicks never posted their outcome`);
+  } else failures.push('approval clicks: the measured Muster phase did not run');
+  if (b && b.summary.errorRate > 0.01) failures.push(`approval clicks: ${b.summary.errors}/${b.summary.sent} bare Bolt clicks failed (> 1 %)`);
+  if (d && !d.ok) {
+    // an overloaded step may lose clicks to client time-outs; anything else is a bug
+    const overloaded = new Set(r.muster.steps.filter((s) => s.summary.errors > 0).map((s) => `step${s.rate}`));
+    const bad = d.byPhase.filter((p) => !overloaded.has(p.label) && (p.votes !== p.clicks || p.approved !== Math.floor(p.clicks / VOTES_PER_REQUEST)));
+    if (d.error || bad.length || d.auditDenied > 0 || d.otherStatus > 0 || (d.outbox.dead ?? 0) > 0 || overloaded.size === 0) {
+      failures.push(`approval clicks: the database does not hold one vote per click${d.error ? ` (${d.error})` : bad.length ? ` (${bad.map((p) => `${p.label}: ${p.votes}/${p.clicks} votes, ${p.approved} approved`).join('; ')})` : ` (denied ${d.auditDenied}, other status ${d.otherStatus}, dead effects ${d.outbox.dead ?? 0})`}`);
+    }
+  }
+
+  const phaseJson = (p: PhaseRecord | undefined) =>
+    p
+      ? {
+          rate: p.rate,
+          seconds: p.seconds,
+          sent: p.summary.sent,
+          ok: p.summary.ok,
+          errors: p.summary.errors,
+          errorKinds: p.summary.errorKinds,
+          sendRatePerS: r3(p.summary.sendRate),
+          throughputPerS: r3(p.summary.throughput),
+          latencyMs: { p50: r3(p.summary.p50), p90: r3(p.summary.p90), p99: r3(p.summary.p99), max: r3(p.summary.max), mean: r3(p.summary.mean) },
+          maxSendLagMs: r3(p.summary.maxSendLagMs),
+          withinLimits: passes(p),
+          lateAcksOver3s: p.lateAcks,
+          ...(p.cpuMsPerClick
+            ? { cpuMsPerClick: { musterProcess: r3(p.cpuMsPerClick.muster), musterMainThread: r3(p.cpuMsPerClick.musterMain), musterMainThreadUntilLastAck: r3(p.cpuMsPerClick.musterMainUntilLastAck), benchProcess: r3(p.cpuMsPerClick.bench) } }
+            : {}),
+          cpuBusyBeforePct: r3(p.cpuBusyPct),
+          ...(p.requests !== undefined ? { requests: p.requests } : {}),
+          ...(p.setup ? { setupMs: { create: r3(p.setup.createMs), cards: r3(p.setup.cardsMs), quiet: r3(p.setup.quietMs) } } : {}),
+          ...(p.outcomes ? { outcomes: { votes: p.outcomes.votes, deciding: p.outcomes.decided, refused: p.outcomes.refused, missing: p.outcomes.missing, other: p.outcomes.other } } : {}),
+          ...(p.split
+            ? {
+                splitMs: {
+                  clickToOutcomePosted: { p50: r3(p.split.toOutcome.p50), p90: r3(p.split.toOutcome.p90), p99: r3(p.split.toOutcome.p99), max: r3(p.split.toOutcome.max) },
+                  outcomePostedToAck: { p50: r3(p.split.outcomeToAck.p50), p90: r3(p.split.outcomeToAck.p90), p99: r3(p.split.outcomeToAck.p99), max: r3(p.split.outcomeToAck.max) },
+                  clicks: p.split.n,
+                },
+              }
+            : {}),
+          ...(p.cardLead ? { channelCardUpdatedToOutcomePostedMs: { p50: r3(p.cardLead.p50), cardFirst: p.cardLead.ahead, clicks: p.cardLead.n } } : {}),
+          ...(p.drainMs !== undefined ? { outboxDrainAfterLastAckMs: r3(p.drainMs) } : {}),
+        }
+      : null;
+  const whoamiJson = (s: Summary | undefined) => (s ? { p50: r3(s.p50), p90: r3(s.p90), p99: r3(s.p99), max: r3(s.max), sent: s.sent, errors: s.errors } : null);
+  const json = {
+    config: {
+      route: 'production deploy: release_manager + cto + security_lead (3 votes per request)',
+      clicksPerRequest: VOTES_PER_REQUEST,
+      approvers: APPROVERS.map((a) => ({ user: a.id, role: a.role })),
+      rate: o.rate,
+      seconds: o.seconds,
+      warmupSeconds: o.warmupSeconds,
+      steps: o.steps,
+      stepSeconds: o.stepSeconds,
+      maxP99Ms: o.maxP99Ms,
+      refineSteps: o.refineSteps,
+      slackAckDeadlineMs: SLACK_ACK_DEADLINE_MS,
+      fakeSlackLatencyMs: 0,
+      openLoop: true,
+    },
+    cpuBusyBeforePct: r3(cpuBusyPct),
+    muster: {
+      warmup: phaseJson(r.muster.warmup),
+      farApart: phaseJson(r.muster.idle),
+      main: phaseJson(m),
+      steps: r.muster.steps.map(phaseJson),
+      readyMs: r3(r.muster.readyMs),
+      rssMb: { idle: r3(r.muster.memoryIdle?.rssMb), afterLoad: r3(r.muster.memoryAfter?.rssMb), peak: r3(r.muster.memoryAfter?.peakMb) },
+      shutdown: r.muster.stop ? { ms: r3(r.muster.stop.ms), code: r.muster.stop.code, graceful: r.muster.stop.graceful } : null,
+      logLinesWarnPlus: r.muster.logLines,
+    },
+    bareBolt: { warmup: phaseJson(r.bare.warmup), main: phaseJson(b), steps: r.bare.steps.map(phaseJson), readyMs: r3(r.bare.readyMs) },
+    whoamiBaseline: { rate: whoami.rate, muster: whoamiJson(whoami.muster), bareBolt: whoamiJson(whoami.bare) },
+    ratios: m && b ? { p50: r3(m.summary.p50 / b.summary.p50), p99: r3(m.summary.p99 / b.summary.p99) } : null,
+    sustainedMaxPerS: { muster: maxM, musterAllStepsHeld: allHeld(r.muster.steps), bareBolt: maxB, bareBoltAllStepsHeld: allHeld(r.bare.steps) },
+    database: d ?? null,
+    failures: [...r.failures, ...failures],
+  };
+  return { text: lines.join('\n'), json, failures };
+}
