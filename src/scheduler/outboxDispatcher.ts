@@ -64,6 +64,8 @@ export class OutboxDispatcher {
   private stopped = false;
   private current: Promise<void> = Promise.resolve();
   private readonly inflight = new Set<Promise<void>>();
+  /** Results of finished effects never change: later effects that use them skip a read. */
+  private readonly results = new Map<number, Record<string, unknown>>();
 
   constructor(
     private readonly db: Database,
@@ -171,7 +173,7 @@ export class OutboxDispatcher {
       const port = this.ports.get(row.platform);
       if (!port) throw new ChatError(`no chat port for platform "${row.platform}"`, 'permanent', 'no_port');
       const refs = collectRefs(payload.args, new Set());
-      let args = resolveRefs(payload.args, await resultsOf(this.db, [...refs])) as Record<string, unknown>;
+      let args = resolveRefs(payload.args, await this.resultsFor([...refs])) as Record<string, unknown>;
       if (args.surface && typeof args.surface === 'object') {
         const render = this.renderers.get(row.platform);
         if (!render) throw new ChatError(`no renderer for platform "${row.platform}"`, 'permanent', 'no_renderer');
@@ -179,6 +181,7 @@ export class OutboxDispatcher {
         args = { ...rest, ...(await render(surface as Surface)) };
       }
       const result = await port.perform(row.op, args);
+      let won = false;
       await this.db.tx(async (tx) => {
         const done = await tx.outboxEffect.updateMany({
           where: { id: row.id, status: 'running', leasedBy: this.opts.owner },
@@ -186,16 +189,37 @@ export class OutboxDispatcher {
         });
         // Lost the lease to another replica: it owns the outcome now.
         if (done.count !== 1) return;
+        won = true;
         if (payload.hook) {
           const hook = this.hooks.get(payload.hook.name);
           if (!hook) log.warn({ hook: payload.hook.name }, 'no handler registered for effect hook');
           else await hook(tx, { effect: row, result, data: payload.hook.data ?? {} });
         }
       });
+      if (won) this.remember(row.id, result);
       log.debug('effect done');
     } catch (e) {
       await this.fail(row, e, log);
     }
+  }
+
+  private remember(id: number, result: Record<string, unknown>): void {
+    if (this.results.size >= 10_000) this.results.delete(this.results.keys().next().value!);
+    this.results.set(id, result);
+  }
+
+  private async resultsFor(ids: number[]): Promise<Map<number, Record<string, unknown> | undefined>> {
+    const out = new Map<number, Record<string, unknown> | undefined>();
+    const missing = ids.filter((id) => {
+      const hit = this.results.get(id);
+      if (hit) out.set(id, hit);
+      return !hit;
+    });
+    for (const [id, r] of await resultsOf(this.db, missing)) {
+      out.set(id, r);
+      if (r) this.remember(id, r);
+    }
+    return out;
   }
 
   private async fail(row: OutboxRow, e: unknown, log: Logger): Promise<void> {
