@@ -16,7 +16,7 @@ import {
 import { isRole, type Role } from '../domain/rbac.ts';
 import { formatDuration } from '../domain/duration.ts';
 import type { Tx } from '../store/db.ts';
-import { grantedRoles, nextNumber, userIdOf } from '../store/identity.ts';
+import { nextNumber, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
 import type { TimerRow } from '../store/timers.ts';
 import { Refusal, UsageError } from './errors.ts';
@@ -143,12 +143,6 @@ export class ApprovalService {
     );
   }
 
-  private async rolesOf(tx: Tx, userId: string): Promise<Role[]> {
-    const roles = new Set<Role>(await grantedRoles(tx, userId));
-    if (this.k.deps.admins.includes(externalOf(userId))) roles.add('admin');
-    return [...roles];
-  }
-
   /** Platform ids of people who could still move the open step forward. */
   private async eligible(tx: Tx, row: RequestRow, ev: Evaluation, votes: Vote[]): Promise<string[]> {
     if (row.status !== 'pending') return [];
@@ -158,11 +152,20 @@ export class ApprovalService {
     const ids = new Set(grants.map((g) => g.userId));
     if (roles.includes('admin')) for (const a of this.k.deps.admins) ids.add(userIdOf(row.workspaceId, a));
     const voted = new Set(votes.map((v) => v.userId));
+    for (const id of [...ids]) if (id === row.requesterId || voted.has(id)) ids.delete(id);
+    // All roles of the candidates in one query (a person may fill a part through another role).
+    const held = new Map<string, Role[]>();
+    for (const g of await tx.roleGrant.findMany({ where: { userId: { in: [...ids] } }, select: { userId: true, role: true } })) {
+      if (isRole(g.role)) held.set(g.userId, [...(held.get(g.userId) ?? []), g.role]);
+    }
+    for (const a of this.k.deps.admins) {
+      const id = userIdOf(row.workspaceId, a);
+      if (ids.has(id)) held.set(id, [...new Set([...(held.get(id) ?? []), 'admin' as Role])]);
+    }
     const route = JSON.parse(row.route) as Route;
     const out: string[] = [];
     for (const id of ids) {
-      if (id === row.requesterId || voted.has(id)) continue;
-      const c = checkVote(route, { status: 'pending', requesterId: row.requesterId }, votes, { userId: id, roles: await this.rolesOf(tx, id) }, 'approve');
+      const c = checkVote(route, { status: 'pending', requesterId: row.requesterId }, votes, { userId: id, roles: held.get(id) ?? [] }, 'approve');
       if (c.ok) out.push(externalOf(id));
     }
     return out.sort();
