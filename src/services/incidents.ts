@@ -135,18 +135,16 @@ export class IncidentService {
     await tx.incidentMember.upsert({ where: { incidentId_userId: { incidentId, userId } }, create: { incidentId, userId, addedAt: now }, update: {} });
   }
 
+  /** (Re-)arms one of an incident's SLA clocks; scheduling the same key replaces it. */
+  private arm(u: Unit, row: { id: string; workspaceId: string }, clock: 'no-commander' | 'update-due' | 'resolve-sla', dueAt: Date) {
+    const key = { 'no-commander': timerKeys.noCommander, 'update-due': timerKeys.updateDue, 'resolve-sla': timerKeys.resolveSla }[clock](row.id);
+    return u.schedule({ key, kind: `incident.${clock}`, subjectType: 'incident', subjectId: row.id, workspaceId: row.workspaceId, dueAt, payload: { level: 0 } });
+  }
+
   /** Re-arms the "no update within the cadence" clock from now. */
   private async armUpdateClock(u: Unit, row: IncidentRow) {
     const sev = this.policy.incidents.severities[row.severity as Severity];
-    await u.schedule({
-      key: timerKeys.updateDue(row.id),
-      kind: 'incident.update-due',
-      subjectType: 'incident',
-      subjectId: row.id,
-      workspaceId: row.workspaceId,
-      dueAt: new Date(u.now.getTime() + sev.updateEvery),
-      payload: { level: 0 },
-    });
+    await this.arm(u, row, 'update-due', new Date(u.now.getTime() + sev.updateEvery));
     await this.stopEscalations(u, row.id, 'update-due');
   }
 
@@ -220,10 +218,10 @@ export class IncidentService {
       }
       // Timers: commander within the response SLA (P0/P1), update cadence, resolution SLA.
       if (sev.requiresCommander) {
-        await u.schedule({ key: timerKeys.noCommander(id), kind: 'incident.no-commander', subjectType: 'incident', subjectId: id, workspaceId: actor.workspaceId, dueAt: new Date(u.now.getTime() + sev.respond), payload: { level: 0 } });
+        await this.arm(u, row, 'no-commander', new Date(u.now.getTime() + sev.respond));
       }
-      await u.schedule({ key: timerKeys.updateDue(id), kind: 'incident.update-due', subjectType: 'incident', subjectId: id, workspaceId: actor.workspaceId, dueAt: new Date(u.now.getTime() + sev.updateEvery), payload: { level: 0 } });
-      await u.schedule({ key: timerKeys.resolveSla(id), kind: 'incident.resolve-sla', subjectType: 'incident', subjectId: id, workspaceId: actor.workspaceId, dueAt: new Date(u.now.getTime() + sev.resolve), payload: { level: 0 } });
+      await this.arm(u, row, 'update-due', new Date(u.now.getTime() + sev.updateEvery));
+      await this.arm(u, row, 'resolve-sla', new Date(u.now.getTime() + sev.resolve));
       return {
         text: `Declared *${refName}* (${input.severity}): ${title}. Setting up #${name} and inviting responders — a link follows in a moment.${sev.requiresCommander ? ' A commander is needed: press *Take commander* on the card.' : ''}`,
       };
@@ -273,7 +271,7 @@ export class IncidentService {
       await this.armUpdateClock(u, updated);
       if (reopened) {
         const sev = this.policy.incidents.severities[row.severity as Severity];
-        await u.schedule({ key: timerKeys.resolveSla(row.id), kind: 'incident.resolve-sla', subjectType: 'incident', subjectId: row.id, workspaceId: row.workspaceId, dueAt: new Date(row.declaredAt.getTime() + sev.resolve), payload: { level: 0 } });
+        await this.arm(u, row, 'resolve-sla', new Date(row.declaredAt.getTime() + sev.resolve));
       }
       return { text: `${refName} ${text}` };
     });
@@ -307,11 +305,11 @@ export class IncidentService {
       // The SLA clocks follow the new severity.
       const sev = this.policy.incidents.severities[severity];
       if (isActive(row.status)) {
-        await u.schedule({ key: timerKeys.resolveSla(row.id), kind: 'incident.resolve-sla', subjectType: 'incident', subjectId: row.id, workspaceId: row.workspaceId, dueAt: new Date(row.declaredAt.getTime() + sev.resolve), payload: { level: 0 } });
-        await u.schedule({ key: timerKeys.updateDue(row.id), kind: 'incident.update-due', subjectType: 'incident', subjectId: row.id, workspaceId: row.workspaceId, dueAt: new Date(row.lastUpdateAt.getTime() + sev.updateEvery), payload: { level: 0 } });
+        await this.arm(u, row, 'resolve-sla', new Date(row.declaredAt.getTime() + sev.resolve));
+        await this.arm(u, row, 'update-due', new Date(row.lastUpdateAt.getTime() + sev.updateEvery));
         const hasCommander = (await u.tx.incidentRole.count({ where: { incidentId: row.id, role: 'commander', relievedAt: null } })) > 0;
         if (sev.requiresCommander && !hasCommander) {
-          await u.schedule({ key: timerKeys.noCommander(row.id), kind: 'incident.no-commander', subjectType: 'incident', subjectId: row.id, workspaceId: row.workspaceId, dueAt: new Date(Math.max(u.now.getTime(), row.declaredAt.getTime() + sev.respond)), payload: { level: 0 } });
+          await this.arm(u, row, 'no-commander', new Date(Math.max(u.now.getTime(), row.declaredAt.getTime() + sev.respond)));
         } else if (!sev.requiresCommander) {
           await u.cancel({ key: timerKeys.noCommander(row.id) });
           await this.stopEscalations(u, row.id, 'no-commander');
