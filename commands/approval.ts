@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseAmount } from '../src/domain/approval.ts';
 import { DECISION_CATEGORIES } from '../src/config/policy.ts';
 import { UsageError } from '../src/services/errors.ts';
-import { arg, restAfter, tokenize } from './grammar.ts';
+import { arg, restAfter, tokenize, noExtra } from './grammar.ts';
 import type { Command } from './types.ts';
 
 const USAGE = {
@@ -50,7 +50,7 @@ function parse(text: string): ApprovalArgs {
     case 'help':
       return { sub: 'help' };
     case 'list':
-      if (words.length > 1) throw new UsageError(`Unexpected "${words.slice(1).join(' ')}".`, USAGE.list);
+      noExtra(words, 1, USAGE.list);
       return { sub: 'list' };
     case 'deploy': {
       const environment = arg(slug('an environment'), words[1], 'environment', USAGE.deploy);
@@ -75,7 +75,7 @@ function parse(text: string): ApprovalArgs {
     }
     case 'show':
     case 'cancel': {
-      if (words.length > 2) throw new UsageError(`Unexpected "${words.slice(2).join(' ')}".`, USAGE[sub]);
+      noExtra(words, 2, USAGE[sub]);
       return { sub, ref: arg(aprRef, words[1], 'request id', USAGE[sub]) };
     }
     case 'breakglass': {

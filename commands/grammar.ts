@@ -36,3 +36,8 @@ export function arg<T>(schema: z.ZodType<T>, value: string | undefined, what: st
   if (!r.success) throw new UsageError(`"${value}" is not a valid ${what}: ${r.error.issues[0]?.message ?? 'invalid'}.`, usage);
   return r.data;
 }
+
+/** Refuses words past the first `n` (the subcommand counts), naming them. */
+export function noExtra(words: string[], n: number, usage: string): void {
+  if (words.length > n) throw new UsageError(`Unexpected "${words.slice(n).join(' ')}".`, usage);
+}

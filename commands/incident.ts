@@ -3,7 +3,7 @@ import { INCIDENT_ROLES, SEVERITIES, STATUSES, type IncidentRoleName, type Incid
 import type { Severity } from '../src/config/policy.ts';
 import { UsageError } from '../src/services/errors.ts';
 import type { Target } from '../src/services/incidents.ts';
-import { arg, mention, restAfter, tokenize } from './grammar.ts';
+import { arg, mention, restAfter, tokenize, noExtra } from './grammar.ts';
 import type { Command } from './types.ts';
 
 const USAGE = {
@@ -135,7 +135,7 @@ function parse(input: string): IncidentArgs {
     case 'role': {
       const r = arg(role, words[1], 'role', USAGE.role);
       const user = arg(userOrMe, words[2]?.toLowerCase() === 'me' ? 'me' : words[2], 'user (a mention or "me")', USAGE.role);
-      if (words.length > 3) throw new UsageError(`Unexpected "${words.slice(3).join(' ')}".`, USAGE.role);
+      noExtra(words, 3, USAGE.role);
       return { sub: 'role', target, role: r, user };
     }
     case 'action': {
@@ -164,7 +164,7 @@ function parse(input: string): IncidentArgs {
     case 'close':
     case 'timeline':
     case 'postmortem':
-      if (words.length > 1) throw new UsageError(`Unexpected "${words.slice(1).join(' ')}".`, USAGE[sub]);
+      noExtra(words, 1, USAGE[sub]);
       return { sub, target };
     default:
       throw new UsageError(`Unknown subcommand "${words[0]}".`, Object.values(USAGE).join('\n'));

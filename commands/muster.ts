@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ROLES, type Role } from '../src/domain/rbac.ts';
 import { UsageError } from '../src/services/errors.ts';
 import type { SubjectRef } from '../src/services/admin.ts';
-import { arg, mention, subjectRef, tokenize } from './grammar.ts';
+import { arg, mention, subjectRef, tokenize, noExtra } from './grammar.ts';
 import type { Command } from './types.ts';
 
 const USAGE = {
@@ -39,9 +39,7 @@ export type MusterArgs =
 
 function parse(text: string): MusterArgs {
   const [sub, ...rest] = tokenize(text);
-  const extra = (usage: string, n: number) => {
-    if (rest.length > n) throw new UsageError(`Unexpected "${rest.slice(n).join(' ')}".`, usage);
-  };
+  const extra = (usage: string, n: number) => noExtra(rest, n, usage);
   switch ((sub ?? 'help').toLowerCase()) {
     case 'help':
       return { sub: 'help' };

@@ -163,7 +163,8 @@ ${body}
 </section>`;
 }
 
-export function renderStatusPage(s: StatusSnapshot, title: string): string {
+/** The HTML document around a page's body: the same head for the page and its error. */
+function pageShell(title: string, body: string, style?: string): string {
   const t = escapeHtml(title);
   return `<!doctype html>
 <html lang="en">
@@ -171,38 +172,30 @@ export function renderStatusPage(s: StatusSnapshot, title: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${t}</title>
-<style>${STYLE}</style>
-</head>
+${style ? `<style>${style}</style>\n` : ''}</head>
 <body>
 <main>
 <h1>${t}</h1>
-<p class="summary ${s.active.length ? 'down' : 'ok'}">${summaryLine(s.active.length)}</p>
-${renderSection('active-heading', 'Active incidents', s.active, 'There are no active incidents.')}
-${renderSection('resolved-heading', 'Recently resolved', s.resolved, 'No incidents were resolved in the last 7 days.')}
-<footer><p>Last updated ${time(s.generatedAt)}. Times are in UTC.</p></footer>
+${body}
 </main>
 </body>
 </html>
 `;
 }
 
+export function renderStatusPage(s: StatusSnapshot, title: string): string {
+  return pageShell(
+    title,
+    `<p class="summary ${s.active.length ? 'down' : 'ok'}">${summaryLine(s.active.length)}</p>
+${renderSection('active-heading', 'Active incidents', s.active, 'There are no active incidents.')}
+${renderSection('resolved-heading', 'Recently resolved', s.resolved, 'No incidents were resolved in the last 7 days.')}
+<footer><p>Last updated ${time(s.generatedAt)}. Times are in UTC.</p></footer>`,
+    STYLE,
+  );
+}
+
 function renderUnavailable(title: string): string {
-  const t = escapeHtml(title);
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${t}</title>
-</head>
-<body>
-<main>
-<h1>${t}</h1>
-<p>The status page is temporarily unavailable. Please try again in a minute.</p>
-</main>
-</body>
-</html>
-`;
+  return pageShell(title, '<p>The status page is temporarily unavailable. Please try again in a minute.</p>');
 }
 
 function noCache(res: Response): void {
