@@ -125,6 +125,10 @@ const DEFAULT_PERMISSIONS: PermissionMap = {
   manage_roles: ['admin'],
   read_audit: ['admin', 'cto', 'security_lead', 'director', 'vp', 'manager', 'release_manager'],
   break_glass: ['cto'],
+  // Reviewing a break-glass approval is a security control: never the person who benefited.
+  break_glass_review: ['security_lead', 'admin'],
+  // Putting an incident on the public status page (besides the incident's comms lead).
+  publish_status: ['admin', 'manager', 'cto'],
   manage_changes: ['release_manager', 'admin'],
   approve_emergency_change: ['oncall', 'release_manager', 'cto'],
   close_incident: ['oncall', 'tech_lead', 'manager', 'admin'],
@@ -184,6 +188,25 @@ export const policySchema = z
         decisionRights: z
           .partialRecord(z.enum(['financial', 'technical', 'business']), z.partialRecord(category, z.partialRecord(band, approvalRoute)))
           .prefault(DEFAULT_DECISION_RIGHTS as never),
+      })
+      .strict()
+      .prefault({}),
+    audit: z
+      .object({
+        /** Where signed checkpoints of the audit chain are published (also written to the log). */
+        channel: slackChannel.optional(),
+        /** A checkpoint after every this many entries … */
+        checkpointEvery: z.number().int().min(1).max(1_000_000).default(1000),
+        /** … and at least this often while entries are written. */
+        checkpointInterval: duration.prefault('1h'),
+      })
+      .strict()
+      .prefault({}),
+    statusPage: z
+      .object({
+        /** The workspace that `GET /status` shows (its platform id, e.g. T0123ABCD); `/status/<id>` shows any. */
+        workspace: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a workspace id such as T0123ABCD').optional(),
+        title: z.string().min(1).max(100).default('Service status'),
       })
       .strict()
       .prefault({}),

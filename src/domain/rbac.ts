@@ -27,6 +27,8 @@ export const PERMISSIONS = [
   'manage_roles',
   'read_audit',
   'break_glass',
+  'break_glass_review',
+  'publish_status',
   'manage_changes',
   'approve_emergency_change',
   'close_incident',
