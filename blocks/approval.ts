@@ -1,7 +1,7 @@
 import type { ApprovalView } from '../src/services/approvals.ts';
 import { ACTIONS, FIELDS, VIEWS } from './actionIds.ts';
-import { slackDate } from './incident.ts';
-import { clip, LIMITS } from './limits.ts';
+import { clip, clipText, LIMITS } from './limits.ts';
+import { joinText, mention, rt, time, type Text } from '../src/domain/text.ts';
 
 type Block = Record<string, unknown>;
 const plain = (text: string) => ({ type: 'plain_text', text: clip(text, LIMITS.buttonLabel), emoji: true });
@@ -14,34 +14,34 @@ const STATUS_LINE: Record<string, string> = {
 };
 
 /** The approval card: every copy (channel, approvals channel, DMs) is drawn from this and updated on each vote. */
-export function approvalCard(v: ApprovalView): { text: string; blocks: Block[] } {
+export function approvalCard(v: ApprovalView): { text: Text; blocks: Block[] } {
   const blocks: Block[] = [
     { type: 'header', text: plain(clip(`${v.ref} · ${v.title}`, LIMITS.headerText)) },
     {
       type: 'section',
       fields: [
         ...v.details.map(([k, val]) => ({ type: 'mrkdwn', text: `*${k}*\n${val || '—'}` })),
-        { type: 'mrkdwn', text: `*Requested by*\n<@${v.requester}> ${slackDate(v.createdAt)}` },
+        { type: 'mrkdwn', text: rt`*Requested by*\n${mention(v.requester)} ${time(v.createdAt)}` },
       ].slice(0, 10),
     },
   ];
   if (v.reason) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(`*Reason:* ${v.reason}`, LIMITS.sectionText) } });
-  let status: string;
+  let status: Text;
   if (v.status === 'pending') {
     status = `:hourglass_flowing_sand: *Pending* · ${v.approvals}/${v.required} · ${v.progress.replace(/^\d+ of \d+ — /, '')}`;
   } else {
-    status = `${STATUS_LINE[v.status] ?? v.status}${v.breakGlass ? ' by break-glass :rotating_light:' : ''}${v.decidedAt ? ` ${slackDate(v.decidedAt)}` : ''}`;
-    if (v.status === 'rejected' && v.rejectReason) status += `\nReason: ${v.rejectReason}${v.rejectedBy ? ` (<@${v.rejectedBy}>)` : ''}`;
-    if (v.breakGlass && v.breakGlassReason) status += `\nBreak-glass reason: ${v.breakGlassReason}`;
+    status = rt`${STATUS_LINE[v.status] ?? v.status}${v.breakGlass && ' by break-glass :rotating_light:'}${v.decidedAt && rt` ${time(v.decidedAt)}`}`;
+    if (v.status === 'rejected' && v.rejectReason) status = rt`${status}\nReason: ${v.rejectReason}${v.rejectedBy && ` (${mention(v.rejectedBy)})`}`;
+    if (v.breakGlass && v.breakGlassReason) status = rt`${status}\nBreak-glass reason: ${v.breakGlassReason}`;
   }
-  blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(status, LIMITS.sectionText) } });
+  blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clipText(status, LIMITS.sectionText) } });
   if (v.votes.length) {
     blocks.push({
       type: 'context',
       elements: [
         {
           type: 'mrkdwn',
-          text: clip(v.votes.map((x) => `${x.decision === 'approve' ? ':white_check_mark:' : ':x:'} <@${x.user}>${x.role ? ` (${x.role})` : ''} ${slackDate(x.at, '{time}')}`).join(' · '), LIMITS.sectionText),
+          text: clipText(joinText(v.votes.map((x) => rt`${x.decision === 'approve' ? ':white_check_mark:' : ':x:'} ${mention(x.user)}${x.role && ` (${x.role})`} ${time(x.at, 'time')}`), ' · '), LIMITS.sectionText),
         },
       ],
     });
@@ -49,7 +49,7 @@ export function approvalCard(v: ApprovalView): { text: string; blocks: Block[] }
   if (v.status === 'pending') {
     blocks.push({
       type: 'context',
-      elements: [{ type: 'mrkdwn', text: clip(`${v.eligible.length ? `Can approve: ${v.eligible.map((u) => `<@${u}>`).join(' ')}` : 'Nobody holds the roles still needed'} · expires ${slackDate(v.expiresAt)}`, LIMITS.sectionText) }],
+      elements: [{ type: 'mrkdwn', text: clipText(rt`${v.eligible.length ? `Can approve: ${v.eligible.map(mention).join(' ')}` : 'Nobody holds the roles still needed'} · expires ${time(v.expiresAt)}`, LIMITS.sectionText) }],
     });
     blocks.push({
       type: 'actions',
@@ -88,12 +88,12 @@ export function rejectModal(v: Pick<ApprovalView, 'id' | 'ref' | 'title'>): Reco
 }
 
 export function breakGlassNotice(v: ApprovalView): { text: string; blocks: Block[] } {
-  const notice = `:rotating_light: *Break-glass* on ${v.ref} (${v.title}) by ${v.decidedBy ? `<@${v.decidedBy}>` : 'someone'}: ${v.breakGlassReason ?? ''}. A post-review is required; someone else must mark it reviewed.`;
+  const notice = `:rotating_light: *Break-glass* on ${v.ref} (${v.title}) by ${v.decidedBy ? mention(v.decidedBy) : 'someone'}: ${v.breakGlassReason ?? ''}. A post-review is required; someone else must mark it reviewed.`;
   const blocks: Block[] = [{ type: 'section', text: { type: 'mrkdwn', text: clip(notice, LIMITS.sectionText) } }];
   if (v.reviewStatus === 'pending') {
     blocks.push({ type: 'actions', block_id: 'review-actions', elements: [{ type: 'button', text: plain('Mark reviewed'), action_id: ACTIONS.approval.reviewed, value: v.id }] });
   } else if (v.reviewStatus === 'done') {
-    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `:white_check_mark: Post-review done${v.reviewedBy ? ` by <@${v.reviewedBy}>` : ''}` }] });
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `:white_check_mark: Post-review done${v.reviewedBy ? ` by ${mention(v.reviewedBy)}` : ''}` }] });
   }
   return { text: notice, blocks };
 }
@@ -105,7 +105,7 @@ export function waitingSection(items: ApprovalView[]): Block[] {
   for (const v of items.slice(0, 15)) {
     blocks.push({
       type: 'section',
-      text: { type: 'mrkdwn', text: clip(`*${v.ref}* ${v.title}\nfrom <@${v.requester}> · ${v.approvals}/${v.required} · expires ${slackDate(v.expiresAt)}`, LIMITS.sectionText) },
+      text: { type: 'mrkdwn', text: clipText(rt`*${v.ref}* ${v.title}\nfrom ${mention(v.requester)} · ${v.approvals}/${v.required} · expires ${time(v.expiresAt)}`, LIMITS.sectionText) },
     });
     blocks.push({
       type: 'actions',

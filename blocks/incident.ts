@@ -1,7 +1,8 @@
 import type { IncidentView } from '../src/services/incidentViews.ts';
 import { ROLE_LABEL } from '../src/domain/incident.ts';
 import { ACTIONS, FIELDS, VIEWS } from './actionIds.ts';
-import { clip, LIMITS } from './limits.ts';
+import { clip, clipText, LIMITS } from './limits.ts';
+import { concat, mention, rt, time, type Text } from '../src/domain/text.ts';
 
 type Block = Record<string, unknown>;
 
@@ -14,12 +15,7 @@ const STATUS_EMOJI: Record<string, string> = {
   closed: ':lock:',
 };
 
-/** Slack's <!date^…> renders in each reader's own time zone; the fallback is ISO 8601. */
-export function slackDate(d: Date, format = '{date_short_pretty} {time}'): string {
-  return `<!date^${Math.floor(d.getTime() / 1000)}^${format}|${d.toISOString()}>`;
-}
-
-const who = (u?: string) => (u ? `<@${u}>` : '_unassigned_');
+const who = (u?: string) => (u ? mention(u) : '_unassigned_');
 const plain = (text: string) => ({ type: 'plain_text', text: clip(text, LIMITS.buttonLabel), emoji: true });
 const button = (text: string, actionId: string, value: string, style?: 'primary' | 'danger') => ({
   type: 'button',
@@ -29,10 +25,10 @@ const button = (text: string, actionId: string, value: string, style?: 'primary'
   ...(style ? { style } : {}),
 });
 
-function slaLine(v: IncidentView): string {
+function slaLine(v: IncidentView): Text {
   const clock = (label: string, by: Date, met?: boolean) =>
-    met === undefined ? `${label} by ${slackDate(by)}` : met ? `${label}: met :white_check_mark:` : `${label}: *missed* (${slackDate(by)}) :x:`;
-  return `${clock('Respond', v.sla.respondBy, v.sla.respondMet)} · ${clock('Resolve', v.sla.resolveBy, v.sla.resolveMet)}`;
+    met === undefined ? rt`${label} by ${time(by)}` : met ? `${label}: met :white_check_mark:` : rt`${label}: *missed* (${time(by)}) :x:`;
+  return rt`${clock('Respond', v.sla.respondBy, v.sla.respondMet)} · ${clock('Resolve', v.sla.resolveBy, v.sla.resolveMet)}`;
 }
 
 /** The incident card: posted and pinned in the war room, updated in place on every change. */
@@ -48,7 +44,7 @@ export function incidentCard(v: IncidentView): { text: string; blocks: Block[] }
         { type: 'mrkdwn', text: `*${ROLE_LABEL.commander}*\n${who(v.commander)}` },
         { type: 'mrkdwn', text: `*${ROLE_LABEL.tech}*\n${who(v.tech)}` },
         { type: 'mrkdwn', text: `*${ROLE_LABEL.comms}*\n${who(v.comms)}` },
-        { type: 'mrkdwn', text: `*Reported by*\n<@${v.reporter}> ${slackDate(v.declaredAt)}` },
+        { type: 'mrkdwn', text: rt`*Reported by*\n${mention(v.reporter)} ${time(v.declaredAt)}` },
       ],
     },
   ];
@@ -62,10 +58,10 @@ export function incidentCard(v: IncidentView): { text: string; blocks: Block[] }
   blocks.push({
     type: 'context',
     elements: [
-      { type: 'mrkdwn', text: `SLA — ${slaLine(v)}` },
+      { type: 'mrkdwn', text: rt`SLA — ${slaLine(v)}` },
       {
         type: 'mrkdwn',
-        text: `Last update ${slackDate(v.lastUpdateAt)}${v.updateDueAt ? ` · next due ${slackDate(v.updateDueAt)}` : ''}${v.resolvedAt ? ` · resolved ${slackDate(v.resolvedAt)}` : ''}${v.isPrivate ? ' · :lock: private' : ''}${v.openActions ? ` · ${v.openActions} open follow-up(s)` : ''}`,
+        text: rt`Last update ${time(v.lastUpdateAt)}${v.updateDueAt && rt` · next due ${time(v.updateDueAt)}`}${v.resolvedAt && rt` · resolved ${time(v.resolvedAt)}`}${v.isPrivate && ' · :lock: private'}${v.openActions ? ` · ${v.openActions} open follow-up(s)` : ''}`,
       },
     ],
   });
@@ -79,18 +75,18 @@ export function incidentCard(v: IncidentView): { text: string; blocks: Block[] }
     if (open) buttons.push(button('Resolve', ACTIONS.incident.resolve, v.id, 'danger'));
     blocks.push({ type: 'actions', block_id: `incident-actions`, elements: buttons });
   }
-  const text = `${v.ref} [${v.severity}] ${v.title} — ${v.status}; commander ${v.commander ? `<@${v.commander}>` : 'unassigned'}; declared ${v.declaredAt.toISOString()}`;
+  const text = `${v.ref} [${v.severity}] ${v.title} — ${v.status}; commander ${v.commander ? mention(v.commander) : 'unassigned'}; declared ${v.declaredAt.toISOString()}`;
   return { text, blocks };
 }
 
 /** Broadcast-channel announcement of a P0/P1 (declared, status, severity, resolved). */
-export function incidentAnnouncement(v: IncidentView, headline: string): { text: string; blocks: Block[] } {
+export function incidentAnnouncement(v: IncidentView, headline: Text): { text: Text; blocks: Block[] } {
   const where = v.channelId ? `<#${v.channelId}>` : `#${v.channelName ?? ''}`;
   return {
-    text: `${headline} — ${where}`,
+    text: concat(headline, ` — ${where}`),
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: clip(`${SEV_EMOJI[v.severity] ?? ''} *${headline}*\nWar room: ${where} · status ${v.status} · commander ${who(v.commander)}`, LIMITS.sectionText) } },
-      { type: 'context', elements: [{ type: 'mrkdwn', text: `Declared ${slackDate(v.declaredAt)} by <@${v.reporter}>` }] },
+      { type: 'section', text: { type: 'mrkdwn', text: clipText(rt`${SEV_EMOJI[v.severity] ?? ''} *${headline}*\nWar room: ${where} · status ${v.status} · commander ${who(v.commander)}`, LIMITS.sectionText) } },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: rt`Declared ${time(v.declaredAt)} by ${mention(v.reporter)}` }] },
     ],
   };
 }
@@ -118,9 +114,9 @@ export function nudgeMessage(n: NudgeSurfaceData, mentionLine?: string): { text:
   } else {
     const state =
       n.status === 'acknowledged'
-        ? `Acknowledged by <@${n.acknowledgedBy}>${n.acknowledgedAt ? ` ${slackDate(n.acknowledgedAt)}` : ''}`
+        ? rt`Acknowledged by ${mention(n.acknowledgedBy ?? '')}${n.acknowledgedAt && rt` ${time(n.acknowledgedAt)}`}`
         : n.status === 'snoozed'
-          ? `Snoozed until ${n.snoozedUntil ? slackDate(n.snoozedUntil) : 'later'}`
+          ? rt`Snoozed until ${n.snoozedUntil ? time(n.snoozedUntil) : 'later'}`
           : 'No longer needed';
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: state }] });
   }
@@ -197,7 +193,7 @@ export function homeView(incidents: IncidentView[], now: Date, before: Block[] =
     { type: 'header', text: plain('Muster') },
     ...before,
     { type: 'divider' },
-    { type: 'section', text: { type: 'mrkdwn', text: `*Open incidents* (${incidents.length}) · updated ${slackDate(now)}` } },
+    { type: 'section', text: { type: 'mrkdwn', text: rt`*Open incidents* (${incidents.length}) · updated ${time(now)}` } },
   ];
   if (incidents.length === 0) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: 'No open incidents. :sunny:' } });
   for (const v of incidents.slice(0, 40)) {

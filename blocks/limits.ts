@@ -1,8 +1,11 @@
+import { inlines, type Inline, type Text } from '../src/domain/text.ts';
+
 /** Slack's Block Kit limits we design around (see ENVIRONMENT.md). */
 export const LIMITS = {
   blocksPerMessage: 50,
   blocksPerView: 100,
   sectionText: 3000,
+  fieldText: 2000,
   headerText: 150,
   buttonLabel: 75,
   buttonValue: 2000,
@@ -12,4 +15,46 @@ export const LIMITS = {
 
 export function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/**
+ * Clips neutral text to about `max` characters of text, never cutting a node. A renderer
+ * still enforces the platform's hard limit on what it renders (escaping makes text longer).
+ */
+export function clipText(text: Text, max: number): Text {
+  if (typeof text === 'string') return clip(text, max);
+  const out: Inline[] = [];
+  let left = max - 1;
+  for (const i of inlines(text)) {
+    if (typeof i === 'string') {
+      if (i.length > left) {
+        out.push(`${i.slice(0, Math.max(0, left))}…`);
+        return out;
+      }
+      left -= i.length;
+    } else left -= 20;
+    out.push(i);
+  }
+  return out;
+}
+
+/** Splits neutral text into lines at its line breaks (nodes never contain one). */
+export function splitLines(text: Text): Inline[][] {
+  const lines: Inline[][] = [[]];
+  for (const i of inlines(text)) {
+    if (typeof i !== 'string') {
+      lines[lines.length - 1]!.push(i);
+      continue;
+    }
+    i.split('\n').forEach((part, n) => {
+      if (n > 0) lines.push([]);
+      if (part) lines[lines.length - 1]!.push(part);
+    });
+  }
+  return lines;
+}
+
+/** A rough length of neutral text, for grouping lines into blocks (nodes count as a short date). */
+export function textLength(text: Text): number {
+  return inlines(text).reduce((n, i) => n + (typeof i === 'string' ? i.length : 20), 0);
 }

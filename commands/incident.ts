@@ -5,6 +5,7 @@ import { UsageError } from '../src/services/errors.ts';
 import type { Target } from '../src/services/incidents.ts';
 import { arg, mention, restAfter, tokenize, noExtra } from './grammar.ts';
 import type { Command } from './types.ts';
+import { concat } from '../src/domain/text.ts';
 
 const USAGE = {
   new: '/incident new',
@@ -188,7 +189,7 @@ export const incident = {
         return s.list(actor);
       case 'declare': {
         const r = await s.declare(actor, meta, { title: a.title, severity: a.severity });
-        return a.defaulted ? { ...r, text: `${r.text} (No severity given: declared as P2; change it with \`/incident sev P1 <reason>\`.)` } : r;
+        return a.defaulted ? { ...r, text: concat(r.text, ' (No severity given: declared as P2; change it with `/incident sev P1 <reason>`.)') } : r;
       }
       case 'status':
         return s.setStatus(actor, meta, target(a.target), a.status, a.note);

@@ -54,7 +54,7 @@ export function isLinkNode(i: Inline): i is LinkNode {
   return typeof i === 'object' && 'link' in i;
 }
 
-type Part = Text | number | null | undefined | false;
+type Part = Text | Inline | number | null | undefined | false;
 
 function pushPart(out: Inline[], p: Part): void {
   if (p === null || p === undefined || p === false) return;
@@ -66,27 +66,19 @@ function pushPart(out: Inline[], p: Part): void {
     else out.push(p);
     return;
   }
-  for (const i of p) pushPart(out, i as Part);
-}
-
-function pushInline(out: Inline[], i: Inline): void {
-  if (typeof i === 'string') pushPart(out, i);
-  else out.push(i);
+  if (Array.isArray(p)) for (const i of p) pushPart(out, i as Part);
+  else out.push(p as Inline);
 }
 
 /**
  * Builds neutral text from a template: literal parts and interpolated strings are text,
  * interpolated nodes and Text stay what they are. `null`, `undefined` and `false` vanish.
  */
-export function rt(strings: TemplateStringsArray, ...values: (Part | Inline)[]): Inline[] {
+export function rt(strings: TemplateStringsArray, ...values: Part[]): Inline[] {
   const out: Inline[] = [];
   strings.forEach((s, i) => {
     pushPart(out, s);
-    if (i < values.length) {
-      const v = values[i];
-      if (v && typeof v === 'object' && !Array.isArray(v)) pushInline(out, v as Inline);
-      else pushPart(out, v as Part);
-    }
+    if (i < values.length) pushPart(out, values[i]);
   });
   return out;
 }

@@ -4,11 +4,10 @@ import { userIdOf, ensureUser, grantedRoles } from '../store/identity.ts';
 import { Refusal } from './errors.ts';
 import type { Kernel } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
+import { joinText, mention, rt, time, type Text } from '../domain/text.ts';
 
 export type SubjectRef = { type: 'incident' | 'change' | 'approval'; id: string };
 
-const mention = (externalId: string) => `<@${externalId}>`;
-const slackDate = (d: Date) => `<!date^${Math.floor(d.getTime() / 1000)}^{date_short_pretty} {time_secs}|${d.toISOString()}>`;
 
 /** Roles, grants and the audit trail as seen from chat (`/muster`). */
 export class AdminService {
@@ -108,18 +107,18 @@ export class AdminService {
     if (rows.length === 0) return { text: `No audit entries for ${what}.` };
     const lines = rows.map((r) => formatEntry(r));
     return {
-      text: `Last ${rows.length} audit entries for ${what} (newest first):\n${lines.join('\n')}`,
+      text: rt`Last ${rows.length} audit entries for ${what} (newest first):\n${joinText(lines, '\n')}`,
       sections: [{ title: `Audit trail: ${what}`, lines }],
     };
   }
 }
 
-function formatEntry(r: AuditRow): string {
+function formatEntry(r: AuditRow): Text {
   const actor = r.actorId.split(':').pop()!;
   const subject = r.subjectId ? ` ${r.subjectType === 'user' ? mention(r.subjectId.split(':').pop()!) : r.subjectId}` : '';
   const outcome = r.outcome === 'ok' ? '' : ` — *${r.outcome}*${r.reason ? `: ${r.reason}` : ''}`;
   const flags = r.flags ? ` [${r.flags}]` : '';
-  return `#${r.seq} ${slackDate(r.createdAt)} ${mention(actor)} ${r.action}${subject}${outcome}${flags} \`${r.hash.slice(0, 10)}\``;
+  return rt`#${r.seq} ${time(r.createdAt, 'datetime_secs')} ${mention(actor)} ${r.action}${subject}${outcome}${flags} \`${r.hash.slice(0, 10)}\``;
 }
 
 const WINDOW_MS: Record<string, number> = { '7d': 7 * 86_400_000, '30d': 30 * 86_400_000, '90d': 90 * 86_400_000 };

@@ -23,9 +23,9 @@ import { Refusal, UsageError } from './errors.ts';
 import { externalOf } from './incidentViews.ts';
 import type { Kernel, Unit } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
+import { joinText, mention, rt, time, type Text } from '../domain/text.ts';
 
 type RequestRow = NonNullable<Awaited<ReturnType<Tx['approvalRequest']['findUnique']>>>;
-const mention = (u: string) => `<@${u}>`;
 
 /** An approval as cards and replies show it. */
 export interface ApprovalView {
@@ -483,18 +483,18 @@ export class ApprovalService {
     return this.k.db.read(async (tx) => {
       const row = await this.load(tx, actor, refText);
       const v = await this.view(tx, row);
-      const lines = [
+      const lines: Text[] = [
         `*${v.ref}* ${v.title}`,
-        `Requested by ${mention(v.requester)} ${isoish(v.createdAt)} · status *${v.status}*${v.breakGlass ? ' · :rotating_light: break-glass' : ''}`,
+        rt`Requested by ${mention(v.requester)} ${time(v.createdAt)} · status *${v.status}*${v.breakGlass && ' · :rotating_light: break-glass'}`,
         ...v.details.map(([k, val]) => `${k}: ${val}`),
         v.reason ? `Reason: ${v.reason}` : '',
-        v.status === 'pending' ? `Progress: ${v.progress} · expires ${isoish(v.expiresAt)}` : `Decided ${v.decidedAt ? isoish(v.decidedAt) : ''}${v.rejectReason ? ` — ${v.rejectReason}` : ''}`,
+        v.status === 'pending' ? rt`Progress: ${v.progress} · expires ${time(v.expiresAt)}` : rt`Decided ${v.decidedAt && time(v.decidedAt)}${v.rejectReason && ` — ${v.rejectReason}`}`,
         '*History*',
-        `${isoish(v.createdAt)} requested by ${mention(v.requester)}`,
-        ...v.votes.map((x) => `${isoish(x.at)} ${x.decision === 'approve' ? 'approved' : 'rejected'} by ${mention(x.user)}${x.role ? ` as ${x.role} (step ${x.step + 1})` : ''}${x.reason ? `: ${x.reason}` : ''}`),
+        rt`${time(v.createdAt)} requested by ${mention(v.requester)}`,
+        ...v.votes.map((x) => rt`${time(x.at)} ${x.decision === 'approve' ? 'approved' : 'rejected'} by ${mention(x.user)}${x.role && ` as ${x.role} (step ${x.step + 1})`}${x.reason && `: ${x.reason}`}`),
         v.breakGlass ? `Break-glass: ${v.breakGlassReason} · review ${v.reviewStatus}` : '',
-      ].filter(Boolean);
-      return { text: lines.join('\n'), sections: [{ title: `${v.ref}`, lines }] };
+      ].filter((l) => l.length > 0);
+      return { text: joinText(lines, '\n'), sections: [{ title: `${v.ref}`, lines }] };
     });
   }
 
@@ -565,6 +565,3 @@ export class ApprovalService {
   }
 }
 
-function isoish(d: Date): string {
-  return `<!date^${Math.floor(d.getTime() / 1000)}^{date_short_pretty} {time}|${d.toISOString()}>`;
-}

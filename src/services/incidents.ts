@@ -20,6 +20,7 @@ import { Refusal } from './errors.ts';
 import { externalOf, incidentView, type IncidentView } from './incidentViews.ts';
 import type { Kernel, Unit } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
+import { joinText, link, mention, plainText, rt, time } from '../domain/text.ts';
 
 type IncidentRow = NonNullable<Awaited<ReturnType<Tx['incident']['findUnique']>>>;
 
@@ -39,7 +40,6 @@ export interface Target {
   id?: string;
 }
 
-const mention = (u: string) => `<@${u}>`;
 const channelLink = (i: { channelId: string | null; channelName: string | null }) =>
   i.channelId ? `<#${i.channelId}>` : i.channelName ? `#${i.channelName}` : 'its channel (being created)';
 
@@ -506,10 +506,10 @@ export class IncidentService {
       const entries = await tx.timelineEntry.findMany({ where: { incidentId: row.id }, orderBy: [{ at: 'asc' }, { id: 'asc' }] });
       const lines = entries.map(
         (e) =>
-          `${slackTime(e.at)} *${e.kind}*${e.actorId ? ` ${mention(externalOf(e.actorId))}` : ''}: ${e.removed ? '~' : ''}${e.text}${e.removed ? '~ (removed)' : ''}${e.permalink ? ` <${e.permalink}|link>` : ''}`,
+          rt`${time(e.at)} *${e.kind}*${e.actorId && ` ${mention(externalOf(e.actorId))}`}: ${e.removed && '~'}${e.text}${e.removed && '~ (removed)'}${e.permalink && /^https?:/.test(e.permalink) && rt` ${link(e.permalink, 'link')}`}`,
       );
       const refName = incidentRef(row.number);
-      return { text: `Timeline of ${refName} (${entries.length} entries):\n${lines.join('\n')}`, sections: [{ title: `${refName} timeline`, lines }] };
+      return { text: rt`Timeline of ${refName} (${entries.length} entries):\n${joinText(lines, '\n')}`, sections: [{ title: `${refName} timeline`, lines }] };
     });
   }
 
@@ -565,7 +565,7 @@ export class IncidentService {
       resolvedAt: row.resolvedAt,
       sla: view.sla,
       roles: roles.map((r) => ({ role: r.role as IncidentRoleName, user: r.userId, assumedAt: r.assumedAt, relievedAt: r.relievedAt })),
-      timeline: timeline.map((e) => ({ at: e.at, kind: e.kind, actor: e.actorId, text: e.text.replace(/<@([A-Z0-9]+)(\|[^>]*)?>/g, '@$1'), removed: e.removed })),
+      timeline: timeline.map((e) => ({ at: e.at, kind: e.kind, actor: e.actorId, text: plainText(e.text), removed: e.removed })),
       actions: actions.map((a) => ({ number: a.number, text: a.text, owner: a.ownerId, due: a.dueDate, status: a.status })),
       generatedAt: now,
       names: name,
@@ -660,10 +660,6 @@ export class IncidentService {
   }
 }
 
-
-function slackTime(d: Date): string {
-  return `<!date^${Math.floor(d.getTime() / 1000)}^{date_short} {time}|${d.toISOString()}>`;
-}
 
 function ageText(ms: number): string {
   const m = Math.floor(ms / 60_000);

@@ -10,9 +10,9 @@ import type { IncidentService } from './incidents.ts';
 import { externalOf } from './incidentViews.ts';
 import type { Kernel, Unit } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
+import { mention } from '../domain/text.ts';
 
 type IncidentRow = NonNullable<Awaited<ReturnType<Tx['incident']['findUnique']>>>;
-const mention = (u: string) => `<@${u}>`;
 
 /**
  * Nudges and escalation for incidents: a timer fires, the condition is checked again,

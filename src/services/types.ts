@@ -1,4 +1,5 @@
 import type { Role } from '../domain/rbac.ts';
+import type { Text } from '../domain/text.ts';
 
 export interface Actor {
   workspaceId: string;
@@ -23,12 +24,13 @@ export interface RequestMeta {
 
 export interface ReplySection {
   title?: string;
-  lines: string[];
+  lines: Text[];
 }
 
 /** What a command answers, platform-neutral: renderers in blocks/ and the Discord port draw it. */
 export interface Reply {
-  text: string;
+  /** Neutral text (src/domain/text.ts): what a person typed inside it stays data. */
+  text: Text;
   sections?: ReplySection[];
   visibility?: 'ephemeral' | 'in_channel';
   /** Marks an answer to a request already handled once (a retry): nothing was done again. */

@@ -11,7 +11,7 @@ import type { Services } from '../../services/index.ts';
 import type { RequestMeta } from '../../services/types.ts';
 import { slackRequestKey } from './requestKey.ts';
 import { registerInteractions } from './interactions.ts';
-import { decodeSlackText, escapeBlocks, escapeMrkdwn } from './mrkdwn.ts';
+import { parseSlackText, renderBlocks, renderMessage } from './mrkdwn.ts';
 import { declareModal } from '../../../blocks/incident.ts';
 
 export interface SlackAppOptions {
@@ -122,7 +122,7 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
       try {
         const outcome = await dispatchCommand(
           command,
-          decodeSlackText(payload.text ?? ''),
+          parseSlackText(payload.text ?? ''),
           () => o.kernel.actor('slack', payload.team_id, payload.user_id, payload.user_name),
           meta,
           o.services,
@@ -133,16 +133,16 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
               // trigger_id is valid for 3 s: open the form before anything else.
               await client.views.open({
                 trigger_id: payload.trigger_id,
-                view: escapeBlocks(declareModal({ privateByDefault: o.kernel.policy.incidents.privateByDefault, channelId: payload.channel_id })) as never,
+                view: renderBlocks(declareModal({ privateByDefault: o.kernel.policy.incidents.privateByDefault, channelId: payload.channel_id })) as never,
               });
               await ack();
-            } else await ack(slackSafe(replyMessage(outcome.reply)) as never);
+            } else await ack(renderMessage(replyMessage(outcome.reply)) as never);
             break;
           case 'usage':
-            await ack(slackSafe(errorMessage(outcome.message, outcome.usage)) as never);
+            await ack(renderMessage(errorMessage(outcome.message, outcome.usage)) as never);
             break;
           case 'refused':
-            await ack(slackSafe(errorMessage(outcome.message)) as never);
+            await ack(renderMessage(errorMessage(outcome.message)) as never);
             break;
           case 'duplicate':
             await ack();
@@ -151,7 +151,7 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
         log.info({ ms: Math.round(performance.now() - started), outcome: outcome.kind }, 'command handled');
       } catch (e) {
         log.error({ err: e }, 'command failed');
-        await ack(errorMessage(`Something went wrong on our side and nothing was changed. Reference: ${requestId}`) as never);
+        await ack(renderMessage(errorMessage(`Something went wrong on our side and nothing was changed. Reference: ${requestId}`)) as never);
       }
     });
   }
@@ -161,12 +161,7 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
   for (const name of PLANNED_COMMANDS) {
     if (o.commands.has(name)) continue;
     app.command(`/${name}`, async ({ ack }) => {
-      await ack(errorMessage(`\`/${name}\` is not available in this Muster release yet. \`/muster help\` lists what is.`) as never);
+      await ack(renderMessage(errorMessage(`\`/${name}\` is not available in this Muster release yet. \`/muster help\` lists what is.`)) as never);
     });
   }
-}
-
-/** A message body with its fallback text and mrkdwn blocks escaped for Slack. */
-function slackSafe<T extends { text: string; blocks?: unknown[] }>(m: T): T {
-  return { ...m, text: escapeMrkdwn(m.text), ...(m.blocks ? { blocks: escapeBlocks(m.blocks) } : {}) };
 }

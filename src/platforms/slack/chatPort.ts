@@ -1,7 +1,8 @@
 import type { WebClient } from '@slack/web-api';
 import { ErrorCode } from '@slack/web-api';
 import { ChatError, type ChatPort } from '../port.ts';
-import { escapeBlocks, escapeMrkdwn } from './mrkdwn.ts';
+import type { Text } from '../../domain/text.ts';
+import { mrkdwn, plain, renderBlocks } from './mrkdwn.ts';
 
 type Args = Record<string, unknown>;
 
@@ -64,11 +65,14 @@ export class SlackChatPort implements ChatPort {
   constructor(private readonly client: WebClient) {}
 
   async perform(op: string, raw: Args): Promise<Record<string, unknown>> {
-    // Text and mrkdwn blocks carry user input: escape &, < and > the way Slack expects.
+    // Effects carry neutral text (typed text inside is data): rendered to mrkdwn here.
     const args: Args = { ...raw };
-    if (typeof args.text === 'string') args.text = escapeMrkdwn(args.text);
-    if (Array.isArray(args.blocks)) args.blocks = escapeBlocks(args.blocks);
-    if (args.view && typeof args.view === 'object') args.view = escapeBlocks(args.view);
+    if (typeof args.text === 'string' || Array.isArray(args.text)) args.text = mrkdwn(args.text as Text, 4000);
+    // conversations.setTopic: "does not support formatting or linkification" (Slack method reference).
+    if (typeof args.topic === 'string' || Array.isArray(args.topic)) args.topic = plain(args.topic as Text).slice(0, 250);
+    if (typeof args.comment === 'string' || Array.isArray(args.comment)) args.comment = mrkdwn(args.comment as Text);
+    if (Array.isArray(args.blocks)) args.blocks = renderBlocks(args.blocks);
+    if (args.view && typeof args.view === 'object') args.view = renderBlocks(args.view);
     try {
       return await this.run(op, args);
     } catch (e) {

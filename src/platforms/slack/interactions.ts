@@ -13,7 +13,8 @@ import { Refusal, UsageError } from '../../services/errors.ts';
 import type { Actor, Reply, RequestMeta } from '../../services/types.ts';
 import type { IncidentRoleName } from '../../domain/incident.ts';
 import { SEVERITIES } from '../../domain/incident.ts';
-import { decodeSlackText, escapeBlocks, escapeMrkdwn } from './mrkdwn.ts';
+import { mrkdwn, parseSlackText, renderBlocks } from './mrkdwn.ts';
+import { concat, plainText, type Text } from '../../domain/text.ts';
 
 export interface InteractionDeps {
   kernel: Kernel;
@@ -32,13 +33,13 @@ function metaOf(context: Record<string, unknown>, body: Body): RequestMeta {
 }
 
 /** Shows the outcome of a click to the clicker only (errors, confirmations). */
-async function tellUser(client: WebClient, body: Body, text: string, log: Logger): Promise<void> {
+async function tellUser(client: WebClient, body: Body, text: Text, log: Logger): Promise<void> {
   try {
     if (body.response_url) {
-      await fetch(body.response_url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text: escapeMrkdwn(text) }) });
+      await fetch(body.response_url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text: mrkdwn(text) }) });
     } else {
       const im = await client.conversations.open({ users: body.user.id });
-      if (im.channel?.id) await client.chat.postMessage({ channel: im.channel.id, text: escapeMrkdwn(text) });
+      if (im.channel?.id) await client.chat.postMessage({ channel: im.channel.id, text: mrkdwn(text) });
     }
   } catch (e) {
     log.warn({ err: e }, 'could not tell the user the outcome of their click');
@@ -59,7 +60,7 @@ async function handle(
 ): Promise<() => Promise<void>> {
   const meta = metaOf(context, body);
   const log = deps.log.child({ requestId: meta.requestId, user: body.user.id });
-  const tell = (text: string) => () => tellUser(client, body, text, log);
+  const tell = (text: Text) => () => tellUser(client, body, text, log);
   let actor: Actor | undefined;
   try {
     actor = await actorOf(deps.kernel, body);
@@ -69,9 +70,9 @@ async function handle(
     if (e instanceof DuplicateRequest) return async () => undefined;
     if (e instanceof Refusal) {
       if (actor) await deps.kernel.recordRefusal(actor, meta, e);
-      return tell(`:warning: ${e.message}`);
+      return tell(concat(':warning: ', e.message));
     }
-    if (e instanceof UsageError) return tell(`:warning: ${e.message}`);
+    if (e instanceof UsageError) return tell(concat(':warning: ', e.message));
     log.error({ err: e }, 'interaction failed');
     return tell(`:warning: Something went wrong on our side and nothing was changed. Reference: ${meta.requestId}`);
   }
@@ -104,7 +105,7 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
         await ack();
         return tellUser(client, body, ':warning: That incident no longer exists.', log);
       }
-      await client.views.open({ trigger_id: body.trigger_id, view: escapeBlocks(textModal(kind, v)) as never });
+      await client.views.open({ trigger_id: body.trigger_id, view: renderBlocks(textModal(kind, v)) as never });
       await ack();
     });
   }
@@ -138,7 +139,7 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
       await ack();
       return tellUser(client, body, ':warning: That approval request does not exist.', log);
     }
-    await client.views.open({ trigger_id: body.trigger_id, view: escapeBlocks(rejectModal(v)) as never });
+    await client.views.open({ trigger_id: body.trigger_id, view: renderBlocks(rejectModal(v)) as never });
     await ack();
   });
   app.action<BlockAction<ButtonAction>>(ACTIONS.approval.reviewed, async ({ ack, body, action, client, context }) => {
@@ -199,7 +200,7 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
     if (e.item?.type !== 'message' || !m) return;
     const teamId = (body as { team_id: string }).team_id;
     const permalink = m.permalink ?? (await client.chat.getPermalink({ channel: e.channel_id, message_ts: m.ts }).then((r) => r.permalink).catch(() => undefined));
-    await events(deps, () => services.incidents.recordPinned(`slack:${teamId}`, eventMeta(context), { channelId: e.channel_id, ts: m.ts, user: m.user, text: decodeSlackText(m.text ?? ''), permalink, via: 'pin', by: e.user }));
+    await events(deps, () => services.incidents.recordPinned(`slack:${teamId}`, eventMeta(context), { channelId: e.channel_id, ts: m.ts, user: m.user, text: parseSlackText(m.text ?? ''), permalink, via: 'pin', by: e.user }));
   });
 
   app.event('reaction_added', async ({ event, body, context, client }) => {
@@ -215,7 +216,7 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
     }
     const permalink = await client.chat.getPermalink({ channel: e.item.channel, message_ts: e.item.ts }).then((r) => r.permalink).catch(() => undefined);
     await events(deps, () =>
-      services.incidents.recordPinned(`slack:${teamId}`, eventMeta(context), { channelId: e.item.channel, ts: e.item.ts, user: msg?.user, text: decodeSlackText(msg?.text ?? ''), permalink, via: 'reaction', by: e.user }),
+      services.incidents.recordPinned(`slack:${teamId}`, eventMeta(context), { channelId: e.item.channel, ts: e.item.ts, user: msg?.user, text: parseSlackText(msg?.text ?? ''), permalink, via: 'reaction', by: e.user }),
     );
   });
 
@@ -223,7 +224,7 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
     const e = event as unknown as { subtype?: string; channel: string; message?: { ts: string; text?: string }; deleted_ts?: string; previous_message?: { ts: string } };
     const teamId = (body as { team_id: string }).team_id;
     if (e.subtype === 'message_changed' && e.message) {
-      await events(deps, () => services.incidents.messageEdited(`slack:${teamId}`, eventMeta(context), e.channel, e.message!.ts, decodeSlackText(e.message!.text ?? '')));
+      await events(deps, () => services.incidents.messageEdited(`slack:${teamId}`, eventMeta(context), e.channel, e.message!.ts, parseSlackText(e.message!.text ?? '')));
     } else if (e.subtype === 'message_deleted' && (e.deleted_ts ?? e.previous_message?.ts)) {
       await events(deps, () => services.incidents.messageRemoved(`slack:${teamId}`, eventMeta(context), e.channel, (e.deleted_ts ?? e.previous_message?.ts)!));
     }
@@ -239,7 +240,7 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
     if (e.tab && e.tab !== 'home') return;
     const actor = await kernel.actor('slack', (body as { team_id: string }).team_id, e.user);
     const [incidents, waiting] = await Promise.all([services.incidents.openFor(actor), services.approvals.waitingFor(actor)]);
-    await client.views.publish({ user_id: e.user, view: escapeBlocks(homeView(incidents, kernel.clock.now(), waitingSection(waiting))) as never });
+    await client.views.publish({ user_id: e.user, view: renderBlocks(homeView(incidents, kernel.clock.now(), waitingSection(waiting))) as never });
   });
 }
 
@@ -255,9 +256,9 @@ async function formOutcome(deps: InteractionDeps, body: Body, context: Record<st
     if (e instanceof DuplicateRequest) return undefined;
     if (e instanceof Refusal) {
       if (actor) await deps.kernel.recordRefusal(actor, meta, e);
-      return e.message.slice(0, 150);
+      return plainText(e.message).slice(0, 150);
     }
-    if (e instanceof UsageError) return e.message.slice(0, 150);
+    if (e instanceof UsageError) return plainText(e.message).slice(0, 150);
     deps.log.error({ err: e, requestId: meta.requestId }, 'form submission failed');
     return `Something went wrong on our side and nothing was changed. Reference: ${meta.requestId}`;
   }

@@ -1,6 +1,7 @@
 import type { Services } from '../../services/index.ts';
 import type { Surface } from '../../store/outbox.ts';
 import { ChatError } from '../port.ts';
+import { mention, type Text } from '../../domain/text.ts';
 import { followUpMessage, incidentAnnouncement, incidentCard, incidentReady, nudgeMessage } from '../../../blocks/incident.ts';
 import { externalOf } from '../../services/incidentViews.ts';
 import { incidentRef } from '../../domain/incident.ts';
@@ -15,7 +16,7 @@ export function slackRenderer(services: Services) {
   const gone = (what: string) => new ChatError(`${what} no longer exists`, 'permanent', 'record_gone');
   // Every vote updates every copy of an approval card (channel, approvals channel, each
   // approver's DM): draw it once per version of the request, not once per copy.
-  const drawn = new Map<string, { text: string; blocks: unknown[] }>();
+  const drawn = new Map<string, { text: Text; blocks: unknown[] }>();
   const approvalCardOf = async (id: string) => {
     const stamp = await kernel.db.read((tx) =>
       tx.approvalRequest.findUnique({ where: { id }, select: { updatedAt: true, status: true, reviewStatus: true, _count: { select: { votes: true } } } }),
@@ -53,7 +54,7 @@ export function slackRenderer(services: Services) {
         const n = await kernel.db.read((tx) => tx.nudge.findUnique({ where: { id: String(s.nudgeId) } }));
         if (!n) throw gone('nudge');
         const mentions = Array.isArray(s.mentions) ? (s.mentions as string[]) : [];
-        const lead = mentions.length ? mentions.map((u) => `<@${u}>`).join(' ') : s.nobody ? `_(nobody holds the ${String(s.nobody)} role: grant it with \`/muster grant\`)_` : undefined;
+        const lead = mentions.length ? mentions.map(mention).join(' ') : s.nobody ? `_(nobody holds the ${String(s.nobody)} role: grant it with \`/muster grant\`)_` : undefined;
         return nudgeMessage({ ...n, acknowledgedBy: n.acknowledgedBy ? externalOf(n.acknowledgedBy) : null }, lead);
       }
       case 'incident.action': {
