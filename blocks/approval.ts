@@ -88,7 +88,7 @@ export function rejectModal(v: Pick<ApprovalView, 'id' | 'ref' | 'title'>): Reco
 }
 
 export function breakGlassNotice(v: ApprovalView): { text: string; blocks: Block[] } {
-  const notice = `:rotating_light: *Break-glass* on ${v.ref} (${v.title}) by ${v.decidedBy ? mention(v.decidedBy) : 'someone'}: ${v.breakGlassReason ?? ''}. A post-review is required; someone else must mark it reviewed.`;
+  const notice = `:rotating_light: *Break-glass* on ${v.ref} (${v.title}) by ${v.decidedBy ? mention(v.decidedBy) : 'someone'}: ${v.breakGlassReason ?? ''}. A post-review is required, by a holder of break_glass_review who neither asked for it nor broke the glass.`;
   const blocks: Block[] = [{ type: 'section', text: { type: 'mrkdwn', text: clip(notice, LIMITS.sectionText) } }];
   if (v.reviewStatus === 'pending') {
     blocks.push({ type: 'actions', block_id: 'review-actions', elements: [{ type: 'button', text: plain('Mark reviewed'), action_id: ACTIONS.approval.reviewed, value: v.id }] });

@@ -464,12 +464,18 @@ export class ApprovalService {
     return this.k.run(actor, meta, async (u) => {
       await this.lock(u.tx, requestId);
       const row = await u.tx.approvalRequest.findUnique({ where: { id: requestId } });
-      if (!row || !row.breakGlass) throw new Refusal('There is no break-glass review for that request.');
+      if (!row || row.workspaceId !== actor.workspaceId || !row.breakGlass) throw new Refusal('There is no break-glass review for that request.');
       const refName = approvalRef(row.number);
       if (row.reviewStatus === 'done') return { text: `${refName} was already reviewed by ${mention(externalOf(row.reviewedBy ?? ''))}.` };
+      // The review is a security control: a permission, and never one of the two people it checks.
+      const audit = { action: 'approval.review', subjectType: 'approval', subjectId: refName };
       if (row.decidedBy === actor.userId) {
-        throw new Refusal(`You broke the glass on ${refName}; someone else must review it.`, { action: 'approval.review', subjectType: 'approval', subjectId: refName, reason: 'self-review' });
+        throw new Refusal(`You broke the glass on ${refName}; someone else must review it.`, { ...audit, reason: 'self-review: broke the glass' });
       }
+      if (row.requesterId === actor.userId) {
+        throw new Refusal(`You asked for ${refName}; someone who did not benefit from the break-glass must review it.`, { ...audit, reason: 'self-review: requester' });
+      }
+      this.k.requirePermission(actor, 'break_glass_review', `review the break-glass on ${refName}`, audit);
       const reviewed = await u.tx.approvalRequest.update({ where: { id: row.id }, data: { reviewStatus: 'done', reviewedBy: actor.userId, reviewedAt: u.now, updatedAt: u.now } });
       await this.refreshCards(u, reviewed);
       u.audit({ action: 'approval.review', subjectType: 'approval', subjectId: refName, before: { review: 'pending' }, after: { review: 'done' }, flags: ['break_glass'] });

@@ -213,8 +213,22 @@ describe('decision rights, reminders, escalation and break-glass', () => {
     expect(entry.flags).toBe('break_glass');
     const notice = h.slack.messages('CSECURITY').at(-1)!;
     expect(notice.text).toContain('*Break-glass* on APR-7');
+    // Reviewing is a control: the breaker, the requester and anyone without break_glass_review are refused, audited.
     await h.click(ACTIONS.approval.reviewed, req.id, CTO);
     expect(await h.lastSaid()).toContain('someone else must review it');
+    await h.command('/muster', `grant security_lead <@${DEV}>`, ADMIN);
+    await h.click(ACTIONS.approval.reviewed, req.id, DEV);
+    expect(await h.lastSaid()).toContain('You asked for APR-7; someone who did not benefit from the break-glass must review it');
+    await h.command('/muster', `revoke security_lead <@${DEV}>`, ADMIN);
+    await h.click(ACTIONS.approval.reviewed, req.id, TL);
+    expect(await h.lastSaid()).toContain('needs the break_glass_review permission (held by security_lead, admin)');
+    expect(await request(7)).toMatchObject({ reviewStatus: 'pending', reviewedBy: null });
+    const refusals = await db().read((tx) => tx.auditEntry.findMany({ where: { subjectId: 'APR-7', action: 'approval.review', outcome: 'denied' }, orderBy: { seq: 'asc' } }));
+    expect(refusals.map((r) => [r.actorId.split(':').pop(), r.reason])).toEqual([
+      [CTO, 'self-review: broke the glass'],
+      [DEV, 'self-review: requester'],
+      [TL, 'missing break_glass_review'],
+    ]);
     await h.click(ACTIONS.approval.reviewed, req.id, SEC);
     expect(await request(7)).toMatchObject({ reviewStatus: 'done' });
     await h.flush();
