@@ -61,7 +61,7 @@ export function incidentCard(v: IncidentView): { text: string; blocks: Block[] }
       { type: 'mrkdwn', text: rt`SLA — ${slaLine(v)}` },
       {
         type: 'mrkdwn',
-        text: rt`Last update ${time(v.lastUpdateAt)}${v.updateDueAt && rt` · next due ${time(v.updateDueAt)}`}${v.resolvedAt && rt` · resolved ${time(v.resolvedAt)}`}${v.isPrivate && ' · :lock: private'}${v.openActions ? ` · ${v.openActions} open follow-up(s)` : ''}`,
+        text: rt`Last update ${time(v.lastUpdateAt)}${v.updateDueAt && rt` · next due ${time(v.updateDueAt)}`}${v.resolvedAt && rt` · resolved ${time(v.resolvedAt)}`}${v.isPrivate && ' · :lock: private'}${v.publishedAt && ` · :globe_with_meridians: on the status page as “${v.publicTitle ?? ''}”`}${v.openActions ? ` · ${v.openActions} open follow-up(s)` : ''}`,
       },
     ],
   });

@@ -19,6 +19,9 @@ const USAGE = {
   action: '/incident [INC-n] action <text> [@owner] [due <YYYY-MM-DD>]',
   actionDone: '/incident [INC-n] action done <number>',
   public: '/incident [INC-n] public <text>',
+  publicTitle: '/incident [INC-n] public title <title customers read>',
+  publicServices: '/incident [INC-n] public services <service, service…|none>',
+  publicOff: '/incident [INC-n] public off',
   resolve: '/incident [INC-n] resolve <summary>',
   close: '/incident [INC-n] close',
   timeline: '/incident [INC-n] timeline',
@@ -31,7 +34,7 @@ const HELP = [
   `• \`${USAGE.declare}\` — declare at once (severity defaults to P2)`,
   `• \`${USAGE.list}\` — open incidents`,
   'In an incident channel, or with `INC-n` as the first word anywhere:',
-  ...[USAGE.status, USAGE.update, USAGE.sev, USAGE.role, USAGE.note, USAGE.action, USAGE.actionDone, USAGE.public, USAGE.resolve, USAGE.close, USAGE.timeline, USAGE.postmortem].map(
+  ...[USAGE.status, USAGE.update, USAGE.sev, USAGE.role, USAGE.note, USAGE.action, USAGE.actionDone, USAGE.publicTitle, USAGE.publicServices, USAGE.public, USAGE.publicOff, USAGE.resolve, USAGE.close, USAGE.timeline, USAGE.postmortem].map(
     (u) => `• \`${u}\``,
   ),
   'Severities: P0 respond 5 min / resolve 1 h · P1 15 min / 4 h · P2 1 h / 24 h · P3 24 h / 7 days. P0 and P1 need a commander.',
@@ -67,7 +70,9 @@ export type IncidentArgs =
   | { sub: 'list' }
   | { sub: 'declare'; severity: Severity; title: string; defaulted: boolean }
   | { sub: 'status'; target: Target; status: IncidentStatus; note?: string }
-  | { sub: 'update' | 'note' | 'public' | 'resolve'; target: Target; text: string }
+  | { sub: 'update' | 'note' | 'public' | 'public-title' | 'resolve'; target: Target; text: string }
+  | { sub: 'public-services'; target: Target; services: string[] }
+  | { sub: 'public-off'; target: Target }
   | { sub: 'sev'; target: Target; severity: Severity; reason?: string }
   | { sub: 'role'; target: Target; role: IncidentRoleName; user: string | 'me' }
   | { sub: 'action'; target: Target; text: string; owner?: string; due?: string }
@@ -119,11 +124,27 @@ function parse(input: string): IncidentArgs {
       if (note) required(note, 'note', USAGE.status);
       return { sub: 'status', target, status: s, ...(note ? { note } : {}) };
     }
+    case 'public': {
+      // The status page: a public title publishes, services are chosen, `off` withdraws.
+      const word = words[1]?.toLowerCase();
+      if (word === 'title') {
+        const title = required(restAfter(rest, 1), 'public title', USAGE.publicTitle);
+        if (title.length > 200) throw new UsageError(`The public title is too long (${title.length} characters; at most 200).`, USAGE.publicTitle);
+        return { sub: 'public-title', target, text: title };
+      }
+      if (word === 'services') {
+        const list = required(restAfter(rest, 1), 'services (or none)', USAGE.publicServices);
+        const services = list.toLowerCase() === 'none' ? [] : [...new Set(list.split(',').map((x) => x.trim()).filter(Boolean))];
+        if (services.some((x) => x.length > 60) || services.length > 20) throw new UsageError('List at most 20 services of at most 60 characters each, separated by commas.', USAGE.publicServices);
+        return { sub: 'public-services', target, services };
+      }
+      if (word === 'off' && words.length === 2) return { sub: 'public-off', target };
+      return { sub: 'public', target, text: required(rest, 'public status text', USAGE.public) };
+    }
     case 'update':
     case 'note':
-    case 'public':
     case 'resolve': {
-      const what = { update: 'update text', note: 'note', public: 'public status text', resolve: 'resolution summary' }[sub];
+      const what = { update: 'update text', note: 'note', resolve: 'resolution summary' }[sub];
       return { sub, target, text: required(rest, what, USAGE[sub]) };
     }
     case 'sev':
@@ -199,6 +220,12 @@ export const incident = {
         return s.addNote(actor, meta, target(a.target), a.text);
       case 'public':
         return s.setPublic(actor, meta, target(a.target), a.text);
+      case 'public-title':
+        return s.publish(actor, meta, target(a.target), a.text);
+      case 'public-services':
+        return s.setPublicServices(actor, meta, target(a.target), a.services);
+      case 'public-off':
+        return s.unpublish(actor, meta, target(a.target));
       case 'resolve':
         return s.resolve(actor, meta, target(a.target), a.text);
       case 'sev':

@@ -111,7 +111,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   wireFeatures(services, dispatcher, timers);
 
   const state: WebState = { accepting: true };
-  const web = createWeb(db, state, clock);
+  const web = createWeb(db, state, { clock, log: log.child({ component: 'web' }), statusPage: policy.statusPage });
   const slack = createSlackPlatform({
     botToken: env.SLACK_BOT_TOKEN!,
     identity,

@@ -28,6 +28,9 @@ export interface IncidentView {
   summary: string | null;
   publicText: string | null;
   publicUpdatedAt: Date | null;
+  /** The title customers read on the status page, once published (null: not on the page). */
+  publicTitle: string | null;
+  publishedAt: Date | null;
   sla: SlaClocks;
   updateDueAt: Date | null;
   openActions: number;
@@ -74,34 +77,39 @@ export async function incidentView(tx: Tx, policy: Policy, row: IncidentRow, now
     summary: row.summary,
     publicText: row.publicText,
     publicUpdatedAt: row.publicUpdatedAt,
+    publicTitle: row.publicTitle,
+    publishedAt: row.publishedAt,
     sla: slaClocks(row, sev, now),
     updateDueAt: active ? new Date(row.lastUpdateAt.getTime() + sev.updateEvery) : null,
     openActions,
   };
 }
 
-/** Public incidents for the status page: active, or resolved within `recentMs`. Never private ones. */
+/**
+ * An incident as the public status page may show it: only what someone with the comms
+ * role or publish_status published (public title, chosen services, public updates) and
+ * its public lifecycle. Never the internal title, severity, description or timeline.
+ */
 export interface PublicIncident {
   ref: string;
   title: string;
-  severity: string;
   status: string;
   services: string[];
-  publicText: string | null;
-  publicUpdatedAt: Date | null;
-  declaredAt: Date;
+  publishedAt: Date;
   resolvedAt: Date | null;
   updates: { at: Date; text: string }[];
 }
 
-export async function publicIncidents(tx: Tx, now: Date, recentMs = 7 * 86_400_000, workspaceId?: string): Promise<PublicIncident[]> {
+/** Published incidents of one workspace: active, or resolved within `recentMs`. Never private ones. */
+export async function publicIncidents(tx: Tx, workspaceId: string, now: Date, recentMs = 7 * 86_400_000): Promise<PublicIncident[]> {
   const rows = await tx.incident.findMany({
     where: {
+      workspaceId,
       isPrivate: false,
-      ...(workspaceId ? { workspaceId } : {}),
+      publishedAt: { not: null },
       OR: [{ status: { in: ['investigating', 'identified', 'monitoring'] } }, { resolvedAt: { gte: new Date(now.getTime() - recentMs) } }],
     },
-    orderBy: [{ declaredAt: 'desc' }],
+    orderBy: [{ publishedAt: 'desc' }],
     take: 50,
   });
   const updates = await tx.timelineEntry.findMany({
@@ -110,13 +118,10 @@ export async function publicIncidents(tx: Tx, now: Date, recentMs = 7 * 86_400_0
   });
   return rows.map((r) => ({
     ref: incidentRef(r.number),
-    title: r.title,
-    severity: r.severity,
+    title: r.publicTitle ?? '',
     status: r.status === 'closed' ? 'resolved' : r.status,
-    services: JSON.parse(r.services) as string[],
-    publicText: r.publicText,
-    publicUpdatedAt: r.publicUpdatedAt,
-    declaredAt: r.declaredAt,
+    services: JSON.parse(r.publicServices ?? '[]') as string[],
+    publishedAt: r.publishedAt!,
     resolvedAt: r.resolvedAt,
     updates: updates.filter((u) => u.incidentId === r.id).map((u) => ({ at: u.at, text: u.text })),
   }));

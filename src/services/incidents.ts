@@ -12,7 +12,7 @@ import {
   type IncidentRoleName,
   type IncidentStatus,
 } from '../domain/incident.ts';
-import { isRole, type Role } from '../domain/rbac.ts';
+import { hasPermission, isRole, type Role } from '../domain/rbac.ts';
 import type { Tx } from '../store/db.ts';
 import { ensureUser, nextNumber, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
@@ -364,17 +364,93 @@ export class IncidentService {
     });
   }
 
+  // ---------------------------------------------------------------- status page
+
+  /**
+   * Who may speak for an incident on the public status page: its comms lead, or a holder
+   * of publish_status. A refusal is audited. Private incidents never appear there.
+   */
+  private async requirePublisher(u: Unit, actor: Actor, row: IncidentRow, action: string): Promise<void> {
+    const refName = incidentRef(row.number);
+    if (row.isPrivate) throw new Refusal(`${refName} is private; it never appears on the status page.`);
+    const comms = await u.tx.incidentRole.findFirst({ where: { incidentId: row.id, role: 'comms', relievedAt: null } });
+    if (comms?.userId === actor.userId) return;
+    if (hasPermission(actor.roles, 'publish_status', this.policy.permissions)) return;
+    throw new Refusal(
+      `Only the comms lead of ${refName}${comms ? ` (${mention(externalOf(comms.userId))})` : ''} or a holder of the publish_status permission (${this.policy.permissions.publish_status.join(', ')}) can speak for it on the status page. Take the role with *Take comms lead* on the card.`,
+      { action, subjectType: 'incident', subjectId: refName, reason: 'not comms lead and missing publish_status' },
+    );
+  }
+
+  /** `public title <text>`: the title customers read; the first one puts the incident on the status page. */
+  async publish(actor: Actor, meta: RequestMeta, target: Target, publicTitle: string): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.find(u.tx, actor, target);
+      this.requireOpen(row, 'publishing it');
+      const refName = incidentRef(row.number);
+      await this.requirePublisher(u, actor, row, 'incident.publish');
+      const first = row.publishedAt === null;
+      const updated = await u.tx.incident.update({
+        where: { id: row.id },
+        data: { publicTitle, ...(first ? { publishedAt: u.now, publishedBy: actor.userId, publicServices: row.publicServices ?? '[]' } : {}), updatedAt: u.now },
+      });
+      await this.timeline(u, row, actor, 'published', first ? `Published on the status page as “${publicTitle}”` : `Public title changed to “${publicTitle}”`);
+      u.audit({ action: 'incident.publish', subjectType: 'incident', subjectId: refName, before: { publicTitle: row.publicTitle, published: !first }, after: { publicTitle, published: true } });
+      u.effects(this.inChannel(updated, `:globe_with_meridians: ${mention(actor.externalId)} ${first ? 'published this incident on the status page' : 'changed its public title'}: “${publicTitle}”`), ...this.cardUpdate(updated));
+      return {
+        text: first
+          ? `${refName} is on the status page now as “${publicTitle}”. Choose what customers see as affected with \`/incident ${refName} public services <a, b>\`, and post public updates with \`/incident ${refName} public <text>\`.`
+          : `${refName}'s public title is now “${publicTitle}”.`,
+      };
+    });
+  }
+
+  /** `public services <a, b>`: the affected services shown on the status page (`none` clears them). */
+  async setPublicServices(actor: Actor, meta: RequestMeta, target: Target, services: string[]): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.find(u.tx, actor, target);
+      this.requireOpen(row, 'updating the status page');
+      const refName = incidentRef(row.number);
+      await this.requirePublisher(u, actor, row, 'incident.public.services');
+      const before = JSON.parse(row.publicServices ?? '[]') as string[];
+      const updated = await u.tx.incident.update({ where: { id: row.id }, data: { publicServices: JSON.stringify(services), updatedAt: u.now } });
+      await this.timeline(u, row, actor, 'published', `Public affected services: ${services.length ? services.join(', ') : 'none'}`);
+      u.audit({ action: 'incident.public.services', subjectType: 'incident', subjectId: refName, before: { services: before }, after: { services } });
+      u.effects(...this.cardUpdate(updated));
+      return { text: `${refName}: the status page lists ${services.length ? services.join(', ') : 'no affected services'}${row.publishedAt ? '' : ' once it is published (`public title <text>`)'}.` };
+    });
+  }
+
+  /** `public <text>`: a public update, shown on the status page (only once published). */
   async setPublic(actor: Actor, meta: RequestMeta, target: Target, text: string): Promise<Reply> {
     return this.k.run(actor, meta, async (u) => {
       const row = await this.find(u.tx, actor, target);
       this.requireOpen(row, 'updating the status page');
       const refName = incidentRef(row.number);
-      if (row.isPrivate) throw new Refusal(`${refName} is private; it never appears on the status page.`);
+      await this.requirePublisher(u, actor, row, 'incident.public');
+      if (row.publishedAt === null) {
+        throw new Refusal(`${refName} is not on the status page. Publish it first with a title customers should read: \`/incident ${refName} public title <text>\`.`);
+      }
       const updated = await u.tx.incident.update({ where: { id: row.id }, data: { publicText: text, publicUpdatedAt: u.now, updatedAt: u.now } });
       await this.timeline(u, row, actor, 'public', text, { internal: false });
       u.audit({ action: 'incident.public', subjectType: 'incident', subjectId: refName, before: { text: row.publicText }, after: { text } });
-      u.effects(this.inChannel(updated, `:globe_with_meridians: Status page text set by ${mention(actor.externalId)}: ${text}`), ...this.cardUpdate(updated));
-      return { text: `${refName} status page text updated.` };
+      u.effects(this.inChannel(updated, `:globe_with_meridians: Public update by ${mention(actor.externalId)}: ${text}`), ...this.cardUpdate(updated));
+      return { text: `${refName} public update posted to the status page.` };
+    });
+  }
+
+  /** `public off`: takes the incident off the status page (its public updates are kept, hidden). */
+  async unpublish(actor: Actor, meta: RequestMeta, target: Target): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.find(u.tx, actor, target);
+      const refName = incidentRef(row.number);
+      await this.requirePublisher(u, actor, row, 'incident.unpublish');
+      if (row.publishedAt === null) return { text: `${refName} is not on the status page; nothing changed.` };
+      const updated = await u.tx.incident.update({ where: { id: row.id }, data: { publishedAt: null, publishedBy: null, updatedAt: u.now } });
+      await this.timeline(u, row, actor, 'published', 'Taken off the status page');
+      u.audit({ action: 'incident.unpublish', subjectType: 'incident', subjectId: refName, before: { published: true }, after: { published: false } });
+      u.effects(this.inChannel(updated, `:globe_with_meridians: ${mention(actor.externalId)} took this incident off the status page.`), ...this.cardUpdate(updated));
+      return { text: `${refName} is off the status page.` };
     });
   }
 

@@ -1,16 +1,28 @@
 import express, { type Application } from 'express';
+import type { Logger } from 'pino';
 import type { Database } from '../store/db.ts';
 import { pendingMigrations } from '../store/migrate.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
-import { statusRouter } from './status.ts';
+import { statusRouter, type StatusPageOptions } from './status.ts';
 
 export interface WebState {
   /** False once shutdown begins: readiness fails so a load balancer stops sending. */
   accepting: boolean;
 }
 
-/** Our HTTP surface besides Slack's endpoint: liveness, readiness, the public status page. */
-export function createWeb(db: Database, state: WebState, clock: Clock = systemClock): Application {
+export interface WebOptions {
+  clock?: Clock;
+  log?: Logger;
+  statusPage?: Omit<StatusPageOptions, 'log'>;
+}
+
+/**
+ * Our HTTP surface besides Slack's endpoint: liveness, readiness, the public status page.
+ * Health answers say what is unhealthy, never why in detail (error text, hosts, migration
+ * names): those go to the log, where operators look.
+ */
+export function createWeb(db: Database, state: WebState, o: WebOptions = {}): Application {
+  const clock = o.clock ?? systemClock;
   const web = express();
   web.disable('x-powered-by');
   web.get('/healthz', (_req, res) => {
@@ -24,14 +36,18 @@ export function createWeb(db: Database, state: WebState, clock: Clock = systemCl
       await db.read((tx) => tx.$queryRawUnsafe('SELECT 1'));
       checks.database = 'ok';
       const pending = await pendingMigrations(db);
-      checks.migrations = pending.length ? `pending: ${pending.join(', ')}` : 'ok';
-      if (pending.length) ok = false;
+      checks.migrations = pending.length ? 'pending' : 'ok';
+      if (pending.length) {
+        ok = false;
+        o.log?.warn({ pending }, 'readiness: migrations pending');
+      }
     } catch (e) {
-      checks.database = `unreachable: ${(e as Error).message.split('\n')[0]}`;
+      checks.database = 'unreachable';
       ok = false;
+      o.log?.error({ err: e }, 'readiness: database check failed');
     }
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not ready', checks });
   });
-  web.use(statusRouter(db, clock));
+  web.use(statusRouter(db, clock, { ...o.statusPage, log: o.log }));
   return web;
 }

@@ -3,19 +3,20 @@ import { Router, type Response } from 'express';
 import type { Clock } from '../domain/clock.ts';
 import type { Database } from '../store/db.ts';
 import { publicIncidents, type PublicIncident } from '../services/incidentViews.ts';
+import type { Logger } from 'pino';
+import { plainText } from '../domain/text.ts';
 
 /**
- * The public status page: `GET /status` (plain HTML, no scripts, readable without
- * JavaScript) and `GET /api/status/incidents` (the same data as JSON, open to any
- * origin). Only what publicIncidents returns is shown: public incidents that are
- * active or were resolved in the last 7 days, with their public updates. Private
- * incidents and internal timeline entries never reach this module.
+ * The public status page of one workspace: `GET /status/<workspace>` (plain HTML, no
+ * scripts, readable without JavaScript) and `GET /api/status/<workspace>/incidents` (the
+ * same data as JSON, open to any origin). `/status` and `/api/status/incidents` show the
+ * workspace chosen by `statusPage.workspace` in the policy, or the only one there is.
+ * Only what publicIncidents returns is shown: incidents someone published, with their
+ * public title, chosen services and public updates. Nothing internal reaches this module.
  */
 
 const RECENT_MS = 7 * 86_400_000;
 const ACTIVE = new Set(['investigating', 'identified', 'monitoring']);
-const SEVERITY_ORDER: Record<string, number> = { P0: 0, P1: 1, P2: 2, P3: 3 };
-const SEVERITY_LABEL: Record<string, string> = { P0: 'critical', P1: 'major', P2: 'moderate', P3: 'minor' };
 const STATUS_LABEL: Record<string, string> = {
   investigating: 'Investigating',
   identified: 'Identified',
@@ -31,10 +32,9 @@ export interface StatusUpdate {
 export interface StatusIncident {
   ref: string;
   title: string;
-  severity: string;
   status: string;
   services: string[];
-  declaredAt: string;
+  publishedAt: string;
   resolvedAt: string | null;
   /** Public updates, newest first. */
   updates: StatusUpdate[];
@@ -51,35 +51,28 @@ export function isoUtc(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** Public text may name people or channels by id: never shown to the public. */
+const publicText = (text: string) => plainText(text, { person: () => 'a team member', channel: () => 'an internal channel' });
+
 function toStatusIncident(i: PublicIncident): StatusIncident {
-  const updates = i.updates.map((u) => ({ at: u.at, text: u.text }));
-  // The incident's current public text is normally the newest public update; show it
-  // anyway when no timeline entry carries it (e.g. set before timeline entries existed).
-  if (i.publicText && !updates.some((u) => u.text === i.publicText)) {
-    updates.push({ at: i.publicUpdatedAt ?? i.declaredAt, text: i.publicText });
-  }
-  updates.sort((a, b) => b.at.getTime() - a.at.getTime());
   return {
     ref: i.ref,
-    title: i.title,
-    severity: i.severity,
+    title: publicText(i.title),
     status: i.status,
-    services: i.services,
-    declaredAt: isoUtc(i.declaredAt),
+    services: i.services.map(publicText),
+    publishedAt: isoUtc(i.publishedAt),
     resolvedAt: i.resolvedAt ? isoUtc(i.resolvedAt) : null,
-    updates: updates.map((u) => ({ at: isoUtc(u.at), text: u.text })),
+    updates: [...i.updates].sort((a, b) => b.at.getTime() - a.at.getTime()).map((u) => ({ at: isoUtc(u.at), text: publicText(u.text) })),
   };
 }
 
-export async function statusSnapshot(db: Database, now: Date): Promise<StatusSnapshot> {
-  const incidents = await db.read((tx) => publicIncidents(tx, now, RECENT_MS));
+export async function statusSnapshot(db: Database, workspaceId: string, now: Date): Promise<StatusSnapshot> {
+  const incidents = await db.read((tx) => publicIncidents(tx, workspaceId, now, RECENT_MS));
   const views = incidents.map(toStatusIncident);
-  const active = views
-    .filter((i) => ACTIVE.has(i.status))
-    .sort((a, b) => (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9) || b.declaredAt.localeCompare(a.declaredAt));
+  const active = views.filter((i) => ACTIVE.has(i.status)).sort((a, b) => b.publishedAt.localeCompare(a.publishedAt));
   const resolved = views
     .filter((i) => !ACTIVE.has(i.status))
-    .sort((a, b) => (b.resolvedAt ?? b.declaredAt).localeCompare(a.resolvedAt ?? a.declaredAt));
+    .sort((a, b) => (b.resolvedAt ?? b.publishedAt).localeCompare(a.resolvedAt ?? a.publishedAt));
   return { generatedAt: isoUtc(now), active, resolved };
 }
 
@@ -105,9 +98,8 @@ h3 { font-size: 1.1rem; margin: 0 0 0.5rem; }
 .summary.down { background: #b42318; }
 ul.incidents, ol.updates { list-style: none; margin: 0; padding: 0; }
 ul.incidents > li { background: #ffffff; border: 1px solid #d0d7de; border-left-width: 6px; border-radius: 6px; padding: 1rem 1.25rem; margin: 0 0 1rem; }
-ul.incidents > li.sev-P0, ul.incidents > li.sev-P1 { border-left-color: #b42318; }
-ul.incidents > li.sev-P2 { border-left-color: #9a6700; }
-ul.incidents > li.sev-P3 { border-left-color: #0b5cad; }
+ul.incidents > li.investigating { border-left-color: #b42318; }
+ul.incidents > li.identified, ul.incidents > li.monitoring { border-left-color: #9a6700; }
 ul.incidents > li.resolved { border-left-color: #1a7f37; }
 .ref { color: #57606a; font-weight: 600; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 0.15rem 1rem; margin: 0 0 0.75rem; }
@@ -136,18 +128,16 @@ const time = (iso: string) => `<time datetime="${escapeHtml(iso)}">${escapeHtml(
 function renderIncident(i: StatusIncident): string {
   const active = ACTIVE.has(i.status);
   const headingId = `${i.ref.toLowerCase()}-title`;
-  const sev = `${escapeHtml(i.severity)}${SEVERITY_LABEL[i.severity] ? ` (${SEVERITY_LABEL[i.severity]})` : ''}`;
   const facts = [
     ['Status', escapeHtml(STATUS_LABEL[i.status] ?? i.status)],
-    ['Severity', sev],
     ['Affected services', i.services.length ? i.services.map(escapeHtml).join(', ') : 'Not specified'],
-    ['Declared', time(i.declaredAt)],
+    ['Posted', time(i.publishedAt)],
     ...(i.resolvedAt ? [['Resolved', time(i.resolvedAt)]] : []),
   ];
   const updates = i.updates.length
     ? `<ol class="updates">${i.updates.map((u) => `<li>${time(u.at)}<p>${escapeHtml(u.text)}</p></li>`).join('')}</ol>`
     : '<p class="empty">No public updates yet.</p>';
-  return `<li class="sev-${escapeHtml(i.severity)}${active ? '' : ' resolved'}"><article aria-labelledby="${escapeHtml(headingId)}">
+  return `<li class="${escapeHtml(i.status)}${active ? '' : ' resolved'}"><article aria-labelledby="${escapeHtml(headingId)}">
 <h3 id="${escapeHtml(headingId)}"><span class="ref">${escapeHtml(i.ref)}</span> ${escapeHtml(i.title)}</h3>
 <dl class="facts">${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>
 <h4>Updates</h4>
@@ -198,21 +188,52 @@ function renderUnavailable(title: string): string {
   return pageShell(title, '<p>The status page is temporarily unavailable. Please try again in a minute.</p>');
 }
 
+function renderNotFound(title: string): string {
+  return pageShell(title, '<p>There is no status page at this address.</p>');
+}
+
 function noCache(res: Response): void {
   res.set('Cache-Control', 'no-cache');
   res.set('X-Content-Type-Options', 'nosniff');
 }
 
-export function statusRouter(db: Database, clock: Clock, opts: { title?: string } = {}): Router {
+export interface StatusPageOptions {
+  title?: string;
+  /** The workspace `/status` shows: its platform id (e.g. a Slack team id). */
+  workspace?: string;
+  log?: Logger;
+}
+
+/** The internal id of the workspace a request asks for, or null when there is no such page. */
+async function workspaceFor(db: Database, requested: string | undefined, chosen: string | undefined): Promise<string | null> {
+  const externalId = requested ?? chosen;
+  if (externalId !== undefined) {
+    const ws = await db.read((tx) => tx.workspace.findFirst({ where: { externalId }, select: { id: true } }));
+    return ws?.id ?? null;
+  }
+  // No workspace named or configured: the only one there is, never a mix of several.
+  const all = await db.read((tx) => tx.workspace.findMany({ select: { id: true }, take: 2 }));
+  return all.length === 1 ? all[0]!.id : null;
+}
+
+const param = (v: string | string[] | undefined) => (typeof v === 'string' ? v : undefined);
+
+export function statusRouter(db: Database, clock: Clock, opts: StatusPageOptions = {}): Router {
   const title = opts.title ?? 'Service status';
   const router = Router();
 
-  router.get('/status', async (_req, res) => {
+  router.get(['/status', '/status/:workspace'], async (req, res) => {
     noCache(res);
     let html: string;
     try {
-      html = renderStatusPage(await statusSnapshot(db, clock.now()), title);
-    } catch {
+      const workspaceId = await workspaceFor(db, param(req.params.workspace), opts.workspace);
+      if (!workspaceId) {
+        res.status(404).type('html').send(renderNotFound(title));
+        return;
+      }
+      html = renderStatusPage(await statusSnapshot(db, workspaceId, clock.now()), title);
+    } catch (e) {
+      opts.log?.error({ err: e }, 'status page failed');
       res.status(503).type('html').send(renderUnavailable(title));
       return;
     }
@@ -221,12 +242,18 @@ export function statusRouter(db: Database, clock: Clock, opts: { title?: string 
     res.status(200).type('html').send(html);
   });
 
-  router.get('/api/status/incidents', async (_req, res) => {
+  router.get(['/api/status/incidents', '/api/status/:workspace/incidents'], async (req, res) => {
     noCache(res);
     res.set('Access-Control-Allow-Origin', '*');
     try {
-      res.json(await statusSnapshot(db, clock.now()));
-    } catch {
+      const workspaceId = await workspaceFor(db, param(req.params.workspace), opts.workspace);
+      if (!workspaceId) {
+        res.status(404).json({ error: 'no status page at this address' });
+        return;
+      }
+      res.json(await statusSnapshot(db, workspaceId, clock.now()));
+    } catch (e) {
+      opts.log?.error({ err: e }, 'status API failed');
       res.status(503).json({ error: 'status temporarily unavailable' });
     }
   });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { startHarness, type Harness } from '../support/harness.ts';
 import { ManualClock } from '../../src/domain/clock.ts';
+import { ACTIONS } from '../../blocks/actionIds.ts';
 
 /**
  * The status page in a real browser (Debian's Chromium, driven by playwright-core) with
@@ -20,8 +21,8 @@ if (SKIP) console.warn(`[status.browser.test] skipped: ${MISSING}`);
 
 const NOW = new Date('2026-03-10T12:00:00.000Z');
 const ago = (ms: number) => new Date(NOW.getTime() - ms);
-const WS = 'slack:T0001';
-const ACTIVE_TITLE = 'Checkout <script>document.title="pwned"</script> errors';
+const INTERNAL_TITLE = 'Data exposure for customer Initech';
+const PUBLIC_TITLE = 'Checkout <script>document.title="pwned"</script> errors';
 const PUBLIC_TEXT = 'Card payments are failing for some customers; a fix is rolling out.';
 const INTERNAL_TEXT = 'INTERNAL: primary database OOM-killed';
 const PRIVATE_TITLE = 'Secret security breach in vault';
@@ -34,19 +35,20 @@ describe.skipIf(SKIP)('status page in a browser without JavaScript', () => {
   beforeAll(async () => {
     if (!HAVE_CHROMIUM) throw new Error(`${MISSING} The browser test is required in CI.`);
     dir = mkdtempSync(join(tmpdir(), 'muster-status-browser-'));
-    h = await startHarness({ clock: new ManualClock(NOW) });
-    await h.muster.db.tx(async (tx) => {
-      await tx.workspace.upsert({ where: { id: WS }, update: {}, create: { id: WS, platform: 'slack', externalId: 'T0001', createdAt: ago(86_400_000) } });
-      const base = { workspaceId: WS, reporterId: `${WS}:U100`, createdAt: ago(3_600_000), updatedAt: ago(3_600_000), lastUpdateAt: ago(3_600_000) };
-      await tx.incident.create({
-        data: { ...base, id: 'b-active', number: 1, title: ACTIVE_TITLE, services: '["checkout","payments"]', severity: 'P1', status: 'investigating', isPrivate: false, declaredAt: ago(3_600_000) },
-      });
-      await tx.timelineEntry.create({ data: { incidentId: 'b-active', kind: 'public', text: PUBLIC_TEXT, at: ago(1_800_000), internal: false } });
-      await tx.timelineEntry.create({ data: { incidentId: 'b-active', kind: 'note', text: INTERNAL_TEXT, at: ago(1_200_000), internal: true } });
-      await tx.incident.create({
-        data: { ...base, id: 'b-private', number: 2, title: PRIVATE_TITLE, services: '["vault"]', severity: 'P0', status: 'identified', isPrivate: true, declaredAt: ago(3_600_000) },
-      });
-    });
+    h = await startHarness({ clock: new ManualClock(NOW), users: [{ id: 'UCOMMS', name: 'cam' }, { id: 'UREP', name: 'rex' }] });
+    // Declared in chat; the comms lead publishes a public title and a public update.
+    // A second incident and a private one are declared and never published.
+    await h.command('/incident', `declare P1 ${INTERNAL_TITLE}`, 'UREP');
+    await h.command('/incident', `declare P0 ${PRIVATE_TITLE}`, 'UREP');
+    await h.flush();
+    const inc = await h.muster.db.read((tx) => tx.incident.findFirstOrThrow({ where: { number: 1 } }));
+    await h.click(ACTIONS.incident.takeComms, inc.id, 'UCOMMS');
+    expect((await h.command('/incident', `INC-1 public title ${PUBLIC_TITLE.replace(/</g, '&lt;').replace(/>/g, '&gt;')}`, 'UCOMMS')).reply.text).toContain('is on the status page now');
+    await h.command('/incident', 'INC-1 public services checkout, payments', 'UCOMMS');
+    h.clock.set(ago(-60_000));
+    await h.command('/incident', `INC-1 public ${PUBLIC_TEXT}`, 'UCOMMS');
+    await h.command('/incident', `INC-1 note ${INTERNAL_TEXT}`, 'UREP');
+    await h.flush();
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
@@ -79,15 +81,16 @@ describe.skipIf(SKIP)('status page in a browser without JavaScript', () => {
       // The title is shown as typed (escaped, not executed).
       const heading = page.getByRole('heading', { level: 3 });
       expect(await heading.count()).toBe(1);
-      expect(await heading.innerText()).toBe(`INC-1 ${ACTIVE_TITLE}`);
+      expect(await heading.innerText()).toBe(`INC-1 ${PUBLIC_TITLE}`);
       expect(await heading.isVisible()).toBe(true);
       expect(await page.getByText(PUBLIC_TEXT).isVisible()).toBe(true);
       expect(await page.getByRole('article').getByText('Investigating', { exact: true }).isVisible()).toBe(true);
-      expect(await page.locator('time[datetime="2026-03-10T11:00:00Z"]').innerText()).toBe('2026-03-10T11:00:00Z');
+      expect(await page.getByText('checkout, payments', { exact: true }).isVisible()).toBe(true);
+      expect(await page.locator('ol.updates time[datetime="2026-03-10T12:01:00Z"]').innerText()).toBe('2026-03-10T12:01:00Z');
+      expect(await page.locator('dd time[datetime="2026-03-10T12:00:00Z"]').innerText()).toBe('2026-03-10T12:00:00Z');
 
       const text = await page.locator('body').innerText();
-      expect(text).not.toContain(PRIVATE_TITLE);
-      expect(text).not.toContain(INTERNAL_TEXT);
+      for (const secret of [PRIVATE_TITLE, INTERNAL_TEXT, INTERNAL_TITLE, 'P1', 'P0', 'INC-2']) expect(text).not.toContain(secret);
       expect(text).toContain('No incidents were resolved in the last 7 days.');
 
       // The stylesheet is applied (the CSP admits it by hash) and nothing was blocked.

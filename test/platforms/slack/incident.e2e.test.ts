@@ -230,14 +230,38 @@ describe('running the war room', () => {
     expect(await db().read((tx) => tx.timer.count({ where: { subjectId: item.id, status: 'pending' } }))).toBe(0);
   });
 
-  it('public text feeds the status page; notes stay internal', async () => {
-    const pub = await h.command('/incident', 'public Checkout is degraded; we are rolling back.', DAN, { channelId: ch });
-    expect(pub.reply.text).toBe('INC-1 status page text updated.');
+  it('the status page shows an incident only once its comms lead (or publish_status) publishes it, and only what was published', async () => {
+    const page = async () => (await (await fetch(`${h.muster.url}/api/status/T0001/incidents`)).json()) as { active: { ref: string; title: string; services: string[]; updates: { text: string }[] }[] };
+    // Declared and public in Slack, yet not on the page: nothing internal shows unless published.
+    expect((await page()).active.map((x) => x.ref)).not.toContain('INC-1');
+    // Neither the comms lead (ANA) nor a holder of publish_status: refused, audited, nothing written.
+    const denied = await h.command('/incident', 'public title Checkout trouble', DAN, { channelId: ch });
+    expect(denied.reply.text).toContain('Only the comms lead of INC-1 (<@UANA>) or a holder of the publish_status permission');
+    const refusal = await db().read((tx) => tx.auditEntry.findFirst({ where: { subjectId: 'INC-1', action: 'incident.publish', outcome: 'denied' } }));
+    expect(refusal?.actorId).toBe(`slack:T0001:${DAN}`);
+    // The comms lead: an update before publishing is refused with the way to publish.
+    expect((await h.command('/incident', 'public We are looking into it.', ANA, { channelId: ch })).reply.text).toContain('INC-1 is not on the status page. Publish it first');
+    expect((await h.command('/incident', 'public title Payments are failing for some customers', ANA, { channelId: ch })).reply.text).toContain('INC-1 is on the status page now as “Payments are failing for some customers”');
+    await h.command('/incident', 'public services checkout, payments', ANA, { channelId: ch });
+    const pub = await h.command('/incident', 'public Checkout is degraded; we are rolling back.', ANA, { channelId: ch });
+    expect(pub.reply.text).toBe('INC-1 public update posted to the status page.');
     await h.command('/incident', 'note vendor ticket 4411 opened', DAN, { channelId: ch });
-    const json = (await (await fetch(`${h.muster.url}/api/status/incidents`)).json()) as { active: { ref: string; updates: { text: string }[] }[] };
-    expect(json.active.find((x) => x.ref === 'INC-1')?.updates[0]?.text).toBe('Checkout is degraded; we are rolling back.');
-    expect(JSON.stringify(json)).not.toContain('vendor ticket');
-    expect(JSON.stringify(json)).not.toContain('INC-3');
+    // A manager holds publish_status by default: may speak for any incident.
+    await h.command('/incident', 'INC-1 public Rollback half done.', MGR);
+    const json = await page();
+    const shown = json.active.find((x) => x.ref === 'INC-1')!;
+    expect(shown).toMatchObject({ title: 'Payments are failing for some customers', services: ['checkout', 'payments'] });
+    expect(shown.updates.map((u) => u.text)).toEqual(['Rollback half done.', 'Checkout is degraded; we are rolling back.']);
+    const raw = JSON.stringify(json);
+    for (const internal of ['vendor ticket', 'Checkout & payments down', 'INC-3', 'P0', 'P1', 'severity']) expect(raw).not.toContain(internal);
+    // Taken off again: gone from the page, its public updates kept (hidden).
+    expect((await h.command('/incident', 'public off', ANA, { channelId: ch })).reply.text).toBe('INC-1 is off the status page.');
+    expect((await page()).active.map((x) => x.ref)).not.toContain('INC-1');
+    expect((await h.command('/incident', 'public title Payments are failing for some customers', ANA, { channelId: ch })).reply.text).toContain('is on the status page now');
+    expect((await page()).active.find((x) => x.ref === 'INC-1')?.updates).toHaveLength(2);
+    const entries = await db().read((tx) => tx.auditEntry.findMany({ where: { subjectId: 'INC-1', outcome: 'ok' }, orderBy: { seq: 'asc' } }));
+    const actions = entries.map((e) => e.action).filter((a) => /^incident\.(publish|public|unpublish)/.test(a));
+    expect(actions).toEqual(['incident.publish', 'incident.public.services', 'incident.public', 'incident.public', 'incident.unpublish', 'incident.publish']);
   });
 
   it('resolve from the button modal, postmortem as a file with a review follow-up, then close archives', async () => {

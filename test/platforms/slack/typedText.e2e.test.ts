@@ -129,6 +129,8 @@ const rows: Row[] = [
   ['severity reason', async () => void (await command('/incident', `INC-1 sev P0 ${TYPED}`, ANA))],
   ['timeline note', async () => void (await command('/incident', `INC-1 note ${TYPED}`, ANA)), false],
   ['follow-up action', async () => void (await command('/incident', `INC-1 action ${TYPED} <@UBOB|bob> due 2099-01-02`, ANA))],
+  ['public title (status page)', async () => void (await command('/incident', `INC-1 public title ${TYPED}`, ADMIN))],
+  ['public services (status page)', async () => void (await command('/incident', 'INC-1 public services api, <!everyone>, &lt;!channel&gt;, <https://evil.example/x|status>', ADMIN))],
   ['public status text', async () => void (await command('/incident', `INC-1 public ${TYPED}`, ADMIN))],
   [
     'pinned message text',
