@@ -43,6 +43,8 @@ function fromEntity(body: string): string {
     return group ? `@${group[1]}` : `@${target.slice(1).split('^')[0]}`;
   }
   const url = decodeEntities(target);
+  // An email typed with escaping on arrives as <mailto:a@b.example|a@b.example>: the address.
+  if (/^mailto:/i.test(url) && (!label || label === url.slice(7))) return url.slice(7);
   return label && label !== url ? `${label} (${url})` : url;
 }
 

@@ -17,6 +17,8 @@ describe('parseSlackText: what Slack sends with escaping on, as neutral text', (
     ['a date shows its fallback', '<!date^1700000000^{date}|Nov 14>', 'Nov 14'],
     ['a bare link becomes its URL', 'see <https://example.com/a?b=1&amp;c=2>', 'see https://example.com/a?b=1&c=2'],
     ['a labelled link shows label and target', '<https://evil.example/x|https://status.example.com>', 'https://status.example.com (https://evil.example/x)'],
+    ['an email arrives as a mailto link: the address', 'ask <mailto:ana@example.com|ana@example.com>', 'ask ana@example.com'],
+    ['a mailto link with another label shows both', '<mailto:ana@example.com|Ana>', 'Ana (mailto:ana@example.com)'],
     ['a link labelled with itself', '<https://a.example|https://a.example>', 'https://a.example'],
     ['escaped characters typed literally decode', 'a &lt;!everyone&gt; &amp; b &gt; c', 'a <!everyone> & b > c'],
     ['an escaped mention typed literally is a reference (a typed <@U…> works)', '&lt;@U0BOB&gt;', '<@U0BOB>'],
