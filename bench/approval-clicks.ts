@@ -32,7 +32,7 @@ import { ACTIONS } from '../blocks/actionIds.ts';
 import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID, type FakeCall, type FakeResponse } from '../test/support/fakeSlack.ts';
 import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand } from '../test/support/slackRequests.ts';
 import { percentile, runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
-import { describeExit, dumpOutput, freePort, memoryOf, startChild, stopChild, waitForHttp200, waitForLine, type Child, type Memory, type StopResult } from './proc.ts';
+import { BENCH_AUDIT_KEY, describeExit, dumpOutput, freePort, memoryOf, startChild, stopChild, waitForHttp200, waitForLine, type Child, type Memory, type StopResult } from './proc.ts';
 
 export interface ClickBenchOptions {
   root: string;
@@ -277,6 +277,7 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
         DATABASE_URL: `file:${dbFile}`,
         LOG_LEVEL: 'warn',
         MUSTER_ADMINS: ADMIN,
+        MUSTER_AUDIT_KEY: BENCH_AUDIT_KEY,
       },
     });
     o.onChild('muster', muster);

@@ -4,6 +4,9 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 
+/** MUSTER_AUDIT_KEY of the Muster children: the bench never uses (or writes a key file for) a real key. */
+export const BENCH_AUDIT_KEY = 'muster-bench-audit-key-0123456789abcdef';
+
 /** Keeps the last `limit` characters a stream wrote. */
 class Tail {
   private buf = '';

@@ -44,6 +44,7 @@ import {
   killNow,
   memoryOf,
   startChild,
+  BENCH_AUDIT_KEY,
   stopChild,
   waitForHttp200,
   waitForLine,
@@ -291,7 +292,9 @@ async function main(): Promise<number> {
   tmp = mkdtempSync(join(os.tmpdir(), 'muster-bench-'));
 
   const baseEnv: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of ['SLACK_APP_TOKEN', 'MUSTER_CONFIG', 'MUSTER_INSTANCE_ID', 'SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'DATABASE_URL']) delete baseEnv[k];
+  for (const k of ['SLACK_APP_TOKEN', 'MUSTER_CONFIG', 'MUSTER_INSTANCE_ID', 'SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'DATABASE_URL', 'MUSTER_AUDIT_PREVIOUS_KEYS', 'MUSTER_AUDIT_CHECKPOINT_FILE']) {
+    delete baseEnv[k];
+  }
 
   const results: { muster?: TargetResult; bare?: TargetResult } = {};
   try {
@@ -309,6 +312,7 @@ async function main(): Promise<number> {
         DATABASE_URL: `file:${join(tmp, 'bench.db')}`,
         LOG_LEVEL: 'warn',
         MUSTER_ADMINS: USER_ID,
+        MUSTER_AUDIT_KEY: BENCH_AUDIT_KEY,
       },
     });
     try {

@@ -23,7 +23,7 @@ import { WebClient } from '@slack/web-api';
 import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_DOMAIN, TEAM_ID, type FakeCall, type FakeChannel, type FakeResponse } from '../test/support/fakeSlack.ts';
 import { post, slashCommand } from '../test/support/slackRequests.ts';
 import { percentile } from './load.ts';
-import { describeExit, dumpOutput, freePort, startChild, stopChild, waitForHttp200, type Child, type StopResult } from './proc.ts';
+import { BENCH_AUDIT_KEY, describeExit, dumpOutput, freePort, startChild, stopChild, waitForHttp200, type Child, type StopResult } from './proc.ts';
 
 export interface WarRoomOptions {
   root: string;
@@ -302,6 +302,7 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
         DATABASE_URL: `file:${join(dbDir, 'warroom.db')}`,
         MUSTER_CONFIG: policyFile,
         LOG_LEVEL: 'warn',
+        MUSTER_AUDIT_KEY: BENCH_AUDIT_KEY,
       },
     });
     o.onChild(muster);

@@ -1,12 +1,24 @@
 import { z } from 'zod';
 import { UsageError } from '../src/services/errors.ts';
+import type { PersonRef } from '../src/services/types.ts';
+
+const MAILTO_PAIR = String.raw`([^\s@<>()]+@[^\s@<>()]+)\s+\(mailto:\1\)`;
+
+/**
+ * With escaping on, Slack sends a typed address as a mailto link, which neutral text reads as a labelled link,
+ * `a@b.example (mailto:a@b.example)`: back to the one address that was typed (everywhere, or only at the end).
+ */
+export function collapseMailto(text: string, where: 'anywhere' | 'at the end' = 'anywhere'): string {
+  return text.replace(new RegExp(where === 'anywhere' ? MAILTO_PAIR : `${MAILTO_PAIR}(?=\\s*$)`, 'gi'), '$1');
+}
 
 /** Splits command text into words, keeping "quoted phrases" and <@U1|mentions with spaces> whole. */
 export function tokenize(text: string): string[] {
   const out: string[] = [];
   const re = /(<[^>\s][^>]*>)|"([^"]*)"|(\S+)/g;
   let m: RegExpExecArray | null;
-  while ((m = re.exec(text.trim())) !== null) out.push(m[1] ?? m[2] ?? m[3]!);
+  const input = collapseMailto(text.trim());
+  while ((m = re.exec(input)) !== null) out.push(m[1] ?? m[2] ?? m[3]!);
   return out;
 }
 
@@ -17,11 +29,44 @@ export function restAfter(text: string, n: number): string {
   return rest.trim();
 }
 
-/** `<@U123|name>` or `<@U123>` (Slack), `<@123456>` / `<@!123456>` (Discord). */
-export const mention = z
-  .string()
-  .regex(/^<@!?([UW][A-Z0-9]+|\d{5,25})(\|[^>]*)?>$/, 'expected a mention like @someone')
-  .transform((s) => /^<@!?([^|>]+)/.exec(s)![1]!);
+/** `<@U123|name>` or `<@U123>` (Slack), `<@123456>` / `<@!123456>` (Discord): picked from autocomplete. */
+const MENTION = /^<@!?([UW][A-Z0-9]+|\d{5,25})(?:\|[^>]*)?>$/;
+/** Slack's special mentions, escaped or as they read once neutral (and as typed with escaping off). */
+const SPECIAL = /^(?:<!(?:here|channel|everyone|group)(?:\|[^>]*)?>|@(?:here|channel|everyone|group))$/i;
+const GROUP = /^<!subteam\^[^>]*>$/;
+/**
+ * A handle or display name typed after `@` (Slack allows 80 characters in a display name). Spaces come only
+ * from a quoted word, `"@Bob Smith"`: unquoted, the words after the first are the command's next arguments.
+ */
+const NAME = /^@([^\s<>|@"](?:[^\n<>|@"]{0,78}[^\s<>|@"])?)$/;
+const EMAIL = /^[^\s@<>|"()]+@[^\s@<>|"()]+\.[^\s@<>|"().]+$/;
+/** An address as Slack escapes it when it was not made neutral first: `<mailto:a@b.example|a@b.example>`. */
+const MAILTO = /^<mailto:([^|>]+)(?:\|[^>]*)?>$/i;
+
+/**
+ * One word as a person: a mention picked from autocomplete, a typed `@name`, or an email address. Pure: whom
+ * a name or an address means is decided later, by Kernel.resolvePerson, through the platform's directory.
+ */
+export function readPerson(word: string): PersonRef | { error: string } {
+  const id = MENTION.exec(word)?.[1];
+  if (id) return { kind: 'id', id };
+  if (SPECIAL.test(word)) return { error: 'a special mention such as @here or @channel is not a person' };
+  if (GROUP.test(word)) return { error: 'a user group is not a person' };
+  const name = NAME.exec(word)?.[1];
+  if (name) return { kind: 'name', name };
+  const email = MAILTO.exec(word)?.[1] ?? word;
+  if (EMAIL.test(email)) return { kind: 'email', email };
+  return { error: 'expected a mention like @someone, or an email address' };
+}
+
+export const person = z.string().transform((word, ctx): PersonRef => {
+  const r = readPerson(word);
+  if ('error' in r) {
+    ctx.addIssue({ code: 'custom', message: r.error });
+    return z.NEVER;
+  }
+  return r;
+});
 
 export const subjectRef = z
   .string()

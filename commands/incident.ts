@@ -3,7 +3,9 @@ import { INCIDENT_ROLES, SEVERITIES, STATUSES, type IncidentRoleName, type Incid
 import type { Severity } from '../src/config/policy.ts';
 import { UsageError } from '../src/services/errors.ts';
 import type { Target } from '../src/services/incidents.ts';
-import { arg, mention, restAfter, tokenize, noExtra } from './grammar.ts';
+import { withResolution } from '../src/services/kernel.ts';
+import type { PersonRef } from '../src/services/types.ts';
+import { arg, collapseMailto, person, readPerson, restAfter, tokenize, noExtra } from './grammar.ts';
 import type { Command } from './types.ts';
 import { concat } from '../src/domain/text.ts';
 
@@ -37,6 +39,7 @@ const HELP = [
   ...[USAGE.status, USAGE.update, USAGE.sev, USAGE.role, USAGE.note, USAGE.action, USAGE.actionDone, USAGE.publicTitle, USAGE.publicServices, USAGE.public, USAGE.publicOff, USAGE.resolve, USAGE.close, USAGE.timeline, USAGE.postmortem].map(
     (u) => `• \`${u}\``,
   ),
+  'Name people by picking them from the autocomplete (type @ and choose); a typed @name or an email is looked up.',
   'Severities: P0 respond 5 min / resolve 1 h · P1 15 min / 4 h · P2 1 h / 24 h · P3 24 h / 7 days. P0 and P1 need a commander.',
 ].join('\n');
 
@@ -52,7 +55,6 @@ const role = z
   .string()
   .transform((s) => s.toLowerCase())
   .pipe(z.enum(INCIDENT_ROLES, { message: 'a role is commander, tech or comms' }));
-const userOrMe = z.union([z.literal('me'), mention], { message: 'expected a mention like @someone, or me' });
 const incidentRef = /^INC-[1-9]\d{0,8}$/i;
 const dueDate = z
   .string()
@@ -74,8 +76,8 @@ export type IncidentArgs =
   | { sub: 'public-services'; target: Target; services: string[] }
   | { sub: 'public-off'; target: Target }
   | { sub: 'sev'; target: Target; severity: Severity; reason?: string }
-  | { sub: 'role'; target: Target; role: IncidentRoleName; user: string | 'me' }
-  | { sub: 'action'; target: Target; text: string; owner?: string; due?: string }
+  | { sub: 'role'; target: Target; role: IncidentRoleName; user: PersonRef | { kind: 'me' } }
+  | { sub: 'action'; target: Target; text: string; owner?: PersonRef; due?: string }
   | { sub: 'action-done'; target: Target; number: number }
   | { sub: 'close' | 'timeline' | 'postmortem'; target: Target };
 
@@ -156,7 +158,8 @@ function parse(input: string): IncidentArgs {
     }
     case 'role': {
       const r = arg(role, words[1], 'role', USAGE.role);
-      const user = arg(userOrMe, words[2]?.toLowerCase() === 'me' ? 'me' : words[2], 'user (a mention or "me")', USAGE.role);
+      const me = words[2]?.toLowerCase() === 'me';
+      const user = me ? ({ kind: 'me' } as const) : arg(person, words[2], 'user (a mention or "me")', USAGE.role);
       noExtra(words, 3, USAGE.role);
       return { sub: 'role', target, role: r, user };
     }
@@ -166,19 +169,25 @@ function parse(input: string): IncidentArgs {
         if (!Number.isInteger(n) || n < 1) throw new UsageError('Which follow-up? Give its number, e.g. `action done 2`.', USAGE.actionDone);
         return { sub: 'action-done', target, number: n };
       }
-      // Trailing `due <date>` and `@owner` are peeled off the end; the text keeps what was typed.
+      // Trailing `due <date>` and owner are peeled off the end; the text keeps what was typed.
       let body = rest;
       let due: string | undefined;
-      let owner: string | undefined;
+      let owner: PersonRef | undefined;
       const dueMatch = /(?:^|\s+)due\s+(\S+)\s*$/i.exec(body);
       if (dueMatch) {
         due = arg(dueDate, dueMatch[1], 'due date', USAGE.action);
         body = body.slice(0, dueMatch.index);
       }
-      const ownerMatch = /\s*(<@[^>]+>)\s*$/.exec(body);
+      // A last word that names a person is the owner; any other (`@here`, "quoted@address") stays text.
+      body = collapseMailto(body, 'at the end');
+      const ownerMatch = /(?:^|\s+)(<[^<>]+>|[^\s<>]+)\s*$/.exec(body);
       if (ownerMatch) {
-        owner = arg(mention, ownerMatch[1], 'owner', USAGE.action);
-        body = body.slice(0, ownerMatch.index);
+        const word = ownerMatch[1]!;
+        const ref = readPerson(word);
+        if (!('error' in ref)) {
+          owner = ref;
+          body = body.slice(0, ownerMatch.index);
+        } else if (word.startsWith('<@')) throw new UsageError(`"${word}" is not a valid owner: ${ref.error}.`, USAGE.action);
       }
       body = body.trim();
       return { sub: 'action', target, text: required(body, 'action text', USAGE.action), ...(owner ? { owner } : {}), ...(due ? { due } : {}) };
@@ -193,6 +202,9 @@ function parse(input: string): IncidentArgs {
   }
 }
 
+/** The way out when the last word of a follow-up was meant as text, not as its owner. */
+const OWNER_AS_TEXT = ' To keep the last word in the follow-up text instead, put it in quotes.';
+
 export const incident = {
   name: 'incident',
   description: 'Declare and run incidents',
@@ -200,6 +212,7 @@ export const incident = {
   parse,
   async execute({ actor, meta, services }, a) {
     const s = services.incidents;
+    const kernel = services.kernel;
     const target = (t: Target): Target => (t.ref ? t : { channelId: meta.channelId });
     switch (a.sub) {
       case 'help':
@@ -230,10 +243,15 @@ export const incident = {
         return s.resolve(actor, meta, target(a.target), a.text);
       case 'sev':
         return s.setSeverity(actor, meta, target(a.target), a.severity, a.reason);
-      case 'role':
-        return s.assignRole(actor, meta, target(a.target), a.role, a.user === 'me' ? actor.externalId : a.user);
-      case 'action':
-        return s.addAction(actor, meta, target(a.target), { text: a.text, owner: a.owner, due: a.due });
+      case 'role': {
+        const who = a.user.kind === 'me' ? { externalId: actor.externalId } : await kernel.resolvePerson(actor, a.user);
+        return withResolution(await s.assignRole(actor, meta, target(a.target), a.role, who.externalId), who);
+      }
+      case 'action': {
+        const owner = a.owner && (await kernel.resolvePerson(actor, a.owner, OWNER_AS_TEXT));
+        const added = await s.addAction(actor, meta, target(a.target), { text: a.text, owner: owner?.externalId, due: a.due });
+        return owner ? withResolution(added, owner) : added;
+      }
       case 'action-done':
         return s.completeAction(actor, meta, target(a.target), a.number);
       case 'close':

@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { ROLES, type Role } from '../src/domain/rbac.ts';
 import { UsageError } from '../src/services/errors.ts';
 import type { SubjectRef } from '../src/services/admin.ts';
-import { arg, mention, subjectRef, tokenize, noExtra } from './grammar.ts';
+import { withResolution } from '../src/services/kernel.ts';
+import type { PersonRef } from '../src/services/types.ts';
+import { arg, person, subjectRef, tokenize, noExtra } from './grammar.ts';
 import type { Command } from './types.ts';
 
 const USAGE = {
@@ -23,6 +25,7 @@ const HELP = [
   `• \`${USAGE.revoke}\` — take a role away (admins)`,
   `• \`${USAGE.audit}\` — the latest audit entries, for the workspace or one record`,
   `• \`${USAGE.stats}\` — activity figures`,
+  'Name people by picking them from the autocomplete (type @ and choose); a typed @name or an email is looked up.',
   `Roles: ${ROLES.join(', ')}.`,
   'Also: `/incident help`, `/approval help`, `/change help`.',
 ].join('\n');
@@ -32,8 +35,8 @@ const role = z.enum(ROLES, { message: `a role is one of ${ROLES.join(', ')}` });
 export type MusterArgs =
   | { sub: 'help' }
   | { sub: 'whoami' }
-  | { sub: 'roles'; user?: string }
-  | { sub: 'grant' | 'revoke'; role: Role; user: string }
+  | { sub: 'roles'; user?: PersonRef }
+  | { sub: 'grant' | 'revoke'; role: Role; user: PersonRef }
   | { sub: 'audit'; subject?: SubjectRef }
   | { sub: 'stats'; window: string };
 
@@ -48,12 +51,12 @@ function parse(text: string): MusterArgs {
       return { sub: 'whoami' };
     case 'roles':
       extra(USAGE.roles, 1);
-      return rest[0] ? { sub: 'roles', user: arg(mention, rest[0], 'user', USAGE.roles) } : { sub: 'roles' };
+      return rest[0] ? { sub: 'roles', user: arg(person, rest[0], 'user', USAGE.roles) } : { sub: 'roles' };
     case 'grant':
     case 'revoke': {
       const s = sub!.toLowerCase() as 'grant' | 'revoke';
       extra(USAGE[s], 2);
-      return { sub: s, role: arg(role, rest[0]?.toLowerCase(), 'role', USAGE[s]), user: arg(mention, rest[1], 'user', USAGE[s]) };
+      return { sub: s, role: arg(role, rest[0]?.toLowerCase(), 'role', USAGE[s]), user: arg(person, rest[1], 'user', USAGE[s]) };
     }
     case 'audit':
       extra(USAGE.audit, 1);
@@ -77,12 +80,16 @@ export const muster = {
         return { text: HELP };
       case 'whoami':
         return services.admin.whoami(actor);
-      case 'roles':
-        return services.admin.roles(actor, args.user);
+      case 'roles': {
+        if (!args.user) return services.admin.roles(actor);
+        const who = await services.kernel.resolvePerson(actor, args.user);
+        return withResolution(await services.admin.roles(actor, who.externalId), who);
+      }
       case 'grant':
-        return services.admin.grant(actor, meta, args.role, args.user);
-      case 'revoke':
-        return services.admin.revoke(actor, meta, args.role, args.user);
+      case 'revoke': {
+        const who = await services.kernel.resolvePerson(actor, args.user);
+        return withResolution(await services.admin[args.sub](actor, meta, args.role, who.externalId), who);
+      }
       case 'audit':
         return services.admin.auditTrail(actor, args.subject);
       case 'stats':

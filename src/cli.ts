@@ -4,14 +4,17 @@ import { formatProblems, parsePolicyText, defaultPolicy } from './config/policy.
 import { readFileSync } from 'node:fs';
 import { openDatabase, redact } from './store/db.ts';
 import { migrate } from './store/migrate.ts';
-import { exportAudit, verifyChain } from './store/audit.ts';
+import { exportAudit } from './store/audit.ts';
+import { auditVerify, UsageError } from './cliAudit.ts';
 import { listEffects, replayEffects } from './store/outbox.ts';
 import { systemClock } from './domain/clock.ts';
 
 const USAGE = `usage: muster <command>
   migrate                               apply database migrations (DATABASE_URL)
   config check [file]                   validate the policy file (default: MUSTER_CONFIG)
-  audit verify                          check the audit hash chain; exit 1 and name the first bad entry
+  audit verify [--checkpoints FILE]... [--channel|--no-channel]
+                                        check the keyed audit chain and that every published checkpoint
+                                        is still on it; exit 1 and name the bad entry or missing range
   audit export --format csv|json        write the audit trail to stdout
   outbox list [--all]                   dead-lettered (and waiting) chat effects
   outbox replay [id ...]                queue dead-lettered effects again (all when no id is given)
@@ -75,15 +78,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'audit': {
       if (sub === 'verify') {
-        return withDb(async (db) => {
-          const r = await verifyChain(db);
-          if (r.ok) {
-            console.log(`audit chain intact: ${r.checked} entries, head ${r.lastHash}`);
-            return 0;
-          }
-          console.error(`audit chain BROKEN at entry ${r.firstBad!.seq}: ${r.firstBad!.problem} (${r.checked} entries before it verified)`);
-          return 1;
-        });
+        try {
+          return await auditVerify(rest);
+        } catch (e) {
+          if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) fail((e as Error).message);
+          throw e;
+        }
       }
       if (sub === 'export') {
         const { values } = parseArgs({ args: rest, options: { format: { type: 'string', default: 'json' } }, strict: true });

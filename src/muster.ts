@@ -22,6 +22,9 @@ import { commands } from '../commands/index.ts';
 import { createLogger } from './log.ts';
 import { slackRenderer } from './platforms/slack/render.ts';
 import { scheduleMaintenance } from './scheduler/maintenance.ts';
+import { AuditLog } from './store/audit.ts';
+import { AuditKeyError, resolveAuditKeys } from './store/auditKeys.ts';
+import { checkpointFileProblem, wireAuditCheckpoints } from './scheduler/auditCheckpoints.ts';
 
 export interface MusterOptions {
   env: Env;
@@ -73,6 +76,23 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   const log = o.log ?? createLogger(env.LOG_LEVEL);
   const owner = instanceId(env);
   const url = env.DATABASE_URL ?? defaultDatabaseUrl();
+  let auditKeys: ReturnType<typeof resolveAuditKeys>;
+  try {
+    auditKeys = resolveAuditKeys(env, url);
+  } catch (e) {
+    if (e instanceof AuditKeyError) throw new StartupError(e.message);
+    throw e;
+  }
+  if (auditKeys.file) {
+    log.warn(
+      { keyFile: auditKeys.file, created: auditKeys.created },
+      'MUSTER_AUDIT_KEY is not set: the audit chain is keyed with a key file next to the database. ' +
+        'In production set MUSTER_AUDIT_KEY (see docs/deployment.md#the-audit-key)',
+    );
+  }
+  for (const w of auditKeys.warnings) log.warn(w);
+  const fileProblem = env.MUSTER_AUDIT_CHECKPOINT_FILE && (await checkpointFileProblem(env.MUSTER_AUDIT_CHECKPOINT_FILE));
+  if (fileProblem) throw new StartupError(fileProblem);
 
   const migrated = await migrate(url);
   if (migrated.applied.length) log.info({ applied: migrated.applied, database: redact(url) }, 'migrations applied');
@@ -97,18 +117,42 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
     throw new StartupError(`Slack rejected the bot token at ${env.SLACK_API_URL} (auth.test: ${code}). Check SLACK_BOT_TOKEN and SLACK_API_URL; see docs/slack-setup.md.`);
   }
 
+  const audit = new AuditLog(db.provider, clock, {
+    keyring: auditKeys.keyring,
+    checkpoints: { every: policy.audit.checkpointEvery, channel: policy.audit.channel },
+  });
+  try {
+    const rotated = await audit.sealKey(db);
+    if (rotated) log.info(rotated, 'audit key changed: recorded in the audit chain');
+  } catch (e) {
+    await db.close();
+    if (e instanceof AuditKeyError) throw new StartupError(e.message);
+    throw e;
+  }
+
   const kernel = new Kernel({
     db,
     clock,
     policy,
     log,
     admins: env.MUSTER_ADMINS,
+    audit,
     directory: new SlackDirectory(client),
     onEffects: () => dispatcher.kick(),
   });
   const services = createServices(kernel);
   const timers = new TimerScheduler(db, clock, log.child({ component: 'timers' }), { owner }, () => dispatcher.kick());
   wireFeatures(services, dispatcher, timers);
+  await wireAuditCheckpoints({
+    db,
+    clock,
+    log: log.child({ component: 'audit' }),
+    audit,
+    dispatcher,
+    timers,
+    intervalMs: policy.audit.checkpointInterval,
+    file: env.MUSTER_AUDIT_CHECKPOINT_FILE,
+  });
 
   const state: WebState = { accepting: true };
   const web = createWeb(db, state, { clock, log: log.child({ component: 'web' }), statusPage: policy.statusPage });

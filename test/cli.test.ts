@@ -11,6 +11,7 @@ import { migrate } from '../src/store/migrate.ts';
 import { AuditLog } from '../src/store/audit.ts';
 import { enqueueEffects } from '../src/store/outbox.ts';
 import { systemClock } from '../src/domain/clock.ts';
+import { AUDIT_KEYRING } from './support/auditKey.ts';
 
 let tdb: TestDatabase;
 
@@ -50,7 +51,7 @@ describe('muster CLI', () => {
   it('audit verify, export, and a tampered chain', async () => {
     await migrate(tdb.url);
     const db = await openDatabase(tdb.url);
-    const log = new AuditLog(db.provider, systemClock);
+    const log = new AuditLog(db.provider, systemClock, { keyring: AUDIT_KEYRING });
     for (let i = 0; i < 5; i++) {
       await db.tx((tx) => log.append(tx, { actorId: 'slack:T1:U1', platform: 'slack', action: `act.${i}`, reason: i === 2 ? 'has, a comma "and quotes"' : null }));
     }

@@ -6,6 +6,7 @@ import { FakeSlack, TEAM_ID } from './support/fakeSlack.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { post, slashCommand } from './support/slackRequests.ts';
 import { freePort, startMain, waitReady, ROOT } from './support/process.ts';
+import { AUDIT_KEY } from './support/auditKey.ts';
 
 const SECRET = 'proc-secret';
 let slack: FakeSlack;
@@ -35,6 +36,8 @@ async function env(extra: Record<string, string> = {}) {
       MUSTER_ADMINS: 'UADMIN',
       LOG_LEVEL: 'info',
       MUSTER_INSTANCE_ID: 'proc-test',
+      // Also for the `npm start` test, which spawns npm itself rather than through spawnNode.
+      MUSTER_AUDIT_KEY: AUDIT_KEY,
       ...extra,
     },
   };

@@ -5,6 +5,13 @@ const optionalNonEmpty = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
+/** A short secret could be guessed offline from any published checkpoint; the message never echoes the value. */
+const auditSecret = (name: string) =>
+  z
+    .string()
+    .min(32, `${name} must be at least 32 characters (e.g. the output of \`openssl rand -hex 32\`)`)
+    .refine((v) => !v.includes(','), `${name} must not contain a comma (MUSTER_AUDIT_PREVIOUS_KEYS is a comma-separated list)`);
+
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   SLACK_BOT_TOKEN: optionalNonEmpty,
@@ -24,6 +31,14 @@ export const envSchema = z.object({
     .pipe(z.array(z.string().regex(/^[UW][A-Z0-9]+$/, 'MUSTER_ADMINS holds Slack user ids such as U012ABCDEF'))),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MUSTER_INSTANCE_ID: optionalNonEmpty,
+  // The secret that keys the audit chain and signs its checkpoints (src/store/auditKeys.ts). Never in the database.
+  MUSTER_AUDIT_KEY: optionalNonEmpty.pipe(auditSecret('MUSTER_AUDIT_KEY').optional()),
+  MUSTER_AUDIT_PREVIOUS_KEYS: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(auditSecret('each key in MUSTER_AUDIT_PREVIOUS_KEYS'))),
+  MUSTER_AUDIT_CHECKPOINT_FILE: optionalNonEmpty,
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -8,8 +8,9 @@ import { enqueueEffects, type EffectSpec } from '../store/outbox.ts';
 import { scheduleTimer, cancelTimers, type TimerSpec } from '../store/timers.ts';
 import { ensureUser, ensureWorkspace, grantedRoles, userIdOf, workspaceIdOf } from '../store/identity.ts';
 import { hasPermission, isRole, type Permission, type Role } from '../domain/rbac.ts';
+import { concat, mention } from '../domain/text.ts';
 import { Refusal } from './errors.ts';
-import type { Actor, Directory, RequestMeta } from './types.ts';
+import type { Actor, Directory, DirectoryUser, NameMatch, PersonRef, Reply, RequestMeta } from './types.ts';
 
 /** What a service writes besides its own state, collected and stored in the same transaction. */
 export interface Unit {
@@ -23,6 +24,21 @@ export interface Unit {
   cancel(by: Parameters<typeof cancelTimers>[2]): Promise<number>;
 }
 
+/** A person a command named, as one platform id. */
+export interface ResolvedPerson {
+  externalId: string;
+  /** For the reply when the person was found by a typed name or email rather than picked from autocomplete. */
+  note?: string;
+}
+
+/** Appends how a typed name or email was matched, so the one who typed it sees whom Muster took it for. */
+export function withResolution(reply: Reply, person: ResolvedPerson): Reply {
+  return person.note ? { ...reply, text: concat(reply.text, person.note) } : reply;
+}
+
+/** At most this many candidates are named when a typed name is ambiguous; a longer list helps nobody pick. */
+const MAX_CANDIDATES_SHOWN = 5;
+
 export class DuplicateRequest extends Error {
   constructor() {
     super('this request was already handled');
@@ -35,6 +51,8 @@ export interface KernelDeps {
   policy: Policy;
   log: Logger;
   admins: readonly string[];
+  /** The keyed audit chain (src/store/audit.ts), made with MUSTER_AUDIT_KEY by the composition root. */
+  audit: AuditLog;
   directory?: Directory;
   /** Called after a commit that wrote effects: the dispatcher runs them at once. */
   onEffects?: () => void;
@@ -49,7 +67,7 @@ export class Kernel {
   private readonly knownUsers = new Set<string>();
 
   constructor(readonly deps: KernelDeps) {
-    this.audit = new AuditLog(deps.db.provider, deps.clock);
+    this.audit = deps.audit;
   }
 
   get db() {
@@ -147,10 +165,46 @@ export class Kernel {
   async requirePerson(actor: Actor, externalId: string, what: string): Promise<string | undefined> {
     const dir = this.deps.directory;
     if (!dir) return undefined;
-    const user = await dir.lookupUser(actor.workspaceId.slice(actor.platform.length + 1), externalId);
+    const user = await dir.lookupUser(platformWorkspace(actor), externalId);
     if (!user || user.deleted) throw new Refusal(`<@${externalId}> is not a member of this workspace.`);
     if (user.isBot) throw new Refusal(`<@${externalId}> is a bot; ${what} are for people.`);
     return user.name;
+  }
+
+  /**
+   * The one person a command's argument means, decided before any service runs. A mention is taken as it is
+   * (services still check it with requirePerson where they need a member). A typed name or email must match
+   * exactly one active person: anything else is refused, unaudited and with nothing written, because acting
+   * on a guess could hand a role or a duty to the wrong person. `hint` ends the refusal (a command's own way out).
+   */
+  async resolvePerson(actor: Actor, ref: PersonRef, hint = ''): Promise<ResolvedPerson> {
+    if (ref.kind === 'id') return { externalId: ref.id };
+    const platform = actor.platform.charAt(0).toUpperCase() + actor.platform.slice(1);
+    const typed = ref.kind === 'name' ? `@${ref.name}` : ref.email;
+    const pick = `Pick the person from ${platform}'s autocomplete (type @ and choose a name) so the mention arrives as a link.`;
+    const unsure = (why: string) => new Refusal(`I could not tell who ${typed} is: ${why}. ${pick}${hint}`);
+    const dir = this.deps.directory;
+    if (!dir) throw unsure(`people cannot be looked up by ${ref.kind} here`);
+    if (ref.kind === 'email') {
+      const user = await dir.findByEmail(platformWorkspace(actor), ref.email);
+      if (!user || user.deleted || user.isBot) throw unsure('no active person in this workspace has that email address');
+      return { externalId: user.externalId, note: ` (${typed} was matched to ${mention(user.externalId)} by email.)` };
+    }
+    const people = new Map<string, { user: DirectoryUser; by: NameMatch }>();
+    // One person can match twice (handle and display name); the handle is the stronger claim.
+    for (const m of await dir.findByName(platformWorkspace(actor), ref.name)) {
+      if (!people.has(m.user.externalId) || m.by === 'handle') people.set(m.user.externalId, m);
+    }
+    const by = (m: NameMatch) => (m === 'handle' ? 'user name' : 'display name');
+    const found = [...people.values()];
+    if (found.length === 0) throw unsure(`nobody in this workspace has that ${platform} user name or display name`);
+    if (found.length > 1) {
+      const shown = found.slice(0, MAX_CANDIDATES_SHOWN).map((m) => `${mention(m.user.externalId)} by ${by(m.by)}`);
+      const more = found.length > shown.length ? ` and ${found.length - shown.length} more` : '';
+      throw unsure(`${found.length} people match (${shown.join(', ')}${more})`);
+    }
+    const { user, by: matched } = found[0]!;
+    return { externalId: user.externalId, note: ` (${typed} was matched to ${mention(user.externalId)} by ${platform} ${by(matched)}.)` };
   }
 
   /** Muster itself, acting on a timer or an event nobody typed. */
@@ -198,4 +252,9 @@ export class Kernel {
   async isProcessed(key: string): Promise<boolean> {
     return (await this.db.read((tx) => tx.processedRequest.findUnique({ where: { key }, select: { key: true } }))) !== null;
   }
+}
+
+/** The platform's own id of the actor's workspace (`slack:T123` → `T123`), as the Directory port takes it. */
+function platformWorkspace(actor: Actor): string {
+  return actor.workspaceId.slice(actor.platform.length + 1);
 }

@@ -46,7 +46,21 @@ export interface DirectoryUser {
   deleted?: boolean;
 }
 
+/**
+ * A person as a command names them, before anyone is looked up: a mention picked from autocomplete (the
+ * platform's id), a name typed after `@` (what Slack sends for a mention when escaping is off, or when nobody
+ * was picked), or an email address. `Kernel.resolvePerson` turns it into one person or refuses.
+ */
+export type PersonRef = { kind: 'id'; id: string } | { kind: 'name'; name: string } | { kind: 'email'; email: string };
+
+/** Which of a person's names matched: the handle is unique in a workspace, the display name is not. */
+export type NameMatch = 'handle' | 'display_name';
+
 /** Looks people up on the chat platform (a port: Slack's users.info, Discord's members). */
 export interface Directory {
   lookupUser(workspaceExternalId: string, userExternalId: string): Promise<DirectoryUser | null>;
+  /** Active people (no bots, no deactivated accounts) whose handle or display name is `name`, ignoring case. */
+  findByName(workspaceExternalId: string, name: string): Promise<{ user: DirectoryUser; by: NameMatch }[]>;
+  /** The account registered with this email address, or null. */
+  findByEmail(workspaceExternalId: string, email: string): Promise<DirectoryUser | null>;
 }

@@ -1,6 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Database, Tx } from './db.ts';
 import type { Clock } from '../domain/clock.ts';
+import { AuditKeyError, type AuditKey, type AuditKeyring } from './auditKeys.ts';
+import { checkpointForgery, recordCheckpoint, type Checkpoint, type CheckpointReason, type FoundCheckpoint } from './auditCheckpoints.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 // pg_advisory_xact_lock key that serialises appends to the one chain.
@@ -42,6 +44,8 @@ export interface AuditRow {
   createdAt: Date;
   prevHash: string;
   hash: string;
+  /** The key that made `hash`; null on legacy entries (plain SHA-256, written before the chain was keyed). */
+  keyId: string | null;
 }
 
 /** JSON with object keys sorted, so the same value always hashes the same. */
@@ -54,7 +58,11 @@ export function canonicalJson(value: unknown): string {
   });
 }
 
-export function entryHash(row: Omit<AuditRow, 'hash'>): string {
+/**
+ * HMAC-SHA256 under the key when there is one: without the key nobody can compute a hash
+ * that verifies. Plain SHA-256 (key null) only for legacy entries written before keying.
+ */
+export function entryHash(row: Omit<AuditRow, 'hash' | 'keyId'>, key: AuditKey | null): string {
   const material = canonicalJson([
     row.seq,
     row.workspaceId,
@@ -73,33 +81,59 @@ export function entryHash(row: Omit<AuditRow, 'hash'>): string {
     row.createdAt.toISOString(),
     row.prevHash,
   ]);
-  return createHash('sha256').update(material).digest('hex');
+  return (key ? createHmac('sha256', key.secret) : createHash('sha256')).update(material).digest('hex');
 }
 
 const toText = (v: unknown) => (v === undefined || v === null ? null : canonicalJson(v));
+
+export interface AuditLogOptions {
+  keyring: AuditKeyring;
+  checkpoints?: {
+    /** A checkpoint whenever an append crosses a multiple of this many entries (policy audit.checkpointEvery). */
+    every: number;
+    /** Where checkpoints are posted (policy audit.channel); the log always gets them. */
+    channel?: string;
+  };
+}
 
 export class AuditLog {
   constructor(
     private readonly provider: Database['provider'],
     private readonly clock: Clock,
+    private readonly options: AuditLogOptions,
   ) {}
+
+  get keyring(): AuditKeyring {
+    return this.options.keyring;
+  }
+
+  private async lockChain(tx: Tx): Promise<void> {
+    // Concurrent writers on PostgreSQL queue here, so the chain never forks. (SQLite has one writer.)
+    if (this.provider === 'postgresql') await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${CHAIN_LOCK})`);
+  }
 
   /** Appends entries to the chain inside the caller's transaction. */
   async append(tx: Tx, inputs: AuditInput | AuditInput[]): Promise<AuditRow[]> {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     if (list.length === 0) return [];
-    if (this.provider === 'postgresql') {
-      // Concurrent writers on PostgreSQL queue here, so the chain never forks.
-      await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${CHAIN_LOCK})`);
+    await this.lockChain(tx);
+    const key = this.keyring.current;
+    const last = await tx.auditEntry.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true, hash: true, keyId: true } });
+    if (last?.keyId && !this.keyring.get(last.keyId)) {
+      // Another process rotated to a key this one does not have. Writing on with the old
+      // key would make entries that verification rejects (a retired key cannot add entries).
+      throw new AuditKeyError(
+        `the audit chain is keyed with ${last.keyId} since entry ${last.seq}, which this process does not have: ` +
+          'restart it with the current MUSTER_AUDIT_KEY',
+      );
     }
-    const last = await tx.auditEntry.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true, hash: true } });
     let seq = last?.seq ?? 0;
     let prevHash = last?.hash ?? GENESIS_HASH;
     const createdAt = this.clock.now();
     const rows: AuditRow[] = [];
     for (const input of list) {
       seq += 1;
-      const base: Omit<AuditRow, 'hash'> = {
+      const base: Omit<AuditRow, 'hash' | 'keyId'> = {
         seq,
         workspaceId: input.workspaceId ?? null,
         actorId: input.actorId,
@@ -117,49 +151,219 @@ export class AuditLog {
         createdAt,
         prevHash,
       };
-      const row = { ...base, hash: entryHash(base) };
+      const row = { ...base, hash: entryHash(base, key), keyId: key.id };
       rows.push(row);
       prevHash = row.hash;
     }
     await tx.auditEntry.createMany({ data: rows });
+    const every = this.options.checkpoints?.every;
+    if (every && Math.floor((last?.seq ?? 0) / every) < Math.floor(seq / every)) {
+      await this.checkpoint(tx, { seq, hash: prevHash }, 'every');
+    }
     return rows;
+  }
+
+  private checkpoint(tx: Tx, head: { seq: number; hash: string }, reason: CheckpointReason): Promise<Checkpoint | undefined> {
+    return recordCheckpoint(tx, this.clock, this.keyring.current, head, reason, this.options.checkpoints?.channel);
+  }
+
+  /**
+   * At start-up: when the newest entry was made with another key (or none), records the
+   * switch to the current key as an entry of its own, and checkpoints it. The retired key
+   * stays needed (MUSTER_AUDIT_PREVIOUS_KEYS) to verify what it made.
+   */
+  async sealKey(db: Database): Promise<{ from: string | null; to: string; seq: number } | undefined> {
+    return db.tx(async (tx) => {
+      await this.lockChain(tx);
+      const last = await tx.auditEntry.findFirst({ orderBy: { seq: 'desc' }, select: { keyId: true } });
+      const to = this.keyring.current.id;
+      if (!last || last.keyId === to) return undefined;
+      const [row] = await this.append(tx, {
+        actorId: 'system',
+        actorName: 'Muster',
+        platform: 'muster',
+        action: 'audit.key.rotated',
+        subjectType: 'audit',
+        subjectId: 'chain',
+        before: { keyId: last.keyId },
+        after: { keyId: to },
+        reason: last.keyId ? 'MUSTER_AUDIT_KEY changed' : 'the chain is keyed from this entry on',
+      });
+      await this.checkpoint(tx, { seq: row!.seq, hash: row!.hash }, 'key-rotated');
+      return { from: last.keyId, to, seq: row!.seq };
+    });
+  }
+
+  /**
+   * The periodic checkpoint: signs the head if it moved since the last one. Returns what it
+   * found, so the caller can raise the alarm when the head is behind a published checkpoint.
+   */
+  async checkpointIfMoved(
+    tx: Tx,
+    reason: CheckpointReason,
+  ): Promise<{ checkpoint?: Checkpoint; head?: number; lastPublished?: number }> {
+    await this.lockChain(tx);
+    const head = await tx.auditEntry.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true, hash: true } });
+    const published = await tx.auditCheckpoint.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true, hash: true } });
+    const out = { head: head?.seq, lastPublished: published?.seq };
+    if (!head || (published && published.seq === head.seq && published.hash === head.hash)) return out;
+    return { ...out, checkpoint: await this.checkpoint(tx, head, reason) };
   }
 }
 
 export interface VerifyResult {
   ok: boolean;
+  /** Entries that verified, from the first on. */
   checked: number;
   lastHash: string;
   firstBad?: { seq: number; problem: string };
+  /** Entries without a key id at the start of the chain (written before keying). */
+  legacy: number;
+  /** Key ids that made entries, oldest first. */
+  keyIds: string[];
+  /** The newest entry present (verified or not). */
+  head?: { seq: number; hash: string };
 }
 
-/** Walks the whole chain; the first entry whose link or content does not check out is named. */
-export async function verifyChain(db: Database, batch = 1000): Promise<VerifyResult> {
+export interface CheckpointReport {
+  checked: number;
+  /** The newest checkpoint still on the chain. */
+  newestOnChain?: FoundCheckpoint;
+  forged: { checkpoint: FoundCheckpoint | { source: string; text: string }; why: string }[];
+  problems: string[];
+}
+
+export interface TrailResult extends VerifyResult {
+  checkpoints: CheckpointReport;
+}
+
+const short = (hash: string) => hash.slice(0, 12);
+const entries = (from: number, to: number, verb: 'are' | 'were') =>
+  from === to ? `entry ${from} ${verb === 'are' ? 'is' : 'was'}` : `entries ${from}..${to} ${verb}`;
+const describe = (c: FoundCheckpoint) => `checkpoint seq=${c.seq} of ${c.at} (${c.source})`;
+
+/**
+ * Walks the whole chain in batches. Each entry must follow the one before it and match
+ * its hash under the key it names; legacy (unkeyed) entries are accepted only before the
+ * first keyed one, and a key the chain moved away from cannot make later entries. With
+ * checkpoints, each genuine one must still be on the chain: the entry at its seq exists
+ * and has its hash. The first bad entry is named, and each contradicted checkpoint names
+ * the range it covers.
+ */
+export async function verifyAudit(
+  db: Database,
+  keyring: AuditKeyring,
+  o: { checkpoints?: FoundCheckpoint[]; malformed?: { source: string; text: string }[]; batch?: number } = {},
+): Promise<TrailResult> {
+  const batch = o.batch ?? 1000;
+  const report: CheckpointReport = { checked: 0, forged: [], problems: [] };
+  for (const m of o.malformed ?? []) {
+    report.forged.push({ checkpoint: m, why: 'the line carries the checkpoint tag but is not a whole checkpoint' });
+  }
+  // Genuine checkpoints, oldest first; copies of the same one count once.
+  const seen = new Map<string, FoundCheckpoint>();
+  for (const c of o.checkpoints ?? []) {
+    const why = checkpointForgery(keyring, c);
+    if (why) report.forged.push({ checkpoint: c, why });
+    else if (!seen.has(`${c.seq}:${c.hash}`)) seen.set(`${c.seq}:${c.hash}`, c);
+  }
+  const pending = [...seen.values()].sort((a, b) => a.seq - b.seq);
+  let next = 0;
+  let lastMatch: FoundCheckpoint | undefined;
+
   let expectedSeq = 1;
   let prevHash = GENESIS_HASH;
   let checked = 0;
+  let legacy = 0;
+  let firstBad: VerifyResult['firstBad'];
+  let head: VerifyResult['head'];
+  const keyIds: string[] = [];
+  /** Keys the chain has moved away from, with the entry where it did. */
+  const retired = new Map<string, number>();
+  let after = 0;
   for (;;) {
     const rows = (await db.read((tx) =>
-      tx.auditEntry.findMany({ where: { seq: { gte: expectedSeq } }, orderBy: { seq: 'asc' }, take: batch }),
+      tx.auditEntry.findMany({ where: { seq: { gt: after } }, orderBy: { seq: 'asc' }, take: batch }),
     )) as AuditRow[];
     if (rows.length === 0) break;
     for (const row of rows) {
-      if (row.seq !== expectedSeq) {
-        return { ok: false, checked, lastHash: prevHash, firstBad: { seq: expectedSeq, problem: `entry ${expectedSeq} is missing (next present is ${row.seq})` } };
+      after = row.seq;
+      head = { seq: row.seq, hash: row.hash };
+      if (!firstBad) {
+        const problem = entryProblem(row, expectedSeq, prevHash, keyring, keyIds, retired);
+        if (problem) firstBad = { seq: Math.min(row.seq, expectedSeq), problem };
+        else {
+          if (row.keyId === null) legacy += 1;
+          prevHash = row.hash;
+          expectedSeq += 1;
+          checked += 1;
+        }
       }
-      if (row.prevHash !== prevHash) {
-        return { ok: false, checked, lastHash: prevHash, firstBad: { seq: row.seq, problem: 'prev_hash does not match the hash of the entry before it' } };
+      for (; next < pending.length && pending[next]!.seq <= row.seq; next++) {
+        const c = pending[next]!;
+        report.checked += 1;
+        const from = (lastMatch?.seq ?? 0) + 1;
+        if (c.seq < row.seq) report.problems.push(`entry ${c.seq} is missing, but ${describe(c)} covers it`);
+        else if (c.hash === row.hash) lastMatch = c;
+        else {
+          report.problems.push(
+            `${entries(from, c.seq, 'were')} altered: entry ${c.seq} has hash ${short(row.hash)}…, ${describe(c)} says ${short(c.hash)}…` +
+              (lastMatch ? ` (the last checkpoint still on the chain is seq=${lastMatch.seq})` : ''),
+          );
+        }
       }
-      const { hash, ...rest } = row;
-      if (entryHash(rest) !== hash) {
-        return { ok: false, checked, lastHash: prevHash, firstBad: { seq: row.seq, problem: 'content does not match its hash (the entry was altered)' } };
-      }
-      prevHash = hash;
-      expectedSeq += 1;
-      checked += 1;
     }
   }
-  return { ok: true, checked, lastHash: prevHash };
+  if (next < pending.length) {
+    const newest = pending[pending.length - 1]!;
+    report.checked += pending.length - next;
+    report.problems.push(
+      `${entries((head?.seq ?? 0) + 1, newest.seq, 'are')} missing: the trail was truncated ` +
+        `(${describe(newest)} is not on the chain, whose newest entry is ${head?.seq ?? 'none'})`,
+    );
+  }
+  if (!firstBad && checked > 0 && keyIds.length === 0) {
+    firstBad = {
+      seq: 1,
+      problem:
+        'no entry is keyed, so nothing proves who wrote the chain ' +
+        '(a rewrite without the key looks like this; a chain from before keying is sealed at the next start of Muster)',
+    };
+  }
+  report.newestOnChain = lastMatch;
+  const ok = !firstBad && report.problems.length === 0 && report.forged.length === 0;
+  return { ok, checked, lastHash: prevHash, legacy, keyIds, head, ...(firstBad ? { firstBad } : {}), checkpoints: report };
+}
+
+function entryProblem(
+  row: AuditRow,
+  expectedSeq: number,
+  prevHash: string,
+  keyring: AuditKeyring,
+  keyIds: string[],
+  retired: Map<string, number>,
+): string | undefined {
+  if (row.seq !== expectedSeq) return `entry ${expectedSeq} is missing (next present is ${row.seq})`;
+  if (row.prevHash !== prevHash) return 'prev_hash does not match the hash of the entry before it';
+  const { hash, keyId, ...rest } = row;
+  if (keyId === null) {
+    if (keyIds.length > 0) return 'it has no key id, yet it comes after keyed entries (legacy entries only come first): it was forged or rewritten';
+    return entryHash(rest, null) === hash ? undefined : 'content does not match its hash (the entry was altered)';
+  }
+  const key = keyring.get(keyId);
+  if (!key) return `it was made with key ${keyId}, which is not among the known keys: add that key to MUSTER_AUDIT_PREVIOUS_KEYS, or the entry was forged`;
+  const since = retired.get(keyId);
+  if (since !== undefined) return `it was made with key ${keyId}, which the chain had moved away from at entry ${since}: a retired key cannot add entries`;
+  if (entryHash(rest, key) !== hash) return 'content does not match its hash (the entry was altered)';
+  const previous = keyIds.at(-1);
+  if (previous !== undefined && previous !== keyId) retired.set(previous, row.seq);
+  if (previous !== keyId) keyIds.push(keyId);
+  return undefined;
+}
+
+/** The chain alone (no checkpoints): see verifyAudit. */
+export function verifyChain(db: Database, keyring: AuditKeyring, batch = 1000): Promise<VerifyResult> {
+  return verifyAudit(db, keyring, { batch });
 }
 
 export interface AuditQuery {
@@ -202,6 +406,7 @@ export const EXPORT_COLUMNS = [
   'requestId',
   'prevHash',
   'hash',
+  'keyId',
 ] as const;
 
 function csvCell(v: unknown): string {

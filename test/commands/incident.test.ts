@@ -78,23 +78,43 @@ const ACCEPTED: [string, IncidentArgs][] = [
   ['sev p3', { sub: 'sev', target: here, severity: 'P3' }],
   ['severity P1 customers affected', { sub: 'sev', target: here, severity: 'P1', reason: 'customers affected' }],
   ['INC-7 sev P2 contained', { sub: 'sev', target: inc7, severity: 'P2', reason: 'contained' }],
-  ['role commander me', { sub: 'role', target: here, role: 'commander', user: 'me' }],
-  ['role commander ME', { sub: 'role', target: here, role: 'commander', user: 'me' }],
-  ['role tech <@U123|bob>', { sub: 'role', target: here, role: 'tech', user: 'U123' }],
-  ['role tech <@U123>', { sub: 'role', target: here, role: 'tech', user: 'U123' }],
-  ['role comms <@W9ABC|bob smith>', { sub: 'role', target: here, role: 'comms', user: 'W9ABC' }],
-  ['role TECH <@U123|bob>', { sub: 'role', target: here, role: 'tech', user: 'U123' }],
-  ['INC-7 role commander <@U1>', { sub: 'role', target: inc7, role: 'commander', user: 'U1' }],
+  ['role commander me', { sub: 'role', target: here, role: 'commander', user: { kind: 'me' } }],
+  ['role commander ME', { sub: 'role', target: here, role: 'commander', user: { kind: 'me' } }],
+  ['role tech <@U123|bob>', { sub: 'role', target: here, role: 'tech', user: { kind: 'id', id: 'U123' } }],
+  ['role tech <@U123>', { sub: 'role', target: here, role: 'tech', user: { kind: 'id', id: 'U123' } }],
+  ['role comms <@W9ABC|bob smith>', { sub: 'role', target: here, role: 'comms', user: { kind: 'id', id: 'W9ABC' } }],
+  ['role TECH <@U123|bob>', { sub: 'role', target: here, role: 'tech', user: { kind: 'id', id: 'U123' } }],
+  ['INC-7 role commander <@U1>', { sub: 'role', target: inc7, role: 'commander', user: { kind: 'id', id: 'U1' } }],
+  ['role tech @bob', { sub: 'role', target: here, role: 'tech', user: { kind: 'name', name: 'bob' } }],
+  ['role comms @Bob.Smith-2', { sub: 'role', target: here, role: 'comms', user: { kind: 'name', name: 'Bob.Smith-2' } }],
+  ['role tech "@Bob Smith"', { sub: 'role', target: here, role: 'tech', user: { kind: 'name', name: 'Bob Smith' } }],
+  ['role tech bob@example.com', { sub: 'role', target: here, role: 'tech', user: { kind: 'email', email: 'bob@example.com' } }],
+  ['role tech <mailto:bob@example.com|bob@example.com>', { sub: 'role', target: here, role: 'tech', user: { kind: 'email', email: 'bob@example.com' } }],
+  ['role tech bob@example.com (mailto:bob@example.com)', { sub: 'role', target: here, role: 'tech', user: { kind: 'email', email: 'bob@example.com' } }],
+  ['INC-7 role commander @carol', { sub: 'role', target: inc7, role: 'commander', user: { kind: 'name', name: 'carol' } }],
   ['note Saw spikes on db-2 at 10:02', { sub: 'note', target: here, text: 'Saw spikes on db-2 at 10:02' }],
   ['INC-7 note x', { sub: 'note', target: inc7, text: 'x' }],
-  ['action fix the thing <@U9> due 2026-12-01', { sub: 'action', target: here, text: 'fix the thing', owner: 'U9', due: '2026-12-01' }],
+  ['action fix the thing <@U9> due 2026-12-01', { sub: 'action', target: here, text: 'fix the thing', owner: { kind: 'id', id: 'U9' }, due: '2026-12-01' }],
   ['action just text', { sub: 'action', target: here, text: 'just text' }],
-  ['action add alerting <@U9|ana>', { sub: 'action', target: here, text: 'add alerting', owner: 'U9' }],
+  ['action add alerting <@U9|ana>', { sub: 'action', target: here, text: 'add alerting', owner: { kind: 'id', id: 'U9' } }],
+  ['action add alerting @carol', { sub: 'action', target: here, text: 'add alerting', owner: { kind: 'name', name: 'carol' } }],
+  ['action add alerting @carol due 2026-12-01', { sub: 'action', target: here, text: 'add alerting', owner: { kind: 'name', name: 'carol' }, due: '2026-12-01' }],
+  ['action add alerting carol@example.com', { sub: 'action', target: here, text: 'add alerting', owner: { kind: 'email', email: 'carol@example.com' } }],
+  [
+    'action add alerting carol@example.com (mailto:carol@example.com) due 2026-12-01',
+    { sub: 'action', target: here, text: 'add alerting', owner: { kind: 'email', email: 'carol@example.com' }, due: '2026-12-01' },
+  ],
+  ['action mail a@b.example (mailto:a@b.example) first', { sub: 'action', target: here, text: 'mail a@b.example (mailto:a@b.example) first' }],
+  ['action tell everyone @here', { sub: 'action', target: here, text: 'tell everyone @here' }],
+  ['action page the team <!channel>', { sub: 'action', target: here, text: 'page the team <!channel>' }],
+  ['action ask "support@vendor.example"', { sub: 'action', target: here, text: 'ask "support@vendor.example"' }],
+  ['action ping ops@oncall', { sub: 'action', target: here, text: 'ping ops@oncall' }],
   ['action write runbook due 2028-02-29', { sub: 'action', target: here, text: 'write runbook', due: '2028-02-29' }],
   ['action write runbook DUE 2026-01-31', { sub: 'action', target: here, text: 'write runbook', due: '2026-01-31' }],
-  ['action ask <@U1> about <@U2>', { sub: 'action', target: here, text: 'ask <@U1> about', owner: 'U2' }],
+  ['action ask <@U1> about <@U2>', { sub: 'action', target: here, text: 'ask <@U1> about', owner: { kind: 'id', id: 'U2' } }],
+  ['action ask @bob about @carol', { sub: 'action', target: here, text: 'ask @bob about', owner: { kind: 'name', name: 'carol' } }],
   ['action review the due date policy', { sub: 'action', target: here, text: 'review the due date policy' }],
-  ['INC-7 action fix it <@U9> due 2026-12-01', { sub: 'action', target: inc7, text: 'fix it', owner: 'U9', due: '2026-12-01' }],
+  ['INC-7 action fix it <@U9> due 2026-12-01', { sub: 'action', target: inc7, text: 'fix it', owner: { kind: 'id', id: 'U9' }, due: '2026-12-01' }],
   ['action done 2', { sub: 'action-done', target: here, number: 2 }],
   ['action done #3', { sub: 'action-done', target: here, number: 3 }],
   ['action DONE 12', { sub: 'action-done', target: here, number: 12 }],
@@ -152,7 +172,9 @@ const REFUSED: [string, string, string][] = [
   ['action x due 2027-02-29', '"2027-02-29" is not a valid due date: not a calendar date.', U.action],
   ['action x due tomorrow', '"tomorrow" is not a valid due date: a date is YYYY-MM-DD.', U.action],
   ['action x due 2026-1-5', '"2026-1-5" is not a valid due date: a date is YYYY-MM-DD.', U.action],
-  ['action x <@bob> due 2026-12-01', '"<@bob>" is not a valid owner: expected a mention like @someone.', U.action],
+  ['action x <@bob> due 2026-12-01', '"<@bob>" is not a valid owner: expected a mention like @someone, or an email address.', U.action],
+  ['action @carol', 'Missing action text.', U.action],
+  ['action carol@example.com due 2026-12-01', 'Missing action text.', U.action],
   ['action', 'Missing action text.', U.action],
   ['action <@U9>', 'Missing action text.', U.action],
   ['action due 2026-12-01', 'Missing action text.', U.action],
@@ -202,11 +224,22 @@ describe('/incident grammar: bad input throws a UsageError with the right form',
     expect(usageError(text)).toEqual({ message, usage });
   });
 
-  it('role with a plain name instead of a mention', () => {
+  it('role with a word that names nobody: neither a mention, an @name nor an email address', () => {
     const e = usageError('role commander bob');
-    expect(e.usage).toBe(U.role);
-    expect(e.message.startsWith('"bob" is not a valid user (a mention or "me")')).toBe(true);
-    expect(usageError('role tech @bob').message.startsWith('"@bob" is not a valid user (a mention or "me")')).toBe(true);
+    expect(e).toEqual({ message: '"bob" is not a valid user (a mention or "me"): expected a mention like @someone, or an email address.', usage: U.role });
+    expect(usageError('role tech bob@localhost').message).toContain('expected a mention like @someone, or an email address');
+    expect(usageError('role tech @').message).toContain('expected a mention like @someone, or an email address');
+    expect(usageError('role tech <#C123|general>').message).toContain('expected a mention like @someone, or an email address');
+  });
+
+  it('role refuses special mentions and user groups: they name no one person', () => {
+    for (const who of ['@here', '@channel', '@everyone', '<!here>', '<!channel|@channel>', '<!everyone>']) {
+      expect(usageError(`role commander ${who}`)).toEqual({
+        message: `"${who}" is not a valid user (a mention or "me"): a special mention such as @here or @channel is not a person.`,
+        usage: U.role,
+      });
+    }
+    expect(usageError('role commander <!subteam^S0SRE|@sre>').message).toContain('a user group is not a person');
   });
 
   // BUG: a declare title longer than 3000 characters is reported against the generic 3000-character
@@ -234,7 +267,7 @@ describe('/incident action text', () => {
       sub: 'action',
       target: here,
       text: 'rename "db-primary" to "db-main"',
-      owner: 'U9',
+      owner: { kind: 'id', id: 'U9' },
     });
   });
 

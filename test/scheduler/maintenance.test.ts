@@ -4,6 +4,7 @@ import { pruneBookkeeping } from '../../src/scheduler/maintenance.ts';
 import { ManualClock } from '../../src/domain/clock.ts';
 import { scheduleTimer, cancelTimers } from '../../src/store/timers.ts';
 import { AuditLog } from '../../src/store/audit.ts';
+import { AUDIT_KEYRING } from '../support/auditKey.ts';
 import { parsePolicyText } from '../../src/config/policy.ts';
 
 let ctx: Awaited<ReturnType<typeof migratedDatabase>>;
@@ -18,7 +19,7 @@ afterAll(async () => ctx.close());
 describe('maintenance', () => {
   it('prunes old idempotency keys and finished timers, never pending ones or the audit chain', async () => {
     const db = ctx.db;
-    const audit = new AuditLog(db.provider, clock);
+    const audit = new AuditLog(db.provider, clock, { keyring: AUDIT_KEYRING });
     await db.tx(async (tx) => {
       await tx.processedRequest.create({ data: { key: 'old', createdAt: clock.now() } });
       await scheduleTimer(tx, clock, { key: 'done', kind: 'k', subjectType: 's', subjectId: '1', dueAt: clock.now() });

@@ -9,6 +9,7 @@ import { TimerScheduler } from '../../src/scheduler/timerScheduler.ts';
 import { scheduleTimer, cancelTimers, timersFor } from '../../src/store/timers.ts';
 import { ManualClock } from '../../src/domain/clock.ts';
 import { AuditLog, verifyChain } from '../../src/store/audit.ts';
+import { AUDIT_KEYRING } from '../support/auditKey.ts';
 import type { Database } from '../../src/store/db.ts';
 
 const run = promisify(execFile);
@@ -73,7 +74,7 @@ describe('timers', () => {
 
   it('a failing handler is retried later, then given up, and its writes roll back', async () => {
     let calls = 0;
-    const audit = new AuditLog(db.provider, clock);
+    const audit = new AuditLog(db.provider, clock, { keyring: AUDIT_KEYRING });
     const s = new TimerScheduler(db, clock, log, { owner: 'a', maxAttempts: 2, retryMs: MIN }).on('flaky', async (tx) => {
       calls += 1;
       await audit.append(tx, { actorId: 'system', platform: 'test', action: 'flaky.partial' });
@@ -124,6 +125,6 @@ describe('timers', () => {
     // Both processes took part (the work was shared, not serialised on one).
     expect(new Set(entries.map((e) => e.actorId))).toEqual(new Set(['w1', 'w2']));
     expect(await db.read((tx) => tx.timer.count({ where: { subjectType: 'probe', status: 'fired' } }))).toBe(N);
-    expect((await verifyChain(db)).ok).toBe(true);
+    expect((await verifyChain(db, AUDIT_KEYRING)).ok).toBe(true);
   });
 });

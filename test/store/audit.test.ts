@@ -5,6 +5,7 @@ import { migratedDatabase } from '../support/store.ts';
 import { openDatabase, sqlitePath, type Database } from '../../src/store/db.ts';
 import { AuditLog, GENESIS_HASH, verifyChain, exportAudit, canonicalJson } from '../../src/store/audit.ts';
 import { ManualClock } from '../../src/domain/clock.ts';
+import { AUDIT_KEYRING } from '../support/auditKey.ts';
 
 let ctx: Awaited<ReturnType<typeof migratedDatabase>>;
 let db: Database;
@@ -51,13 +52,13 @@ const entry = (action: string, i = 0) => ({
 
 describe('audit chain', () => {
   it('links each entry to the previous one from the genesis hash', async () => {
-    const log = new AuditLog(db.provider, clock);
+    const log = new AuditLog(db.provider, clock, { keyring: AUDIT_KEYRING });
     const rows = await db.tx((tx) => log.append(tx, [entry('role.grant', 1), entry('role.revoke', 2)]));
     expect(rows[0]!.seq).toBe(1);
     expect(rows[0]!.prevHash).toBe(GENESIS_HASH);
     expect(rows[1]!.prevHash).toBe(rows[0]!.hash);
     expect(rows[0]!.before).toBe('{"roles":[]}');
-    const v = await verifyChain(db);
+    const v = await verifyChain(db, AUDIT_KEYRING);
     expect(v).toMatchObject({ ok: true, checked: 2, lastHash: rows[1]!.hash });
   });
 
@@ -81,7 +82,7 @@ describe('audit chain', () => {
     // the event loop on the busy timeout, so it shares the one handle.)
     const other = db.provider === 'postgresql' ? await openDatabase(ctx.tdb.url) : db;
     try {
-      const logs = [new AuditLog(db.provider, clock), new AuditLog(other.provider, clock)];
+      const logs = [new AuditLog(db.provider, clock, { keyring: AUDIT_KEYRING }), new AuditLog(other.provider, clock, { keyring: AUDIT_KEYRING })];
       const handles = [db, other];
       await Promise.all(
         Array.from({ length: 40 }, (_, i) => handles[i % 2]!.tx((tx) => logs[i % 2]!.append(tx, [entry('concurrent', i), entry('concurrent.b', i)]))),
@@ -89,7 +90,7 @@ describe('audit chain', () => {
     } finally {
       if (other !== db) await other.close();
     }
-    const v = await verifyChain(db);
+    const v = await verifyChain(db, AUDIT_KEYRING);
     expect(v.ok).toBe(true);
     expect(v.checked).toBe(2 + 80);
     const seqs = (await db.read((tx) => tx.auditEntry.findMany({ select: { seq: true }, orderBy: { seq: 'asc' } }))).map((r) => r.seq);
@@ -101,7 +102,7 @@ describe('audit chain', () => {
     const n = await exportAudit(db, 'csv', (c) => (csv += c), 7);
     expect(n).toBe(82);
     const lines = csv.trimEnd().split('\r\n');
-    expect(lines[0]).toBe('seq,createdAt,workspaceId,platform,actorId,actorName,action,outcome,subjectType,subjectId,before,after,reason,flags,requestId,prevHash,hash');
+    expect(lines[0]).toBe('seq,createdAt,workspaceId,platform,actorId,actorName,action,outcome,subjectType,subjectId,before,after,reason,flags,requestId,prevHash,hash,keyId');
     expect(lines).toHaveLength(83);
     expect(lines[1]).toContain('"{""roles"":[]}"');
     let json = '';
@@ -118,7 +119,7 @@ describe('audit chain', () => {
         : 'ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_no_update';
     await rawSql(drop);
     await rawSql(`UPDATE audit_entries SET reason = 'nothing to see' WHERE seq = 5`);
-    const v = await verifyChain(db, 3);
+    const v = await verifyChain(db, AUDIT_KEYRING, 3);
     expect(v.ok).toBe(false);
     expect(v.firstBad).toEqual({ seq: 5, problem: expect.stringMatching(/altered/) });
     expect(v.checked).toBe(4);

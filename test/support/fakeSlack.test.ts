@@ -306,3 +306,56 @@ describe('slackRequests', () => {
     }
   });
 });
+
+describe('users.list and users.lookupByEmail, as Slack documents them', () => {
+  let people: FakeSlack;
+  let api: WebClient;
+  beforeAll(async () => {
+    people = await FakeSlack.start();
+    api = new WebClient('xoxb-test-token', { slackApiUrl: people.url, retryConfig: { retries: 0 }, logger: quiet });
+    people.addUser({ id: 'U1', name: 'alice', display_name: 'Al', email: 'Alice@Example.com' });
+    people.addUser({ id: 'U2', name: 'bob', deleted: true });
+    people.addUser({ id: 'U3', name: 'robot', is_bot: true });
+  });
+  afterAll(async () => people.close());
+
+  it('users.list pages with limit and cursor until next_cursor is empty, deactivated members and bots included', async () => {
+    const first = await api.users.list({ limit: 2 });
+    expect(first.members?.map((m) => m.id)).toEqual([BOT_USER_ID, 'U1']);
+    expect(first.members?.[1]?.profile?.display_name).toBe('Al');
+    const cursor = first.response_metadata?.next_cursor;
+    expect(cursor).toBeTruthy();
+    const second = await api.users.list({ limit: 2, cursor });
+    expect(second.members?.map((m) => [m.id, m.deleted, m.is_bot])).toEqual([
+      ['U2', true, false],
+      ['U3', false, true],
+    ]);
+    expect(second.response_metadata?.next_cursor).toBe('');
+    expect((await api.users.list({})).members).toHaveLength(4);
+    await expect(api.users.list({ cursor: 'not-a-cursor' })).rejects.toSatisfy((e) => slackError(e) === 'invalid_cursor');
+  });
+
+  it('with shortPages, users.list returns fewer than limit while more remain, and the cursors still reach everyone', async () => {
+    const short = await FakeSlack.start({ shortPages: true });
+    try {
+      for (const id of ['U1', 'U2', 'U3', 'U4']) short.addUser({ id, name: id.toLowerCase() });
+      const client = new WebClient('xoxb-test-token', { slackApiUrl: short.url, retryConfig: { retries: 0 }, logger: quiet });
+      const ids: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await client.users.list({ limit: 4, ...(cursor ? { cursor } : {}) });
+        expect(page.members!.length).toBeLessThan(4);
+        ids.push(...page.members!.map((m) => m.id!));
+        cursor = page.response_metadata?.next_cursor || undefined;
+      } while (cursor);
+      expect(ids).toEqual([BOT_USER_ID, 'U1', 'U2', 'U3', 'U4']);
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('users.lookupByEmail finds an address whatever its case, and fails users_not_found otherwise', async () => {
+    expect((await api.users.lookupByEmail({ email: 'alice@example.COM' })).user?.id).toBe('U1');
+    await expect(api.users.lookupByEmail({ email: 'nobody@example.com' })).rejects.toSatisfy((e) => slackError(e) === 'users_not_found');
+  });
+});

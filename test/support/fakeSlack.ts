@@ -52,6 +52,8 @@ export interface FakeUser {
   is_admin: boolean;
   deleted: boolean;
   email?: string;
+  /** `profile.display_name`; when not given, the handle (`name`) is shown */
+  display_name?: string;
   bot_id?: string;
 }
 
@@ -64,6 +66,8 @@ export interface AddUserInput {
   is_admin?: boolean;
   deleted?: boolean;
   email?: string;
+  /** `profile.display_name`: free text that several people may share (default: the handle) */
+  display_name?: string;
 }
 
 export interface FakeTopic {
@@ -274,6 +278,12 @@ export interface FakeSlackOptions {
   requireBotMembership?: boolean;
   /** validate Block Kit limits (50 blocks/message, 100/view, 3000 chars/section, ...). Default true. */
   validateBlocks?: boolean;
+  /**
+   * users.list answers pages shorter than `limit` while more remain, as Slack may ("Fewer than the requested
+   * number of items may be returned, even if the end of the users list hasn't been reached", users.list `limit`,
+   * https://docs.slack.dev/reference/methods/users.list): a client must follow next_cursor, not count. Default false.
+   */
+  shortPages?: boolean;
 }
 
 type Handler = (args: Json, ctx: CallContext) => Json;
@@ -742,6 +752,7 @@ export class FakeSlack {
       is_admin: input.is_admin ?? false,
       deleted: input.deleted ?? false,
       ...(input.email !== undefined ? { email: input.email } : {}),
+      ...(input.display_name !== undefined ? { display_name: input.display_name } : {}),
     };
     this.users.set(user.id, user);
     const general = this.channels.get(GENERAL_CHANNEL_ID);
@@ -1431,8 +1442,8 @@ export class FakeSlack {
       profile: {
         real_name: u.real_name,
         real_name_normalized: u.real_name,
-        display_name: u.name,
-        display_name_normalized: u.name,
+        display_name: u.display_name ?? u.name,
+        display_name_normalized: u.display_name ?? u.name,
         ...(u.email !== undefined ? { email: u.email } : {}),
         ...(u.bot_id !== undefined ? { bot_id: u.bot_id, api_app_id: APP_ID } : {}),
         image_48: `https://avatars.example/${u.id}_48.png`,
@@ -2161,10 +2172,21 @@ export class FakeSlack {
 
     // --- users / usergroups --------------------------------------------------
     h['users.info'] = (args) => ({ user: this.userJson(this.requireUser(str(args, 'user'))) });
+    // users.list (https://docs.slack.dev/reference/methods/users.list): every member, deactivated ones
+    // (`deleted: true`) and bots included, in pages; `cursor` takes the `response_metadata.next_cursor` of the
+    // previous page and an empty next_cursor ends the list (https://docs.slack.dev/apis/web-api/pagination);
+    // a cursor that is not one fails `invalid_cursor`. Without `limit` Slack tries to send everything at once.
     h['users.list'] = (args) => {
-      const { page, next_cursor } = paginate([...this.users.values()], args, 1000);
+      const all = [...this.users.values()];
+      const asked = int(args, 'limit', 0);
+      const limit = asked > 0 ? asked : all.length || 1;
+      // The shortened page still ends where Slack's would: the cursor points just past what was returned.
+      const served = this.opts.shortPages && limit > 1 ? Math.ceil(limit / 2) : limit;
+      const { page, next_cursor } = paginate(all, { ...args, limit: served }, served);
       return { members: page.map((u) => this.userJson(u)), cache_ts: nowSec(), response_metadata: { next_cursor } };
     };
+    // users.lookupByEmail (https://docs.slack.dev/reference/methods/users.lookupByEmail): one user by the
+    // `email` registered to them; an address nobody in the workspace has fails `users_not_found`.
     h['users.lookupByEmail'] = (args) => {
       const email = (str(args, 'email') ?? '').toLowerCase();
       const u = [...this.users.values()].find((x) => x.email?.toLowerCase() === email);

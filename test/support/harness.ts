@@ -1,11 +1,12 @@
 import pino from 'pino';
 import { FakeSlack, TEAM_ID } from './fakeSlack.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
-import { post, slashCommand, blockAction, viewSubmission, eventCallback, type PostResult } from './slackRequests.ts';
+import { post, slashCommand, blockAction, viewSubmission, eventCallback, commandText, type PostResult } from './slackRequests.ts';
 import { parseEnv } from '../../src/config/env.ts';
 import { defaultPolicy, type Policy } from '../../src/config/policy.ts';
 import { ManualClock } from '../../src/domain/clock.ts';
 import { startMuster, type Muster } from '../../src/muster.ts';
+import { AUDIT_KEY } from './auditKey.ts';
 
 export const SIGNING_SECRET = 'test-signing-secret';
 export const ADMIN = 'UADMIN';
@@ -15,8 +16,16 @@ export interface Harness {
   muster: Muster;
   tdb: TestDatabase;
   clock: ManualClock;
-  /** Sends a signed slash command through the real Bolt HTTP endpoint. */
-  command(command: string, text: string, userId: string, opts?: { retryNum?: number; triggerId?: string; channelId?: string }): Promise<PostResult & { reply: { text?: string; blocks?: unknown[]; response_type?: string } }>;
+  /**
+   * Sends a signed slash command through the real Bolt HTTP endpoint. `text` is written as Slack sends it with
+   * escaping on (manifest.yml); `escaping: 'off'` sends it as Slack would without (mentions as plain `@name`).
+   */
+  command(
+    command: string,
+    text: string,
+    userId: string,
+    opts?: { retryNum?: number; triggerId?: string; channelId?: string; escaping?: 'on' | 'off' },
+  ): Promise<PostResult & { reply: { text?: string; blocks?: unknown[]; response_type?: string } }>;
   /** Clicks a button (block_actions) through the real Bolt endpoint. */
   click(actionId: string, value: string, userId: string, opts?: { channelId?: string; triggerId?: string }): Promise<PostResult>;
   /** What Muster told the last clicker on the click's response_url (it is sent just after the ack). */
@@ -36,8 +45,10 @@ export interface HarnessOptions {
   policy?: Policy;
   admins?: string[];
   clock?: ManualClock;
-  users?: { id: string; name: string; is_bot?: boolean }[];
+  users?: { id: string; name: string; is_bot?: boolean; deleted?: boolean; email?: string; display_name?: string }[];
   loops?: boolean;
+  /** More environment variables (e.g. MUSTER_AUDIT_CHECKPOINT_FILE). */
+  env?: Record<string, string>;
 }
 
 /** A Muster on a fresh database, talking to a fake Slack over HTTP, driven by signed requests. */
@@ -55,6 +66,8 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     MUSTER_ADMINS: (o.admins ?? [ADMIN]).join(','),
     LOG_LEVEL: 'silent',
     MUSTER_INSTANCE_ID: 'test-instance',
+    MUSTER_AUDIT_KEY: AUDIT_KEY,
+    ...o.env,
   });
   const muster = await startMuster({
     env,
@@ -75,7 +88,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       n += 1;
       const req = slashCommand({
         command,
-        text,
+        text: commandText(text, opts.escaping ?? 'on', (id) => slack.user(id)?.name),
         userId,
         userName: slack.user(userId)?.name,
         teamId: TEAM_ID,

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
+import { AUDIT_KEY } from './auditKey.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -19,7 +20,8 @@ export function startMain(env: Record<string, string>): Proc {
 export function spawnNode(args: string[], env: Record<string, string>): Proc {
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    // The test audit key unless the test sets its own ('' unsets it).
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', MUSTER_AUDIT_KEY: AUDIT_KEY, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

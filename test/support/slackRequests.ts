@@ -113,6 +113,29 @@ export function slashCommand(input: SlashCommandInput): SlackRequest {
   ]);
 }
 
+/**
+ * Command text as Slack sends it, with the command's escaping on or off. Tests write the escaped form, which is
+ * what Slack sends with `should_escape: true` (the "Escape channels, users, and links sent to your app" box,
+ * https://docs.slack.dev/interactivity/implementing-slash-commands): a person picked from autocomplete arrives
+ * as `<@U…|name>`, a channel as `<#C…|name>`, `@here` as `<!here>`, a user group as `<!subteam^S…|@handle>`,
+ * a link as `<https://…|label>` and an address as `<mailto:a@b.example|a@b.example>`. With escaping off, Slack
+ * sends none of that markup, only what the person saw: `@name`, `#name`, `@here`, `@handle`, the link's text.
+ * `userName` names a person whose mention carries no label.
+ */
+export function commandText(escaped: string, escaping: 'on' | 'off', userName?: (id: string) => string | undefined): string {
+  if (escaping === 'on') return escaped;
+  return escaped.replace(/<([^<>]*)>/g, (_whole, body: string) => {
+    const bar = body.indexOf('|');
+    const target = bar < 0 ? body : body.slice(0, bar);
+    const label = bar < 0 ? undefined : body.slice(bar + 1);
+    if (target.startsWith('@')) return `@${label ?? userName?.(target.slice(1)) ?? target.slice(1)}`;
+    if (target.startsWith('#')) return `#${label ?? target.slice(1)}`;
+    if (target.startsWith('!')) return label ?? `@${target.slice(1).split('^')[0]}`;
+    if (target.startsWith('mailto:')) return label ?? target.slice('mailto:'.length);
+    return label ?? target;
+  });
+}
+
 // ---------------------------------------------------------------------------
 // Interactivity
 // ---------------------------------------------------------------------------

@@ -239,7 +239,7 @@ describe('decision rights, reminders, escalation and break-glass', () => {
     await h.command('/approval', 'deploy production web 5.0.0', CTO);
     expect((await h.command('/approval', 'breakglass APR-8 urgent', CTO)).reply.text).toContain('cannot approve your own request');
     await h.command('/approval', 'cancel APR-8', CTO);
-    expect((await verifyChain(db())).ok).toBe(true);
+    expect((await verifyChain(db(), h.muster.kernel.audit.keyring)).ok).toBe(true);
   });
 
   it('/approval list and the App Home show what waits for me', async () => {
@@ -272,7 +272,7 @@ describe('races', () => {
     const transitions = await db().read((tx) => tx.auditEntry.count({ where: { subjectId: 'APR-10', action: 'approval.approved' } }));
     expect(transitions).toBe(1);
     expect(h.slack.dms(DEV).slice(dmsBefore).filter((m) => m.text?.includes('APR-10'))).toHaveLength(1);
-    expect((await verifyChain(db())).ok).toBe(true);
+    expect((await verifyChain(db(), h.muster.kernel.audit.keyring)).ok).toBe(true);
   });
 });
 

@@ -297,7 +297,7 @@ describe('running the war room', () => {
     expect(h.slack.channel(ch)!.is_archived).toBe(true);
     const after = await h.command('/incident', 'update too late', ANA, { channelId: ch });
     expect(after.reply.text).toContain('INC-1 is closed; posting updates is no longer possible');
-    expect((await verifyChain(db())).ok).toBe(true);
+    expect((await verifyChain(db(), h.muster.kernel.audit.keyring)).ok).toBe(true);
   });
 });
 

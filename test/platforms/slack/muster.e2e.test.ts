@@ -116,7 +116,7 @@ describe('/muster through signed HTTP and the real Bolt app', () => {
     const bob = await h.command('/muster', 'audit', BOB);
     expect(bob.reply.text).toMatch(/You cannot read the audit trail/);
     expect((await auditRows()).at(-1)).toMatchObject({ action: 'audit.read', outcome: 'denied' });
-    expect((await verifyChain(h.muster.db)).ok).toBe(true);
+    expect((await verifyChain(h.muster.db, h.muster.kernel.audit.keyring)).ok).toBe(true);
   });
 
   it('stats counts recorded activity for allowed roles', async () => {

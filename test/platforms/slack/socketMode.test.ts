@@ -6,6 +6,7 @@ import { createTestDatabase, type TestDatabase } from '../../support/db.ts';
 import { parseEnv } from '../../../src/config/env.ts';
 import { defaultPolicy } from '../../../src/config/policy.ts';
 import { startMuster, type Muster } from '../../../src/muster.ts';
+import { AUDIT_KEY } from '../../support/auditKey.ts';
 
 let slack: FakeSlack;
 let tdb: TestDatabase;
@@ -38,6 +39,7 @@ beforeAll(async () => {
       DATABASE_URL: tdb.url,
       MUSTER_ADMINS: 'UADMIN',
       LOG_LEVEL: 'silent',
+      MUSTER_AUDIT_KEY: AUDIT_KEY,
     }),
     policy: defaultPolicy(),
     log: pino({ level: 'silent' }),
