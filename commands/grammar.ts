@@ -2,23 +2,12 @@ import { z } from 'zod';
 import { UsageError } from '../src/services/errors.ts';
 import type { PersonRef } from '../src/services/types.ts';
 
-const MAILTO_PAIR = String.raw`([^\s@<>()]+@[^\s@<>()]+)\s+\(mailto:\1\)`;
-
-/**
- * With escaping on, Slack sends a typed address as a mailto link, which neutral text reads as a labelled link,
- * `a@b.example (mailto:a@b.example)`: back to the one address that was typed (everywhere, or only at the end).
- */
-export function collapseMailto(text: string, where: 'anywhere' | 'at the end' = 'anywhere'): string {
-  return text.replace(new RegExp(where === 'anywhere' ? MAILTO_PAIR : `${MAILTO_PAIR}(?=\\s*$)`, 'gi'), '$1');
-}
-
 /** Splits command text into words, keeping "quoted phrases" and <@U1|mentions with spaces> whole. */
 export function tokenize(text: string): string[] {
   const out: string[] = [];
   const re = /(<[^>\s][^>]*>)|"([^"]*)"|(\S+)/g;
   let m: RegExpExecArray | null;
-  const input = collapseMailto(text.trim());
-  while ((m = re.exec(input)) !== null) out.push(m[1] ?? m[2] ?? m[3]!);
+  while ((m = re.exec(text.trim())) !== null) out.push(m[1] ?? m[2] ?? m[3]!);
   return out;
 }
 
@@ -40,8 +29,6 @@ const GROUP = /^<!subteam\^[^>]*>$/;
  */
 const NAME = /^@([^\s<>|@"](?:[^\n<>|@"]{0,78}[^\s<>|@"])?)$/;
 const EMAIL = /^[^\s@<>|"()]+@[^\s@<>|"()]+\.[^\s@<>|"().]+$/;
-/** An address as Slack escapes it when it was not made neutral first: `<mailto:a@b.example|a@b.example>`. */
-const MAILTO = /^<mailto:([^|>]+)(?:\|[^>]*)?>$/i;
 
 /**
  * One word as a person: a mention picked from autocomplete, a typed `@name`, or an email address. Pure: whom
@@ -54,8 +41,8 @@ export function readPerson(word: string): PersonRef | { error: string } {
   if (GROUP.test(word)) return { error: 'a user group is not a person' };
   const name = NAME.exec(word)?.[1];
   if (name) return { kind: 'name', name };
-  const email = MAILTO.exec(word)?.[1] ?? word;
-  if (EMAIL.test(email)) return { kind: 'email', email };
+  // Slack's `<mailto:a@b|a@b>` arrives here as the address: src/platforms/slack/mrkdwn.ts parses it at the edge.
+  if (EMAIL.test(word)) return { kind: 'email', email: word };
   return { error: 'expected a mention like @someone, or an email address' };
 }
 

@@ -5,7 +5,7 @@ import { UsageError } from '../src/services/errors.ts';
 import type { Target } from '../src/services/incidents.ts';
 import { withResolution } from '../src/services/kernel.ts';
 import type { PersonRef } from '../src/services/types.ts';
-import { arg, collapseMailto, person, readPerson, restAfter, tokenize, noExtra } from './grammar.ts';
+import { arg, person, readPerson, restAfter, tokenize, noExtra } from './grammar.ts';
 import type { Command } from './types.ts';
 import { concat } from '../src/domain/text.ts';
 
@@ -179,7 +179,6 @@ function parse(input: string): IncidentArgs {
         body = body.slice(0, dueMatch.index);
       }
       // A last word that names a person is the owner; any other (`@here`, "quoted@address") stays text.
-      body = collapseMailto(body, 'at the end');
       const ownerMatch = /(?:^|\s+)(<[^<>]+>|[^\s<>]+)\s*$/.exec(body);
       if (ownerMatch) {
         const word = ownerMatch[1]!;

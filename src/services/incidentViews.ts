@@ -114,7 +114,8 @@ export async function publicIncidents(tx: Tx, workspaceId: string, now: Date, re
   });
   const updates = await tx.timelineEntry.findMany({
     where: { incidentId: { in: rows.map((r) => r.id) }, kind: 'public', removed: false, internal: false },
-    orderBy: { at: 'desc' },
+    // Newest first; two updates in the same millisecond keep the order they were written in.
+    orderBy: [{ at: 'desc' }, { id: 'desc' }],
   });
   return rows.map((r) => ({
     ref: incidentRef(r.number),

@@ -45,8 +45,6 @@ describe('/muster grammar', () => {
     ['@Alice.Smith_2', { kind: 'name', name: 'Alice.Smith_2' }],
     ['"@Alice Smith"', { kind: 'name', name: 'Alice Smith' }],
     ['alice@example.com', { kind: 'email', email: 'alice@example.com' }],
-    ['<mailto:alice@example.com|alice@example.com>', { kind: 'email', email: 'alice@example.com' }],
-    ['alice@example.com (mailto:alice@example.com)', { kind: 'email', email: 'alice@example.com' }],
   ] as const)('grant, revoke and roles take %s', (who, ref) => {
     expect(muster.parse(`grant tech_lead ${who}`)).toEqual({ sub: 'grant', role: 'tech_lead', user: ref });
     expect(muster.parse(`revoke tech_lead ${who}`)).toEqual({ sub: 'revoke', role: 'tech_lead', user: ref });
