@@ -8,6 +8,12 @@
  * It answers like Slack: HTTP 200 with `{ ok: true, ... }` or `{ ok: false, error }`
  * (plus HTTP 429 / 5xx when a fault is injected with `failNext`).
  *
+ * For delivery tests (every effect exactly once across crashes, faults and rate limits), all opt-in:
+ * - `start({ tiers: true })` / `enforceTiers()`: Slack's per-method rate tiers, 429 + Retry-After; `rateLimited()`.
+ * - `faults({ rate, seed })`: seeded random 429 / 5xx before the call is applied, or (`applyThenFail`) after it.
+ * - `hold(method)`: apply the call, withhold the HTTP answer until `release()` or `drop()` (kill -9 tests).
+ * - `summary()`: visible effects (channels created, messages, pins, bookmarks, files) to assert "exactly one".
+ *
  * Deliberate simplifications (documented so tests don't rely on the opposite):
  * - Any token is accepted and acts as the bot user (UBOT) unless mapped with
  *   `addToken(token, userId)`; a call with no token at all gets `not_authed`.
@@ -36,6 +42,171 @@ export const GENERAL_CHANNEL_ID = 'C0GENERAL';
 /** A trigger_id minted by `fake.trigger()` is valid this long (like Slack's 3 s). */
 export const TRIGGER_TTL_MS = 3000;
 
+/**
+ * A response_url works 5 times within 30 minutes: "you can respond to a user's command up to 5 times within 30
+ * minutes of the user's invocation" (https://api.slack.com/interactivity/slash-commands, "Delayed responses and
+ * multiple responses"; the same limit for interactions in https://api.slack.com/interactivity/handling#message_responses).
+ * "The server is authoritative about that" and the error past it is undocumented (slackapi/node-slack-sdk#828).
+ */
+export const RESPONSE_URL_MAX_USES = 5;
+export const RESPONSE_URL_TTL_MS = 30 * 60 * 1000;
+
+// ---------------------------------------------------------------------------
+// Rate limits (opt-in): one table, one citation per tier
+// ---------------------------------------------------------------------------
+
+export type RateTier = 1 | 2 | 3 | 4;
+
+export interface RateLimit {
+  /** sustained rate: tokens added per minute */
+  perMinute: number;
+  /** bucket capacity: how many calls may arrive at once after a quiet spell */
+  burst: number;
+}
+
+/**
+ * Slack's Web API tiers, enforced "per API method per workspace/team per app"
+ * (https://docs.slack.dev/apis/web-api/rate-limits, "Overview"; "Rate limit windows are per minute").
+ * The page gives floors ("20+ per minute") and mentions bursts without sizing them, so each tier is a token bucket
+ * refilled at the floor whose capacity is one minute's worth: what the docs promise, and nothing more.
+ */
+export const RATE_TIERS: Readonly<Record<RateTier, RateLimit>> = {
+  // Tier 1 "1+ per minute. Access tier 1 methods infrequently. A small amount of burst behavior is tolerated."
+  // (https://docs.slack.dev/apis/web-api/rate-limits); "small amount" is not sized: no burst beyond 1.
+  1: { perMinute: 1, burst: 1 },
+  // Tier 2 "20+ per minute. Most methods allow at least 20 requests per minute, while allowing for occasional bursts
+  // of more requests." (https://docs.slack.dev/apis/web-api/rate-limits)
+  2: { perMinute: 20, burst: 20 },
+  // Tier 3 "50+ per minute ... typically attached to methods with paginating collections of conversations or users.
+  // Sporadic bursts are welcome." (https://docs.slack.dev/apis/web-api/rate-limits)
+  3: { perMinute: 50, burst: 50 },
+  // Tier 4 "100+ per minute. Enjoy a large request quota for Tier 4 methods, including generous burst behavior."
+  // (https://docs.slack.dev/apis/web-api/rate-limits)
+  4: { perMinute: 100, burst: 100 },
+};
+
+/**
+ * chat.postMessage is in the "Special" tier: it "generally allows posting one message per second per channel, while
+ * also maintaining a workspace-wide limit"; posting messages: "1 per second. Short bursts >1 allowed. If you attempt
+ * bursts, there is no guarantee that messages will be stored or displayed" (https://docs.slack.dev/apis/web-api/rate-limits).
+ * Not documented, so chosen conservatively: the burst is the smallest the docs allow (2), and the workspace-wide
+ * limit, which the docs name without a number, is 300 a minute.
+ */
+export const POST_MESSAGE_LIMITS: Readonly<{ perChannel: RateLimit; workspace: RateLimit }> = {
+  perChannel: { perMinute: 60, burst: 2 },
+  workspace: { perMinute: 300, burst: 300 },
+};
+
+/**
+ * Tier of each method the fake serves, from each method's reference page, "Facts: Rate limits"
+ * (https://docs.slack.dev/reference/methods/<method>, read from its machine-readable copy in
+ * github.com/slack-ruby/slack-api-ref, docs.slack.dev/methods/<method>.json `rate_limits`, 2026-08).
+ * Methods marked "Special" there other than chat.postMessage (auth.test, chat.getPermalink) publish no numbers and
+ * are not limited; neither are methods missing here. `TierOptions.methods` overrides any entry.
+ */
+export const METHOD_TIERS: Readonly<Record<string, RateTier>> = {
+  'api.test': 4,
+  'team.info': 3,
+  'chat.update': 3,
+  'chat.delete': 3,
+  'chat.postEphemeral': 4,
+  'chat.scheduleMessage': 3,
+  'chat.deleteScheduledMessage': 3,
+  'conversations.create': 2,
+  'conversations.rename': 2,
+  'conversations.invite': 3,
+  'conversations.kick': 3,
+  'conversations.setTopic': 2,
+  'conversations.setPurpose': 2,
+  'conversations.archive': 2,
+  'conversations.unarchive': 2,
+  'conversations.info': 3,
+  'conversations.members': 4,
+  'conversations.join': 3,
+  'conversations.leave': 3,
+  'conversations.list': 2,
+  'conversations.open': 3,
+  // Tier 3 for internal and Marketplace apps; new commercially distributed non-Marketplace apps get 1 a minute
+  // (https://docs.slack.dev/changelog/2025/05/29/rate-limit-changes-for-non-marketplace-apps): override if needed.
+  'conversations.history': 3,
+  'conversations.replies': 3,
+  'pins.add': 2,
+  'pins.remove': 2,
+  'pins.list': 2,
+  'bookmarks.add': 2,
+  'bookmarks.edit': 2,
+  'bookmarks.remove': 2,
+  'bookmarks.list': 3,
+  'reactions.add': 3,
+  'reactions.remove': 2,
+  'reactions.get': 3,
+  'users.info': 4,
+  'users.list': 2,
+  'users.lookupByEmail': 3,
+  'users.conversations': 3,
+  'usergroups.list': 2,
+  'usergroups.users.list': 2,
+  'views.open': 4,
+  'views.push': 4,
+  'views.update': 4,
+  'views.publish': 4,
+  'files.getUploadURLExternal': 4,
+  'files.completeUploadExternal': 4,
+  'files.upload': 2,
+  'files.info': 4,
+  'files.delete': 3,
+  'files.list': 3,
+  'apps.connections.open': 3,
+};
+
+export interface TierOptions {
+  /** multiply every rate and burst by this (0.1 = ten times stricter); bursts never drop below 1. Default 1. */
+  scale?: number;
+  /** replace a tier's numbers */
+  tiers?: Partial<Record<RateTier, Partial<RateLimit>>>;
+  /** per-method limits, taking precedence over the tier table (e.g. `{ 'auth.test': { perMinute: 100, burst: 100 } }`) */
+  methods?: Record<string, Partial<RateLimit>>;
+  /** chat.postMessage: per channel ("short bursts": `burst`) and workspace-wide */
+  postMessage?: { perChannel?: Partial<RateLimit>; workspace?: Partial<RateLimit> };
+}
+
+// ---------------------------------------------------------------------------
+// Random faults (opt-in)
+// ---------------------------------------------------------------------------
+
+export type FaultKind = '429' | '5xx';
+/** how a call that was applied is then answered: HTTP 500/503, a dropped connection, or 200 `internal_error` */
+export type ApplyThenFailMode = '5xx' | 'drop' | 'internal_error';
+
+export interface FaultOptions {
+  /** probability (0..1) that an eligible call gets a fault that stops it before it is applied */
+  rate: number;
+  /** PRNG seed: the same seed and call sequence give the same faults. Default 1. */
+  seed?: number;
+  /** faults to draw from, equally likely. Default both: 429 (with Retry-After) and 5xx (500 or 503). */
+  kinds?: FaultKind[];
+  /** probability (0..1), drawn after `rate` misses, that a call is applied and then answered as a failure */
+  applyThenFail?: number;
+  /** how applied-then-failed calls are answered, equally likely. Default ['5xx', 'drop']. */
+  applyThenFailModes?: ApplyThenFailMode[];
+  /** only these methods (may include 'response_url'); default every Web API method */
+  methods?: string[];
+  /** never these methods (e.g. 'auth.test', which Bolt calls once at start) */
+  except?: string[];
+  /** Retry-After (seconds) on an injected 429. Default 1. */
+  retryAfterSec?: number;
+}
+
+export interface InjectedFault {
+  method: string;
+  /** '429', '500', '503' (not applied) or 'applied+500', 'applied+503', 'applied+drop', 'applied+internal_error' */
+  kind: string;
+  at: number;
+}
+
+/** Workspace plan: user groups need a paid plan (see `setPlan`). */
+export type SlackPlan = 'free' | 'pro' | 'business+' | 'enterprise';
+
 // ---------------------------------------------------------------------------
 // Types
 // ---------------------------------------------------------------------------
@@ -55,6 +226,14 @@ export interface FakeUser {
   /** `profile.display_name`; when not given, the handle (`name`) is shown */
   display_name?: string;
   bot_id?: string;
+  /** multi-channel guest */
+  is_restricted: boolean;
+  /** single-channel guest ("ultra restricted access") */
+  is_ultra_restricted: boolean;
+  /** how many channels they may be in (single-channel guests: 1); unlimited when absent */
+  max_channels?: number;
+  /** guests only: the channels an admin let them into (conversations.invite elsewhere fails) */
+  guest_channels?: string[];
 }
 
 export interface AddUserInput {
@@ -68,6 +247,14 @@ export interface AddUserInput {
   email?: string;
   /** `profile.display_name`: free text that several people may share (default: the handle) */
   display_name?: string;
+  /** multi-channel guest: not put in #general, invitable only to `guest_channels` */
+  is_restricted?: boolean;
+  /** single-channel guest: not put in #general, in at most `max_channels` (default 1) channels */
+  is_ultra_restricted?: boolean;
+  /** channel cap; single-channel guests default to 1 */
+  max_channels?: number;
+  /** for guests: channels they may be invited to (default: none for multi-channel guests, any for single-channel) */
+  guest_channels?: string[];
 }
 
 export interface FakeTopic {
@@ -256,6 +443,14 @@ export interface FakeCall {
   status: number;
   /** body answered */
   response?: Json;
+  /**
+   * How the answer reached (or did not reach) the caller when it differs from `status`/`response`: 'held' while
+   * `hold()` withholds it, 'dropped' when the connection was destroyed instead; `fault` names an injected fault.
+   */
+  delivery?: 'held' | 'released' | 'dropped';
+  fault?: string;
+  /** true when the call's effects were applied (false for 429s and faults that stop it first) */
+  applied?: boolean;
 }
 
 export interface FailSpec {
@@ -278,6 +473,12 @@ export interface FakeSlackOptions {
   requireBotMembership?: boolean;
   /** validate Block Kit limits (50 blocks/message, 100/view, 3000 chars/section, ...). Default true. */
   validateBlocks?: boolean;
+  /** Slack's rate tiers (see RATE_TIERS); `true` for the published numbers. Default off. */
+  tiers?: boolean | TierOptions;
+  /** the fake's clock (ms since epoch) for rate limits and response_url expiry. Default Date.now. */
+  now?: () => number;
+  /** workspace plan: 'free' has no user groups. Default 'pro'. */
+  plan?: SlackPlan;
   /**
    * users.list answers pages shorter than `limit` while more remain, as Slack may ("Fewer than the requested
    * number of items may be returned, even if the end of the users list hasn't been reached", users.list `limit`,
