@@ -10,6 +10,9 @@ import { migrate } from './store/migrate.ts';
 import { resumeUnfinished } from './store/outbox.ts';
 import { releaseClaims } from './store/timers.ts';
 import { OutboxDispatcher } from './scheduler/outboxDispatcher.ts';
+import { InboxProcessor } from './scheduler/inboxProcessor.ts';
+import { recordEvent, resumeEvents } from './store/inbox.ts';
+import { slackEventHandler } from './platforms/slack/events.ts';
 import { TimerScheduler } from './scheduler/timerScheduler.ts';
 import { Kernel } from './services/kernel.ts';
 import { createServices, type Services } from './services/index.ts';
@@ -33,7 +36,10 @@ export interface MusterOptions {
   log?: Logger;
   /** Poll loops for the outbox and timers (tests drive them by hand when false). */
   loops?: boolean;
-  dispatcher?: { baseBackoffMs?: number; maxAttempts?: number; pollMs?: number };
+  dispatcher?: { baseBackoffMs?: number; maxAttempts?: number; pollMs?: number; leaseMs?: number };
+  inbox?: { baseBackoffMs?: number; maxAttempts?: number; pollMs?: number };
+  /** Pace Slack calls against the published rate tiers (default on; `scale` multiplies every budget). */
+  slackPacing?: false | { scale?: number };
 }
 
 export interface Muster {
@@ -44,6 +50,7 @@ export interface Muster {
   services: Services;
   dispatcher: OutboxDispatcher;
   timers: TimerScheduler;
+  inbox: InboxProcessor;
   slack: SlackPlatform;
   server: Server;
   stop(): Promise<void>;
@@ -57,7 +64,8 @@ function wireFeatures(services: Services, dispatcher: OutboxDispatcher, timers: 
     .addRenderer('slack', slackRenderer(services))
     .addHook('incident.channel', (tx, { data, result }) => services.incidents.onChannelCreated(tx, String(data.incidentId), result))
     .addHook('incident.card', (tx, { data, result, effect }) => services.incidents.onCardPosted(tx, String(data.incidentId), effect.id, result))
-    .addHook('nudge.posted', (tx, { data, effect }) => services.nudges.onNudgePosted(tx, String(data.nudgeId), effect.id));
+    .addHook('nudge.posted', (tx, { data, effect }) => services.nudges.onNudgePosted(tx, String(data.nudgeId), effect.id))
+    .addHook('incident.invited', (tx, { data, result }) => services.incidents.onInvited(tx, String(data.incidentId), result));
   for (const kind of ['incident.no-commander', 'incident.update-due', 'incident.resolve-sla']) timers.on(kind, (tx, t) => services.nudges.onIncidentTimer(tx, t));
   timers.on('nudge.escalate', (tx, t, p) => services.nudges.onEscalate(tx, t, p));
   timers.on('incident.action-reminder', (tx, t, p) => services.nudges.onActionReminder(tx, t, p));
@@ -99,11 +107,14 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   const db = await openDatabase(url);
   const resumed = await resumeUnfinished(db, clock, owner);
   const released = await releaseClaims(db, clock, owner);
-  if (resumed || released) log.info({ effects: resumed, timers: released }, 'resuming work left unfinished by the last run');
+  const events = await resumeEvents(db, clock, owner);
+  if (resumed || released || events) log.info({ effects: resumed, timers: released, events }, 'resuming work left unfinished by the last run');
 
   const dispatcher = new OutboxDispatcher(db, clock, log.child({ component: 'outbox' }), { owner, ...o.dispatcher });
   const client = createWebClient(env.SLACK_BOT_TOKEN, env.SLACK_API_URL);
-  const slackPort = new SlackChatPort(client);
+  const slackPort = new SlackChatPort(client, { pacing: o.slackPacing ?? {} });
+  // A channel that an incident already has is never adopted by another incident's channel effect.
+  slackPort.channelOwned = async (channelId) => (await db.read((tx) => tx.incident.count({ where: { channelId } }))) > 0;
   dispatcher.addPort(slackPort);
 
   let identity: { botId?: string; botUserId?: string };
@@ -111,6 +122,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
     const auth = await client.auth.test();
     identity = { botId: auth.bot_id, botUserId: auth.user_id };
     slackPort.workspaceUrl = auth.url;
+    slackPort.botUserId = auth.user_id;
   } catch (e) {
     await db.close();
     const code = (e as { data?: { error?: string } }).data?.error ?? (e as Error).message;
@@ -142,6 +154,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   });
   const services = createServices(kernel);
   const timers = new TimerScheduler(db, clock, log.child({ component: 'timers' }), { owner }, () => dispatcher.kick());
+  const inbox = new InboxProcessor(db, clock, log.child({ component: 'inbox' }), { owner, ...o.inbox });
   wireFeatures(services, dispatcher, timers);
   await wireAuditCheckpoints({
     db,
@@ -167,7 +180,19 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
     services,
     commands,
     log,
+    recordEvent: async (body) => {
+      const team = String(body.team_id ?? '');
+      const recorded = await recordEvent(db, clock, {
+        key: `slack:${team}:${String(body.event_id ?? '')}`,
+        platform: 'slack',
+        workspaceId: `slack:${team}`,
+        type: String((body.event as { type?: string } | undefined)?.type ?? ''),
+        payload: body,
+      });
+      if (recorded) inbox.kick();
+    },
   });
+  inbox.on('slack', slackEventHandler({ kernel, services, client, log: log.child({ component: 'events' }) }));
 
   const server = createServer(web);
   await new Promise<void>((resolve, reject) => {
@@ -181,6 +206,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   if (o.loops !== false) {
     dispatcher.start();
     timers.start();
+    inbox.start();
     maintenance = scheduleMaintenance(db, clock, log.child({ component: 'maintenance' }), policy.organization.timeZone);
   }
   log.info({ port, mode: slack.mode, database: redact(url), instance: owner }, 'muster is up');
@@ -197,6 +223,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
       await slack.stop().catch((e) => log.warn({ err: e }, 'slack stop failed'));
       await maintenance?.stop();
       await timers.stop();
+      await inbox.stop();
       await dispatcher.stop();
       const drained = await dispatcher.drain(4_000).catch(() => false);
       if (!drained) log.warn('outbox not fully drained at shutdown; the rest resumes at next start');
@@ -204,5 +231,5 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
       log.info('muster stopped');
     })());
 
-  return { port, url: `http://127.0.0.1:${port}`, db, kernel, services, dispatcher, timers, slack, server, stop };
+  return { port, url: `http://127.0.0.1:${port}`, db, kernel, services, dispatcher, timers, inbox, slack, server, stop };
 }

@@ -4,18 +4,39 @@
  */
 export interface ChatPort {
   readonly platform: string;
-  perform(op: string, args: Record<string, unknown>): Promise<Record<string, unknown>>;
+  perform(op: string, args: Record<string, unknown>, ctx?: PerformContext): Promise<Record<string, unknown>>;
+  /**
+   * How long this effect should wait before its call fits the platform's rate budget (0: go now).
+   * Asking reserves the budget when the answer is 0.
+   */
+  pace?(op: string, args: Record<string, unknown>, workspaceId: string | null): number;
+}
+
+/** What the outbox knows about the effect being performed. */
+export interface PerformContext {
+  effectId: number;
+  /** An earlier attempt may have reached the platform: find its outcome before doing it again. */
+  uncertain: boolean;
+  createdAt: Date;
+  workspaceId: string | null;
+  /** Now, by Muster's clock (tests drive it). */
+  now: Date;
 }
 
 export type ChatErrorKind = 'rate_limited' | 'transient' | 'permanent';
 
 export class ChatError extends Error {
+  /** The call may or may not have taken effect (a timeout, a 5xx, a dropped connection). */
+  outcomeUnknown?: boolean;
+
   constructor(
     message: string,
     readonly kind: ChatErrorKind,
     readonly code?: string,
     readonly retryAfterMs?: number,
+    opts: { outcomeUnknown?: boolean } = {},
   ) {
     super(message);
+    if (opts.outcomeUnknown) this.outcomeUnknown = true;
   }
 }

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { Database, Tx } from '../store/db.ts';
 import type { Clock } from '../domain/clock.ts';
-import { ChatError, type ChatPort } from '../platforms/port.ts';
-import { claimEffects, resultsOf, type OutboxRow, type StoredPayload, type Surface } from '../store/outbox.ts';
+import { ChatError, type ChatPort, type PerformContext } from '../platforms/port.ts';
+import { cascadeDead, claimEffects, resultsOf, type OutboxRow, type StoredPayload, type Surface } from '../store/outbox.ts';
 
 /** Draws a Surface for one platform (Slack: Block Kit from blocks/). */
 export type SurfaceRenderer = (surface: Surface) => Promise<Record<string, unknown>>;
@@ -13,10 +13,13 @@ export interface DispatcherOptions {
   owner: string;
   concurrency?: number;
   leaseMs?: number;
+  /** Attempts before a failing effect is dead-lettered. Rate-limited attempts do not count. */
   maxAttempts?: number;
   baseBackoffMs?: number;
   maxBackoffMs?: number;
   pollMs?: number;
+  /** The longest a database outage is retried with back-off before the loop just keeps polling. */
+  maxOutageBackoffMs?: number;
 }
 
 function getPath(obj: unknown, path: string): unknown {
@@ -51,7 +54,10 @@ function collectRefs(value: unknown, into: Set<number>): Set<number> {
 /**
  * Runs outbox effects right after the transaction that wrote them commits (kick), and
  * on a poll for retries and for work left by a crash. Independent effects run in
- * parallel; failures back off (a 429's Retry-After wins) and end as dead letters.
+ * parallel; failures back off, a 429 waits for its Retry-After without using up an
+ * attempt, and what cannot succeed ends as a dead letter (with the effects that needed
+ * its result). A call that succeeded is recorded before its hook runs: a failing hook
+ * is retried on its own, never by repeating the call.
  */
 export class OutboxDispatcher {
   private readonly ports = new Map<string, ChatPort>();
@@ -64,8 +70,13 @@ export class OutboxDispatcher {
   private stopped = false;
   private current: Promise<void> = Promise.resolve();
   private readonly inflight = new Set<Promise<void>>();
+  /** Ids of the effects this process is performing now. */
+  private readonly busy = new Set<number>();
   /** Results of finished effects never change: later effects that use them skip a read. */
   private readonly results = new Map<number, Record<string, unknown>>();
+  /** Consecutive failed claims (the database is away): the next claim waits longer. */
+  private outage = 0;
+  private retryAt = 0;
 
   constructor(
     private readonly db: Database,
@@ -73,7 +84,7 @@ export class OutboxDispatcher {
     private readonly log: Logger,
     opts: DispatcherOptions,
   ) {
-    this.opts = { concurrency: 8, leaseMs: 60_000, maxAttempts: 8, baseBackoffMs: 1_000, maxBackoffMs: 5 * 60_000, pollMs: 1_000, ...opts };
+    this.opts = { concurrency: 8, leaseMs: 60_000, maxAttempts: 8, baseBackoffMs: 1_000, maxBackoffMs: 5 * 60_000, pollMs: 1_000, maxOutageBackoffMs: 10_000, ...opts };
   }
 
   addPort(port: ChatPort): this {
@@ -129,78 +140,154 @@ export class OutboxDispatcher {
     for (;;) {
       await this.current;
       await Promise.all([...this.inflight]);
-      const n = await this.runOnce();
+      const n = await this.runOnce().catch((e) => {
+        this.log.warn({ err: e }, 'outbox drain: claim failed');
+        return -1;
+      });
       if (n === 0 && this.inflight.size === 0 && !this.claiming) return true;
       if (Date.now() > deadline) return false;
+      if (n < 0) await new Promise((r) => setTimeout(r, 100));
     }
   }
 
   private async pump(): Promise<void> {
     this.claiming = true;
     try {
+      // After a failed claim (database away) the next ones wait, up to maxOutageBackoffMs.
+      if (Date.now() < this.retryAt) return;
       do {
         this.again = false;
         const free = this.opts.concurrency - this.inflight.size;
         if (free <= 0) break; // a finishing effect kicks again
-        const rows = await claimEffects(this.db, this.clock, this.opts.owner, free, this.opts.leaseMs);
-        for (const row of rows) {
-          const p: Promise<void> = this.execute(row).finally(() => {
-            this.inflight.delete(p);
-            this.kick();
-          });
-          this.inflight.add(p);
-        }
+        const rows = await claimEffects(this.db, this.clock, this.opts.owner, free, this.opts.leaseMs, this.busy);
+        this.outage = 0;
+        for (const row of rows) this.track(row.id, this.execute(row));
         if (rows.length === free) this.again = true;
       } while (this.again && !this.stopped);
     } catch (e) {
-      this.log.error({ err: e }, 'outbox dispatcher claim failed');
+      this.outage += 1;
+      const wait = Math.min(this.opts.maxOutageBackoffMs, 100 * 2 ** Math.min(this.outage, 10));
+      this.retryAt = Date.now() + wait;
+      this.log.error({ err: e, consecutiveFailures: this.outage, retryInMs: wait }, 'outbox dispatcher could not claim effects (database unavailable?)');
     } finally {
       this.claiming = false;
     }
   }
 
+  private track(id: number, p: Promise<void>): void {
+    this.busy.add(id);
+    const tracked: Promise<void> = p
+      .catch((e) => this.log.error({ err: e, effect: id }, 'outbox effect bookkeeping failed; the lease runs out and another attempt follows'))
+      .finally(() => {
+        this.busy.delete(id);
+        this.inflight.delete(tracked);
+        this.kick();
+      });
+    this.inflight.add(tracked);
+  }
+
   /** Claims one batch and runs it; returns how many effects it ran. */
   async runOnce(): Promise<number> {
-    const rows = await claimEffects(this.db, this.clock, this.opts.owner, this.opts.concurrency, this.opts.leaseMs);
-    await Promise.all(rows.map((row) => this.execute(row)));
+    const rows = await claimEffects(this.db, this.clock, this.opts.owner, this.opts.concurrency, this.opts.leaseMs, this.busy);
+    for (const row of rows) this.track(row.id, this.execute(row));
+    await Promise.all([...this.inflight]);
     return rows.length;
   }
 
   private async execute(row: OutboxRow): Promise<void> {
     const log = this.log.child({ effect: row.id, op: row.op, requestId: row.requestId ?? undefined });
-    const payload = JSON.parse(row.payload) as StoredPayload;
     try {
+      const payload = JSON.parse(row.payload) as StoredPayload;
+      if (row.status === 'hooking') {
+        // The call succeeded earlier; only its hook is left.
+        await this.finishHook(row, payload, JSON.parse(row.result ?? '{}') as Record<string, unknown>);
+        return;
+      }
       const port = this.ports.get(row.platform);
       if (!port) throw new ChatError(`no chat port for platform "${row.platform}"`, 'permanent', 'no_port');
       const refs = collectRefs(payload.args, new Set());
       let args = resolveRefs(payload.args, await this.resultsFor([...refs])) as Record<string, unknown>;
+      const paceMs = port.pace?.(row.op, args, row.workspaceId) ?? 0;
+      if (paceMs > 0) {
+        await this.defer(row, paceMs);
+        return;
+      }
       if (args.surface && typeof args.surface === 'object') {
         const render = this.renderers.get(row.platform);
         if (!render) throw new ChatError(`no renderer for platform "${row.platform}"`, 'permanent', 'no_renderer');
         const { surface, ...rest } = args;
         args = { ...rest, ...(await render(surface as Surface)) };
       }
-      const result = await port.perform(row.op, args);
-      let won = false;
-      await this.db.tx(async (tx) => {
-        const done = await tx.outboxEffect.updateMany({
+      const ctx: PerformContext = { effectId: row.id, uncertain: row.uncertain, createdAt: row.createdAt, workspaceId: row.workspaceId, now: this.clock.now() };
+      const result = await port.perform(row.op, args, ctx);
+      // The call is on record before anything else can fail: a retry never repeats it.
+      const recorded = await this.db.tx((tx) =>
+        tx.outboxEffect.updateMany({
           where: { id: row.id, status: 'running', leasedBy: this.opts.owner },
-          data: { status: 'done', result: JSON.stringify(result), doneAt: this.clock.now(), updatedAt: this.clock.now(), lastError: null },
-        });
-        // Lost the lease to another replica: it owns the outcome now.
-        if (done.count !== 1) return;
-        won = true;
-        if (payload.hook) {
-          const hook = this.hooks.get(payload.hook.name);
-          if (!hook) log.warn({ hook: payload.hook.name }, 'no handler registered for effect hook');
-          else await hook(tx, { effect: row, result, data: payload.hook.data ?? {} });
-        }
-      });
-      if (won) this.remember(row.id, result);
+          data: {
+            status: payload.hook ? 'hooking' : 'done',
+            result: JSON.stringify(result),
+            uncertain: false,
+            lastError: null,
+            updatedAt: this.clock.now(),
+            ...(payload.hook ? {} : { doneAt: this.clock.now() }),
+          },
+        }),
+      );
+      // Lost the lease to another replica: it owns the outcome now.
+      if (recorded.count !== 1) return;
+      this.remember(row.id, result);
+      if (payload.hook) await this.finishHook({ ...row, status: 'hooking' }, payload, result);
       log.debug('effect done');
     } catch (e) {
       await this.fail(row, e, log);
     }
+  }
+
+  /** Runs an effect's hook in its own transaction and marks the effect done with it. */
+  private async finishHook(row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>): Promise<void> {
+    const hook = this.hooks.get(payload.hook!.name);
+    try {
+      await this.db.tx(async (tx) => {
+        const done = await tx.outboxEffect.updateMany({
+          where: { id: row.id, status: 'hooking', leasedBy: this.opts.owner },
+          data: { status: 'done', doneAt: this.clock.now(), updatedAt: this.clock.now(), lastError: null },
+        });
+        if (done.count !== 1) return;
+        if (!hook) this.log.warn({ hook: payload.hook!.name, effect: row.id }, 'no handler registered for effect hook');
+        else await hook(tx, { effect: row, result, data: payload.hook!.data ?? {} });
+      });
+      this.remember(row.id, result);
+    } catch (e) {
+      // The call is done and recorded: only the hook is tried again, after a back-off.
+      const now = this.clock.now().getTime();
+      const message = `hook ${payload.hook!.name}: ${(e as Error)?.message ?? String(e)}`.slice(0, 2000);
+      const backoff = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.min(row.attempts, 10));
+      this.log.warn({ err: message, effect: row.id }, 'effect hook failed; the call is kept and only the hook is retried');
+      await this.db.tx((tx) =>
+        tx.outboxEffect.updateMany({
+          where: { id: row.id, status: 'hooking', leasedBy: this.opts.owner },
+          data: { status: 'hook', lastError: message, leaseUntil: null, nextAttemptAt: new Date(now + backoff), attempts: { increment: 1 }, updatedAt: new Date(now) },
+        }),
+      );
+      this.wakeIn(backoff);
+    }
+  }
+
+  /** Puts an effect back without using up an attempt: it runs when the platform's budget allows. */
+  private async defer(row: OutboxRow, waitMs: number): Promise<void> {
+    const now = this.clock.now().getTime();
+    await this.db.tx((tx) =>
+      tx.outboxEffect.updateMany({
+        where: { id: row.id, status: 'running', leasedBy: this.opts.owner },
+        data: { status: 'pending', leaseUntil: null, nextAttemptAt: new Date(now + waitMs), attempts: { decrement: 1 }, updatedAt: new Date(now) },
+      }),
+    );
+    this.wakeIn(waitMs);
+  }
+
+  private wakeIn(ms: number): void {
+    if (!this.stopped && ms < this.opts.pollMs) setTimeout(() => this.kick(), ms + 5).unref();
   }
 
   private remember(id: number, result: Record<string, unknown>): void {
@@ -225,23 +312,40 @@ export class OutboxDispatcher {
   private async fail(row: OutboxRow, e: unknown, log: Logger): Promise<void> {
     const err = e instanceof ChatError ? e : new ChatError((e as Error)?.message ?? String(e), 'transient');
     const now = this.clock.now().getTime();
+    const message = `${err.code ? `${err.code}: ` : ''}${err.message}`.slice(0, 2000);
+    if (err.kind === 'rate_limited') {
+      // A 429 is not a failure: wait for Retry-After, spend no attempt, never dead-letter for it.
+      const wait = err.retryAfterMs ?? 1_000;
+      await this.db.tx((tx) =>
+        tx.outboxEffect.updateMany({
+          where: { id: row.id, status: 'running', leasedBy: this.opts.owner },
+          data: { status: 'pending', lastError: message, leaseUntil: null, nextAttemptAt: new Date(now + wait), attempts: { decrement: 1 }, rateLimited: { increment: 1 }, updatedAt: new Date(now) },
+        }),
+      );
+      log.info({ retryInMs: wait }, 'effect rate limited; waiting for Retry-After');
+      this.wakeIn(wait);
+      return;
+    }
     const exhausted = err.kind === 'permanent' || row.attempts >= this.opts.maxAttempts;
     const backoff = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.max(0, row.attempts - 1));
-    const delay = err.kind === 'rate_limited' && err.retryAfterMs !== undefined ? err.retryAfterMs : backoff;
-    const message = `${err.code ? `${err.code}: ` : ''}${err.message}`.slice(0, 2000);
-    await this.db.tx((tx) =>
-      tx.outboxEffect.updateMany({
+    // Did the platform perhaps do it? A definite refusal says no; a timeout or a 5xx cannot say.
+    const uncertain = row.uncertain || err.outcomeUnknown === true;
+    await this.db.tx(async (tx) => {
+      const moved = await tx.outboxEffect.updateMany({
         where: { id: row.id, status: 'running', leasedBy: this.opts.owner },
         data: exhausted
-          ? { status: 'dead', lastError: message, leaseUntil: null, updatedAt: new Date(now) }
-          : { status: 'pending', lastError: message, leaseUntil: null, nextAttemptAt: new Date(now + delay), updatedAt: new Date(now) },
-      }),
-    );
+          ? { status: 'dead', lastError: message, leaseUntil: null, uncertain, updatedAt: new Date(now) }
+          : { status: 'pending', lastError: message, leaseUntil: null, uncertain, nextAttemptAt: new Date(now + backoff), updatedAt: new Date(now) },
+      });
+      if (exhausted && moved.count === 1) {
+        const dependents = await cascadeDead(tx, this.clock, row.id);
+        if (dependents.length) log.error({ dependents }, 'effects that needed this one are dead-lettered with it');
+      }
+    });
     if (exhausted) log.error({ err: message, attempts: row.attempts }, 'effect moved to dead letters');
     else {
-      log.warn({ err: message, attempts: row.attempts, retryInMs: delay }, 'effect failed; will retry');
-      // Retry without waiting for the next poll when the delay is short.
-      if (!this.stopped && delay < this.opts.pollMs) setTimeout(() => this.kick(), delay + 5).unref();
+      log.warn({ err: message, attempts: row.attempts, retryInMs: backoff }, 'effect failed; will retry');
+      this.wakeIn(backoff);
     }
   }
 }

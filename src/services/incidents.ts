@@ -97,12 +97,15 @@ export class IncidentService {
 
   // ---------------------------------------------------------------- effects
 
-  private cardUpdate(row: IncidentRow): EffectSpec[] {
+  /** A redraw of the pinned card. Redraws of one card coalesce: only the newest state is ever sent. */
+  private cardUpdate(row: IncidentRow, ref_?: string): EffectSpec[] {
     if (row.cardEffectId === null) return [];
     return [
       {
         op: 'updateMessage',
         after: row.cardEffectId,
+        coalesce: `card:${row.cardEffectId}`,
+        ...(ref_ ? { ref: ref_ } : {}),
         args: { channel: ref(row.cardEffectId, 'channel'), ts: ref(row.cardEffectId, 'ts'), surface: { kind: 'incident.card', incidentId: row.id } },
       },
     ];
@@ -154,7 +157,9 @@ export class IncidentService {
     for (const n of open) {
       await u.cancel({ key: timerKeys.escalation(n.id) });
       await u.tx.nudge.update({ where: { id: n.id }, data: { status: 'cleared' } });
-      if (n.channelEffectId !== null) u.effects({ op: 'updateMessage', after: n.channelEffectId, args: { channel: ref(n.channelEffectId, 'channel'), ts: ref(n.channelEffectId, 'ts'), surface: { kind: 'nudge', nudgeId: n.id } } });
+      if (n.channelEffectId !== null) {
+        u.effects({ op: 'updateMessage', after: n.channelEffectId, coalesce: `card:${n.channelEffectId}`, args: { channel: ref(n.channelEffectId, 'channel'), ts: ref(n.channelEffectId, 'ts'), surface: { kind: 'nudge', nudgeId: n.id } } });
+      }
     }
   }
 
@@ -195,16 +200,32 @@ export class IncidentService {
       u.audit({ action: 'incident.declare', subjectType: 'incident', subjectId: refName, after: { title, severity: input.severity, private: isPrivate, services: input.services ?? [] } });
 
       // create → (invite | topic | card | announce | reply) → (pin | bookmark)
+      // Each invite reports the people who could not be added; groups are expanded on their own, so a
+      // missing group (or a plan without groups) never keeps the declarer and the responders out.
+      const invited = { name: 'incident.invited', data: { incidentId: id } };
       u.effects(
         { op: 'createChannel', ref: 'ch', args: { name, isPrivate }, hook: { name: 'incident.channel', data: { incidentId: id } } },
-        { op: 'invite', after: 'ch', args: { channel: ref('ch', 'channel'), users: [actor.externalId, ...responders.users.filter((x) => x !== actor.externalId)], usergroups: responders.groups } },
+        { op: 'invite', after: 'ch', args: { channel: ref('ch', 'channel'), users: [actor.externalId, ...responders.users.filter((x) => x !== actor.externalId)] }, hook: invited },
+      );
+      if (responders.groups.length) {
+        u.effects(
+          { op: 'expandGroups', ref: 'groups', after: 'ch', args: { groups: responders.groups }, hook: invited },
+          { op: 'invite', after: 'groups', args: { channel: ref('ch', 'channel'), users: ref('groups', 'users') }, hook: invited },
+        );
+      }
+      u.effects(
         { op: 'setTopic', after: 'ch', args: { channel: ref('ch', 'channel'), topic: `${refName} · ${input.severity} · ${title} — incident card pinned in this channel` } },
         { op: 'postMessage', after: 'ch', ref: 'card', args: { channel: ref('ch', 'channel'), surface: { kind: 'incident.card', incidentId: id } }, hook: { name: 'incident.card', data: { incidentId: id } } },
         { op: 'pin', after: 'card', args: { channel: ref('card', 'channel'), ts: ref('card', 'ts') } },
         { op: 'bookmarkMessage', after: 'card', args: { channel: ref('card', 'channel'), ts: ref('card', 'ts'), title: `${refName} incident card` } },
       );
       if (meta.responseUrl) {
-        u.effects({ op: 'respond', after: 'ch', args: { responseUrl: meta.responseUrl, surface: { kind: 'incident.ready', incidentId: id } } });
+        // If the response_url is used up or expired by then, the link goes to the declarer by DM.
+        u.effects({
+          op: 'respond',
+          after: 'ch',
+          args: { responseUrl: meta.responseUrl, issuedAt: (meta.receivedAt ?? u.now).getTime(), fallbackUser: actor.externalId, surface: { kind: 'incident.ready', incidentId: id } },
+        });
       } else {
         // Declared from the form (no response_url): the link arrives by DM.
         u.effects({ op: 'dm', after: 'ch', args: { user: actor.externalId, surface: { kind: 'incident.ready', incidentId: id } } });
@@ -342,7 +363,7 @@ export class IncidentService {
       await this.timeline(u, row, actor, 'role', `${ROLE_LABEL[role]}: ${mention(userExternal)}${current ? ` (relieves ${mention(externalOf(current.userId))})` : ''}`);
       u.audit({ action: 'incident.role', subjectType: 'incident', subjectId: refName, before: { role, holder: current?.userId ?? null }, after: { role, holder: userId } });
       u.effects(this.inChannel(updated, text), ...this.cardUpdate(updated));
-      if (row.channelId) u.effects({ op: 'invite', args: { channel: row.channelId, users: [userExternal] } });
+      if (row.channelId) u.effects({ op: 'invite', args: { channel: row.channelId, users: [userExternal] }, hook: { name: 'incident.invited', data: { incidentId: row.id } } });
       u.effects({
         op: 'dm',
         args: { user: userExternal, text: `You are now the *${ROLE_LABEL[role].toLowerCase()}* of ${refName} (${row.title}) in ${channelLink(row)}. ${ROLE_DUTIES[role]}` },
@@ -507,11 +528,13 @@ export class IncidentService {
       await this.timeline(u, row, actor, 'closed', 'Closed; channel archived');
       u.audit({ action: 'incident.close', subjectType: 'incident', subjectId: refName, before: { status: row.status }, after: { status: 'closed' } });
       const open = await u.tx.actionItem.count({ where: { incidentId: row.id, status: 'open' } });
-      u.effects(
+      // The last post and the card's last redraw (no buttons) land before the channel is archived:
+      // Slack refuses both in an archived channel (is_archived).
+      const [post, card] = await u.enqueue(
         this.inChannel(updated, `${mention(actor.externalId)} closed ${refName}. This channel is archived now.${open ? ` ${open} follow-up action(s) stay open and their owners will be reminded.` : ''}`),
         ...this.cardUpdate(updated),
       );
-      if (row.channelId) u.effects({ op: 'archiveChannel', args: { channel: row.channelId } });
+      if (row.channelId) u.effects({ op: 'archiveChannel', afterAll: [post!, ...(card !== undefined ? [card] : [])], args: { channel: row.channelId } });
       return { text: `${refName} closed.` };
     });
   }
@@ -706,12 +729,13 @@ export class IncidentService {
     });
   }
 
-  async messageRemoved(workspaceId: string, meta: RequestMeta, channelId: string, ts: string): Promise<boolean> {
+  /** A pinned message deleted, or unpinned (no pin and no :pushpin: left): off the timeline, kept as removed. */
+  async messageRemoved(workspaceId: string, meta: RequestMeta, channelId: string, ts: string, why: 'deleted' | 'unpinned' = 'deleted'): Promise<boolean> {
     return this.k.run(this.k.systemActor(workspaceId), meta, async (u) => {
       const row = await u.tx.incident.findFirst({ where: { workspaceId, channelId } });
       if (!row) return false;
       const r = await u.tx.timelineEntry.updateMany({ where: { incidentId: row.id, key: `msg:${ts}`, removed: false }, data: { removed: true, editedAt: u.now } });
-      if (r.count) u.audit({ action: 'incident.timeline.remove', subjectType: 'incident', subjectId: incidentRef(row.number), after: { ts } });
+      if (r.count) u.audit({ action: why === 'deleted' ? 'incident.timeline.remove' : 'incident.timeline.unpin', subjectType: 'incident', subjectId: incidentRef(row.number), after: { ts } });
       return r.count > 0;
     });
   }
@@ -729,6 +753,29 @@ export class IncidentService {
 
   async onChannelCreated(tx: Tx, incidentId: string, result: Record<string, unknown>): Promise<void> {
     await tx.incident.update({ where: { id: incidentId }, data: { channelId: String(result.channel), channelName: String(result.name ?? '') || undefined } });
+  }
+
+  /**
+   * After an invite or a group expansion: the people (or groups) Slack would not add are named in
+   * the incident channel with the reason, and on the timeline, so someone can add them by hand.
+   */
+  async onInvited(tx: Tx, incidentId: string, result: Record<string, unknown>): Promise<void> {
+    // The platform says why in `reason` (e.g. "is a guest and cannot be invited to this channel").
+    const failed = Array.isArray(result.failed) ? (result.failed as { user: string; error: string; reason?: string }[]) : [];
+    const groups = Array.isArray(result.failedGroups) ? (result.failedGroups as { group: string; error: string }[]) : [];
+    if (!failed.length && !groups.length) return;
+    const row = await tx.incident.findUnique({ where: { id: incidentId } });
+    if (!row?.channelId) return;
+    const parts = [
+      ...failed.map((f) => `${mention(f.user)} (${f.reason ?? f.error})`),
+      ...groups.map((g) => `the group ${g.group} ${groupFailure(g.error)}`),
+    ];
+    const text = `:warning: Could not add ${parts.join('; ')}. Add them by hand if they are needed here.`;
+    await this.k.inTx(tx, this.k.systemActor(row.workspaceId), { requestId: `invite:${incidentId}` }, async (u) => {
+      await this.timeline(u, row, this.k.systemActor(row.workspaceId), 'invite', text.replace(/^:warning: /, ''));
+      u.audit({ action: 'incident.invite.failed', subjectType: 'incident', subjectId: incidentRef(row.number), after: { users: failed, groups } });
+      u.effects({ op: 'postMessage', args: { channel: row.channelId!, text } });
+    });
   }
 
   async onCardPosted(tx: Tx, incidentId: string, effectId: number, result: Record<string, unknown>): Promise<void> {
@@ -751,4 +798,14 @@ export function zonedNineAm(date: string, timeZone: string): Date {
   const get = (t: string) => Number(parts.find((p) => p.type === t)?.value);
   const asZoned = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'));
   return new Date(guess.getTime() - (asZoned - guess.getTime()));
+}
+
+/** Why a user group could not be expanded into its members (usergroups.users.list errors). */
+function groupFailure(code: string): string {
+  const reasons: Record<string, string> = {
+    no_such_subteam: 'no longer exists',
+    plan_upgrade_required: 'cannot be expanded: user groups need a paid Slack plan',
+    missing_scope: 'cannot be read: Muster lacks the usergroups:read scope',
+  };
+  return `(${reasons[code] ?? `Slack said ${code}`})`;
 }

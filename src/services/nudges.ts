@@ -183,7 +183,12 @@ export class NudgeService {
 
   private refresh(u: Unit, nudge: { id: string; channelEffectId: number | null }) {
     if (nudge.channelEffectId !== null) {
-      u.effects({ op: 'updateMessage', after: nudge.channelEffectId, args: { channel: ref(nudge.channelEffectId, 'channel'), ts: ref(nudge.channelEffectId, 'ts'), surface: { kind: 'nudge', nudgeId: nudge.id } } });
+      u.effects({
+        op: 'updateMessage',
+        after: nudge.channelEffectId,
+        coalesce: `card:${nudge.channelEffectId}`,
+        args: { channel: ref(nudge.channelEffectId, 'channel'), ts: ref(nudge.channelEffectId, 'ts'), surface: { kind: 'nudge', nudgeId: nudge.id } },
+      });
     }
   }
 

@@ -20,6 +20,8 @@ export interface RequestMeta {
   requestId: string;
   channelId?: string;
   responseUrl?: string;
+  /** When the platform delivered the request (a response_url is valid for a while from then). */
+  receivedAt?: Date;
 }
 
 export interface ReplySection {

@@ -12,8 +12,15 @@ export interface EffectSpec {
   ref?: string;
   /** A name from this batch, or the id of an effect written earlier (e.g. an incident's card). */
   after?: string | number;
-  /** Run after success, in the transaction that marks the effect done. */
+  /** Run after success, in a transaction of its own: a failing hook is retried without repeating the call. */
   hook?: { name: string; data?: Record<string, unknown> };
+  /**
+   * Redraws of one message share this key (e.g. `card:<effect id>`). While one waits, a newer one is not
+   * queued beside it: it renders at send time, so it shows the newest state; one runs at a time, never two.
+   */
+  coalesce?: string;
+  /** Effects (names of this batch or earlier ids) this one runs after for order only: done or dead both release it. */
+  afterAll?: (string | number)[];
 }
 
 export interface EffectContext {
@@ -24,6 +31,9 @@ export interface EffectContext {
 
 export interface OutboxRow {
   id: number;
+  coalesceKey: string | null;
+  uncertain: boolean;
+  rateLimited: number;
   workspaceId: string | null;
   platform: string;
   op: string;
@@ -77,14 +87,29 @@ function rewriteRefs(value: unknown, ids: Map<string, number>): unknown {
   return value;
 }
 
-/** Writes effects inside the caller's transaction; they run only once it commits. */
+/**
+ * Writes effects inside the caller's transaction; they run only once it commits. Returns one id per
+ * effect: for a redraw that joins one already waiting (same `coalesce` key), the waiting one's id.
+ */
 export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, effects: EffectSpec[]): Promise<number[]> {
   const ids = new Map<string, number>();
   const out: number[] = [];
   const now = clock.now();
+  const idOf = (name: string | number, op: string) => {
+    const id = typeof name === 'number' ? name : ids.get(name);
+    if (id === undefined) throw new Error(`effect "${op}" waits for unknown effect "${name}"`);
+    return id;
+  };
   for (const e of effects) {
-    const dependsOnId = typeof e.after === 'number' ? e.after : e.after !== undefined ? ids.get(e.after) : undefined;
-    if (e.after !== undefined && dependsOnId === undefined) throw new Error(`effect "${e.op}" waits for unknown effect "${e.after}"`);
+    const dependsOnId = e.after !== undefined ? idOf(e.after, e.op) : undefined;
+    if (e.coalesce) {
+      const waiting = await tx.outboxEffect.findFirst({ where: { coalesceKey: e.coalesce, status: 'pending' }, orderBy: { id: 'asc' }, select: { id: true } });
+      if (waiting) {
+        if (e.ref) ids.set(e.ref, waiting.id);
+        out.push(waiting.id);
+        continue;
+      }
+    }
     const payload: StoredPayload = { args: rewriteRefs(e.args, ids) as Record<string, unknown>, ...(e.hook ? { hook: e.hook } : {}) };
     const row = await tx.outboxEffect.create({
       data: {
@@ -93,6 +118,7 @@ export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, e
         op: e.op,
         payload: JSON.stringify(payload),
         dependsOnId: dependsOnId ?? null,
+        coalesceKey: e.coalesce ?? null,
         nextAttemptAt: now,
         requestId: ctx.requestId ?? null,
         createdAt: now,
@@ -100,38 +126,84 @@ export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, e
       },
       select: { id: true },
     });
+    const order = [...new Set((e.afterAll ?? []).map((a) => idOf(a, e.op)))].filter((d) => d !== dependsOnId && d !== row.id);
+    if (order.length) await tx.outboxDependency.createMany({ data: order.map((d) => ({ effectId: row.id, dependsOnId: d })) });
     if (e.ref) ids.set(e.ref, row.id);
     out.push(row.id);
   }
   return out;
 }
 
+/** Statuses after which an effect will not run again (until an operator replays a dead one). */
+export const FINISHED = ['done', 'dead'] as const;
+
 /**
- * Leases up to `limit` effects that are due and whose dependency is done. On
- * PostgreSQL rows are picked with FOR UPDATE SKIP LOCKED so that replicas share the
- * work without taking the same row; an expired lease (a crashed replica) is taken over.
+ * Leases up to `limit` effects that are due and free to run. On PostgreSQL rows are picked with
+ * FOR UPDATE SKIP LOCKED so that replicas share the work without taking the same row; an expired
+ * lease (a crashed replica) is taken over, and the effect is marked uncertain: that attempt may
+ * have reached the platform. An effect is free to run when its data dependency is done, every
+ * order dependency is done or dead, and, for a redraw, no other redraw of the same message runs
+ * or waits ahead of it. `hook` rows (the call succeeded, the hook failed) are claimed to retry the hook.
  */
-export async function claimEffects(db: Database, clock: Clock, owner: string, limit: number, leaseMs: number): Promise<OutboxRow[]> {
+export async function claimEffects(db: Database, clock: Clock, owner: string, limit: number, leaseMs: number, busy: Iterable<number> = []): Promise<OutboxRow[]> {
   return db.tx(async (tx) => {
     const now = clock.now();
     const lock = db.provider === 'postgresql' ? 'FOR UPDATE OF o SKIP LOCKED' : '';
     const p = db.provider === 'postgresql' ? (n: number) => `$${n}` : () => '?';
-    const picked = await tx.$queryRawUnsafe<{ id: number | bigint }[]>(
-      `SELECT o.id FROM outbox o LEFT JOIN outbox d ON d.id = o.depends_on_id
-       WHERE ((o.status = 'pending' AND o.next_attempt_at <= ${p(1)}) OR (o.status = 'running' AND o.lease_until < ${p(2)}))
-         AND (o.depends_on_id IS NULL OR d.status = 'done')
+    // Effects this process is performing right now are never taken over by itself, however late
+    // their lease looks (a clock that jumps, a call slower than the lease).
+    const inFlight = [...busy].filter((n) => Number.isInteger(n));
+    const notBusy = inFlight.length ? `\n         AND o.id NOT IN (${inFlight.join(',')})` : '';
+    const picked = await tx.$queryRawUnsafe<{ id: number | bigint; status: string }[]>(
+      `SELECT o.id, o.status FROM outbox o LEFT JOIN outbox d ON d.id = o.depends_on_id
+       WHERE (((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ${p(1)})
+              OR ((o.status = 'running' OR o.status = 'hooking') AND o.lease_until < ${p(2)}))
+         AND (o.depends_on_id IS NULL OR d.status = 'done')${notBusy}
+         AND NOT EXISTS (SELECT 1 FROM outbox_dependencies x JOIN outbox od ON od.id = x.depends_on_id
+                         WHERE x.effect_id = o.id AND od.status NOT IN ('done', 'dead'))
+         AND (o.coalesce_key IS NULL OR NOT EXISTS (
+               SELECT 1 FROM outbox c WHERE c.coalesce_key = o.coalesce_key AND c.id <> o.id
+                 AND (c.status = 'running' OR (c.status = 'pending' AND c.id < o.id))))
        ORDER BY o.id LIMIT ${Math.max(1, Math.floor(limit))} ${lock}`,
       now,
       now,
     );
     if (picked.length === 0) return [];
+    const lease = { leasedBy: owner, leaseUntil: new Date(now.getTime() + leaseMs), updatedAt: now };
+    const byStatus = (...st: string[]) => picked.filter((r) => st.includes(r.status)).map((r) => Number(r.id));
+    // A call whose lease ran out may have reached the platform before its process died.
+    const fresh = byStatus('pending');
+    const takenOver = byStatus('running');
+    const hooks = byStatus('hook', 'hooking');
+    if (fresh.length) await tx.outboxEffect.updateMany({ where: { id: { in: fresh } }, data: { status: 'running', attempts: { increment: 1 }, ...lease } });
+    if (takenOver.length) await tx.outboxEffect.updateMany({ where: { id: { in: takenOver } }, data: { status: 'running', uncertain: true, attempts: { increment: 1 }, ...lease } });
+    if (hooks.length) await tx.outboxEffect.updateMany({ where: { id: { in: hooks } }, data: { status: 'hooking', ...lease } });
     const ids = picked.map((r) => Number(r.id));
-    await tx.outboxEffect.updateMany({
-      where: { id: { in: ids } },
-      data: { status: 'running', leasedBy: owner, leaseUntil: new Date(now.getTime() + leaseMs), attempts: { increment: 1 }, updatedAt: now },
-    });
     return (await tx.outboxEffect.findMany({ where: { id: { in: ids } }, orderBy: { id: 'asc' } })) as OutboxRow[];
   });
+}
+
+/**
+ * Dead-letters the effects that need a dead effect's result (its data dependents), transitively:
+ * they can never run, and leaving them pending would hide that. Replaying the root replays them.
+ */
+export async function cascadeDead(tx: Tx, clock: Clock, id: number): Promise<number[]> {
+  const now = clock.now();
+  const dead: number[] = [];
+  let frontier = [id];
+  while (frontier.length) {
+    const next = await tx.outboxEffect.findMany({ where: { dependsOnId: { in: frontier }, status: 'pending' }, select: { id: true, dependsOnId: true } });
+    if (!next.length) break;
+    for (const n of next) {
+      await tx.outboxEffect.updateMany({
+        where: { id: n.id, status: 'pending' },
+        data: { status: 'dead', lastError: `dependency: effect ${n.dependsOnId} is dead-lettered`, leaseUntil: null, updatedAt: now },
+      });
+    }
+    frontier = next.map((n) => n.id);
+    dead.push(...frontier);
+  }
+  return dead;
 }
 
 export async function resultsOf(db: Database, ids: number[]): Promise<Map<number, Record<string, unknown> | undefined>> {
@@ -146,16 +218,27 @@ export async function listEffects(db: Database, statuses: string[], limit = 100)
   )) as OutboxRow[];
 }
 
-/** Puts dead-lettered effects back in the queue (all of them, or the ids given). */
+/**
+ * Puts dead-lettered effects back in the queue (all of them, or the ids given). Effects that were
+ * dead-lettered only because one of these was (see cascadeDead) come back with it.
+ */
 export async function replayEffects(db: Database, clock: Clock, ids?: number[]): Promise<number> {
   const now = clock.now();
-  const r = await db.tx((tx) =>
-    tx.outboxEffect.updateMany({
-      where: { status: 'dead', ...(ids && ids.length ? { id: { in: ids } } : {}) },
+  return db.tx(async (tx) => {
+    const roots = await tx.outboxEffect.findMany({ where: { status: 'dead', ...(ids && ids.length ? { id: { in: ids } } : {}) }, select: { id: true } });
+    const all = new Set(roots.map((r) => r.id));
+    let frontier = [...all];
+    while (frontier.length) {
+      const next = await tx.outboxEffect.findMany({ where: { dependsOnId: { in: frontier }, status: 'dead', lastError: { startsWith: 'dependency:' } }, select: { id: true } });
+      frontier = next.map((n) => n.id).filter((n) => !all.has(n));
+      for (const n of frontier) all.add(n);
+    }
+    const r = await tx.outboxEffect.updateMany({
+      where: { id: { in: [...all] }, status: 'dead' },
       data: { status: 'pending', attempts: 0, nextAttemptAt: now, leaseUntil: null, leasedBy: null, updatedAt: now },
-    }),
-  );
-  return r.count;
+    });
+    return r.count;
+  });
 }
 
 /**
@@ -165,11 +248,17 @@ export async function replayEffects(db: Database, clock: Clock, ids?: number[]):
  */
 export async function resumeUnfinished(db: Database, clock: Clock, owner: string): Promise<number> {
   const now = clock.now();
-  const r = await db.tx((tx) =>
-    tx.outboxEffect.updateMany({
-      where: { status: 'running', ...(db.provider === 'sqlite' ? {} : { leasedBy: owner }) },
-      data: { status: 'pending', leaseUntil: null, leasedBy: null, nextAttemptAt: now, updatedAt: now },
-    }),
-  );
-  return r.count;
+  const mine = db.provider === 'sqlite' ? {} : { leasedBy: owner };
+  return db.tx(async (tx) => {
+    // A call in flight when the process stopped may have reached the platform: look before redoing it.
+    const calls = await tx.outboxEffect.updateMany({
+      where: { status: 'running', ...mine },
+      data: { status: 'pending', uncertain: true, leaseUntil: null, leasedBy: null, nextAttemptAt: now, updatedAt: now },
+    });
+    const hooks = await tx.outboxEffect.updateMany({
+      where: { status: 'hooking', ...mine },
+      data: { status: 'hook', leaseUntil: null, leasedBy: null, nextAttemptAt: now, updatedAt: now },
+    });
+    return calls.count + hooks.count;
+  });
 }

@@ -16,7 +16,7 @@ const log = pino({ level: 'silent' });
 
 function dispatcher(owner = 'd1', opts: Partial<ConstructorParameters<typeof OutboxDispatcher>[3]> = {}) {
   return new OutboxDispatcher(db, systemClock, log, { owner, baseBackoffMs: 10, maxAttempts: 3, pollMs: 20, ...opts }).addPort(
-    new SlackChatPort(createWebClient('xoxb-test', slack.url)),
+    new SlackChatPort(createWebClient('xoxb-test', slack.url), { pacing: false }),
   );
 }
 

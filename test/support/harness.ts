@@ -49,11 +49,16 @@ export interface HarnessOptions {
   loops?: boolean;
   /** More environment variables (e.g. MUSTER_AUDIT_CHECKPOINT_FILE). */
   env?: Record<string, string>;
+  /** Pace Slack calls against the rate tiers (off by default here; see startMuster). */
+  slackPacing?: false | { scale?: number };
+  dispatcher?: { baseBackoffMs?: number; maxAttempts?: number; pollMs?: number; leaseMs?: number };
+  /** A fake Slack already started (e.g. with tiers enforced); closed with the harness. */
+  slack?: FakeSlack;
 }
 
 /** A Muster on a fresh database, talking to a fake Slack over HTTP, driven by signed requests. */
 export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
-  const slack = await FakeSlack.start();
+  const slack = o.slack ?? (await FakeSlack.start());
   for (const u of [{ id: ADMIN, name: 'ada' }, ...(o.users ?? [])]) slack.addUser(u);
   const tdb = await createTestDatabase();
   const clock = o.clock ?? new ManualClock(new Date());
@@ -75,7 +80,9 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     clock,
     log: pino({ level: process.env.MUSTER_TEST_LOG ?? 'silent' }),
     loops: o.loops ?? false,
-    dispatcher: { baseBackoffMs: 20, pollMs: 50 },
+    dispatcher: { baseBackoffMs: 20, pollMs: 50, ...o.dispatcher },
+    // The limiter paces by real time while ManualClock stands still: off unless a test asks for it.
+    slackPacing: o.slackPacing ?? false,
   });
   let n = 0;
   let lastClick = '';
@@ -115,7 +122,10 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       return post(muster.url, viewSubmission({ callbackId, privateMetadata, values, userId, userName: slack.user(userId)?.name, teamId: TEAM_ID }), { secret: SIGNING_SECRET });
     },
     async event(event, opts = {}) {
-      return post(muster.url, eventCallback({ event, teamId: TEAM_ID, eventId: opts.eventId }), { secret: SIGNING_SECRET, retryNum: opts.retryNum });
+      const res = await post(muster.url, eventCallback({ event, teamId: TEAM_ID, eventId: opts.eventId }), { secret: SIGNING_SECRET, retryNum: opts.retryNum });
+      // Recorded before the ack; processed from the inbox right after.
+      await muster.inbox.drain(5_000);
+      return res;
     },
     async tick() {
       const fired = await muster.timers.tick();
@@ -123,6 +133,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       return fired;
     },
     async flush() {
+      await muster.inbox.drain(5_000);
       await muster.dispatcher.drain(5_000);
     },
     async close() {

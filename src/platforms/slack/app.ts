@@ -13,6 +13,8 @@ import { slackRequestKey } from './requestKey.ts';
 import { registerInteractions } from './interactions.ts';
 import { parseSlackText, renderBlocks, renderMessage } from './mrkdwn.ts';
 import { declareModal } from '../../../blocks/incident.ts';
+import { slackEventIntake, wantedEvent, type RecordSlackEvent } from './intake.ts';
+import type { EventEmitter } from 'node:events';
 
 export interface SlackAppOptions {
   botToken: string;
@@ -27,6 +29,8 @@ export interface SlackAppOptions {
   services: Services;
   commands: Map<string, Command<unknown>>;
   log: Logger;
+  /** Writes an Events API envelope to the inbox (before Slack is acknowledged). */
+  recordEvent: RecordSlackEvent;
 }
 
 function boltLogger(log: Logger): BoltLogger {
@@ -69,7 +73,9 @@ export function createSlackPlatform(o: SlackAppOptions): SlackPlatform {
       clientOptions,
       installerOptions: { clientOptions } as never,
     });
+    recordBeforeAck(app, o);
   } else {
+    o.web.post('/slack/events', slackEventIntake({ signingSecret: o.signingSecret!, record: o.recordEvent, log: o.log }));
     const receiver = new ExpressReceiver({
       signingSecret: o.signingSecret!,
       endpoints: '/slack/events',
@@ -93,8 +99,34 @@ export function createSlackPlatform(o: SlackAppOptions): SlackPlatform {
   };
 }
 
+/**
+ * Socket Mode: an Events API envelope is written to the inbox before Bolt acknowledges it (Bolt acks
+ * events first thing). If the write fails the envelope is not acknowledged, and Slack delivers it again.
+ */
+function recordBeforeAck(app: App, o: Pick<SlackAppOptions, 'recordEvent' | 'log'>): void {
+  const client = (app as unknown as { receiver: { client: EventEmitter } }).receiver.client;
+  const bolt = client.listeners('slack_event') as ((args: unknown) => Promise<void>)[];
+  client.removeAllListeners('slack_event');
+  client.on('slack_event', async (args: { type?: string; body?: Record<string, unknown> }) => {
+    if (args.type === 'events_api' && args.body && wantedEvent(args.body)) {
+      try {
+        await o.recordEvent(args.body);
+      } catch (e) {
+        o.log.error({ err: e, eventId: args.body.event_id }, 'could not record a Slack event; leaving it unacknowledged so that Slack redelivers it');
+        return;
+      }
+    }
+    for (const listener of bolt) await listener(args);
+  });
+}
+
 /** Registers every listener; each can also be called directly in a test. */
 export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services' | 'commands' | 'log'>): void {
+  // Events are handled from the inbox (src/platforms/slack/events.ts), never here.
+  app.use(async ({ body, next }) => {
+    if ((body as { type?: string }).type === 'event_callback') return;
+    await next();
+  });
   // Slack retries (x-slack-retry-num) of a request we already handled: ack, do nothing.
   app.use(async ({ context, body, next, ...rest }) => {
     const key = slackRequestKey(body as Record<string, unknown>);
@@ -117,6 +149,7 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
         requestKey: context.requestKey as string,
         channelId: payload.channel_id,
         responseUrl: payload.response_url,
+        receivedAt: o.kernel.clock.now(),
       };
       const started = performance.now();
       try {

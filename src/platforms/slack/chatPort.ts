@@ -1,10 +1,13 @@
 import type { WebClient } from '@slack/web-api';
 import { ErrorCode } from '@slack/web-api';
-import { ChatError, type ChatPort } from '../port.ts';
+import { ChatError, type ChatPort, type PerformContext } from '../port.ts';
 import type { Text } from '../../domain/text.ts';
 import { mrkdwn, plain, renderBlocks } from './mrkdwn.ts';
+import { budgetsFor, RateLimiter } from './rateLimits.ts';
+import { classifySlackError, describeInviteUserError, INVITE_USER_ERRORS as INVITE_USER_ERRORS_BY_CODE } from './errors.ts';
 
 type Args = Record<string, unknown>;
+type Json = Record<string, unknown>;
 
 const str = (a: Args, k: string): string => {
   const v = a[k];
@@ -12,59 +15,94 @@ const str = (a: Args, k: string): string => {
   return v;
 };
 const opt = (a: Args, k: string): string | undefined => (typeof a[k] === 'string' && a[k] !== '' ? (a[k] as string) : undefined);
+const list = (a: Args, k: string): string[] => (Array.isArray(a[k]) ? (a[k] as unknown[]).filter((x): x is string => typeof x === 'string' && x !== '') : []);
+const slackCode = (e: unknown): string | undefined => (e as { data?: { error?: string } }).data?.error;
 
-/** Slack errors that another try will not fix. */
-const PERMANENT = new Set([
-  'channel_not_found',
-  'not_in_channel',
-  'is_archived',
-  'invalid_auth',
-  'not_authed',
-  'account_inactive',
-  'token_revoked',
-  'missing_scope',
-  'user_not_found',
-  'invalid_blocks',
-  'invalid_name',
-  'invalid_name_specials',
-  'invalid_name_maxlength',
-  'invalid_name_required',
-  'msg_too_long',
-  'no_text',
-  'cant_update_message',
-  'message_not_found',
-  'restricted_action',
-  'cant_invite_self',
-  'invalid_arguments',
-  'method_not_supported_for_channel_type',
-]);
-
-function toChatError(e: unknown): ChatError {
+/**
+ * A Slack failure as the outbox needs it. `method` picks the error table of src/platforms/slack/errors.ts
+ * (each code classified from the method's documented errors). Slack answering `ok: false` means it did not
+ * do it; a 5xx, a timeout or a dropped connection leaves the outcome unknown.
+ */
+export function toChatError(e: unknown, method = ''): ChatError {
+  if (e instanceof ChatError) return e;
   const err = e as { code?: string; data?: { error?: string }; retryAfter?: number; statusCode?: number; message?: string };
   if (err.code === ErrorCode.RateLimitedError) {
     return new ChatError('rate limited by Slack', 'rate_limited', 'ratelimited', (err.retryAfter ?? 1) * 1000);
   }
   if (err.code === ErrorCode.PlatformError) {
     const code = err.data?.error ?? 'unknown_error';
-    if (code === 'ratelimited') return new ChatError('rate limited by Slack', 'rate_limited', code, 1000);
-    return new ChatError(`Slack answered ${code}`, PERMANENT.has(code) ? 'permanent' : 'transient', code);
+    const kind = classifySlackError(method, code);
+    const where = method ? `${method}: ` : '';
+    // Without Retry-After (e.g. message_limit_exceeded), a minute is the documented window of every tier.
+    if (kind === 'rate_limited') return new ChatError(`${where}Slack asks to slow down (${code})`, 'rate_limited', code, 60_000);
+    return new ChatError(`${where}Slack answered ${code}`, kind === 'permanent' ? 'permanent' : 'transient', code);
   }
-  if (err.code === ErrorCode.HTTPError) return new ChatError(`Slack HTTP ${err.statusCode ?? '?'}`, 'transient', `http_${err.statusCode ?? 'error'}`);
-  return new ChatError(err.message ?? String(e), 'transient', err.code);
+  if (err.code === ErrorCode.HTTPError) return new ChatError(`Slack HTTP ${err.statusCode ?? '?'}`, 'transient', `http_${err.statusCode ?? 'error'}`, undefined, { outcomeUnknown: true });
+  return new ChatError(err.message ?? String(e), 'transient', err.code, undefined, { outcomeUnknown: true });
 }
 
-const CHANNEL_NAME_MAX = 80;
+/** Runs one Web API call, naming its method on a failure so the error is classified by that method's table. */
+async function api<T>(method: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    throw Object.assign(toChatError(e, method), { slackCode: slackCode(e), perUser: (e as { data?: { errors?: unknown } }).data?.errors });
+  }
+}
 
-/** Performs outbox effects against the Slack Web API (at SLACK_API_URL). */
+type ApiFailure = ChatError & { slackCode?: string; perUser?: { user?: string; error?: string }[] };
+const codeOf = (e: unknown) => (e as ApiFailure).slackCode;
+
+const CHANNEL_NAME_MAX = 80;
+/** The metadata event type Muster stamps on every message it posts (https://api.slack.com/metadata). */
+export const EFFECT_EVENT = 'muster_effect';
+/** A response_url "can be used up to 5 times within 30 minutes" (https://api.slack.com/interactivity/handling#message_responses). */
+const RESPONSE_URL_USES = 5;
+const RESPONSE_URL_TTL_MS = 30 * 60_000;
+/** Margin for the clock and the queue: a reply this close to the end of the window goes by DM instead. */
+const RESPONSE_URL_MARGIN_MS = 60_000;
+
+export interface SlackPortOptions {
+  /** Pace calls against Slack's published tiers (default); `scale` multiplies every budget (tests). */
+  pacing?: false | { scale?: number };
+}
+
+/**
+ * Performs outbox effects against the Slack Web API (at SLACK_API_URL), so that each is
+ * visible exactly once: messages carry metadata naming their effect, and an effect whose
+ * earlier attempt may have reached Slack (`ctx.uncertain`) looks for that attempt's result
+ * (the message, the channel, the file, the bookmark) before doing it again. Effects that
+ * Slack makes idempotent (updates, pins, invites, topics, archives, App Home) just repeat.
+ */
 export class SlackChatPort implements ChatPort {
   readonly platform = 'slack';
   private readonly imChannels = new Map<string, string>();
+  private readonly limiter?: RateLimiter;
+  /** Times each response_url was used by this process (Slack allows 5; see RESPONSE_URL_USES). */
+  private readonly responseUses = new Map<string, number>();
   /** The workspace's URL from auth.test (https://acme.slack.com/), for message permalinks. */
   workspaceUrl?: string;
+  /** Muster's own user id from auth.test: only channels it created are ever adopted. */
+  botUserId?: string;
+  /** Whether a record already owns a channel (an incident's war room): such a channel is never adopted. */
+  channelOwned?: (channelId: string) => Promise<boolean>;
 
-  constructor(private readonly client: WebClient) {}
+  constructor(
+    private readonly client: WebClient,
+    options: SlackPortOptions = {},
+  ) {
+    if (options.pacing !== false) this.limiter = new RateLimiter({ scale: options.pacing?.scale });
+  }
 
-  async perform(op: string, raw: Args): Promise<Record<string, unknown>> {
+  pace(op: string, args: Args, workspaceId: string | null): number {
+    if (!this.limiter) return 0;
+    const method = METHOD_OF[op];
+    if (!method) return 0;
+    const channel = op === 'dm' ? `dm:${String(args.user)}` : typeof args.channel === 'string' ? args.channel : undefined;
+    return this.limiter.reserve(budgetsFor(method, workspaceId ?? '-', channel));
+  }
+
+  async perform(op: string, raw: Args, ctx: PerformContext = { effectId: 0, uncertain: false, createdAt: new Date(), workspaceId: null, now: new Date() }): Promise<Record<string, unknown>> {
     // Effects carry neutral text (typed text inside is data): rendered to mrkdwn here.
     const args: Args = { ...raw };
     if (typeof args.text === 'string' || Array.isArray(args.text)) args.text = mrkdwn(args.text as Text, 4000);
@@ -74,81 +112,62 @@ export class SlackChatPort implements ChatPort {
     if (Array.isArray(args.blocks)) args.blocks = renderBlocks(args.blocks);
     if (args.view && typeof args.view === 'object') args.view = renderBlocks(args.view);
     try {
-      return await this.run(op, args);
+      return await this.run(op, args, ctx);
     } catch (e) {
-      if (e instanceof ChatError) throw e;
       throw toChatError(e);
     }
   }
 
-  private async run(op: string, a: Args): Promise<Record<string, unknown>> {
+  private metadata(ctx: PerformContext) {
+    return { event_type: EFFECT_EVENT, event_payload: { effect: ctx.effectId } };
+  }
+
+  private async run(op: string, a: Args, ctx: PerformContext): Promise<Record<string, unknown>> {
     const c = this.client;
     switch (op) {
       case 'postMessage': {
-        const r = await c.chat.postMessage({ channel: str(a, 'channel'), text: str(a, 'text'), blocks: a.blocks as never, thread_ts: opt(a, 'threadTs'), unfurl_links: false });
+        const channel = str(a, 'channel');
+        const threadTs = opt(a, 'threadTs');
+        if (ctx.uncertain) {
+          const earlier = await this.findPosted(channel, ctx, threadTs);
+          if (earlier) return earlier;
+        }
+        const r = await api('chat.postMessage', () => c.chat.postMessage({ channel, text: str(a, 'text'), blocks: a.blocks as never, thread_ts: threadTs, unfurl_links: false, metadata: this.metadata(ctx) }));
         return { channel: r.channel, ts: r.ts };
       }
       case 'updateMessage': {
-        const r = await c.chat.update({ channel: str(a, 'channel'), ts: str(a, 'ts'), text: str(a, 'text'), blocks: a.blocks as never });
+        const r = await api('chat.update', () => c.chat.update({ channel: str(a, 'channel'), ts: str(a, 'ts'), text: str(a, 'text'), blocks: a.blocks as never }));
         return { channel: r.channel, ts: r.ts };
       }
       case 'postEphemeral': {
-        const r = await c.chat.postEphemeral({ channel: str(a, 'channel'), user: str(a, 'user'), text: str(a, 'text'), blocks: a.blocks as never });
+        // Ephemeral messages cannot be looked up afterwards: at most a repeat, seen by one person.
+        const r = await api('chat.postEphemeral', () => c.chat.postEphemeral({ channel: str(a, 'channel'), user: str(a, 'user'), text: str(a, 'text'), blocks: a.blocks as never }));
         return { messageTs: r.message_ts };
       }
-      case 'dm': {
-        const channel = await this.imChannel(str(a, 'user'));
-        const r = await c.chat.postMessage({ channel, text: str(a, 'text'), blocks: a.blocks as never, unfurl_links: false });
-        return { channel: r.channel, ts: r.ts };
-      }
-      case 'respond': {
-        const res = await fetch(str(a, 'responseUrl'), {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ text: str(a, 'text'), blocks: a.blocks, response_type: opt(a, 'responseType') ?? 'ephemeral', replace_original: a.replaceOriginal === true }),
-        });
-        if (res.status === 429) throw new ChatError('response_url rate limited', 'rate_limited', 'ratelimited', Number(res.headers.get('retry-after') ?? 1) * 1000);
-        if (res.status === 404 || res.status === 410) throw new ChatError('response_url expired', 'permanent', 'expired_url');
-        if (!res.ok) throw new ChatError(`response_url answered HTTP ${res.status}`, 'transient', `http_${res.status}`);
-        return { ok: true };
-      }
+      case 'dm':
+        return this.dm(str(a, 'user'), a, ctx);
+      case 'respond':
+        return this.respond(a, ctx);
       case 'createChannel':
         return this.createChannel(str(a, 'name'), a.isPrivate === true);
-      case 'invite': {
-        const users = new Set((Array.isArray(a.users) ? (a.users as string[]) : []).filter(Boolean));
-        for (const group of Array.isArray(a.usergroups) ? (a.usergroups as string[]) : []) {
-          const r = await c.usergroups.users.list({ usergroup: group });
-          for (const u of r.users ?? []) users.add(u);
-        }
-        const list = [...users];
-        const channel = str(a, 'channel');
-        // conversations.invite takes at most 100 users per call (Tier 3).
-        for (let i = 0; i < list.length; i += 100) {
-          try {
-            await c.conversations.invite({ channel, users: list.slice(i, i + 100).join(',') });
-          } catch (e) {
-            const code = (e as { data?: { error?: string } }).data?.error;
-            if (code !== 'already_in_channel' && code !== 'cant_invite_self') throw e;
-          }
-        }
-        return { channel, invited: list.length };
-      }
+      case 'expandGroups':
+        return this.expandGroups(list(a, 'groups'));
+      case 'invite':
+        return this.invite(str(a, 'channel'), list(a, 'users'));
       case 'setTopic': {
-        await c.conversations.setTopic({ channel: str(a, 'channel'), topic: str(a, 'topic').slice(0, 250) });
+        await api('conversations.setTopic', () => c.conversations.setTopic({ channel: str(a, 'channel'), topic: str(a, 'topic').slice(0, 250) }));
         return {};
       }
       case 'pin': {
         try {
-          await c.pins.add({ channel: str(a, 'channel'), timestamp: str(a, 'ts') });
+          await api('pins.add', () => c.pins.add({ channel: str(a, 'channel'), timestamp: str(a, 'ts') }));
         } catch (e) {
-          if ((e as { data?: { error?: string } }).data?.error !== 'already_pinned') throw e;
+          if (classifySlackError('pins.add', codeOf(e) ?? '') !== 'benign') throw e;
         }
         return {};
       }
-      case 'addBookmark': {
-        const r = await c.bookmarks.add({ channel_id: str(a, 'channel'), title: str(a, 'title'), type: 'link', link: str(a, 'link') });
-        return { bookmarkId: (r as { bookmark?: { id?: string } }).bookmark?.id };
-      }
+      case 'addBookmark':
+        return this.bookmark(str(a, 'channel'), str(a, 'title'), str(a, 'link'), ctx);
       case 'bookmarkMessage': {
         const channel = str(a, 'channel');
         const ts = str(a, 'ts');
@@ -156,54 +175,236 @@ export class SlackChatPort implements ChatPort {
         // on the war room's critical path.
         const link = this.workspaceUrl
           ? `${this.workspaceUrl.replace(/\/?$/, '/')}archives/${channel}/p${ts.replace('.', '')}`
-          : (await c.chat.getPermalink({ channel, message_ts: ts })).permalink!;
-        const r = await c.bookmarks.add({ channel_id: channel, title: str(a, 'title'), type: 'link', link });
-        return { bookmarkId: (r as { bookmark?: { id?: string } }).bookmark?.id, link };
+          : (await api('chat.getPermalink', () => c.chat.getPermalink({ channel, message_ts: ts }))).permalink!;
+        return { ...(await this.bookmark(channel, str(a, 'title'), link, ctx)), link };
       }
       case 'archiveChannel': {
         try {
-          await c.conversations.archive({ channel: str(a, 'channel') });
+          await api('conversations.archive', () => c.conversations.archive({ channel: str(a, 'channel') }));
         } catch (e) {
-          if ((e as { data?: { error?: string } }).data?.error !== 'already_archived') throw e;
+          if (classifySlackError('conversations.archive', codeOf(e) ?? '') !== 'benign') throw e;
         }
         return {};
       }
       case 'publishHome': {
-        await c.views.publish({ user_id: str(a, 'user'), view: a.view as never });
+        await api('views.publish', () => c.views.publish({ user_id: str(a, 'user'), view: a.view as never }));
         return {};
       }
-      case 'uploadFile': {
-        const r = await c.files.uploadV2({ channel_id: str(a, 'channel'), content: str(a, 'content'), filename: str(a, 'filename'), title: opt(a, 'title'), initial_comment: opt(a, 'comment') });
-        const files = (r as { files?: { files?: { id?: string; permalink?: string }[] }[] }).files?.[0]?.files ?? [];
-        return { fileId: files[0]?.id, permalink: files[0]?.permalink };
-      }
+      case 'uploadFile':
+        return this.upload(a, ctx);
       default:
         throw new ChatError(`unknown effect "${op}"`, 'permanent', 'unknown_op');
     }
   }
 
+  private async dm(user: string, a: Args, ctx: PerformContext): Promise<Json> {
+    const channel = await this.imChannel(user);
+    if (ctx.uncertain) {
+      const earlier = await this.findPosted(channel, ctx);
+      if (earlier) return earlier;
+    }
+    const r = await api('chat.postMessage', () => this.client.chat.postMessage({ channel, text: str(a, 'text'), blocks: a.blocks as never, unfurl_links: false, metadata: this.metadata(ctx) }));
+    return { channel: r.channel, ts: r.ts };
+  }
+
+  /**
+   * The message an earlier attempt of this effect posted, found by its metadata. Reading it
+   * back needs include_all_metadata; history lists parents only, so a thread reply is looked
+   * for with conversations.replies on its parent (Slack's method reference for both).
+   */
+  private async findPosted(channel: string, ctx: PerformContext, threadTs?: string): Promise<Json | undefined> {
+    const oldest = String(Math.floor(ctx.createdAt.getTime() / 1000) - 60);
+    const mine = (m: { ts?: string; metadata?: { event_type?: string; event_payload?: Record<string, unknown> } }) =>
+      m.metadata?.event_type === EFFECT_EVENT && Number(m.metadata.event_payload?.effect) === ctx.effectId;
+    let cursor: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const r = threadTs
+        ? await api('conversations.replies', () => this.client.conversations.replies({ channel, ts: threadTs, oldest, include_all_metadata: true, limit: 200, cursor }))
+        : await api('conversations.history', () => this.client.conversations.history({ channel, oldest, include_all_metadata: true, limit: 200, cursor }));
+      const hit = (r.messages ?? []).find((m) => mine(m as never));
+      if (hit?.ts) return { channel, ts: hit.ts, adopted: true };
+      cursor = r.response_metadata?.next_cursor || undefined;
+      if (!cursor) return undefined;
+    }
+    return undefined;
+  }
+
+  /**
+   * A reply through the response_url of a command or click. Slack takes 5 replies within 30
+   * minutes on one URL; a reply that would miss that window goes to the person by DM instead,
+   * so it is never lost. (A reply through the URL itself cannot be looked up afterwards.)
+   */
+  private async respond(a: Args, ctx: PerformContext): Promise<Json> {
+    const url = str(a, 'responseUrl');
+    const issuedAt = typeof a.issuedAt === 'number' ? a.issuedAt : ctx.createdAt.getTime();
+    const uses = this.responseUses.get(url) ?? 0;
+    const fresh = ctx.now.getTime() - issuedAt < RESPONSE_URL_TTL_MS - RESPONSE_URL_MARGIN_MS && uses < RESPONSE_URL_USES;
+    if (fresh) {
+      this.responseUses.set(url, uses + 1);
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text: str(a, 'text'), blocks: a.blocks, response_type: opt(a, 'responseType') ?? 'ephemeral', replace_original: a.replaceOriginal === true }),
+      }).catch((e: unknown) => {
+        throw new ChatError(`response_url unreachable: ${(e as Error).message}`, 'transient', 'response_url_unreachable', undefined, { outcomeUnknown: true });
+      });
+      if (res.status === 429) throw new ChatError('response_url rate limited', 'rate_limited', 'ratelimited', Number(res.headers.get('retry-after') ?? 1) * 1000);
+      if (res.ok) return { ok: true, via: 'response_url' };
+      if (res.status >= 500) throw new ChatError(`response_url answered HTTP ${res.status}`, 'transient', `http_${res.status}`, undefined, { outcomeUnknown: true });
+      // 404/410 and the like: the URL is used up or expired. Fall through to the DM.
+    }
+    const user = opt(a, 'fallbackUser');
+    if (!user) throw new ChatError('response_url expired and no one to tell by DM', 'permanent', 'expired_url');
+    const r = await this.dm(user, a, ctx);
+    return { ...r, via: 'dm' };
+  }
+
+  private async bookmark(channel: string, title: string, link: string, ctx: PerformContext): Promise<Json> {
+    if (ctx.uncertain) {
+      // bookmarks.add is not idempotent: an earlier attempt's bookmark is recognised by its link.
+      const r = (await api('bookmarks.list', () => this.client.bookmarks.list({ channel_id: channel }))) as { bookmarks?: { id?: string; link?: string; title?: string }[] };
+      const hit = (r.bookmarks ?? []).find((b) => b.link === link && b.title === title);
+      if (hit) return { bookmarkId: hit.id, adopted: true };
+    }
+    const r = await api('bookmarks.add', () => this.client.bookmarks.add({ channel_id: channel, title, type: 'link', link }));
+    return { bookmarkId: (r as { bookmark?: { id?: string } }).bookmark?.id };
+  }
+
+  private async upload(a: Args, ctx: PerformContext): Promise<Json> {
+    const channel = str(a, 'channel');
+    const filename = str(a, 'filename');
+    const title = opt(a, 'title');
+    if (ctx.uncertain) {
+      // An earlier attempt's file: same name and title, shared by Muster in this channel since the effect was written.
+      const r = (await api('files.list', () => this.client.files.list({ channel, ts_from: String(Math.floor(ctx.createdAt.getTime() / 1000) - 60), count: 100 }))) as {
+        files?: { id?: string; name?: string; title?: string; user?: string; permalink?: string }[];
+      };
+      const hit = (r.files ?? []).find((f) => f.name === filename && (title === undefined || f.title === title) && (!this.botUserId || f.user === this.botUserId));
+      if (hit) return { fileId: hit.id, permalink: hit.permalink, adopted: true };
+    }
+    const r = await api('files.completeUploadExternal', () => this.client.files.uploadV2({ channel_id: channel, content: str(a, 'content'), filename, title, initial_comment: opt(a, 'comment') }));
+    const files = (r as { files?: { files?: { id?: string; permalink?: string }[] }[] }).files?.[0]?.files ?? [];
+    return { fileId: files[0]?.id, permalink: files[0]?.permalink };
+  }
+
+  /**
+   * Expands user groups into their members, in an effect of its own: a group that no longer
+   * exists (`no_such_subteam`) or a workspace without user groups (`plan_upgrade_required`,
+   * Free plans) is reported, never fatal to the invites of everyone else.
+   */
+  private async expandGroups(groups: string[]): Promise<Json> {
+    const users = new Set<string>();
+    const failedGroups: { group: string; error: string }[] = [];
+    for (const group of groups) {
+      try {
+        const r = await api('usergroups.users.list', () => this.client.usergroups.users.list({ usergroup: group }));
+        for (const u of r.users ?? []) users.add(u);
+      } catch (e) {
+        if ((e as ChatError).kind !== 'permanent') throw e;
+        failedGroups.push({ group, error: codeOf(e) ?? 'error' });
+      }
+    }
+    return { users: [...users], failedGroups };
+  }
+
+  /**
+   * Invites with `force: true`, so that one user who cannot join (a guest, someone at their
+   * channel limit, a deactivated account) does not keep everyone else out: without it Slack
+   * invites nobody when any user fails (conversations.invite reference). Each failing user is
+   * a permanent outcome for that user, reported in the result; 100 users per call at most.
+   */
+  private async invite(channel: string, users: string[]): Promise<Json> {
+    const wanted = [...new Set(users)].filter((u) => u !== this.botUserId);
+    const failed: { user: string; error: string; reason: string }[] = [];
+    const fail = (user: string, error: string) => {
+      if (classifySlackError('conversations.invite', error) !== 'benign') failed.push({ user, error, reason: describeInviteUserError(error) });
+    };
+    for (let i = 0; i < wanted.length; i += 100) {
+      const batch = wanted.slice(i, i + 100);
+      try {
+        const r = (await api('conversations.invite', () => this.client.conversations.invite({ channel, users: batch.join(','), force: true } as never))) as {
+          errors?: { user?: string; error?: string }[];
+        };
+        for (const x of r.errors ?? []) if (x.user && x.error) fail(x.user, x.error);
+      } catch (e) {
+        const err = e as ApiFailure;
+        if (classifySlackError('conversations.invite', err.slackCode ?? '') === 'benign') continue;
+        // Every user of the call failed on their own account: each is reported, none is retried.
+        if (err.perUser?.length) {
+          for (const x of err.perUser) if (x.user && x.error) fail(x.user, x.error);
+          continue;
+        }
+        if (err.slackCode && batch.length === 1 && err.slackCode in INVITE_USER_ERRORS_BY_CODE) {
+          fail(batch[0]!, err.slackCode);
+          continue;
+        }
+        throw e;
+      }
+    }
+    return { channel, invited: wanted.length - failed.length, failed };
+  }
+
   private async imChannel(user: string): Promise<string> {
     const known = this.imChannels.get(user);
     if (known) return known;
-    const r = await this.client.conversations.open({ users: user });
+    const r = await api('conversations.open', () => this.client.conversations.open({ users: user }));
     const id = r.channel?.id;
     if (!id) throw new ChatError('conversations.open returned no channel', 'transient', 'no_channel');
     this.imChannels.set(user, id);
     return id;
   }
 
-  /** Creates the channel, adding -2, -3 … when the name is taken (PRODUCT.md). */
+  /**
+   * Creates the channel. When the name is taken, a channel of that name that Muster itself
+   * created and that no record owns is the one an earlier attempt of this effect made (Slack
+   * created it, then the process died before recording it): it is adopted, not duplicated.
+   * A name taken by anyone else gets -2, -3 … (PRODUCT.md).
+   */
   private async createChannel(name: string, isPrivate: boolean): Promise<Record<string, unknown>> {
     for (let n = 1; n <= 50; n++) {
       const suffix = n === 1 ? '' : `-${n}`;
       const candidate = `${name.slice(0, CHANNEL_NAME_MAX - suffix.length)}${suffix}`;
       try {
-        const r = await this.client.conversations.create({ name: candidate, is_private: isPrivate });
+        const r = await api('conversations.create', () => this.client.conversations.create({ name: candidate, is_private: isPrivate }));
         return { channel: r.channel?.id, name: r.channel?.name ?? candidate };
       } catch (e) {
-        if ((e as { data?: { error?: string } }).data?.error !== 'name_taken') throw e;
+        if (classifySlackError('conversations.create', codeOf(e) ?? '') !== 'conflict') throw e;
+        const existing = await this.channelNamed(candidate);
+        if (existing && this.botUserId && existing.creator === this.botUserId && !existing.is_archived && !(await this.channelOwned?.(existing.id))) {
+          return { channel: existing.id, name: existing.name, adopted: true };
+        }
       }
     }
     throw new ChatError(`no free channel name for ${name}`, 'permanent', 'name_taken');
   }
+
+  private async channelNamed(name: string): Promise<{ id: string; name: string; creator?: string; is_archived?: boolean } | undefined> {
+    let cursor: string | undefined;
+    for (let page = 0; page < 50; page++) {
+      const r = await api('conversations.list', () => this.client.conversations.list({ types: 'public_channel,private_channel', limit: 1000, cursor, exclude_archived: false }));
+      const hit = (r.channels ?? []).find((ch) => ch.name === name);
+      if (hit?.id) return { id: hit.id, name: hit.name ?? name, creator: hit.creator, is_archived: hit.is_archived };
+      cursor = r.response_metadata?.next_cursor || undefined;
+      if (!cursor) return undefined;
+    }
+    return undefined;
+  }
 }
+
+/** The Web API method whose rate budget each effect spends. */
+const METHOD_OF: Record<string, string> = {
+  postMessage: 'chat.postMessage',
+  dm: 'chat.postMessage',
+  updateMessage: 'chat.update',
+  postEphemeral: 'chat.postEphemeral',
+  createChannel: 'conversations.create',
+  invite: 'conversations.invite',
+  expandGroups: 'usergroups.users.list',
+  setTopic: 'conversations.setTopic',
+  pin: 'pins.add',
+  addBookmark: 'bookmarks.add',
+  bookmarkMessage: 'bookmarks.add',
+  archiveChannel: 'conversations.archive',
+  publishHome: 'views.publish',
+  uploadFile: 'files.getUploadURLExternal',
+};

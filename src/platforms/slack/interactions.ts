@@ -4,8 +4,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ACTIONS, FIELDS, VIEWS } from '../../../blocks/actionIds.ts';
-import { homeView, textModal } from '../../../blocks/incident.ts';
-import { rejectModal, waitingSection } from '../../../blocks/approval.ts';
+import { textModal } from '../../../blocks/incident.ts';
+import { rejectModal } from '../../../blocks/approval.ts';
 import type { Services } from '../../services/index.ts';
 import type { Kernel } from '../../services/kernel.ts';
 import { DuplicateRequest } from '../../services/kernel.ts';
@@ -13,7 +13,7 @@ import { Refusal, UsageError } from '../../services/errors.ts';
 import type { Actor, Reply, RequestMeta } from '../../services/types.ts';
 import type { IncidentRoleName } from '../../domain/incident.ts';
 import { SEVERITIES } from '../../domain/incident.ts';
-import { mrkdwn, parseSlackText, renderBlocks } from './mrkdwn.ts';
+import { mrkdwn, renderBlocks } from './mrkdwn.ts';
 import { concat, plainText, type Text } from '../../domain/text.ts';
 
 export interface InteractionDeps {
@@ -82,7 +82,7 @@ const metaSchema = z.object({ incidentId: z.string().uuid() });
 
 /** Buttons, modals, and the channel events an incident's timeline follows. */
 export function registerInteractions(app: App, deps: InteractionDeps): void {
-  const { services, kernel, log } = deps;
+  const { services, log } = deps;
 
   const take = (actionId: string, role: IncidentRoleName) =>
     app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, context }) => {
@@ -192,56 +192,6 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
       await ack(problem ? { response_action: 'errors', errors: { [FIELDS.text.block]: problem } } : undefined);
     });
   }
-
-  // ---- timeline events: pins, :pushpin: reactions, edits and deletions of those messages
-  app.event('pin_added', async ({ event, body, context, client }) => {
-    const e = event as unknown as { channel_id: string; user: string; item?: { type?: string; message?: { ts: string; text?: string; user?: string; permalink?: string } } };
-    const m = e.item?.message;
-    if (e.item?.type !== 'message' || !m) return;
-    const teamId = (body as { team_id: string }).team_id;
-    const permalink = m.permalink ?? (await client.chat.getPermalink({ channel: e.channel_id, message_ts: m.ts }).then((r) => r.permalink).catch(() => undefined));
-    await events(deps, () => services.incidents.recordPinned(`slack:${teamId}`, eventMeta(context), { channelId: e.channel_id, ts: m.ts, user: m.user, text: parseSlackText(m.text ?? ''), permalink, via: 'pin', by: e.user }));
-  });
-
-  app.event('reaction_added', async ({ event, body, context, client }) => {
-    const e = event as unknown as { reaction: string; user: string; item: { type: string; channel: string; ts: string } };
-    if (e.reaction !== 'pushpin' || e.item.type !== 'message') return;
-    const teamId = (body as { team_id: string }).team_id;
-    if (!(await kernel.db.read((tx) => tx.incident.findFirst({ where: { workspaceId: `slack:${teamId}`, channelId: e.item.channel }, select: { id: true } })))) return;
-    const history = await client.conversations.history({ channel: e.item.channel, latest: e.item.ts, inclusive: true, limit: 1 }).catch(() => undefined);
-    let msg = history?.messages?.find((x) => x.ts === e.item.ts);
-    if (!msg) {
-      const replies = await client.conversations.replies({ channel: e.item.channel, ts: e.item.ts, limit: 1 }).catch(() => undefined);
-      msg = replies?.messages?.find((x) => x.ts === e.item.ts);
-    }
-    const permalink = await client.chat.getPermalink({ channel: e.item.channel, message_ts: e.item.ts }).then((r) => r.permalink).catch(() => undefined);
-    await events(deps, () =>
-      services.incidents.recordPinned(`slack:${teamId}`, eventMeta(context), { channelId: e.item.channel, ts: e.item.ts, user: msg?.user, text: parseSlackText(msg?.text ?? ''), permalink, via: 'reaction', by: e.user }),
-    );
-  });
-
-  app.event('message', async ({ event, body, context }) => {
-    const e = event as unknown as { subtype?: string; channel: string; message?: { ts: string; text?: string }; deleted_ts?: string; previous_message?: { ts: string } };
-    const teamId = (body as { team_id: string }).team_id;
-    if (e.subtype === 'message_changed' && e.message) {
-      await events(deps, () => services.incidents.messageEdited(`slack:${teamId}`, eventMeta(context), e.channel, e.message!.ts, parseSlackText(e.message!.text ?? '')));
-    } else if (e.subtype === 'message_deleted' && (e.deleted_ts ?? e.previous_message?.ts)) {
-      await events(deps, () => services.incidents.messageRemoved(`slack:${teamId}`, eventMeta(context), e.channel, (e.deleted_ts ?? e.previous_message?.ts)!));
-    }
-  });
-
-  app.event('member_joined_channel', async ({ event, body }) => {
-    const e = event as unknown as { channel: string; user: string };
-    await events(deps, () => services.incidents.memberJoined(`slack:${(body as { team_id: string }).team_id}`, e.channel, e.user));
-  });
-
-  app.event('app_home_opened', async ({ event, body, client }) => {
-    const e = event as unknown as { user: string; tab?: string };
-    if (e.tab && e.tab !== 'home') return;
-    const actor = await kernel.actor('slack', (body as { team_id: string }).team_id, e.user);
-    const [incidents, waiting] = await Promise.all([services.incidents.openFor(actor), services.approvals.waitingFor(actor)]);
-    await client.views.publish({ user_id: e.user, view: renderBlocks(homeView(incidents, kernel.clock.now(), waitingSection(waiting))) as never });
-  });
 }
 
 /** Runs a form's use case; returns the message to show in the form when it was refused. */
@@ -261,18 +211,5 @@ async function formOutcome(deps: InteractionDeps, body: Body, context: Record<st
     if (e instanceof UsageError) return plainText(e.message).slice(0, 150);
     deps.log.error({ err: e, requestId: meta.requestId }, 'form submission failed');
     return `Something went wrong on our side and nothing was changed. Reference: ${meta.requestId}`;
-  }
-}
-
-function eventMeta(context: Record<string, unknown>): RequestMeta {
-  return { requestId: randomUUID(), requestKey: context.requestKey as string | undefined };
-}
-
-async function events(deps: InteractionDeps, run: () => Promise<unknown>): Promise<void> {
-  try {
-    await run();
-  } catch (e) {
-    if (e instanceof DuplicateRequest) return;
-    deps.log.error({ err: e }, 'event handling failed');
   }
 }

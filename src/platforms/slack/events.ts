@@ -1,0 +1,158 @@
+import type { WebClient } from '@slack/web-api';
+import type { Logger } from 'pino';
+import type { Services } from '../../services/index.ts';
+import type { Kernel } from '../../services/kernel.ts';
+import { DuplicateRequest } from '../../services/kernel.ts';
+import type { RequestMeta } from '../../services/types.ts';
+import type { InboxRow } from '../../store/inbox.ts';
+import { homeView } from '../../../blocks/incident.ts';
+import { waitingSection } from '../../../blocks/approval.ts';
+import { parseSlackText, renderBlocks } from './mrkdwn.ts';
+
+/** The Events API types Muster acts on (manifest.yml subscribes to these). */
+export const SLACK_EVENT_TYPES = new Set(['pin_added', 'pin_removed', 'reaction_added', 'reaction_removed', 'message', 'member_joined_channel', 'app_home_opened']);
+
+interface Deps {
+  kernel: Kernel;
+  services: Services;
+  client: WebClient;
+  log: Logger;
+}
+
+interface SlackMessage {
+  ts?: string;
+  text?: string;
+  user?: string;
+  thread_ts?: string;
+  permalink?: string;
+  reactions?: { name?: string; count?: number }[];
+  pinned_to?: string[];
+}
+
+type Envelope = { team_id?: string; event_id?: string; event?: Record<string, unknown> };
+
+/**
+ * Handles one recorded Slack event (from the inbox, src/store/inbox.ts). Anything that fails —
+ * a fetch from Slack, the database — throws, and the inbox tries again later; nothing is
+ * stored half-known (no "(no text)" for a message that could not be fetched). The request key
+ * makes a second run of an event that already took effect a no-op.
+ */
+export function slackEventHandler(deps: Deps) {
+  const { services, client } = deps;
+  return async (_row: InboxRow, body: Record<string, unknown>): Promise<void> => {
+    const envelope = body as Envelope;
+    const e = (envelope.event ?? {}) as Record<string, unknown>;
+    const teamId = String(envelope.team_id ?? '');
+    const workspaceId = `slack:${teamId}`;
+    const meta: RequestMeta = { requestId: `event:${envelope.event_id ?? '?'}`, requestKey: `slack:${teamId}:event:${envelope.event_id ?? ''}` };
+    const once = async (run: () => Promise<unknown>) => {
+      try {
+        await run();
+      } catch (err) {
+        if (!(err instanceof DuplicateRequest)) throw err;
+      }
+    };
+    const isIncidentChannel = async (channelId: string) =>
+      (await deps.kernel.db.read((tx) => tx.incident.findFirst({ where: { workspaceId, channelId }, select: { id: true } }))) !== null;
+
+    switch (e.type) {
+      case 'pin_added': {
+        const channel = String(e.channel_id ?? '');
+        const item = e.item as { type?: string; message?: SlackMessage } | undefined;
+        if (item?.type !== 'message' || !item.message?.ts || !(await isIncidentChannel(channel))) return;
+        const m = item.message;
+        const permalink = m.permalink ?? (await client.chat.getPermalink({ channel, message_ts: m.ts! })).permalink;
+        await once(() =>
+          services.incidents.recordPinned(workspaceId, meta, { channelId: channel, ts: m.ts!, user: m.user, text: parseSlackText(m.text ?? ''), permalink, via: 'pin', by: String(e.user ?? '') }),
+        );
+        return;
+      }
+      case 'reaction_added': {
+        const item = e.item as { type?: string; channel?: string; ts?: string } | undefined;
+        if (e.reaction !== 'pushpin' || item?.type !== 'message' || !item.channel || !item.ts || !(await isIncidentChannel(item.channel))) return;
+        const m = await findMessage(client, item.channel, item.ts);
+        // A message deleted before we looked is not on the timeline: nothing to record.
+        if (!m) return;
+        const permalink = (await client.chat.getPermalink({ channel: item.channel, message_ts: item.ts })).permalink;
+        await once(() =>
+          services.incidents.recordPinned(workspaceId, meta, { channelId: item.channel!, ts: item.ts!, user: m.user, text: parseSlackText(m.text ?? ''), permalink, via: 'reaction', by: String(e.user ?? '') }),
+        );
+        return;
+      }
+      case 'pin_removed':
+      case 'reaction_removed': {
+        const channel = String(e.channel_id ?? (e.item as { channel?: string })?.channel ?? '');
+        const item = e.item as { type?: string; ts?: string; message?: SlackMessage } | undefined;
+        const ts = item?.message?.ts ?? item?.ts;
+        if (e.type === 'reaction_removed' && e.reaction !== 'pushpin') return;
+        if (!ts || !(await isIncidentChannel(channel))) return;
+        // Off the timeline only when neither a pin nor a :pushpin: keeps it there.
+        const r = (await client.reactions.get({ channel, timestamp: ts }).catch((err: unknown) => {
+          if ((err as { data?: { error?: string } }).data?.error === 'message_not_found') return { message: undefined };
+          throw err;
+        })) as { message?: SlackMessage };
+        const m = r.message;
+        const pinned = m?.pinned_to?.includes(channel) ?? false;
+        const pushpins = m?.reactions?.find((x) => x.name === 'pushpin')?.count ?? 0;
+        if (m && (pinned || pushpins > 0)) return;
+        await once(() => services.incidents.messageRemoved(workspaceId, meta, channel, ts, 'unpinned'));
+        return;
+      }
+      case 'message': {
+        const channel = String(e.channel ?? '');
+        if (e.subtype === 'message_changed') {
+          const m = e.message as SlackMessage | undefined;
+          if (m?.ts) await once(() => services.incidents.messageEdited(workspaceId, meta, channel, m.ts!, parseSlackText(m.text ?? '')));
+        } else if (e.subtype === 'message_deleted') {
+          const ts = (e.deleted_ts as string | undefined) ?? (e.previous_message as SlackMessage | undefined)?.ts;
+          if (ts) await once(() => services.incidents.messageRemoved(workspaceId, meta, channel, ts, 'deleted'));
+        }
+        return;
+      }
+      case 'member_joined_channel':
+        await services.incidents.memberJoined(workspaceId, String(e.channel ?? ''), String(e.user ?? ''));
+        return;
+      case 'app_home_opened': {
+        if (e.tab && e.tab !== 'home') return;
+        const user = String(e.user ?? '');
+        const actor = await deps.kernel.actor('slack', teamId, user);
+        const [incidents, waiting] = await Promise.all([services.incidents.openFor(actor), services.approvals.waitingFor(actor)]);
+        await client.views.publish({ user_id: user, view: renderBlocks(homeView(incidents, deps.kernel.clock.now(), waitingSection(waiting))) as never });
+        return;
+      }
+      default:
+        return;
+    }
+  };
+}
+
+/**
+ * A message by its ts, top-level or in a thread. conversations.history lists parents only; a
+ * thread reply is found with conversations.replies, which takes the ts of any message of a thread
+ * and lists the thread from its parent (Slack's method reference): matched by ts there.
+ */
+export async function findMessage(client: WebClient, channel: string, ts: string): Promise<SlackMessage | undefined> {
+  const history = await client.conversations.history({ channel, latest: ts, inclusive: true, limit: 1 });
+  const top = history.messages?.find((m) => m.ts === ts);
+  if (top) return top as SlackMessage;
+  const thread = await searchThread(client, channel, ts, ts);
+  if (thread.hit) return thread.hit;
+  // Listed by the reply alone: look again from its parent.
+  if (thread.parent && thread.parent !== ts) return (await searchThread(client, channel, thread.parent, ts)).hit;
+  return undefined;
+}
+
+async function searchThread(client: WebClient, channel: string, threadTs: string, ts: string): Promise<{ hit?: SlackMessage; parent?: string }> {
+  let cursor: string | undefined;
+  let parent: string | undefined;
+  for (let page = 0; page < 50; page++) {
+    const r = await client.conversations.replies({ channel, ts: threadTs, limit: 200, cursor });
+    const messages = (r.messages ?? []) as SlackMessage[];
+    parent ??= messages[0]?.thread_ts;
+    const hit = messages.find((m) => m.ts === ts);
+    if (hit) return { hit, parent };
+    cursor = r.response_metadata?.next_cursor || undefined;
+    if (!cursor) break;
+  }
+  return { parent };
+}
