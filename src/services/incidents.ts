@@ -507,11 +507,12 @@ export class IncidentService {
       await this.timeline(u, row, actor, 'closed', 'Closed; channel archived');
       u.audit({ action: 'incident.close', subjectType: 'incident', subjectId: refName, before: { status: row.status }, after: { status: 'closed' } });
       const open = await u.tx.actionItem.count({ where: { incidentId: row.id, status: 'open' } });
-      u.effects(
-        this.inChannel(updated, `${mention(actor.externalId)} closed ${refName}. This channel is archived now.${open ? ` ${open} follow-up action(s) stay open and their owners will be reminded.` : ''}`),
-        ...this.cardUpdate(updated),
-      );
-      if (row.channelId) u.effects({ op: 'archiveChannel', args: { channel: row.channelId } });
+      // In order: Slack refuses to update or post in a channel once it is archived (is_archived).
+      const card = this.cardUpdate(updated).map((e) => ({ ...e, ref: 'card' }));
+      const stillOpen = open ? ` ${open} follow-up action(s) stay open and their owners will be reminded.` : '';
+      const closing = this.inChannel(updated, `${mention(actor.externalId)} closed ${refName}. This channel is archived now.${stillOpen}`);
+      u.effects(...card, { ...closing, ref: 'closing', ...(card.length ? { after: 'card' } : {}) });
+      if (row.channelId) u.effects({ op: 'archiveChannel', after: 'closing', args: { channel: row.channelId } });
       return { text: `${refName} closed.` };
     });
   }
@@ -541,7 +542,9 @@ export class IncidentService {
   private async scheduleActionReminders(u: Unit, workspaceId: string, actionId: string, due?: string) {
     if (!due) return;
     const onDue = zonedNineAm(due, this.policy.organization.timeZone);
-    const before = new Date(onDue.getTime() - 86_400_000);
+    // 09:00 on the calendar day before: 24 h earlier is 08:00 or 10:00 when the clocks change in between.
+    const dayBefore = new Date(Date.parse(`${due}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
+    const before = zonedNineAm(dayBefore, this.policy.organization.timeZone);
     for (const [key, at, kind] of [
       [timerKeys.actionBefore(actionId), before, 'before'],
       [timerKeys.actionDue(actionId), onDue, 'due'],
