@@ -68,12 +68,15 @@ async function main(argv: string[]): Promise<number> {
       } catch (e) {
         fail(`cannot read ${file}: ${(e as Error).message}`, 1);
       }
-      const { policy, problems } = parsePolicyText(text, file);
+      const { policy, problems, warnings } = parsePolicyText(text, file);
       if (!policy) {
         console.error(`${file}: ${problems.length} problem(s)\n${formatProblems(file, problems)}`);
         return 1;
       }
-      console.log(`${file}: OK (${Object.keys(policy.approvals.deployment.environments).length} environments, time zone ${policy.organization.timeZone})`);
+      const environments = Object.keys(policy.approvals.deployment.environments).length;
+      const summary = `${file}: OK (${environments} environments, time zone ${policy.organization.timeZone})`;
+      // Warnings do not fail the check: the file works as written, it just does not do what it seems to.
+      console.log(warnings.length ? `${summary} with ${warnings.length} warning(s)\n${formatProblems(file, warnings)}` : summary);
       return 0;
     }
     case 'audit': {

@@ -108,6 +108,34 @@ describe('muster CLI', () => {
     expect(envFile.stdout).toContain(`${good}: OK`);
   });
 
+  it('config check warns, and still exits 0, about reminders after expiry and escalation steps out of order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-policy-'));
+    const file = join(dir, 'late.yml');
+    writeFileSync(
+      file,
+      [
+        'incidents:',
+        '  escalation:',
+        '    - { notify: oncall, after: 0m }',
+        '    - { notify: tech_lead, after: 15m }',
+        '    - { notify: manager, after: 15m }',
+        'approvals:',
+        '  ttl: 24h',
+        '  deployment:',
+        '    escalation:',
+        '      - { notify: approvers, after: 24h }',
+      ].join('\n'),
+    );
+    const run = await cli(['config', 'check', file]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trimEnd().split('\n')).toEqual([
+      `${file}: OK (5 environments, time zone UTC) with 2 warning(s)`,
+      `  ${file}:10:9  approvals.deployment.escalation.0: approvers after 1d is at or after the expiry of deployment requests (approvals.ttl 1d), so it never fires, nor does any step after it`,
+      `  ${file}:5:7  incidents.escalation.2: manager after 15m is not later than the step before it (tech_lead after 15m), so both are sent at once; make each "after" larger than the one before`,
+    ]);
+  });
+
   it('unknown commands and evidence say what is wrong', async () => {
     const unknown = await cli(['frob']);
     expect(unknown.code).toBe(2);

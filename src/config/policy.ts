@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import cron from 'node-cron';
 import { LineCounter, parseDocument, isNode } from 'yaml';
-import { parseDuration } from '../domain/duration.ts';
+import { formatDuration, parseDuration } from '../domain/duration.ts';
 import { ROLES, PERMISSIONS, type PermissionMap } from '../domain/rbac.ts';
 
 /**
@@ -170,6 +170,7 @@ export const policySchema = z
         ttl: duration.prefault('24h'),
         /** Decision-rights requests (/approval request) live longer than deployments. */
         requestTtl: duration.prefault('10d'),
+        /** Decision-rights requests: PRODUCT.md's path for approvals past their SLA, all of it inside requestTtl. */
         escalation: z.array(escalationStep).prefault([
           { notify: 'approvers', after: '24h' },
           { notify: 'manager', after: '48h' },
@@ -182,6 +183,19 @@ export const policySchema = z
             environments: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/), approvalRoute).prefault(DEFAULT_ENVIRONMENTS),
             components: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/)).optional(),
             overrides: z.record(z.string(), z.record(z.string(), approvalRoute)).prefault(DEFAULT_COMPONENT_OVERRIDES),
+            /**
+             * Deployments expire after `ttl` (24h), before the first step of the decision-rights path (24h), so
+             * they get their own. The governance documents target a decision within 4h: approvers are reminded
+             * halfway there, the manager is told when it is missed, and each later level gets twice the wait of
+             * the one before (8h, 16h), which leaves the VP 8h before expiry. C-level would come at 32h, after
+             * expiry: a deployment nobody decided in a day is asked for again rather than escalated further.
+             */
+            escalation: z.array(escalationStep).prefault([
+              { notify: 'approvers', after: '2h' },
+              { notify: 'manager', after: '4h' },
+              { notify: 'director', after: '8h' },
+              { notify: 'vp', after: '16h' },
+            ] as unknown as z.input<typeof escalationStep>[]),
           })
           .strict()
           .prefault({}),
@@ -301,8 +315,51 @@ export function formatProblems(file: string, problems: PolicyProblem[]): string 
     .join('\n');
 }
 
-/** Parses policy text, giving each problem its dotted path and, where known, its line. */
-export function parsePolicyText(text: string, file = 'policy'): { policy?: Policy; problems: PolicyProblem[] } {
+/** A warning about a valid policy, and a second key to point at when `path` only holds a default. */
+export interface PolicyWarning {
+  path: string;
+  message: string;
+  alsoAt?: string;
+}
+
+/**
+ * What a policy can say that parses but defeats itself: a reminder or escalation that never comes because the
+ * request expires first, or a path whose next step is not later than the one before, so both land together.
+ */
+export function policyWarnings(policy: Policy): PolicyWarning[] {
+  type Step = Policy['incidents']['escalation'][number];
+  const say = (s: Step) => `${s.notify} after ${formatDuration(s.after)}`;
+  const out: PolicyWarning[] = [];
+  const increasing = (path: string, steps: Step[]) =>
+    steps.forEach((s, i) => {
+      const before = steps[i - 1];
+      if (before && s.after <= before.after) {
+        const message = `${say(s)} is not later than the step before it (${say(before)}), so both are sent at once; make each "after" larger than the one before`;
+        out.push({ path: `${path}.${i}`, message });
+      }
+    });
+  const a = policy.approvals;
+  for (const [path, steps, ttlKey, ttl, what] of [
+    ['approvals.deployment.escalation', a.deployment.escalation, 'approvals.ttl', a.ttl, 'deployment requests'],
+    ['approvals.escalation', a.escalation, 'approvals.requestTtl', a.requestTtl, 'decision-rights requests'],
+  ] as const) {
+    steps.forEach((s, i) => {
+      if (s.after >= ttl) {
+        const expiry = `${what} (${ttlKey} ${formatDuration(ttl)})`;
+        out.push({ path: `${path}.${i}`, alsoAt: ttlKey, message: `${say(s)} is at or after the expiry of ${expiry}, so it never fires, nor does any step after it` });
+      }
+    });
+    increasing(path, steps);
+  }
+  increasing('incidents.escalation', policy.incidents.escalation);
+  return out;
+}
+
+/** Parses policy text, giving each problem and warning its dotted path and, where known, its line. */
+export function parsePolicyText(
+  text: string,
+  file = 'policy',
+): { policy?: Policy; problems: PolicyProblem[]; warnings: PolicyProblem[] } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true });
   if (doc.errors.length > 0) {
@@ -311,12 +368,27 @@ export function parsePolicyText(text: string, file = 'policy'): { policy?: Polic
         const pos = e.linePos?.[0];
         return { path: '', message: `YAML syntax: ${e.message.split('\n')[0]}`, line: pos?.line, column: pos?.col };
       }),
+      warnings: [],
     };
   }
   const raw = doc.toJS() ?? {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) return { problems: [{ path: '', message: 'the policy file must be a YAML mapping' }] };
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    return { problems: [{ path: '', message: 'the policy file must be a YAML mapping' }], warnings: [] };
+  }
   const result = policySchema.safeParse(raw);
-  if (result.success) return { policy: complete(result.data), problems: [] };
+  if (result.success) {
+    const policy = complete(result.data);
+    const lineOf = (path: string | undefined) => {
+      const node = path ? doc.getIn(path.split('.'), true) : undefined;
+      return isNode(node) && node.range ? lineCounter.linePos(node.range[0]) : undefined;
+    };
+    const warnings = policyWarnings(policy).map((w) => {
+      // A step the file leaves at its default has no line; the expiry the file set next to it does.
+      const pos = lineOf(w.path) ?? lineOf(w.alsoAt);
+      return { path: w.path, message: w.message, line: pos?.line, column: pos?.col };
+    });
+    return { policy, problems: [], warnings };
+  }
   const problems = result.error.issues.map((issue) => {
     const path = issue.path.map(String);
     let node: unknown;
@@ -327,7 +399,7 @@ export function parsePolicyText(text: string, file = 'policy'): { policy?: Polic
     if (issue.code === 'unrecognized_keys') message = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
     return { path: path.join('.'), message, line: pos?.line, column: pos?.col };
   });
-  return { problems };
+  return { problems, warnings: [] };
 }
 
 export function loadPolicy(file: string | undefined): Policy {

@@ -333,8 +333,13 @@ export class ApprovalService {
     });
   }
 
+  /** Deployments expire in hours and decision-rights requests in days, so each kind has its own path. */
+  private escalationOf(row: RequestRow) {
+    return row.kind === 'deploy' ? this.policy.approvals.deployment.escalation : this.policy.approvals.escalation;
+  }
+
   private async scheduleEscalation(u: Unit, row: RequestRow, level: number): Promise<void> {
-    const step = this.policy.approvals.escalation[level];
+    const step = this.escalationOf(row)[level];
     if (!step) return;
     const due = new Date(row.createdAt.getTime() + step.after);
     // A step at or after expiry never comes: the request expires first.
@@ -549,7 +554,7 @@ export class ApprovalService {
     const row = await tx.approvalRequest.findUnique({ where: { id: timer.subjectId } });
     if (!row || row.status !== 'pending') return;
     const level = Number(payload.level ?? 0);
-    const step = this.policy.approvals.escalation[level];
+    const step = this.escalationOf(row)[level];
     if (!step) return;
     await this.k.inTx(tx, this.k.systemActor(row.workspaceId), { requestId: `timer:${timer.id}` }, async (u) => {
       const v = await this.view(u.tx, row);

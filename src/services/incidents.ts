@@ -564,7 +564,9 @@ export class IncidentService {
   private async scheduleActionReminders(u: Unit, workspaceId: string, actionId: string, due?: string) {
     if (!due) return;
     const onDue = zonedNineAm(due, this.policy.organization.timeZone);
-    const before = new Date(onDue.getTime() - 86_400_000);
+    // 09:00 on the calendar day before: 24 h earlier is 08:00 or 10:00 when the clocks change in between.
+    const dayBefore = new Date(Date.parse(`${due}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
+    const before = zonedNineAm(dayBefore, this.policy.organization.timeZone);
     for (const [key, at, kind] of [
       [timerKeys.actionBefore(actionId), before, 'before'],
       [timerKeys.actionDue(actionId), onDue, 'due'],

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { defaultPolicy, loadPolicy, parsePolicyText, PolicyError } from '../../src/config/policy.ts';
+import { defaultPolicy, loadPolicy, parsePolicyText, policyWarnings, PolicyError } from '../../src/config/policy.ts';
 import { parseEnv, missingSlackVariables, EnvError } from '../../src/config/env.ts';
 
 const MIN = 60_000;
@@ -53,6 +53,94 @@ describe('policy defaults encode PRODUCT.md', () => {
     expect(p.permissions.break_glass).toEqual(['cto']);
     expect(Object.keys(p.approvals.decisionRights.financial!)).toEqual(['infrastructure', 'marketing', 'personnel', 'strategic']);
     expect(Object.keys(p.approvals.decisionRights.financial!.infrastructure!)).toEqual(['under_1k', '1k_10k', '10k_50k', 'over_50k']);
+  });
+});
+
+describe('reminders and escalation fit inside expiry', () => {
+  it('deployments get their own path, every step of it before the 24h expiry; decision rights keep PRODUCT.md\'s', () => {
+    const p = defaultPolicy();
+    expect(p.approvals.deployment.escalation.map((s) => [s.notify, s.after / HOUR])).toEqual([
+      ['approvers', 2],
+      ['manager', 4],
+      ['director', 8],
+      ['vp', 16],
+    ]);
+    for (const s of p.approvals.deployment.escalation) expect(s.after).toBeLessThan(p.approvals.ttl);
+    for (const s of p.approvals.escalation) expect(s.after).toBeLessThan(p.approvals.requestTtl);
+    expect(policyWarnings(p)).toEqual([]);
+    expect(parsePolicyText('{}').warnings).toEqual([]);
+  });
+
+  it('warns, with the line, about every step at or after expiry and every step not later than the one before', () => {
+    const text = [
+      'approvals:', // 1
+      '  ttl: 12h',
+      '  requestTtl: 3d',
+      '  escalation:',
+      '    - { notify: approvers, after: 1d }', // 5
+      '    - { notify: manager, after: 3d }',
+      '    - { notify: director, after: 5d }',
+      '  deployment:',
+      '    escalation:',
+      '      - { notify: approvers, after: 4h }', // 10
+      '      - { notify: manager, after: 12h }',
+      'incidents:',
+      '  escalation:',
+      '    - { notify: oncall, after: 0m }',
+      '    - { notify: tech_lead, after: 30m }', // 15
+      '    - { notify: manager, after: 30m }',
+      '    - { notify: cto, after: 20m }',
+    ].join('\n');
+    const { policy, problems, warnings } = parsePolicyText(text, 'p.yml');
+    expect(problems).toEqual([]);
+    expect(policy).toBeDefined();
+    expect(warnings).toEqual([
+      {
+        path: 'approvals.deployment.escalation.1',
+        line: 11,
+        column: 9,
+        message: 'manager after 12h is at or after the expiry of deployment requests (approvals.ttl 12h), so it never fires, nor does any step after it',
+      },
+      {
+        path: 'approvals.escalation.1',
+        line: 6,
+        column: 7,
+        message: 'manager after 3d is at or after the expiry of decision-rights requests (approvals.requestTtl 3d), so it never fires, nor does any step after it',
+      },
+      {
+        path: 'approvals.escalation.2',
+        line: 7,
+        column: 7,
+        message: 'director after 5d is at or after the expiry of decision-rights requests (approvals.requestTtl 3d), so it never fires, nor does any step after it',
+      },
+      {
+        path: 'incidents.escalation.2',
+        line: 16,
+        column: 7,
+        message: 'manager after 30m is not later than the step before it (tech_lead after 30m), so both are sent at once; make each "after" larger than the one before',
+      },
+      {
+        path: 'incidents.escalation.3',
+        line: 17,
+        column: 7,
+        message: 'cto after 20m is not later than the step before it (manager after 30m), so both are sent at once; make each "after" larger than the one before',
+      },
+    ]);
+  });
+
+  it('a shorter expiry with the default steps points at the expiry the file set', () => {
+    const { warnings } = parsePolicyText('approvals:\n  ttl: 3h\n', 'p.yml');
+    expect(warnings.map((w) => [w.path, w.line, w.message.split(',')[0]])).toEqual([
+      ['approvals.deployment.escalation.1', 2, 'manager after 4h is at or after the expiry of deployment requests (approvals.ttl 3h)'],
+      ['approvals.deployment.escalation.2', 2, 'director after 8h is at or after the expiry of deployment requests (approvals.ttl 3h)'],
+      ['approvals.deployment.escalation.3', 2, 'vp after 16h is at or after the expiry of deployment requests (approvals.ttl 3h)'],
+    ]);
+  });
+
+  it('the old shared list, written out for deployments, is caught: its first reminder falls on the expiry', () => {
+    const { warnings } = parsePolicyText('approvals:\n  deployment:\n    escalation:\n      - { notify: approvers, after: 24h }\n');
+    expect(warnings.map((w) => w.path)).toEqual(['approvals.deployment.escalation.0']);
+    expect(warnings[0]!.message).toContain('approvers after 1d is at or after the expiry of deployment requests (approvals.ttl 1d)');
   });
 });
 

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startHarness, ADMIN, type Harness } from '../../support/harness.ts';
 import { stateValue } from '../../support/slackRequests.ts';
 import { parsePolicyText } from '../../../src/config/policy.ts';
@@ -18,7 +18,11 @@ const policy = parsePolicyText(
   ['incidents:', '  broadcastChannel: "#incidents"', '  responders: ["role:oncall"]', '  severities:', '    P0:', '      responders: ["S0SRE"]'].join('\n'),
 ).policy!;
 
-beforeAll(async () => {
+/*
+ * Every test starts its own Muster on its own database and declares the incidents it needs, so each one passes
+ * alone (`-t '<name>'`) and in any order, and incident numbers in the assertions are those of the test itself.
+ */
+beforeEach(async () => {
   h = await startHarness({
     policy,
     clock: new ManualClock(new Date()),
@@ -35,7 +39,16 @@ beforeAll(async () => {
   }
   await h.flush();
 });
-afterAll(async () => h?.close());
+afterEach(async () => {
+  try {
+    // Whatever a test did, every chat effect it caused was delivered: none dead-lettered, none left waiting.
+    await h.flush();
+    const stuck = await db().read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
+    expect(stuck.map((e) => ({ id: e.id, op: e.op, status: e.status, error: e.lastError }))).toEqual([]);
+  } finally {
+    await h?.close();
+  }
+});
 
 const db = () => h.muster.db;
 const incident = (n: number) => db().read((tx) => tx.incident.findFirstOrThrow({ where: { number: n } }));
@@ -48,6 +61,33 @@ async function until(check: () => Promise<boolean>, timeoutMs = 3000): Promise<v
   }
 }
 const cardText = (channelId: string, ts: string) => JSON.stringify(h.slack.message(channelId, ts)?.blocks ?? []);
+
+/** `/incident declare` by the reporter; returns the incident once its war room (channel, card) exists. */
+async function declare(severity: string, title: string, by = ANA) {
+  const r = await h.command('/incident', `declare ${severity} ${title}`, by);
+  const n = Number(/\*INC-(\d+)\*/.exec(r.reply.text ?? '')?.[1]);
+  expect(n, r.reply.text).toBeGreaterThan(0);
+  await h.flush();
+  const row = await incident(n);
+  return { ...row, ch: row.channelId!, cardTs: row.cardTs! };
+}
+
+/** A private incident, declared through the modal (the slash command has no private form). */
+async function declarePrivate(severity: string, title: string, by: string) {
+  const r = await h.submit(
+    VIEWS.declare,
+    '{"channelId":"C0GENERAL"}',
+    {
+      [FIELDS.title.block]: { [FIELDS.title.action]: stateValue.plainText(title) },
+      [FIELDS.severity.block]: { [FIELDS.severity.action]: stateValue.staticSelect(severity) },
+      [FIELDS.private.block]: { [FIELDS.private.action]: stateValue.radio('private') },
+    },
+    by,
+  );
+  expect(r.status).toBe(200);
+  await h.flush();
+  return db().read((tx) => tx.incident.findFirstOrThrow({ where: { title }, orderBy: { number: 'desc' } }));
+}
 
 describe('declaring an incident', () => {
   it('/incident declare sets up a whole war room, in parallel after the channel exists', async () => {
@@ -84,15 +124,17 @@ describe('declaring an incident', () => {
   });
 
   it('a taken channel name gets a numeric suffix; P0 invites per-severity user groups', async () => {
-    h.slack.addChannel({ name: 'inc-2-api-errors' });
+    // Made by a person, not by Muster: never adopted, a suffix instead.
+    h.slack.addChannel({ name: 'inc-1-api-errors', creator: ANA });
     await h.command('/incident', 'declare p0 API errors', ANA);
     await h.flush();
-    const inc = await incident(2);
-    expect(inc.channelName).toBe('inc-2-api-errors-2');
+    const inc = await incident(1);
+    expect(inc.channelName).toBe('inc-1-api-errors-2');
     expect(h.slack.channel(inc.channelId!)!.members).toEqual(expect.arrayContaining([ANA, BOB, 'USRE1']));
   });
 
   it('/incident opens the declare modal, and submitting it declares (private) and DMs the link', async () => {
+    await declare('P1', 'Checkout & payments down');
     h.slack.clearCalls();
     const r = await h.command('/incident', '', DAN);
     expect(r.status).toBe(200);
@@ -100,7 +142,7 @@ describe('declaring an incident', () => {
     expect(JSON.stringify(open.args.view)).toContain(VIEWS.declare);
     const bad = await h.submit(VIEWS.declare, '{}', { [FIELDS.title.block]: { [FIELDS.title.action]: stateValue.plainText('') } }, DAN);
     expect(JSON.parse(bad.body)).toMatchObject({ response_action: 'errors', errors: { [FIELDS.title.block]: expect.any(String), [FIELDS.severity.block]: expect.any(String) } });
-    expect(await db().read((tx) => tx.incident.count())).toBe(2);
+    expect(await db().read((tx) => tx.incident.count())).toBe(1);
     const ok = await h.submit(
       VIEWS.declare,
       '{"channelId":"C0GENERAL"}',
@@ -115,15 +157,17 @@ describe('declaring an incident', () => {
     );
     expect(ok.status).toBe(200);
     await h.flush();
-    const inc = await incident(3);
+    const inc = await incident(2);
     expect(inc).toMatchObject({ isPrivate: true, severity: 'P2', description: 'Keys leaked', services: '["vault","api"]' });
     expect(h.slack.channel(inc.channelId!)!.is_private).toBe(true);
-    expect(h.slack.dms(DAN).at(-1)?.text).toContain('INC-3 war room is ready');
+    expect(h.slack.dms(DAN).at(-1)?.text).toContain('INC-2 war room is ready');
     // Private: not broadcast, and invisible to non-members.
-    expect(h.slack.messages('CINCIDENTS').some((m) => m.text?.includes('INC-3'))).toBe(false);
-    expect((await h.command('/incident', 'list', CAROL)).reply.text).not.toContain('INC-3');
-    expect((await h.command('/incident', 'list', DAN)).reply.text).toContain('INC-3');
-    expect((await h.command('/incident', 'INC-3 timeline', CAROL)).reply.text).toContain('INC-3 does not exist (or is private and you are not in it)');
+    expect(h.slack.messages('CINCIDENTS').some((m) => m.text?.includes('INC-2'))).toBe(false);
+    const carolSees = (await h.command('/incident', 'list', CAROL)).reply.text;
+    expect(carolSees).toContain('INC-1');
+    expect(carolSees).not.toContain('INC-2');
+    expect((await h.command('/incident', 'list', DAN)).reply.text).toContain('INC-2');
+    expect((await h.command('/incident', 'INC-2 timeline', CAROL)).reply.text).toContain('INC-2 does not exist (or is private and you are not in it)');
   });
 });
 
@@ -131,12 +175,16 @@ describe('running the war room', () => {
   let ch: string;
   let cardTs: string;
   let id: string;
-  beforeAll(async () => {
-    const inc = await incident(1);
-    ch = inc.channelId!;
-    cardTs = inc.cardTs!;
-    id = inc.id;
+  beforeEach(async () => {
+    ({ ch, cardTs, id } = await declare('P1', 'Checkout & payments down'));
   });
+  /** The roles the war room has once people have joined in: Dan commands, Carol is tech lead, Ana does comms. */
+  async function staffed() {
+    await h.click(ACTIONS.incident.takeCommander, id, DAN, { channelId: ch });
+    await h.command('/incident', 'role tech me', CAROL, { channelId: ch });
+    await h.click(ACTIONS.incident.takeComms, id, ANA, { channelId: ch });
+    await h.flush();
+  }
 
   it('Take commander: role, DM with duties, card updated in place, hand-off history kept', async () => {
     const r = await h.click(ACTIONS.incident.takeCommander, id, BOB, { channelId: ch });
@@ -164,6 +212,7 @@ describe('running the war room', () => {
   });
 
   it('status, update, severity: posted in the channel, mirrored for P1, on the timeline and the card', async () => {
+    await staffed();
     await h.command('/incident', 'status identified bad deploy of checkout', ANA, { channelId: ch });
     await h.command('/incident', 'update rolling back now', DAN, { channelId: ch });
     await h.command('/incident', 'sev P0 revenue impact', DAN, { channelId: ch });
@@ -231,6 +280,9 @@ describe('running the war room', () => {
   });
 
   it('the status page shows an incident only once its comms lead (or publish_status) publishes it, and only what was published', async () => {
+    await staffed();
+    // A private P0 alongside: neither it nor any severity may leak onto the page.
+    await declarePrivate('P0', 'Secret vendor breach', DAN);
     const page = async () => (await (await fetch(`${h.muster.url}/api/status/T0001/incidents`)).json()) as { active: { ref: string; title: string; services: string[]; updates: { text: string }[] }[] };
     // Declared and public in Slack, yet not on the page: nothing internal shows unless published.
     expect((await page()).active.map((x) => x.ref)).not.toContain('INC-1');
@@ -253,7 +305,7 @@ describe('running the war room', () => {
     expect(shown).toMatchObject({ title: 'Payments are failing for some customers', services: ['checkout', 'payments'] });
     expect(shown.updates.map((u) => u.text)).toEqual(['Rollback half done.', 'Checkout is degraded; we are rolling back.']);
     const raw = JSON.stringify(json);
-    for (const internal of ['vendor ticket', 'Checkout & payments down', 'INC-3', 'P0', 'P1', 'severity']) expect(raw).not.toContain(internal);
+    for (const internal of ['vendor ticket', 'Checkout & payments down', 'INC-2', 'Secret vendor breach', 'P0', 'P1', 'severity']) expect(raw).not.toContain(internal);
     // Taken off again: gone from the page, its public updates kept (hidden).
     expect((await h.command('/incident', 'public off', ANA, { channelId: ch })).reply.text).toBe('INC-1 is off the status page.');
     expect((await page()).active.map((x) => x.ref)).not.toContain('INC-1');
@@ -265,6 +317,9 @@ describe('running the war room', () => {
   });
 
   it('resolve from the button modal, postmortem as a file with a review follow-up, then close archives', async () => {
+    await staffed();
+    // Another incident, still open, to show that close wants it resolved first.
+    await declare('P0', 'API errors');
     await h.click(ACTIONS.incident.resolve, id, DAN, { channelId: ch });
     const view = h.slack.lastCall('views.open')!.args.view as { callback_id: string; private_metadata: string };
     expect(view.callback_id).toBe(VIEWS.resolve);
@@ -305,17 +360,17 @@ describe('nudges and escalation on the controllable clock', () => {
   it('P1 without a commander: nudge at the respond SLA, escalation when ignored, acknowledge stops it', async () => {
     await h.command('/incident', 'declare P1 Search is slow', ANA);
     await h.flush();
-    const inc = await incident(4);
+    const inc = await incident(1);
     expect(await h.tick()).toBe(0);
     h.clock.advance(15 * MIN);
-    expect(await h.tick()).toBeGreaterThanOrEqual(1); // older incidents' clocks run too
+    expect(await h.tick()).toBe(1); // the respond clock, and nothing else yet
     const ch = inc.channelId!;
     const nudgeMsg = h.slack.messages(ch).find((m) => m.text?.includes('has had no incident commander'))!;
     expect(nudgeMsg.text).toContain(`<@${BOB}>`);
     expect(JSON.stringify(nudgeMsg.blocks)).toContain('Acknowledge');
     expect(JSON.stringify(nudgeMsg.blocks)).toContain('Snooze 30m');
     expect(h.slack.dms(BOB).at(-1)?.text).toContain('has had no incident commander');
-    // Ignored for 15 more minutes: escalates to the tech lead (second step of the path).
+    // Ignored for 15 more minutes: escalates to the tech lead (second step of the path); the update clock runs out too.
     h.clock.advance(15 * MIN);
     expect(await h.tick()).toBeGreaterThanOrEqual(1);
     expect(h.slack.dms(CAROL).at(-1)?.text).toContain('Escalated to tech_lead');
@@ -326,8 +381,8 @@ describe('nudges and escalation on the controllable clock', () => {
     expect(JSON.stringify(h.slack.message(ch, nudgeMsg.ts)?.blocks)).toContain(`Acknowledged by <@${CAROL}>`);
     h.clock.advance(60 * MIN);
     await h.tick();
-    expect(h.slack.dms(MGR).filter((m) => m.text?.includes('INC-4'))).toHaveLength(0);
-    const audit = await db().read((tx) => tx.auditEntry.findMany({ where: { subjectId: 'INC-4', action: { in: ['incident.nudge', 'incident.escalate', 'nudge.acknowledge'] } }, orderBy: { seq: 'asc' } }));
+    expect(h.slack.dms(MGR).filter((m) => m.text?.includes('INC-1'))).toHaveLength(0);
+    const audit = await db().read((tx) => tx.auditEntry.findMany({ where: { subjectId: 'INC-1', action: { in: ['incident.nudge', 'incident.escalate', 'nudge.acknowledge'] } }, orderBy: { seq: 'asc' } }));
     const noCommander = audit.filter((a) => a.action === 'nudge.acknowledge' || (JSON.parse(a.after!) as { kind: string }).kind === 'no-commander');
     expect(noCommander.map((a) => a.action)).toEqual(['incident.nudge', 'incident.escalate', 'nudge.acknowledge']);
   });
@@ -335,7 +390,7 @@ describe('nudges and escalation on the controllable clock', () => {
   it('taking commander cancels the nudge timer; updates reset the update clock; snooze brings a nudge back', async () => {
     await h.command('/incident', 'declare P1 Login errors', ANA);
     await h.flush();
-    const inc = await incident(5);
+    const inc = await incident(1);
     await h.click(ACTIONS.incident.takeCommander, inc.id, DAN, { channelId: inc.channelId! });
     h.clock.advance(20 * MIN);
     await h.command('/incident', 'update still digging', DAN, { channelId: inc.channelId! });
@@ -344,7 +399,7 @@ describe('nudges and escalation on the controllable clock', () => {
     expect(h.slack.messages(inc.channelId!).filter((m) => m.text?.includes('no incident commander') || m.text?.includes('no update for')).map((m) => m.text)).toEqual([]);
     h.clock.advance(10 * MIN); // 30 min since the update (P1 cadence)
     await h.tick();
-    expect(h.slack.dms(DAN).at(-1)?.text).toContain('INC-5 (P1) has had no update for 30 min');
+    expect(h.slack.dms(DAN).at(-1)?.text).toContain('INC-1 (P1) has had no update for 30 min');
     const nudge = await db().read((tx) => tx.nudge.findFirstOrThrow({ where: { subjectId: inc.id, kind: 'update-due' } }));
     const snoozed = await h.click(ACTIONS.nudge.snooze, nudge.id, DAN, { channelId: inc.channelId! });
     expect(snoozed.status).toBe(200);
@@ -360,16 +415,17 @@ describe('nudges and escalation on the controllable clock', () => {
     const dmsBefore = h.slack.dms(DAN).length;
     h.clock.advance(29 * MIN);
     await h.tick();
-    expect(h.slack.dms(DAN).slice(dmsBefore).filter((m) => m.text?.includes('INC-5'))).toEqual([]);
+    expect(h.slack.dms(DAN).slice(dmsBefore).filter((m) => m.text?.includes('INC-1'))).toEqual([]);
     expect((await db().read((tx) => tx.nudge.findFirstOrThrow({ where: { id: nudge.id } }))).status).toBe('cleared');
     h.clock.advance(1 * MIN);
     await h.tick();
-    expect(h.slack.dms(DAN).slice(dmsBefore).filter((m) => m.text?.includes('INC-5 (P1) has had no update for 30 min'))).toHaveLength(1);
+    expect(h.slack.dms(DAN).slice(dmsBefore).filter((m) => m.text?.includes('INC-1 (P1) has had no update for 30 min'))).toHaveLength(1);
   });
 });
 
 describe('bad input and authority', () => {
   it('each mistake gets a specific message and writes nothing', async () => {
+    await declare('P0', 'API errors');
     const count = () => db().read(async (tx) => [await tx.incident.count(), await tx.auditEntry.count(), await tx.timelineEntry.count()]);
     const before = await count();
     const cases: [string, RegExp][] = [
@@ -378,25 +434,30 @@ describe('bad input and authority', () => {
       ['declare P7 broken', /"P7" is not a valid severity/],
       ['INC-99 status identified', /INC-99 does not exist/],
       ['status identified', /This channel is not an incident channel/],
-      ['INC-2 status bogus', /"bogus" is not a valid status/],
-      ['INC-2 sev P9', /"P9" is not a valid severity/],
-      ['INC-2 role boss me', /"boss" is not a valid role/],
-      ['INC-2 action x due 2026-02-30', /"2026-02-30" is not a valid due date/],
-      ['INC-2 update', /Missing update text/],
+      ['INC-1 status bogus', /"bogus" is not a valid status/],
+      ['INC-1 sev P9', /"P9" is not a valid severity/],
+      ['INC-1 role boss me', /"boss" is not a valid role/],
+      ['INC-1 action x due 2026-02-30', /"2026-02-30" is not a valid due date/],
+      ['INC-1 update', /Missing update text/],
     ];
     for (const [text, msg] of cases) {
       const r = await h.command('/incident', text, ANA);
       expect(r.reply.response_type, text).toBe('ephemeral');
       expect(r.reply.text, text).toMatch(msg);
     }
-    const ghost = await h.command('/incident', 'INC-2 role tech <@UGHOST>', ANA);
+    const ghost = await h.command('/incident', 'INC-1 role tech <@UGHOST>', ANA);
     expect(ghost.reply.text).toBe('<@UGHOST> is not a member of this workspace.');
-    const bot = await h.command('/incident', 'INC-2 role tech <@UROBOT>', ANA);
+    const bot = await h.command('/incident', 'INC-1 role tech <@UROBOT>', ANA);
     expect(bot.reply.text).toContain('is a bot');
     expect(await count()).toEqual(before);
   });
 
   it('list and the App Home show open incidents with severity, age and commander', async () => {
+    const over = await declare('P1', 'Checkout & payments down');
+    await h.command('/incident', 'resolve rolled back', ANA, { channelId: over.ch });
+    expect((await h.command('/incident', 'close', ANA, { channelId: over.ch })).reply.text).toBe('INC-1 closed.');
+    await declare('P0', 'API errors');
+    await declarePrivate('P2', 'Secret vendor breach', DAN);
     const list = await h.command('/incident', 'list', BOB);
     expect(list.reply.text).toMatch(/\*INC-2\* P0 · investigating · API errors/);
     expect(list.reply.text).not.toContain('INC-1*');
