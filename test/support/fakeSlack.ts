@@ -449,6 +449,8 @@ export interface FakeCall {
    */
   delivery?: 'held' | 'released' | 'dropped';
   fault?: string;
+  /** for an applied-then-failed call: what Slack did (the caller got `response`, or nothing when dropped) */
+  appliedResponse?: Json;
   /** true when the call's effects were applied (false for 429s and faults that stop it first) */
   applied?: boolean;
 }
@@ -503,6 +505,60 @@ interface FailRule extends FailSpec {
 interface UploadedPart {
   filename: string;
   content: Buffer;
+}
+
+/** A call intercepted by `hold()`: Slack applies it, the caller does not hear back until `release()`. */
+export interface HeldCall {
+  readonly method: string;
+  /** resolves with the call once it has arrived and been applied (its answer is withheld) */
+  readonly arrived: Promise<FakeCall>;
+  /** send the withheld answer (at once if it has arrived, on arrival otherwise) */
+  release(): void;
+  /** destroy the connection instead of answering: the caller never learns the outcome */
+  drop(): void;
+}
+
+interface HoldRule {
+  method: string;
+  match: (args: Json) => boolean;
+  state: 'waiting' | 'held' | 'released' | 'dropped';
+  onArrive: (call: FakeCall) => void;
+  /** set when the call arrived: sends or drops the answer */
+  finish?: (how: 'release' | 'drop') => void;
+}
+
+/** Visible effects, for "exactly one" assertions. Deleted messages and unfinished uploads are not counted. */
+export interface FakeSummary {
+  /** names (current) of channels made by conversations.create, in creation order; seeded channels excluded */
+  channelsCreated: string[];
+  /** visible messages per channel id, thread replies included */
+  messages: Record<string, number>;
+  /** pinned messages per channel id */
+  pins: Record<string, number>;
+  /** bookmarks per channel id */
+  bookmarks: Record<string, number>;
+  /** completed files shared per channel id */
+  files: Record<string, number>;
+  /** response_url posts that Slack accepted */
+  responses: number;
+  ephemerals: number;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/** mulberry32: small, fast, seedable; reproducible fault sequences need nothing better */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 class SlackApiError extends Error {
@@ -820,8 +876,12 @@ export class FakeSlack {
 
   /** every call to /api/<method>, in the order they were answered */
   calls: FakeCall[] = [];
-  /** every POST to a response_url */
+  /** every POST to a response_url that Slack accepted */
   responses: FakeResponse[] = [];
+  /** POSTs to a response_url refused as used up (more than 5) or expired (after 30 minutes) */
+  expiredResponses: FakeResponse[] = [];
+  /** every fault `faults()` injected, in order */
+  faultLog: InjectedFault[] = [];
 
   private readonly server: http.Server;
   private readonly opts: FakeSlackOptions;
@@ -848,12 +908,28 @@ export class FakeSlack {
   private seq = 0;
   private lastTsMicros = 0;
 
+  private tierOpts: TierOptions | undefined;
+  private buckets = new Map<string, Bucket>();
+  private rateLimitedCounts = new Map<string, number>();
+  private faultOpts: FaultOptions | undefined;
+  private faultRandom: () => number = Math.random;
+  private holds: HoldRule[] = [];
+  private heldAnswers = new Set<HoldRule>();
+  private plan: SlackPlan;
+  private responseUrlUse = new Map<string, { issuedAt: number; uses: number }>();
+  private createdChannelIds: string[] = [];
+  /** ms since epoch, from `opts.now` when given */
+  readonly now: () => number;
+
   private readonly handlers: Record<string, Handler>;
 
   private constructor(server: http.Server, port: number, opts: FakeSlackOptions) {
     this.server = server;
     this.opts = opts;
     this.latencyMs = opts.latencyMs ?? 0;
+    this.now = opts.now ?? Date.now;
+    this.plan = opts.plan ?? 'pro';
+    this.tierOpts = opts.tiers === true ? {} : opts.tiers || undefined;
     this.origin = `http://127.0.0.1:${port}`;
     this.url = `${this.origin}/api/`;
     this.handlers = this.buildHandlers();
@@ -916,6 +992,8 @@ export class FakeSlack {
       is_admin: false,
       deleted: false,
       bot_id: BOT_ID,
+      is_restricted: false,
+      is_ultra_restricted: false,
     });
     this.seedGeneral();
   }
@@ -954,10 +1032,20 @@ export class FakeSlack {
       deleted: input.deleted ?? false,
       ...(input.email !== undefined ? { email: input.email } : {}),
       ...(input.display_name !== undefined ? { display_name: input.display_name } : {}),
+      is_restricted: input.is_restricted ?? false,
+      is_ultra_restricted: input.is_ultra_restricted ?? false,
+      ...(input.max_channels !== undefined || input.is_ultra_restricted
+        ? { max_channels: input.max_channels ?? 1 }
+        : {}),
+      ...(input.guest_channels !== undefined ? { guest_channels: [...input.guest_channels] } : {}),
     };
     this.users.set(user.id, user);
+    // Guests are kept out of #general (the API docs do not say where guests start; a single-channel guest must have
+    // its one channel free for the invite that tests make).
     const general = this.channels.get(GENERAL_CHANNEL_ID);
-    if (general && !general.members.includes(user.id)) general.members.push(user.id);
+    if (general && !general.members.includes(user.id) && !user.is_restricted && !user.is_ultra_restricted) {
+      general.members.push(user.id);
+    }
     return user;
   }
 
@@ -1067,6 +1155,221 @@ export class FakeSlack {
   }
 
   // -------------------------------------------------------------------------
+  // Rate tiers (opt-in)
+  // -------------------------------------------------------------------------
+
+  /** Enforce Slack's rate tiers from now on, with `options` (`true`: the published numbers; `false`: off). */
+  enforceTiers(options: TierOptions | boolean = true): void {
+    this.tierOpts = options === true ? {} : options || undefined;
+    this.buckets.clear();
+  }
+
+  /** HTTP 429s the tier enforcement sent (not `failNext` or `faults`), to `method` or to any method */
+  rateLimited(method?: string): number {
+    if (method !== undefined) return this.rateLimitedCounts.get(method) ?? 0;
+    let n = 0;
+    for (const c of this.rateLimitedCounts.values()) n += c;
+    return n;
+  }
+
+  private scaled(base: RateLimit, override: Partial<RateLimit> | undefined): RateLimit {
+    const scale = this.tierOpts?.scale ?? 1;
+    const perMinute = (override?.perMinute ?? base.perMinute) * scale;
+    const burst = Math.max(1, Math.floor((override?.burst ?? base.burst) * scale));
+    return { perMinute, burst };
+  }
+
+  /** the bucket keys and limits a call draws on; empty when the method is not limited */
+  private limitsFor(method: string, args: Json): Array<{ key: string; limit: RateLimit }> {
+    const t = this.tierOpts;
+    if (!t) return [];
+    const own = t.methods?.[method];
+    if (method === 'chat.postMessage' && !own) {
+      const target = str(args, 'channel') ?? '';
+      const ch = this.channels.get(target) ?? this.channelByName(target);
+      const channelKey = ch?.id ?? this.imByUser.get(target) ?? target;
+      const perChannel = this.scaled(POST_MESSAGE_LIMITS.perChannel, t.postMessage?.perChannel);
+      const workspace = this.scaled(POST_MESSAGE_LIMITS.workspace, t.postMessage?.workspace);
+      return [
+        { key: `${TEAM_ID}:chat.postMessage:${channelKey}`, limit: perChannel },
+        { key: `${TEAM_ID}:chat.postMessage`, limit: workspace },
+      ];
+    }
+    const tier = METHOD_TIERS[method];
+    if (!own && tier === undefined) return [];
+    const base =
+      tier === undefined
+        ? { perMinute: own?.perMinute ?? 60, burst: own?.burst ?? 1 }
+        : { ...RATE_TIERS[tier], ...t.tiers?.[tier] };
+    return [{ key: `${TEAM_ID}:${method}`, limit: this.scaled(base, own) }];
+  }
+
+  /**
+   * Takes one token from every bucket the call draws on, or none: then answers how long (ms) until all have one.
+   * A refused call takes nothing, so a client that waits Retry-After gets through (the docs do not say whether
+   * Slack counts refused calls; counting them would lock out a client that retries exactly on time).
+   */
+  private takeTokens(method: string, args: Json): number {
+    const limits = this.limitsFor(method, args);
+    if (limits.length === 0) return 0;
+    const now = this.now();
+    let wait = 0;
+    const states = limits.map(({ key, limit }) => {
+      const perMs = limit.perMinute / 60_000;
+      const b = this.buckets.get(key) ?? { tokens: limit.burst, at: now };
+      const tokens = Math.min(limit.burst, b.tokens + Math.max(0, now - b.at) * perMs);
+      if (tokens < 1) wait = Math.max(wait, perMs > 0 ? (1 - tokens) / perMs : Number.POSITIVE_INFINITY);
+      return { key, tokens };
+    });
+    if (wait > 0) return wait;
+    for (const { key, tokens } of states) this.buckets.set(key, { tokens: tokens - 1, at: now });
+    return 0;
+  }
+
+  // -------------------------------------------------------------------------
+  // Random faults (opt-in)
+  // -------------------------------------------------------------------------
+
+  /**
+   * Inject faults at random from now on (`null` stops). Before the call is applied: HTTP 429 with Retry-After, or
+   * HTTP 500/503, and nothing changes; a 5xx that Slack answers may or may not have done the work, and this is the
+   * "did not" half. The other half, `applyThenFail`, applies the call and then answers 5xx, drops the connection, or
+   * answers 200 `internal_error` ("It's possible some aspect of the operation succeeded before the error was
+   * raised", `internal_error` / `fatal_error` in every method's error list, e.g.
+   * https://docs.slack.dev/reference/methods/conversations.invite): the outcome the caller cannot know, which is what
+   * makes duplicates possible.
+   */
+  faults(options: FaultOptions | null): void {
+    this.faultOpts = options ?? undefined;
+    this.faultRandom = prng(options?.seed ?? 1);
+  }
+
+  private faultHeaders(status: number): Record<string, string> {
+    return status === 429 ? { 'retry-after': String(this.faultOpts?.retryAfterSec ?? 1) } : {};
+  }
+
+  /** faults injected by `faults()`, to `method` or to any method */
+  faultsInjected(method?: string): number {
+    return method === undefined ? this.faultLog.length : this.faultLog.filter((f) => f.method === method).length;
+  }
+
+  private drawFault(method: string): { kind: string; status: number; applied: boolean; drop: boolean } | undefined {
+    const o = this.faultOpts;
+    if (!o) return undefined;
+    const eligible = o.methods ? o.methods.includes(method) : method !== 'response_url';
+    if (!eligible || o.except?.includes(method)) return undefined;
+    const rnd = this.faultRandom;
+    const pick = <T>(list: readonly T[]): T | undefined => list[Math.min(list.length - 1, Math.floor(rnd() * list.length))];
+    const fiveHundred = (): number => (rnd() < 0.5 ? 500 : 503);
+    let fault: { kind: string; status: number; applied: boolean; drop: boolean } | undefined;
+    if (rnd() < o.rate) {
+      const kind = pick(o.kinds ?? ['429', '5xx']) ?? '429';
+      const status = kind === '429' ? 429 : fiveHundred();
+      fault = { kind: String(status), status, applied: false, drop: false };
+    } else if ((o.applyThenFail ?? 0) > 0 && rnd() < (o.applyThenFail ?? 0)) {
+      const mode = pick(o.applyThenFailModes ?? ['5xx', 'drop']) ?? '5xx';
+      const status = mode === '5xx' ? fiveHundred() : mode === 'drop' ? 0 : 200;
+      fault = { kind: `applied+${mode === '5xx' ? status : mode}`, status, applied: true, drop: mode === 'drop' };
+    }
+    if (fault) this.faultLog.push({ method, kind: fault.kind, at: this.now() });
+    return fault;
+  }
+
+  // -------------------------------------------------------------------------
+  // Hold and complete (kill -9 tests)
+  // -------------------------------------------------------------------------
+
+  /**
+   * Intercept the next call to `method` (or 'response_url') whose arguments match: it is applied as Slack would,
+   * and its answer is withheld until `release()`; `drop()` destroys the connection instead. Slack finishes work it
+   * has started whether or not the caller is still there to hear about it.
+   */
+  hold(method: string, match: (args: Json) => boolean = () => true): HeldCall {
+    let resolveArrived!: (call: FakeCall) => void;
+    const arrived = new Promise<FakeCall>((resolve) => {
+      resolveArrived = resolve;
+    });
+    const rule: HoldRule = { method, match, state: 'waiting', onArrive: (call) => resolveArrived(call) };
+    this.holds.push(rule);
+    const decide = (how: 'release' | 'drop'): void => {
+      if (rule.state === 'released' || rule.state === 'dropped') return;
+      if (rule.finish) rule.finish(how);
+      rule.state = how === 'release' ? 'released' : 'dropped';
+    };
+    return { method, arrived, release: () => decide('release'), drop: () => decide('drop') };
+  }
+
+  /** the hold that takes this call, if any (removed from the waiting list) */
+  private takeHold(method: string, args: Json): HoldRule | undefined {
+    const idx = this.holds.findIndex((r) => r.method === method && r.match(args));
+    if (idx < 0) return undefined;
+    const [rule] = this.holds.splice(idx, 1);
+    return rule;
+  }
+
+  /** withhold (or, when already decided, finish) the answer of a held call */
+  private holdAnswer(rule: HoldRule, call: FakeCall, res: http.ServerResponse, answer: () => void): void {
+    const decided = rule.state;
+    call.delivery = 'held';
+    this.heldAnswers.add(rule);
+    rule.finish = (how) => {
+      this.heldAnswers.delete(rule);
+      if (how === 'release') {
+        call.delivery = 'released';
+        answer();
+      } else {
+        call.delivery = 'dropped';
+        res.socket?.destroy();
+      }
+    };
+    if (rule.state === 'waiting') rule.state = 'held';
+    rule.onArrive(call);
+    if (decided === 'released') rule.finish('release');
+    else if (decided === 'dropped') rule.finish('drop');
+  }
+
+  // -------------------------------------------------------------------------
+  // Workspace settings
+  // -------------------------------------------------------------------------
+
+  /**
+   * The workspace plan. On 'free', user groups are unavailable: usergroups.* answer `plan_upgrade_required`, "This
+   * workspace does not have access to User Groups, as that feature is only available on Standard and above plans"
+   * (https://docs.slack.dev/reference/methods/usergroups.users.list, Errors).
+   */
+  setPlan(plan: SlackPlan): void {
+    this.plan = plan;
+  }
+
+  /** make a response_url (by id) `ms` older, as if it had been issued that much earlier */
+  ageResponseUrl(id: string, ms: number): void {
+    const rec = this.responseUrlUse.get(id) ?? { issuedAt: this.now(), uses: 0 };
+    rec.issuedAt -= ms;
+    this.responseUrlUse.set(id, rec);
+  }
+
+  /** counts of what is visible in the workspace now: for "exactly one" assertions after faults and crashes */
+  summary(): FakeSummary {
+    const count = (pick: (ch: FakeChannel) => number): Record<string, number> => {
+      const out: Record<string, number> = {};
+      for (const ch of this.channels.values()) {
+        const n = pick(ch);
+        if (n > 0) out[ch.id] = n;
+      }
+      return out;
+    };
+    return {
+      channelsCreated: this.createdChannelIds.map((id) => this.channels.get(id)?.name ?? id),
+      messages: count((ch) => this.messages(ch.id).length),
+      pins: count((ch) => ch.pins.length),
+      bookmarks: count((ch) => ch.bookmarks.length),
+      files: count((ch) => this.files.filter((f) => f.state === 'complete' && f.channels.includes(ch.id)).length),
+      responses: this.responses.length,
+      ephemerals: this.ephemeralList.length,
+    };
+  }
+
+  // -------------------------------------------------------------------------
   // Call log helpers
   // -------------------------------------------------------------------------
 
@@ -1124,15 +1427,27 @@ export class FakeSlack {
   clearCalls(): void {
     this.calls = [];
     this.responses = [];
+    this.expiredResponses = [];
   }
 
   /**
    * Clear the call log, response_url posts, channels (back to #general), messages, ephemerals, views, files,
-   * injected faults and latency. Users, tokens and usergroups are kept.
+   * injected faults (`failNext`, `faults`, holds: held answers are dropped) and latency; rate tiers and the plan go
+   * back to the options given to `start`, with full buckets. Users, tokens and usergroups are kept.
    */
   reset(): void {
     this.clearCalls();
     this.failRules = [];
+    this.faults(null);
+    this.faultLog = [];
+    for (const h of this.holds) h.state = 'dropped';
+    this.holds = [];
+    for (const h of [...this.heldAnswers]) h.finish?.('drop');
+    this.enforceTiers(this.opts.tiers ?? false);
+    this.rateLimitedCounts.clear();
+    this.plan = this.opts.plan ?? 'pro';
+    this.responseUrlUse.clear();
+    this.createdChannelIds = [];
     this.methodLatency.clear();
     this.latencyMs = this.opts.latencyMs ?? 0;
     this.channels.clear();
@@ -1162,6 +1477,7 @@ export class FakeSlack {
   responseUrl(id?: string, ctx?: ResponseUrlContext): string {
     const rid = id ?? randomBytes(8).toString('hex');
     if (ctx) this.responseContexts.set(rid, ctx);
+    if (!this.responseUrlUse.has(rid)) this.responseUrlUse.set(rid, { issuedAt: this.now(), uses: 0 });
     return `${this.origin}/response/${encodeURIComponent(rid)}`;
   }
 
@@ -1338,6 +1654,30 @@ export class FakeSlack {
       return;
     }
 
+    // Over the limit: "HTTP 429 Too Many Requests error, and a Retry-After HTTP header containing the number of
+    // seconds until you can retry" (https://docs.slack.dev/apis/web-api/rate-limits), body error `ratelimited`
+    // ("The request has been ratelimited. Refer to the Retry-After header", every method's error list).
+    const waitMs = token !== undefined && this.handlers[method] ? this.takeTokens(method, args) : 0;
+    if (waitMs > 0) {
+      const retryAfter = Number.isFinite(waitMs) ? Math.max(1, Math.ceil(waitMs / 1000)) : 60;
+      const body: Json = { ok: false, error: 'ratelimited' };
+      this.rateLimitedCounts.set(method, (this.rateLimitedCounts.get(method) ?? 0) + 1);
+      Object.assign(call, { status: 429, response: body, applied: false });
+      this.calls.push(call);
+      this.send(res, 429, body, { 'retry-after': String(retryAfter) });
+      return;
+    }
+
+    const fault = this.handlers[method] ? this.drawFault(method) : undefined;
+    if (fault && !fault.applied) {
+      const error = fault.status === 429 ? 'ratelimited' : fault.status === 503 ? 'service_unavailable' : 'internal_error';
+      const body: Json = { ok: false, error };
+      Object.assign(call, { status: fault.status, response: body, fault: fault.kind, applied: false });
+      this.calls.push(call);
+      this.send(res, fault.status, body, this.faultHeaders(fault.status));
+      return;
+    }
+
     let body: Json;
     const handler = this.handlers[method];
     if (!handler) {
@@ -1359,6 +1699,31 @@ export class FakeSlack {
     }
     if (body.response_metadata === undefined) body.response_metadata = {};
     call.response = body;
+    call.applied = body.ok === true;
+
+    const held = this.takeHold(method, args);
+    if (held) {
+      this.calls.push(call);
+      this.holdAnswer(held, call, res, () => this.send(res, 200, body));
+      return;
+    }
+    if (fault) {
+      call.fault = fault.kind;
+      call.appliedResponse = body;
+      this.calls.push(call);
+      if (fault.drop) {
+        call.delivery = 'dropped';
+        call.status = 0;
+        delete call.response;
+        res.socket?.destroy();
+        return;
+      }
+      const failed: Json = { ok: false, error: fault.status === 503 ? 'service_unavailable' : 'internal_error' };
+      call.status = fault.status;
+      call.response = failed;
+      this.send(res, fault.status, failed);
+      return;
+    }
     this.calls.push(call);
     this.send(res, 200, body);
   }
@@ -1377,7 +1742,13 @@ export class FakeSlack {
       }
       return;
     }
-    let body: Json;
+    const fault = this.drawFault('response_url');
+    if (fault && !fault.applied) {
+      res.writeHead(fault.status, { 'content-type': 'text/plain', ...this.faultHeaders(fault.status) });
+      res.end(fault.status === 429 ? 'rate_limited' : 'internal_error');
+      return;
+    }
+    let body: Json | undefined;
     try {
       const parsed = await parseBody(raw, contentType || 'application/json');
       body = decodeArgs(parsed.fields);
@@ -1386,12 +1757,43 @@ export class FakeSlack {
         if (isObj(p)) body = p;
       }
     } catch {
+      body = undefined;
+    }
+    // A URL not minted by responseUrl() starts its 30 minutes at first use.
+    const use = this.responseUrlUse.get(id) ?? { issuedAt: this.now(), uses: 0 };
+    this.responseUrlUse.set(id, use);
+    if (use.uses >= RESPONSE_URL_MAX_USES || this.now() - use.issuedAt > RESPONSE_URL_TTL_MS) {
+      // Past 5 uses or 30 minutes Slack refuses the post, but neither status nor body is documented
+      // (slackapi/node-slack-sdk#828): chose HTTP 404 with error `expired_url`. Incoming webhooks, which response_urls
+      // resemble, refuse with 4xx statuses and an error string
+      // (https://api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks). Nothing is applied.
+      this.expiredResponses.push({ id, body: body ?? { _raw: raw.toString('utf8') }, at: this.now() });
+      this.send(res, 404, { ok: false, error: 'expired_url' });
+      return;
+    }
+    if (body === undefined) {
       this.send(res, 400, { ok: false, error: 'invalid_payload' });
       return;
     }
+    use.uses += 1;
     this.responses.push({ id, body, at: Date.now() });
     const ctx = this.responseContexts.get(id);
     if (ctx) this.applyResponse(ctx, body);
+    const held = this.takeHold('response_url', body);
+    if (held) {
+      const args = { ...body, response_url_id: id };
+      const call: FakeCall = { method: 'response_url', args, at: Date.now(), status: 200, response: { ok: true }, applied: true };
+      this.holdAnswer(held, call, res, () => this.send(res, 200, { ok: true }));
+      return;
+    }
+    if (fault?.drop) {
+      res.socket?.destroy();
+      return;
+    }
+    if (fault) {
+      this.send(res, fault.status, { ok: false, error: 'internal_error' });
+      return;
+    }
     this.send(res, 200, { ok: true });
   }
 
@@ -1570,15 +1972,46 @@ export class FakeSlack {
     return msg;
   }
 
+  /** why `userId` cannot be invited to `ch` (see conversations.invite), or undefined */
+  private inviteError(ch: FakeChannel, userId: string, ctx: CallContext): string | undefined {
+    const u = this.users.get(userId);
+    if (!u) return 'user_not_found';
+    if (userId === ctx.userId) return 'cant_invite_self';
+    if (u.deleted) return 'user_disabled';
+    if (ch.members.includes(userId)) return 'already_in_channel';
+    const guest = u.is_restricted || u.is_ultra_restricted;
+    if (guest && u.guest_channels !== undefined && !u.guest_channels.includes(ch.id)) return 'user_is_restricted';
+    if (u.is_restricted && !u.is_ultra_restricted && u.guest_channels === undefined) return 'user_is_restricted';
+    if (u.max_channels !== undefined) {
+      const inChannels = [...this.channels.values()].filter((c) => !c.is_im && c.members.includes(userId)).length;
+      if (inChannels >= u.max_channels) return u.is_ultra_restricted ? 'ura_max_channels' : 'cant_invite';
+    }
+    return undefined;
+  }
+
   private requireMessage(ch: FakeChannel, ts: string | undefined): FakeMessage {
     const msg = ts === undefined ? undefined : this.messagesByChannel.get(ch.id)?.find((m) => m.ts === ts && !m.deleted);
     if (!msg) fail('message_not_found');
     return msg;
   }
 
-  private messageJson(m: FakeMessage): Json {
-    const { channel: _channel, deleted: _deleted, ...rest } = m;
-    return { ...rest };
+  private messageJson(m: FakeMessage, withMetadata = true): Json {
+    const { channel: _channel, deleted: _deleted, metadata, ...rest } = m;
+    return { ...rest, ...(withMetadata && metadata !== undefined ? { metadata } : {}) };
+  }
+
+  /**
+   * chat.postMessage / chat.update `metadata`: "JSON object with event_type and event_payload fields, presented as a
+   * URL-encoded string" (https://docs.slack.dev/reference/methods/chat.postMessage, Arguments). What separates
+   * `invalid_metadata_format` from `invalid_metadata_schema` (both in its Errors) is not documented: chose format for
+   * anything that is not a JSON object, schema for an object without a string event_type and an object event_payload.
+   */
+  private metadataArg(args: Json): Json | undefined {
+    const m = args.metadata;
+    if (m === undefined || m === '') return undefined;
+    if (!isObj(m)) fail('invalid_metadata_format');
+    if (typeof m.event_type !== 'string' || m.event_type === '' || !isObj(m.event_payload)) fail('invalid_metadata_schema');
+    return { event_type: m.event_type, event_payload: m.event_payload };
   }
 
   private channelJson(ch: FakeChannel, ctx: CallContext, withCount = false): Json {
@@ -1654,8 +2087,8 @@ export class FakeSlack {
       is_admin: u.is_admin,
       is_owner: false,
       is_primary_owner: false,
-      is_restricted: false,
-      is_ultra_restricted: false,
+      is_restricted: u.is_restricted || u.is_ultra_restricted,
+      is_ultra_restricted: u.is_ultra_restricted,
       is_bot: u.is_bot,
       is_app_user: false,
       updated: nowSec(),
@@ -1927,11 +2360,13 @@ export class FakeSlack {
     // --- chat --------------------------------------------------------------
     h['chat.postMessage'] = (args, ctx) => {
       const ch = this.resolveTarget(str(args, 'channel'), ctx);
+      // "is_archived: Channel has been archived." (https://docs.slack.dev/reference/methods/chat.postMessage, Errors)
       if (ch.is_archived) fail('is_archived');
       if (!ch.is_im && !ch.members.includes(ctx.userId) && (this.opts.requireBotMembership || ctx.userId !== BOT_USER_ID)) {
         fail('not_in_channel');
       }
       const content = this.validateMessageContent(args, true);
+      const metadata = this.metadataArg(args);
       const threadTs = str(args, 'thread_ts');
       const isBot = ctx.userId === BOT_USER_ID;
       const msg = this.insertMessage(ch, {
@@ -1942,7 +2377,7 @@ export class FakeSlack {
         ...(isBot ? { bot_id: BOT_ID, app_id: APP_ID } : {}),
         ...(threadTs ? { thread_ts: threadTs } : {}),
         ...(threadTs && bool(args, 'reply_broadcast') ? { reply_broadcast: true } : {}),
-        ...(args.metadata !== undefined ? { metadata: args.metadata } : {}),
+        ...(metadata !== undefined ? { metadata } : {}),
         ...(str(args, 'username') ? { username: str(args, 'username') } : {}),
         ...(str(args, 'icon_emoji') ? { icon_emoji: str(args, 'icon_emoji') } : {}),
         ...(str(args, 'icon_url') ? { icon_url: str(args, 'icon_url') } : {}),
@@ -1954,8 +2389,11 @@ export class FakeSlack {
       const ch = this.requireChannel(str(args, 'channel'), ctx);
       const msg = this.requireMessage(ch, str(args, 'ts'));
       if (msg.user !== ctx.userId) fail('cant_update_message');
+      // is_archived is not in chat.update's documented errors (https://docs.slack.dev/reference/methods/chat.update);
+      // chose to refuse, as chat.postMessage documents for the same channel, rather than let an edit land.
       if (ch.is_archived) fail('is_archived');
       const content = this.validateMessageContent(args, false);
+      const metadata = this.metadataArg(args);
       if (content.text !== undefined) msg.text = content.text;
       if ('blocks' in args) {
         if (content.blocks && content.blocks.length > 0) msg.blocks = content.blocks;
@@ -1965,7 +2403,7 @@ export class FakeSlack {
         if (content.attachments && content.attachments.length > 0) msg.attachments = content.attachments;
         else delete msg.attachments;
       }
-      if (args.metadata !== undefined) msg.metadata = args.metadata;
+      if (metadata !== undefined) msg.metadata = metadata;
       msg.edited = { user: ctx.userId, ts: this.nextTs() };
       return { channel: ch.id, ts: msg.ts, text: msg.text, message: this.messageJson(msg) };
     };
@@ -2052,12 +2490,15 @@ export class FakeSlack {
       if (/^[-_]+$/.test(name)) fail('invalid_name_punctuation');
       if (this.channelByName(name)) fail('name_taken');
       const ch = this.addChannel({ name, is_private: bool(args, 'is_private'), creator: ctx.userId, members: [ctx.userId] });
+      this.createdChannelIds.push(ch.id);
       return { channel: this.channelJson(ch, ctx) };
     };
 
     h['conversations.rename'] = (args, ctx) => {
       const ch = this.requireChannel(str(args, 'channel'), ctx);
       if (ch.is_im || ch.is_mpim) fail('method_not_supported_for_channel_type');
+      // documented: https://docs.slack.dev/reference/methods/conversations.rename, Errors
+      if (ch.is_archived) fail('is_archived');
       if (!ch.members.includes(ctx.userId)) fail('not_in_channel');
       const name = str(args, 'name') ?? '';
       if (name === '') fail('invalid_name_required');
@@ -2069,27 +2510,41 @@ export class FakeSlack {
       return { channel: this.channelJson(ch, ctx) };
     };
 
+    // conversations.invite (https://docs.slack.dev/reference/methods/conversations.invite): "Up to 100 users may be
+    // listed"; `force`: "When set to true and multiple user IDs are provided, continue inviting the valid ones while
+    // disregarding invalid IDs. Defaults to false." So without force one bad user fails the whole call and nobody is
+    // invited; the error response names each failure: `{ ok:false, error, errors:[{ user, ok:false, error }] }`
+    // (the page's example error response). With force the output schema also has `errors`; that the valid users are
+    // then invited with ok:true and the failures listed is our reading, and a call where every user fails still
+    // fails (not documented). Per-user errors: unknown `user_not_found`, self `cant_invite_self`, member
+    // `already_in_channel`, single-channel guest at its cap `ura_max_channels`, guest not allowed in this channel
+    // `user_is_restricted` (all documented); deactivated `user_disabled` and other channel caps `cant_invite`
+    // (not documented for this method: `user_disabled` is conversations.open's word for a disabled user, `cant_invite`
+    // the documented catch-all). A member already in the channel counts as a failure like any other (not documented
+    // for mixed lists; the conservative reading, since nothing says the others get in).
     h['conversations.invite'] = (args, ctx) => {
       const ch = this.requireChannel(str(args, 'channel'), ctx);
       if (ch.is_im || ch.is_mpim) fail('method_not_supported_for_channel_type');
       if (ch.is_archived) fail('is_archived');
       if (!ch.members.includes(ctx.userId)) fail('not_in_channel');
-      const ids = csv(args, 'users');
+      // The caller: "user_is_ultra_restricted: This method cannot be called by a single channel guest" (the method's
+      // earlier reference, github.com/slack-ruby/slack-api-ref methods/conversations/conversations.invite.json).
+      if (this.users.get(ctx.userId)?.is_ultra_restricted) fail('user_is_ultra_restricted');
+      const ids = [...new Set(csv(args, 'users'))];
       if (ids.length === 0) fail('no_user');
-      if (ids.length > 1000) fail('too_many_users');
+      // Past 100 the error is not documented: chose `too_many_users` (conversations.open's word for the same thing).
+      if (ids.length > 100) fail('too_many_users');
       const errors: Json[] = [];
+      const valid: string[] = [];
       for (const id of ids) {
-        const u = this.users.get(id);
-        if (!u) errors.push({ user: id, ok: false, error: 'user_not_found' });
-        else if (u.deleted) errors.push({ user: id, ok: false, error: 'user_is_deactivated' });
-        else if (id === ctx.userId) errors.push({ user: id, ok: false, error: 'cant_invite_self' });
+        const error = this.inviteError(ch, id, ctx);
+        if (error) errors.push({ user: id, ok: false, error });
+        else valid.push(id);
       }
       const first = errors[0];
-      if (first) fail(String(first.error), { errors });
-      const fresh = ids.filter((id) => !ch.members.includes(id));
-      if (fresh.length === 0) fail('already_in_channel', { errors: ids.map((id) => ({ user: id, ok: false, error: 'already_in_channel' })) });
-      ch.members.push(...new Set(fresh));
-      return { channel: this.channelJson(ch, ctx) };
+      if (first && (!bool(args, 'force') || valid.length === 0)) fail(String(first.error), { errors });
+      ch.members.push(...valid);
+      return { channel: this.channelJson(ch, ctx), ...(errors.length > 0 ? { errors } : {}) };
     };
 
     h['conversations.kick'] = (args, ctx) => {
@@ -2104,6 +2559,7 @@ export class FakeSlack {
       return {};
     };
 
+    // is_archived is documented for both (https://docs.slack.dev/reference/methods/conversations.setTopic, Errors).
     const setTopicLike = (field: 'topic' | 'purpose', max: number): Handler => (args, ctx) => {
       const ch = this.requireChannel(str(args, 'channel'), ctx);
       if (ch.is_archived) fail('is_archived');
@@ -2120,6 +2576,8 @@ export class FakeSlack {
       const ch = this.requireChannel(str(args, 'channel'), ctx);
       if (ch.is_im || ch.is_mpim) fail('method_not_supported_for_channel_type');
       if (ch.is_general) fail('cant_archive_general');
+      // "already_archived: Channel has already been archived."
+      // (https://docs.slack.dev/reference/methods/conversations.archive, Errors)
       if (ch.is_archived) fail('already_archived');
       if (!ch.members.includes(ctx.userId)) fail('not_in_channel');
       ch.is_archived = true;
@@ -2218,6 +2676,9 @@ export class FakeSlack {
       return { ...(existed ? { no_op: true, already_open: true } : {}), channel: returnIm ? this.channelJson(ch, ctx) : { id } };
     };
 
+    // conversations.history returns parents only: conversations.replies "returns an entire thread (a message plus all
+    // the messages in reply to it), while conversations.history method returns only parent messages"
+    // (https://api.slack.com/methods/conversations.replies); newest first, `latest`/`oldest`/`inclusive`, cursor.
     h['conversations.history'] = (args, ctx) => {
       const ch = this.requireChannel(str(args, 'channel'), ctx);
       const latest = str(args, 'latest');
@@ -2231,9 +2692,13 @@ export class FakeSlack {
           return true;
         })
         .reverse();
-      const { page, next_cursor } = paginate(top, args);
+      // limit: default 100, "Maximum of 999" (https://docs.slack.dev/reference/methods/conversations.history).
+      const { page, next_cursor } = paginate(top, { ...args, limit: Math.min(999, int(args, 'limit', 100)) });
+      // Message metadata comes back only when asked for: `include_all_metadata` "Return all metadata associated
+      // with this message", default 0 (same page, Arguments).
+      const withMetadata = bool(args, 'include_all_metadata');
       return {
-        messages: page.map((m) => this.messageJson(m)),
+        messages: page.map((m) => this.messageJson(m, withMetadata)),
         has_more: next_cursor !== '',
         pin_count: ch.pins.length,
         response_metadata: { next_cursor },
@@ -2248,12 +2713,22 @@ export class FakeSlack {
       const root = parent.thread_ts ?? parent.ts;
       const all = this.thread(ch.id, root);
       const { page, next_cursor } = paginate(all, args, 1000);
-      return { messages: page.map((m) => this.messageJson(m)), has_more: next_cursor !== '', response_metadata: { next_cursor } };
+      // include_all_metadata as for conversations.history
+      // (https://docs.slack.dev/reference/methods/conversations.replies, Arguments).
+      const withMetadata = bool(args, 'include_all_metadata');
+      return {
+        messages: page.map((m) => this.messageJson(m, withMetadata)),
+        has_more: next_cursor !== '',
+        response_metadata: { next_cursor },
+      };
     };
 
     // --- pins ----------------------------------------------------------------
     h['pins.add'] = (args, ctx) => {
       const ch = this.requireChannel(str(args, 'channel'), ctx);
+      // is_archived is not among pins.add's documented errors (https://docs.slack.dev/reference/methods/pins.add):
+      // chose to refuse, as the methods that document it do, rather than change an archived channel.
+      if (ch.is_archived) fail('is_archived');
       const msg = this.requireMessage(ch, str(args, 'timestamp'));
       if (ch.pins.some((p) => p.ts === msg.ts)) fail('already_pinned');
       if (ch.pins.length >= 100) fail('too_many_pins');
@@ -2284,6 +2759,9 @@ export class FakeSlack {
     // --- bookmarks -----------------------------------------------------------
     h['bookmarks.add'] = (args, ctx) => {
       const ch = this.requireChannel(str(args, 'channel_id'), ctx);
+      // Not among bookmarks.add's documented errors (https://docs.slack.dev/reference/methods/bookmarks.add): chose
+      // is_archived, as for pins.add.
+      if (ch.is_archived) fail('is_archived');
       const title = str(args, 'title');
       const type = str(args, 'type');
       if (!title) invalidArguments('missing required field: title');
@@ -2340,6 +2818,8 @@ export class FakeSlack {
     // --- reactions -----------------------------------------------------------
     h['reactions.add'] = (args, ctx) => {
       const ch = this.requireChannel(str(args, 'channel'), ctx);
+      // "is_archived: Channel specified has been archived." (https://docs.slack.dev/reference/methods/reactions.add)
+      if (ch.is_archived) fail('is_archived');
       const msg = this.requireMessage(ch, str(args, 'timestamp'));
       const name = (str(args, 'name') ?? '').replace(/^:|:$/g, '');
       if (!name || !/^[a-z0-9_+'-]+(::skin-tone-\d)?$/.test(name)) fail('invalid_name');
@@ -2409,22 +2889,29 @@ export class FakeSlack {
       const { page, next_cursor } = paginate(all, args);
       return { channels: page.map((ch) => this.channelJson(ch, ctx)), response_metadata: { next_cursor } };
     };
+    // usergroups.users.list (https://docs.slack.dev/reference/methods/usergroups.users.list, Errors): an unknown id
+    // is "no_such_subteam: No usergroup found with the given ID"; on a Free workspace "plan_upgrade_required: This
+    // workspace does not have access to User Groups" (also listed for usergroups.list), checked first.
     h['usergroups.users.list'] = (args) => {
+      if (this.plan === 'free') fail('plan_upgrade_required');
       const g = this.usergroups.get(str(args, 'usergroup') ?? '');
       if (!g) fail('no_such_subteam');
       return { users: [...g.users] };
     };
-    h['usergroups.list'] = (args) => ({
-      usergroups: [...this.usergroups.values()].map((g) => ({
-        id: g.id,
-        team_id: TEAM_ID,
-        is_usergroup: true,
-        name: g.name,
-        handle: g.handle,
-        user_count: g.users.length,
-        ...(bool(args, 'include_users') ? { users: [...g.users] } : {}),
-      })),
-    });
+    h['usergroups.list'] = (args) => {
+      if (this.plan === 'free') fail('plan_upgrade_required');
+      return {
+        usergroups: [...this.usergroups.values()].map((g) => ({
+          id: g.id,
+          team_id: TEAM_ID,
+          is_usergroup: true,
+          name: g.name,
+          handle: g.handle,
+          user_count: g.users.length,
+          ...(bool(args, 'include_users') ? { users: [...g.users] } : {}),
+        })),
+      };
+    };
 
     // --- views ---------------------------------------------------------------
     h['views.open'] = (args) => {
@@ -2531,6 +3018,37 @@ export class FakeSlack {
         this.shareFiles([f], ch, ctx, str(args, 'initial_comment'), str(args, 'thread_ts'));
       }
       return { file: this.fileJson(f) };
+    };
+    // files.list (https://docs.slack.dev/reference/methods/files.list): filters `channel`, `user`, `ts_from` / `ts_to`
+    // (inclusive), `types`; pages by `count` (default 100) and `page` (default 1) with a `paging` object. Files still
+    // being uploaded (no completeUploadExternal yet) are not listed, and the order is not documented: chose newest
+    // first. Only files the caller can see: shared where it is a member or to public channels, or its own.
+    h['files.list'] = (args, ctx) => {
+      const channel = str(args, 'channel');
+      const user = str(args, 'user');
+      if (user !== undefined && !this.users.has(user)) fail('user_not_found');
+      const from = int(args, 'ts_from', 0);
+      const to = int(args, 'ts_to', Number.MAX_SAFE_INTEGER);
+      const types = csv(args, 'types').filter((t) => t !== 'all');
+      const visible = (f: FakeFile): boolean =>
+        f.user === ctx.userId ||
+        f.channels.some((c) => {
+          const ch = this.channels.get(c);
+          return ch !== undefined && (ch.members.includes(ctx.userId) || (!ch.is_private && !ch.is_im));
+        });
+      const all = this.files
+        .filter((f) => f.state === 'complete' && visible(f))
+        .filter((f) => (channel === undefined || f.channels.includes(channel)) && (user === undefined || f.user === user))
+        .filter((f) => f.created >= from && f.created <= to)
+        .filter((f) => types.length === 0 || types.some((t) => f.filetype === (t === 'snippets' ? 'text' : t)))
+        .reverse();
+      const count = Math.max(1, int(args, 'count', 100));
+      const pages = Math.max(1, Math.ceil(all.length / count));
+      const page = Math.max(1, int(args, 'page', 1));
+      return {
+        files: all.slice((page - 1) * count, page * count).map((f) => this.fileJson(f)),
+        paging: { count, total: all.length, page, pages },
+      };
     };
     h['files.info'] = (args) => {
       const f = this.findFile(str(args, 'file'));
