@@ -328,12 +328,13 @@ export class SlackChatPort implements ChatPort {
         for (const x of r.errors ?? []) if (x.user && x.error) fail(x.user, x.error);
       } catch (e) {
         const err = e as ApiFailure;
-        if (classifySlackError('conversations.invite', err.slackCode ?? '') === 'benign') continue;
-        // Every user of the call failed on their own account: each is reported, none is retried.
+        // Every user of the call failed on their own account: each is reported (those already in
+        // the channel are not failures), none is retried.
         if (err.perUser?.length) {
           for (const x of err.perUser) if (x.user && x.error) fail(x.user, x.error);
           continue;
         }
+        if (classifySlackError('conversations.invite', err.slackCode ?? '') === 'benign') continue;
         if (err.slackCode && batch.length === 1 && err.slackCode in INVITE_USER_ERRORS_BY_CODE) {
           fail(batch[0]!, err.slackCode);
           continue;
