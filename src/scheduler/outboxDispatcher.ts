@@ -189,8 +189,13 @@ export class OutboxDispatcher {
   /** Claims one batch and runs it; returns how many effects it ran. */
   async runOnce(): Promise<number> {
     const rows = await claimEffects(this.db, this.clock, this.opts.owner, this.opts.concurrency, this.opts.leaseMs, this.busy);
-    for (const row of rows) this.track(row.id, this.execute(row));
-    await Promise.all([...this.inflight]);
+    const mine: Promise<void>[] = [];
+    for (const row of rows) {
+      const p = this.execute(row);
+      mine.push(p);
+      this.track(row.id, p);
+    }
+    await Promise.allSettled(mine);
     return rows.length;
   }
 

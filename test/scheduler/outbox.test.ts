@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { FakeSlack, GENERAL_CHANNEL_ID } from '../support/fakeSlack.ts';
+import { BOT_USER_ID, FakeSlack, GENERAL_CHANNEL_ID } from '../support/fakeSlack.ts';
 import { migratedDatabase } from '../support/store.ts';
 import { OutboxDispatcher } from '../../src/scheduler/outboxDispatcher.ts';
 import { SlackChatPort } from '../../src/platforms/slack/chatPort.ts';
 import { createWebClient } from '../../src/platforms/slack/webClient.ts';
 import { enqueueEffects, listEffects, ref, replayEffects, type EffectSpec } from '../../src/store/outbox.ts';
-import { systemClock } from '../../src/domain/clock.ts';
+import { ManualClock, systemClock, type Clock } from '../../src/domain/clock.ts';
 import type { Database } from '../../src/store/db.ts';
 
 let slack: FakeSlack;
@@ -14,10 +14,14 @@ let ctx: Awaited<ReturnType<typeof migratedDatabase>>;
 let db: Database;
 const log = pino({ level: 'silent' });
 
-function dispatcher(owner = 'd1', opts: Partial<ConstructorParameters<typeof OutboxDispatcher>[3]> = {}) {
-  return new OutboxDispatcher(db, systemClock, log, { owner, baseBackoffMs: 10, maxAttempts: 3, pollMs: 20, ...opts }).addPort(
-    new SlackChatPort(createWebClient('xoxb-test', slack.url), { pacing: false }),
-  );
+function slackPort(): SlackChatPort {
+  const port = new SlackChatPort(createWebClient('xoxb-test', slack.url), { pacing: false });
+  port.botUserId = BOT_USER_ID;
+  return port;
+}
+
+function dispatcher(owner = 'd1', opts: Partial<ConstructorParameters<typeof OutboxDispatcher>[3]> = {}, clock: Clock = systemClock, port = slackPort()) {
+  return new OutboxDispatcher(db, clock, log, { owner, baseBackoffMs: 10, maxAttempts: 3, pollMs: 20, ...opts }).addPort(port);
 }
 
 async function enqueue(...effects: EffectSpec[]) {
@@ -82,7 +86,7 @@ describe('outbox dispatcher', () => {
   });
 
   it('adds a numeric suffix when a channel name is taken', async () => {
-    slack.addChannel({ name: 'inc-2-api' });
+    slack.addChannel({ name: 'inc-2-api', creator: 'UANA' });
     const [id] = await enqueue({ op: 'createChannel', args: { name: 'inc-2-api' } });
     await dispatcher().drain();
     expect(JSON.parse((await status(id!)).result!)).toMatchObject({ name: 'inc-2-api-2' });
@@ -155,5 +159,255 @@ describe('outbox dispatcher', () => {
     const texts = slack.messages(GENERAL_CHANNEL_ID).map((m) => m.text);
     for (let i = 0; i < 30; i++) expect(texts.filter((t) => t === `m${i}`)).toHaveLength(1);
     for (const id of ids) expect((await status(id)).status).toBe('done');
+  });
+
+});
+
+/** Runs due effects until none is left (a retry after a lost answer is due 10 ms later). */
+async function settle(d: OutboxDispatcher) {
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 15));
+    await d.drain();
+  }
+}
+
+describe('delivery: rate limits', () => {
+  it('a 429 waits for Retry-After, spends no attempt and is never dead-lettered', async () => {
+    // A second ahead of the wall clock the effects are written with: they are due at once.
+    const clock = new ManualClock(new Date(Date.now() + 1000));
+    slack.failNext('chat.postMessage', { status: 429, retryAfterSec: 2, times: 12 });
+    const [id] = await enqueue({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: 'patient' } });
+    const d = dispatcher('d1', { maxAttempts: 3 }, clock);
+    for (let i = 0; i < 12; i++) {
+      expect(await d.runOnce()).toBe(1);
+      const row = await status(id!);
+      expect(row).toMatchObject({ status: 'pending', attempts: 0, rateLimited: i + 1 });
+      expect(row.nextAttemptAt.getTime() - clock.now().getTime()).toBe(2000);
+      // Not before Retry-After.
+      expect(await d.runOnce()).toBe(0);
+      clock.advance(2000);
+    }
+    await d.drain();
+    expect(await status(id!)).toMatchObject({ status: 'done', attempts: 1, rateLimited: 12 });
+    expect(slack.messages(GENERAL_CHANNEL_ID).filter((m) => m.text === 'patient')).toHaveLength(1);
+  });
+
+  it('pacing defers a call that does not fit the tier, without spending an attempt', async () => {
+    const clock = new ManualClock(new Date(Date.now() + 1000));
+    const paced = new SlackChatPort(createWebClient('xoxb-test', slack.url), { pacing: { scale: 1 } });
+    const ids = await enqueue(...Array.from({ length: 6 }, (_, i) => ({ op: 'setTopic', args: { channel: GENERAL_CHANNEL_ID, topic: `t${i}` } })));
+    const d = dispatcher('d1', {}, clock, paced);
+    await d.drain(2_000);
+    // conversations.setTopic is Tier 2 (~20/min, burst 3): three go at once, the rest wait their turn.
+    expect(slack.callsTo('conversations.setTopic')).toHaveLength(3);
+    const waiting = await Promise.all(ids.map(status));
+    expect(waiting.filter((r) => r.status === 'pending').every((r) => r.attempts === 0 && r.nextAttemptAt > clock.now())).toBe(true);
+  });
+});
+
+describe('delivery: redraws coalesce and never go out of order', () => {
+  it('while a redraw of a message waits, newer ones join it: one update sends the newest state', async () => {
+    const [card] = await enqueue({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: 'v0' } });
+    await dispatcher().drain();
+    const redraw = (v: number) => ({ op: 'updateMessage', after: card!, coalesce: `card:${card}`, args: { channel: GENERAL_CHANNEL_ID, ts: ref(card!, 'ts'), text: `v${v}` } });
+    const ids = [];
+    for (let v = 1; v <= 5; v++) ids.push(...(await enqueue(redraw(v))));
+    // One row waits for all five: the later ones joined it.
+    expect(new Set(ids).size).toBe(1);
+    expect((await db.read((tx) => tx.outboxEffect.count({ where: { coalesceKey: `card:${card}` } })))).toBe(1);
+    await dispatcher().drain();
+    expect(slack.callsTo('chat.update')).toHaveLength(1);
+  });
+
+  it('a redraw queued while another of the same message is in flight runs after it, never beside it', async () => {
+    const [card] = await enqueue({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: 'v0' } });
+    const d = dispatcher();
+    await d.drain();
+    const ts = JSON.parse((await status(card!)).result!).ts as string;
+    const redraw = (v: number) => ({ op: 'updateMessage', after: card!, coalesce: `card:${card}`, args: { channel: GENERAL_CHANNEL_ID, ts: ref(card!, 'ts'), text: `v${v}` } });
+    const held = slack.hold('chat.update');
+    await enqueue(redraw(1));
+    const first = d.drain(5_000);
+    await held.arrived;
+    const [second] = await enqueue(redraw(2));
+    // In flight: the second may not start beside the first.
+    expect(await d.runOnce()).toBe(0);
+    expect((await status(second!)).status).toBe('pending');
+    held.release();
+    await first;
+    await d.drain();
+    expect(slack.callsTo('chat.update').map((c) => c.args.text)).toEqual(['v1', 'v2']);
+    expect(slack.message(GENERAL_CHANNEL_ID, ts)?.text).toBe('v2');
+  });
+});
+
+describe('delivery: dependencies', () => {
+  it('an order-only dependency is released by a done or a dead effect', async () => {
+    const ids = await enqueue(
+      { op: 'setTopic', ref: 'gone', args: { channel: 'CNOPE', topic: 'x' } },
+      { op: 'postMessage', ref: 'post', args: { channel: GENERAL_CHANNEL_ID, text: 'last words' } },
+      { op: 'setTopic', afterAll: ['gone', 'post'], args: { channel: GENERAL_CHANNEL_ID, topic: 'after both' } },
+    );
+    await dispatcher().drain();
+    expect((await status(ids[0]!)).status).toBe('dead');
+    expect((await status(ids[2]!)).status).toBe('done');
+    const order = slack.calls.map((c) => `${c.method}:${String(c.args.topic ?? c.args.text)}`);
+    expect(order.indexOf('conversations.setTopic:after both')).toBeGreaterThan(order.indexOf('chat.postMessage:last words'));
+  });
+
+  it('a dead-lettered effect takes the effects that need its result with it, and replay brings them back', async () => {
+    const ids = await enqueue(
+      { op: 'postMessage', ref: 'card', args: { channel: 'CLATER', text: 'card' } },
+      { op: 'pin', after: 'card', args: { channel: ref('card', 'channel'), ts: ref('card', 'ts') } },
+    );
+    await dispatcher().drain();
+    expect(await status(ids[0]!)).toMatchObject({ status: 'dead' });
+    expect(await status(ids[1]!)).toMatchObject({ status: 'dead', lastError: `dependency: effect ${ids[0]} is dead-lettered` });
+    slack.addChannel({ id: 'CLATER', name: 'later' });
+    expect(await replayEffects(db, systemClock, [ids[0]!])).toBe(2);
+    await dispatcher().drain();
+    expect((await status(ids[1]!)).status).toBe('done');
+    expect(slack.pins('CLATER')).toHaveLength(1);
+  });
+});
+
+describe('delivery: a call is never repeated for its hook', () => {
+  it('a failing hook keeps the call and is retried alone', async () => {
+    let hookRuns = 0;
+    const d = dispatcher('d1', { maxAttempts: 5 }).addHook('flaky', async () => {
+      hookRuns += 1;
+      if (hookRuns < 3) throw new Error('the record is locked');
+    });
+    const [id] = await enqueue({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: 'with a hook' }, hook: { name: 'flaky' } });
+    for (let i = 0; i < 50 && (await status(id!)).status !== 'done'; i++) {
+      await d.runOnce();
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    expect(await status(id!)).toMatchObject({ status: 'done' });
+    expect(hookRuns).toBe(3);
+    expect(slack.callsTo('chat.postMessage')).toHaveLength(1);
+  });
+});
+
+describe('delivery: an attempt with an unknown outcome is looked up, not repeated', () => {
+  it('a post whose answer was lost is found by its metadata', async () => {
+    const held = slack.hold('chat.postMessage');
+    const [id] = await enqueue({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: 'said once' } });
+    const d = dispatcher('d1', { maxAttempts: 5 });
+    const run = d.runOnce();
+    await held.arrived;
+    held.drop();
+    await run;
+    expect(await status(id!)).toMatchObject({ status: 'pending', uncertain: true });
+    await settle(d);
+    expect(await status(id!)).toMatchObject({ status: 'done', uncertain: false });
+    expect(JSON.parse((await status(id!)).result!)).toMatchObject({ adopted: true });
+    expect(slack.messages(GENERAL_CHANNEL_ID).filter((m) => m.text === 'said once')).toHaveLength(1);
+  });
+
+  it('a DM whose answer was lost is found by its metadata', async () => {
+    const held = slack.hold('chat.postMessage');
+    const [id] = await enqueue({ op: 'dm', args: { user: 'UANA', text: 'told once' } });
+    const d = dispatcher('d1', { maxAttempts: 5 });
+    const run = d.runOnce();
+    await held.arrived;
+    held.drop();
+    await run;
+    await settle(d);
+    expect((await status(id!)).status).toBe('done');
+    expect(slack.dms('UANA').filter((m) => m.text === 'told once')).toHaveLength(1);
+  });
+
+  it('a channel created by an attempt that never heard back is adopted, not duplicated', async () => {
+    const held = slack.hold('conversations.create');
+    const [id] = await enqueue({ op: 'createChannel', args: { name: 'inc-9-db', isPrivate: false } });
+    const d = dispatcher('d1', { maxAttempts: 5 });
+    const run = d.runOnce();
+    await held.arrived;
+    held.drop();
+    await run;
+    await settle(d);
+    const channel = slack.channelByName('inc-9-db')!;
+    expect(JSON.parse((await status(id!)).result!)).toMatchObject({ channel: channel.id, name: 'inc-9-db', adopted: true });
+    expect(slack.allChannels().filter((c) => c.name.startsWith('inc-9-db'))).toHaveLength(1);
+  });
+
+  it('a channel the bot created that a record already owns is not adopted: the name gets a suffix', async () => {
+    slack.addChannel({ name: 'inc-8-db', creator: BOT_USER_ID });
+    const port = slackPort();
+    port.channelOwned = async () => true;
+    const [id] = await enqueue({ op: 'createChannel', args: { name: 'inc-8-db' } });
+    await dispatcher('d1', {}, systemClock, port).drain();
+    expect(JSON.parse((await status(id!)).result!)).toMatchObject({ name: 'inc-8-db-2' });
+  });
+
+  it('a bookmark and a file an earlier attempt added are found, not added twice', async () => {
+    const [post] = await enqueue({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: 'card' } });
+    await dispatcher().drain();
+    const ts = JSON.parse((await status(post!)).result!).ts as string;
+    const ids = await enqueue(
+      { op: 'bookmarkMessage', args: { channel: GENERAL_CHANNEL_ID, ts, title: 'INC-1 incident card' } },
+      { op: 'uploadFile', args: { channel: GENERAL_CHANNEL_ID, content: '# review', filename: 'inc-1-postmortem.md', title: 'INC-1 review' } },
+    );
+    await dispatcher().drain();
+    // Both went through, but as if nobody heard back: the next attempt must find them.
+    await db.tx((tx) => tx.outboxEffect.updateMany({ where: { id: { in: ids } }, data: { status: 'pending', uncertain: true, result: null } }));
+    await dispatcher().drain();
+    for (const id of ids) expect(JSON.parse((await status(id)).result!)).toMatchObject({ adopted: true });
+    expect(slack.bookmarks(GENERAL_CHANNEL_ID).filter((b) => b.title === 'INC-1 incident card')).toHaveLength(1);
+    expect(slack.filesIn(GENERAL_CHANNEL_ID).filter((f) => f.name === 'inc-1-postmortem.md')).toHaveLength(1);
+  });
+});
+
+describe('delivery: one bad user never keeps everyone out', () => {
+  it('invites with force: the valid users join, each failing user is reported with the reason', async () => {
+    // A multi-channel guest who may only join other channels: the fake answers as Slack does.
+    slack.addUser({ id: 'UGUEST', name: 'gus', is_restricted: true, guest_channels: ['COTHER'] });
+    slack.addUser({ id: 'UGONE', name: 'gone', deleted: true });
+    slack.addUser({ id: 'UBEN', name: 'ben' });
+    slack.addChannel({ id: 'CWAR', name: 'war-room', is_private: true });
+    const [id] = await enqueue({ op: 'invite', args: { channel: 'CWAR', users: ['UANA', 'UGUEST', 'UGONE', 'UBEN'] } });
+    await dispatcher().drain();
+    const result = JSON.parse((await status(id!)).result!) as { invited: number; failed: { user: string; reason: string }[] };
+    expect(slack.channel('CWAR')!.members).toEqual(expect.arrayContaining(['UANA', 'UBEN']));
+    expect(result.invited).toBe(2);
+    expect(result.failed.map((f) => f.user).sort()).toEqual(['UGONE', 'UGUEST']);
+    expect(result.failed.every((f) => f.reason.length > 0)).toBe(true);
+    expect(slack.callsTo('conversations.invite').every((c) => String(c.args.force) === 'true')).toBe(true);
+  });
+
+  it('expands user groups on their own: a missing group or a Free plan is reported, never fatal', async () => {
+    slack.addUser({ id: 'USRE', name: 'sre1' });
+    slack.addUsergroup('S0SRE', 'sre', ['USRE']);
+    const [ok] = await enqueue({ op: 'expandGroups', args: { groups: ['S0SRE', 'S0GONE'] } });
+    await dispatcher().drain();
+    expect(JSON.parse((await status(ok!)).result!)).toEqual({ users: ['USRE'], failedGroups: [{ group: 'S0GONE', error: 'no_such_subteam' }] });
+    slack.setPlan('free');
+    const [free] = await enqueue({ op: 'expandGroups', args: { groups: ['S0SRE'] } });
+    await dispatcher().drain();
+    expect(JSON.parse((await status(free!)).result!)).toEqual({ users: [], failedGroups: [{ group: 'S0SRE', error: 'plan_upgrade_required' }] });
+  });
+});
+
+describe('delivery: replies through response_url', () => {
+  it('goes by DM once the response_url is used up or about to expire', async () => {
+    const url = slack.responseUrl('r-old');
+    const clock = new ManualClock(new Date());
+    const issuedAt = clock.now().getTime();
+    clock.advance(29 * 60_000 + 30_000);
+    const [id] = await enqueue({ op: 'respond', args: { responseUrl: url, issuedAt, fallbackUser: 'UANA', text: 'your war room is ready' } });
+    await dispatcher('d1', {}, clock).drain();
+    expect(JSON.parse((await status(id!)).result!)).toMatchObject({ via: 'dm' });
+    expect(slack.responsesTo('r-old')).toHaveLength(0);
+    expect(slack.dms('UANA').some((m) => m.text === 'your war room is ready')).toBe(true);
+  });
+
+  it('goes by DM when Slack says the URL is spent', async () => {
+    const url = slack.responseUrl('r-spent');
+    slack.ageResponseUrl('r-spent', 31 * 60_000);
+    const [id] = await enqueue({ op: 'respond', args: { responseUrl: url, issuedAt: Date.now(), fallbackUser: 'UANA', text: 'still told' } });
+    await dispatcher().drain();
+    expect(JSON.parse((await status(id!)).result!)).toMatchObject({ via: 'dm' });
+    expect(slack.dms('UANA').some((m) => m.text === 'still told')).toBe(true);
   });
 });
