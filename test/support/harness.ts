@@ -81,6 +81,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     log: pino({ level: process.env.MUSTER_TEST_LOG ?? 'silent' }),
     loops: o.loops ?? false,
     dispatcher: { baseBackoffMs: 20, pollMs: 50, ...o.dispatcher },
+    inbox: { baseBackoffMs: 20, pollMs: 50 },
     // The limiter paces by real time while ManualClock stands still: off unless a test asks for it.
     slackPacing: o.slackPacing ?? false,
   });

@@ -26,7 +26,6 @@ interface SlackMessage {
   thread_ts?: string;
   permalink?: string;
   reactions?: { name?: string; count?: number }[];
-  pinned_to?: string[];
 }
 
 type Envelope = { team_id?: string; event_id?: string; event?: Record<string, unknown> };
@@ -92,8 +91,10 @@ export function slackEventHandler(deps: Deps) {
           throw err;
         })) as { message?: SlackMessage };
         const m = r.message;
-        const pinned = m?.pinned_to?.includes(channel) ?? false;
         const pushpins = m?.reactions?.find((x) => x.name === 'pushpin')?.count ?? 0;
+        // pins.list is the record of what is pinned (a message object does not always say).
+        const pins = m && pushpins === 0 ? ((await client.pins.list({ channel })) as { items?: { message?: { ts?: string } }[] }).items ?? [] : [];
+        const pinned = pins.some((p) => p.message?.ts === ts);
         if (m && (pinned || pushpins > 0)) return;
         await once(() => services.incidents.messageRemoved(workspaceId, meta, channel, ts, 'unpinned'));
         return;
