@@ -285,3 +285,12 @@ describe('stats', () => {
     expect(r.reply.text).toContain('Break-glass approvals: 1');
   });
 });
+
+describe('afterwards', () => {
+  it('leaves nothing dead-lettered or waiting in the outbox or the inbox', async () => {
+    await h.flush();
+    const outbox = await h.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { not: 'done' } }, select: { id: true, op: true, status: true, lastError: true } }));
+    const inbox = await h.muster.db.read((tx) => tx.inboxEvent.findMany({ where: { status: { not: 'done' } }, select: { id: true, type: true, status: true, lastError: true } }));
+    expect({ outbox, inbox }).toEqual({ outbox: [], inbox: [] });
+  });
+});

@@ -215,3 +215,12 @@ describe('/incident role and follow-up owners', () => {
     expect(await followUp(4)).toMatchObject({ text: 'tell the team @here', ownerId: null });
   });
 });
+
+describe('afterwards', () => {
+  it('leaves nothing dead-lettered or waiting in the outbox or the inbox', async () => {
+    await h.flush();
+    const outbox = await h.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { not: 'done' } }, select: { id: true, op: true, status: true, lastError: true } }));
+    const inbox = await h.muster.db.read((tx) => tx.inboxEvent.findMany({ where: { status: { not: 'done' } }, select: { id: true, type: true, status: true, lastError: true } }));
+    expect({ outbox, inbox }).toEqual({ outbox: [], inbox: [] });
+  });
+});
