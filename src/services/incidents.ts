@@ -534,9 +534,31 @@ export class IncidentService {
         this.inChannel(updated, `${mention(actor.externalId)} closed ${refName}. This channel is archived now.${open ? ` ${open} follow-up action(s) stay open and their owners will be reminded.` : ''}`),
         ...this.cardUpdate(updated),
       );
-      if (row.channelId) u.effects({ op: 'archiveChannel', afterAll: [post!, ...(card !== undefined ? [card] : [])], args: { channel: row.channelId } });
+      // So do the channel's earlier effects still waiting or retrying (an update, a role's invite, a bookmark after a
+      // 429): archived first, each would be refused and dead-lettered (test/platforms/slack/faults.e2e.test.ts).
+      const earlier = await this.unfinishedInChannel(u.tx, row);
+      if (row.channelId) u.effects({ op: 'archiveChannel', afterAll: [post!, ...(card !== undefined ? [card] : []), ...earlier], args: { channel: row.channelId } });
       return { text: `${refName} closed.` };
     });
+  }
+
+  /**
+   * Effects not yet done that act in the incident's channel: those naming its id, and those written before it
+   * existed, which take it from the channel or card effect's result (`{ "$ref": <id>, ... }`; the card's data
+   * dependency is the channel effect).
+   */
+  private async unfinishedInChannel(tx: Tx, row: IncidentRow): Promise<number[]> {
+    if (!row.channelId) return [];
+    const card = row.cardEffectId === null ? null : await tx.outboxEffect.findUnique({ where: { id: row.cardEffectId }, select: { dependsOnId: true } });
+    const sources = [row.cardEffectId, card?.dependsOnId ?? null].filter((id): id is number => id !== null);
+    const open = await tx.outboxEffect.findMany({
+      where: {
+        status: { in: ['pending', 'running', 'hook', 'hooking'] },
+        OR: [{ payload: { contains: JSON.stringify(row.channelId) } }, ...sources.map((id) => ({ payload: { contains: `"$ref":${id},` } }))],
+      },
+      select: { id: true },
+    });
+    return open.map((e) => e.id);
   }
 
   // ---------------------------------------------------------------- follow-ups

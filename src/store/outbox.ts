@@ -104,7 +104,12 @@ export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, e
     const dependsOnId = e.after !== undefined ? idOf(e.after, e.op) : undefined;
     if (e.coalesce) {
       const waiting = await tx.outboxEffect.findFirst({ where: { coalesceKey: e.coalesce, status: 'pending' }, orderBy: { id: 'asc' }, select: { id: true } });
-      if (waiting) {
+      // Joined only if still waiting once this transaction holds its row: a redraw claimed since the read renders
+      // before this transaction commits, so it would show the old state (a closed incident's card with live buttons,
+      // test/platforms/slack/faults.e2e.test.ts on PostgreSQL). The update takes the row lock, which keeps claims
+      // (SKIP LOCKED) off it until commit; if a claim got there first, a new redraw is queued behind it instead.
+      const held = waiting ? await tx.outboxEffect.updateMany({ where: { id: waiting.id, status: 'pending' }, data: { updatedAt: now } }) : undefined;
+      if (waiting && held?.count === 1) {
         if (e.ref) ids.set(e.ref, waiting.id);
         out.push(waiting.id);
         continue;

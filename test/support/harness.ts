@@ -4,7 +4,7 @@ import { createTestDatabase, type TestDatabase } from './db.ts';
 import { post, slashCommand, blockAction, viewSubmission, eventCallback, commandText, type PostResult } from './slackRequests.ts';
 import { parseEnv } from '../../src/config/env.ts';
 import { defaultPolicy, type Policy } from '../../src/config/policy.ts';
-import { ManualClock } from '../../src/domain/clock.ts';
+import { ManualClock, type Clock } from '../../src/domain/clock.ts';
 import { startMuster, type Muster } from '../../src/muster.ts';
 import { AUDIT_KEY } from './auditKey.ts';
 
@@ -15,6 +15,7 @@ export interface Harness {
   slack: FakeSlack;
   muster: Muster;
   tdb: TestDatabase;
+  /** The clock Muster runs on: a ManualClock unless the test passed another Clock (then it cannot be advanced). */
   clock: ManualClock;
   /**
    * Sends a signed slash command through the real Bolt HTTP endpoint. `text` is written as Slack sends it with
@@ -44,7 +45,8 @@ export interface Harness {
 export interface HarnessOptions {
   policy?: Policy;
   admins?: string[];
-  clock?: ManualClock;
+  /** Default: a ManualClock that moves only by hand. Fault and rate-limit tests pass `systemClock`: retries wait on it. */
+  clock?: Clock;
   users?: { id: string; name: string; is_bot?: boolean; deleted?: boolean; email?: string; display_name?: string }[];
   loops?: boolean;
   /** More environment variables (e.g. MUSTER_AUDIT_CHECKPOINT_FILE). */
@@ -91,7 +93,8 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     slack,
     muster,
     tdb,
-    clock,
+    // Only a ManualClock is ever advanced; with systemClock a test leaves it alone.
+    clock: clock as ManualClock,
     async command(command, text, userId, opts = {}) {
       n += 1;
       const req = slashCommand({

@@ -35,7 +35,11 @@ export function toChatError(e: unknown, method = ''): ChatError {
     const where = method ? `${method}: ` : '';
     // Without Retry-After (e.g. message_limit_exceeded), a minute is the documented window of every tier.
     if (kind === 'rate_limited') return new ChatError(`${where}Slack asks to slow down (${code})`, 'rate_limited', code, 60_000);
-    return new ChatError(`${where}Slack answered ${code}`, kind === 'permanent' ? 'permanent' : 'transient', code);
+    // internal_error / fatal_error: "It's possible some aspect of the operation succeeded before the error was
+    // raised" (every method's error list). Like a 5xx, the outcome is unknown, so the retry looks before redoing it;
+    // without this a post applied and then answered internal_error was posted twice (test/platforms/slack/faults.e2e.test.ts).
+    const unknown = code === 'internal_error' || code === 'fatal_error';
+    return new ChatError(`${where}Slack answered ${code}`, kind === 'permanent' ? 'permanent' : 'transient', code, undefined, unknown ? { outcomeUnknown: true } : {});
   }
   if (err.code === ErrorCode.HTTPError) return new ChatError(`Slack HTTP ${err.statusCode ?? '?'}`, 'transient', `http_${err.statusCode ?? 'error'}`, undefined, { outcomeUnknown: true });
   return new ChatError(err.message ?? String(e), 'transient', err.code, undefined, { outcomeUnknown: true });
@@ -212,7 +216,12 @@ export class SlackChatPort implements ChatPort {
    * back needs include_all_metadata; history lists parents only, so a thread reply is looked
    * for with conversations.replies on its parent (Slack's method reference for both).
    */
-  private async findPosted(channel: string, ctx: PerformContext, threadTs?: string): Promise<Json | undefined> {
+  private async findPosted(target: string, ctx: PerformContext, threadTs?: string): Promise<Json | undefined> {
+    // chat.postMessage takes a channel name (a policy's "#incidents"), conversations.history and .replies only its id
+    // ("Conversation ID"), and later redraws use the channel of the result: a name is looked up first, and the
+    // result names the id, as chat.postMessage's own answer does (test/platforms/slack/faults.e2e.test.ts).
+    const channel = target.startsWith('#') ? (await this.channelNamed(target.slice(1)))?.id : target;
+    if (!channel) return undefined;
     const oldest = String(Math.floor(ctx.createdAt.getTime() / 1000) - 60);
     const mine = (m: { ts?: string; metadata?: { event_type?: string; event_payload?: Record<string, unknown> } }) =>
       m.metadata?.event_type === EFFECT_EVENT && Number(m.metadata.event_payload?.effect) === ctx.effectId;
