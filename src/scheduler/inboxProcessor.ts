@@ -120,13 +120,17 @@ export class InboxProcessor {
       await handler(row, JSON.parse(row.payload) as Record<string, unknown>);
       await finishEvent(this.db, this.clock, row.id, this.opts.owner);
     } catch (e) {
-      const dead = row.attempts >= this.opts.maxAttempts;
-      const backoff = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.max(0, row.attempts - 1));
+      // A rate limit (the platform's Retry-After) is waited out without spending an attempt, as in the outbox.
+      const limited = (e as { kind?: string }).kind === 'rate_limited';
+      const dead = !limited && row.attempts >= this.opts.maxAttempts;
+      const backoff = limited
+        ? ((e as { retryAfterMs?: number }).retryAfterMs ?? 1_000)
+        : Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.max(0, row.attempts - 1));
       const message = (e as Error)?.message ?? String(e);
       if (dead) log.error({ err: message, attempts: row.attempts }, 'event moved to dead letters');
-      else log.warn({ err: message, attempts: row.attempts, retryInMs: backoff }, 'event handling failed; will retry');
+      else log.warn({ err: message, attempts: row.attempts, retryInMs: backoff }, limited ? 'event handling rate limited; waiting for Retry-After' : 'event handling failed; will retry');
       try {
-        await failEvent(this.db, this.clock, row, this.opts.owner, message, dead, backoff);
+        await failEvent(this.db, this.clock, row, this.opts.owner, message, dead, backoff, limited);
       } catch (f) {
         // The database is away: the lease runs out and the event is taken again.
         log.error({ err: f }, 'could not record the event failure; its lease will run out and it is retried');

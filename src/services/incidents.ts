@@ -790,6 +790,8 @@ export class IncidentService {
     if (!failed.length && !groups.length) return;
     const row = await tx.incident.findUnique({ where: { id: incidentId } });
     if (!row?.channelId) return;
+    // Closed meanwhile: its channel is (being) archived, where Slack refuses posts; the timeline still records it.
+    const canPost = row.status !== 'closed';
     const parts = [
       ...failed.map((f) => `${mention(f.user)} (${f.reason ?? f.error})`),
       ...groups.map((g) => `the group ${g.group} ${groupFailure(g.error)}`),
@@ -798,7 +800,7 @@ export class IncidentService {
     await this.k.inTx(tx, this.k.systemActor(row.workspaceId), { requestId: `invite:${incidentId}` }, async (u) => {
       await this.timeline(u, row, this.k.systemActor(row.workspaceId), 'invite', text.replace(/^:warning: /, ''));
       u.audit({ action: 'incident.invite.failed', subjectType: 'incident', subjectId: incidentRef(row.number), after: { users: failed, groups } });
-      u.effects({ op: 'postMessage', args: { channel: row.channelId!, text } });
+      if (canPost) u.effects({ op: 'postMessage', args: { channel: row.channelId!, text } });
     });
   }
 

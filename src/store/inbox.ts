@@ -77,14 +77,22 @@ export async function finishEvent(db: Database, clock: Clock, id: number, owner:
   await db.tx((tx) => tx.inboxEvent.updateMany({ where: { id, leasedBy: owner, status: 'running' }, data: { status: 'done', doneAt: now, leaseUntil: null, lastError: null, updatedAt: now } }));
 }
 
-export async function failEvent(db: Database, clock: Clock, row: InboxRow, owner: string, error: string, dead: boolean, retryInMs: number): Promise<void> {
+/** `refund`: the try does not count (a rate limit: the platform asked to wait, nothing failed). */
+export async function failEvent(db: Database, clock: Clock, row: InboxRow, owner: string, error: string, dead: boolean, retryInMs: number, refund = false): Promise<void> {
   const now = clock.now();
   await db.tx((tx) =>
     tx.inboxEvent.updateMany({
       where: { id: row.id, leasedBy: owner, status: 'running' },
       data: dead
         ? { status: 'dead', lastError: error.slice(0, 2000), leaseUntil: null, updatedAt: now }
-        : { status: 'pending', lastError: error.slice(0, 2000), leaseUntil: null, nextAttemptAt: new Date(now.getTime() + retryInMs), updatedAt: now },
+        : {
+            status: 'pending',
+            lastError: error.slice(0, 2000),
+            leaseUntil: null,
+            nextAttemptAt: new Date(now.getTime() + retryInMs),
+            updatedAt: now,
+            ...(refund ? { attempts: { decrement: 1 } } : {}),
+          },
     }),
   );
 }

@@ -53,6 +53,8 @@ export type SlackMethod =
   | 'conversations.list'
   | 'conversations.info'
   | 'pins.add'
+  | 'pins.list'
+  | 'reactions.get'
   | 'bookmarks.add'
   | 'bookmarks.list'
   | 'views.publish'
@@ -332,6 +334,14 @@ export const SLACK_METHOD_ERRORS: Readonly<Record<SlackMethod, SlackMethodErrors
   }),
 
   'bookmarks.list': entry('bookmarks.list', permanent(`access_denied channel_not_found not_implemented`)),
+
+  // Read by the inbox to decide whether an unpinned message is still pinned: its page lists channel_not_found
+  // beside the common errors (https://docs.slack.dev/reference/methods/pins.list).
+  'pins.list': entry('pins.list', permanent(`channel_not_found`)),
+
+  // "bad_timestamp … file_comment_not_found … file_not_found … message_not_found … no_item_specified" (the
+  // method's Errors table, as copied by hexdocs.pm Slack.Web.Reactions.get from https://api.slack.com/methods/reactions.get).
+  'reactions.get': entry('reactions.get', permanent(`bad_timestamp file_comment_not_found file_not_found message_not_found no_item_specified`)),
 
   'views.publish': entry('views.publish', {
     // not_enabled: "a home view is published but the Home tab isn't enabled for the app" (app configuration).

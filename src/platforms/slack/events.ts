@@ -8,6 +8,7 @@ import type { InboxRow } from '../../store/inbox.ts';
 import { homeView } from '../../../blocks/incident.ts';
 import { waitingSection } from '../../../blocks/approval.ts';
 import { parseSlackText, renderBlocks } from './mrkdwn.ts';
+import { toChatError } from './chatPort.ts';
 
 /** The Events API types Muster acts on (manifest.yml subscribes to these). */
 export const SLACK_EVENT_TYPES = new Set(['pin_added', 'pin_removed', 'reaction_added', 'reaction_removed', 'message', 'member_joined_channel', 'app_home_opened']);
@@ -38,7 +39,16 @@ type Envelope = { team_id?: string; event_id?: string; event?: Record<string, un
  */
 export function slackEventHandler(deps: Deps) {
   const { services, client } = deps;
-  return async (_row: InboxRow, body: Record<string, unknown>): Promise<void> => {
+  // Slack failures reach the inbox classified (a 429 with its Retry-After is waited out, not counted).
+  return async (row: InboxRow, body: Record<string, unknown>): Promise<void> => {
+    try {
+      await handle(row, body);
+    } catch (e) {
+      throw e instanceof DuplicateRequest ? e : toChatError(e);
+    }
+  };
+
+  async function handle(_row: InboxRow, body: Record<string, unknown>): Promise<void> {
     const envelope = body as Envelope;
     const e = (envelope.event ?? {}) as Record<string, unknown>;
     const teamId = String(envelope.team_id ?? '');
@@ -124,7 +134,7 @@ export function slackEventHandler(deps: Deps) {
       default:
         return;
     }
-  };
+  }
 }
 
 /**

@@ -115,6 +115,22 @@ describe('inbound events', () => {
     expect(await inboxNotDone()).toEqual([]);
   });
 
+  it('a rate-limited fetch waits for Retry-After without spending an attempt', async () => {
+    const inc = await incident(1);
+    const m = h.slack.addMessage(inc.channelId!, { text: 'paged the DBA', user: BOB });
+    h.slack.failNext('conversations.history', { status: 429, retryAfterSec: 3, times: 2 });
+    await h.event({ type: 'reaction_added', user: ANA, reaction: 'pushpin', item: { type: 'message', channel: inc.channelId, ts: m.ts }, event_ts: '7' }, { eventId: 'EvLIMIT' });
+    for (let i = 0; i < 2; i++) {
+      const row = await db().read((tx) => tx.inboxEvent.findFirstOrThrow({ where: { eventKey: `slack:${TEAM_ID}:EvLIMIT` } }));
+      expect(row).toMatchObject({ status: 'pending', attempts: 0 });
+      expect(row.nextAttemptAt.getTime() - h.clock.now().getTime()).toBe(3000);
+      h.clock.advance(3_000);
+      await h.flush();
+    }
+    const entry = await db().read((tx) => tx.timelineEntry.findFirstOrThrow({ where: { incidentId: inc.id, key: `msg:${m.ts}` } }));
+    expect(entry.text).toBe('paged the DBA');
+  });
+
   it('a :pushpin: on a thread reply finds that reply', async () => {
     const inc = await incident(1);
     const parent = h.slack.addMessage(inc.channelId!, { text: 'what changed?', user: ANA });

@@ -16,6 +16,8 @@ const MUSTER_METHODS = [
   'chat.update',
   'chat.postEphemeral',
   'chat.getPermalink',
+  'pins.list',
+  'reactions.get',
   'conversations.open',
   'conversations.create',
   'conversations.invite',
