@@ -33,6 +33,7 @@ async function main(): Promise<void> {
     throw e;
   }
   const log = createLogger(env.LOG_LEVEL);
+  handleStrayErrors(log);
   let muster;
   try {
     muster = await startMuster({ env, policy, log });
@@ -63,6 +64,29 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/**
+ * Last-resort handlers, so that nothing ends the process silently or without a log line.
+ *
+ * A promise rejection nobody handled (a floating promise in some code path, ours or a library's) is logged with its
+ * error and stack, and Muster keeps running: it did not unwind anything, every unit of work commits or rolls back in
+ * its own transaction, and the outbox, inbox and timer loops retry whatever did not finish. Without this handler
+ * Node ≥ 15 turns it into an uncaught exception and the process dies on one bad promise, with only a stack on stderr.
+ *
+ * An uncaught exception is different: it unwound a stack in the middle of something, and "it is not safe to resume
+ * normal operation after 'uncaughtException'" (https://nodejs.org/api/process.html#warning-using-uncaughtexception-correctly).
+ * It is logged, then the process exits 1 at once (no graceful stop: its state is unknown) so that the supervisor
+ * (systemd, Docker, Kubernetes) starts a clean one; work in flight is resumed from the database at start-up.
+ */
+function handleStrayErrors(log: ReturnType<typeof createLogger>): void {
+  process.on('unhandledRejection', (reason) => {
+    log.error({ err: reason }, 'unhandled promise rejection (a bug: a promise nobody awaited failed); still running');
+  });
+  process.on('uncaughtException', (err, origin) => {
+    log.fatal({ err, origin }, 'uncaught exception; exiting so that the supervisor restarts Muster');
+    process.exit(1);
+  });
 }
 
 main().catch((e) => {

@@ -227,7 +227,9 @@ export class ApprovalService {
     const cards = await u.tx.approvalCard.findMany({ where: { requestId: row.id } });
     for (const c of cards) {
       const kind = c.place === 'review' ? 'approval.review' : 'approval.card';
-      u.effects({ op: 'updateMessage', after: c.effectId, args: { channel: ref(c.effectId, 'channel'), ts: ref(c.effectId, 'ts'), surface: { kind, requestId: row.id } } });
+      // Redraws of one copy coalesce (as incident cards do): a burst of votes used to queue one chat.update per copy
+      // per vote, each sent even when a newer one already showed the same state. The one that runs renders the newest.
+      u.effects({ op: 'updateMessage', after: c.effectId, coalesce: `card:${c.effectId}`, args: { channel: ref(c.effectId, 'channel'), ts: ref(c.effectId, 'ts'), surface: { kind, requestId: row.id } } });
     }
   }
 

@@ -61,6 +61,8 @@ export async function openDatabase(url: string): Promise<Database> {
     await client.$queryRawUnsafe('PRAGMA foreign_keys = ON');
   } else {
     const adapter = new PrismaPg({ connectionString: url, max: 10 });
+    const connect = adapter.connect.bind(adapter);
+    adapter.connect = async () => releaseWhenEndFails(await connect());
     client = new PgClient({ adapter });
     await client.$connect();
   }
@@ -73,6 +75,50 @@ export async function openDatabase(url: string): Promise<Database> {
     read: provider === 'sqlite' ? tx : (fn) => fn(client as unknown as Tx),
     close: () => client.$disconnect(),
   };
+}
+
+type PgAdapter = Awaited<ReturnType<PrismaPg['connect']>>;
+type PgTransaction = Awaited<ReturnType<PgAdapter['startTransaction']>>;
+
+/**
+ * Gives a transaction's connection back to the pool when its COMMIT or ROLLBACK fails. @prisma/client 6.19 ends a
+ * transaction by sending COMMIT / ROLLBACK and only then calling the adapter's commit() / rollback(), the one place
+ * where @prisma/adapter-pg releases the pg client; when the statement fails (the connection died under an open
+ * transaction: a restart, a fail-over, pg_terminate_backend), it never calls them, and the pool keeps the dead
+ * client checked out for good. Each transaction open when its connection died took one of the pool's 10 slots for
+ * good: after ten, every transaction waited for a connection forever, and $disconnect, which waits for every client,
+ * hung at shutdown after any outage (test/scheduler/outage.test.ts). Here the client is released with the error,
+ * which makes the pool destroy it.
+ */
+function releaseWhenEndFails(adapter: PgAdapter): PgAdapter {
+  const start = adapter.startTransaction.bind(adapter);
+  adapter.startTransaction = async (isolationLevel) => {
+    const tx: PgTransaction = await start(isolationLevel);
+    // Internals of @prisma/adapter-pg 6.19's PgTransaction (its pg client and listener cleanup): if a later version
+    // drops them, this does nothing.
+    const own = tx as unknown as { client?: { release?(err?: Error): void }; cleanup?: () => void };
+    const executeRaw = tx.executeRaw.bind(tx);
+    const commit = tx.commit.bind(tx);
+    const rollback = tx.rollback.bind(tx);
+    let released = false;
+    tx.executeRaw = async (query) => {
+      try {
+        return await executeRaw(query);
+      } catch (e) {
+        if (!released && own.client?.release && (query.sql === 'COMMIT' || query.sql === 'ROLLBACK')) {
+          released = true;
+          own.cleanup?.();
+          own.client.release(e instanceof Error ? e : new Error(String(e)));
+        }
+        throw e;
+      }
+    };
+    // Released above: a later commit() / rollback() must not release it twice (pg-pool throws on that).
+    tx.commit = async () => (released ? undefined : commit());
+    tx.rollback = async () => (released ? undefined : rollback());
+    return tx;
+  };
+  return adapter;
 }
 
 /** True when the error is a unique-constraint violation (Prisma P2002, or the raw driver's). */
