@@ -53,7 +53,7 @@ async function start(tdb: TestDatabase, clock: ManualClock, o: { channel: string
     MUSTER_AUDIT_PREVIOUS_KEYS: o.previous ?? '',
     MUSTER_AUDIT_CHECKPOINT_FILE: o.file ?? '',
   });
-  const muster = await startMuster({ env, policy: policy!, clock, log, loops: false, dispatcher: { baseBackoffMs: 20, pollMs: 50 } });
+  const muster = await startMuster({ env, policy: policy!, clock, log, loops: false, dispatcher: { baseBackoffMs: 20, pollMs: 50 }, slackPacing: false });
   return { muster, logs };
 }
 
