@@ -1,9 +1,9 @@
 /**
  * Baseline for the benchmark: a bare Bolt app over ExpressReceiver whose `/muster` handler
  * and block actions (any action_id) only ack. Same Bolt version, same receiver, same signature check as Muster — no database,
- * no services. Started by bench/run.ts as its own process:
+ * no services. Started by bench/run.ts as its own process, at Muster's production log level like Muster:
  *
- *   PORT=3100 SLACK_SIGNING_SECRET=... node --import tsx bench/bare-bolt.ts
+ *   PORT=3100 SLACK_SIGNING_SECRET=... LOG_LEVEL=info node --import tsx bench/bare-bolt.ts
  *
  * Prints `READY <port>` on stdout once listening; exits 0 on SIGTERM/SIGINT after closing.
  */
@@ -16,12 +16,15 @@ if (!signingSecret) {
   process.exit(1);
 }
 const port = Number(process.env.PORT ?? '0');
+// LOG_LEVEL as Muster reads it (default info), mapped onto Bolt's four levels.
+const level = (process.env.LOG_LEVEL ?? '').trim() || 'info';
+const logLevel = level === 'debug' || level === 'trace' ? LogLevel.DEBUG : level === 'info' ? LogLevel.INFO : level === 'warn' ? LogLevel.WARN : LogLevel.ERROR;
 
 const app = new App({
   signingSecret,
-  logLevel: LogLevel.WARN,
+  logLevel,
   authorize: async () => ({ botToken: 'xoxb-bench', botId: 'B1', botUserId: 'U1' }),
-  receiver: new ExpressReceiver({ signingSecret, endpoints: '/slack/events', logLevel: LogLevel.WARN }),
+  receiver: new ExpressReceiver({ signingSecret, endpoints: '/slack/events', logLevel }),
 });
 
 app.command('/muster', async ({ ack }) => {

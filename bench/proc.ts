@@ -1,50 +1,46 @@
-/** Child-process helpers for the benchmark: spawn with captured output, readiness, RSS, graceful stop. */
+/**
+ * Child-process helpers for the benchmark: spawn with output to a log file, readiness, RSS, graceful stop.
+ *
+ * Every child writes its stdout and stderr straight to its own log file (bench/results/logs/…), never to
+ * the terminal and never through a pipe the bench would have to read: the children log at the production
+ * level (LOG_LEVEL=info), and what that costs them is part of what is measured. The bench reads the file
+ * back only to count warnings and to show the end of it when something failed.
+ */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 
 /** MUSTER_AUDIT_KEY of the Muster children: the bench never uses (or writes a key file for) a real key. */
 export const BENCH_AUDIT_KEY = 'muster-bench-audit-key-0123456789abcdef';
 
-/** Keeps the last `limit` characters a stream wrote. */
-class Tail {
-  private buf = '';
-  lines = 0;
-  constructor(private readonly limit = 32_000) {}
-  push(chunk: string): void {
-    this.buf += chunk;
-    for (const c of chunk) if (c === '\n') this.lines += 1;
-    if (this.buf.length > this.limit) this.buf = this.buf.slice(-this.limit);
-  }
-  text(): string {
-    return this.buf;
-  }
-}
-
 export interface Child {
   name: string;
   proc: ChildProcess;
   pid: number;
-  /** Output (stdout + stderr, interleaved) — the last 32 kB. */
-  output: Tail;
-  stderr: Tail;
+  /** the file that receives the child's stdout and stderr (truncated at start) */
+  logFile: string;
   /** Resolves when the process exits (never rejects). */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exitInfo?: { code: number | null; signal: NodeJS.Signals | null };
-  /** Called with each stdout line. */
-  onLine?: (line: string) => void;
 }
 
-export function startChild(name: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }): Child {
-  const proc = spawn(process.execPath, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startChild(name: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; logFile: string }): Child {
+  mkdirSync(dirname(opts.logFile), { recursive: true });
+  const fd = openSync(opts.logFile, 'w');
+  let proc: ChildProcess;
+  try {
+    proc = spawn(process.execPath, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd); // the child has its own copy
+  }
   if (proc.pid === undefined) throw new Error(`${name}: spawn failed`);
   const child: Child = {
     name,
     proc,
     pid: proc.pid,
-    output: new Tail(),
-    stderr: new Tail(),
+    logFile: opts.logFile,
     exited: undefined as unknown as Child['exited'],
   };
   child.exited = new Promise((resolve) => {
@@ -53,26 +49,45 @@ export function startChild(name: string, args: string[], opts: { cwd: string; en
       resolve({ code, signal });
     });
     proc.once('error', (e) => {
-      child.stderr.push(`spawn error: ${e.message}\n`);
+      appendFileSync(opts.logFile, `spawn error: ${e.message}\n`);
       child.exitInfo = { code: null, signal: null };
       resolve({ code: null, signal: null });
     });
   });
-  let partial = '';
-  proc.stdout!.setEncoding('utf8');
-  proc.stderr!.setEncoding('utf8');
-  proc.stdout!.on('data', (d: string) => {
-    child.output.push(d);
-    partial += d;
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const l of lines) child.onLine?.(l);
-  });
-  proc.stderr!.on('data', (d: string) => {
-    child.output.push(d);
-    child.stderr.push(d);
-  });
   return child;
+}
+
+function readLog(c: Child, fromByte = 0): string {
+  try {
+    const buf = readFileSync(c.logFile);
+    return buf.subarray(Math.min(fromByte, buf.length)).toString('utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** How much the child has logged so far (bytes): a mark for `logSince`. */
+export function logMark(c: Child): number {
+  try {
+    return statSync(c.logFile).size;
+  } catch {
+    return 0;
+  }
+}
+
+const PINO_LEVEL = /^\{"level":(\d+)/;
+
+/**
+ * What the child logged after `mark`: how many lines, and the lines at warn or above (pino level ≥ 40;
+ * a line that is not pino JSON, such as a stack trace on stderr, counts as one too).
+ */
+export function logSince(c: Child, mark = 0): { lines: number; warnPlus: string[] } {
+  const lines = readLog(c, mark).split('\n').filter((l) => l.trim() !== '');
+  const warnPlus = lines.filter((l) => {
+    const m = PINO_LEVEL.exec(l);
+    return !m || Number(m[1]) >= 40;
+  });
+  return { lines: lines.length, warnPlus };
 }
 
 export function describeExit(c: Child): string {
@@ -81,14 +96,20 @@ export function describeExit(c: Child): string {
   return `${c.name} (pid ${c.pid}) exited with ${e.signal ? `signal ${e.signal}` : `code ${e.code}`}`;
 }
 
-export function dumpOutput(c: Child, maxChars = 8_000): string {
-  const text = c.output.text().trimEnd();
-  if (!text) return `  (${c.name} wrote nothing to stdout/stderr)`;
-  const cut = text.length > maxChars ? `…${text.slice(-maxChars)}` : text;
+/** Indents lines for the terminal, keeping the last `maxChars`. */
+export function indentTail(text: string, maxChars = 8_000, what = 'nothing'): string {
+  const t = text.trimEnd();
+  if (!t) return `  (${what})`;
+  const cut = t.length > maxChars ? `…${t.slice(-maxChars)}` : t;
   return cut
     .split('\n')
     .map((l) => `  | ${l}`)
     .join('\n');
+}
+
+/** The end of the child's log file, for the terminal when something went wrong. */
+export function dumpOutput(c: Child, maxChars = 8_000): string {
+  return indentTail(readLog(c), maxChars, `${c.name} wrote nothing to ${c.logFile}`);
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
@@ -130,23 +151,18 @@ export async function waitForHttp200(child: Child, url: string, timeoutMs: numbe
   throw new Error(`${child.name}: ${url} did not answer 200 within ${timeoutMs} ms (last status ${last || 'no answer'})`);
 }
 
-/** Waits for a stdout line matching `re`; fails early if the child exits. */
-export function waitForLine(child: Child, re: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${child.name}: no line matching ${re} within ${timeoutMs} ms`)), timeoutMs);
-    child.onLine = (line) => {
+/** Waits for a line matching `re` in the child's log file (polled every 10 ms); fails early if the child exits. */
+export async function waitForLine(child: Child, re: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    for (const line of readLog(child).split('\n')) {
       const m = line.match(re);
-      if (m) {
-        clearTimeout(timer);
-        child.onLine = undefined;
-        resolve(m);
-      }
-    };
-    void child.exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`${describeExit(child)} before it was ready`));
-    });
-  });
+      if (m) return m;
+    }
+    if (child.exitInfo) throw new Error(`${describeExit(child)} before it was ready`);
+    if (performance.now() > deadline) throw new Error(`${child.name}: no line matching ${re} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 export interface Memory {

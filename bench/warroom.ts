@@ -4,7 +4,8 @@
  *
  *  - its own FakeSlack (every Web API call and every response_url post answers after LATENCY ms),
  *    with #incidents so that P1 declarations are announced (policy `incidents.broadcastChannel`);
- *  - its own Muster process (`node --import tsx src/main.ts`, fresh SQLite, MUSTER_CONFIG = a temp YAML);
+ *  - its own Muster process (`node --import tsx src/main.ts`, fresh SQLite, MUSTER_CONFIG = a temp YAML; LOG_LEVEL
+ *    and MUSTER_SLACK_PACING from the bench's baseEnv, its output to <logDir>/warroom-muster.log);
  *  - one warm-up declaration (not counted), then N declarations one at a time. Each is timed from
  *    sending the signed command until the fake holds: the channel with the reporter in it, its topic,
  *    the card posted and pinned, the bookmark, the announcement in #incidents and the response_url
@@ -23,7 +24,7 @@ import { WebClient } from '@slack/web-api';
 import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_DOMAIN, TEAM_ID, type FakeCall, type FakeChannel, type FakeResponse } from '../test/support/fakeSlack.ts';
 import { post, slashCommand } from '../test/support/slackRequests.ts';
 import { percentile } from './load.ts';
-import { BENCH_AUDIT_KEY, describeExit, dumpOutput, freePort, startChild, stopChild, waitForHttp200, type Child, type StopResult } from './proc.ts';
+import { BENCH_AUDIT_KEY, describeExit, dumpOutput, freePort, indentTail, logMark, logSince, startChild, stopChild, waitForHttp200, type Child, type StopResult } from './proc.ts';
 
 export interface WarRoomOptions {
   root: string;
@@ -31,6 +32,8 @@ export interface WarRoomOptions {
   tmp: string;
   /** environment for the child, Slack / database variables already removed */
   baseEnv: NodeJS.ProcessEnv;
+  /** where the child's log file goes */
+  logDir: string;
   secret: string;
   botToken: string;
   /** measured declarations */
@@ -301,9 +304,9 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
         SLACK_API_URL: fake.url,
         DATABASE_URL: `file:${join(dbDir, 'warroom.db')}`,
         MUSTER_CONFIG: policyFile,
-        LOG_LEVEL: 'warn',
         MUSTER_AUDIT_KEY: BENCH_AUDIT_KEY,
       },
+      logFile: join(o.logDir, 'warroom-muster.log'),
     });
     o.onChild(muster);
     try {
@@ -316,7 +319,7 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
     result.readyMs = performance.now() - t0;
     const url = `http://127.0.0.1:${port}`;
     process.stdout.write(`  muster pid ${muster.pid} on :${port}, /readyz 200 after ${result.readyMs.toFixed(0)} ms (fresh SQLite, policy with broadcastChannel "#incidents")\n`);
-    const linesBefore = muster.output.lines;
+    const mark = logMark(muster);
 
     process.stdout.write('  warm-up declaration … ');
     result.warmup = await declareOne(fake, o, url, 'warm-up', stamps, muster);
@@ -339,11 +342,12 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
       process.stdout.write('.');
     }
     process.stdout.write(' done\n');
-    result.musterLogLines = muster.output.lines - linesBefore;
-
     result.stop = await stopChild(muster, o.shutdownLimitMs);
     if (!result.stop.graceful || result.stop.code !== 0) failures.push(`war room: Muster did not exit 0 within ${o.shutdownLimitMs / 1000} s of SIGTERM`);
-    if (failures.length || result.musterLogLines > 0) result.lastOutput = dumpOutput(muster, 3_000);
+    const logged = logSince(muster, mark);
+    result.musterLogLines = logged.warnPlus.length;
+    if (failures.length) result.lastOutput = dumpOutput(muster, 3_000);
+    else if (logged.warnPlus.length > 0) result.lastOutput = indentTail(logged.warnPlus.join('\n'), 3_000);
 
     // The measured floor, with Muster gone (nothing else talks to the fake).
     process.stdout.write('  the shortest chain by a bare WebClient on the same fake … ');

@@ -38,7 +38,7 @@ export interface MusterOptions {
   loops?: boolean;
   dispatcher?: { baseBackoffMs?: number; maxAttempts?: number; pollMs?: number; leaseMs?: number };
   inbox?: { baseBackoffMs?: number; maxAttempts?: number; pollMs?: number };
-  /** Pace Slack calls against the published rate tiers (default on; `scale` multiplies every budget). */
+  /** Pace Slack calls against the published rate tiers (default: MUSTER_SLACK_PACING, on; `scale` multiplies every budget). */
   slackPacing?: false | { scale?: number };
 }
 
@@ -112,7 +112,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
 
   const dispatcher = new OutboxDispatcher(db, clock, log.child({ component: 'outbox' }), { owner, ...o.dispatcher });
   const client = createWebClient(env.SLACK_BOT_TOKEN, env.SLACK_API_URL);
-  const slackPort = new SlackChatPort(client, { pacing: o.slackPacing ?? {} });
+  const slackPort = new SlackChatPort(client, { pacing: o.slackPacing ?? env.MUSTER_SLACK_PACING });
   // A channel that an incident already has is never adopted by another incident's channel effect.
   slackPort.channelOwned = async (channelId) => (await db.read((tx) => tx.incident.count({ where: { channelId } }))) > 0;
   dispatcher.addPort(slackPort);

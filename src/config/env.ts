@@ -39,6 +39,20 @@ export const envSchema = z.object({
     .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean))
     .pipe(z.array(auditSecret('each key in MUSTER_AUDIT_PREVIOUS_KEYS'))),
   MUSTER_AUDIT_CHECKPOINT_FILE: optionalNonEmpty,
+  // Pacing of Web API calls against Slack's rate tiers (src/platforms/slack/rateLimits.ts): on by default,
+  // `off`, or a number that multiplies every budget.
+  MUSTER_SLACK_PACING: z
+    .string()
+    .optional()
+    .transform((v, ctx): false | { scale: number } => {
+      const s = (v ?? '').trim().toLowerCase();
+      if (s === '' || s === 'on') return { scale: 1 };
+      if (s === 'off') return false;
+      const n = Number(s);
+      if (Number.isFinite(n) && n > 0) return { scale: n };
+      ctx.addIssue({ code: 'custom', message: 'MUSTER_SLACK_PACING is on, off, or a positive number that multiplies every rate budget (e.g. 0.5)' });
+      return z.NEVER;
+    }),
 });
 
 export type Env = z.infer<typeof envSchema>;
