@@ -56,6 +56,8 @@ beforeAll(async () => {
     clock: new ManualClock('2026-03-02T10:00:00.000Z'),
     log: pino({ level: 'silent' }),
     loops: false,
+    // The ManualClock stands still: a post paced to later would never become due before the drain at stop.
+    slackPacing: false,
   });
   for (let i = 0; i < 12; i++) await muster.db.tx((tx) => muster.kernel.audit.append(tx, { actorId: 'slack:T1:U1', platform: 'slack', action: `act.${i}` }));
   await muster.stop(); // drains the outbox: checkpoints 5 and 10 are published
