@@ -15,6 +15,10 @@ export const ACTIONS = {
   approval: { approve: 'approval.approve', reject: 'approval.reject', reviewed: 'approval.reviewed' },
 } as const;
 
+type Leaves<T> = T extends string ? T : { [K in keyof T]: Leaves<T[K]> }[keyof T];
+/** Any button's action id. */
+export type ActionId = Leaves<typeof ACTIONS>;
+
 export const VIEWS = {
   declare: 'incident.declare',
   update: 'incident.update',
@@ -22,7 +26,10 @@ export const VIEWS = {
   reject: 'approval.reject',
 } as const;
 
-/** Block and action ids inside modals, read back from view.state.values. */
+/** Any form's id. */
+export type FormId = (typeof VIEWS)[keyof typeof VIEWS];
+
+/** Field ids inside forms (Slack uses each as the input's block_id and action_id). */
 export const FIELDS = {
   title: { block: 'title', action: 'title' },
   severity: { block: 'severity', action: 'severity' },

@@ -2,69 +2,62 @@ import type { IncidentView } from '../src/services/incidentViews.ts';
 import { ROLE_LABEL } from '../src/domain/incident.ts';
 import { ACTIONS, FIELDS, VIEWS } from './actionIds.ts';
 import { clip, clipText, LIMITS } from './limits.ts';
-import { concat, mention, rt, time, type Text } from '../src/domain/text.ts';
+import { channelRef, code, emoji, type EmojiName, joinText, mention, plainText, rt, strong, time, type Text } from '../src/domain/text.ts';
+import { actions, button, context, divider, header, section, type Block, type Form, type Home, type Message } from './surface.ts';
 
-type Block = Record<string, unknown>;
-
-const SEV_EMOJI: Record<string, string> = { P0: ':red_circle:', P1: ':large_orange_circle:', P2: ':large_yellow_circle:', P3: ':white_circle:' };
-const STATUS_EMOJI: Record<string, string> = {
-  investigating: ':mag:',
-  identified: ':dart:',
-  monitoring: ':eyes:',
-  resolved: ':white_check_mark:',
-  closed: ':lock:',
+const SEV: Record<string, EmojiName> = { P0: 'red_circle', P1: 'large_orange_circle', P2: 'large_yellow_circle', P3: 'white_circle' };
+const STATUS: Record<string, EmojiName> = {
+  investigating: 'mag',
+  identified: 'dart',
+  monitoring: 'eyes',
+  resolved: 'white_check_mark',
+  closed: 'lock',
 };
+/** A severity's or a status's emoji, or nothing for one Muster has none for. */
+const sevEmoji = (s: string): Text => (SEV[s] ? [emoji(SEV[s]!)] : '');
+const statusEmoji = (s: string): Text => (STATUS[s] ? [emoji(STATUS[s]!)] : '');
 
-const who = (u?: string) => (u ? mention(u) : '_unassigned_');
-const plain = (text: string) => ({ type: 'plain_text', text: clip(text, LIMITS.buttonLabel), emoji: true });
-const button = (text: string, actionId: string, value: string, style?: 'primary' | 'danger') => ({
-  type: 'button',
-  text: plain(text),
-  action_id: actionId,
-  value,
-  ...(style ? { style } : {}),
-});
+const who = (u?: string): Text => (u ? [mention(u)] : 'unassigned');
+/** The incident's channel: a link once it exists, its name while it is being created. */
+export const warRoom = (v: { channelId: string | null; channelName: string | null }): Text =>
+  v.channelId ? [channelRef(v.channelId)] : v.channelName ? `#${v.channelName}` : 'its channel (being created)';
 
 function slaLine(v: IncidentView): Text {
   const clock = (label: string, by: Date, met?: boolean) =>
-    met === undefined ? rt`${label} by ${time(by)}` : met ? `${label}: met :white_check_mark:` : rt`${label}: *missed* (${time(by)}) :x:`;
+    met === undefined ? rt`${label} by ${time(by)}` : met ? rt`${label}: met ${emoji('white_check_mark')}` : rt`${label}: ${strong('missed')} (${time(by)}) ${emoji('x')}`;
   return rt`${clock('Respond', v.sla.respondBy, v.sla.respondMet)} · ${clock('Resolve', v.sla.resolveBy, v.sla.resolveMet)}`;
 }
 
 /** The incident card: posted and pinned in the war room, updated in place on every change. */
-export function incidentCard(v: IncidentView): { text: string; blocks: Block[] } {
+export function incidentCard(v: IncidentView): Message {
   const open = v.status !== 'resolved' && v.status !== 'closed';
   const blocks: Block[] = [
-    { type: 'header', text: plain(clip(`${v.ref} · ${v.title}`, LIMITS.headerText)) },
+    header(clip(`${v.ref} · ${plainText(v.title)}`, LIMITS.headerText)),
     {
-      type: 'section',
+      kind: 'fields',
       fields: [
-        { type: 'mrkdwn', text: `*Severity*\n${SEV_EMOJI[v.severity] ?? ''} ${v.severity}` },
-        { type: 'mrkdwn', text: `*Status*\n${STATUS_EMOJI[v.status] ?? ''} ${v.status}` },
-        { type: 'mrkdwn', text: `*${ROLE_LABEL.commander}*\n${who(v.commander)}` },
-        { type: 'mrkdwn', text: `*${ROLE_LABEL.tech}*\n${who(v.tech)}` },
-        { type: 'mrkdwn', text: `*${ROLE_LABEL.comms}*\n${who(v.comms)}` },
-        { type: 'mrkdwn', text: rt`*Reported by*\n${mention(v.reporter)} ${time(v.declaredAt)}` },
+        { label: 'Severity', value: rt`${sevEmoji(v.severity)} ${v.severity}` },
+        { label: 'Status', value: rt`${statusEmoji(v.status)} ${v.status}` },
+        { label: ROLE_LABEL.commander, value: who(v.commander) },
+        { label: ROLE_LABEL.tech, value: who(v.tech) },
+        { label: ROLE_LABEL.comms, value: who(v.comms) },
+        { label: 'Reported by', value: rt`${mention(v.reporter)} ${time(v.declaredAt)}` },
       ],
     },
   ];
   if (v.description || v.services.length) {
-    blocks.push({
-      type: 'section',
-      text: { type: 'mrkdwn', text: clip([v.description ? v.description : '', v.services.length ? `*Affected:* ${v.services.join(', ')}` : ''].filter(Boolean).join('\n'), LIMITS.sectionText) },
-    });
+    const parts: Text[] = [];
+    if (v.description) parts.push(v.description);
+    if (v.services.length) parts.push(rt`${strong('Affected:')} ${v.services.join(', ')}`);
+    blocks.push(section(clipText(joinText(parts, '\n'), LIMITS.sectionText)));
   }
-  if (v.summary && !open) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(`*Resolution:* ${v.summary}`, LIMITS.sectionText) } });
-  blocks.push({
-    type: 'context',
-    elements: [
-      { type: 'mrkdwn', text: rt`SLA — ${slaLine(v)}` },
-      {
-        type: 'mrkdwn',
-        text: rt`Last update ${time(v.lastUpdateAt)}${v.updateDueAt && rt` · next due ${time(v.updateDueAt)}`}${v.resolvedAt && rt` · resolved ${time(v.resolvedAt)}`}${v.isPrivate && ' · :lock: private'}${v.publishedAt && ` · :globe_with_meridians: on the status page as “${v.publicTitle ?? ''}”`}${v.openActions ? ` · ${v.openActions} open follow-up(s)` : ''}`,
-      },
-    ],
-  });
+  if (v.summary && !open) blocks.push(section(clipText(rt`${strong('Resolution:')} ${v.summary}`, LIMITS.sectionText)));
+  blocks.push(
+    context(
+      rt`SLA — ${slaLine(v)}`,
+      rt`Last update ${time(v.lastUpdateAt)}${v.updateDueAt && rt` · next due ${time(v.updateDueAt)}`}${v.resolvedAt && rt` · resolved ${time(v.resolvedAt)}`}${v.isPrivate && rt` · ${emoji('lock')} private`}${v.publishedAt && rt` · ${emoji('globe_with_meridians')} on the status page as “${v.publicTitle ?? ''}”`}${v.openActions ? ` · ${v.openActions} open follow-up(s)` : ''}`,
+    ),
+  );
   if (v.status !== 'closed') {
     const buttons = [
       button('Take commander', ACTIONS.incident.takeCommander, v.id, v.commander ? undefined : 'primary'),
@@ -73,32 +66,30 @@ export function incidentCard(v: IncidentView): { text: string; blocks: Block[] }
       button('Post update', ACTIONS.incident.postUpdate, v.id),
     ];
     if (open) buttons.push(button('Resolve', ACTIONS.incident.resolve, v.id, 'danger'));
-    blocks.push({ type: 'actions', block_id: `incident-actions`, elements: buttons });
+    blocks.push(actions('incident-actions', ...buttons));
   }
-  const text = `${v.ref} [${v.severity}] ${v.title} — ${v.status}; commander ${v.commander ? mention(v.commander) : 'unassigned'}; declared ${v.declaredAt.toISOString()}`;
+  const text = rt`${v.ref} [${v.severity}] ${v.title} — ${v.status}; commander ${who(v.commander)}; declared ${v.declaredAt.toISOString()}`;
   return { text, blocks };
 }
 
 /** Broadcast-channel announcement of a P0/P1 (declared, status, severity, resolved). */
-export function incidentAnnouncement(v: IncidentView, headline: Text): { text: Text; blocks: Block[] } {
-  const where = v.channelId ? `<#${v.channelId}>` : `#${v.channelName ?? ''}`;
+export function incidentAnnouncement(v: IncidentView, headline: Text): Message {
   return {
-    text: concat(headline, ` — ${where}`),
+    text: rt`${headline} — ${warRoom(v)}`,
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: clipText(rt`${SEV_EMOJI[v.severity] ?? ''} *${headline}*\nWar room: ${where} · status ${v.status} · commander ${who(v.commander)}`, LIMITS.sectionText) } },
-      { type: 'context', elements: [{ type: 'mrkdwn', text: rt`Declared ${time(v.declaredAt)} by ${mention(v.reporter)}` }] },
+      section(clipText(rt`${sevEmoji(v.severity)} ${strong(headline)}\nWar room: ${warRoom(v)} · status ${v.status} · commander ${who(v.commander)}`, LIMITS.sectionText)),
+      context(rt`Declared ${time(v.declaredAt)} by ${mention(v.reporter)}`),
     ],
   };
 }
 
-export function incidentReady(v: IncidentView): { text: string } {
-  const where = v.channelId ? `<#${v.channelId}>` : `#${v.channelName ?? ''}`;
-  return { text: `${v.ref} war room is ready: ${where}. The card with the role buttons is pinned there.` };
+export function incidentReady(v: IncidentView): Message {
+  return { text: rt`${v.ref} war room is ready: ${warRoom(v)}. The card with the role buttons is pinned there.` };
 }
 
 export interface NudgeSurfaceData {
   id: string;
-  text: string;
+  text: Text;
   status: string;
   level: number;
   acknowledgedBy?: string | null;
@@ -107,10 +98,11 @@ export interface NudgeSurfaceData {
 }
 
 /** A nudge with Acknowledge / Snooze 30m; once handled, its buttons give way to who did what. */
-export function nudgeMessage(n: NudgeSurfaceData, mentionLine?: string): { text: string; blocks: Block[] } {
-  const blocks: Block[] = [{ type: 'section', text: { type: 'mrkdwn', text: clip(`${mentionLine ? `${mentionLine} ` : ''}:alarm_clock: ${n.text}`, LIMITS.sectionText) } }];
+export function nudgeMessage(n: NudgeSurfaceData, lead?: Text): Message {
+  const line = rt`${lead && rt`${lead} `}${emoji('alarm_clock')} ${n.text}`;
+  const blocks: Block[] = [section(clipText(line, LIMITS.sectionText))];
   if (n.status === 'open') {
-    blocks.push({ type: 'actions', block_id: 'nudge-actions', elements: [button('Acknowledge', ACTIONS.nudge.acknowledge, n.id, 'primary'), button('Snooze 30m', ACTIONS.nudge.snooze, n.id)] });
+    blocks.push(actions('nudge-actions', button('Acknowledge', ACTIONS.nudge.acknowledge, n.id, 'primary'), button('Snooze 30m', ACTIONS.nudge.snooze, n.id)));
   } else {
     const state =
       n.status === 'acknowledged'
@@ -118,95 +110,83 @@ export function nudgeMessage(n: NudgeSurfaceData, mentionLine?: string): { text:
         : n.status === 'snoozed'
           ? rt`Snoozed until ${n.snoozedUntil ? time(n.snoozedUntil) : 'later'}`
           : 'No longer needed';
-    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: state }] });
+    blocks.push(context(state));
   }
-  return { text: `${mentionLine ? `${mentionLine} ` : ''}${n.text}`, blocks };
+  return { text: rt`${lead && rt`${lead} `}${n.text}`, blocks };
 }
 
-export function followUpMessage(a: { id: string; number: number; text: string; ref: string; due?: string | null; status: string }, intro: string): { text: string; blocks: Block[] } {
-  const line = `${intro}: *#${a.number} ${a.text}*${a.due ? ` (due ${a.due})` : ''}`;
-  const blocks: Block[] = [{ type: 'section', text: { type: 'mrkdwn', text: clip(line, LIMITS.sectionText) } }];
-  if (a.status === 'open') blocks.push({ type: 'actions', block_id: 'followup-actions', elements: [button('Mark done', ACTIONS.followUp.done, a.id, 'primary')] });
-  else blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: ':white_check_mark: Done' }] });
+export function followUpMessage(a: { id: string; number: number; text: Text; ref: string; due?: string | null; status: string }, intro: Text): Message {
+  const line = rt`${intro}: ${strong(`#${a.number} `, a.text)}${a.due && ` (due ${a.due})`}`;
+  const blocks: Block[] = [section(clipText(line, LIMITS.sectionText))];
+  if (a.status === 'open') blocks.push(actions('followup-actions', button('Mark done', ACTIONS.followUp.done, a.id, 'primary')));
+  else blocks.push(context(rt`${emoji('white_check_mark')} Done`));
   return { text: line, blocks };
 }
 
-const input = (blockId: string, label: string, element: Record<string, unknown>, optional = false, hint?: string) => ({
-  type: 'input',
-  block_id: blockId,
-  label: plain(label),
-  optional,
-  element,
-  ...(hint ? { hint: plain(hint) } : {}),
-});
-
 /** The declare form opened by `/incident` and `/incident new`. */
-export function declareModal(opts: { privateByDefault: boolean; channelId?: string }): Record<string, unknown> {
-  const sevOption = (s: string, d: string) => ({ text: plain(`${s} — ${d}`), value: s });
-  const options = [
-    sevOption('P0', 'critical, respond in 5 min'),
-    sevOption('P1', 'major, respond in 15 min'),
-    sevOption('P2', 'minor, respond in 1 h'),
-    sevOption('P3', 'low, respond in 24 h'),
-  ];
-  const privOptions = [
-    { text: plain('Public channel'), value: 'public' },
-    { text: plain('Private channel'), value: 'private' },
+export function declareModal(opts: { privateByDefault: boolean; channelId?: string }): Form {
+  const severities = [
+    { value: 'P0', label: 'P0 — critical, respond in 5 min' },
+    { value: 'P1', label: 'P1 — major, respond in 15 min' },
+    { value: 'P2', label: 'P2 — minor, respond in 1 h' },
+    { value: 'P3', label: 'P3 — low, respond in 24 h' },
   ];
   return {
-    type: 'modal',
-    callback_id: VIEWS.declare,
-    private_metadata: JSON.stringify({ channelId: opts.channelId ?? null }),
-    title: plain('Declare an incident'),
-    submit: plain('Declare'),
-    close: plain('Cancel'),
-    blocks: [
-      input(FIELDS.title.block, 'Title', { type: 'plain_text_input', action_id: FIELDS.title.action, max_length: 200, placeholder: plain('What is broken, in a few words') }),
-      input(FIELDS.severity.block, 'Severity', { type: 'static_select', action_id: FIELDS.severity.action, options, initial_option: options[2] }),
-      input(FIELDS.description.block, 'Description', { type: 'plain_text_input', action_id: FIELDS.description.action, multiline: true, max_length: 2000 }, true),
-      input(FIELDS.services.block, 'Affected services', { type: 'plain_text_input', action_id: FIELDS.services.action, max_length: 500, placeholder: plain('api, checkout, payments') }, true, 'Comma-separated'),
-      input(FIELDS.private.block, 'Channel', { type: 'radio_buttons', action_id: FIELDS.private.action, options: privOptions, initial_option: privOptions[opts.privateByDefault ? 1 : 0] }),
+    id: VIEWS.declare,
+    title: 'Declare an incident',
+    submit: 'Declare',
+    close: 'Cancel',
+    data: { channelId: opts.channelId ?? null },
+    fields: [
+      { id: FIELDS.title.block, label: 'Title', kind: 'text', maxLength: 200, placeholder: 'What is broken, in a few words' },
+      { id: FIELDS.severity.block, label: 'Severity', kind: 'select', options: severities, initial: 'P2' },
+      { id: FIELDS.description.block, label: 'Description', kind: 'text', multiline: true, maxLength: 2000, optional: true },
+      { id: FIELDS.services.block, label: 'Affected services', kind: 'text', maxLength: 500, placeholder: 'api, checkout, payments', optional: true, hint: 'Comma-separated' },
+      {
+        id: FIELDS.private.block,
+        label: 'Channel',
+        kind: 'radio',
+        options: [
+          { value: 'public', label: 'Public channel' },
+          { value: 'private', label: 'Private channel' },
+        ],
+        initial: opts.privateByDefault ? 'private' : 'public',
+      },
     ],
   };
 }
 
-/** `Post update` and `Resolve` forms: one text field, the incident id in private_metadata. */
-export function textModal(kind: 'update' | 'resolve', v: Pick<IncidentView, 'id' | 'ref' | 'title'>): Record<string, unknown> {
+/** `Post update` and `Resolve` forms: one text field, the incident id carried along. */
+export function textModal(kind: 'update' | 'resolve', v: Pick<IncidentView, 'id' | 'ref' | 'title'>): Form {
   const isUpdate = kind === 'update';
   return {
-    type: 'modal',
-    callback_id: isUpdate ? VIEWS.update : VIEWS.resolve,
-    private_metadata: JSON.stringify({ incidentId: v.id }),
-    title: plain(isUpdate ? `Update ${v.ref}` : `Resolve ${v.ref}`),
-    submit: plain(isUpdate ? 'Post update' : 'Resolve'),
-    close: plain('Cancel'),
-    blocks: [
-      { type: 'context', elements: [{ type: 'mrkdwn', text: clip(`*${v.ref}* ${v.title}`, LIMITS.sectionText) }] },
-      input(FIELDS.text.block, isUpdate ? 'Update' : 'Resolution summary', { type: 'plain_text_input', action_id: FIELDS.text.action, multiline: true, max_length: 3000 }),
-    ],
+    id: isUpdate ? VIEWS.update : VIEWS.resolve,
+    title: isUpdate ? `Update ${v.ref}` : `Resolve ${v.ref}`,
+    submit: isUpdate ? 'Post update' : 'Resolve',
+    close: 'Cancel',
+    data: { incidentId: v.id },
+    intro: clipText(rt`${strong(v.ref)} ${v.title}`, LIMITS.sectionText),
+    fields: [{ id: FIELDS.text.block, label: isUpdate ? 'Update' : 'Resolution summary', kind: 'text', multiline: true, maxLength: 3000 }],
   };
 }
 
 /** App Home: what waits for this person's approval, then open incidents they may see. */
-export function homeView(incidents: IncidentView[], now: Date, before: Block[] = []): Record<string, unknown> {
-  const blocks: Block[] = [
-    { type: 'header', text: plain('Muster') },
-    ...before,
-    { type: 'divider' },
-    { type: 'section', text: { type: 'mrkdwn', text: rt`*Open incidents* (${incidents.length}) · updated ${time(now)}` } },
-  ];
-  if (incidents.length === 0) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: 'No open incidents. :sunny:' } });
+export function homeView(incidents: IncidentView[], now: Date, before: Block[] = []): Home {
+  const blocks: Block[] = [header('Muster'), ...before, divider(), section(rt`${strong('Open incidents')} (${incidents.length}) · updated ${time(now)}`)];
+  if (incidents.length === 0) blocks.push(section(rt`No open incidents. ${emoji('sunny')}`));
   for (const v of incidents.slice(0, 40)) {
     const age = Math.floor((now.getTime() - v.declaredAt.getTime()) / 60_000);
     const ageText = age < 60 ? `${age}m` : age < 2880 ? `${Math.floor(age / 60)}h` : `${Math.floor(age / 1440)}d`;
-    blocks.push({
-      type: 'section',
-      text: {
-        type: 'mrkdwn',
-        text: clip(`${SEV_EMOJI[v.severity] ?? ''} *${v.ref}* ${v.title}${v.isPrivate ? ' :lock:' : ''}\n${v.severity} · ${v.status} · open ${ageText} · commander ${who(v.commander)} · ${v.channelId ? `<#${v.channelId}>` : ''}`, LIMITS.sectionText),
-      },
-    });
+    blocks.push(
+      section(
+        clipText(
+          rt`${sevEmoji(v.severity)} ${strong(v.ref)} ${v.title}${v.isPrivate && rt` ${emoji('lock')}`}\n${v.severity} · ${v.status} · open ${ageText} · commander ${who(v.commander)}${v.channelId && rt` · ${channelRef(v.channelId)}`}`,
+          LIMITS.sectionText,
+        ),
+      ),
+    );
   }
-  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: 'Declare with `/incident` · list with `/incident list` · help with `/muster help`' }] });
-  return { type: 'home', blocks: blocks.slice(0, LIMITS.blocksPerView) };
+  blocks.push(context(rt`Declare with ${code('/incident')} · list with ${code('/incident list')} · help with ${code('/muster help')}`));
+  return { blocks: blocks.slice(0, LIMITS.blocksPerView) };
 }
+

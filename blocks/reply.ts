@@ -1,8 +1,7 @@
 import type { Reply } from '../src/services/types.ts';
-import { concat, joinText, type Inline, type Text } from '../src/domain/text.ts';
+import { code, concat, emoji, joinText, type Inline, type Text } from '../src/domain/text.ts';
 import { LIMITS, clip, clipText, splitLines, textLength } from './limits.ts';
-
-type Block = Record<string, unknown>;
+import { context, header, section, type Block, type Message } from './surface.ts';
 
 /** Groups lines of neutral text into section-sized chunks. */
 function chunks(lines: readonly Text[], max = LIMITS.sectionText): Text[] {
@@ -24,29 +23,29 @@ function chunks(lines: readonly Text[], max = LIMITS.sectionText): Text[] {
   return out.filter((c) => c.length > 0);
 }
 
-/** A command reply as a Slack message body (neutral text inside; the Slack layer renders it). */
-export function replyMessage(reply: Reply): { response_type: 'ephemeral' | 'in_channel'; text: Text; blocks?: Block[] } {
+/** A command reply as a message: its sections under headers, or its text in section-sized parts. */
+export function replyMessage(reply: Reply): Message {
   const text = clipText(reply.text, LIMITS.fallbackText);
   const blocks: Block[] = [];
   if (reply.sections && reply.sections.length) {
     for (const s of reply.sections) {
-      if (s.title) blocks.push({ type: 'header', text: { type: 'plain_text', text: clip(s.title, LIMITS.headerText), emoji: true } });
-      for (const c of chunks(s.lines)) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: c } });
+      if (s.title) blocks.push(header(clip(s.title, LIMITS.headerText)));
+      for (const c of chunks(s.lines)) blocks.push(section(c));
     }
   } else {
-    for (const c of chunks(splitLines(reply.text))) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: c } });
+    for (const c of chunks(splitLines(reply.text))) blocks.push(section(c));
   }
   if (blocks.length > LIMITS.blocksPerMessage) {
     blocks.length = LIMITS.blocksPerMessage - 1;
-    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: '_(shortened: more than Slack shows in one message)_' }] });
+    blocks.push(context('(shortened: more than fits in one message)'));
   }
-  return { response_type: reply.visibility ?? 'ephemeral', text, blocks };
+  return { text, blocks };
 }
 
 /** An error shown only to the user: what was wrong, and the right form when there is one. */
-export function errorMessage(message: Text, usage?: string): { response_type: 'ephemeral'; text: Text; blocks: Block[] } {
+export function errorMessage(message: Text, usage?: string): Message {
   const text = usage ? concat(message, `\nUsage: ${usage.split('\n').join(' | ')}`) : message;
-  const blocks: Block[] = [{ type: 'section', text: { type: 'mrkdwn', text: concat(':warning: ', clipText(message, LIMITS.sectionText - 10)) } }];
-  if (usage) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: clip(`Usage:\n${usage.split('\n').map((u) => `\`${u}\``).join('\n')}`, LIMITS.sectionText) }] });
-  return { response_type: 'ephemeral', text, blocks };
+  const blocks: Block[] = [section(concat(emoji('warning'), ' ', clipText(message, LIMITS.sectionText - 10)))];
+  if (usage) blocks.push(context(clipText(joinText(['Usage:', ...usage.split('\n').map((u) => [code(u)])], '\n'), LIMITS.sectionText)));
+  return { text, blocks };
 }

@@ -2,8 +2,9 @@ import { z } from 'zod';
 import { parseAmount } from '../src/domain/approval.ts';
 import { DECISION_CATEGORIES } from '../src/config/policy.ts';
 import { UsageError } from '../src/services/errors.ts';
-import { arg, restAfter, tokenize, noExtra } from './grammar.ts';
+import { arg, readText, restAfter, tokenize, noExtra } from './grammar.ts';
 import type { Command } from './types.ts';
+import { fmt } from '../src/domain/text.ts';
 
 const USAGE = {
   deploy: '/approval deploy <environment> <component> <version> [reason]',
@@ -98,19 +99,19 @@ export const approval = {
     const s = services.approvals;
     switch (a.sub) {
       case 'help':
-        return { text: HELP };
+        return { text: fmt(HELP) };
       case 'list':
         return s.list(actor);
       case 'deploy':
-        return s.requestDeploy(actor, meta, { environment: a.environment, component: a.component, version: a.version, reason: a.reason });
+        return s.requestDeploy(actor, meta, { environment: a.environment, component: a.component, version: a.version, reason: a.reason === undefined ? undefined : readText(a.reason) });
       case 'request':
-        return s.requestDecision(actor, meta, { type: a.type, category: a.category, amount: a.amount, title: a.title });
+        return s.requestDecision(actor, meta, { type: a.type, category: a.category, amount: a.amount, title: readText(a.title) });
       case 'show':
         return s.show(actor, a.ref);
       case 'cancel':
         return s.cancel(actor, meta, a.ref);
       case 'breakglass':
-        return s.breakGlass(actor, meta, a.ref, a.reason);
+        return s.breakGlass(actor, meta, a.ref, readText(a.reason));
     }
   },
 } satisfies Command<ApprovalArgs>;

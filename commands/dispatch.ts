@@ -1,18 +1,16 @@
-import { Refusal, UsageError } from '../src/services/errors.ts';
-import { DuplicateRequest } from '../src/services/kernel.ts';
-import type { Actor, Reply, RequestMeta } from '../src/services/types.ts';
+import type { Logger } from 'pino';
+import { UsageError } from '../src/services/errors.ts';
+import type { Actor, RequestMeta } from '../src/services/types.ts';
 import type { Services } from '../src/services/index.ts';
+import { runRequest, type Outcome } from '../src/services/outcome.ts';
 import type { Command } from './types.ts';
 
-export type CommandOutcome =
-  | { kind: 'reply'; reply: Reply }
-  | { kind: 'usage'; message: string; usage?: string }
-  | { kind: 'refused'; message: string }
-  | { kind: 'duplicate' };
+export type CommandOutcome = Outcome;
 
 /**
- * Runs a command the same way for every platform: parse (bad input stops here and
- * nothing is read or written), resolve the actor, execute; a refusal is audited.
+ * Runs a command the same way for every platform: parse (bad input stops here, and nothing is
+ * read or written: not even the person's record), then resolve the actor and execute through the
+ * one outcome mapping (src/services/outcome.ts): refusals audited, failures logged.
  */
 export async function dispatchCommand(
   command: Command<unknown>,
@@ -20,19 +18,14 @@ export async function dispatchCommand(
   resolveActor: () => Promise<Actor>,
   meta: RequestMeta,
   services: Services,
+  log: Logger,
 ): Promise<CommandOutcome> {
-  let actor: Actor | undefined;
+  let parsed: unknown;
   try {
-    const parsed = command.parse(text);
-    actor = await resolveActor();
-    return { kind: 'reply', reply: await command.execute({ actor, meta, services }, parsed) };
+    parsed = command.parse(text);
   } catch (e) {
     if (e instanceof UsageError) return { kind: 'usage', message: e.message, usage: e.usage };
-    if (e instanceof DuplicateRequest) return { kind: 'duplicate' };
-    if (e instanceof Refusal) {
-      if (actor) await services.kernel.recordRefusal(actor, meta, e);
-      return { kind: 'refused', message: e.message };
-    }
     throw e;
   }
+  return runRequest(services.kernel, log, meta, resolveActor, (actor) => command.execute({ actor, meta, services }, parsed));
 }

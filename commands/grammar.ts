@@ -1,6 +1,23 @@
 import { z } from 'zod';
 import { UsageError } from '../src/services/errors.ts';
 import type { PersonRef } from '../src/services/types.ts';
+import { fromLegacy, inlines, isChannelNode, isPersonNode, plainText, type Text } from '../src/domain/text.ts';
+
+/**
+ * The command line a grammar reads: neutral text with each person written `<@id>` and each channel
+ * `<#id>` (the form Slack's and Discord's mentions share), so that a mention is one word. Anything
+ * else a platform parsed into nodes reads as its plain text.
+ */
+export function commandLine(text: Text): string {
+  return inlines(text)
+    .map((i) => (typeof i === 'string' ? i : isPersonNode(i) ? `<@${i.person}>` : isChannelNode(i) ? `<#${i.channel}>` : plainText([i])))
+    .join('');
+}
+
+/** Free text from a command line as neutral text: `<@id>` and `<#id>` become a person and a channel again. */
+export function readText(s: string): Text {
+  return fromLegacy(s);
+}
 
 /** Splits command text into words, keeping "quoted phrases" and <@U1|mentions with spaces> whole. */
 export function tokenize(text: string): string[] {

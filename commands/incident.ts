@@ -5,9 +5,11 @@ import { UsageError } from '../src/services/errors.ts';
 import type { Target } from '../src/services/incidents.ts';
 import { withResolution } from '../src/services/kernel.ts';
 import type { PersonRef } from '../src/services/types.ts';
-import { arg, person, readPerson, restAfter, tokenize, noExtra } from './grammar.ts';
+import { arg, person, readText, readPerson, restAfter, tokenize, noExtra } from './grammar.ts';
 import type { Command } from './types.ts';
+import { fmt } from '../src/domain/text.ts';
 import { concat } from '../src/domain/text.ts';
+import { declareForm } from '../src/services/interactions.ts';
 
 const USAGE = {
   new: '/incident new',
@@ -215,21 +217,21 @@ export const incident = {
     const target = (t: Target): Target => (t.ref ? t : { channelId: meta.channelId });
     switch (a.sub) {
       case 'help':
-        return { text: HELP };
+        return { text: fmt(HELP) };
       case 'new':
-        return { text: 'Opening the declare form…', openModal: { kind: 'incident.declare' } };
+        return { text: 'Opening the declare form…', form: declareForm(services, meta.channelId) };
       case 'list':
         return s.list(actor);
       case 'declare': {
-        const r = await s.declare(actor, meta, { title: a.title, severity: a.severity });
+        const r = await s.declare(actor, meta, { title: readText(a.title), severity: a.severity });
         return a.defaulted ? { ...r, text: concat(r.text, ' (No severity given: declared as P2; change it with `/incident sev P1 <reason>`.)') } : r;
       }
       case 'status':
-        return s.setStatus(actor, meta, target(a.target), a.status, a.note);
+        return s.setStatus(actor, meta, target(a.target), a.status, a.note === undefined ? undefined : readText(a.note));
       case 'update':
-        return s.postUpdate(actor, meta, target(a.target), a.text);
+        return s.postUpdate(actor, meta, target(a.target), readText(a.text));
       case 'note':
-        return s.addNote(actor, meta, target(a.target), a.text);
+        return s.addNote(actor, meta, target(a.target), readText(a.text));
       case 'public':
         return s.setPublic(actor, meta, target(a.target), a.text);
       case 'public-title':
@@ -239,16 +241,16 @@ export const incident = {
       case 'public-off':
         return s.unpublish(actor, meta, target(a.target));
       case 'resolve':
-        return s.resolve(actor, meta, target(a.target), a.text);
+        return s.resolve(actor, meta, target(a.target), readText(a.text));
       case 'sev':
-        return s.setSeverity(actor, meta, target(a.target), a.severity, a.reason);
+        return s.setSeverity(actor, meta, target(a.target), a.severity, a.reason === undefined ? undefined : readText(a.reason));
       case 'role': {
         const who = a.user.kind === 'me' ? { externalId: actor.externalId } : await kernel.resolvePerson(actor, a.user);
         return withResolution(await s.assignRole(actor, meta, target(a.target), a.role, who.externalId), who);
       }
       case 'action': {
         const owner = a.owner && (await kernel.resolvePerson(actor, a.owner, OWNER_AS_TEXT));
-        const added = await s.addAction(actor, meta, target(a.target), { text: a.text, owner: owner?.externalId, due: a.due });
+        const added = await s.addAction(actor, meta, target(a.target), { text: readText(a.text), owner: owner?.externalId, due: a.due });
         return owner ? withResolution(added, owner) : added;
       }
       case 'action-done':

@@ -6,6 +6,7 @@ import { withResolution } from '../src/services/kernel.ts';
 import type { PersonRef } from '../src/services/types.ts';
 import { arg, person, subjectRef, tokenize, noExtra } from './grammar.ts';
 import type { Command } from './types.ts';
+import { fmt } from '../src/domain/text.ts';
 
 const USAGE = {
   help: '/muster help',
@@ -77,7 +78,7 @@ export const muster = {
   async execute({ actor, meta, services }, args) {
     switch (args.sub) {
       case 'help':
-        return { text: HELP };
+        return { text: fmt(HELP) };
       case 'whoami':
         return services.admin.whoami(actor);
       case 'roles': {

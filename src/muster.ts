@@ -23,7 +23,7 @@ import { SlackDirectory } from './platforms/slack/directory.ts';
 import { createSlackPlatform, type SlackPlatform } from './platforms/slack/app.ts';
 import { commands } from '../commands/index.ts';
 import { createLogger } from './log.ts';
-import { slackRenderer } from './platforms/slack/render.ts';
+import { surfaceDrawer } from './services/surfaces.ts';
 import { scheduleMaintenance } from './scheduler/maintenance.ts';
 import { AuditLog } from './store/audit.ts';
 import { AuditKeyError, resolveAuditKeys } from './store/auditKeys.ts';
@@ -61,7 +61,7 @@ export class StartupError extends Error {}
 /** Renderers, effect hooks and timer handlers of each feature. */
 function wireFeatures(services: Services, dispatcher: OutboxDispatcher, timers: TimerScheduler): void {
   dispatcher
-    .addRenderer('slack', slackRenderer(services))
+    .setDrawer(surfaceDrawer(services))
     .addHook('incident.channel', (tx, { data, result }) => services.incidents.onChannelCreated(tx, String(data.incidentId), result))
     .addHook('incident.card', (tx, { data, result, effect }) => services.incidents.onCardPosted(tx, String(data.incidentId), effect.id, result))
     .addHook('nudge.posted', (tx, { data, effect }) => services.nudges.onNudgePosted(tx, String(data.nudgeId), effect.id))

@@ -1,13 +1,13 @@
 /**
- * Neutral rich text: what services and surfaces hold, and what each platform renders.
+ * Neutral rich text: what services, surfaces and the database hold, and what each platform
+ * renders (Slack mrkdwn in src/platforms/slack/mrkdwn.ts; plain text for files, the status
+ * page and the CLI with `plainText`).
  *
- * A string part is data: text as a person typed it, or as Muster wrote it. Renderers show
- * it as it is and never let it act as markup (no `<!everyone>`, no group pings, no links
- * whose label lies). The one convention inside strings is the reference to a person or a
- * channel, `<@id>` and `<#id>`: platforms resolve those ids (Slack's escaped command text
- * delivers a mention picked from autocomplete that way), and a reference pings at most the
- * one person it names. Everything else that is live (a time shown in each reader's own
- * zone, a link Muster built) is a node, never markup hidden in a string.
+ * A string is data — text as a person typed it, or as Muster wrote it — and renderers show it
+ * as it is: it never acts as markup (no `@everyone`, no group pings, no links whose label lies,
+ * no formatting). Everything live is a node: a person, a channel, a time shown in each
+ * reader's own zone, a link Muster built, emphasis and code Muster chose, an emoji by name
+ * (Slack shows `:name:`, other platforms the Unicode character from `EMOJI`).
  */
 
 export type TimeStyle = 'datetime' | 'datetime_secs' | 'date' | 'time';
@@ -16,24 +16,84 @@ export interface TimeNode {
   readonly time: string;
   readonly style: TimeStyle;
 }
-
 export interface LinkNode {
   readonly link: string;
   readonly label?: string;
 }
+/** A person, by their platform id (Slack U…, Discord snowflake): pings that one person at most. */
+export interface PersonNode {
+  readonly person: string;
+}
+/** A channel, by its platform id. */
+export interface ChannelNode {
+  readonly channel: string;
+}
+export interface StrongNode {
+  readonly strong: readonly Inline[];
+}
+export interface EmNode {
+  readonly em: readonly Inline[];
+}
+export interface CodeNode {
+  readonly code: string;
+}
 
-export type Inline = string | TimeNode | LinkNode;
+/** The emoji Muster uses: the shortcode name Slack knows, and the Unicode character for everywhere else. */
+export const EMOJI = {
+  white_check_mark: '✅',
+  x: '❌',
+  hourglass: '⌛',
+  hourglass_flowing_sand: '⏳',
+  no_entry_sign: '🚫',
+  rotating_light: '🚨',
+  red_circle: '🔴',
+  large_orange_circle: '🟠',
+  large_yellow_circle: '🟡',
+  white_circle: '⚪',
+  mag: '🔍',
+  dart: '🎯',
+  eyes: '👀',
+  lock: '🔒',
+  globe_with_meridians: '🌐',
+  alarm_clock: '⏰',
+  sunny: '☀️',
+  loudspeaker: '📢',
+  warning: '⚠️',
+  pushpin: '📌',
+} as const;
+export type EmojiName = keyof typeof EMOJI;
 
-/** A plain string, or a sequence of strings and nodes. JSON-safe: effects store it as it is. */
+export interface EmojiNode {
+  readonly emoji: EmojiName;
+}
+
+export type Inline = string | TimeNode | LinkNode | PersonNode | ChannelNode | StrongNode | EmNode | CodeNode | EmojiNode;
+
+/** A plain string, or a sequence of strings and nodes. JSON-safe: effects and rows store it as it is. */
 export type Text = string | readonly Inline[];
 
-/** A reference to a person in neutral text (their platform id, e.g. U123 on Slack). */
-export const mention = (externalId: string): string => `<@${externalId}>`;
-/** A reference to a channel in neutral text (its platform id). */
-export const channelRef = (externalId: string): string => `<#${externalId}>`;
+export const mention = (externalId: string): PersonNode => ({ person: externalId });
+export const channelRef = (externalId: string): ChannelNode => ({ channel: externalId });
+export const strong = (...parts: Part[]): StrongNode => ({ strong: concat(...parts) });
+export const em = (...parts: Part[]): EmNode => ({ em: concat(...parts) });
+export const code = (text: string): CodeNode => ({ code: text });
+export const emoji = (name: EmojiName): EmojiNode => ({ emoji: name });
 
-/** `<@id>` / `<#id>` as they appear inside neutral strings. */
-export const REFERENCE = /<([@#])([A-Za-z0-9]+)>/g;
+/**
+ * Muster's own wording written with `*strong*` and `` `code` `` marks, as neutral text: for texts
+ * authored in this code base (help, duties, domain reasons), never for anything a person typed.
+ */
+export function fmt(literal: string): Inline[] {
+  const out: Inline[] = [];
+  let last = 0;
+  for (const m of literal.matchAll(/\*([^*\n]+)\*|`([^`\n]+)`/g)) {
+    pushPart(out, literal.slice(last, m.index));
+    pushPart(out, m[1] !== undefined ? strong(m[1]) : code(m[2]!));
+    last = m.index! + m[0].length;
+  }
+  pushPart(out, literal.slice(last));
+  return out;
+}
 
 /** A moment, shown in each reader's own time zone where the platform can (ISO 8601 elsewhere). */
 export function time(d: Date, style: TimeStyle = 'datetime'): TimeNode {
@@ -46,13 +106,14 @@ export function link(url: string, label?: string): LinkNode {
   return label === undefined ? { link: url } : { link: url, label };
 }
 
-export function isTimeNode(i: Inline): i is TimeNode {
-  return typeof i === 'object' && 'time' in i;
-}
-
-export function isLinkNode(i: Inline): i is LinkNode {
-  return typeof i === 'object' && 'link' in i;
-}
+export const isTimeNode = (i: Inline): i is TimeNode => typeof i === 'object' && 'time' in i;
+export const isLinkNode = (i: Inline): i is LinkNode => typeof i === 'object' && 'link' in i;
+export const isPersonNode = (i: Inline): i is PersonNode => typeof i === 'object' && 'person' in i;
+export const isChannelNode = (i: Inline): i is ChannelNode => typeof i === 'object' && 'channel' in i;
+export const isStrongNode = (i: Inline): i is StrongNode => typeof i === 'object' && 'strong' in i;
+export const isEmNode = (i: Inline): i is EmNode => typeof i === 'object' && 'em' in i;
+export const isCodeNode = (i: Inline): i is CodeNode => typeof i === 'object' && 'code' in i;
+export const isEmojiNode = (i: Inline): i is EmojiNode => typeof i === 'object' && 'emoji' in i;
 
 type Part = Text | Inline | number | null | undefined | false;
 
@@ -73,6 +134,8 @@ function pushPart(out: Inline[], p: Part): void {
 /**
  * Builds neutral text from a template: literal parts and interpolated strings are text,
  * interpolated nodes and Text stay what they are. `null`, `undefined` and `false` vanish.
+ * Use it (never a bare template string) wherever a value may be Text: a Text array inside
+ * `${…}` of an ordinary template literal would be flattened to nonsense.
  */
 export function rt(strings: TemplateStringsArray, ...values: Part[]): Inline[] {
   const out: Inline[] = [];
@@ -109,32 +172,103 @@ export function isEmptyText(text: Text): boolean {
   return inlines(text).every((i) => i === '');
 }
 
+/** The text with every string trimmed at its ends (typed text from a command or a form). */
+export function trimText(text: Text): Text {
+  if (typeof text === 'string') return text.trim();
+  const out = [...text];
+  if (typeof out[0] === 'string') out[0] = out[0].trimStart();
+  const last = out.length - 1;
+  if (typeof out[last] === 'string') out[last] = (out[last] as string).trimEnd();
+  return out.filter((i) => i !== '');
+}
+
 export interface PlainOptions {
-  /** How a person reference reads; default `@id`. */
+  /** How a person reads; default `@id`. */
   person?: (externalId: string) => string;
-  /** How a channel reference reads; default `#id`. */
+  /** How a channel reads; default `#id`. */
   channel?: (externalId: string) => string;
 }
 
-/** Text with nothing live: times in ISO 8601 (UTC), links as `label (url)`, references by name or id. */
+/** Text with nothing live: emoji as Unicode, times in ISO 8601 (UTC), links as `label (url)`, people and channels by name or id. */
 export function plainText(text: Text, o: PlainOptions = {}): string {
   const person = o.person ?? ((id: string) => `@${id}`);
   const channel = o.channel ?? ((id: string) => `#${id}`);
-  return inlines(text)
-    .map((i) => {
-      if (typeof i === 'string') return i.replace(REFERENCE, (_m, sigil: string, id: string) => (sigil === '@' ? person(id) : channel(id)));
-      if (isTimeNode(i)) return i.style === 'date' ? i.time.slice(0, 10) : i.time.replace(/\.\d{3}Z$/, 'Z');
-      return i.label && i.label !== i.link ? `${i.label} (${i.link})` : i.link;
-    })
-    .join('');
+  const one = (i: Inline): string => {
+    if (typeof i === 'string') return i;
+    if (isPersonNode(i)) return person(i.person);
+    if (isChannelNode(i)) return channel(i.channel);
+    if (isTimeNode(i)) return i.style === 'date' ? i.time.slice(0, 10) : i.time.replace(/\.\d{3}Z$/, 'Z');
+    if (isLinkNode(i)) return i.label && i.label !== i.link ? `${i.label} (${i.link})` : i.link;
+    if (isStrongNode(i)) return i.strong.map(one).join('');
+    if (isEmNode(i)) return i.em.map(one).join('');
+    if (isEmojiNode(i)) return EMOJI[i.emoji] ?? '';
+    return i.code;
+  };
+  return inlines(text).map(one).join('');
 }
 
-/** Person ids referenced in a text (`<@id>`), in order, without repeats. */
+/** Person ids in a text, in order, without repeats. */
 export function peopleIn(text: Text): string[] {
   const out = new Set<string>();
-  for (const i of inlines(text)) {
-    if (typeof i !== 'string') continue;
-    for (const m of i.matchAll(REFERENCE)) if (m[1] === '@') out.add(m[2]!);
-  }
+  const walk = (i: Inline) => {
+    if (typeof i !== 'object') return;
+    if (isPersonNode(i)) out.add(i.person);
+    else if (isStrongNode(i)) i.strong.forEach(walk);
+    else if (isEmNode(i)) i.em.forEach(walk);
+  };
+  inlines(text).forEach(walk);
   return [...out];
+}
+
+/**
+ * Neutral text in a text column. Text without nodes is stored as the plain string it is (most
+ * rows, readable as they are); text with nodes as a marker character followed by its JSON. The
+ * marker (U+0002) cannot come from a person: typed text is cleaned of control characters at the
+ * edge (`cleanTyped`).
+ */
+const STORED = '\u0002';
+
+export function encodeText(text: Text): string {
+  if (typeof text === 'string') return text;
+  if (text.every((i) => typeof i === 'string')) return text.join('');
+  return STORED + JSON.stringify(text);
+}
+
+export function decodeText(stored: string): Text {
+  if (!stored.startsWith(STORED)) return stored;
+  try {
+    const parsed = JSON.parse(stored.slice(1)) as unknown;
+    if (Array.isArray(parsed)) return parsed as Inline[];
+  } catch {
+    // Not ours after all: shown as it is.
+  }
+  return stored.slice(1);
+}
+
+export function decodeNullable(stored: string | null): Text | null {
+  return stored === null ? null : decodeText(stored);
+}
+
+/** Typed text as it may be stored: control characters (but line breaks and tabs) removed. */
+export function cleanTyped(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point.
+  return s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '');
+}
+
+/**
+ * Text written before references were nodes kept them inside strings as `<@id>` / `<#id>`
+ * (and Muster's own emphasis as `*…*`): read that way into neutral text. Used by the
+ * migration of stored rows (src/store/textMigration.ts) and nowhere else.
+ */
+export function fromLegacy(s: string): Text {
+  if (!/<[@#][A-Za-z0-9]+>/.test(s)) return s;
+  const out: Inline[] = [];
+  let last = 0;
+  for (const m of s.matchAll(/<([@#])([A-Za-z0-9]+)>/g)) {
+    pushPart(out, s.slice(last, m.index));
+    pushPart(out, m[1] === '@' ? mention(m[2]!) : channelRef(m[2]!));
+    last = m.index! + m[0].length;
+  }
+  pushPart(out, s.slice(last));
+  return out;
 }

@@ -2,10 +2,12 @@ import type { Logger } from 'pino';
 import type { Database, Tx } from '../store/db.ts';
 import type { Clock } from '../domain/clock.ts';
 import { ChatError, type ChatPort, type PerformContext } from '../platforms/port.ts';
-import { cascadeDead, claimEffects, resultsOf, type OutboxRow, type StoredPayload, type Surface } from '../store/outbox.ts';
+import { cascadeDead, claimEffects, resultsOf, type OutboxRow, type StoredPayload } from '../store/outbox.ts';
+import { SurfaceGone, type SurfaceRef } from '../services/surfaces.ts';
+import type { Message } from '../../blocks/surface.ts';
 
-/** Draws a Surface for one platform (Slack: Block Kit from blocks/). */
-export type SurfaceRenderer = (surface: Surface) => Promise<Record<string, unknown>>;
+/** Draws a named surface as a neutral message (src/services/surfaces.ts); the port renders it for its platform. */
+export type SurfaceDrawer = (surface: SurfaceRef) => Promise<Message>;
 
 export type EffectHook = (tx: Tx, ctx: { effect: OutboxRow; result: Record<string, unknown>; data: Record<string, unknown> }) => Promise<void>;
 
@@ -62,7 +64,7 @@ function collectRefs(value: unknown, into: Set<number>): Set<number> {
 export class OutboxDispatcher {
   private readonly ports = new Map<string, ChatPort>();
   private readonly hooks = new Map<string, EffectHook>();
-  private readonly renderers = new Map<string, SurfaceRenderer>();
+  private draw?: SurfaceDrawer;
   private readonly opts: Required<DispatcherOptions>;
   private claiming = false;
   private again = false;
@@ -92,8 +94,8 @@ export class OutboxDispatcher {
     return this;
   }
 
-  addRenderer(platform: string, renderer: SurfaceRenderer): this {
-    this.renderers.set(platform, renderer);
+  setDrawer(draw: SurfaceDrawer): this {
+    this.draw = draw;
     return this;
   }
 
@@ -218,10 +220,15 @@ export class OutboxDispatcher {
         return;
       }
       if (args.surface && typeof args.surface === 'object') {
-        const render = this.renderers.get(row.platform);
-        if (!render) throw new ChatError(`no renderer for platform "${row.platform}"`, 'permanent', 'no_renderer');
+        if (!this.draw) throw new ChatError('no surface drawer', 'permanent', 'no_drawer');
         const { surface, ...rest } = args;
-        args = { ...rest, ...(await render(surface as Surface)) };
+        try {
+          args = { ...rest, message: await this.draw(surface as SurfaceRef) };
+        } catch (e) {
+          // The record is gone (deleted by hand, say): this effect can never succeed.
+          if (e instanceof SurfaceGone) throw new ChatError(e.message, 'permanent', 'record_gone');
+          throw e;
+        }
       }
       const ctx: PerformContext = { effectId: row.id, uncertain: row.uncertain, createdAt: row.createdAt, workspaceId: row.workspaceId, now: this.clock.now() };
       const result = await port.perform(row.op, args, ctx);

@@ -4,7 +4,7 @@ import { userIdOf, ensureUser, grantedRoles } from '../store/identity.ts';
 import { Refusal } from './errors.ts';
 import type { Kernel } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
-import { joinText, mention, rt, time, type Text } from '../domain/text.ts';
+import { code, joinText, mention, rt, strong, time, type Text } from '../domain/text.ts';
 
 export type SubjectRef = { type: 'incident' | 'change' | 'approval'; id: string };
 
@@ -18,11 +18,11 @@ export class AdminService {
     const perms = PERMISSIONS.filter((p) => hasPermission(actor.roles, p, this.k.policy.permissions));
     const roleText = roles.length
       ? roles.map((r) => (actor.envRoles.has(r) ? `${r} (from MUSTER_ADMINS)` : r)).join(', ')
-      : 'none yet — an admin can grant one with `/muster grant <role> @you`';
+      : rt`none yet — an admin can grant one with ${code('/muster grant <role> @you')}`;
     return {
-      text: `You are ${mention(actor.externalId)} in workspace ${actor.workspaceId}. Roles: ${roleText}.`,
+      text: rt`You are ${mention(actor.externalId)} in workspace ${actor.workspaceId}. Roles: ${roleText}.`,
       sections: [
-        { title: 'Who you are', lines: [`User: ${mention(actor.externalId)} (${actor.userId})`, `Platform: ${actor.platform}`] },
+        { title: 'Who you are', lines: [rt`User: ${mention(actor.externalId)} (${actor.userId})`, `Platform: ${actor.platform}`] },
         { title: 'Roles', lines: [roleText] },
         { title: 'Permissions', lines: [perms.length ? perms.join(', ') : 'none'] },
       ],
@@ -33,22 +33,24 @@ export class AdminService {
     if (targetExternalId) {
       const roles = await this.rolesOf(actor.workspaceId, targetExternalId);
       const text = roles.length
-        ? `${mention(targetExternalId)} holds: ${roles.join(', ')}.`
-        : `${mention(targetExternalId)} holds no Muster roles.`;
+        ? rt`${mention(targetExternalId)} holds: ${roles.join(', ')}.`
+        : rt`${mention(targetExternalId)} holds no Muster roles.`;
       return { text };
     }
     const grants = await this.k.db.read((tx) =>
       tx.roleGrant.findMany({ where: { workspaceId: actor.workspaceId }, include: { user: true }, orderBy: [{ role: 'asc' }, { createdAt: 'asc' }] }),
     );
-    const byRole = new Map<string, string[]>();
-    for (const g of grants) byRole.set(g.role, [...(byRole.get(g.role) ?? []), mention(g.user.externalId)]);
+    const byRole = new Map<string, { id: string; env: boolean }[]>();
+    for (const g of grants) byRole.set(g.role, [...(byRole.get(g.role) ?? []), { id: g.user.externalId, env: false }]);
     for (const admin of this.k.deps.admins) {
       const list = byRole.get('admin') ?? [];
-      if (!list.includes(mention(admin))) byRole.set('admin', [...list, `${mention(admin)} (MUSTER_ADMINS)`]);
+      if (!list.some((h) => h.id === admin)) byRole.set('admin', [...list, { id: admin, env: true }]);
     }
-    if (byRole.size === 0) return { text: 'No roles have been granted yet. Admins (MUSTER_ADMINS) can grant them with `/muster grant <role> @user`.' };
-    const lines = [...byRole.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([role, users]) => `*${role}*: ${users.join(', ')}`);
-    return { text: `Role holders:\n${lines.join('\n')}`, sections: [{ title: 'Role holders', lines }] };
+    if (byRole.size === 0) return { text: rt`No roles have been granted yet. Admins (MUSTER_ADMINS) can grant them with ${code('/muster grant <role> @user')}.` };
+    const lines = [...byRole.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([role, holders]) => rt`${strong(role)}: ${joinText(holders.map((h) => rt`${mention(h.id)}${h.env && ' (MUSTER_ADMINS)'}`), ', ')}`);
+    return { text: rt`Role holders:\n${joinText(lines, '\n')}`, sections: [{ title: 'Role holders', lines }] };
   }
 
   private async rolesOf(workspaceId: string, externalId: string): Promise<string[]> {
@@ -65,14 +67,14 @@ export class AdminService {
     return this.k.run(actor, meta, async (u) => {
       const userId = await ensureUser(u.tx, actor.workspaceId, targetExternalId, u.now, name);
       const before = await grantedRoles(u.tx, userId);
-      if (before.includes(role)) return { text: `${mention(targetExternalId)} already holds ${role}; nothing changed.` };
+      if (before.includes(role)) return { text: rt`${mention(targetExternalId)} already holds ${role}; nothing changed.` };
       await u.tx.roleGrant.create({ data: { workspaceId: actor.workspaceId, userId, role, grantedBy: actor.userId, createdAt: u.now } });
       u.audit({ action: 'role.grant', ...subject, before: { roles: before }, after: { roles: [...before, role].sort() } });
       u.effects({
         op: 'dm',
-        args: { user: targetExternalId, text: `${mention(actor.externalId)} granted you the Muster role *${role}*. See \`/muster whoami\`.` },
+        args: { user: targetExternalId, text: rt`${mention(actor.externalId)} granted you the Muster role ${strong(role)}. See ${code('/muster whoami')}.` },
       });
-      return { text: `Granted *${role}* to ${mention(targetExternalId)}.` };
+      return { text: rt`Granted ${strong(role)} to ${mention(targetExternalId)}.` };
     });
   }
 
@@ -80,19 +82,19 @@ export class AdminService {
     const subject = { subjectType: 'user', subjectId: userIdOf(actor.workspaceId, targetExternalId) };
     this.k.requirePermission(actor, 'manage_roles', 'revoke roles', { action: 'role.revoke', ...subject, reason: `revoke ${role} refused: missing manage_roles` });
     if (role === 'admin' && this.k.deps.admins.includes(targetExternalId)) {
-      throw new Refusal(`${mention(targetExternalId)} is an admin through MUSTER_ADMINS; remove them from that variable to revoke it.`);
+      throw new Refusal(rt`${mention(targetExternalId)} is an admin through MUSTER_ADMINS; remove them from that variable to revoke it.`);
     }
     return this.k.run(actor, meta, async (u) => {
       const userId = userIdOf(actor.workspaceId, targetExternalId);
       const before = await grantedRoles(u.tx, userId);
-      if (!before.includes(role)) return { text: `${mention(targetExternalId)} does not hold ${role}; nothing changed.` };
+      if (!before.includes(role)) return { text: rt`${mention(targetExternalId)} does not hold ${role}; nothing changed.` };
       if (role === 'admin' && this.k.deps.admins.length === 0) {
         const admins = await u.tx.roleGrant.count({ where: { workspaceId: actor.workspaceId, role: 'admin' } });
         if (admins <= 1) throw new Refusal('That is the last admin of this workspace; grant admin to someone else first.');
       }
       await u.tx.roleGrant.deleteMany({ where: { userId, role } });
       u.audit({ action: 'role.revoke', ...subject, before: { roles: before }, after: { roles: before.filter((r) => r !== role) } });
-      return { text: `Revoked *${role}* from ${mention(targetExternalId)}.` };
+      return { text: rt`Revoked ${strong(role)} from ${mention(targetExternalId)}.` };
     });
   }
 
@@ -115,10 +117,10 @@ export class AdminService {
 
 function formatEntry(r: AuditRow): Text {
   const actor = r.actorId.split(':').pop()!;
-  const subject = r.subjectId ? ` ${r.subjectType === 'user' ? mention(r.subjectId.split(':').pop()!) : r.subjectId}` : '';
-  const outcome = r.outcome === 'ok' ? '' : ` — *${r.outcome}*${r.reason ? `: ${r.reason}` : ''}`;
+  const subject: Text = r.subjectId ? rt` ${r.subjectType === 'user' ? mention(r.subjectId.split(':').pop()!) : r.subjectId}` : '';
+  const outcome: Text = r.outcome === 'ok' ? '' : rt` — ${strong(r.outcome)}${r.reason && `: ${r.reason}`}`;
   const flags = r.flags ? ` [${r.flags}]` : '';
-  return rt`#${r.seq} ${time(r.createdAt, 'datetime_secs')} ${mention(actor)} ${r.action}${subject}${outcome}${flags} \`${r.hash.slice(0, 10)}\``;
+  return rt`#${r.seq} ${time(r.createdAt, 'datetime_secs')} ${mention(actor)} ${r.action}${subject}${outcome}${flags} ${code(r.hash.slice(0, 10))}`;
 }
 
 const WINDOW_MS: Record<string, number> = { '7d': 7 * 86_400_000, '30d': 30 * 86_400_000, '90d': 90 * 86_400_000 };
@@ -159,7 +161,7 @@ export async function activityStats(k: Kernel, actor: Actor, window: string): Pr
     .sort((a, b) => b.n - a.n || a.label.localeCompare(b.label))
     .map((g) => `${g.label}: ${g.n}`);
   return {
-    text: `Activity in the last ${window}:\n*Incidents*\n${incidentLines.join('\n')}\n*Approvals*\n${approvalLines.join('\n')}\n*Audit entries by action*\n${lines.join('\n')}`,
+    text: rt`Activity in the last ${window}:\n${strong('Incidents')}\n${incidentLines.join('\n')}\n${strong('Approvals')}\n${approvalLines.join('\n')}\n${strong('Audit entries by action')}\n${lines.join('\n')}`,
     sections: [
       { title: `Incidents, last ${window}`, lines: incidentLines },
       { title: `Approvals, last ${window}`, lines: approvalLines },

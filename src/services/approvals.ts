@@ -23,7 +23,7 @@ import { Refusal, UsageError } from './errors.ts';
 import { externalOf } from './incidentViews.ts';
 import type { Kernel, Unit } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
-import { joinText, mention, rt, time, type Text } from '../domain/text.ts';
+import { decodeNullable, decodeText, em, emoji, encodeText, joinText, mention, plainText, rt, strong, time, type Text } from '../domain/text.ts';
 
 type RequestRow = NonNullable<Awaited<ReturnType<Tx['approvalRequest']['findUnique']>>>;
 
@@ -32,14 +32,14 @@ export interface ApprovalView {
   id: string;
   ref: string;
   kind: 'deploy' | 'decision';
-  title: string;
+  title: Text;
   requester: string;
   status: ApprovalStatus;
-  reason: string | null;
-  rejectReason: string | null;
+  reason: Text | null;
+  rejectReason: Text | null;
   rejectedBy?: string;
   breakGlass: boolean;
-  breakGlassReason: string | null;
+  breakGlassReason: Text | null;
   reviewStatus: string | null;
   reviewedBy?: string;
   decidedBy?: string;
@@ -51,7 +51,7 @@ export interface ApprovalView {
   required: number;
   /** Approvers who may still act (platform ids), for mentions. */
   eligible: string[];
-  votes: { user: string; decision: Decision; at: Date; role: string | null; step: number; reason: string | null }[];
+  votes: { user: string; decision: Decision; at: Date; role: string | null; step: number; reason: Text | null }[];
   details: [string, string][];
 }
 
@@ -59,13 +59,13 @@ export interface DeployInput {
   environment: string;
   component: string;
   version: string;
-  reason?: string;
+  reason?: Text;
 }
 export interface DecisionInput {
   type: 'financial' | 'technical' | 'business';
   category: string;
   amount: number | null;
-  title: string;
+  title: Text;
 }
 
 export const timerKeysApproval = {
@@ -191,14 +191,14 @@ export class ApprovalService {
       id: row.id,
       ref: approvalRef(row.number),
       kind: row.kind as 'deploy' | 'decision',
-      title: row.title,
+      title: decodeText(row.title),
       requester: externalOf(row.requesterId),
       status: row.status as ApprovalStatus,
-      reason: row.reason,
-      rejectReason: row.rejectReason,
+      reason: decodeNullable(row.reason),
+      rejectReason: decodeNullable(row.rejectReason),
       rejectedBy: ev.rejectedBy ? externalOf(ev.rejectedBy) : undefined,
       breakGlass: row.breakGlass,
-      breakGlassReason: row.breakGlassReason,
+      breakGlassReason: decodeNullable(row.breakGlassReason),
       reviewStatus: row.reviewStatus,
       reviewedBy: row.reviewedBy ? externalOf(row.reviewedBy) : undefined,
       decidedBy: row.decidedBy && row.decidedBy !== 'system' ? externalOf(row.decidedBy) : undefined,
@@ -209,7 +209,7 @@ export class ApprovalService {
       approvals: ev.approvals,
       required: ev.required,
       eligible: await this.eligible(tx, row, ev, votes),
-      votes: votes.map((v) => ({ user: externalOf(v.userId), decision: v.decision, at: v.at, role: v.role, step: v.step, reason: v.reason ?? null })),
+      votes: votes.map((v) => ({ user: externalOf(v.userId), decision: v.decision, at: v.at, role: v.role, step: v.step, reason: v.reason === undefined ? null : decodeText(v.reason) })),
       details,
     };
   }
@@ -281,7 +281,7 @@ export class ApprovalService {
   private async create(
     actor: Actor,
     meta: RequestMeta,
-    d: { kind: string; title: string; route: ApprovalRoute; ttl: number; environment?: string; component?: string; version?: string; reason?: string | null; decisionType?: string; category?: string; amount?: number | null; band?: string },
+    d: { kind: string; title: Text; route: ApprovalRoute; ttl: number; environment?: string; component?: string; version?: string; reason?: Text | null; decisionType?: string; category?: string; amount?: number | null; band?: string },
   ): Promise<Reply> {
     return this.k.run(actor, meta, async (u) => {
       const number = await nextNumber(u.tx, actor.workspaceId, 'APR');
@@ -293,11 +293,11 @@ export class ApprovalService {
           workspaceId: actor.workspaceId,
           number,
           kind: d.kind,
-          title: d.title,
+          title: encodeText(d.title),
           environment: d.environment ?? null,
           component: d.component ?? null,
           version: d.version ?? null,
-          reason: d.reason ?? null,
+          reason: d.reason ? encodeText(d.reason) : null,
           decisionType: d.decisionType ?? null,
           category: d.category ?? null,
           amount: d.amount ?? null,
@@ -317,12 +317,12 @@ export class ApprovalService {
         action: 'approval.request',
         subjectType: 'approval',
         subjectId: refName,
-        after: { kind: d.kind, title: d.title, environment: d.environment, component: d.component, version: d.version, type: d.decisionType, category: d.category, amount: d.amount, band: d.band, steps: d.route.steps.length },
+        after: { kind: d.kind, title: plainText(d.title), environment: d.environment, component: d.component, version: d.version, type: d.decisionType, category: d.category, amount: d.amount, band: d.band, steps: d.route.steps.length },
       });
       if (autoApproved) {
         u.audit({ action: 'approval.approved', subjectType: 'approval', subjectId: refName, before: { status: 'pending' }, after: { status: 'approved', auto: true, timeToDecisionMs: 0 } });
         await this.postCards(u, row, { channelId: meta.channelId }, []);
-        return { text: `${refName}: ${d.title} — approved automatically (the ${d.environment ?? d.kind} policy needs no approvals; recorded in the audit trail).` };
+        return { text: rt`${refName}: ${d.title} — approved automatically (the ${d.environment ?? d.kind} policy needs no approvals; recorded in the audit trail).` };
       }
       const ev = evaluate(d.route as Route, []);
       const eligible = await this.eligible(u.tx, row, ev, []);
@@ -330,7 +330,7 @@ export class ApprovalService {
       await u.schedule({ key: timerKeysApproval.expire(id), kind: 'approval.expire', subjectType: 'approval', subjectId: id, workspaceId: actor.workspaceId, dueAt: row.expiresAt });
       await this.scheduleEscalation(u, row, 0);
       return {
-        text: `${refName} requested: ${d.title}. Needs ${describeMissing(ev.missing)}${ev.required > ev.missing.reduce((n, m) => n + m.remaining, 0) ? ' first' : ''} (${ev.required} approval${ev.required === 1 ? '' : 's'} in all); ${eligible.length ? `asked ${eligible.map(mention).join(', ')}` : 'nobody holds those roles yet — an admin can grant them'}. Expires in ${formatDuration(d.ttl)}.`,
+        text: rt`${refName} requested: ${d.title}. Needs ${describeMissing(ev.missing)}${ev.required > ev.missing.reduce((n, m) => n + m.remaining, 0) && ' first'} (${ev.required} approval${ev.required === 1 ? '' : 's'} in all); ${eligible.length ? rt`asked ${joinText(eligible.map((e) => [mention(e)]), ', ')}` : 'nobody holds those roles yet — an admin can grant them'}. Expires in ${formatDuration(d.ttl)}.`,
       };
     });
   }
@@ -408,10 +408,10 @@ export class ApprovalService {
   }
 
   /** The single transition to a final state: announced once, timers stopped. */
-  private async decide(u: Unit, row: RequestRow, status: 'approved' | 'rejected' | 'expired' | 'cancelled', actor: Actor, reason?: string, extra: Record<string, unknown> = {}) {
+  private async decide(u: Unit, row: RequestRow, status: 'approved' | 'rejected' | 'expired' | 'cancelled', actor: Actor, reason?: Text, extra: Record<string, unknown> = {}) {
     const moved = await u.tx.approvalRequest.updateMany({
       where: { id: row.id, status: 'pending' },
-      data: { status, decidedAt: u.now, decidedBy: actor.userId, rejectReason: status === 'rejected' ? (reason ?? null) : null, updatedAt: u.now, ...extra },
+      data: { status, decidedAt: u.now, decidedBy: actor.userId, rejectReason: status === 'rejected' && reason ? encodeText(reason) : null, updatedAt: u.now, ...extra },
     });
     if (moved.count !== 1) throw new Refusal(`${approvalRef(row.number)} is already decided.`);
     const refName = approvalRef(row.number);
@@ -421,14 +421,14 @@ export class ApprovalService {
       subjectId: refName,
       before: { status: 'pending' },
       after: { status, timeToDecisionMs: u.now.getTime() - row.createdAt.getTime(), environment: row.environment, ...(extra.breakGlass ? { breakGlass: true } : {}) },
-      reason: reason ?? null,
+      reason: reason ? plainText(reason) : null,
       flags: extra.breakGlass ? ['break_glass'] : undefined,
     });
     await u.cancel({ subjectType: 'approval', subjectId: row.id });
     const word = { approved: 'approved', rejected: 'rejected', expired: 'expired', cancelled: 'cancelled' }[status];
-    const by = status === 'expired' ? '' : ` by ${mention(actor.externalId)}`;
+    const by: Text = status === 'expired' ? '' : rt` by ${mention(actor.externalId)}`;
     if (row.requesterId !== actor.userId || status === 'expired') {
-      u.effects({ op: 'dm', args: { user: externalOf(row.requesterId), text: `Your request ${refName} (${row.title}) was *${word}*${by}${reason ? `: ${reason}` : ''}.` } });
+      u.effects({ op: 'dm', args: { user: externalOf(row.requesterId), text: rt`Your request ${refName} (${decodeText(row.title)}) was ${strong(word)}${by}${reason && rt`: ${reason}`}.` } });
     }
   }
 
@@ -437,7 +437,7 @@ export class ApprovalService {
       const row = await this.load(u.tx, actor, refText);
       await this.lock(u.tx, row.id);
       const refName = approvalRef(row.number);
-      if (row.requesterId !== actor.userId) throw new Refusal(`Only the requester (${mention(externalOf(row.requesterId))}) can cancel ${refName}.`, { action: 'approval.cancel', subjectType: 'approval', subjectId: refName });
+      if (row.requesterId !== actor.userId) throw new Refusal(rt`Only the requester (${mention(externalOf(row.requesterId))}) can cancel ${refName}.`, { action: 'approval.cancel', subjectType: 'approval', subjectId: refName });
       const fresh = await u.tx.approvalRequest.findUniqueOrThrow({ where: { id: row.id } });
       if (fresh.status !== 'pending') throw new Refusal(`${refName} is already ${fresh.status}; decided requests are final.`);
       await this.decide(u, fresh, 'cancelled', actor);
@@ -446,7 +446,7 @@ export class ApprovalService {
     });
   }
 
-  async breakGlass(actor: Actor, meta: RequestMeta, refText: string, reason: string): Promise<Reply> {
+  async breakGlass(actor: Actor, meta: RequestMeta, refText: string, reason: Text): Promise<Reply> {
     return this.k.run(actor, meta, async (u) => {
       const row = await this.load(u.tx, actor, refText);
       await this.lock(u.tx, row.id);
@@ -457,7 +457,7 @@ export class ApprovalService {
       if (fresh.requesterId === actor.userId) {
         throw new Refusal(`You asked for ${refName}; break-glass cannot approve your own request.`, { action: 'approval.breakglass', subjectType: 'approval', subjectId: refName, reason: 'self' });
       }
-      await this.decide(u, fresh, 'approved', actor, reason, { breakGlass: true, breakGlassReason: reason, reviewStatus: 'pending' });
+      await this.decide(u, fresh, 'approved', actor, reason, { breakGlass: true, breakGlassReason: encodeText(reason), reviewStatus: 'pending' });
       await this.refreshCards(u, fresh);
       // The notice with its "Mark reviewed" button is kept as a card, redrawn once reviewed.
       const sec = this.policy.approvals.securityChannel;
@@ -473,7 +473,7 @@ export class ApprovalService {
       const row = await u.tx.approvalRequest.findUnique({ where: { id: requestId } });
       if (!row || row.workspaceId !== actor.workspaceId || !row.breakGlass) throw new Refusal('There is no break-glass review for that request.');
       const refName = approvalRef(row.number);
-      if (row.reviewStatus === 'done') return { text: `${refName} was already reviewed by ${mention(externalOf(row.reviewedBy ?? ''))}.` };
+      if (row.reviewStatus === 'done') return { text: rt`${refName} was already reviewed by ${mention(externalOf(row.reviewedBy ?? ''))}.` };
       // The review is a security control: a permission, and never one of the two people it checks.
       const audit = { action: 'approval.review', subjectType: 'approval', subjectId: refName };
       if (row.decidedBy === actor.userId) {
@@ -497,15 +497,15 @@ export class ApprovalService {
       const row = await this.load(tx, actor, refText);
       const v = await this.view(tx, row);
       const lines: Text[] = [
-        `*${v.ref}* ${v.title}`,
-        rt`Requested by ${mention(v.requester)} ${time(v.createdAt)} · status *${v.status}*${v.breakGlass && ' · :rotating_light: break-glass'}`,
+        rt`${strong(v.ref)} ${v.title}`,
+        rt`Requested by ${mention(v.requester)} ${time(v.createdAt)} · status ${strong(v.status)}${v.breakGlass && rt` · ${emoji('rotating_light')} break-glass`}`,
         ...v.details.map(([k, val]) => `${k}: ${val}`),
-        v.reason ? `Reason: ${v.reason}` : '',
-        v.status === 'pending' ? rt`Progress: ${v.progress} · expires ${time(v.expiresAt)}` : rt`Decided ${v.decidedAt && time(v.decidedAt)}${v.rejectReason && ` — ${v.rejectReason}`}`,
-        '*History*',
+        v.reason ? rt`Reason: ${v.reason}` : '',
+        v.status === 'pending' ? rt`Progress: ${v.progress} · expires ${time(v.expiresAt)}` : rt`Decided ${v.decidedAt && time(v.decidedAt)}${v.rejectReason && rt` — ${v.rejectReason}`}`,
+        [strong('History')],
         rt`${time(v.createdAt)} requested by ${mention(v.requester)}`,
-        ...v.votes.map((x) => rt`${time(x.at)} ${x.decision === 'approve' ? 'approved' : 'rejected'} by ${mention(x.user)}${x.role && ` as ${x.role} (step ${x.step + 1})`}${x.reason && `: ${x.reason}`}`),
-        v.breakGlass ? `Break-glass: ${v.breakGlassReason} · review ${v.reviewStatus}` : '',
+        ...v.votes.map((x) => rt`${time(x.at)} ${x.decision === 'approve' ? 'approved' : 'rejected'} by ${mention(x.user)}${x.role && ` as ${x.role} (step ${x.step + 1})`}${x.reason && rt`: ${x.reason}`}`),
+        v.breakGlass ? rt`Break-glass: ${v.breakGlassReason} · review ${v.reviewStatus}` : '',
       ].filter((l) => l.length > 0);
       return { text: joinText(lines, '\n'), sections: [{ title: `${v.ref}`, lines }] };
     });
@@ -529,13 +529,14 @@ export class ApprovalService {
     const mine = await this.k.db.read((tx) =>
       tx.approvalRequest.findMany({ where: { workspaceId: actor.workspaceId, requesterId: actor.userId }, orderBy: { createdAt: 'desc' }, take: 20 }),
     );
-    const w = waiting.map((v) => `*${v.ref}* ${v.title} · from ${mention(v.requester)} · ${v.progress}`);
-    const m = mine.map((r) => `*${approvalRef(r.number)}* ${r.title} · ${r.status}`);
+    const w = waiting.map((v) => rt`${strong(v.ref)} ${v.title} · from ${mention(v.requester)} · ${v.progress}`);
+    const m = mine.map((r) => rt`${strong(approvalRef(r.number))} ${decodeText(r.title)} · ${r.status}`);
+    const nothing: Text = [em('nothing')];
     return {
-      text: `Waiting for your approval (${w.length}):\n${w.join('\n') || '_nothing_'}\n\nYou asked for (${m.length}):\n${m.join('\n') || '_nothing_'}`,
+      text: rt`Waiting for your approval (${w.length}):\n${w.length ? joinText(w, '\n') : nothing}\n\nYou asked for (${m.length}):\n${m.length ? joinText(m, '\n') : nothing}`,
       sections: [
-        { title: `Waiting for your approval (${w.length})`, lines: w.length ? w : ['_nothing_'] },
-        { title: `You asked for (${m.length})`, lines: m.length ? m : ['_nothing_'] },
+        { title: `Waiting for your approval (${w.length})`, lines: w.length ? w : [nothing] },
+        { title: `You asked for (${m.length})`, lines: m.length ? m : [nothing] },
       ],
     };
   }
@@ -569,8 +570,8 @@ export class ApprovalService {
       const age = formatDuration(u.now.getTime() - row.createdAt.getTime());
       const text =
         step.notify === 'approvers'
-          ? `Reminder: ${v.ref} (${v.title}) from ${mention(v.requester)} has waited ${age} for your approval (${v.progress}).`
-          : `:rotating_light: Escalation (${step.notify}): ${v.ref} (${v.title}) from ${mention(v.requester)} has waited ${age} (${v.progress}).`;
+          ? rt`Reminder: ${v.ref} (${v.title}) from ${mention(v.requester)} has waited ${age} for your approval (${v.progress}).`
+          : rt`${emoji('rotating_light')} Escalation (${step.notify}): ${v.ref} (${v.title}) from ${mention(v.requester)} has waited ${age} (${v.progress}).`;
       for (const user of users) u.effects({ op: 'dm', args: { user, text } });
       u.audit({ action: level === 0 ? 'approval.remind' : 'approval.escalate', subjectType: 'approval', subjectId: v.ref, after: { level, notify: step.notify, users } });
       await this.scheduleEscalation(u, row, level + 1);

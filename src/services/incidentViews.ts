@@ -1,5 +1,6 @@
 import type { Tx } from '../store/db.ts';
 import type { Policy, Severity } from '../config/policy.ts';
+import { decodeNullable, decodeText, plainText, type Text } from '../domain/text.ts';
 import { incidentRef, slaClocks, type IncidentRoleName, type IncidentStatus, type SlaClocks } from '../domain/incident.ts';
 
 /** An incident as surfaces and replies show it (user ids are the platform's, e.g. U123). */
@@ -8,8 +9,8 @@ export interface IncidentView {
   workspaceId: string;
   ref: string;
   number: number;
-  title: string;
-  description: string | null;
+  title: Text;
+  description: Text | null;
   services: string[];
   severity: Severity;
   status: IncidentStatus;
@@ -25,7 +26,7 @@ export interface IncidentView {
   lastUpdateAt: Date;
   resolvedAt: Date | null;
   closedAt: Date | null;
-  summary: string | null;
+  summary: Text | null;
   publicText: string | null;
   publicUpdatedAt: Date | null;
   /** The title customers read on the status page, once published (null: not on the page). */
@@ -57,8 +58,8 @@ export async function incidentView(tx: Tx, policy: Policy, row: IncidentRow, now
     workspaceId: row.workspaceId,
     ref: incidentRef(row.number),
     number: row.number,
-    title: row.title,
-    description: row.description,
+    title: decodeText(row.title),
+    description: decodeNullable(row.description),
     services: JSON.parse(row.services) as string[],
     severity,
     status: row.status as IncidentStatus,
@@ -74,7 +75,7 @@ export async function incidentView(tx: Tx, policy: Policy, row: IncidentRow, now
     lastUpdateAt: row.lastUpdateAt,
     resolvedAt: row.resolvedAt,
     closedAt: row.closedAt,
-    summary: row.summary,
+    summary: decodeNullable(row.summary),
     publicText: row.publicText,
     publicUpdatedAt: row.publicUpdatedAt,
     publicTitle: row.publicTitle,
@@ -100,6 +101,9 @@ export interface PublicIncident {
   updates: { at: Date; text: string }[];
 }
 
+/** On a public page a person or a channel is never shown by its internal id. */
+const PUBLIC_NAMES = { person: () => 'a team member', channel: () => 'an internal channel' };
+
 /** Published incidents of one workspace: active, or resolved within `recentMs`. Never private ones. */
 export async function publicIncidents(tx: Tx, workspaceId: string, now: Date, recentMs = 7 * 86_400_000): Promise<PublicIncident[]> {
   const rows = await tx.incident.findMany({
@@ -124,6 +128,6 @@ export async function publicIncidents(tx: Tx, workspaceId: string, now: Date, re
     services: JSON.parse(r.publicServices ?? '[]') as string[],
     publishedAt: r.publishedAt!,
     resolvedAt: r.resolvedAt,
-    updates: updates.filter((u) => u.incidentId === r.id).map((u) => ({ at: u.at, text: u.text })),
+    updates: updates.filter((u) => u.incidentId === r.id).map((u) => ({ at: u.at, text: plainText(decodeText(u.text), PUBLIC_NAMES) })),
   }));
 }

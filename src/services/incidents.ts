@@ -20,14 +20,14 @@ import { Refusal } from './errors.ts';
 import { externalOf, incidentView, type IncidentView } from './incidentViews.ts';
 import type { Kernel, Unit } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
-import { joinText, link, mention, plainText, rt, time } from '../domain/text.ts';
+import { channelRef, code, decodeText, emoji, fmt, em, encodeText, isEmptyText, joinText, link, mention, plainText, rt, strong, time, trimText, type Text } from '../domain/text.ts';
 
 type IncidentRow = NonNullable<Awaited<ReturnType<Tx['incident']['findUnique']>>>;
 
 export interface DeclareInput {
-  title: string;
+  title: Text;
   severity: Severity;
-  description?: string;
+  description?: Text;
   services?: string[];
   isPrivate?: boolean;
 }
@@ -40,8 +40,8 @@ export interface Target {
   id?: string;
 }
 
-const channelLink = (i: { channelId: string | null; channelName: string | null }) =>
-  i.channelId ? `<#${i.channelId}>` : i.channelName ? `#${i.channelName}` : 'its channel (being created)';
+const channelLink = (i: { channelId: string | null; channelName: string | null }): Text =>
+  i.channelId ? [channelRef(i.channelId)] : i.channelName ? `#${i.channelName}` : 'its channel (being created)';
 
 /**
  * Incident war rooms: every use case loads the incident, asks the domain, and writes the
@@ -67,9 +67,9 @@ export class IncidentService {
       if (!row || !(await this.canSee(tx, actor, row))) throw new Refusal(`${target.ref.toUpperCase()} does not exist (or is private and you are not in it).`);
     } else if (target.channelId) {
       row = await tx.incident.findFirst({ where: { workspaceId: actor.workspaceId, channelId: target.channelId } });
-      if (!row) throw new Refusal('This channel is not an incident channel. Run the command in the incident channel, or start it with the incident id, e.g. `/incident INC-7 status identified`.');
+      if (!row) throw new Refusal(rt`This channel is not an incident channel. Run the command in the incident channel, or start it with the incident id, e.g. ${code('/incident INC-7 status identified')}.`);
     }
-    if (!row) throw new Refusal('Which incident? Start the command with its id, e.g. `/incident INC-7 …`.');
+    if (!row) throw new Refusal(rt`Which incident? Start the command with its id, e.g. ${code('/incident INC-7 …')}.`);
     return row;
   }
 
@@ -112,7 +112,7 @@ export class IncidentService {
   }
 
   /** A message in the incident channel (waits for the channel to exist). */
-  private inChannel(row: IncidentRow, text: string, surface?: Record<string, unknown>): EffectSpec {
+  private inChannel(row: IncidentRow, text: Text, surface?: Record<string, unknown>): EffectSpec {
     const channel = row.channelId ?? (row.cardEffectId !== null ? ref(row.cardEffectId, 'channel') : undefined);
     if (channel === undefined) throw new Error(`incident ${row.id} has neither a channel nor a card`);
     return {
@@ -122,15 +122,15 @@ export class IncidentService {
     };
   }
 
-  private broadcast(row: IncidentRow, headline: string): EffectSpec[] {
+  private broadcast(row: IncidentRow, headline: Text): EffectSpec[] {
     const channel = this.policy.incidents.broadcastChannel;
     if (!channel || !this.policy.incidents.severities[row.severity as Severity].announce || row.isPrivate) return [];
     return [{ op: 'postMessage', args: { channel, text: headline, surface: { kind: 'incident.announcement', incidentId: row.id, headline } } }];
   }
 
-  private async timeline(u: Unit, row: IncidentRow, actor: Actor, kind: string, text: string, extra: { key?: string; permalink?: string; internal?: boolean } = {}) {
+  private async timeline(u: Unit, row: IncidentRow, actor: Actor, kind: string, text: Text, extra: { key?: string; permalink?: string; internal?: boolean } = {}) {
     await u.tx.timelineEntry.create({
-      data: { incidentId: row.id, kind, actorId: actor.userId === 'system' ? null : actor.userId, text, at: u.now, internal: extra.internal ?? true, key: extra.key ?? null, permalink: extra.permalink ?? null },
+      data: { incidentId: row.id, kind, actorId: actor.userId === 'system' ? null : actor.userId, text: encodeText(text), at: u.now, internal: extra.internal ?? true, key: extra.key ?? null, permalink: extra.permalink ?? null },
     });
   }
 
@@ -166,20 +166,21 @@ export class IncidentService {
   // ---------------------------------------------------------------- declare
 
   async declare(actor: Actor, meta: RequestMeta, input: DeclareInput): Promise<Reply> {
-    const title = input.title.trim();
+    const title = trimText(input.title);
+    const plainTitle = plainText(title);
     return this.k.run(actor, meta, async (u) => {
       const number = await nextNumber(u.tx, actor.workspaceId, 'INC');
       const id = randomUUID();
       const sev = this.policy.incidents.severities[input.severity];
       const isPrivate = input.isPrivate ?? this.policy.incidents.privateByDefault;
-      const name = channelName(this.policy.incidents.channelPrefix, number, title);
+      const name = channelName(this.policy.incidents.channelPrefix, number, plainTitle);
       const row = await u.tx.incident.create({
         data: {
           id,
           workspaceId: actor.workspaceId,
           number,
-          title,
-          description: input.description?.trim() || null,
+          title: encodeText(title),
+          description: input.description && !isEmptyText(trimText(input.description)) ? encodeText(trimText(input.description)) : null,
           services: JSON.stringify(input.services ?? []),
           severity: input.severity,
           status: 'investigating',
@@ -196,8 +197,8 @@ export class IncidentService {
       await this.addMember(u.tx, id, actor.userId, u.now);
       const responders = await this.responders(u.tx, actor.workspaceId, input.severity);
       for (const r of responders.users) await this.addMember(u.tx, id, userIdOf(actor.workspaceId, r), u.now);
-      await this.timeline(u, row, actor, 'declared', `${refName} declared as ${input.severity}: ${title}`);
-      u.audit({ action: 'incident.declare', subjectType: 'incident', subjectId: refName, after: { title, severity: input.severity, private: isPrivate, services: input.services ?? [] } });
+      await this.timeline(u, row, actor, 'declared', rt`${refName} declared as ${input.severity}: ${title}`);
+      u.audit({ action: 'incident.declare', subjectType: 'incident', subjectId: refName, after: { title: plainTitle, severity: input.severity, private: isPrivate, services: input.services ?? [] } });
 
       // create → (invite | topic | card | announce | reply) → (pin | bookmark)
       // Each invite reports the people who could not be added; groups are expanded on their own, so a
@@ -214,27 +215,23 @@ export class IncidentService {
         );
       }
       u.effects(
-        { op: 'setTopic', after: 'ch', args: { channel: ref('ch', 'channel'), topic: `${refName} · ${input.severity} · ${title} — incident card pinned in this channel` } },
+        { op: 'setTopic', after: 'ch', args: { channel: ref('ch', 'channel'), topic: `${refName} · ${input.severity} · ${plainTitle} — incident card pinned in this channel` } },
         { op: 'postMessage', after: 'ch', ref: 'card', args: { channel: ref('ch', 'channel'), surface: { kind: 'incident.card', incidentId: id } }, hook: { name: 'incident.card', data: { incidentId: id } } },
         { op: 'pin', after: 'card', args: { channel: ref('card', 'channel'), ts: ref('card', 'ts') } },
-        { op: 'bookmarkMessage', after: 'card', args: { channel: ref('card', 'channel'), ts: ref('card', 'ts'), title: `${refName} incident card` } },
+        { op: 'bookmark', after: 'card', args: { channel: ref('card', 'channel'), ts: ref('card', 'ts'), title: `${refName} incident card` } },
       );
-      if (meta.responseUrl) {
-        // If the response_url is used up or expired by then, the link goes to the declarer by DM.
-        u.effects({
-          op: 'respond',
-          after: 'ch',
-          args: { responseUrl: meta.responseUrl, issuedAt: (meta.receivedAt ?? u.now).getTime(), fallbackUser: actor.externalId, surface: { kind: 'incident.ready', incidentId: id } },
-        });
+      if (meta.replyTo) {
+        // If the reply handle is used up or expired by then, the link goes to the declarer by DM.
+        u.effects({ op: 'reply', after: 'ch', args: { to: meta.replyTo, fallbackUser: actor.externalId, surface: { kind: 'incident.ready', incidentId: id } } });
       } else {
-        // Declared from the form (no response_url): the link arrives by DM.
+        // Declared from the form (no reply handle): the link arrives by DM.
         u.effects({ op: 'dm', after: 'ch', args: { user: actor.externalId, surface: { kind: 'incident.ready', incidentId: id } } });
       }
       if (sev.announce && !isPrivate && this.policy.incidents.broadcastChannel) {
         u.effects({
           op: 'postMessage',
           after: 'ch',
-          args: { channel: this.policy.incidents.broadcastChannel, surface: { kind: 'incident.announcement', incidentId: id, headline: `${input.severity} incident declared: ${refName} ${title}` } },
+          args: { channel: this.policy.incidents.broadcastChannel, surface: { kind: 'incident.announcement', incidentId: id, headline: rt`${input.severity} incident declared: ${refName} ${title}` } },
         });
       }
       // Timers: commander within the response SLA (P0/P1), update cadence, resolution SLA.
@@ -244,7 +241,7 @@ export class IncidentService {
       await this.arm(u, row, 'update-due', new Date(u.now.getTime() + sev.updateEvery));
       await this.arm(u, row, 'resolve-sla', new Date(u.now.getTime() + sev.resolve));
       return {
-        text: `Declared *${refName}* (${input.severity}): ${title}. Setting up #${name} and inviting responders — a link follows in a moment.${sev.requiresCommander ? ' A commander is needed: press *Take commander* on the card.' : ''}`,
+        text: rt`Declared ${strong(refName)} (${input.severity}): ${title}. Setting up #${name} and inviting responders — a link follows in a moment.${sev.requiresCommander && rt` A commander is needed: press ${strong('Take commander')} on the card.`}`,
       };
     });
   }
@@ -275,54 +272,54 @@ export class IncidentService {
 
   // ---------------------------------------------------------------- changes
 
-  async setStatus(actor: Actor, meta: RequestMeta, target: Target, status: IncidentStatus, note?: string): Promise<Reply> {
+  async setStatus(actor: Actor, meta: RequestMeta, target: Target, status: IncidentStatus, note?: Text): Promise<Reply> {
     if (status === 'resolved') return this.resolve(actor, meta, target, note ?? '');
     if (status === 'closed') return this.close(actor, meta, target);
     return this.k.run(actor, meta, async (u) => {
       const row = await this.find(u.tx, actor, target);
       const t = statusTransition(row.status as IncidentStatus, status);
-      if (!t.ok) throw new Refusal(t.reason.startsWith('INC ') ? t.reason.replace(/^INC /, `${incidentRef(row.number)} `) : `${incidentRef(row.number)}: ${t.reason}`);
+      if (!t.ok) throw new Refusal(fmt(t.reason.startsWith('INC ') ? t.reason.replace(/^INC /, `${incidentRef(row.number)} `) : `${incidentRef(row.number)}: ${t.reason}`));
       const reopened = row.status === 'resolved';
       const updated = await u.tx.incident.update({ where: { id: row.id }, data: { status, lastUpdateAt: u.now, updatedAt: u.now, ...(reopened ? { resolvedAt: null } : {}) } });
       const refName = incidentRef(row.number);
-      const text = `${reopened ? 'Reopened; status' : 'Status'} → *${status}*${note ? `: ${note}` : ''}`;
-      await this.timeline(u, row, actor, 'status', `${row.status} → ${status}${note ? `: ${note}` : ''}`);
-      u.audit({ action: 'incident.status', subjectType: 'incident', subjectId: refName, before: { status: row.status }, after: { status }, reason: note ?? null });
-      u.effects(this.inChannel(updated, `${mention(actor.externalId)} ${text}`), ...this.cardUpdate(updated), ...this.broadcast(updated, `${refName} ${text}`));
+      const text = rt`${reopened ? 'Reopened; status' : 'Status'} → ${strong(status)}${note && rt`: ${note}`}`;
+      await this.timeline(u, row, actor, 'status', rt`${row.status} → ${status}${note && rt`: ${note}`}`);
+      u.audit({ action: 'incident.status', subjectType: 'incident', subjectId: refName, before: { status: row.status }, after: { status }, reason: note ? plainText(note) : null });
+      u.effects(this.inChannel(updated, rt`${mention(actor.externalId)} ${text}`), ...this.cardUpdate(updated), ...this.broadcast(updated, rt`${refName} ${text}`));
       await this.armUpdateClock(u, updated);
       if (reopened) {
         const sev = this.policy.incidents.severities[row.severity as Severity];
         await this.arm(u, row, 'resolve-sla', new Date(row.declaredAt.getTime() + sev.resolve));
       }
-      return { text: `${refName} ${text}` };
+      return { text: rt`${refName} ${text}` };
     });
   }
 
-  async postUpdate(actor: Actor, meta: RequestMeta, target: Target, text: string): Promise<Reply> {
+  async postUpdate(actor: Actor, meta: RequestMeta, target: Target, text: Text): Promise<Reply> {
     return this.k.run(actor, meta, async (u) => {
       const row = await this.find(u.tx, actor, target);
       this.requireOpen(row, 'posting updates');
       const updated = await u.tx.incident.update({ where: { id: row.id }, data: { lastUpdateAt: u.now, updatedAt: u.now } });
       const refName = incidentRef(row.number);
       await this.timeline(u, row, actor, 'update', text);
-      u.audit({ action: 'incident.update', subjectType: 'incident', subjectId: refName, after: { text } });
-      u.effects(this.inChannel(updated, `:loudspeaker: *Update* from ${mention(actor.externalId)}: ${text}`), ...this.cardUpdate(updated), ...this.broadcast(updated, `${refName} update: ${text}`));
+      u.audit({ action: 'incident.update', subjectType: 'incident', subjectId: refName, after: { text: plainText(text) } });
+      u.effects(this.inChannel(updated, rt`${emoji('loudspeaker')} ${strong('Update')} from ${mention(actor.externalId)}: ${text}`), ...this.cardUpdate(updated), ...this.broadcast(updated, rt`${refName} update: ${text}`));
       if (isActive(row.status)) await this.armUpdateClock(u, updated);
       return { text: `Update posted to ${refName}.` };
     });
   }
 
-  async setSeverity(actor: Actor, meta: RequestMeta, target: Target, severity: Severity, reason?: string): Promise<Reply> {
+  async setSeverity(actor: Actor, meta: RequestMeta, target: Target, severity: Severity, reason?: Text): Promise<Reply> {
     return this.k.run(actor, meta, async (u) => {
       const row = await this.find(u.tx, actor, target);
       this.requireOpen(row, 'changing the severity');
       const refName = incidentRef(row.number);
       if (row.severity === severity) throw new Refusal(`${refName} is already ${severity}.`);
       const updated = await u.tx.incident.update({ where: { id: row.id }, data: { severity, updatedAt: u.now } });
-      const text = `Severity ${row.severity} → *${severity}*${reason ? `: ${reason}` : ''}`;
-      await this.timeline(u, row, actor, 'severity', `${row.severity} → ${severity}${reason ? `: ${reason}` : ''}`);
-      u.audit({ action: 'incident.severity', subjectType: 'incident', subjectId: refName, before: { severity: row.severity }, after: { severity }, reason: reason ?? null });
-      u.effects(this.inChannel(updated, `${mention(actor.externalId)} ${text}`), ...this.cardUpdate(updated), ...this.broadcast(updated, `${refName} ${text}`));
+      const text = rt`Severity ${row.severity} → ${strong(severity)}${reason && rt`: ${reason}`}`;
+      await this.timeline(u, row, actor, 'severity', rt`${row.severity} → ${severity}${reason && rt`: ${reason}`}`);
+      u.audit({ action: 'incident.severity', subjectType: 'incident', subjectId: refName, before: { severity: row.severity }, after: { severity }, reason: reason ? plainText(reason) : null });
+      u.effects(this.inChannel(updated, rt`${mention(actor.externalId)} ${text}`), ...this.cardUpdate(updated), ...this.broadcast(updated, rt`${refName} ${text}`));
       // The SLA clocks follow the new severity.
       const sev = this.policy.incidents.severities[severity];
       if (isActive(row.status)) {
@@ -336,7 +333,7 @@ export class IncidentService {
           await this.stopEscalations(u, row.id, 'no-commander');
         }
       }
-      return { text: `${refName} ${text}` };
+      return { text: rt`${refName} ${text}` };
     });
   }
 
@@ -348,7 +345,7 @@ export class IncidentService {
       const refName = incidentRef(row.number);
       const userId = await ensureUser(u.tx, actor.workspaceId, userExternal, u.now);
       const current = await u.tx.incidentRole.findFirst({ where: { incidentId: row.id, role, relievedAt: null } });
-      if (current?.userId === userId) return { text: `${mention(userExternal)} is already the ${ROLE_LABEL[role].toLowerCase()} of ${refName}.` };
+      if (current?.userId === userId) return { text: rt`${mention(userExternal)} is already the ${ROLE_LABEL[role].toLowerCase()} of ${refName}.` };
       if (current) await u.tx.incidentRole.update({ where: { id: current.id }, data: { relievedAt: u.now, relievedBy: actor.userId } });
       await u.tx.incidentRole.create({ data: { incidentId: row.id, role, userId, assignedBy: actor.userId, assumedAt: u.now } });
       await this.addMember(u.tx, row.id, userId, u.now);
@@ -359,28 +356,28 @@ export class IncidentService {
         await this.stopEscalations(u, row.id, 'no-commander');
       }
       const self = userExternal === actor.externalId;
-      const text = `${mention(userExternal)} ${self ? 'took' : 'is now'} ${ROLE_LABEL[role].toLowerCase()}${current ? ` (handed over from ${mention(externalOf(current.userId))})` : ''}${self ? '' : `, assigned by ${mention(actor.externalId)}`}.`;
-      await this.timeline(u, row, actor, 'role', `${ROLE_LABEL[role]}: ${mention(userExternal)}${current ? ` (relieves ${mention(externalOf(current.userId))})` : ''}`);
+      const text = rt`${mention(userExternal)} ${self ? 'took' : 'is now'} ${ROLE_LABEL[role].toLowerCase()}${current && rt` (handed over from ${mention(externalOf(current.userId))})`}${!self && rt`, assigned by ${mention(actor.externalId)}`}.`;
+      await this.timeline(u, row, actor, 'role', rt`${ROLE_LABEL[role]}: ${mention(userExternal)}${current && rt` (relieves ${mention(externalOf(current.userId))})`}`);
       u.audit({ action: 'incident.role', subjectType: 'incident', subjectId: refName, before: { role, holder: current?.userId ?? null }, after: { role, holder: userId } });
       u.effects(this.inChannel(updated, text), ...this.cardUpdate(updated));
       if (row.channelId) u.effects({ op: 'invite', args: { channel: row.channelId, users: [userExternal] }, hook: { name: 'incident.invited', data: { incidentId: row.id } } });
       u.effects({
         op: 'dm',
-        args: { user: userExternal, text: `You are now the *${ROLE_LABEL[role].toLowerCase()}* of ${refName} (${row.title}) in ${channelLink(row)}. ${ROLE_DUTIES[role]}` },
+        args: { user: userExternal, text: rt`You are now the ${strong(ROLE_LABEL[role].toLowerCase())} of ${refName} (${decodeText(row.title)}) in ${channelLink(row)}. ${fmt(ROLE_DUTIES[role])}` },
       });
       if (current && externalOf(current.userId) !== userExternal) {
-        u.effects({ op: 'dm', args: { user: externalOf(current.userId), text: `${mention(userExternal)} has taken over as ${ROLE_LABEL[role].toLowerCase()} of ${refName}; you are relieved. Thank you!` } });
+        u.effects({ op: 'dm', args: { user: externalOf(current.userId), text: rt`${mention(userExternal)} has taken over as ${ROLE_LABEL[role].toLowerCase()} of ${refName}; you are relieved. Thank you!` } });
       }
-      return { text: `${refName}: ${text}` };
+      return { text: rt`${refName}: ${text}` };
     });
   }
 
-  async addNote(actor: Actor, meta: RequestMeta, target: Target, text: string): Promise<Reply> {
+  async addNote(actor: Actor, meta: RequestMeta, target: Target, text: Text): Promise<Reply> {
     return this.k.run(actor, meta, async (u) => {
       const row = await this.find(u.tx, actor, target);
       this.requireOpen(row, 'adding notes');
       await this.timeline(u, row, actor, 'note', text);
-      u.audit({ action: 'incident.note', subjectType: 'incident', subjectId: incidentRef(row.number), after: { text } });
+      u.audit({ action: 'incident.note', subjectType: 'incident', subjectId: incidentRef(row.number), after: { text: plainText(text) } });
       return { text: `Note added to the ${incidentRef(row.number)} timeline.` };
     });
   }
@@ -398,13 +395,15 @@ export class IncidentService {
     if (comms?.userId === actor.userId) return;
     if (hasPermission(actor.roles, 'publish_status', this.policy.permissions)) return;
     throw new Refusal(
-      `Only the comms lead of ${refName}${comms ? ` (${mention(externalOf(comms.userId))})` : ''} or a holder of the publish_status permission (${this.policy.permissions.publish_status.join(', ')}) can speak for it on the status page. Take the role with *Take comms lead* on the card.`,
+      rt`Only the comms lead of ${refName}${comms && rt` (${mention(externalOf(comms.userId))})`} or a holder of the publish_status permission (${this.policy.permissions.publish_status.join(', ')}) can speak for it on the status page. Take the role with ${strong('Take comms lead')} on the card.`,
       { action, subjectType: 'incident', subjectId: refName, reason: 'not comms lead and missing publish_status' },
     );
   }
 
   /** `public title <text>`: the title customers read; the first one puts the incident on the status page. */
   async publish(actor: Actor, meta: RequestMeta, target: Target, publicTitle: string): Promise<Reply> {
+    // What customers read is plain text: a person named in it would be an internal id on a public page.
+    publicTitle = publicTitle.trim();
     return this.k.run(actor, meta, async (u) => {
       const row = await this.find(u.tx, actor, target);
       this.requireOpen(row, 'publishing it');
@@ -417,10 +416,10 @@ export class IncidentService {
       });
       await this.timeline(u, row, actor, 'published', first ? `Published on the status page as “${publicTitle}”` : `Public title changed to “${publicTitle}”`);
       u.audit({ action: 'incident.publish', subjectType: 'incident', subjectId: refName, before: { publicTitle: row.publicTitle, published: !first }, after: { publicTitle, published: true } });
-      u.effects(this.inChannel(updated, `:globe_with_meridians: ${mention(actor.externalId)} ${first ? 'published this incident on the status page' : 'changed its public title'}: “${publicTitle}”`), ...this.cardUpdate(updated));
+      u.effects(this.inChannel(updated, rt`${emoji('globe_with_meridians')} ${mention(actor.externalId)} ${first ? 'published this incident on the status page' : 'changed its public title'}: “${publicTitle}”`), ...this.cardUpdate(updated));
       return {
         text: first
-          ? `${refName} is on the status page now as “${publicTitle}”. Choose what customers see as affected with \`/incident ${refName} public services <a, b>\`, and post public updates with \`/incident ${refName} public <text>\`.`
+          ? rt`${refName} is on the status page now as “${publicTitle}”. Choose what customers see as affected with ${code(`/incident ${refName} public services <a, b>`)}, and post public updates with ${code(`/incident ${refName} public <text>`)}.`
           : `${refName}'s public title is now “${publicTitle}”.`,
       };
     });
@@ -438,24 +437,25 @@ export class IncidentService {
       await this.timeline(u, row, actor, 'published', `Public affected services: ${services.length ? services.join(', ') : 'none'}`);
       u.audit({ action: 'incident.public.services', subjectType: 'incident', subjectId: refName, before: { services: before }, after: { services } });
       u.effects(...this.cardUpdate(updated));
-      return { text: `${refName}: the status page lists ${services.length ? services.join(', ') : 'no affected services'}${row.publishedAt ? '' : ' once it is published (`public title <text>`)'}.` };
+      return { text: rt`${refName}: the status page lists ${services.length ? services.join(', ') : 'no affected services'}${!row.publishedAt && rt` once it is published (${code('public title <text>')})`}.` };
     });
   }
 
   /** `public <text>`: a public update, shown on the status page (only once published). */
   async setPublic(actor: Actor, meta: RequestMeta, target: Target, text: string): Promise<Reply> {
+    text = text.trim();
     return this.k.run(actor, meta, async (u) => {
       const row = await this.find(u.tx, actor, target);
       this.requireOpen(row, 'updating the status page');
       const refName = incidentRef(row.number);
       await this.requirePublisher(u, actor, row, 'incident.public');
       if (row.publishedAt === null) {
-        throw new Refusal(`${refName} is not on the status page. Publish it first with a title customers should read: \`/incident ${refName} public title <text>\`.`);
+        throw new Refusal(rt`${refName} is not on the status page. Publish it first with a title customers should read: ${code(`/incident ${refName} public title <text>`)}.`);
       }
       const updated = await u.tx.incident.update({ where: { id: row.id }, data: { publicText: text, publicUpdatedAt: u.now, updatedAt: u.now } });
       await this.timeline(u, row, actor, 'public', text, { internal: false });
       u.audit({ action: 'incident.public', subjectType: 'incident', subjectId: refName, before: { text: row.publicText }, after: { text } });
-      u.effects(this.inChannel(updated, `:globe_with_meridians: Public update by ${mention(actor.externalId)}: ${text}`), ...this.cardUpdate(updated));
+      u.effects(this.inChannel(updated, rt`${emoji('globe_with_meridians')} Public update by ${mention(actor.externalId)}: ${text}`), ...this.cardUpdate(updated));
       return { text: `${refName} public update posted to the status page.` };
     });
   }
@@ -470,12 +470,13 @@ export class IncidentService {
       const updated = await u.tx.incident.update({ where: { id: row.id }, data: { publishedAt: null, publishedBy: null, updatedAt: u.now } });
       await this.timeline(u, row, actor, 'published', 'Taken off the status page');
       u.audit({ action: 'incident.unpublish', subjectType: 'incident', subjectId: refName, before: { published: true }, after: { published: false } });
-      u.effects(this.inChannel(updated, `:globe_with_meridians: ${mention(actor.externalId)} took this incident off the status page.`), ...this.cardUpdate(updated));
+      u.effects(this.inChannel(updated, rt`${emoji('globe_with_meridians')} ${mention(actor.externalId)} took this incident off the status page.`), ...this.cardUpdate(updated));
       return { text: `${refName} is off the status page.` };
     });
   }
 
-  async resolve(actor: Actor, meta: RequestMeta, target: Target, summary: string): Promise<Reply> {
+  async resolve(actor: Actor, meta: RequestMeta, target: Target, summary: Text): Promise<Reply> {
+    const given = !isEmptyText(summary);
     return this.k.run(actor, meta, async (u) => {
       const row = await this.find(u.tx, actor, target);
       const refName = incidentRef(row.number);
@@ -483,23 +484,23 @@ export class IncidentService {
       if (row.status === 'resolved') throw new Refusal(`${refName} is already resolved (at ${row.resolvedAt?.toISOString()}).`);
       const updated = await u.tx.incident.update({
         where: { id: row.id },
-        data: { status: 'resolved', summary: summary || row.summary, resolvedAt: u.now, lastUpdateAt: u.now, updatedAt: u.now },
+        data: { status: 'resolved', summary: given ? encodeText(summary) : row.summary, resolvedAt: u.now, lastUpdateAt: u.now, updatedAt: u.now },
       });
       const view = await this.view(u.tx, updated);
-      await this.timeline(u, row, actor, 'resolved', `Resolved${summary ? `: ${summary}` : ''}`);
+      await this.timeline(u, row, actor, 'resolved', rt`Resolved${given && rt`: ${summary}`}`);
       u.audit({
         action: 'incident.resolve',
         subjectType: 'incident',
         subjectId: refName,
         before: { status: row.status },
-        after: { status: 'resolved', summary, ttrMs: u.now.getTime() - row.declaredAt.getTime(), ttaMs: row.acknowledgedAt ? row.acknowledgedAt.getTime() - row.declaredAt.getTime() : null, resolveSlaMet: view.sla.resolveMet ?? null },
+        after: { status: 'resolved', summary: plainText(summary), ttrMs: u.now.getTime() - row.declaredAt.getTime(), ttaMs: row.acknowledgedAt ? row.acknowledgedAt.getTime() - row.declaredAt.getTime() : null, resolveSlaMet: view.sla.resolveMet ?? null },
       });
       await u.cancel({ subjectType: 'incident', subjectId: row.id, kinds: ['incident.no-commander', 'incident.update-due', 'incident.resolve-sla'] });
       for (const k of ['no-commander', 'update-due', 'resolve-sla']) await this.stopEscalations(u, row.id, k);
       u.effects(
-        this.inChannel(updated, `:white_check_mark: ${mention(actor.externalId)} resolved ${refName}${summary ? `: ${summary}` : ''}. Run \`/incident postmortem\` for the review document, then \`/incident close\` to archive this channel.`),
+        this.inChannel(updated, rt`${emoji('white_check_mark')} ${mention(actor.externalId)} resolved ${refName}${given && rt`: ${summary}`}. Run ${code('/incident postmortem')} for the review document, then ${code('/incident close')} to archive this channel.`),
         ...this.cardUpdate(updated),
-        ...this.broadcast(updated, `${refName} resolved${summary ? `: ${summary}` : ''}`),
+        ...this.broadcast(updated, rt`${refName} resolved${given && rt`: ${summary}`}`),
       );
       return { text: `${refName} resolved.` };
     });
@@ -510,7 +511,7 @@ export class IncidentService {
       const row = await this.find(u.tx, actor, target);
       const refName = incidentRef(row.number);
       const t = statusTransition(row.status as IncidentStatus, 'closed');
-      if (!t.ok) throw new Refusal(`${refName} cannot be closed: ${t.reason}`);
+      if (!t.ok) throw new Refusal(fmt(`${refName} cannot be closed: ${t.reason}`));
       const holders = await u.tx.incidentRole.findMany({ where: { incidentId: row.id, relievedAt: null }, select: { userId: true } });
       const allowed =
         row.reporterId === actor.userId ||
@@ -531,7 +532,7 @@ export class IncidentService {
       // The last post and the card's last redraw (no buttons) land before the channel is archived:
       // Slack refuses both in an archived channel (is_archived).
       const [post, card] = await u.enqueue(
-        this.inChannel(updated, `${mention(actor.externalId)} closed ${refName}. This channel is archived now.${open ? ` ${open} follow-up action(s) stay open and their owners will be reminded.` : ''}`),
+        this.inChannel(updated, rt`${mention(actor.externalId)} closed ${refName}. This channel is archived now.${open > 0 && ` ${open} follow-up action(s) stay open and their owners will be reminded.`}`),
         ...this.cardUpdate(updated),
       );
       // So do the channel's earlier effects still waiting or retrying (an update, a role's invite, a bookmark after a
@@ -563,7 +564,7 @@ export class IncidentService {
 
   // ---------------------------------------------------------------- follow-ups
 
-  async addAction(actor: Actor, meta: RequestMeta, target: Target, input: { text: string; owner?: string; due?: string }): Promise<Reply> {
+  async addAction(actor: Actor, meta: RequestMeta, target: Target, input: { text: Text; owner?: string; due?: string }): Promise<Reply> {
     return this.k.run(actor, meta, async (u) => {
       const row = await this.find(u.tx, actor, target);
       const refName = incidentRef(row.number);
@@ -571,14 +572,14 @@ export class IncidentService {
       const number = (await u.tx.actionItem.count({ where: { incidentId: row.id } })) + 1;
       const id = randomUUID();
       const ownerId = input.owner ? await ensureUser(u.tx, actor.workspaceId, input.owner, u.now) : null;
-      await u.tx.actionItem.create({ data: { id, incidentId: row.id, number, text: input.text, ownerId, dueDate: input.due ?? null, createdBy: actor.userId, createdAt: u.now } });
-      await this.timeline(u, row, actor, 'action', `Follow-up #${number}: ${input.text}${input.owner ? ` (${mention(input.owner)})` : ''}${input.due ? ` due ${input.due}` : ''}`);
-      u.audit({ action: 'incident.action.create', subjectType: 'incident', subjectId: refName, after: { number, text: input.text, owner: ownerId, due: input.due ?? null } });
+      await u.tx.actionItem.create({ data: { id, incidentId: row.id, number, text: encodeText(input.text), ownerId, dueDate: input.due ?? null, createdBy: actor.userId, createdAt: u.now } });
+      await this.timeline(u, row, actor, 'action', rt`Follow-up #${number}: ${input.text}${input.owner && rt` (${mention(input.owner)})`}${input.due && ` due ${input.due}`}`);
+      u.audit({ action: 'incident.action.create', subjectType: 'incident', subjectId: refName, after: { number, text: plainText(input.text), owner: ownerId, due: input.due ?? null } });
       await this.scheduleActionReminders(u, row.workspaceId, id, input.due);
       if (input.owner) {
-        u.effects({ op: 'dm', args: { user: input.owner, surface: { kind: 'incident.action', actionId: id, intro: `${mention(actor.externalId)} gave you a follow-up from ${refName}` } } });
+        u.effects({ op: 'dm', args: { user: input.owner, surface: { kind: 'incident.action', actionId: id, intro: rt`${mention(actor.externalId)} gave you a follow-up from ${refName}` } } });
       }
-      return { text: `Follow-up #${number} added to ${refName}${input.owner ? ` for ${mention(input.owner)}` : ''}${input.due ? `, due ${input.due}` : ''}.` };
+      return { text: rt`Follow-up #${number} added to ${refName}${input.owner && rt` for ${mention(input.owner)}`}${input.due && `, due ${input.due}`}.` };
     });
   }
 
@@ -615,9 +616,9 @@ export class IncidentService {
       if (item.status === 'done') return { text: `Follow-up #${item.number} of ${refName} is already done.` };
       await u.tx.actionItem.update({ where: { id: item.id }, data: { status: 'done', doneAt: u.now, doneBy: actor.userId } });
       await u.cancel({ subjectType: 'action', subjectId: item.id });
-      await this.timeline(u, row, actor, 'action', `Follow-up #${item.number} done: ${item.text}`);
+      await this.timeline(u, row, actor, 'action', rt`Follow-up #${item.number} done: ${decodeText(item.text)}`);
       u.audit({ action: 'incident.action.done', subjectType: 'incident', subjectId: refName, before: { number: item.number, status: 'open' }, after: { number: item.number, status: 'done' } });
-      return { text: `Follow-up #${item.number} of ${refName} marked done: ${item.text}` };
+      return { text: rt`Follow-up #${item.number} of ${refName} marked done: ${decodeText(item.text)}` };
     });
   }
 
@@ -629,7 +630,7 @@ export class IncidentService {
       const entries = await tx.timelineEntry.findMany({ where: { incidentId: row.id }, orderBy: [{ at: 'asc' }, { id: 'asc' }] });
       const lines = entries.map(
         (e) =>
-          rt`${time(e.at)} *${e.kind}*${e.actorId && ` ${mention(externalOf(e.actorId))}`}: ${e.removed && '~'}${e.text}${e.removed && '~ (removed)'}${e.permalink && /^https?:/.test(e.permalink) && rt` ${link(e.permalink, 'link')}`}`,
+          rt`${time(e.at)} ${strong(e.kind)}${e.actorId && rt` ${mention(externalOf(e.actorId))}`}: ${decodeText(e.text)}${e.removed && ' (removed)'}${e.permalink && /^https?:/.test(e.permalink) && rt` ${link(e.permalink, 'link')}`}`,
       );
       const refName = incidentRef(row.number);
       return { text: rt`Timeline of ${refName} (${entries.length} entries):\n${joinText(lines, '\n')}`, sections: [{ title: `${refName} timeline`, lines }] };
@@ -663,7 +664,7 @@ export class IncidentService {
       if (channel) {
         u.effects({ op: 'uploadFile', args: { channel, content: markdown, filename: `${refName.toLowerCase()}-postmortem.md`, title: `${refName} post-incident review`, comment: `Post-incident review document for ${refName}.` } });
       }
-      return { text: `${refName} post-incident review ${first ? 'generated' : 'regenerated'}${channel ? ` and posted to <#${channel}> as a file` : ''}.`, sections: [{ title: `${refName} post-incident review`, lines: [markdown.slice(0, 2800)] }] };
+      return { text: rt`${refName} post-incident review ${first ? 'generated' : 'regenerated'}${channel && rt` and posted to ${channelRef(channel)} as a file`}.`, sections: [{ title: `${refName} post-incident review`, lines: [markdown.slice(0, 2800)] }] };
     });
   }
 
@@ -677,19 +678,20 @@ export class IncidentService {
     const name = (u: string) => `@${externalOf(u)}`;
     return postmortemMarkdown({
       ref: view.ref,
-      title: row.title,
+      // The review is a Markdown file: plain text, people by their id.
+      title: plainText(decodeText(row.title)),
       severity: row.severity,
       status: row.status,
       services: view.services,
-      description: row.description,
-      summary: row.summary,
+      description: row.description === null ? null : plainText(decodeText(row.description)),
+      summary: row.summary === null ? null : plainText(decodeText(row.summary)),
       declaredAt: row.declaredAt,
       acknowledgedAt: row.acknowledgedAt,
       resolvedAt: row.resolvedAt,
       sla: view.sla,
       roles: roles.map((r) => ({ role: r.role as IncidentRoleName, user: r.userId, assumedAt: r.assumedAt, relievedAt: r.relievedAt })),
-      timeline: timeline.map((e) => ({ at: e.at, kind: e.kind, actor: e.actorId, text: plainText(e.text), removed: e.removed })),
-      actions: actions.map((a) => ({ number: a.number, text: a.text, owner: a.ownerId, due: a.dueDate, status: a.status })),
+      timeline: timeline.map((e) => ({ at: e.at, kind: e.kind, actor: e.actorId, text: plainText(decodeText(e.text)), removed: e.removed })),
+      actions: actions.map((a) => ({ number: a.number, text: plainText(decodeText(a.text)), owner: a.ownerId, due: a.dueDate, status: a.status })),
       generatedAt: now,
       names: name,
     });
@@ -697,13 +699,13 @@ export class IncidentService {
 
   async list(actor: Actor): Promise<Reply> {
     const views = await this.openFor(actor);
-    if (views.length === 0) return { text: 'No open incidents. :sunny:' };
+    if (views.length === 0) return { text: rt`No open incidents. ${emoji('sunny')}` };
     const now = this.k.clock.now().getTime();
     const lines = views.map(
       (v) =>
-        `*${v.ref}* ${v.severity} · ${v.status} · ${v.title} · ${channelLink(v)} · open ${ageText(now - v.declaredAt.getTime())} · commander ${v.commander ? mention(v.commander) : '_none_'}${v.isPrivate ? ' · :lock: private' : ''}`,
+        rt`${strong(v.ref)} ${v.severity} · ${v.status} · ${v.title} · ${channelLink(v)} · open ${ageText(now - v.declaredAt.getTime())} · commander ${v.commander ? mention(v.commander) : em('none')}${v.isPrivate && rt` · ${emoji('lock')} private`}`,
     );
-    return { text: `Open incidents (${views.length}):\n${lines.join('\n')}`, sections: [{ title: `Open incidents (${views.length})`, lines }] };
+    return { text: rt`Open incidents (${views.length}):\n${joinText(lines, '\n')}`, sections: [{ title: `Open incidents (${views.length})`, lines }] };
   }
 
   /** Open (not closed) incidents this actor may see, most severe first. */
@@ -724,7 +726,7 @@ export class IncidentService {
   // ---------------------------------------------------------------- channel events
 
   /** A message pinned (or given :pushpin:) in an incident channel joins the timeline, once. */
-  async recordPinned(workspaceId: string, meta: RequestMeta, e: { channelId: string; ts: string; user?: string; text: string; permalink?: string; via: 'pin' | 'reaction'; by: string }): Promise<boolean> {
+  async recordPinned(workspaceId: string, meta: RequestMeta, e: { channelId: string; ts: string; user?: string; text: Text; permalink?: string; via: 'pin' | 'reaction'; by: string }): Promise<boolean> {
     const actor = this.k.systemActor(workspaceId);
     return this.k.run(actor, meta, async (u) => {
       const row = await u.tx.incident.findFirst({ where: { workspaceId, channelId: e.channelId } });
@@ -736,19 +738,19 @@ export class IncidentService {
         return false;
       }
       await u.tx.timelineEntry.create({
-        data: { incidentId: row.id, kind: 'pinned', actorId: e.user ? userIdOf(workspaceId, e.user) : null, text: e.text || '(no text)', at: u.now, key, permalink: e.permalink ?? null },
+        data: { incidentId: row.id, kind: 'pinned', actorId: e.user ? userIdOf(workspaceId, e.user) : null, text: isEmptyText(e.text) ? '(a message with no text: a file or an attachment)' : encodeText(e.text), at: u.now, key, permalink: e.permalink ?? null },
       });
       u.audit({ action: 'incident.timeline.pin', actorId: userIdOf(workspaceId, e.by), subjectType: 'incident', subjectId: incidentRef(row.number), after: { ts: e.ts, via: e.via } });
       return true;
     });
   }
 
-  async messageEdited(workspaceId: string, meta: RequestMeta, channelId: string, ts: string, text: string): Promise<boolean> {
+  async messageEdited(workspaceId: string, meta: RequestMeta, channelId: string, ts: string, text: Text): Promise<boolean> {
     return this.k.run(this.k.systemActor(workspaceId), meta, async (u) => {
       const row = await u.tx.incident.findFirst({ where: { workspaceId, channelId } });
       if (!row) return false;
-      const r = await u.tx.timelineEntry.updateMany({ where: { incidentId: row.id, key: `msg:${ts}` }, data: { text, editedAt: u.now } });
-      if (r.count) u.audit({ action: 'incident.timeline.edit', subjectType: 'incident', subjectId: incidentRef(row.number), after: { ts, text } });
+      const r = await u.tx.timelineEntry.updateMany({ where: { incidentId: row.id, key: `msg:${ts}` }, data: { text: encodeText(text), editedAt: u.now } });
+      if (r.count) u.audit({ action: 'incident.timeline.edit', subjectType: 'incident', subjectId: incidentRef(row.number), after: { ts, text: plainText(text) } });
       return r.count > 0;
     });
   }
@@ -792,13 +794,14 @@ export class IncidentService {
     if (!row?.channelId) return;
     // Closed meanwhile: its channel is (being) archived, where Slack refuses posts; the timeline still records it.
     const canPost = row.status !== 'closed';
-    const parts = [
-      ...failed.map((f) => `${mention(f.user)} (${f.reason ?? f.error})`),
+    const parts: Text[] = [
+      ...failed.map((f) => rt`${mention(f.user)} (${f.reason ?? f.error})`),
       ...groups.map((g) => `the group ${g.group} ${groupFailure(g.error)}`),
     ];
-    const text = `:warning: Could not add ${parts.join('; ')}. Add them by hand if they are needed here.`;
+    const notice = rt`Could not add ${joinText(parts, '; ')}. Add them by hand if they are needed here.`;
+    const text = rt`${emoji('warning')} ${notice}`;
     await this.k.inTx(tx, this.k.systemActor(row.workspaceId), { requestId: `invite:${incidentId}` }, async (u) => {
-      await this.timeline(u, row, this.k.systemActor(row.workspaceId), 'invite', text.replace(/^:warning: /, ''));
+      await this.timeline(u, row, this.k.systemActor(row.workspaceId), 'invite', notice);
       u.audit({ action: 'incident.invite.failed', subjectType: 'incident', subjectId: incidentRef(row.number), after: { users: failed, groups } });
       if (canPost) u.effects({ op: 'postMessage', args: { channel: row.channelId!, text } });
     });

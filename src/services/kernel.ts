@@ -8,7 +8,7 @@ import { enqueueEffects, type EffectSpec } from '../store/outbox.ts';
 import { scheduleTimer, cancelTimers, type TimerSpec } from '../store/timers.ts';
 import { ensureUser, ensureWorkspace, grantedRoles, userIdOf, workspaceIdOf } from '../store/identity.ts';
 import { hasPermission, isRole, type Permission, type Role } from '../domain/rbac.ts';
-import { concat, mention } from '../domain/text.ts';
+import { concat, joinText, mention, rt, type Text } from '../domain/text.ts';
 import { Refusal } from './errors.ts';
 import type { Actor, Directory, DirectoryUser, NameMatch, PersonRef, Reply, RequestMeta } from './types.ts';
 
@@ -28,7 +28,7 @@ export interface Unit {
 export interface ResolvedPerson {
   externalId: string;
   /** For the reply when the person was found by a typed name or email rather than picked from autocomplete. */
-  note?: string;
+  note?: Text;
 }
 
 /** Appends how a typed name or email was matched, so the one who typed it sees whom Muster took it for. */
@@ -166,8 +166,8 @@ export class Kernel {
     const dir = this.deps.directory;
     if (!dir) return undefined;
     const user = await dir.lookupUser(platformWorkspace(actor), externalId);
-    if (!user || user.deleted) throw new Refusal(`<@${externalId}> is not a member of this workspace.`);
-    if (user.isBot) throw new Refusal(`<@${externalId}> is a bot; ${what} are for people.`);
+    if (!user || user.deleted) throw new Refusal(rt`${mention(externalId)} is not a member of this workspace.`);
+    if (user.isBot) throw new Refusal(rt`${mention(externalId)} is a bot; ${what} are for people.`);
     return user.name;
   }
 
@@ -182,13 +182,13 @@ export class Kernel {
     const platform = actor.platform.charAt(0).toUpperCase() + actor.platform.slice(1);
     const typed = ref.kind === 'name' ? `@${ref.name}` : ref.email;
     const pick = `Pick the person from ${platform}'s autocomplete (type @ and choose a name) so the mention arrives as a link.`;
-    const unsure = (why: string) => new Refusal(`I could not tell who ${typed} is: ${why}. ${pick}${hint}`);
+    const unsure = (why: Text) => new Refusal(rt`I could not tell who ${typed} is: ${why}. ${pick}${hint}`);
     const dir = this.deps.directory;
     if (!dir) throw unsure(`people cannot be looked up by ${ref.kind} here`);
     if (ref.kind === 'email') {
       const user = await dir.findByEmail(platformWorkspace(actor), ref.email);
       if (!user || user.deleted || user.isBot) throw unsure('no active person in this workspace has that email address');
-      return { externalId: user.externalId, note: ` (${typed} was matched to ${mention(user.externalId)} by email.)` };
+      return { externalId: user.externalId, note: rt` (${typed} was matched to ${mention(user.externalId)} by email.)` };
     }
     const people = new Map<string, { user: DirectoryUser; by: NameMatch }>();
     // One person can match twice (handle and display name); the handle is the stronger claim.
@@ -199,12 +199,12 @@ export class Kernel {
     const found = [...people.values()];
     if (found.length === 0) throw unsure(`nobody in this workspace has that ${platform} user name or display name`);
     if (found.length > 1) {
-      const shown = found.slice(0, MAX_CANDIDATES_SHOWN).map((m) => `${mention(m.user.externalId)} by ${by(m.by)}`);
+      const shown = found.slice(0, MAX_CANDIDATES_SHOWN).map((m) => rt`${mention(m.user.externalId)} by ${by(m.by)}`);
       const more = found.length > shown.length ? ` and ${found.length - shown.length} more` : '';
-      throw unsure(`${found.length} people match (${shown.join(', ')}${more})`);
+      throw unsure(rt`${found.length} people match (${joinText(shown, ', ')}${more})`);
     }
     const { user, by: matched } = found[0]!;
-    return { externalId: user.externalId, note: ` (${typed} was matched to ${mention(user.externalId)} by ${platform} ${by(matched)}.)` };
+    return { externalId: user.externalId, note: rt` (${typed} was matched to ${mention(user.externalId)} by ${platform} ${by(matched)}.)` };
   }
 
   /** Muster itself, acting on a timer or an event nobody typed. */

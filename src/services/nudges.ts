@@ -10,7 +10,7 @@ import type { IncidentService } from './incidents.ts';
 import { externalOf } from './incidentViews.ts';
 import type { Kernel, Unit } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
-import { mention } from '../domain/text.ts';
+import { code, em, emoji, encodeText, joinText, mention, rt, strong, type Text } from '../domain/text.ts';
 
 type IncidentRow = NonNullable<Awaited<ReturnType<Tx['incident']['findUnique']>>>;
 
@@ -40,15 +40,15 @@ export class NudgeService {
     return true;
   }
 
-  private text(row: IncidentRow, kind: IncidentNudgeKind): string {
+  private text(row: IncidentRow, kind: IncidentNudgeKind): Text {
     const r = incidentRef(row.number);
     const now = this.k.clock.now().getTime();
     const sev = this.k.policy.incidents.severities[row.severity as Severity];
     switch (kind) {
       case 'no-commander':
-        return `${r} (${row.severity}) has had no incident commander for ${humanDuration(now - row.declaredAt.getTime())} (respond SLA ${formatDuration(sev.respond)}). Someone press *Take commander*.`;
+        return rt`${r} (${row.severity}) has had no incident commander for ${humanDuration(now - row.declaredAt.getTime())} (respond SLA ${formatDuration(sev.respond)}). Someone press ${strong('Take commander')}.`;
       case 'update-due':
-        return `${r} (${row.severity}) has had no update for ${humanDuration(now - row.lastUpdateAt.getTime())} (cadence ${formatDuration(sev.updateEvery)}). Post one with \`/incident update …\` or *Post update*.`;
+        return rt`${r} (${row.severity}) has had no update for ${humanDuration(now - row.lastUpdateAt.getTime())} (cadence ${formatDuration(sev.updateEvery)}). Post one with ${code('/incident update …')} or ${strong('Post update')}.`;
       case 'resolve-sla':
         return `${r} (${row.severity}) is past its resolution SLA of ${formatDuration(sev.resolve)} (open ${humanDuration(now - row.declaredAt.getTime())}).`;
     }
@@ -75,18 +75,18 @@ export class NudgeService {
   private async send(u: Unit, row: IncidentRow, kind: IncidentNudgeKind, level: number, nudgeId?: string): Promise<string> {
     const { users, label } = await this.audience(u.tx, row, kind, level);
     const base = this.text(row, kind);
-    const text = level === 0 ? base : `:rotating_light: Escalated to ${label} (level ${level}): ${base}`;
+    const text = level === 0 ? base : rt`${emoji('rotating_light')} Escalated to ${label} (level ${level}): ${base}`;
     const id = nudgeId ?? randomUUID();
     if (nudgeId) {
-      await u.tx.nudge.update({ where: { id }, data: { level, status: 'open', text, sentAt: u.now, snoozedUntil: null } });
+      await u.tx.nudge.update({ where: { id }, data: { level, status: 'open', text: encodeText(text), sentAt: u.now, snoozedUntil: null } });
     } else {
-      await u.tx.nudge.create({ data: { id, workspaceId: row.workspaceId, subjectType: 'incident', subjectId: row.id, kind, level, text, sentAt: u.now } });
+      await u.tx.nudge.create({ data: { id, workspaceId: row.workspaceId, subjectType: 'incident', subjectId: row.id, kind, level, text: encodeText(text), sentAt: u.now } });
     }
-    const who = users.length ? users.map(mention).join(' ') : `_(nobody holds the ${label} role)_`;
+    const who: Text = users.length ? joinText(users.map((x) => [mention(x)]), ' ') : [em(`(nobody holds the ${label} role)`)];
     if (row.channelId) {
       u.effects({
         op: 'postMessage',
-        args: { channel: row.channelId, text: `${who} ${text}`, surface: { kind: 'nudge', nudgeId: id, mentions: users, ...(users.length ? {} : { nobody: label }) } },
+        args: { channel: row.channelId, text: rt`${who} ${text}`, surface: { kind: 'nudge', nudgeId: id, mentions: users, ...(users.length ? {} : { nobody: label }) } },
         hook: { name: 'nudge.posted', data: { nudgeId: id } },
       });
     }
@@ -142,7 +142,7 @@ export class NudgeService {
   async acknowledge(actor: Actor, meta: RequestMeta, nudgeId: string): Promise<Reply> {
     return this.k.run(actor, meta, async (u) => {
       const nudge = await this.load(u, nudgeId);
-      if (nudge.status === 'acknowledged') return { text: `Already acknowledged by ${mention(externalOf(nudge.acknowledgedBy ?? ''))}.` };
+      if (nudge.status === 'acknowledged') return { text: rt`Already acknowledged by ${mention(externalOf(nudge.acknowledgedBy ?? ''))}.` };
       if (nudge.status === 'cleared') return { text: 'That nudge no longer applies: the condition it was about is gone.' };
       await u.tx.nudge.update({ where: { id: nudge.id }, data: { status: 'acknowledged', acknowledgedBy: actor.userId, acknowledgedAt: u.now, snoozedUntil: null } });
       await u.cancel({ key: timerKeys.escalation(nudge.id) });

@@ -1,5 +1,6 @@
 import type { Role } from '../domain/rbac.ts';
 import type { Text } from '../domain/text.ts';
+import type { Form } from '../../blocks/surface.ts';
 
 export interface Actor {
   workspaceId: string;
@@ -19,9 +20,19 @@ export interface RequestMeta {
   /** For logs and the audit trail. */
   requestId: string;
   channelId?: string;
-  responseUrl?: string;
-  /** When the platform delivered the request (a response_url is valid for a while from then). */
+  /**
+   * Where a later reply to this request can go (Slack: the command's response_url), opaque to
+   * services: they hand it to a `reply` effect, and the platform's port uses it.
+   */
+  replyTo?: ReplyHandle;
+  /** When the platform delivered the request (a reply handle is valid for a while from then). */
   receivedAt?: Date;
+}
+
+export interface ReplyHandle {
+  platform: string;
+  handle: string;
+  issuedAt: number;
 }
 
 export interface ReplySection {
@@ -37,8 +48,8 @@ export interface Reply {
   visibility?: 'ephemeral' | 'in_channel';
   /** Marks an answer to a request already handled once (a retry): nothing was done again. */
   duplicate?: boolean;
-  /** Asks the platform to open a form (a Slack modal) instead of replying. */
-  openModal?: { kind: string; data?: Record<string, unknown> };
+  /** Asks the platform to open this form (a Slack modal) instead of replying. */
+  form?: Form;
 }
 
 export interface DirectoryUser {

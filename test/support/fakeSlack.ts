@@ -882,6 +882,12 @@ export class FakeSlack {
   expiredResponses: FakeResponse[] = [];
   /** every fault `faults()` injected, in order */
   faultLog: InjectedFault[] = [];
+  /**
+   * Calls and response_url posts whose text reads `[object Object]`: rich text flattened by a stray template
+   * literal. Real Slack would show it; no test wants it. Never cleared by clearCalls, so an e2e file's last
+   * assertion sees everything it sent.
+   */
+  garbled: { method: string; sample: string }[] = [];
 
   private readonly server: http.Server;
   private readonly opts: FakeSlackOptions;
@@ -1641,6 +1647,7 @@ export class FakeSlack {
     if (latency > 0) await delay(latency);
 
     const call: FakeCall = { method, args, at, status: 200, ...(token !== undefined ? { token } : {}) };
+    this.noteGarbled(method, args);
     const rule = this.takeFailure(method);
     if (rule) {
       const status = rule.status ?? 200;
@@ -1759,6 +1766,7 @@ export class FakeSlack {
     } catch {
       body = undefined;
     }
+    if (body) this.noteGarbled('response_url', body);
     // A URL not minted by responseUrl() starts its 30 minutes at first use.
     const use = this.responseUrlUse.get(id) ?? { issuedAt: this.now(), uses: 0 };
     this.responseUrlUse.set(id, use);
@@ -1795,6 +1803,12 @@ export class FakeSlack {
       return;
     }
     this.send(res, 200, { ok: true });
+  }
+
+  private noteGarbled(method: string, payload: unknown): void {
+    const json = JSON.stringify(payload) ?? '';
+    const at = json.indexOf('[object Object]');
+    if (at >= 0) this.garbled.push({ method, sample: json.slice(Math.max(0, at - 80), at + 40) });
   }
 
   private applyResponse(ctx: ResponseUrlContext, body: Json): void {

@@ -11,8 +11,12 @@ import type { Services } from '../../services/index.ts';
 import type { RequestMeta } from '../../services/types.ts';
 import { slackRequestKey } from './requestKey.ts';
 import { registerInteractions } from './interactions.ts';
-import { parseSlackText, renderBlocks, renderMessage } from './mrkdwn.ts';
-import { declareModal } from '../../../blocks/incident.ts';
+import { parseSlackText } from './mrkdwn.ts';
+import { slackMessage, slackModal } from './blockKit.ts';
+import type { Message } from '../../../blocks/surface.ts';
+import type { Outcome } from '../../services/outcome.ts';
+import { code, rt } from '../../domain/text.ts';
+import { commandLine } from '../../../commands/grammar.ts';
 import { slackEventIntake, wantedEvent, type RecordSlackEvent } from './intake.ts';
 import type { EventEmitter } from 'node:events';
 
@@ -144,48 +148,29 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
     app.command(`/${command.name}`, async ({ command: payload, ack, context, client }) => {
       const requestId = randomUUID();
       const log = o.log.child({ requestId, command: `/${command.name}`, user: payload.user_id, team: payload.team_id });
+      const now = o.kernel.clock.now();
       const meta: RequestMeta = {
         requestId,
         requestKey: context.requestKey as string,
         channelId: payload.channel_id,
-        responseUrl: payload.response_url,
-        receivedAt: o.kernel.clock.now(),
+        replyTo: { platform: 'slack', handle: payload.response_url, issuedAt: now.getTime() },
+        receivedAt: now,
       };
       const started = performance.now();
-      try {
-        const outcome = await dispatchCommand(
-          command,
-          parseSlackText(payload.text ?? ''),
-          () => o.kernel.actor('slack', payload.team_id, payload.user_id, payload.user_name),
-          meta,
-          o.services,
-        );
-        switch (outcome.kind) {
-          case 'reply':
-            if (outcome.reply.openModal?.kind === 'incident.declare') {
-              // trigger_id is valid for 3 s: open the form before anything else.
-              await client.views.open({
-                trigger_id: payload.trigger_id,
-                view: renderBlocks(declareModal({ privateByDefault: o.kernel.policy.incidents.privateByDefault, channelId: payload.channel_id })) as never,
-              });
-              await ack();
-            } else await ack(renderMessage(replyMessage(outcome.reply)) as never);
-            break;
-          case 'usage':
-            await ack(renderMessage(errorMessage(outcome.message, outcome.usage)) as never);
-            break;
-          case 'refused':
-            await ack(renderMessage(errorMessage(outcome.message)) as never);
-            break;
-          case 'duplicate':
-            await ack();
-            break;
-        }
-        log.info({ ms: Math.round(performance.now() - started), outcome: outcome.kind }, 'command handled');
-      } catch (e) {
-        log.error({ err: e }, 'command failed');
-        await ack(renderMessage(errorMessage(`Something went wrong on our side and nothing was changed. Reference: ${requestId}`)) as never);
-      }
+      const outcome = await dispatchCommand(
+        command,
+        commandLine(parseSlackText(payload.text ?? '')),
+        () => o.kernel.actor('slack', payload.team_id, payload.user_id, payload.user_name),
+        meta,
+        o.services,
+        log,
+      );
+      if (outcome.kind === 'reply' && outcome.reply.form) {
+        // trigger_id is valid for 3 s: open the form before anything else.
+        await client.views.open({ trigger_id: payload.trigger_id, view: slackModal(outcome.reply.form) });
+        await ack();
+      } else await ack(answer(outcome) as never);
+      log.info({ ms: Math.round(performance.now() - started), outcome: outcome.kind }, 'command handled');
     });
   }
 
@@ -194,7 +179,24 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
   for (const name of PLANNED_COMMANDS) {
     if (o.commands.has(name)) continue;
     app.command(`/${name}`, async ({ ack }) => {
-      await ack(renderMessage(errorMessage(`\`/${name}\` is not available in this Muster release yet. \`/muster help\` lists what is.`)) as never);
+      await ack(ephemeral(errorMessage(rt`${code(`/${name}`)} is not available in this Muster release yet. ${code('/muster help')} lists what is.`)) as never);
     });
   }
 }
+
+/** The ack body of a command: the reply (ephemeral unless the reply asks otherwise), or what went wrong. */
+function answer(outcome: Outcome): Record<string, unknown> | undefined {
+  switch (outcome.kind) {
+    case 'reply':
+      return { response_type: outcome.reply.visibility ?? 'ephemeral', ...slackMessage(replyMessage(outcome.reply)) };
+    case 'usage':
+      return ephemeral(errorMessage(outcome.message, outcome.usage));
+    case 'refused':
+    case 'error':
+      return ephemeral(errorMessage(outcome.message));
+    case 'duplicate':
+      return undefined;
+  }
+}
+
+const ephemeral = (m: Message) => ({ response_type: 'ephemeral', ...slackMessage(m) });

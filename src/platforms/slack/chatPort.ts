@@ -2,7 +2,9 @@ import type { WebClient } from '@slack/web-api';
 import { ErrorCode } from '@slack/web-api';
 import { ChatError, type ChatPort, type PerformContext } from '../port.ts';
 import type { Text } from '../../domain/text.ts';
-import { mrkdwn, plain, renderBlocks } from './mrkdwn.ts';
+import { mrkdwn, plain } from './mrkdwn.ts';
+import { slackHome, slackMessage } from './blockKit.ts';
+import type { Home, Message } from '../../../blocks/surface.ts';
 import { budgetsFor, RateLimiter } from './rateLimits.ts';
 import { classifySlackError, describeInviteUserError, INVITE_USER_ERRORS as INVITE_USER_ERRORS_BY_CODE } from './errors.ts';
 
@@ -107,14 +109,18 @@ export class SlackChatPort implements ChatPort {
   }
 
   async perform(op: string, raw: Args, ctx: PerformContext = { effectId: 0, uncertain: false, createdAt: new Date(), workspaceId: null, now: new Date() }): Promise<Record<string, unknown>> {
-    // Effects carry neutral text (typed text inside is data): rendered to mrkdwn here.
+    // Effects carry neutral text and messages (typed text inside is data): rendered for Slack here.
     const args: Args = { ...raw };
-    if (typeof args.text === 'string' || Array.isArray(args.text)) args.text = mrkdwn(args.text as Text, 4000);
+    const message = args.message ? (args.message as Message) : typeof args.text === 'string' || Array.isArray(args.text) ? { text: args.text as Text } : undefined;
+    if (message) {
+      const body = slackMessage(message);
+      args.text = body.text;
+      args.blocks = body.blocks;
+    }
     // conversations.setTopic: "does not support formatting or linkification" (Slack method reference).
     if (typeof args.topic === 'string' || Array.isArray(args.topic)) args.topic = plain(args.topic as Text).slice(0, 250);
     if (typeof args.comment === 'string' || Array.isArray(args.comment)) args.comment = mrkdwn(args.comment as Text);
-    if (Array.isArray(args.blocks)) args.blocks = renderBlocks(args.blocks);
-    if (args.view && typeof args.view === 'object') args.view = renderBlocks(args.view);
+    if (args.home && typeof args.home === 'object') args.view = slackHome(args.home as Home);
     try {
       return await this.run(op, args, ctx);
     } catch (e) {
@@ -150,6 +156,8 @@ export class SlackChatPort implements ChatPort {
       }
       case 'dm':
         return this.dm(str(a, 'user'), a, ctx);
+      case 'reply':
+      // Effects written before the neutral `reply` op (an upgrade with work in flight) still arrive as `respond`.
       case 'respond':
         return this.respond(a, ctx);
       case 'createChannel':
@@ -172,6 +180,8 @@ export class SlackChatPort implements ChatPort {
       }
       case 'addBookmark':
         return this.bookmark(str(a, 'channel'), str(a, 'title'), str(a, 'link'), ctx);
+      case 'bookmark':
+      // The name before the neutral `bookmark` op (work in flight across an upgrade).
       case 'bookmarkMessage': {
         const channel = str(a, 'channel');
         const ts = str(a, 'ts');
@@ -244,8 +254,9 @@ export class SlackChatPort implements ChatPort {
    * so it is never lost. (A reply through the URL itself cannot be looked up afterwards.)
    */
   private async respond(a: Args, ctx: PerformContext): Promise<Json> {
-    const url = str(a, 'responseUrl');
-    const issuedAt = typeof a.issuedAt === 'number' ? a.issuedAt : ctx.createdAt.getTime();
+    const to = a.to as { handle?: string; issuedAt?: number } | undefined;
+    const url = to?.handle ?? str(a, 'responseUrl');
+    const issuedAt = typeof to?.issuedAt === 'number' ? to.issuedAt : typeof a.issuedAt === 'number' ? a.issuedAt : ctx.createdAt.getTime();
     const uses = this.responseUses.get(url) ?? 0;
     const fresh = ctx.now.getTime() - issuedAt < RESPONSE_URL_TTL_MS - RESPONSE_URL_MARGIN_MS && uses < RESPONSE_URL_USES;
     if (fresh) {
@@ -413,6 +424,7 @@ const METHOD_OF: Record<string, string> = {
   setTopic: 'conversations.setTopic',
   pin: 'pins.add',
   addBookmark: 'bookmarks.add',
+  bookmark: 'bookmarks.add',
   bookmarkMessage: 'bookmarks.add',
   archiveChannel: 'conversations.archive',
   publishHome: 'views.publish',

@@ -7,7 +7,8 @@ import type { RequestMeta } from '../../services/types.ts';
 import type { InboxRow } from '../../store/inbox.ts';
 import { homeView } from '../../../blocks/incident.ts';
 import { waitingSection } from '../../../blocks/approval.ts';
-import { parseSlackText, renderBlocks } from './mrkdwn.ts';
+import { parseSlackText } from './mrkdwn.ts';
+import { slackHome } from './blockKit.ts';
 import { toChatError } from './chatPort.ts';
 
 /** The Events API types Muster acts on (manifest.yml subscribes to these). */
@@ -128,7 +129,7 @@ export function slackEventHandler(deps: Deps) {
         const user = String(e.user ?? '');
         const actor = await deps.kernel.actor('slack', teamId, user);
         const [incidents, waiting] = await Promise.all([services.incidents.openFor(actor), services.approvals.waitingFor(actor)]);
-        await client.views.publish({ user_id: user, view: renderBlocks(homeView(incidents, deps.kernel.clock.now(), waitingSection(waiting))) as never });
+        await client.views.publish({ user_id: user, view: slackHome(homeView(incidents, deps.kernel.clock.now(), waitingSection(waiting))) });
         return;
       }
       default:

@@ -288,6 +288,7 @@ describe('stats', () => {
 
 describe('afterwards', () => {
   it('leaves nothing dead-lettered or waiting in the outbox or the inbox', async () => {
+    expect(h.slack.garbled, 'no text flattened to [object Object]').toEqual([]);
     await h.flush();
     const outbox = await h.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { not: 'done' } }, select: { id: true, op: true, status: true, lastError: true } }));
     const inbox = await h.muster.db.read((tx) => tx.inboxEvent.findMany({ where: { status: { not: 'done' } }, select: { id: true, type: true, status: true, lastError: true } }));

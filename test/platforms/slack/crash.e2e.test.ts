@@ -276,7 +276,7 @@ describe('kill -9 during a Slack call: after the restart, exactly one visible ef
   });
 
   it('bookmark (bookmarks.add): found by bookmarks.list, not added again', async () => {
-    const crash = await crashDuring('bookmarks.add', (a) => channelName(a.channel_id).startsWith('inc-4-'), 'bookmarkMessage', async () => {
+    const crash = await crashDuring('bookmarks.add', (a) => channelName(a.channel_id).startsWith('inc-4-'), 'bookmark', async () => {
       expect(await command('/incident', 'declare P2 Billing delays')).toContain('Declared *INC-4*');
     });
     const inc = await incident(4);

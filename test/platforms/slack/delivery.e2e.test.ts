@@ -155,6 +155,7 @@ describe('inbound events', () => {
   });
 
   it('leaves nothing dead-lettered or pending', async () => {
+    expect(h.slack.garbled, 'no text flattened to [object Object]').toEqual([]);
     await h.flush();
     expect(await notDone()).toEqual([]);
     expect(await inboxNotDone()).toEqual([]);

@@ -400,6 +400,7 @@ const hasButtons = (m: FakeMessage | undefined) => JSON.stringify(m?.blocks ?? [
 
 describe(`Slack fails 20 % of Web API calls (seed ${SEED}, ${TEST_PROVIDER})`, () => {
   it('leaves nothing dead, pending or running, in the outbox or the inbox', async () => {
+    expect(h.slack.garbled, 'no text flattened to [object Object]').toEqual([]);
     const rows = await effects();
     expect(rows.filter((e) => e.status !== 'done').map((e) => ({ id: e.id, op: e.op, status: e.status, error: e.lastError }))).toEqual([]);
     const events = await db().read((tx) => tx.inboxEvent.findMany({ where: { status: { not: 'done' } } }));

@@ -43,6 +43,7 @@ afterEach(async () => {
   try {
     // Whatever a test did, every chat effect it caused was delivered: none dead-lettered, none left waiting.
     await h.flush();
+    expect(h.slack.garbled, 'no text flattened to [object Object]').toEqual([]);
     const stuck = await db().read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
     expect(stuck.map((e) => ({ id: e.id, op: e.op, status: e.status, error: e.lastError }))).toEqual([]);
   } finally {

@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { mrkdwn, parseSlackText, renderBlocks, renderMessage } from '../../../src/platforms/slack/mrkdwn.ts';
-import { concat, link, mention, plainText, rt, time } from '../../../src/domain/text.ts';
+import { mrkdwn, parseSlackText } from '../../../src/platforms/slack/mrkdwn.ts';
+import { slackMessage } from '../../../src/platforms/slack/blockKit.ts';
+import { channelRef, code, concat, em, fmt, link, mention, plainText, rt, strong, time } from '../../../src/domain/text.ts';
 
 /** Markup that would ping a crowd or lie about a link, as Slack reads it in mrkdwn. */
 const LIVE_DANGER = /<!(?:everyone|channel|here|subteam)|<https?:[^>]*\|/;
 
 describe('parseSlackText: what Slack sends with escaping on, as neutral text', () => {
   it.each([
-    ['a mention picked from autocomplete stays a reference', 'ask <@U012ABC|alice> now', 'ask <@U012ABC> now'],
-    ['a mention without a label', '<@W0EEE>', '<@W0EEE>'],
-    ['a channel link stays a reference', 'see <#C0123|ops>', 'see <#C0123>'],
+    ['a mention picked from autocomplete becomes a person', 'ask <@U012ABC|alice> now', ['ask ', { person: 'U012ABC' }, ' now']],
+    ['a mention without a label', '<@W0EEE>', [{ person: 'W0EEE' }]],
+    ['a channel link becomes a channel', 'see <#C0123|ops>', ['see ', { channel: 'C0123' }]],
     ['@everyone becomes words', '<!everyone> checkout down', '@everyone checkout down'],
     ['@channel and @here become words', '<!channel> and <!here|here>', '@channel and @here'],
     ['a group ping keeps its label, as text', 'cc <!subteam^S0SRE|@sre>', 'cc @sre'],
@@ -21,10 +22,11 @@ describe('parseSlackText: what Slack sends with escaping on, as neutral text', (
     ['a mailto link with another label shows both', '<mailto:ana@example.com|Ana>', 'Ana (mailto:ana@example.com)'],
     ['a link labelled with itself', '<https://a.example|https://a.example>', 'https://a.example'],
     ['escaped characters typed literally decode', 'a &lt;!everyone&gt; &amp; b &gt; c', 'a <!everyone> & b > c'],
-    ['an escaped mention typed literally is a reference (a typed <@U…> works)', '&lt;@U0BOB&gt;', '<@U0BOB>'],
+    ['an escaped mention typed literally stays text', '&lt;@U0BOB&gt;', '<@U0BOB>'],
+    ['control characters typed are dropped', 'a\u0002b\u0007c', 'abc'],
     ['plain text is unchanged', 'db at 99% cpu', 'db at 99% cpu'],
   ])('%s', (_what, input, expected) => {
-    expect(parseSlackText(input)).toBe(expected);
+    expect(parseSlackText(input)).toEqual(typeof expected === 'string' ? [expected] : expected);
   });
 });
 
@@ -45,14 +47,19 @@ describe('mrkdwn: neutral text rendered for Slack', () => {
     expect(out).toContain('&lt;');
   });
 
-  it('escapes &, < and > in typed text, and nothing else', () => {
-    expect(mrkdwn('a & b < c > d *bold* _it_ `code` :fire:')).toBe('a &amp; b &lt; c &gt; d *bold* _it_ `code` :fire:');
+  it('escapes &, < and > in typed text', () => {
+    expect(mrkdwn('a & b < c > d')).toBe('a &amp; b &lt; c &gt; d');
     expect(mrkdwn('&amp;')).toBe('&amp;amp;');
   });
 
-  it('keeps references to one person or one channel live', () => {
-    expect(mrkdwn(`${mention('U0BOB')} took commander in <#C0INC>`)).toBe('<@U0BOB> took commander in <#C0INC>');
-    expect(mrkdwn('<@U0BOB|bob>')).toBe('&lt;@U0BOB|bob&gt;');
+  it('a person or a channel is live only as a node, never from a string', () => {
+    expect(mrkdwn(rt`${mention('U0BOB')} took commander in ${channelRef('C0INC')}`)).toBe('<@U0BOB> took commander in <#C0INC>');
+    expect(mrkdwn('<@U0BOB> and <#C0INC>')).toBe('&lt;@U0BOB&gt; and &lt;#C0INC&gt;');
+  });
+
+  it('renders emphasis and code nodes, spaces outside the marks', () => {
+    expect(mrkdwn(rt`${strong('Update ')}from ${em('nobody')} ${code('/incident <x>')}`)).toBe('*Update* from _nobody_ `/incident &lt;x&gt;`');
+    expect(mrkdwn(fmt('*/incident* — run `/incident help`'))).toBe('*/incident* — run `/incident help`');
   });
 
   it('renders Muster’s own times and links as markup', () => {
@@ -72,27 +79,21 @@ describe('mrkdwn: neutral text rendered for Slack', () => {
     expect(withNode).toBe(`${'y'.repeat(10)}…`);
   });
 
-  it('renders every text object of a surface, leaving plain_text unparsed', () => {
-    const blocks = renderBlocks([
-      { type: 'header', text: { type: 'plain_text', text: 'INC-1 · <!everyone> down', emoji: true } },
-      { type: 'section', text: { type: 'mrkdwn', text: concat('*Title* ', '<!channel>') }, fields: [{ type: 'mrkdwn', text: 'x'.repeat(2500) }] },
-      { type: 'context', elements: [{ type: 'mrkdwn', text: rt`at ${time(new Date(0))}` }] },
-    ]);
-    expect(blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: 'INC-1 · <!everyone> down', emoji: true } });
-    expect((blocks[1] as { text: { text: string } }).text.text).toBe('*Title* &lt;!channel&gt;');
-    expect((blocks[1] as { fields: { text: string }[] }).fields[0]!.text.length).toBe(2000);
-    expect(JSON.stringify(blocks[2])).toContain('<!date^0^');
+  it('a message renders its fallback text and blocks', () => {
+    const m = slackMessage({ text: '<!here> hi', blocks: [{ kind: 'header', text: 'INC-1 · <!everyone> down' }, { kind: 'section', text: concat(strong('Title'), ' <!channel>') }, { kind: 'fields', fields: [{ label: 'Who', value: 'x'.repeat(2500) }] }] });
+    expect(m.text).toBe('&lt;!here&gt; hi');
+    // Slack parses no markup in plain_text (headers): shown as typed.
+    expect(m.blocks![0]).toEqual({ type: 'header', text: { type: 'plain_text', text: 'INC-1 · <!everyone> down', emoji: true } });
+    expect(m.blocks![1]).toEqual({ type: 'section', text: { type: 'mrkdwn', text: '*Title* &lt;!channel&gt;' } });
+    expect((m.blocks![2] as { fields: { text: string }[] }).fields[0]!.text.length).toBe(2000);
   });
 
-  it('renders a message’s fallback text too', () => {
-    expect(renderMessage({ text: '<!here> hi', blocks: [] }).text).toBe('&lt;!here&gt; hi');
-  });
 });
 
 describe('plainText', () => {
   it('shows references, times and links without markup', () => {
     const at = new Date('2026-01-05T09:00:00.000Z');
-    expect(plainText(rt`${mention('U1')} in <#C1> at ${time(at)}: ${link('https://x.example', 'doc')}`)).toBe('@U1 in #C1 at 2026-01-05T09:00:00Z: doc (https://x.example)');
-    expect(plainText('<@U1> ok', { person: () => '@alice' })).toBe('@alice ok');
+    expect(plainText(rt`${mention('U1')} in ${channelRef('C1')} at ${time(at)}: ${link('https://x.example', 'doc')}`)).toBe('@U1 in #C1 at 2026-01-05T09:00:00Z: doc (https://x.example)');
+    expect(plainText([mention('U1'), ' ok'], { person: () => '@alice' })).toBe('@alice ok');
   });
 });

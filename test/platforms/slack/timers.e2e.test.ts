@@ -111,6 +111,7 @@ async function at(ms: number, w: Watch, absolute = false): Promise<Record<string
 /** Nothing dead-lettered, nothing left undelivered, no timer whose handler gave up. */
 async function expectSettled(): Promise<void> {
   await h!.flush();
+  expect(h!.slack.garbled, 'no text flattened to [object Object]').toEqual([]);
   const stuck = await h!.muster.db.read((tx) =>
     tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }),
   );

@@ -4,6 +4,7 @@ import { stateValue } from '../../support/slackRequests.ts';
 import { parsePolicyText } from '../../../src/config/policy.ts';
 import { ACTIONS, FIELDS, VIEWS } from '../../../blocks/actionIds.ts';
 import { ManualClock } from '../../../src/domain/clock.ts';
+import { decodeText } from '../../../src/domain/text.ts';
 
 /**
  * Text a person typed is data (PRODUCT.md): whatever they type into any free-text field,
@@ -173,7 +174,11 @@ describe('typed text is data in every free-text field', () => {
     await run();
     await h.flush();
     const sent = everythingSent();
-    for (const s of sent) expect(s).not.toMatch(LIVE_DANGER);
+    for (const s of sent) {
+      expect(s).not.toMatch(LIVE_DANGER);
+      // Neutral text is never flattened by a stray template literal.
+      expect(s).not.toContain('[object Object]');
+    }
     if (shows !== false) expect(sent.some((s) => SHOWN.test(s))).toBe(true);
   });
 
@@ -185,9 +190,10 @@ describe('typed text is data in every free-text field', () => {
     expect(h.slack.dms(BOB).some((m) => /follow-up/i.test(JSON.stringify(m.blocks ?? m.text)))).toBe(true);
   });
 
-  it('what was stored is what was typed (decoded), not Slack markup', async () => {
+  it('what was stored is what was typed (decoded), as neutral text: the picked person a node, nothing else live', async () => {
     const inc = await db().read((tx) => tx.incident.findFirstOrThrow({ where: { number: 1 } }));
-    expect(inc.title).toBe('x @everyone @channel @here @sre https://status.example.com (https://evil.example/x) <!everyone> & <@UBOB>');
+    expect(decodeText(inc.title)).toEqual(['x @everyone @channel @here @sre https://status.example.com (https://evil.example/x) <!everyone> & ', { person: 'UBOB' }]);
+    // Typed markup in a string stays a string: `<@UBOB>` typed by hand is shown as it was typed.
     const form = await db().read((tx) => tx.incident.findFirstOrThrow({ where: { number: 2 } }));
     expect(form.description).toBe(RAW);
   });
@@ -196,11 +202,14 @@ describe('typed text is data in every free-text field', () => {
     const inc = await db().read((tx) => tx.incident.findFirstOrThrow({ where: { number: 1 } }));
     const card = h.slack.message(inc.channelId!, inc.cardTs!);
     expect(JSON.stringify(card?.blocks)).toContain('&lt;!everyone&gt;');
+    // The person picked from autocomplete is a live mention on the card, not text.
+    expect(JSON.stringify(card?.blocks)).toContain('<@UBOB>');
     expect(h.slack.messages('CINCIDENTS').length).toBeGreaterThan(0);
     for (const m of h.slack.messages('CINCIDENTS')) expect(JSON.stringify(m)).not.toMatch(LIVE_DANGER);
   });
 
   it('nothing is dead-lettered or left pending', async () => {
+    expect(h.slack.garbled, 'no text flattened to [object Object]').toEqual([]);
     await h.flush();
     const left = await db().read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
     expect(left).toEqual([]);

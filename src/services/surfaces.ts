@@ -1,0 +1,95 @@
+import type { Services } from './index.ts';
+import { followUpMessage, incidentAnnouncement, incidentCard, incidentReady, nudgeMessage } from '../../blocks/incident.ts';
+import { approvalCard, breakGlassNotice } from '../../blocks/approval.ts';
+import type { Message } from '../../blocks/surface.ts';
+import { externalOf } from './incidentViews.ts';
+import { incidentRef } from '../domain/incident.ts';
+import { code, decodeText, em, joinText, mention, rt, type Text } from '../domain/text.ts';
+
+/**
+ * What an outbox effect shows, named rather than drawn: the message is drawn when the effect is
+ * sent, from the record's current state, so a late or retried effect never shows stale state and
+ * services stay free of any platform's format. Each kind is drawn by one function of blocks/.
+ */
+export type SurfaceRef =
+  | { kind: 'incident.card'; incidentId: string }
+  | { kind: 'incident.announcement'; incidentId: string; headline: Text }
+  | { kind: 'incident.ready'; incidentId: string }
+  | { kind: 'incident.action'; actionId: string; intro?: Text }
+  | { kind: 'nudge'; nudgeId: string; mentions?: string[]; nobody?: string }
+  | { kind: 'approval.card'; requestId: string }
+  | { kind: 'approval.review'; requestId: string };
+
+/** The record a surface draws from is gone: the effect can never succeed. */
+export class SurfaceGone extends Error {
+  constructor(readonly what: string) {
+    super(`${what} no longer exists`);
+  }
+}
+
+/** Draws surfaces as neutral messages (blocks/surface.ts); each platform renders those. */
+export function surfaceDrawer(services: Services): (s: SurfaceRef) => Promise<Message> {
+  const { kernel, incidents, approvals } = services;
+  // Every vote redraws every copy of an approval card (channel, approvals channel, each approver's DM):
+  // drawn once per version of the request, not once per copy.
+  const drawn = new Map<string, Message>();
+  const approvalCardOf = async (id: string): Promise<Message> => {
+    const stamp = await kernel.db.read((tx) =>
+      tx.approvalRequest.findUnique({ where: { id }, select: { updatedAt: true, status: true, reviewStatus: true, _count: { select: { votes: true } } } }),
+    );
+    if (!stamp) throw new SurfaceGone('approval request');
+    // Votes can land within one millisecond: the vote count and status make the version.
+    const key = `${id}:${stamp.updatedAt.getTime()}:${stamp.status}:${stamp.reviewStatus}:${stamp._count.votes}`;
+    const hit = drawn.get(key);
+    if (hit) return hit;
+    const v = await approvals.viewById(id);
+    if (!v) throw new SurfaceGone('approval request');
+    const card = approvalCard(v);
+    if (drawn.size >= 500) drawn.delete(drawn.keys().next().value!);
+    drawn.set(key, card);
+    return card;
+  };
+  const incident = async (id: string) => {
+    const v = await incidents.viewById(id);
+    if (!v) throw new SurfaceGone('incident');
+    return v;
+  };
+  return async (s: SurfaceRef): Promise<Message> => {
+    switch (s.kind) {
+      case 'incident.card':
+        return incidentCard(await incident(s.incidentId));
+      case 'incident.announcement':
+        return incidentAnnouncement(await incident(s.incidentId), s.headline);
+      case 'incident.ready':
+        return incidentReady(await incident(s.incidentId));
+      case 'nudge': {
+        const n = await kernel.db.read((tx) => tx.nudge.findUnique({ where: { id: s.nudgeId } }));
+        if (!n) throw new SurfaceGone('nudge');
+        const mentions = s.mentions ?? [];
+        const lead: Text | undefined = mentions.length
+          ? joinText(mentions.map((u) => [mention(u)]), ' ')
+          : s.nobody
+            ? [em(rt`(nobody holds the ${s.nobody} role: grant it with ${code('/muster grant')})`)]
+            : undefined;
+        return nudgeMessage({ ...n, text: decodeText(n.text), acknowledgedBy: n.acknowledgedBy ? externalOf(n.acknowledgedBy) : null }, lead);
+      }
+      case 'incident.action': {
+        const a = await kernel.db.read(async (tx) => {
+          const item = await tx.actionItem.findUnique({ where: { id: s.actionId } });
+          if (!item) return null;
+          const inc = await tx.incident.findUniqueOrThrow({ where: { id: item.incidentId }, select: { number: true } });
+          return { ...item, text: decodeText(item.text), ref: incidentRef(inc.number), due: item.dueDate };
+        });
+        if (!a) throw new SurfaceGone('follow-up');
+        return followUpMessage(a, s.intro ?? `Follow-up from ${a.ref}`);
+      }
+      case 'approval.card':
+        return approvalCardOf(s.requestId);
+      case 'approval.review': {
+        const v = await approvals.viewById(s.requestId);
+        if (!v) throw new SurfaceGone('approval request');
+        return breakGlassNotice(v);
+      }
+    }
+  };
+}
