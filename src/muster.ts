@@ -19,6 +19,7 @@ import { createServices, type Services } from './services/index.ts';
 import { createWeb, type WebState } from './web/health.ts';
 import { createWebClient } from './platforms/slack/webClient.ts';
 import { SlackChatPort } from './platforms/slack/chatPort.ts';
+import type { Capabilities } from './platforms/effects.ts';
 import { SlackDirectory } from './platforms/slack/directory.ts';
 import { createSlackPlatform, type SlackPlatform } from './platforms/slack/app.ts';
 import { commands } from '../commands/index.ts';
@@ -40,6 +41,8 @@ export interface MusterOptions {
   inbox?: { baseBackoffMs?: number; maxAttempts?: number; pollMs?: number };
   /** Pace Slack calls against the published rate tiers (default: MUSTER_SLACK_PACING, on; `scale` multiplies every budget). */
   slackPacing?: false | { scale?: number };
+  /** Capabilities the Slack port does without (tests of the services' degraded paths). */
+  slackWithout?: readonly (keyof Capabilities)[];
 }
 
 export interface Muster {
@@ -112,7 +115,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
 
   const dispatcher = new OutboxDispatcher(db, clock, log.child({ component: 'outbox' }), { owner, ...o.dispatcher });
   const client = createWebClient(env.SLACK_BOT_TOKEN, env.SLACK_API_URL);
-  const slackPort = new SlackChatPort(client, { pacing: o.slackPacing ?? env.MUSTER_SLACK_PACING });
+  const slackPort = new SlackChatPort(client, { pacing: o.slackPacing ?? env.MUSTER_SLACK_PACING, without: o.slackWithout });
   // A channel that an incident already has is never adopted by another incident's channel effect.
   slackPort.channelOwned = async (channelId) => (await db.read((tx) => tx.incident.count({ where: { channelId } }))) > 0;
   dispatcher.addPort(slackPort);
@@ -151,6 +154,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
     audit,
     directory: new SlackDirectory(client),
     onEffects: () => dispatcher.kick(),
+    capabilities: (platform) => (platform === slackPort.platform ? slackPort.capabilities : undefined),
   });
   const services = createServices(kernel);
   const timers = new TimerScheduler(db, clock, log.child({ component: 'timers' }), { owner }, () => dispatcher.kick());

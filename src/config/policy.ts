@@ -26,9 +26,31 @@ const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date is YYYY-MM-DD');
 const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
 const changeType = z.enum(['standard', 'normal', 'emergency']);
 const slackChannel = z.string().regex(/^(#[a-z0-9_-]{1,80}|[CG][A-Z0-9]{2,})$/, 'a channel is #name or a channel id such as C0123ABCD');
-const audienceEntry = z
-  .string()
-  .regex(/^([UW][A-Z0-9]+|S[A-Z0-9]+|role:[a-z_]+)$/, 'an audience entry is a user id (U…), a user group id (S…) or role:<role>');
+/**
+ * Whom an audience entry names: one person, a group of people on the chat platform (a Slack user
+ * group; a Discord role), or whoever holds a Muster role. `bare`: written as a bare Slack id
+ * (`U…`, `W…`, `S…`), the form earlier policies used, read by its prefix; `config check` warns.
+ */
+export type Audience = { kind: 'user' | 'group'; id: string; bare?: true } | { kind: 'role'; role: (typeof ROLES)[number] };
+const AUDIENCE_FORMS = 'an audience entry is user:<id>, group:<id> or role:<role>, e.g. user:U012ABCDEF, group:S0PLATFORM, role:oncall';
+const audienceEntry = z.string().transform((s, ctx): Audience => {
+  const m = /^(user|group|role):(.*)$/.exec(s);
+  if (m) {
+    const [, kind, value] = m as unknown as [string, 'user' | 'group' | 'role', string];
+    if (kind === 'role') {
+      if ((ROLES as readonly string[]).includes(value)) return { kind, role: value as (typeof ROLES)[number] };
+      ctx.addIssue({ code: 'custom', message: `"${value}" is not a Muster role (one of ${ROLES.join(', ')})` });
+      return z.NEVER;
+    }
+    if (/^[A-Za-z0-9]{2,40}$/.test(value)) return { kind, id: value };
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a platform ${kind} id (letters and digits)` });
+    return z.NEVER;
+  }
+  if (/^[UW][A-Z0-9]{2,}$/.test(s)) return { kind: 'user', id: s, bare: true };
+  if (/^S[A-Z0-9]{2,}$/.test(s)) return { kind: 'group', id: s, bare: true };
+  ctx.addIssue({ code: 'custom', message: AUDIENCE_FORMS });
+  return z.NEVER;
+});
 
 const timeZone = z.string().refine((tz) => {
   try {
@@ -352,6 +374,12 @@ export function policyWarnings(policy: Policy): PolicyWarning[] {
     increasing(path, steps);
   }
   increasing('incidents.escalation', policy.incidents.escalation);
+  const bare = (path: string, entries: readonly Audience[]) =>
+    entries.forEach((e, i) => {
+      if (e.kind !== 'role' && e.bare) out.push({ path: `${path}.${i}`, message: `write ${e.id} as ${e.kind}:${e.id}: a bare id is read as a ${e.kind === 'user' ? 'person' : 'user group'} only by its Slack prefix` });
+    });
+  bare('incidents.responders', policy.incidents.responders);
+  for (const [sev, p] of Object.entries(policy.incidents.severities)) bare(`incidents.severities.${sev}.responders`, p.responders);
   return out;
 }
 

@@ -1,15 +1,21 @@
+import type { Capabilities, EffectOp, EffectResults, PortArgs, PortEffect } from './effects.ts';
 /**
  * A chat platform seen from the services: it performs effects that were written to the
  * outbox. Adding a platform means adding a port, never changing a service.
  */
+/**
+ * A chat platform, as the outbox sees it: it performs typed effects (src/platforms/effects.ts)
+ * and says what it can do. Every port passes the contract suite in test/contract/.
+ */
 export interface ChatPort {
   readonly platform: string;
-  perform(op: string, args: Record<string, unknown>, ctx?: PerformContext): Promise<Record<string, unknown>>;
+  readonly capabilities: Capabilities;
+  perform<K extends EffectOp>(effect: { op: K; args: PortArgs<K> }, ctx?: PerformContext): Promise<EffectResults[K]>;
   /**
    * How long this effect should wait before its call fits the platform's rate budget (0: go now).
    * Asking reserves the budget when the answer is 0.
    */
-  pace?(op: string, args: Record<string, unknown>, workspaceId: string | null): number;
+  pace?(effect: PortEffect, workspaceId: string | null): number;
 }
 
 /** What the outbox knows about the effect being performed. */

@@ -3,15 +3,15 @@ import type { Logger } from 'pino';
 import type { Database } from '../store/db.ts';
 import { isUniqueViolation } from '../store/db.ts';
 import type { Clock } from '../domain/clock.ts';
-import { ChatError, type ChatPort } from '../platforms/port.ts';
+import { ChatError } from '../platforms/port.ts';
 import type { AuditLog } from '../store/audit.ts';
 import { AUDIT_PLATFORM, CHECKPOINT_OP, parseCheckpoints } from '../store/auditCheckpoints.ts';
 import { scheduleTimer } from '../store/timers.ts';
-import type { OutboxDispatcher } from './outboxDispatcher.ts';
+import type { EffectRunner, OutboxDispatcher } from './outboxDispatcher.ts';
 import type { TimerScheduler } from './timerScheduler.ts';
 
 /**
- * Writes checkpoints to the log and to MUSTER_AUDIT_CHECKPOINT_FILE, as the outbox port of
+ * Writes checkpoints to the log and to MUSTER_AUDIT_CHECKPOINT_FILE, as the outbox runner of
  * an internal platform. A port rather than an effect hook: a hook runs inside the
  * database transaction that marks a chat effect done, after a chat call, and a file write
  * does not belong in a transaction that may still roll back. As an effect of its own, the
@@ -19,7 +19,7 @@ import type { TimerScheduler } from './timerScheduler.ts';
  * retried if the file cannot be written, and independent of the Slack post, so a Slack
  * outage neither delays nor repeats it.
  */
-export class CheckpointRecorder implements ChatPort {
+export class CheckpointRecorder implements EffectRunner {
   readonly platform = AUDIT_PLATFORM;
 
   constructor(
@@ -87,7 +87,7 @@ export interface CheckpointWiring {
  * of them fire it), which re-arms itself each time it fires.
  */
 export async function wireAuditCheckpoints(w: CheckpointWiring): Promise<void> {
-  w.dispatcher.addPort(new CheckpointRecorder(w.log, w.file));
+  w.dispatcher.addRunner(new CheckpointRecorder(w.log, w.file));
   w.timers.on(CHECKPOINT_TIMER.kind, async (tx) => {
     const r = await w.audit.checkpointIfMoved(tx, 'interval');
     if (r.lastPublished !== undefined && (r.head ?? 0) < r.lastPublished) {

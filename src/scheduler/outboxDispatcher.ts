@@ -2,9 +2,51 @@ import type { Logger } from 'pino';
 import type { Database, Tx } from '../store/db.ts';
 import type { Clock } from '../domain/clock.ts';
 import { ChatError, type ChatPort, type PerformContext } from '../platforms/port.ts';
+import { isEffectOp, type PortEffect, type SurfaceRef } from '../platforms/effects.ts';
 import { cascadeDead, claimEffects, resultsOf, type OutboxRow, type StoredPayload } from '../store/outbox.ts';
-import { SurfaceGone, type SurfaceRef } from '../services/surfaces.ts';
+import { SurfaceGone } from '../services/surfaces.ts';
 import type { Message } from '../../blocks/surface.ts';
+
+/**
+ * Runs the effects of one `platform` column value. Chat platforms are typed ports (ChatPort,
+ * wrapped by `addPort`); Muster's own internal effects (the audit checkpoint recorder) run here too.
+ */
+export interface EffectRunner {
+  readonly platform: string;
+  perform(op: string, args: Record<string, unknown>, ctx: PerformContext): Promise<Record<string, unknown>>;
+  pace?(op: string, args: Record<string, unknown>, workspaceId: string | null): number;
+}
+
+/**
+ * Effects written before the neutral op names (work in flight across an upgrade): `respond` (a
+ * response_url in `responseUrl`) became `reply` (a reply handle in `to`), `bookmarkMessage` became `bookmark`.
+ */
+function upgradeLegacy(op: string, args: Record<string, unknown>): { op: string; args: Record<string, unknown> } {
+  if (op === 'bookmarkMessage') return { op: 'bookmark', args };
+  if (op === 'respond' && typeof args.responseUrl === 'string') {
+    const { responseUrl, issuedAt, responseType, ...rest } = args;
+    return {
+      op: 'reply',
+      args: { ...rest, to: { platform: 'slack', handle: responseUrl, issuedAt: typeof issuedAt === 'number' ? issuedAt : 0 }, ...(responseType ? { visibility: responseType } : {}) },
+    };
+  }
+  return { op, args };
+}
+
+/** A typed chat port as the dispatcher runs it: the op checked against the effect union, legacy names upgraded. */
+function chatRunner(port: ChatPort): EffectRunner {
+  const typed = (op: string, args: Record<string, unknown>): PortEffect => {
+    const e = upgradeLegacy(op, args);
+    if (!isEffectOp(e.op)) throw new ChatError(`unknown effect "${op}"`, 'permanent', 'unknown_op');
+    // The payload was written from a typed Effect by a service (src/store/outbox.ts) and its references resolved.
+    return e as PortEffect;
+  };
+  return {
+    platform: port.platform,
+    perform: async (op, args, ctx) => (await port.perform(typed(op, args), ctx)) as Record<string, unknown>,
+    pace: port.pace ? (op, args, workspaceId) => port.pace!(typed(op, args), workspaceId) : undefined,
+  };
+}
 
 /** Draws a named surface as a neutral message (src/services/surfaces.ts); the port renders it for its platform. */
 export type SurfaceDrawer = (surface: SurfaceRef) => Promise<Message>;
@@ -62,7 +104,7 @@ function collectRefs(value: unknown, into: Set<number>): Set<number> {
  * is retried on its own, never by repeating the call.
  */
 export class OutboxDispatcher {
-  private readonly ports = new Map<string, ChatPort>();
+  private readonly ports = new Map<string, EffectRunner>();
   private readonly hooks = new Map<string, EffectHook>();
   private draw?: SurfaceDrawer;
   private readonly opts: Required<DispatcherOptions>;
@@ -89,8 +131,15 @@ export class OutboxDispatcher {
     this.opts = { concurrency: 8, leaseMs: 60_000, maxAttempts: 8, baseBackoffMs: 1_000, maxBackoffMs: 5 * 60_000, pollMs: 1_000, maxOutageBackoffMs: 10_000, ...opts };
   }
 
+  /** A chat platform's port. */
   addPort(port: ChatPort): this {
-    this.ports.set(port.platform, port);
+    this.ports.set(port.platform, chatRunner(port));
+    return this;
+  }
+
+  /** A runner for Muster's own effects (not a chat platform). */
+  addRunner(runner: EffectRunner): this {
+    this.ports.set(runner.platform, runner);
     return this;
   }
 

@@ -18,6 +18,7 @@ import { formatDuration } from '../domain/duration.ts';
 import type { Tx } from '../store/db.ts';
 import { nextNumber, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
+import type { SurfaceRef } from '../platforms/effects.ts';
 import type { TimerRow } from '../store/timers.ts';
 import { Refusal, UsageError } from './errors.ts';
 import { externalOf } from './incidentViews.ts';
@@ -226,7 +227,7 @@ export class ApprovalService {
   private async refreshCards(u: Unit, row: RequestRow): Promise<void> {
     const cards = await u.tx.approvalCard.findMany({ where: { requestId: row.id } });
     for (const c of cards) {
-      const kind = c.place === 'review' ? 'approval.review' : 'approval.card';
+      const kind = c.place === 'review' ? ('approval.review' as const) : ('approval.card' as const);
       // Redraws of one copy coalesce (as incident cards do): a burst of votes used to queue one chat.update per copy
       // per vote, each sent even when a newer one already showed the same state. The one that runs renders the newest.
       u.effects({ op: 'updateMessage', after: c.effectId, coalesce: `card:${c.effectId}`, args: { channel: ref(c.effectId, 'channel'), ts: ref(c.effectId, 'ts'), surface: { kind, requestId: row.id } } });
@@ -236,7 +237,7 @@ export class ApprovalService {
   /** Posts the card where it was asked (and the approvals channel), and DMs each eligible approver. */
   private async postCards(u: Unit, row: RequestRow, places: { channelId?: string }, dmTo: string[]): Promise<void> {
     const posts: { place: string; userId?: string; spec: EffectSpec }[] = [];
-    const surface = { kind: 'approval.card', requestId: row.id };
+    const surface: SurfaceRef = { kind: 'approval.card', requestId: row.id };
     if (places.channelId) posts.push({ place: 'channel', spec: { op: 'postMessage', args: { channel: places.channelId, surface } } });
     const shared = this.policy.approvals.channel;
     if (shared && shared !== places.channelId) posts.push({ place: 'approvals-channel', spec: { op: 'postMessage', args: { channel: shared, surface } } });

@@ -12,10 +12,11 @@ import {
   type IncidentRoleName,
   type IncidentStatus,
 } from '../domain/incident.ts';
-import { hasPermission, isRole, type Role } from '../domain/rbac.ts';
+import { hasPermission, type Role } from '../domain/rbac.ts';
 import type { Tx } from '../store/db.ts';
 import { ensureUser, nextNumber, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
+import type { FailedGroup, FailedInvite, ResultRef, SurfaceRef } from '../platforms/effects.ts';
 import { Refusal } from './errors.ts';
 import { externalOf, incidentView, type IncidentView } from './incidentViews.ts';
 import type { Kernel, Unit } from './kernel.ts';
@@ -112,7 +113,7 @@ export class IncidentService {
   }
 
   /** A message in the incident channel (waits for the channel to exist). */
-  private inChannel(row: IncidentRow, text: Text, surface?: Record<string, unknown>): EffectSpec {
+  private inChannel(row: IncidentRow, text: Text, surface?: SurfaceRef): EffectSpec {
     const channel = row.channelId ?? (row.cardEffectId !== null ? ref(row.cardEffectId, 'channel') : undefined);
     if (channel === undefined) throw new Error(`incident ${row.id} has neither a channel nor a card`);
     return {
@@ -203,23 +204,30 @@ export class IncidentService {
       // create → (invite | topic | card | announce | reply) → (pin | bookmark)
       // Each invite reports the people who could not be added; groups are expanded on their own, so a
       // missing group (or a plan without groups) never keeps the declarer and the responders out.
+      const can = this.k.capabilities(actor.platform);
       const invited = { name: 'incident.invited', data: { incidentId: id } };
       u.effects(
         { op: 'createChannel', ref: 'ch', args: { name, isPrivate }, hook: { name: 'incident.channel', data: { incidentId: id } } },
         { op: 'invite', after: 'ch', args: { channel: ref('ch', 'channel'), users: [actor.externalId, ...responders.users.filter((x) => x !== actor.externalId)] }, hook: invited },
       );
-      if (responders.groups.length) {
+      if (responders.groups.length && can.userGroups) {
         u.effects(
           { op: 'expandGroups', ref: 'groups', after: 'ch', args: { groups: responders.groups }, hook: invited },
           { op: 'invite', after: 'groups', args: { channel: ref('ch', 'channel'), users: ref('groups', 'users') }, hook: invited },
         );
+      } else if (responders.groups.length) {
+        // Without groups on this platform, the policy's groups are named as not added, like a group that failed.
+        const failedGroups = responders.groups.map((group) => ({ group, error: 'no_user_groups', reason: 'cannot be expanded: this chat platform has no user groups Muster can read' }));
+        await this.groupsNotAdded(u, row, failedGroups, ref('ch', 'channel'));
       }
+      // Where the card is found: pinned (and bookmarked) where the platform can, else it is the channel's first message.
+      const where = can.pins ? 'incident card pinned in this channel' : 'incident card at the top of this channel';
       u.effects(
-        { op: 'setTopic', after: 'ch', args: { channel: ref('ch', 'channel'), topic: `${refName} · ${input.severity} · ${plainTitle} — incident card pinned in this channel` } },
+        { op: 'setTopic', after: 'ch', args: { channel: ref('ch', 'channel'), topic: `${refName} · ${input.severity} · ${plainTitle} — ${where}` } },
         { op: 'postMessage', after: 'ch', ref: 'card', args: { channel: ref('ch', 'channel'), surface: { kind: 'incident.card', incidentId: id } }, hook: { name: 'incident.card', data: { incidentId: id } } },
-        { op: 'pin', after: 'card', args: { channel: ref('card', 'channel'), ts: ref('card', 'ts') } },
-        { op: 'bookmark', after: 'card', args: { channel: ref('card', 'channel'), ts: ref('card', 'ts'), title: `${refName} incident card` } },
       );
+      if (can.pins) u.effects({ op: 'pin', after: 'card', args: { channel: ref('card', 'channel'), ts: ref('card', 'ts') } });
+      if (can.bookmarks) u.effects({ op: 'bookmark', after: 'card', args: { channel: ref('card', 'channel'), ts: ref('card', 'ts'), title: `${refName} incident card` } });
       if (meta.replyTo) {
         // If the reply handle is used up or expired by then, the link goes to the declarer by DM.
         u.effects({ op: 'reply', after: 'ch', args: { to: meta.replyTo, fallbackUser: actor.externalId, surface: { kind: 'incident.ready', incidentId: id } } });
@@ -252,12 +260,9 @@ export class IncidentService {
     const users = new Set<string>();
     const groups = new Set<string>();
     for (const e of entries) {
-      if (e.startsWith('role:')) {
-        const role = e.slice(5);
-        if (!isRole(role)) continue;
-        for (const u of await this.roleHolders(tx, workspaceId, role)) users.add(u);
-      } else if (e.startsWith('S')) groups.add(e);
-      else users.add(e);
+      if (e.kind === 'role') for (const u of await this.roleHolders(tx, workspaceId, e.role)) users.add(u);
+      else if (e.kind === 'group') groups.add(e.id);
+      else users.add(e.id);
     }
     return { users: [...users], groups: [...groups] };
   }
@@ -661,10 +666,21 @@ export class IncidentService {
         u.audit({ action: 'incident.action.create', subjectType: 'incident', subjectId: refName, after: { number, text: 'Write the post-incident review', owner: ownerId, due } });
       }
       const channel = updated.channelId;
-      if (channel) {
+      const asFile = this.k.capabilities(actor.platform).fileUpload;
+      if (channel && asFile) {
         u.effects({ op: 'uploadFile', args: { channel, content: markdown, filename: `${refName.toLowerCase()}-postmortem.md`, title: `${refName} post-incident review`, comment: `Post-incident review document for ${refName}.` } });
+      } else if (channel) {
+        // No file sharing on this platform: the document goes to the channel as messages, in order.
+        const parts = chunkLines(markdown, POSTMORTEM_MESSAGE_CHARS);
+        let previous: number | undefined;
+        for (const [i, part] of parts.entries()) {
+          const text = parts.length > 1 ? `${refName} post-incident review (${i + 1}/${parts.length})\n${part}` : `${refName} post-incident review\n${part}`;
+          const [id] = await u.enqueue({ op: 'postMessage', ...(previous !== undefined ? { afterAll: [previous] } : {}), args: { channel, text } });
+          previous = id;
+        }
       }
-      return { text: rt`${refName} post-incident review ${first ? 'generated' : 'regenerated'}${channel && rt` and posted to ${channelRef(channel)} as a file`}.`, sections: [{ title: `${refName} post-incident review`, lines: [markdown.slice(0, 2800)] }] };
+      const how = asFile ? 'as a file' : 'as messages';
+      return { text: rt`${refName} post-incident review ${first ? 'generated' : 'regenerated'}${channel && rt` and posted to ${channelRef(channel)} ${how}`}.`, sections: [{ title: `${refName} post-incident review`, lines: [markdown.slice(0, 2800)] }] };
     });
   }
 
@@ -786,25 +802,31 @@ export class IncidentService {
    * the incident channel with the reason, and on the timeline, so someone can add them by hand.
    */
   async onInvited(tx: Tx, incidentId: string, result: Record<string, unknown>): Promise<void> {
-    // The platform says why in `reason` (e.g. "is a guest and cannot be invited to this channel").
-    const failed = Array.isArray(result.failed) ? (result.failed as { user: string; error: string; reason?: string }[]) : [];
-    const groups = Array.isArray(result.failedGroups) ? (result.failedGroups as { group: string; error: string }[]) : [];
+    // The port says why in `reason` (e.g. "is a guest and cannot be invited to this channel").
+    const failed = Array.isArray(result.failed) ? (result.failed as FailedInvite[]) : [];
+    const groups = Array.isArray(result.failedGroups) ? (result.failedGroups as FailedGroup[]) : [];
     if (!failed.length && !groups.length) return;
     const row = await tx.incident.findUnique({ where: { id: incidentId } });
     if (!row?.channelId) return;
-    // Closed meanwhile: its channel is (being) archived, where Slack refuses posts; the timeline still records it.
-    const canPost = row.status !== 'closed';
-    const parts: Text[] = [
-      ...failed.map((f) => rt`${mention(f.user)} (${f.reason ?? f.error})`),
-      ...groups.map((g) => `the group ${g.group} ${groupFailure(g.error)}`),
-    ];
-    const notice = rt`Could not add ${joinText(parts, '; ')}. Add them by hand if they are needed here.`;
-    const text = rt`${emoji('warning')} ${notice}`;
     await this.k.inTx(tx, this.k.systemActor(row.workspaceId), { requestId: `invite:${incidentId}` }, async (u) => {
-      await this.timeline(u, row, this.k.systemActor(row.workspaceId), 'invite', notice);
-      u.audit({ action: 'incident.invite.failed', subjectType: 'incident', subjectId: incidentRef(row.number), after: { users: failed, groups } });
-      if (canPost) u.effects({ op: 'postMessage', args: { channel: row.channelId!, text } });
+      await this.notAdded(u, row, failed, groups, row.channelId!);
     });
+  }
+
+  private async groupsNotAdded(u: Unit, row: IncidentRow, groups: FailedGroup[], channel: string | ResultRef): Promise<void> {
+    await this.notAdded(u, row, [], groups, channel);
+  }
+
+  /** Names the people and groups that could not be added, in the channel and on the timeline, so someone adds them by hand. */
+  private async notAdded(u: Unit, row: IncidentRow, failed: FailedInvite[], groups: FailedGroup[], channel: string | ResultRef): Promise<void> {
+    const parts: Text[] = [...failed.map((f) => rt`${mention(f.user)} (${f.reason ?? f.error})`), ...groups.map((g) => `the group ${g.group} (${g.reason ?? g.error})`)];
+    const notice = rt`Could not add ${joinText(parts, '; ')}. Add them by hand if they are needed here.`;
+    const system = this.k.systemActor(row.workspaceId);
+    await this.timeline(u, row, system, 'invite', notice);
+    u.audit({ action: 'incident.invite.failed', subjectType: 'incident', subjectId: incidentRef(row.number), after: { users: failed, groups } });
+    // Closed meanwhile: its channel is (being) archived, where posts are refused; the timeline still records it.
+    if (row.status === 'closed') return;
+    u.effects({ op: 'postMessage', ...(typeof channel === 'string' ? {} : { after: channel.$ref }), args: { channel, text: rt`${emoji('warning')} ${notice}` } });
   }
 
   async onCardPosted(tx: Tx, incidentId: string, effectId: number, result: Record<string, unknown>): Promise<void> {
@@ -812,6 +834,34 @@ export class IncidentService {
   }
 }
 
+
+/** The longest message the postmortem is split into where it cannot be shared as a file (every platform takes 2,000 characters). */
+const POSTMORTEM_MESSAGE_CHARS = 1900;
+
+/** Splits text at line breaks into parts of at most `max` characters (a longer line is cut). */
+export function chunkLines(text: string, max: number): string[] {
+  const out: string[] = [];
+  let cur: string | undefined;
+  for (const line of text.split('\n')) {
+    let piece = line;
+    for (;;) {
+      const room = cur === undefined ? max : max - cur.length - 1;
+      if (piece.length <= room) {
+        cur = cur === undefined ? piece : `${cur}\n${piece}`;
+        break;
+      }
+      if (cur !== undefined) {
+        out.push(cur);
+        cur = undefined;
+        continue;
+      }
+      out.push(piece.slice(0, max));
+      piece = piece.slice(max);
+    }
+  }
+  if (cur !== undefined) out.push(cur);
+  return out;
+}
 
 function ageText(ms: number): string {
   const m = Math.floor(ms / 60_000);
@@ -829,12 +879,3 @@ export function zonedNineAm(date: string, timeZone: string): Date {
   return new Date(guess.getTime() - (asZoned - guess.getTime()));
 }
 
-/** Why a user group could not be expanded into its members (usergroups.users.list errors). */
-function groupFailure(code: string): string {
-  const reasons: Record<string, string> = {
-    no_such_subteam: 'no longer exists',
-    plan_upgrade_required: 'cannot be expanded: user groups need a paid Slack plan',
-    missing_scope: 'cannot be read: Muster lacks the usergroups:read scope',
-  };
-  return `(${reasons[code] ?? `Slack said ${code}`})`;
-}

@@ -10,6 +10,7 @@ import { ensureUser, ensureWorkspace, grantedRoles, userIdOf, workspaceIdOf } fr
 import { hasPermission, isRole, type Permission, type Role } from '../domain/rbac.ts';
 import { concat, joinText, mention, rt, type Text } from '../domain/text.ts';
 import { Refusal } from './errors.ts';
+import { NO_CAPABILITIES, type Capabilities } from '../platforms/effects.ts';
 import type { Actor, Directory, DirectoryUser, NameMatch, PersonRef, Reply, RequestMeta } from './types.ts';
 
 /** What a service writes besides its own state, collected and stored in the same transaction. */
@@ -56,6 +57,8 @@ export interface KernelDeps {
   directory?: Directory;
   /** Called after a commit that wrote effects: the dispatcher runs them at once. */
   onEffects?: () => void;
+  /** What each platform's port can do (src/platforms/effects.ts), by platform name. */
+  capabilities?: (platform: string) => Capabilities | undefined;
 }
 
 /**
@@ -78,6 +81,14 @@ export class Kernel {
   }
   get policy() {
     return this.deps.policy;
+  }
+
+  /**
+   * What a platform can do. Services ask before writing an effect that needs a capability and do
+   * without it explicitly (each `Capabilities` field says how); a platform with no port can do none.
+   */
+  capabilities(platform: string): Capabilities {
+    return this.deps.capabilities?.(platform) ?? NO_CAPABILITIES;
   }
 
   /** Maps a platform user to a Muster actor with their roles (grants plus MUSTER_ADMINS). */
@@ -209,7 +220,8 @@ export class Kernel {
 
   /** Muster itself, acting on a timer or an event nobody typed. */
   systemActor(workspaceId: string): Actor {
-    const platform = workspaceId.split(':')[0] ?? 'slack';
+    // Workspace ids are `<platform>:<the platform's id>` (src/store/identity.ts).
+    const platform = workspaceId.slice(0, workspaceId.indexOf(':'));
     return { workspaceId, userId: 'system', externalId: 'system', name: 'Muster', platform, roles: new Set(), envRoles: new Set() };
   }
 

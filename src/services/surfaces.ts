@@ -1,4 +1,5 @@
 import type { Services } from './index.ts';
+import type { SurfaceRef } from '../platforms/effects.ts';
 import { followUpMessage, incidentAnnouncement, incidentCard, incidentReady, nudgeMessage } from '../../blocks/incident.ts';
 import { approvalCard, breakGlassNotice } from '../../blocks/approval.ts';
 import type { Message } from '../../blocks/surface.ts';
@@ -6,19 +7,7 @@ import { externalOf } from './incidentViews.ts';
 import { incidentRef } from '../domain/incident.ts';
 import { code, decodeText, em, joinText, mention, rt, type Text } from '../domain/text.ts';
 
-/**
- * What an outbox effect shows, named rather than drawn: the message is drawn when the effect is
- * sent, from the record's current state, so a late or retried effect never shows stale state and
- * services stay free of any platform's format. Each kind is drawn by one function of blocks/.
- */
-export type SurfaceRef =
-  | { kind: 'incident.card'; incidentId: string }
-  | { kind: 'incident.announcement'; incidentId: string; headline: Text }
-  | { kind: 'incident.ready'; incidentId: string }
-  | { kind: 'incident.action'; actionId: string; intro?: Text }
-  | { kind: 'nudge'; nudgeId: string; mentions?: string[]; nobody?: string }
-  | { kind: 'approval.card'; requestId: string }
-  | { kind: 'approval.review'; requestId: string };
+export type { SurfaceRef } from '../platforms/effects.ts';
 
 /** The record a surface draws from is gone: the effect can never succeed. */
 export class SurfaceGone extends Error {

@@ -1,6 +1,7 @@
 import type { Role } from '../domain/rbac.ts';
 import type { Text } from '../domain/text.ts';
 import type { Form } from '../../blocks/surface.ts';
+import type { ReplyHandle } from '../platforms/effects.ts';
 
 export interface Actor {
   workspaceId: string;
@@ -29,11 +30,7 @@ export interface RequestMeta {
   receivedAt?: Date;
 }
 
-export interface ReplyHandle {
-  platform: string;
-  handle: string;
-  issuedAt: number;
-}
+export type { ReplyHandle } from '../platforms/effects.ts';
 
 export interface ReplySection {
   title?: string;

@@ -1,14 +1,22 @@
 import type { Database, Tx } from './db.ts';
 import type { Clock } from '../domain/clock.ts';
+import type { Effect, ResultRef } from '../platforms/effects.ts';
 
 /**
  * A chat side effect as a service asks for it. `ref` names it so a later effect of the
  * same batch can wait for it (`after`) and use its result: any string argument of the
  * form `{ "$ref": "<name>", "path": "channel" }` is replaced by that result field.
  */
-export interface EffectSpec {
-  op: string;
-  args: Record<string, unknown>;
+export type EffectSpec = Effect & EffectOrder;
+
+/**
+ * What the store writes: a chat effect (EffectSpec, typed per op) or one of Muster's own effects
+ * (the audit checkpoint recorder's), whose runner checks its own arguments.
+ */
+export type StoredEffectSpec = { op: string; args: object } & EffectOrder;
+
+/** How an effect is ordered, named and coalesced in its batch. */
+export interface EffectOrder {
   ref?: string;
   /** A name from this batch, or the id of an effect written earlier (e.g. an incident's card). */
   after?: string | number;
@@ -54,22 +62,12 @@ export interface OutboxRow {
 
 export interface StoredPayload {
   args: Record<string, unknown>;
-  hook?: EffectSpec['hook'];
+  hook?: EffectOrder['hook'];
 }
 
 /** Uses a field of another effect's result: a name from this batch or an earlier effect's id. */
-export function ref(name: string | number, path: string): { $ref: string | number; path: string } {
+export function ref(name: string | number, path: string): ResultRef {
   return { $ref: name, path };
-}
-
-/**
- * Content drawn at send time by the platform's renderer (blocks/ for Slack) from the
- * record's current state: services stay platform-neutral, and a late effect never
- * shows stale state.
- */
-export interface Surface {
-  kind: string;
-  [key: string]: unknown;
 }
 
 function rewriteRefs(value: unknown, ids: Map<string, number>): unknown {
@@ -91,7 +89,7 @@ function rewriteRefs(value: unknown, ids: Map<string, number>): unknown {
  * Writes effects inside the caller's transaction; they run only once it commits. Returns one id per
  * effect: for a redraw that joins one already waiting (same `coalesce` key), the waiting one's id.
  */
-export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, effects: EffectSpec[]): Promise<number[]> {
+export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, effects: StoredEffectSpec[]): Promise<number[]> {
   const ids = new Map<string, number>();
   const out: number[] = [];
   const now = clock.now();

@@ -213,3 +213,42 @@ describe('environment', () => {
     expect(() => parseEnv({ LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
   });
 });
+
+describe('audience entries name whom they mean', () => {
+  it('user:, group: and role: entries are read as they say', () => {
+    const { policy, problems, warnings } = parsePolicyText(
+      ['incidents:', '  responders: ["user:U0ANA", "group:S0SRE", "role:oncall", "user:123456789012345678"]', '  severities:', '    P0:', '      responders: ["group:987654321098765432"]'].join('\n'),
+    );
+    expect(problems).toEqual([]);
+    expect(warnings).toEqual([]);
+    expect(policy!.incidents.responders).toEqual([
+      { kind: 'user', id: 'U0ANA' },
+      { kind: 'group', id: 'S0SRE' },
+      { kind: 'role', role: 'oncall' },
+      // A Discord snowflake is an id like any other: nothing is guessed from its first letter.
+      { kind: 'user', id: '123456789012345678' },
+    ]);
+    expect(policy!.incidents.severities.P0.responders).toEqual([{ kind: 'group', id: '987654321098765432' }]);
+  });
+
+  it('bare Slack ids from earlier policies still work, with a warning to write them explicitly', () => {
+    const { policy, problems, warnings } = parsePolicyText(['incidents:', '  responders: ["U0ANA", "S0SRE"]'].join('\n'), 'p.yml');
+    expect(problems).toEqual([]);
+    expect(policy!.incidents.responders).toEqual([
+      { kind: 'user', id: 'U0ANA', bare: true },
+      { kind: 'group', id: 'S0SRE', bare: true },
+    ]);
+    expect(warnings.map((w) => [w.path, w.message])).toEqual([
+      ['incidents.responders.0', 'write U0ANA as user:U0ANA: a bare id is read as a person only by its Slack prefix'],
+      ['incidents.responders.1', 'write S0SRE as group:S0SRE: a bare id is read as a user group only by its Slack prefix'],
+    ]);
+  });
+
+  it('an unknown role, a malformed id or anything else is a clear problem, and no policy', () => {
+    const one = (entry: string) => parsePolicyText(`incidents:\n  responders: [${JSON.stringify(entry)}]\n`, 'p.yml');
+    expect(one('role:ceo').problems.map((p) => [p.path, p.message])).toEqual([['incidents.responders.0', expect.stringContaining('"ceo" is not a Muster role')]]);
+    expect(one('user:U 1').problems[0]!.message).toContain('is not a platform user id');
+    expect(one('@bob').problems[0]!.message).toContain('an audience entry is user:<id>, group:<id> or role:<role>');
+    expect(one('@bob').policy).toBeUndefined();
+  });
+});

@@ -154,7 +154,7 @@ describe('outbox dispatcher', () => {
   });
 
   it('two dispatchers on one queue send each effect once', async () => {
-    const ids = await enqueue(...Array.from({ length: 30 }, (_, i) => ({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: `m${i}` } })));
+    const ids = await enqueue(...Array.from({ length: 30 }, (_, i): EffectSpec => ({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: `m${i}` } })));
     await Promise.all([dispatcher('a').drain(), dispatcher('b').drain()]);
     const texts = slack.messages(GENERAL_CHANNEL_ID).map((m) => m.text);
     for (let i = 0; i < 30; i++) expect(texts.filter((t) => t === `m${i}`)).toHaveLength(1);
@@ -195,7 +195,7 @@ describe('delivery: rate limits', () => {
   it('pacing defers a call that does not fit the tier, without spending an attempt', async () => {
     const clock = new ManualClock(new Date(Date.now() + 1000));
     const paced = new SlackChatPort(createWebClient('xoxb-test', slack.url), { pacing: { scale: 1 } });
-    const ids = await enqueue(...Array.from({ length: 6 }, (_, i) => ({ op: 'setTopic', args: { channel: GENERAL_CHANNEL_ID, topic: `t${i}` } })));
+    const ids = await enqueue(...Array.from({ length: 6 }, (_, i): EffectSpec => ({ op: 'setTopic', args: { channel: GENERAL_CHANNEL_ID, topic: `t${i}` } })));
     const d = dispatcher('d1', {}, clock, paced);
     await d.drain(2_000);
     // conversations.setTopic is Tier 2 (~20/min, burst 3): three go at once, the rest wait their turn.
@@ -209,7 +209,7 @@ describe('delivery: redraws coalesce and never go out of order', () => {
   it('while a redraw of a message waits, newer ones join it: one update sends the newest state', async () => {
     const [card] = await enqueue({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: 'v0' } });
     await dispatcher().drain();
-    const redraw = (v: number) => ({ op: 'updateMessage', after: card!, coalesce: `card:${card}`, args: { channel: GENERAL_CHANNEL_ID, ts: ref(card!, 'ts'), text: `v${v}` } });
+    const redraw = (v: number): EffectSpec => ({ op: 'updateMessage', after: card!, coalesce: `card:${card}`, args: { channel: GENERAL_CHANNEL_ID, ts: ref(card!, 'ts'), text: `v${v}` } });
     const ids = [];
     for (let v = 1; v <= 5; v++) ids.push(...(await enqueue(redraw(v))));
     // One row waits for all five: the later ones joined it.
@@ -224,7 +224,7 @@ describe('delivery: redraws coalesce and never go out of order', () => {
     const d = dispatcher();
     await d.drain();
     const ts = JSON.parse((await status(card!)).result!).ts as string;
-    const redraw = (v: number) => ({ op: 'updateMessage', after: card!, coalesce: `card:${card}`, args: { channel: GENERAL_CHANNEL_ID, ts: ref(card!, 'ts'), text: `v${v}` } });
+    const redraw = (v: number): EffectSpec => ({ op: 'updateMessage', after: card!, coalesce: `card:${card}`, args: { channel: GENERAL_CHANNEL_ID, ts: ref(card!, 'ts'), text: `v${v}` } });
     const held = slack.hold('chat.update');
     await enqueue(redraw(1));
     const first = d.drain(5_000);
@@ -346,7 +346,7 @@ describe('delivery: an attempt with an unknown outcome is looked up, not repeate
     await dispatcher().drain();
     const ts = JSON.parse((await status(post!)).result!).ts as string;
     const ids = await enqueue(
-      { op: 'bookmarkMessage', args: { channel: GENERAL_CHANNEL_ID, ts, title: 'INC-1 incident card' } },
+      { op: 'bookmark', args: { channel: GENERAL_CHANNEL_ID, ts, title: 'INC-1 incident card' } },
       { op: 'uploadFile', args: { channel: GENERAL_CHANNEL_ID, content: '# review', filename: 'inc-1-postmortem.md', title: 'INC-1 review' } },
     );
     await dispatcher().drain();
@@ -381,11 +381,11 @@ describe('delivery: one bad user never keeps everyone out', () => {
     slack.addUsergroup('S0SRE', 'sre', ['USRE']);
     const [ok] = await enqueue({ op: 'expandGroups', args: { groups: ['S0SRE', 'S0GONE'] } });
     await dispatcher().drain();
-    expect(JSON.parse((await status(ok!)).result!)).toEqual({ users: ['USRE'], failedGroups: [{ group: 'S0GONE', error: 'no_such_subteam' }] });
+    expect(JSON.parse((await status(ok!)).result!)).toEqual({ users: ['USRE'], failedGroups: [{ group: 'S0GONE', error: 'no_such_subteam', reason: 'no longer exists' }] });
     slack.setPlan('free');
     const [free] = await enqueue({ op: 'expandGroups', args: { groups: ['S0SRE'] } });
     await dispatcher().drain();
-    expect(JSON.parse((await status(free!)).result!)).toEqual({ users: [], failedGroups: [{ group: 'S0SRE', error: 'plan_upgrade_required' }] });
+    expect(JSON.parse((await status(free!)).result!)).toEqual({ users: [], failedGroups: [{ group: 'S0SRE', error: 'plan_upgrade_required', reason: 'cannot be expanded: user groups need a paid Slack plan' }] });
   });
 });
 
@@ -395,7 +395,7 @@ describe('delivery: replies through response_url', () => {
     const clock = new ManualClock(new Date());
     const issuedAt = clock.now().getTime();
     clock.advance(29 * 60_000 + 30_000);
-    const [id] = await enqueue({ op: 'respond', args: { responseUrl: url, issuedAt, fallbackUser: 'UANA', text: 'your war room is ready' } });
+    const [id] = await enqueue({ op: 'reply', args: { to: { platform: 'slack', handle: url, issuedAt }, fallbackUser: 'UANA', text: 'your war room is ready' } });
     await dispatcher('d1', {}, clock).drain();
     expect(JSON.parse((await status(id!)).result!)).toMatchObject({ via: 'dm' });
     expect(slack.responsesTo('r-old')).toHaveLength(0);
@@ -405,9 +405,34 @@ describe('delivery: replies through response_url', () => {
   it('goes by DM when Slack says the URL is spent', async () => {
     const url = slack.responseUrl('r-spent');
     slack.ageResponseUrl('r-spent', 31 * 60_000);
-    const [id] = await enqueue({ op: 'respond', args: { responseUrl: url, issuedAt: Date.now(), fallbackUser: 'UANA', text: 'still told' } });
+    const [id] = await enqueue({ op: 'reply', args: { to: { platform: 'slack', handle: url, issuedAt: Date.now() }, fallbackUser: 'UANA', text: 'still told' } });
     await dispatcher().drain();
     expect(JSON.parse((await status(id!)).result!)).toMatchObject({ via: 'dm' });
     expect(slack.dms('UANA').some((m) => m.text === 'still told')).toBe(true);
+  });
+
+  it('runs effects written under the old op names (respond, bookmarkMessage) by a version before the upgrade', async () => {
+    const url = slack.responseUrl('r-legacy');
+    const [post] = await enqueue({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: 'card' } });
+    await dispatcher().drain();
+    const ts = JSON.parse((await status(post!)).result!).ts as string;
+    const ids = await db.tx((tx) =>
+      enqueueEffects(tx, systemClock, { platform: 'slack', workspaceId: 'slack:T0001' }, [
+        { op: 'respond', args: { responseUrl: url, issuedAt: Date.now(), fallbackUser: 'UANA', text: 'from before the upgrade' } },
+        { op: 'bookmarkMessage', args: { channel: GENERAL_CHANNEL_ID, ts, title: 'legacy bookmark' } },
+      ]),
+    );
+    await dispatcher().drain();
+    for (const id of ids) expect((await status(id)).status).toBe('done');
+    expect(slack.responsesTo('r-legacy').map((r) => r.body.text)).toEqual(['from before the upgrade']);
+    expect(slack.bookmarks(GENERAL_CHANNEL_ID).filter((b) => b.title === 'legacy bookmark')).toHaveLength(1);
+  });
+
+  it('dead-letters an op no port knows at once, naming it', async () => {
+    const [id] = await db.tx((tx) => enqueueEffects(tx, systemClock, { platform: 'slack' }, [{ op: 'teleport', args: { channel: GENERAL_CHANNEL_ID } }]));
+    await dispatcher().drain();
+    const row = await status(id!);
+    expect(row.status).toBe('dead');
+    expect(row.lastError).toContain('unknown effect "teleport"');
   });
 });

@@ -59,7 +59,7 @@ async function write(log: AuditLog, n: number): Promise<void> {
 /** Publishes what was checkpointed (the outbox with the recorder port) and reads the file back. */
 async function publish(): Promise<FoundCheckpoint[]> {
   const log = pino({ level: 'info' }, { write: (line: string) => logged.push(JSON.parse(line) as Record<string, unknown>) });
-  const dispatcher = new OutboxDispatcher(ctx.db, clock, log, { owner: 'test' }).addPort(new CheckpointRecorder(log, file));
+  const dispatcher = new OutboxDispatcher(ctx.db, clock, log, { owner: 'test' }).addRunner(new CheckpointRecorder(log, file));
   await dispatcher.drain(5_000);
   // Effects run in parallel, so lines may land out of order; verification sorts them anyway.
   return parseCheckpoints(readFileSync(file, 'utf8'), 'checkpoints.log').found.sort((a, b) => a.seq - b.seq);

@@ -7,6 +7,7 @@ import { defaultPolicy, type Policy } from '../../src/config/policy.ts';
 import { ManualClock, type Clock } from '../../src/domain/clock.ts';
 import { startMuster, type Muster } from '../../src/muster.ts';
 import { AUDIT_KEY } from './auditKey.ts';
+import type { Capabilities } from '../../src/platforms/effects.ts';
 
 export const SIGNING_SECRET = 'test-signing-secret';
 export const ADMIN = 'UADMIN';
@@ -56,6 +57,8 @@ export interface HarnessOptions {
   dispatcher?: { baseBackoffMs?: number; maxAttempts?: number; pollMs?: number; leaseMs?: number };
   /** A fake Slack already started (e.g. with tiers enforced); closed with the harness. */
   slack?: FakeSlack;
+  /** Capabilities the Slack port does without (the services' degraded paths). */
+  without?: readonly (keyof Capabilities)[];
 }
 
 /** A Muster on a fresh database, talking to a fake Slack over HTTP, driven by signed requests. */
@@ -86,6 +89,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     inbox: { baseBackoffMs: 20, pollMs: 50 },
     // The limiter paces by real time while ManualClock stands still: off unless a test asks for it.
     slackPacing: o.slackPacing ?? false,
+    slackWithout: o.without,
   });
   let n = 0;
   let lastClick = '';

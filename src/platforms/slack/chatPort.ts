@@ -1,23 +1,15 @@
 import type { WebClient } from '@slack/web-api';
 import { ErrorCode } from '@slack/web-api';
+import type { KnownBlock } from '@slack/types';
 import { ChatError, type ChatPort, type PerformContext } from '../port.ts';
+import type { Capabilities, EffectOp, EffectResults, FailedGroup, FailedInvite, PortArgs, PortEffect } from '../effects.ts';
 import type { Text } from '../../domain/text.ts';
 import { mrkdwn, plain } from './mrkdwn.ts';
-import { slackHome, slackMessage } from './blockKit.ts';
-import type { Home, Message } from '../../../blocks/surface.ts';
+import { slackMessage } from './blockKit.ts';
+import type { Message } from '../../../blocks/surface.ts';
 import { budgetsFor, RateLimiter } from './rateLimits.ts';
-import { classifySlackError, describeInviteUserError, INVITE_USER_ERRORS as INVITE_USER_ERRORS_BY_CODE } from './errors.ts';
+import { classifySlackError, describeGroupError, describeInviteUserError, INVITE_USER_ERRORS as INVITE_USER_ERRORS_BY_CODE } from './errors.ts';
 
-type Args = Record<string, unknown>;
-type Json = Record<string, unknown>;
-
-const str = (a: Args, k: string): string => {
-  const v = a[k];
-  if (typeof v !== 'string' || v === '') throw new ChatError(`effect argument "${k}" is missing`, 'permanent', 'bad_effect');
-  return v;
-};
-const opt = (a: Args, k: string): string | undefined => (typeof a[k] === 'string' && a[k] !== '' ? (a[k] as string) : undefined);
-const list = (a: Args, k: string): string[] => (Array.isArray(a[k]) ? (a[k] as unknown[]).filter((x): x is string => typeof x === 'string' && x !== '') : []);
 const slackCode = (e: unknown): string | undefined => (e as { data?: { error?: string } }).data?.error;
 
 /**
@@ -71,7 +63,15 @@ const RESPONSE_URL_MARGIN_MS = 60_000;
 export interface SlackPortOptions {
   /** Pace calls against Slack's published tiers (default); `scale` multiplies every budget (tests). */
   pacing?: false | { scale?: number };
+  /**
+   * Capabilities to do without, as if the workspace lacked them (tests of the services' degraded paths).
+   * Effects that need one are refused by the port.
+   */
+  without?: readonly (keyof Capabilities)[];
 }
+
+/** The capability each op needs, where one does. */
+const NEEDS: Partial<Record<EffectOp, keyof Capabilities>> = { pin: 'pins', bookmark: 'bookmarks', expandGroups: 'userGroups', uploadFile: 'fileUpload' };
 
 /**
  * Performs outbox effects against the Slack Web API (at SLACK_API_URL), so that each is
@@ -82,6 +82,12 @@ export interface SlackPortOptions {
  */
 export class SlackChatPort implements ChatPort {
   readonly platform = 'slack';
+  /**
+   * Slack does all of these: pins.add, bookmarks.add, usergroups.users.list (paid plans; a Free workspace
+   * answers plan_upgrade_required, reported per group), thread replies (thread_ts), files.uploadV2, and App
+   * Home (views.publish, published by the app_home_opened handler in events.ts).
+   */
+  readonly capabilities: Capabilities;
   private readonly imChannels = new Map<string, string>();
   private readonly limiter?: RateLimiter;
   /** Times each response_url was used by this process (Slack allows 5; see RESPONSE_URL_USES). */
@@ -98,31 +104,21 @@ export class SlackChatPort implements ChatPort {
     options: SlackPortOptions = {},
   ) {
     if (options.pacing !== false) this.limiter = new RateLimiter({ scale: options.pacing?.scale });
+    const all: Capabilities = { pins: true, bookmarks: true, userGroups: true, threads: true, fileUpload: true, appHome: true };
+    for (const c of options.without ?? []) all[c] = false;
+    this.capabilities = all;
   }
 
-  pace(op: string, args: Args, workspaceId: string | null): number {
+  pace(effect: PortEffect, workspaceId: string | null): number {
     if (!this.limiter) return 0;
-    const method = METHOD_OF[op];
-    if (!method) return 0;
-    const channel = op === 'dm' ? `dm:${String(args.user)}` : typeof args.channel === 'string' ? args.channel : undefined;
+    const method = METHOD_OF[effect.op];
+    const channel = effect.op === 'dm' ? `dm:${effect.args.user}` : 'channel' in effect.args && typeof effect.args.channel === 'string' ? effect.args.channel : undefined;
     return this.limiter.reserve(budgetsFor(method, workspaceId ?? '-', channel));
   }
 
-  async perform(op: string, raw: Args, ctx: PerformContext = { effectId: 0, uncertain: false, createdAt: new Date(), workspaceId: null, now: new Date() }): Promise<Record<string, unknown>> {
-    // Effects carry neutral text and messages (typed text inside is data): rendered for Slack here.
-    const args: Args = { ...raw };
-    const message = args.message ? (args.message as Message) : typeof args.text === 'string' || Array.isArray(args.text) ? { text: args.text as Text } : undefined;
-    if (message) {
-      const body = slackMessage(message);
-      args.text = body.text;
-      args.blocks = body.blocks;
-    }
-    // conversations.setTopic: "does not support formatting or linkification" (Slack method reference).
-    if (typeof args.topic === 'string' || Array.isArray(args.topic)) args.topic = plain(args.topic as Text).slice(0, 250);
-    if (typeof args.comment === 'string' || Array.isArray(args.comment)) args.comment = mrkdwn(args.comment as Text);
-    if (args.home && typeof args.home === 'object') args.view = slackHome(args.home as Home);
+  async perform<K extends EffectOp>(effect: { op: K; args: PortArgs<K> }, ctx: PerformContext = { effectId: 0, uncertain: false, createdAt: new Date(), workspaceId: null, now: new Date() }): Promise<EffectResults[K]> {
     try {
-      return await this.run(op, args, ctx);
+      return (await this.run(effect as PortEffect, ctx)) as EffectResults[K];
     } catch (e) {
       throw toChatError(e);
     }
@@ -132,93 +128,80 @@ export class SlackChatPort implements ChatPort {
     return { event_type: EFFECT_EVENT, event_payload: { effect: ctx.effectId } };
   }
 
-  private async run(op: string, a: Args, ctx: PerformContext): Promise<Record<string, unknown>> {
+  private async run(e: PortEffect, ctx: PerformContext): Promise<EffectResults[EffectOp]> {
     const c = this.client;
-    switch (op) {
+    const needs = NEEDS[e.op];
+    if (needs && !this.capabilities[needs]) throw new ChatError(`${e.op} needs ${needs}, which this port does without`, 'permanent', 'not_capable');
+    if (e.op === 'postMessage' && e.args.threadTs && !this.capabilities.threads) throw new ChatError('thread replies need threads, which this port does without', 'permanent', 'not_capable');
+    switch (e.op) {
       case 'postMessage': {
-        const channel = str(a, 'channel');
-        const threadTs = opt(a, 'threadTs');
+        const { channel, threadTs } = e.args;
+        const body = render(e.args);
         if (ctx.uncertain) {
           const earlier = await this.findPosted(channel, ctx, threadTs);
           if (earlier) return earlier;
         }
-        const r = await api('chat.postMessage', () => c.chat.postMessage({ channel, text: str(a, 'text'), blocks: a.blocks as never, thread_ts: threadTs, unfurl_links: false, metadata: this.metadata(ctx) }));
-        return { channel: r.channel, ts: r.ts };
+        const r = await api('chat.postMessage', () => c.chat.postMessage({ channel, ...body, thread_ts: threadTs, unfurl_links: false, metadata: this.metadata(ctx) }));
+        return { channel: r.channel!, ts: r.ts! };
       }
       case 'updateMessage': {
-        const r = await api('chat.update', () => c.chat.update({ channel: str(a, 'channel'), ts: str(a, 'ts'), text: str(a, 'text'), blocks: a.blocks as never }));
-        return { channel: r.channel, ts: r.ts };
-      }
-      case 'postEphemeral': {
-        // Ephemeral messages cannot be looked up afterwards: at most a repeat, seen by one person.
-        const r = await api('chat.postEphemeral', () => c.chat.postEphemeral({ channel: str(a, 'channel'), user: str(a, 'user'), text: str(a, 'text'), blocks: a.blocks as never }));
-        return { messageTs: r.message_ts };
+        const r = await api('chat.update', () => c.chat.update({ channel: e.args.channel, ts: e.args.ts, ...render(e.args) }));
+        return { channel: r.channel!, ts: r.ts! };
       }
       case 'dm':
-        return this.dm(str(a, 'user'), a, ctx);
+        return this.dm(e.args.user, render(e.args), ctx);
       case 'reply':
-      // Effects written before the neutral `reply` op (an upgrade with work in flight) still arrive as `respond`.
-      case 'respond':
-        return this.respond(a, ctx);
+        return this.reply(e.args, ctx);
       case 'createChannel':
-        return this.createChannel(str(a, 'name'), a.isPrivate === true);
+        return this.createChannel(e.args.name, e.args.isPrivate === true);
       case 'expandGroups':
-        return this.expandGroups(list(a, 'groups'));
+        return this.expandGroups(e.args.groups);
       case 'invite':
-        return this.invite(str(a, 'channel'), list(a, 'users'));
+        return this.invite(e.args.channel, Array.isArray(e.args.users) ? e.args.users.filter((u): u is string => typeof u === 'string' && u !== '') : []);
       case 'setTopic': {
-        await api('conversations.setTopic', () => c.conversations.setTopic({ channel: str(a, 'channel'), topic: str(a, 'topic').slice(0, 250) }));
+        // conversations.setTopic: "does not support formatting or linkification" (Slack method reference); 250 characters.
+        const topic = plain(e.args.topic).slice(0, 250);
+        await api('conversations.setTopic', () => c.conversations.setTopic({ channel: e.args.channel, topic }));
         return {};
       }
       case 'pin': {
         try {
-          await api('pins.add', () => c.pins.add({ channel: str(a, 'channel'), timestamp: str(a, 'ts') }));
-        } catch (e) {
-          if (classifySlackError('pins.add', codeOf(e) ?? '') !== 'benign') throw e;
+          await api('pins.add', () => c.pins.add({ channel: e.args.channel, timestamp: e.args.ts }));
+        } catch (err) {
+          if (classifySlackError('pins.add', codeOf(err) ?? '') !== 'benign') throw err;
         }
         return {};
       }
-      case 'addBookmark':
-        return this.bookmark(str(a, 'channel'), str(a, 'title'), str(a, 'link'), ctx);
-      case 'bookmark':
-      // The name before the neutral `bookmark` op (work in flight across an upgrade).
-      case 'bookmarkMessage': {
-        const channel = str(a, 'channel');
-        const ts = str(a, 'ts');
+      case 'bookmark': {
+        const { channel, ts, title } = e.args;
         // Slack's permalink form, built locally: saves a chat.getPermalink round trip
         // on the war room's critical path.
         const link = this.workspaceUrl
           ? `${this.workspaceUrl.replace(/\/?$/, '/')}archives/${channel}/p${ts.replace('.', '')}`
           : (await api('chat.getPermalink', () => c.chat.getPermalink({ channel, message_ts: ts }))).permalink!;
-        return { ...(await this.bookmark(channel, str(a, 'title'), link, ctx)), link };
+        return { ...(await this.bookmark(channel, title, link, ctx)), link };
       }
       case 'archiveChannel': {
         try {
-          await api('conversations.archive', () => c.conversations.archive({ channel: str(a, 'channel') }));
-        } catch (e) {
-          if (classifySlackError('conversations.archive', codeOf(e) ?? '') !== 'benign') throw e;
+          await api('conversations.archive', () => c.conversations.archive({ channel: e.args.channel }));
+        } catch (err) {
+          if (classifySlackError('conversations.archive', codeOf(err) ?? '') !== 'benign') throw err;
         }
         return {};
       }
-      case 'publishHome': {
-        await api('views.publish', () => c.views.publish({ user_id: str(a, 'user'), view: a.view as never }));
-        return {};
-      }
       case 'uploadFile':
-        return this.upload(a, ctx);
-      default:
-        throw new ChatError(`unknown effect "${op}"`, 'permanent', 'unknown_op');
+        return this.upload(e.args, ctx);
     }
   }
 
-  private async dm(user: string, a: Args, ctx: PerformContext): Promise<Json> {
+  private async dm(user: string, body: SlackBody, ctx: PerformContext): Promise<EffectResults['dm']> {
     const channel = await this.imChannel(user);
     if (ctx.uncertain) {
       const earlier = await this.findPosted(channel, ctx);
       if (earlier) return earlier;
     }
-    const r = await api('chat.postMessage', () => this.client.chat.postMessage({ channel, text: str(a, 'text'), blocks: a.blocks as never, unfurl_links: false, metadata: this.metadata(ctx) }));
-    return { channel: r.channel, ts: r.ts };
+    const r = await api('chat.postMessage', () => this.client.chat.postMessage({ channel, ...body, unfurl_links: false, metadata: this.metadata(ctx) }));
+    return { channel: r.channel!, ts: r.ts! };
   }
 
   /**
@@ -226,7 +209,7 @@ export class SlackChatPort implements ChatPort {
    * back needs include_all_metadata; history lists parents only, so a thread reply is looked
    * for with conversations.replies on its parent (Slack's method reference for both).
    */
-  private async findPosted(target: string, ctx: PerformContext, threadTs?: string): Promise<Json | undefined> {
+  private async findPosted(target: string, ctx: PerformContext, threadTs?: string): Promise<{ channel: string; ts: string; adopted: true } | undefined> {
     // chat.postMessage takes a channel name (a policy's "#incidents"), conversations.history and .replies only its id
     // ("Conversation ID"), and later redraws use the channel of the result: a name is looked up first, and the
     // result names the id, as chat.postMessage's own answer does (test/platforms/slack/faults.e2e.test.ts).
@@ -253,10 +236,10 @@ export class SlackChatPort implements ChatPort {
    * minutes on one URL; a reply that would miss that window goes to the person by DM instead,
    * so it is never lost. (A reply through the URL itself cannot be looked up afterwards.)
    */
-  private async respond(a: Args, ctx: PerformContext): Promise<Json> {
-    const to = a.to as { handle?: string; issuedAt?: number } | undefined;
-    const url = to?.handle ?? str(a, 'responseUrl');
-    const issuedAt = typeof to?.issuedAt === 'number' ? to.issuedAt : typeof a.issuedAt === 'number' ? a.issuedAt : ctx.createdAt.getTime();
+  private async reply(a: PortArgs<'reply'>, ctx: PerformContext): Promise<EffectResults['reply']> {
+    const url = a.to.handle;
+    const issuedAt = a.to.issuedAt;
+    const body = render(a);
     const uses = this.responseUses.get(url) ?? 0;
     const fresh = ctx.now.getTime() - issuedAt < RESPONSE_URL_TTL_MS - RESPONSE_URL_MARGIN_MS && uses < RESPONSE_URL_USES;
     if (fresh) {
@@ -264,22 +247,20 @@ export class SlackChatPort implements ChatPort {
       const res = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ text: str(a, 'text'), blocks: a.blocks, response_type: opt(a, 'responseType') ?? 'ephemeral', replace_original: a.replaceOriginal === true }),
+        body: JSON.stringify({ ...body, response_type: a.visibility ?? 'ephemeral', replace_original: a.replaceOriginal === true }),
       }).catch((e: unknown) => {
         throw new ChatError(`response_url unreachable: ${(e as Error).message}`, 'transient', 'response_url_unreachable', undefined, { outcomeUnknown: true });
       });
       if (res.status === 429) throw new ChatError('response_url rate limited', 'rate_limited', 'ratelimited', Number(res.headers.get('retry-after') ?? 1) * 1000);
-      if (res.ok) return { ok: true, via: 'response_url' };
+      if (res.ok) return { via: 'reply' };
       if (res.status >= 500) throw new ChatError(`response_url answered HTTP ${res.status}`, 'transient', `http_${res.status}`, undefined, { outcomeUnknown: true });
       // 404/410 and the like: the URL is used up or expired. Fall through to the DM.
     }
-    const user = opt(a, 'fallbackUser');
-    if (!user) throw new ChatError('response_url expired and no one to tell by DM', 'permanent', 'expired_url');
-    const r = await this.dm(user, a, ctx);
-    return { ...r, via: 'dm' };
+    if (!a.fallbackUser) throw new ChatError('response_url expired and no one to tell by DM', 'permanent', 'expired_url');
+    return { ...(await this.dm(a.fallbackUser, body, ctx)), via: 'dm' };
   }
 
-  private async bookmark(channel: string, title: string, link: string, ctx: PerformContext): Promise<Json> {
+  private async bookmark(channel: string, title: string, link: string, ctx: PerformContext): Promise<{ bookmarkId?: string; adopted?: boolean }> {
     if (ctx.uncertain) {
       // bookmarks.add is not idempotent: an earlier attempt's bookmark is recognised by its link.
       const r = (await api('bookmarks.list', () => this.client.bookmarks.list({ channel_id: channel }))) as { bookmarks?: { id?: string; link?: string; title?: string }[] };
@@ -290,10 +271,8 @@ export class SlackChatPort implements ChatPort {
     return { bookmarkId: (r as { bookmark?: { id?: string } }).bookmark?.id };
   }
 
-  private async upload(a: Args, ctx: PerformContext): Promise<Json> {
-    const channel = str(a, 'channel');
-    const filename = str(a, 'filename');
-    const title = opt(a, 'title');
+  private async upload(a: PortArgs<'uploadFile'>, ctx: PerformContext): Promise<EffectResults['uploadFile']> {
+    const { channel, filename, title } = a;
     if (ctx.uncertain) {
       // An earlier attempt's file: same name and title, shared by Muster in this channel since the effect was written.
       const r = (await api('files.list', () => this.client.files.list({ channel, ts_from: String(Math.floor(ctx.createdAt.getTime() / 1000) - 60), count: 100 }))) as {
@@ -302,7 +281,7 @@ export class SlackChatPort implements ChatPort {
       const hit = (r.files ?? []).find((f) => f.name === filename && (title === undefined || f.title === title) && (!this.botUserId || f.user === this.botUserId));
       if (hit) return { fileId: hit.id, permalink: hit.permalink, adopted: true };
     }
-    const r = await api('files.completeUploadExternal', () => this.client.files.uploadV2({ channel_id: channel, content: str(a, 'content'), filename, title, initial_comment: opt(a, 'comment') }));
+    const r = await api('files.completeUploadExternal', () => this.client.files.uploadV2({ channel_id: channel, content: a.content, filename, title, initial_comment: a.comment === undefined ? undefined : mrkdwn(a.comment) }));
     const files = (r as { files?: { files?: { id?: string; permalink?: string }[] }[] }).files?.[0]?.files ?? [];
     return { fileId: files[0]?.id, permalink: files[0]?.permalink };
   }
@@ -312,16 +291,17 @@ export class SlackChatPort implements ChatPort {
    * exists (`no_such_subteam`) or a workspace without user groups (`plan_upgrade_required`,
    * Free plans) is reported, never fatal to the invites of everyone else.
    */
-  private async expandGroups(groups: string[]): Promise<Json> {
+  private async expandGroups(groups: string[]): Promise<EffectResults['expandGroups']> {
     const users = new Set<string>();
-    const failedGroups: { group: string; error: string }[] = [];
+    const failedGroups: FailedGroup[] = [];
     for (const group of groups) {
       try {
         const r = await api('usergroups.users.list', () => this.client.usergroups.users.list({ usergroup: group }));
         for (const u of r.users ?? []) users.add(u);
       } catch (e) {
         if ((e as ChatError).kind !== 'permanent') throw e;
-        failedGroups.push({ group, error: codeOf(e) ?? 'error' });
+        const error = codeOf(e) ?? 'error';
+        failedGroups.push({ group, error, reason: describeGroupError(error) });
       }
     }
     return { users: [...users], failedGroups };
@@ -333,9 +313,9 @@ export class SlackChatPort implements ChatPort {
    * invites nobody when any user fails (conversations.invite reference). Each failing user is
    * a permanent outcome for that user, reported in the result; 100 users per call at most.
    */
-  private async invite(channel: string, users: string[]): Promise<Json> {
+  private async invite(channel: string, users: string[]): Promise<EffectResults['invite']> {
     const wanted = [...new Set(users)].filter((u) => u !== this.botUserId);
-    const failed: { user: string; error: string; reason: string }[] = [];
+    const failed: FailedInvite[] = [];
     const fail = (user: string, error: string) => {
       if (classifySlackError('conversations.invite', error) !== 'benign') failed.push({ user, error, reason: describeInviteUserError(error) });
     };
@@ -381,13 +361,15 @@ export class SlackChatPort implements ChatPort {
    * created it, then the process died before recording it): it is adopted, not duplicated.
    * A name taken by anyone else gets -2, -3 … (PRODUCT.md).
    */
-  private async createChannel(name: string, isPrivate: boolean): Promise<Record<string, unknown>> {
+  private async createChannel(name: string, isPrivate: boolean): Promise<EffectResults['createChannel']> {
     for (let n = 1; n <= 50; n++) {
       const suffix = n === 1 ? '' : `-${n}`;
       const candidate = `${name.slice(0, CHANNEL_NAME_MAX - suffix.length)}${suffix}`;
       try {
         const r = await api('conversations.create', () => this.client.conversations.create({ name: candidate, is_private: isPrivate }));
-        return { channel: r.channel?.id, name: r.channel?.name ?? candidate };
+        const id = r.channel?.id;
+        if (!id) throw new ChatError('conversations.create returned no channel', 'transient', 'no_channel', undefined, { outcomeUnknown: true });
+        return { channel: id, name: r.channel?.name ?? candidate };
       } catch (e) {
         if (classifySlackError('conversations.create', codeOf(e) ?? '') !== 'conflict') throw e;
         const existing = await this.channelNamed(candidate);
@@ -413,20 +395,26 @@ export class SlackChatPort implements ChatPort {
 }
 
 /** The Web API method whose rate budget each effect spends. */
-const METHOD_OF: Record<string, string> = {
+const METHOD_OF: Record<EffectOp, string> = {
   postMessage: 'chat.postMessage',
   dm: 'chat.postMessage',
+  reply: 'response_url',
   updateMessage: 'chat.update',
-  postEphemeral: 'chat.postEphemeral',
   createChannel: 'conversations.create',
   invite: 'conversations.invite',
   expandGroups: 'usergroups.users.list',
   setTopic: 'conversations.setTopic',
   pin: 'pins.add',
-  addBookmark: 'bookmarks.add',
   bookmark: 'bookmarks.add',
-  bookmarkMessage: 'bookmarks.add',
   archiveChannel: 'conversations.archive',
-  publishHome: 'views.publish',
   uploadFile: 'files.getUploadURLExternal',
 };
+
+type SlackBody = { text: string; blocks?: KnownBlock[] };
+
+/** An effect's content as Slack's `text` (the notification line, mrkdwn) and `blocks`. */
+function render(c: { text?: Text; message?: Message }): SlackBody {
+  if (c.message) return slackMessage(c.message);
+  if (c.text !== undefined) return slackMessage({ text: c.text });
+  throw new ChatError('effect has neither text nor a message', 'permanent', 'bad_effect');
+}

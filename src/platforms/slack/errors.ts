@@ -477,6 +477,17 @@ export const INVITE_USER_ERRORS: Readonly<Record<string, string>> = {
   user_is_ultra_restricted: 'is a single-channel guest and cannot be invited to this channel',
 };
 
+/** Why a user group could not be expanded into its members (usergroups.users.list errors), in words. */
+const GROUP_ERRORS: Record<string, string> = {
+  no_such_subteam: 'no longer exists',
+  plan_upgrade_required: 'cannot be expanded: user groups need a paid Slack plan',
+  missing_scope: 'cannot be read: Muster lacks the usergroups:read scope',
+};
+
+export function describeGroupError(code: string): string {
+  return own(GROUP_ERRORS, code) ?? `Slack said ${code}`;
+}
+
 /** The phrase for one invitee's failure, falling back to Slack's code when the table does not know it. */
 export function describeInviteUserError(code: string): string {
   return own(INVITE_USER_ERRORS, code) ?? `could not be invited (Slack: ${code})`;

@@ -125,6 +125,8 @@ export function slackEventHandler(deps: Deps) {
         await services.incidents.memberJoined(workspaceId, String(e.channel ?? ''), String(e.user ?? ''));
         return;
       case 'app_home_opened': {
+        // The port's appHome capability (its absence is the only way out: Slack always has App Home).
+        if (!deps.kernel.capabilities('slack').appHome) return;
         if (e.tab && e.tab !== 'home') return;
         const user = String(e.user ?? '');
         const actor = await deps.kernel.actor('slack', teamId, user);

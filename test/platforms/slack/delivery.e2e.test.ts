@@ -14,7 +14,7 @@ const ANA = 'UANA';
 const BOB = 'UBOB';
 const GUEST = 'UGUEST';
 
-const policy = parsePolicyText(['incidents:', '  responders: ["UBOB", "UGUEST", "S0GONE", "S0SRE"]'].join('\n')).policy!;
+const policy = parsePolicyText(['incidents:', '  responders: ["user:UBOB", "user:UGUEST", "group:S0GONE", "group:S0SRE"]'].join('\n')).policy!;
 
 let h: Harness;
 beforeAll(async () => {

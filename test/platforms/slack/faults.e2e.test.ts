@@ -49,7 +49,7 @@ const policy = parsePolicyText(
   [
     'incidents:',
     '  broadcastChannel: "#incidents"',
-    '  responders: ["role:oncall", "S0SRE"]',
+    '  responders: ["role:oncall", "group:S0SRE"]',
     'approvals:',
     '  channel: "#approvals"',
     '  securityChannel: "#security"',

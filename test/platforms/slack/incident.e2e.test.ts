@@ -15,7 +15,7 @@ const DAN = 'UDAN';
 const MGR = 'UMGR';
 
 const policy = parsePolicyText(
-  ['incidents:', '  broadcastChannel: "#incidents"', '  responders: ["role:oncall"]', '  severities:', '    P0:', '      responders: ["S0SRE"]'].join('\n'),
+  ['incidents:', '  broadcastChannel: "#incidents"', '  responders: ["role:oncall"]', '  severities:', '    P0:', '      responders: ["group:S0SRE"]'].join('\n'),
 ).policy!;
 
 /*
