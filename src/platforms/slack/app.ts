@@ -14,7 +14,7 @@ import { registerInteractions } from './interactions.ts';
 import { parseSlackText } from './mrkdwn.ts';
 import { slackMessage, slackModal } from './blockKit.ts';
 import type { Message } from '../../../blocks/surface.ts';
-import type { Outcome } from '../../services/outcome.ts';
+import { failureText, type Outcome } from '../../services/outcome.ts';
 import { code, rt } from '../../domain/text.ts';
 import { commandLine } from '../../../commands/grammar.ts';
 import { slackEventIntake, wantedEvent, type RecordSlackEvent } from './intake.ts';
@@ -75,6 +75,7 @@ export function createSlackPlatform(o: SlackAppOptions): SlackPlatform {
       socketMode: true,
       logger,
       clientOptions,
+      extendedErrorHandler: true,
       installerOptions: { clientOptions } as never,
     });
     recordBeforeAck(app, o);
@@ -87,7 +88,7 @@ export function createSlackPlatform(o: SlackAppOptions): SlackPlatform {
       logger,
       processBeforeResponse: false,
     });
-    app = new App({ authorize, receiver, logger, clientOptions });
+    app = new App({ authorize, receiver, logger, clientOptions, extendedErrorHandler: true });
   }
   register(app, o);
   return {
@@ -174,6 +175,7 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
     });
   }
 
+  registerFallback(app, o.log);
   registerInteractions(app, o);
 
   for (const name of PLANNED_COMMANDS) {
@@ -183,6 +185,28 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
     });
   }
 }
+/**
+ * The last resort: a listener that threw past runRequest (a bug, or Slack failing the modal or the
+ * ack). Logged with a reference, and the person is told, on the request's response_url when it has
+ * one, in the same words as every other failure (failureText, src/services/outcome.ts).
+ */
+function registerFallback(app: App, log: Logger): void {
+  // Bolt's index does not export ExtendedErrorHandler: the argument is typed here as far as it is used.
+  const fallback = async ({ error, body }: { error: Error; body?: unknown }): Promise<void> => {
+    const requestId = randomUUID();
+    const b = (body ?? {}) as { response_url?: string; response_urls?: { response_url?: string }[]; type?: string; command?: string };
+    log.error({ err: error, requestId, type: b.type ?? (b.command ? 'slash_command' : undefined), command: b.command }, 'unhandled error in a Slack listener');
+    const url = b.response_url ?? b.response_urls?.[0]?.response_url;
+    if (!url) return;
+    try {
+      await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ephemeral(errorMessage(failureText(requestId)))) });
+    } catch (e) {
+      log.warn({ err: e, requestId }, 'could not tell the person about the failure');
+    }
+  };
+  app.error(fallback);
+}
+
 
 /** The ack body of a command: the reply (ephemeral unless the reply asks otherwise), or what went wrong. */
 function answer(outcome: Outcome): Record<string, unknown> | undefined {

@@ -161,6 +161,23 @@ describe('/muster through signed HTTP and the real Bolt app', () => {
     expect(await h.muster.db.read((tx) => tx.auditEntry.count())).toBe(before);
   });
 
+  it('a listener that fails past the shared mapper (the form cannot open: expired trigger) reaches app.error: logged, and the person told with a reference', async () => {
+    const trigger = h.slack.trigger(BOB);
+    h.slack.expireTrigger(trigger);
+    const r = await h.command('/incident', 'new', BOB, { triggerId: trigger });
+    // Bolt answers the unacknowledged command itself; the fallback then says what happened on the response_url.
+    expect(r.status).toBeLessThan(500);
+    const deadline = Date.now() + 5_000;
+    let said = '';
+    while (!said && Date.now() < deadline) {
+      said = h.slack.responses.map((x) => JSON.stringify(x.body)).find((t) => t.includes('Something went wrong on our side')) ?? '';
+      if (!said) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(said).toMatch(/Reference: [0-9a-f-]{36}/);
+    expect(h.slack.callsTo('views.open').at(-1)?.response).toMatchObject({ ok: false, error: 'expired_trigger_id' });
+    expect(await h.muster.db.read((tx) => tx.incident.count())).toBe(0);
+  });
+
   it('the commands planned for later releases answer honestly instead of failing', async () => {
     for (const c of ['/change']) {
       const r = await h.command(c, 'help', BOB);
