@@ -256,9 +256,10 @@ export function cleanTyped(s: string): string {
 }
 
 /**
- * Text written before references were nodes kept them inside strings as `<@id>` / `<#id>`
- * (and Muster's own emphasis as `*…*`): read that way into neutral text. Used by the
- * migration of stored rows (src/store/textMigration.ts) and nowhere else.
+ * A string with people and channels written inside it as `<@id>` / `<#id>` (any id; nothing else
+ * is read), as neutral text. Stored rows written before references were nodes are not read with
+ * this: they are converted once, at upgrade, by src/store/textMigration.ts, which takes only the
+ * references Slack showed live and also reads older Slack markup and nudges' `*…*` marks.
  */
 export function fromLegacy(s: string): Text {
   if (!/<[@#][A-Za-z0-9]+>/.test(s)) return s;

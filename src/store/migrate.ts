@@ -6,11 +6,16 @@ import Sqlite from 'better-sqlite3';
 import pg from 'pg';
 import { providerOf, sqlitePath, type Provider, type Database } from './db.ts';
 import { mkdirSync } from 'node:fs';
+import { DATA_MIGRATIONS_TABLE_MIGRATION, DATA_STEPS, driveAsync, driveSync, pgPlaceholders, type DataStep, type Row } from './dataMigrations.ts';
 
 /**
  * Applies the committed SQL migrations (prisma/migrations/<provider>) and keeps Prisma's
  * `_prisma_migrations` bookkeeping, so `prisma migrate deploy` and `migrate status`
  * agree with what ran here. Prisma's own migrate cannot run offline on PostgreSQL.
+ *
+ * Then, under the same lock, the one-time data steps (src/store/dataMigrations.ts) not yet
+ * recorded in `data_migrations`: each in one transaction with the row that records it. They
+ * are kept out of `_prisma_migrations`, which lists SQL files only.
  */
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -65,6 +70,15 @@ const BOOKKEEPING = {
 export interface MigrateResult {
   applied: string[];
   alreadyApplied: string[];
+  /** Data steps run by this call (each runs once per database). */
+  dataSteps: string[];
+}
+
+export interface MigrateOptions {
+  /** Stop after this SQL migration (tests build a database as an older version left it); no data step runs then. */
+  upTo?: string;
+  /** The data steps to run (default: every registered one). */
+  dataSteps?: readonly DataStep[];
 }
 
 export class MigrationError extends Error {}
@@ -84,20 +98,85 @@ function checkAppliedChecksums(migrations: Migration[], rows: { migration_name: 
   return done;
 }
 
-export async function migrate(url: string): Promise<MigrateResult> {
+export async function migrate(url: string, options: MigrateOptions = {}): Promise<MigrateResult> {
   const provider = providerOf(url);
-  const migrations = loadMigrations(provider);
-  return provider === 'sqlite' ? migrateSqlite(url, migrations) : migratePostgres(url, migrations);
+  let migrations = loadMigrations(provider);
+  let steps = options.dataSteps ?? DATA_STEPS;
+  if (options.upTo !== undefined) {
+    const last = migrations.findIndex((m) => m.name === options.upTo);
+    if (last < 0) throw new MigrationError(`no migration named ${options.upTo}`);
+    if (last < migrations.length - 1) steps = [];
+    migrations = migrations.slice(0, last + 1);
+  }
+  return provider === 'sqlite' ? migrateSqlite(url, migrations, steps) : migratePostgres(url, migrations, steps);
 }
 
-function migrateSqlite(url: string, migrations: Migration[]): MigrateResult {
+const RECORDED = 'SELECT name FROM "data_migrations"';
+
+function failedStep(step: DataStep, e: unknown): MigrationError {
+  return new MigrationError(`data step ${step.name} failed: ${(e as Error).message}`);
+}
+
+/**
+ * Synchronous from BEGIN IMMEDIATE to COMMIT: better-sqlite3 blocks the thread while it waits for
+ * the lock, so a second migrate() in the same process must not get in between.
+ */
+function runDataStepsSqlite(db: Sqlite.Database, steps: readonly DataStep[]): string[] {
+  const ran: string[] = [];
+  for (const step of steps) {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const done = new Set((db.prepare(RECORDED).all() as { name: string }[]).map((r) => r.name));
+      if (done.has(step.name)) {
+        db.exec('COMMIT');
+        continue;
+      }
+      driveSync(step.run(), (s) => {
+        const stmt = db.prepare(s.sql);
+        if (stmt.reader) return stmt.all(...(s.params ?? [])) as Row[];
+        stmt.run(...(s.params ?? []));
+        return [];
+      });
+      db.prepare('INSERT INTO "data_migrations" (name, applied_at) VALUES (?, ?)').run(step.name, new Date().toISOString().replace('Z', '+00:00'));
+      db.exec('COMMIT');
+    } catch (e) {
+      db.exec('ROLLBACK');
+      throw failedStep(step, e);
+    }
+    ran.push(step.name);
+  }
+  return ran;
+}
+
+/** Called with the advisory lock held: no other Muster (or Prisma Migrate) is migrating meanwhile. */
+async function runDataStepsPostgres(client: pg.Client, steps: readonly DataStep[]): Promise<string[]> {
+  const ran: string[] = [];
+  if (!steps.length) return ran;
+  const done = new Set((await client.query<{ name: string }>(RECORDED)).rows.map((r) => r.name));
+  for (const step of steps) {
+    if (done.has(step.name)) continue;
+    await client.query('BEGIN');
+    try {
+      await driveAsync(step.run(), async (s) => (await client.query(pgPlaceholders(s.sql), s.params ?? [])).rows as Row[]);
+      await client.query('INSERT INTO "data_migrations" (name, applied_at) VALUES ($1, now())', [step.name]);
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK');
+      throw failedStep(step, e);
+    }
+    ran.push(step.name);
+  }
+  return ran;
+}
+
+function migrateSqlite(url: string, migrations: Migration[], steps: readonly DataStep[]): MigrateResult {
   const file = sqlitePath(url);
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const db = new Sqlite(file, { timeout: 10_000 });
   try {
     db.pragma('journal_mode = WAL');
     db.exec(BOOKKEEPING.sqlite);
-    const result: MigrateResult = { applied: [], alreadyApplied: [] };
+    const result: MigrateResult = { applied: [], alreadyApplied: [], dataSteps: [] };
     // IMMEDIATE: a second process starting at the same time waits here instead of racing.
     db.exec('BEGIN IMMEDIATE');
     try {
@@ -123,13 +202,14 @@ function migrateSqlite(url: string, migrations: Migration[]): MigrateResult {
       db.exec('ROLLBACK');
       throw e;
     }
+    result.dataSteps = runDataStepsSqlite(db, steps);
     return result;
   } finally {
     db.close();
   }
 }
 
-async function migratePostgres(url: string, migrations: Migration[]): Promise<MigrateResult> {
+async function migratePostgres(url: string, migrations: Migration[], steps: readonly DataStep[]): Promise<MigrateResult> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -137,7 +217,7 @@ async function migratePostgres(url: string, migrations: Migration[]): Promise<Mi
     await client.query(BOOKKEEPING.postgresql);
     const { rows } = await client.query('SELECT migration_name, checksum, finished_at FROM "_prisma_migrations" WHERE rolled_back_at IS NULL');
     const done = checkAppliedChecksums(migrations, rows);
-    const result: MigrateResult = { applied: [], alreadyApplied: [] };
+    const result: MigrateResult = { applied: [], alreadyApplied: [], dataSteps: [] };
     for (const m of migrations) {
       if (done.has(m.name)) {
         result.alreadyApplied.push(m.name);
@@ -157,6 +237,7 @@ async function migratePostgres(url: string, migrations: Migration[]): Promise<Mi
       }
       result.applied.push(m.name);
     }
+    result.dataSteps = await runDataStepsPostgres(client, steps);
     return result;
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [PRISMA_ADVISORY_LOCK]).catch(() => undefined);
@@ -164,12 +245,16 @@ async function migratePostgres(url: string, migrations: Migration[]): Promise<Mi
   }
 }
 
-/** Names of committed migrations the database has not applied (empty when ready). */
-export async function pendingMigrations(db: Database): Promise<string[]> {
+/** Names of committed migrations and data steps the database has not applied (empty when ready). */
+export async function pendingMigrations(db: Database, steps: readonly DataStep[] = DATA_STEPS): Promise<string[]> {
   const all = loadMigrations(db.provider);
   const rows = await db.read((tx) =>
     tx.$queryRawUnsafe<{ migration_name: string }[]>('SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL'),
   );
   const done = new Set(rows.map((r) => r.migration_name));
-  return all.map((m) => m.name).filter((n) => !done.has(n));
+  const pending = all.map((m) => m.name).filter((n) => !done.has(n));
+  if (!steps.length) return pending;
+  if (!done.has(DATA_MIGRATIONS_TABLE_MIGRATION)) return [...pending, ...steps.map((s) => s.name)];
+  const recorded = new Set((await db.read((tx) => tx.$queryRawUnsafe<{ name: string }[]>(RECORDED))).map((r) => r.name));
+  return [...pending, ...steps.map((s) => s.name).filter((n) => !recorded.has(n))];
 }
