@@ -29,7 +29,7 @@ export const VIEWS = {
 /** Any form's id. */
 export type FormId = (typeof VIEWS)[keyof typeof VIEWS];
 
-/** Field ids inside forms (Slack uses each as the input's block_id and action_id). */
+/** Field ids inside forms (a renderer uses each as the input's id). */
 export const FIELDS = {
   title: { block: 'title', action: 'title' },
   severity: { block: 'severity', action: 'severity' },

@@ -1,6 +1,9 @@
 import { inlines, type Inline, type Text } from '../src/domain/text.ts';
 
-/** Slack's Block Kit limits we design around (see ENVIRONMENT.md). */
+/**
+ * The limits surfaces are drawn to (see ENVIRONMENT.md): the tightest block, header, button and
+ * metadata sizes among the platforms; each renderer still cuts what it renders to its own limits.
+ */
 export const LIMITS = {
   blocksPerMessage: 50,
   blocksPerView: 100,

@@ -42,7 +42,7 @@ export type Field = { id: string; label: string; optional?: boolean; hint?: stri
   | { kind: 'radio'; options: Option[]; initial?: string }
 );
 
-/** A form Muster asks someone to fill in (a Slack modal, a Discord modal). */
+/** A form Muster asks someone to fill in (a modal). */
 export interface Form {
   id: FormId;
   title: string;
@@ -54,7 +54,7 @@ export interface Form {
   fields: Field[];
 }
 
-/** A person's own page (Slack's App Home). */
+/** A person's own page (an app home). */
 export interface Home {
   blocks: Block[];
 }

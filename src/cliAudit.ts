@@ -1,14 +1,14 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { LogLevel, WebClient } from '@slack/web-api';
 import { EnvError, defaultDatabaseUrl, parseEnv } from './config/env.ts';
 import { loadPolicy, PolicyError } from './config/policy.ts';
 import { openDatabase } from './store/db.ts';
 import { migrate } from './store/migrate.ts';
 import { verifyAudit, type TrailResult } from './store/audit.ts';
 import { AuditKeyError, resolveAuditKeys } from './store/auditKeys.ts';
-import { CHECKPOINT_TAG, collectCheckpoints, type ParsedCheckpoints } from './store/auditCheckpoints.ts';
+import { collectCheckpoints, type ParsedCheckpoints } from './store/auditCheckpoints.ts';
+import { readSlackCheckpoints } from './platforms/slack/checkpoints.ts';
 
 export class UsageError extends Error {}
 
@@ -18,37 +18,6 @@ async function readFileCheckpoints(file: string, into: ParsedCheckpoints): Promi
   const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
   let n = 0;
   for await (const line of lines) collectCheckpoints(line, `${file}:${++n}`, into);
-  return into.found.length - before;
-}
-
-/**
- * conversations.history takes a channel id, not a name (Slack method reference), so a
- * `#name` from the policy is looked up with conversations.list first. Both are paginated
- * by cursor; history returns top-level messages, which is where checkpoints are posted.
- */
-export async function readChannelCheckpoints(client: WebClient, channel: string, into: ParsedCheckpoints): Promise<number> {
-  const before = into.found.length;
-  let id = channel;
-  if (channel.startsWith('#')) {
-    const name = channel.slice(1);
-    let found: string | undefined;
-    for (let cursor: string | undefined; !found; ) {
-      const page = await client.conversations.list({ types: 'public_channel,private_channel', limit: 200, cursor });
-      found = page.channels?.find((c) => c.name === name)?.id;
-      cursor = page.response_metadata?.next_cursor || undefined;
-      if (!cursor) break;
-    }
-    if (!found) throw new Error(`Slack has no channel ${channel} that the bot can see (for a private channel, invite Muster to it)`);
-    id = found;
-  }
-  for (let cursor: string | undefined; ; ) {
-    const page = await client.conversations.history({ channel: id, limit: 200, cursor });
-    for (const m of page.messages ?? []) {
-      if (m.text?.includes(CHECKPOINT_TAG)) for (const line of m.text.split('\n')) collectCheckpoints(line, `${channel} message ${m.ts}`, into);
-    }
-    cursor = page.response_metadata?.next_cursor || undefined;
-    if (!cursor) break;
-  }
   return into.found.length - before;
 }
 
@@ -133,20 +102,8 @@ export async function auditVerify(args: string[], out = (s: string) => console.l
     }
   }
   if (canReadChannel && !values['no-channel']) {
-    // Unlike the bot's client (the outbox retries), a CLI run may wait out a rate limit.
-    const client = new WebClient(env.SLACK_BOT_TOKEN, {
-      slackApiUrl: env.SLACK_API_URL,
-      retryConfig: { retries: 3 },
-      timeout: 10_000,
-      logLevel: LogLevel.ERROR,
-    });
-    try {
-      const n = await readChannelCheckpoints(client, channel!, parsed);
-      sources.push(`${channel} (${n})`);
-    } catch (e) {
-      const code = (e as { data?: { error?: string } }).data?.error;
-      throw new Error(`cannot read checkpoints from ${channel}: ${code ? `Slack answered ${code}` : (e as Error).message}`);
-    }
+    const n = await readSlackCheckpoints(env, channel!, parsed);
+    sources.push(`${channel} (${n})`);
   }
 
   await migrate(url);

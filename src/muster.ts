@@ -134,7 +134,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
 
   const audit = new AuditLog(db.provider, clock, {
     keyring: auditKeys.keyring,
-    checkpoints: { every: policy.audit.checkpointEvery, channel: policy.audit.channel },
+    checkpoints: { every: policy.audit.checkpointEvery, channel: policy.audit.channel ? { platform: slackPort.platform, channel: policy.audit.channel } : undefined },
   });
   try {
     const rotated = await audit.sealKey(db);

@@ -29,7 +29,7 @@ export function incidentRef(n: number): string {
   return `INC-${n}`;
 }
 
-/** Slack channel names: lowercase, a-z 0-9 - _, at most 80 characters. */
+/** Channel names every platform takes as they are: lowercase, a-z 0-9 - _, at most 80 characters. */
 export function slugify(text: string, max = 80): string {
   return text
     .normalize('NFKD')

@@ -1,13 +1,13 @@
 /**
  * Neutral rich text: what services, surfaces and the database hold, and what each platform
- * renders (Slack mrkdwn in src/platforms/slack/mrkdwn.ts; plain text for files, the status
+ * renders (each platform's renderer under src/platforms/; plain text for files, the status
  * page and the CLI with `plainText`).
  *
  * A string is data — text as a person typed it, or as Muster wrote it — and renderers show it
  * as it is: it never acts as markup (no `@everyone`, no group pings, no links whose label lies,
  * no formatting). Everything live is a node: a person, a channel, a time shown in each
  * reader's own zone, a link Muster built, emphasis and code Muster chose, an emoji by name
- * (Slack shows `:name:`, other platforms the Unicode character from `EMOJI`).
+ * (shown by its shortcode where a platform knows shortcodes, else as the Unicode character from `EMOJI`).
  */
 
 export type TimeStyle = 'datetime' | 'datetime_secs' | 'date' | 'time';
@@ -20,7 +20,7 @@ export interface LinkNode {
   readonly link: string;
   readonly label?: string;
 }
-/** A person, by their platform id (Slack U…, Discord snowflake): pings that one person at most. */
+/** A person, by their platform id (whatever form the platform gives): pings that one person at most. */
 export interface PersonNode {
   readonly person: string;
 }
@@ -38,7 +38,7 @@ export interface CodeNode {
   readonly code: string;
 }
 
-/** The emoji Muster uses: the shortcode name Slack knows, and the Unicode character for everywhere else. */
+/** The emoji Muster uses: its shortcode name, and the Unicode character for platforms without shortcodes. */
 export const EMOJI = {
   white_check_mark: '✅',
   x: '❌',

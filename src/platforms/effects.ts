@@ -24,7 +24,7 @@ export type SurfaceRef =
   | { kind: 'approval.card'; requestId: string }
   | { kind: 'approval.review'; requestId: string };
 
-/** Where a later reply to a request can go (Slack: its response_url), opaque to services. */
+/** Where a later reply to a request can go (a response URL, an interaction token), opaque to services. */
 export interface ReplyHandle {
   platform: string;
   handle: string;
@@ -152,7 +152,7 @@ export interface Capabilities {
   threads: boolean;
   /** Share a file in a channel. Without: the postmortem is posted as messages. */
   fileUpload: boolean;
-  /** A per-person page published by the bot (Slack's App Home). Without: waiting approvals reach people by DM only. */
+  /** A per-person page published by the bot (an app home). Without: waiting approvals reach people by DM only. */
   appHome: boolean;
 }
 

@@ -16,7 +16,7 @@ import type { TimerScheduler } from './timerScheduler.ts';
  * database transaction that marks a chat effect done, after a chat call, and a file write
  * does not belong in a transaction that may still roll back. As an effect of its own, the
  * record is written only for committed checkpoints, by one replica (the effect's lease),
- * retried if the file cannot be written, and independent of the Slack post, so a Slack
+ * retried if the file cannot be written, and independent of the chat post, so a chat platform's
  * outage neither delays nor repeats it.
  */
 export class CheckpointRecorder implements EffectRunner {

@@ -4,7 +4,7 @@ import type { Database } from '../store/db.ts';
 import type { Clock } from '../domain/clock.ts';
 
 export interface RetentionPolicy {
-  /** Idempotency keys: Slack retries come within minutes; a week is plenty. */
+  /** Idempotency keys: platform retries come within minutes; a week is plenty. */
   processedRequestsMs: number;
   /** Fired or cancelled timers. */
   finishedTimersMs: number;

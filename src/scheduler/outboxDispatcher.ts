@@ -21,13 +21,13 @@ export interface EffectRunner {
  * Effects written before the neutral op names (work in flight across an upgrade): `respond` (a
  * response_url in `responseUrl`) became `reply` (a reply handle in `to`), `bookmarkMessage` became `bookmark`.
  */
-function upgradeLegacy(op: string, args: Record<string, unknown>): { op: string; args: Record<string, unknown> } {
+function upgradeLegacy(platform: string, op: string, args: Record<string, unknown>): { op: string; args: Record<string, unknown> } {
   if (op === 'bookmarkMessage') return { op: 'bookmark', args };
   if (op === 'respond' && typeof args.responseUrl === 'string') {
     const { responseUrl, issuedAt, responseType, ...rest } = args;
     return {
       op: 'reply',
-      args: { ...rest, to: { platform: 'slack', handle: responseUrl, issuedAt: typeof issuedAt === 'number' ? issuedAt : 0 }, ...(responseType ? { visibility: responseType } : {}) },
+      args: { ...rest, to: { platform, handle: responseUrl, issuedAt: typeof issuedAt === 'number' ? issuedAt : 0 }, ...(responseType ? { visibility: responseType } : {}) },
     };
   }
   return { op, args };
@@ -36,7 +36,7 @@ function upgradeLegacy(op: string, args: Record<string, unknown>): { op: string;
 /** A typed chat port as the dispatcher runs it: the op checked against the effect union, legacy names upgraded. */
 function chatRunner(port: ChatPort): EffectRunner {
   const typed = (op: string, args: Record<string, unknown>): PortEffect => {
-    const e = upgradeLegacy(op, args);
+    const e = upgradeLegacy(port.platform, op, args);
     if (!isEffectOp(e.op)) throw new ChatError(`unknown effect "${op}"`, 'permanent', 'unknown_op');
     // The payload was written from a typed Effect by a service (src/store/outbox.ts) and its references resolved.
     return e as PortEffect;

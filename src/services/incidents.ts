@@ -535,13 +535,13 @@ export class IncidentService {
       u.audit({ action: 'incident.close', subjectType: 'incident', subjectId: refName, before: { status: row.status }, after: { status: 'closed' } });
       const open = await u.tx.actionItem.count({ where: { incidentId: row.id, status: 'open' } });
       // The last post and the card's last redraw (no buttons) land before the channel is archived:
-      // Slack refuses both in an archived channel (is_archived).
+      // Platforms refuse both in an archived channel.
       const [post, card] = await u.enqueue(
         this.inChannel(updated, rt`${mention(actor.externalId)} closed ${refName}. This channel is archived now.${open > 0 && ` ${open} follow-up action(s) stay open and their owners will be reminded.`}`),
         ...this.cardUpdate(updated),
       );
       // So do the channel's earlier effects still waiting or retrying (an update, a role's invite, a bookmark after a
-      // 429): archived first, each would be refused and dead-lettered (test/platforms/slack/faults.e2e.test.ts).
+      // 429): archived first, each would be refused and dead-lettered (the fault suite, faults.e2e.test.ts).
       const earlier = await this.unfinishedInChannel(u.tx, row);
       if (row.channelId) u.effects({ op: 'archiveChannel', afterAll: [post!, ...(card !== undefined ? [card] : []), ...earlier], args: { channel: row.channelId } });
       return { text: `${refName} closed.` };
@@ -798,7 +798,7 @@ export class IncidentService {
   }
 
   /**
-   * After an invite or a group expansion: the people (or groups) Slack would not add are named in
+   * After an invite or a group expansion: the people (or groups) the platform would not add are named in
    * the incident channel with the reason, and on the timeline, so someone can add them by hand.
    */
   async onInvited(tx: Tx, incidentId: string, result: Record<string, unknown>): Promise<void> {

@@ -266,7 +266,7 @@ export class Kernel {
   }
 }
 
-/** The platform's own id of the actor's workspace (`slack:T123` → `T123`), as the Directory port takes it. */
+/** The platform's own id of the actor's workspace (`<platform>:<id>` → `<id>`), as the Directory port takes it. */
 function platformWorkspace(actor: Actor): string {
   return actor.workspaceId.slice(actor.platform.length + 1);
 }

@@ -22,7 +22,7 @@ export interface RequestMeta {
   requestId: string;
   channelId?: string;
   /**
-   * Where a later reply to this request can go (Slack: the command's response_url), opaque to
+   * Where a later reply to this request can go (a command's response URL or interaction token), opaque to
    * services: they hand it to a `reply` effect, and the platform's port uses it.
    */
   replyTo?: ReplyHandle;
@@ -45,7 +45,7 @@ export interface Reply {
   visibility?: 'ephemeral' | 'in_channel';
   /** Marks an answer to a request already handled once (a retry): nothing was done again. */
   duplicate?: boolean;
-  /** Asks the platform to open this form (a Slack modal) instead of replying. */
+  /** Asks the platform to open this form (a modal) instead of replying. */
   form?: Form;
 }
 
@@ -58,7 +58,7 @@ export interface DirectoryUser {
 
 /**
  * A person as a command names them, before anyone is looked up: a mention picked from autocomplete (the
- * platform's id), a name typed after `@` (what Slack sends for a mention when escaping is off, or when nobody
+ * platform's id), a name typed after `@` (what a platform sends for a mention it did not resolve, or when nobody
  * was picked), or an email address. `Kernel.resolvePerson` turns it into one person or refuses.
  */
 export type PersonRef = { kind: 'id'; id: string } | { kind: 'name'; name: string } | { kind: 'email'; email: string };
@@ -66,7 +66,7 @@ export type PersonRef = { kind: 'id'; id: string } | { kind: 'name'; name: strin
 /** Which of a person's names matched: the handle is unique in a workspace, the display name is not. */
 export type NameMatch = 'handle' | 'display_name';
 
-/** Looks people up on the chat platform (a port: Slack's users.info, Discord's members). */
+/** Looks people up on the chat platform (a port: each platform's member directory). */
 export interface Directory {
   lookupUser(workspaceExternalId: string, userExternalId: string): Promise<DirectoryUser | null>;
   /** Active people (no bots, no deactivated accounts) whose handle or display name is `name`, ignoring case. */

@@ -2,7 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import type { Database, Tx } from './db.ts';
 import type { Clock } from '../domain/clock.ts';
 import { AuditKeyError, type AuditKey, type AuditKeyring } from './auditKeys.ts';
-import { checkpointForgery, recordCheckpoint, type Checkpoint, type CheckpointReason, type FoundCheckpoint } from './auditCheckpoints.ts';
+import { checkpointForgery, recordCheckpoint, type ChatChannel, type Checkpoint, type CheckpointReason, type FoundCheckpoint } from './auditCheckpoints.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 // pg_advisory_xact_lock key that serialises appends to the one chain.
@@ -91,8 +91,8 @@ export interface AuditLogOptions {
   checkpoints?: {
     /** A checkpoint whenever an append crosses a multiple of this many entries (policy audit.checkpointEvery). */
     every: number;
-    /** Where checkpoints are posted (policy audit.channel); the log always gets them. */
-    channel?: string;
+    /** Where checkpoints are posted (policy audit.channel, on a chat platform); the log always gets them. */
+    channel?: ChatChannel;
   };
 }
 

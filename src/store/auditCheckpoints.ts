@@ -8,7 +8,7 @@ import { enqueueEffects } from './outbox.ts';
  * A checkpoint is the signed head of the audit chain (sequence number and hash), published
  * outside the database: in the audit channel, in the log and optionally in a file. Whoever
  * can write to the database cannot unpublish it, so a later truncation or rewrite of the
- * chain contradicts it. One line of plain text, so any copy (a log export, a pasted Slack
+ * chain contradicts it. One line of plain text, so any copy (a log export, a pasted chat
  * message) can be checked:
  *
  *   muster-audit-checkpoint v1 seq=<n> hash=<hex> key=<key id> at=<ISO time> mac=<hex>
@@ -86,6 +86,12 @@ export function parseCheckpoints(text: string, source: string, into: ParsedCheck
 
 export type CheckpointReason = 'every' | 'interval' | 'key-rotated';
 
+/** A channel on one chat platform (the platform's name, and the channel's id or `#name` there). */
+export interface ChatChannel {
+  platform: string;
+  channel: string;
+}
+
 /**
  * Signs the head and, in the caller's transaction, records it and queues its publication:
  * nothing is published unless the transaction that made the head commits. Returns
@@ -97,7 +103,7 @@ export async function recordCheckpoint(
   key: AuditKey,
   head: { seq: number; hash: string },
   reason: CheckpointReason,
-  channel: string | undefined,
+  channel: ChatChannel | undefined,
 ): Promise<Checkpoint | undefined> {
   const existing = await tx.auditCheckpoint.findUnique({ where: { seq: head.seq }, select: { hash: true } });
   if (existing?.hash === head.hash) return undefined;
@@ -110,6 +116,6 @@ export async function recordCheckpoint(
   else await tx.auditCheckpoint.create({ data: { seq: head.seq, ...data } });
   const line = formatCheckpoint(checkpoint);
   await enqueueEffects(tx, clock, { platform: AUDIT_PLATFORM }, [{ op: CHECKPOINT_OP, args: { line } }]);
-  if (channel) await enqueueEffects(tx, clock, { platform: 'slack' }, [{ op: 'postMessage', args: { channel, text: line } }]);
+  if (channel) await enqueueEffects(tx, clock, { platform: channel.platform }, [{ op: 'postMessage', args: { channel: channel.channel, text: line } }]);
   return checkpoint;
 }

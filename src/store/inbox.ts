@@ -6,11 +6,11 @@ import { isUniqueViolation } from './db.ts';
  * Inbound platform events. Each is written here before the platform is acknowledged, keyed by
  * the platform's own event id (a retried delivery is recorded once), and then processed with
  * retries and back-off like the outbox: an event the database took is never lost, and a
- * handler that fails (a fetch from Slack, a database error) is tried again.
+ * handler that fails (a fetch from the platform, a database error) is tried again.
  */
 
 export interface InboxInput {
-  /** The platform's event id, e.g. `slack:T123:Ev456`. */
+  /** The platform's event id, `<platform>:<workspace>:<event>`. */
   key: string;
   platform: string;
   workspaceId?: string | null;

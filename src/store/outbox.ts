@@ -104,7 +104,7 @@ export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, e
       const waiting = await tx.outboxEffect.findFirst({ where: { coalesceKey: e.coalesce, status: 'pending' }, orderBy: { id: 'asc' }, select: { id: true } });
       // Joined only if still waiting once this transaction holds its row: a redraw claimed since the read renders
       // before this transaction commits, so it would show the old state (a closed incident's card with live buttons,
-      // test/platforms/slack/faults.e2e.test.ts on PostgreSQL). The update takes the row lock, which keeps claims
+      // the fault suite on PostgreSQL). The update takes the row lock, which keeps claims
       // (SKIP LOCKED) off it until commit; if a claim got there first, a new redraw is queued behind it instead.
       const held = waiting ? await tx.outboxEffect.updateMany({ where: { id: waiting.id, status: 'pending' }, data: { updatedAt: now } }) : undefined;
       if (waiting && held?.count === 1) {

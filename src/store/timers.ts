@@ -2,7 +2,7 @@ import type { Database, Tx } from './db.ts';
 import type { Clock } from '../domain/clock.ts';
 
 export interface TimerSpec {
-  /** Unique per purpose (e.g. `inc:slack:T1:7:no-commander`): scheduling the same key re-arms it. */
+  /** Unique per purpose (e.g. `inc:<incident id>:no-commander`): scheduling the same key re-arms it. */
   key: string;
   kind: string;
   subjectType: string;

@@ -17,7 +17,7 @@ export interface WebOptions {
 }
 
 /**
- * Our HTTP surface besides Slack's endpoint: liveness, readiness, the public status page.
+ * Our HTTP surface besides the chat platforms' endpoints: liveness, readiness, the public status page.
  * Health answers say what is unhealthy, never why in detail (error text, hosts, migration
  * names): those go to the log, where operators look.
  */

@@ -199,7 +199,7 @@ function noCache(res: Response): void {
 
 export interface StatusPageOptions {
   title?: string;
-  /** The workspace `/status` shows: its platform id (e.g. a Slack team id). */
+  /** The workspace `/status` shows: its id on its chat platform. */
   workspace?: string;
   log?: Logger;
 }

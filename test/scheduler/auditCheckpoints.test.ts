@@ -18,7 +18,7 @@ import { startMuster, StartupError, type Muster } from '../../src/muster.ts';
 import { verifyAudit } from '../../src/store/audit.ts';
 import { AuditKeyring } from '../../src/store/auditKeys.ts';
 import { sqlitePath } from '../../src/store/db.ts';
-import { readChannelCheckpoints } from '../../src/cliAudit.ts';
+import { readChannelCheckpoints } from '../../src/platforms/slack/checkpoints.ts';
 import { CHECKPOINT_TIMER } from '../../src/scheduler/auditCheckpoints.ts';
 import type { ParsedCheckpoints } from '../../src/store/auditCheckpoints.ts';
 
