@@ -374,7 +374,8 @@ export class ApprovalService {
           requestId: row.id,
           userId: actor.userId,
           decision,
-          reason: reason ?? null,
+          // Neutral text like every other text column (a form's reason is a plain string: stored as it is).
+          reason: reason === undefined ? null : encodeText(reason),
           step: before.step,
           requirement: check.fills?.requirement ?? null,
           role: check.fills?.role ?? null,
