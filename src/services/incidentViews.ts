@@ -102,7 +102,8 @@ export interface PublicIncident {
 }
 
 /** On a public page a person or a channel is never shown by its internal id. */
-const PUBLIC_NAMES = { person: () => 'a team member', channel: () => 'an internal channel' };
+/** How people and channels read on the public status page: never by an internal id. */
+export const PUBLIC_NAMES = { person: () => 'a team member', channel: () => 'an internal channel' };
 
 /** Published incidents of one workspace: active, or resolved within `recentMs`. Never private ones. */
 export async function publicIncidents(tx: Tx, workspaceId: string, now: Date, recentMs = 7 * 86_400_000): Promise<PublicIncident[]> {

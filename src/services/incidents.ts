@@ -18,7 +18,7 @@ import { ensureUser, nextNumber, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
 import type { FailedGroup, FailedInvite, ResultRef, SurfaceRef } from '../platforms/effects.ts';
 import { Refusal } from './errors.ts';
-import { externalOf, incidentView, type IncidentView } from './incidentViews.ts';
+import { externalOf, incidentView, PUBLIC_NAMES, type IncidentView } from './incidentViews.ts';
 import type { Kernel, Unit } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
 import { channelRef, code, decodeText, emoji, fmt, em, encodeText, isEmptyText, joinText, link, mention, plainText, rt, strong, time, trimText, type Text } from '../domain/text.ts';
@@ -406,9 +406,9 @@ export class IncidentService {
   }
 
   /** `public title <text>`: the title customers read; the first one puts the incident on the status page. */
-  async publish(actor: Actor, meta: RequestMeta, target: Target, publicTitle: string): Promise<Reply> {
-    // What customers read is plain text: a person named in it would be an internal id on a public page.
-    publicTitle = publicTitle.trim();
+  async publish(actor: Actor, meta: RequestMeta, target: Target, title: Text): Promise<Reply> {
+    // What customers read is plain text: a person or channel named in it reads as words, never an internal id.
+    const publicTitle = plainText(trimText(title), PUBLIC_NAMES);
     return this.k.run(actor, meta, async (u) => {
       const row = await this.find(u.tx, actor, target);
       this.requireOpen(row, 'publishing it');
@@ -447,8 +447,9 @@ export class IncidentService {
   }
 
   /** `public <text>`: a public update, shown on the status page (only once published). */
-  async setPublic(actor: Actor, meta: RequestMeta, target: Target, text: string): Promise<Reply> {
-    text = text.trim();
+  async setPublic(actor: Actor, meta: RequestMeta, target: Target, typed: Text): Promise<Reply> {
+    // Kept as typed on the timeline (shown live inside); the status page reads it with PUBLIC_NAMES.
+    const text = trimText(typed);
     return this.k.run(actor, meta, async (u) => {
       const row = await this.find(u.tx, actor, target);
       this.requireOpen(row, 'updating the status page');
@@ -457,9 +458,9 @@ export class IncidentService {
       if (row.publishedAt === null) {
         throw new Refusal(rt`${refName} is not on the status page. Publish it first with a title customers should read: ${code(`/incident ${refName} public title <text>`)}.`);
       }
-      const updated = await u.tx.incident.update({ where: { id: row.id }, data: { publicText: text, publicUpdatedAt: u.now, updatedAt: u.now } });
+      const updated = await u.tx.incident.update({ where: { id: row.id }, data: { publicText: plainText(text, PUBLIC_NAMES), publicUpdatedAt: u.now, updatedAt: u.now } });
       await this.timeline(u, row, actor, 'public', text, { internal: false });
-      u.audit({ action: 'incident.public', subjectType: 'incident', subjectId: refName, before: { text: row.publicText }, after: { text } });
+      u.audit({ action: 'incident.public', subjectType: 'incident', subjectId: refName, before: { text: row.publicText }, after: { text: plainText(text, PUBLIC_NAMES) } });
       u.effects(this.inChannel(updated, rt`${emoji('globe_with_meridians')} Public update by ${mention(actor.externalId)}: ${text}`), ...this.cardUpdate(updated));
       return { text: `${refName} public update posted to the status page.` };
     });
