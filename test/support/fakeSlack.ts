@@ -464,6 +464,15 @@ export interface FailSpec {
   retryAfterSec?: number;
   /** how many consecutive calls fail. Default 1. */
   times?: number;
+  /**
+   * Apply the call first, as Slack would, and only then fail it: '5xx' answers HTTP `status` (default 500),
+   * 'drop' destroys the connection without an answer, 'internal_error' answers 200 `{ ok:false, error:
+   * 'internal_error' }`. The one-shot form of `faults({ applyThenFail })`, for the same reason: "It's possible some
+   * aspect of the operation succeeded before the error was raised" (`internal_error` / `fatal_error` in every
+   * method's Errors, e.g. https://docs.slack.dev/reference/methods/chat.postMessage), so the caller cannot know the
+   * outcome. (The port contract suite, test/contract/, uses it for "applied, answer lost".)
+   */
+  afterApplying?: ApplyThenFailMode;
 }
 
 export interface FakeSlackOptions {
@@ -1139,6 +1148,19 @@ export class FakeSlack {
     this.failRules.push({ ...spec, method, remaining: spec.times ?? 1 });
   }
 
+  /** Forget `failNext` rules no call has used up yet (a test that armed one and ended before the call). */
+  clearFailures(): void {
+    this.failRules = [];
+  }
+
+  /** The fault a `failNext({ afterApplying })` rule stands for, in the shape `drawFault` gives. */
+  private appliedFault(rule: FailRule): { kind: string; status: number; applied: boolean; drop: boolean } | undefined {
+    const mode = rule.afterApplying;
+    if (!mode) return undefined;
+    const status = mode === '5xx' ? (rule.status ?? 500) : mode === 'drop' ? 0 : 200;
+    return { kind: `applied+${mode === '5xx' ? status : mode}`, status, applied: true, drop: mode === 'drop' };
+  }
+
   /** delay before answering: for every call, or (with `method`) only for that method; 0 clears */
   setLatency(ms: number, method?: string): void {
     if (method === undefined) this.latencyMs = ms;
@@ -1649,7 +1671,7 @@ export class FakeSlack {
     const call: FakeCall = { method, args, at, status: 200, ...(token !== undefined ? { token } : {}) };
     this.noteGarbled(method, args);
     const rule = this.takeFailure(method);
-    if (rule) {
+    if (rule && !rule.afterApplying) {
       const status = rule.status ?? 200;
       const body: Json = { ok: false, error: rule.error ?? (status === 429 ? 'ratelimited' : 'internal_error') };
       const headers: Record<string, string> = {};
@@ -1675,7 +1697,7 @@ export class FakeSlack {
       return;
     }
 
-    const fault = this.handlers[method] ? this.drawFault(method) : undefined;
+    const fault = (rule && this.appliedFault(rule)) ?? (this.handlers[method] ? this.drawFault(method) : undefined);
     if (fault && !fault.applied) {
       const error = fault.status === 429 ? 'ratelimited' : fault.status === 503 ? 'service_unavailable' : 'internal_error';
       const body: Json = { ok: false, error };
@@ -1739,7 +1761,7 @@ export class FakeSlack {
     const latency = this.latencyFor('response_url');
     if (latency > 0) await delay(latency);
     const rule = this.takeFailure('response_url');
-    if (rule) {
+    if (rule && !rule.afterApplying) {
       const status = rule.status ?? 500;
       const headers: Record<string, string> = status === 429 ? { 'retry-after': String(rule.retryAfterSec ?? 1) } : {};
       if (status === 200) this.send(res, 200, { ok: false, error: rule.error ?? 'internal_error' });
@@ -1749,7 +1771,7 @@ export class FakeSlack {
       }
       return;
     }
-    const fault = this.drawFault('response_url');
+    const fault = (rule && this.appliedFault(rule)) ?? this.drawFault('response_url');
     if (fault && !fault.applied) {
       res.writeHead(fault.status, { 'content-type': 'text/plain', ...this.faultHeaders(fault.status) });
       res.end(fault.status === 429 ? 'rate_limited' : 'internal_error');
