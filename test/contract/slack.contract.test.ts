@@ -275,13 +275,4 @@ class SlackTarget implements ContractTarget {
   }
 }
 
-describePortContract('Slack', () => SlackTarget.start(), {
-  knownGaps: {
-    // chat.update keeps the blocks of a message when the call has none ("If you don't include this field, the
-    // message's previous blocks will be retained. To remove previous blocks, include an empty array", chat.update
-    // `blocks`), and SlackChatPort's updateMessage sends only `text` for text-only content, so the old card, buttons
-    // included, stays on screen. Fixed by sending `blocks: []` when the content has none.
-    'updateMessage: a redraw shows exactly what it asks (text only: the earlier buttons are gone)':
-      'chat.update without blocks keeps the old ones; the port sends none for text-only content',
-  },
-});
+describePortContract('Slack', () => SlackTarget.start());

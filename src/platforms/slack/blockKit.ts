@@ -26,7 +26,9 @@ const LIMIT = { text: 3000, field: 2000, fields: 10, contextItems: 10, header: 1
 
 const cut = (s: string, max: number) => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
 const plainEl = (text: Text, max: number): PlainTextElement => ({ type: 'plain_text', text: cut(plain(text), max), emoji: true });
-const md = (text: Text, max: number = LIMIT.text): MrkdwnElement => ({ type: 'mrkdwn', text: mrkdwn(text, max) });
+// verbatim: without it Slack "auto-converts URLs into links, link-ifies conversation names and parses certain
+// mentions" in a mrkdwn text object (Block Kit composition objects, text object): only Muster's own markup is live.
+const md = (text: Text, max: number = LIMIT.text): MrkdwnElement => ({ type: 'mrkdwn', text: mrkdwn(text, max), verbatim: true });
 
 function block(b: Block): KnownBlock {
   switch (b.kind) {

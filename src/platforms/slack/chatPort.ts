@@ -145,7 +145,12 @@ export class SlackChatPort implements ChatPort {
         return { channel: r.channel!, ts: r.ts! };
       }
       case 'updateMessage': {
-        const r = await api('chat.update', () => c.chat.update({ channel: e.args.channel, ts: e.args.ts, ...render(e.args) }));
+        // chat.update keeps a message's blocks when the call has none ("To remove previous blocks, include an empty
+        // array"), and its `parse` defaults to `client`, unlike chat.postMessage ("Defaults to client, unlike
+        // chat.postMessage"; Slack's chat.update reference): text-only content clears the blocks, and parse is none
+        // so that typed words such as @here stay words on a redraw as they are on the first post.
+        const body = render(e.args);
+        const r = await api('chat.update', () => c.chat.update({ channel: e.args.channel, ts: e.args.ts, ...body, blocks: body.blocks ?? [], parse: 'none' }));
         return { channel: r.channel!, ts: r.ts! };
       }
       case 'dm':

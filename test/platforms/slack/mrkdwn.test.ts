@@ -84,7 +84,7 @@ describe('mrkdwn: neutral text rendered for Slack', () => {
     expect(m.text).toBe('&lt;!here&gt; hi');
     // Slack parses no markup in plain_text (headers): shown as typed.
     expect(m.blocks![0]).toEqual({ type: 'header', text: { type: 'plain_text', text: 'INC-1 · <!everyone> down', emoji: true } });
-    expect(m.blocks![1]).toEqual({ type: 'section', text: { type: 'mrkdwn', text: '*Title* &lt;!channel&gt;' } });
+    expect(m.blocks![1]).toEqual({ type: 'section', text: { type: 'mrkdwn', text: '*Title* &lt;!channel&gt;', verbatim: true } });
     expect((m.blocks![2] as { fields: { text: string }[] }).fields[0]!.text.length).toBe(2000);
   });
 
