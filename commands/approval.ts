@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import { parseAmount } from '../src/domain/approval.ts';
 import { DECISION_CATEGORIES } from '../src/config/policy.ts';
-import { UsageError } from '../src/services/errors.ts';
-import { arg, readText, restAfter, tokenize, noExtra } from './grammar.ts';
+import { defineGrammar, freeText, subcommand, type OptionSpec } from './grammar.ts';
 import type { Command } from './types.ts';
-import { fmt } from '../src/domain/text.ts';
+import { fmt, type Text } from '../src/domain/text.ts';
 
 const USAGE = {
   deploy: '/approval deploy <environment> <component> <version> [reason]',
@@ -36,65 +35,91 @@ const aprRef = z
   .string()
   .regex(/^APR-[1-9]\d{0,8}$/i, 'expected APR-n')
   .transform((s) => s.toUpperCase());
+const REQUEST_TYPES = ['financial', 'technical', 'business'] as const;
+const AMOUNT_FORMS = 'a number such as 12500, $12,500 or 12.5k, or - for none';
+const amount = z.string().transform((s, ctx): number | null => {
+  const a = parseAmount(s);
+  if (a !== undefined) return a;
+  ctx.addIssue({ code: 'custom', message: `write ${AMOUNT_FORMS}` });
+  return z.NEVER;
+});
 
 export type ApprovalArgs =
   | { sub: 'help' | 'list' }
-  | { sub: 'deploy'; environment: string; component: string; version: string; reason?: string }
-  | { sub: 'request'; type: 'financial' | 'technical' | 'business'; category: string; amount: number | null; title: string }
+  | { sub: 'deploy'; environment: string; component: string; version: string; reason?: Text }
+  | { sub: 'request'; type: (typeof REQUEST_TYPES)[number]; category: string; amount: number | null; title: Text }
   | { sub: 'show' | 'cancel'; ref: string }
-  | { sub: 'breakglass'; ref: string; reason: string };
+  | { sub: 'breakglass'; ref: string; reason: Text };
 
-function parse(text: string): ApprovalArgs {
-  const words = tokenize(text);
-  const sub = (words[0] ?? 'help').toLowerCase();
-  switch (sub) {
-    case 'help':
-      return { sub: 'help' };
-    case 'list':
-      noExtra(words, 1, USAGE.list);
-      return { sub: 'list' };
-    case 'deploy': {
-      const environment = arg(slug('an environment'), words[1], 'environment', USAGE.deploy);
-      const component = arg(slug('a component'), words[2], 'component', USAGE.deploy);
-      const v = arg(version, words[3], 'version', USAGE.deploy);
-      const reason = restAfter(restAfter(text, 1), 3);
-      if (reason.length > 1000) throw new UsageError('The reason is too long (at most 1000 characters).', USAGE.deploy);
-      return { sub: 'deploy', environment, component, version: v, ...(reason ? { reason } : {}) };
-    }
-    case 'request': {
-      const type = arg(z.enum(['financial', 'technical', 'business'], { message: 'a type is financial, technical or business' }), words[1]?.toLowerCase(), 'type', USAGE.request);
-      const category = arg(z.enum(DECISION_CATEGORIES, { message: `a category is ${DECISION_CATEGORIES.join(', ')}` }), words[2]?.toLowerCase(), 'category', USAGE.request);
-      const rawAmount = words[3];
-      if (rawAmount === undefined) throw new UsageError('Missing amount (a number such as 12500, $12,500 or 12.5k, or - for none).', USAGE.request);
-      const amount = parseAmount(rawAmount);
-      if (amount === undefined) throw new UsageError(`"${rawAmount}" is not a valid amount: write a number such as 12500, $12,500 or 12.5k, or - for none.`, USAGE.request);
-      if (type === 'financial' && amount === null) throw new UsageError('A financial request needs an amount.', USAGE.request);
-      const title = restAfter(restAfter(text, 1), 3);
-      if (!title) throw new UsageError('Missing title.', USAGE.request);
-      if (title.length > 200) throw new UsageError(`The title is too long (${title.length} characters; at most 200).`, USAGE.request);
-      return { sub: 'request', type, category, amount, title };
-    }
-    case 'show':
-    case 'cancel': {
-      noExtra(words, 2, USAGE[sub]);
-      return { sub, ref: arg(aprRef, words[1], 'request id', USAGE[sub]) };
-    }
-    case 'breakglass': {
-      const ref = arg(aprRef, words[1], 'request id', USAGE.breakglass);
-      const reason = restAfter(restAfter(text, 1), 1);
-      if (!reason) throw new UsageError('Break-glass needs a reason.', USAGE.breakglass);
-      return { sub: 'breakglass', ref, reason };
-    }
-    default:
-      throw new UsageError(`Unknown subcommand "${words[0]}".`, Object.values(USAGE).join('\n'));
-  }
-}
+const REQUEST: OptionSpec = { name: 'request', kind: 'word', required: true, label: 'request id', description: 'The approval request, APR-n' };
+
+const subcommands = [
+  subcommand({ name: 'help', usage: '/approval help', description: 'How to use /approval', options: [], input: {}, args: () => ({ sub: 'help' as const }), extra: 'ignore' }),
+  subcommand({
+    name: 'deploy',
+    usage: USAGE.deploy,
+    description: 'Ask for a deployment approval (environment × component policy)',
+    options: [
+      { name: 'environment', kind: 'word', required: true, label: 'environment', description: 'Where it goes: dev, uat, staging, preprod, production…' },
+      { name: 'component', kind: 'word', required: true, label: 'component', description: 'What is deployed, e.g. api or database' },
+      { name: 'version', kind: 'word', required: true, label: 'version', description: 'The version, e.g. 1.2.3' },
+      { name: 'reason', kind: 'text', required: false, label: 'reason', description: 'Why', maxLength: 1000 },
+    ],
+    input: {
+      environment: slug('an environment'),
+      component: slug('a component'),
+      version,
+      reason: freeText('reason', 1000, () => 'The reason is too long (at most 1000 characters).').optional(),
+    },
+    args: ({ environment, component, version, reason }) => ({ sub: 'deploy' as const, environment, component, version, ...(reason !== undefined ? { reason } : {}) }),
+  }),
+  subcommand({
+    name: 'request',
+    usage: USAGE.request,
+    description: 'Ask for a decision, routed by the decision-rights matrix',
+    options: [
+      { name: 'type', kind: 'enum', choices: REQUEST_TYPES, required: true, lowercase: true, label: 'type', description: 'financial, technical or business' },
+      { name: 'category', kind: 'enum', choices: DECISION_CATEGORIES, required: true, lowercase: true, label: 'category', description: 'The decision category' },
+      { name: 'amount', kind: 'word', required: true, label: 'amount', missing: `Missing amount (${AMOUNT_FORMS}).`, description: 'A number such as 12500, $12,500 or 12.5k, or - for none' },
+      { name: 'title', kind: 'text', required: true, label: 'title', description: 'What is to be decided', maxLength: 200 },
+    ],
+    input: {
+      type: z.enum(REQUEST_TYPES, { message: 'a type is financial, technical or business' }),
+      category: z.enum(DECISION_CATEGORIES, { message: `a category is ${DECISION_CATEGORIES.join(', ')}` }),
+      amount,
+      title: freeText('title', 200),
+    },
+    refine: { after: ['type', 'amount'], path: 'amount', message: 'A financial request needs an amount.', check: (r) => !(r.type === 'financial' && r.amount === null) },
+    args: ({ type, category, amount, title }) => ({ sub: 'request' as const, type, category, amount, title }),
+  }),
+  subcommand({ name: 'list', usage: USAGE.list, description: 'What waits for you, and what you asked for', options: [], input: {}, args: () => ({ sub: 'list' as const }) }),
+  ...(['show', 'cancel'] as const).map((name) =>
+    subcommand({
+      name,
+      usage: USAGE[name],
+      description: { show: 'The full history of a request', cancel: 'Withdraw your pending request' }[name],
+      options: [REQUEST],
+      input: { request: aprRef },
+      args: ({ request }) => ({ sub: name, ref: request }),
+    }),
+  ),
+  subcommand({
+    name: 'breakglass',
+    usage: USAGE.breakglass,
+    description: 'Approve at once in an emergency (break_glass permission; audited and reviewed)',
+    options: [REQUEST, { name: 'reason', kind: 'text', required: true, label: 'reason', missing: 'Break-glass needs a reason.', description: 'Why it cannot wait' }],
+    input: { request: aprRef, reason: freeText('reason', Infinity) },
+    args: ({ request, reason }) => ({ sub: 'breakglass' as const, ref: request, reason }),
+  }),
+];
+
+const grammar = defineGrammar<ApprovalArgs>({ subcommands, usage: Object.values(USAGE).join('\n'), empty: () => 'help' });
 
 export const approval = {
   name: 'approval',
   description: 'Approvals routed by policy, decided with buttons',
   help: HELP,
-  parse,
+  ...grammar,
   async execute({ actor, meta, services }, a) {
     const s = services.approvals;
     switch (a.sub) {
@@ -103,15 +128,15 @@ export const approval = {
       case 'list':
         return s.list(actor);
       case 'deploy':
-        return s.requestDeploy(actor, meta, { environment: a.environment, component: a.component, version: a.version, reason: a.reason === undefined ? undefined : readText(a.reason) });
+        return s.requestDeploy(actor, meta, { environment: a.environment, component: a.component, version: a.version, reason: a.reason });
       case 'request':
-        return s.requestDecision(actor, meta, { type: a.type, category: a.category, amount: a.amount, title: readText(a.title) });
+        return s.requestDecision(actor, meta, { type: a.type, category: a.category, amount: a.amount, title: a.title });
       case 'show':
         return s.show(actor, a.ref);
       case 'cancel':
         return s.cancel(actor, meta, a.ref);
       case 'breakglass':
-        return s.breakGlass(actor, meta, a.ref, readText(a.reason));
+        return s.breakGlass(actor, meta, a.ref, a.reason);
     }
   },
 } satisfies Command<ApprovalArgs>;

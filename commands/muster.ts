@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import { ROLES, type Role } from '../src/domain/rbac.ts';
-import { UsageError } from '../src/services/errors.ts';
 import type { SubjectRef } from '../src/services/admin.ts';
 import { withResolution } from '../src/services/kernel.ts';
 import type { PersonRef } from '../src/services/types.ts';
-import { arg, person, subjectRef, tokenize, noExtra } from './grammar.ts';
+import { defineGrammar, person, subcommand, subjectRef } from './grammar.ts';
 import type { Command } from './types.ts';
 import { fmt } from '../src/domain/text.ts';
 
@@ -32,6 +31,7 @@ const HELP = [
 ].join('\n');
 
 const role = z.enum(ROLES, { message: `a role is one of ${ROLES.join(', ')}` });
+const WINDOWS = ['7d', '30d', '90d'] as const;
 
 export type MusterArgs =
   | { sub: 'help' }
@@ -41,40 +41,55 @@ export type MusterArgs =
   | { sub: 'audit'; subject?: SubjectRef }
   | { sub: 'stats'; window: string };
 
-function parse(text: string): MusterArgs {
-  const [sub, ...rest] = tokenize(text);
-  const extra = (usage: string, n: number) => noExtra(rest, n, usage);
-  switch ((sub ?? 'help').toLowerCase()) {
-    case 'help':
-      return { sub: 'help' };
-    case 'whoami':
-      extra(USAGE.whoami, 0);
-      return { sub: 'whoami' };
-    case 'roles':
-      extra(USAGE.roles, 1);
-      return rest[0] ? { sub: 'roles', user: arg(person, rest[0], 'user', USAGE.roles) } : { sub: 'roles' };
-    case 'grant':
-    case 'revoke': {
-      const s = sub!.toLowerCase() as 'grant' | 'revoke';
-      extra(USAGE[s], 2);
-      return { sub: s, role: arg(role, rest[0]?.toLowerCase(), 'role', USAGE[s]), user: arg(person, rest[1], 'user', USAGE[s]) };
-    }
-    case 'audit':
-      extra(USAGE.audit, 1);
-      return rest[0] ? { sub: 'audit', subject: arg(subjectRef, rest[0], 'record id', USAGE.audit) } : { sub: 'audit' };
-    case 'stats':
-      extra(USAGE.stats, 1);
-      return { sub: 'stats', window: arg(z.enum(['7d', '30d', '90d']), rest[0] ?? '7d', 'period', USAGE.stats) };
-    default:
-      throw new UsageError(`Unknown subcommand "${sub}".`, Object.values(USAGE).join('\n'));
-  }
-}
+const subcommands = [
+  subcommand({ name: 'help', usage: USAGE.help, description: 'What Muster does and how to ask', options: [], input: {}, args: () => ({ sub: 'help' as const }), extra: 'ignore' }),
+  subcommand({ name: 'whoami', usage: USAGE.whoami, description: 'Who Muster thinks you are, your roles and permissions', options: [], input: {}, args: () => ({ sub: 'whoami' as const }) }),
+  subcommand({
+    name: 'roles',
+    usage: USAGE.roles,
+    description: 'Role holders, or the roles of one person',
+    options: [{ name: 'user', kind: 'person', required: false, label: 'user', description: 'Whose roles (default: everyone’s)' }],
+    input: { user: person.optional() },
+    args: ({ user }) => (user ? { sub: 'roles' as const, user } : { sub: 'roles' as const }),
+  }),
+  ...(['grant', 'revoke'] as const).map((name) =>
+    subcommand({
+      name,
+      usage: USAGE[name],
+      description: { grant: 'Give a role (admins)', revoke: 'Take a role away (admins)' }[name],
+      options: [
+        { name: 'role', kind: 'enum', choices: ROLES, required: true, lowercase: true, label: 'role', description: 'The role' },
+        { name: 'user', kind: 'person', required: true, label: 'user', description: name === 'grant' ? 'Who gets it' : 'Who loses it' },
+      ],
+      input: { role, user: person },
+      args: ({ role, user }) => ({ sub: name, role, user }),
+    }),
+  ),
+  subcommand({
+    name: 'audit',
+    usage: USAGE.audit,
+    description: 'The latest audit entries, for the workspace or one record',
+    options: [{ name: 'record', kind: 'word', required: false, label: 'record id', description: 'One record: INC-n, CHG-n or APR-n' }],
+    input: { record: subjectRef.optional() },
+    args: ({ record }) => (record ? { sub: 'audit' as const, subject: record } : { sub: 'audit' as const }),
+  }),
+  subcommand({
+    name: 'stats',
+    usage: USAGE.stats,
+    description: 'Activity figures',
+    options: [{ name: 'period', kind: 'enum', choices: WINDOWS, required: false, label: 'period', description: 'The last 7, 30 or 90 days (default 7)' }],
+    input: { period: z.enum(WINDOWS).optional() },
+    args: ({ period }) => ({ sub: 'stats' as const, window: period ?? '7d' }),
+  }),
+];
+
+const grammar = defineGrammar<MusterArgs>({ subcommands, usage: Object.values(USAGE).join('\n'), empty: () => 'help' });
 
 export const muster = {
   name: 'muster',
   description: 'Muster: roles, audit trail and help',
   help: HELP,
-  parse,
+  ...grammar,
   async execute({ actor, meta, services }, args) {
     switch (args.sub) {
       case 'help':

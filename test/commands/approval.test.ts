@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { approval, type ApprovalArgs } from '../../commands/approval.ts';
 import { UsageError } from '../../src/services/errors.ts';
+import { parseSlackText } from '../../src/platforms/slack/mrkdwn.ts';
+
+/** What the app does: Slack's escaped command text through Slack's parser, then the grammar. */
+const parse = (text: string) => approval.parse(parseSlackText(text));
 
 const U = {
   deploy: '/approval deploy <environment> <component> <version> [reason]',
@@ -21,7 +25,7 @@ const label = (text: string) => (text.length > 60 ? `${text.slice(0, 40)}… (${
 /** The UsageError that parsing `text` throws (fails the test when nothing is thrown). */
 function usageError(text: string): { message: string; usage: string | undefined } {
   try {
-    approval.parse(text);
+    parse(text);
   } catch (e) {
     expect(e).toBeInstanceOf(UsageError);
     return { message: (e as UsageError).message, usage: (e as UsageError).usage };
@@ -92,6 +96,12 @@ const ACCEPTED: [string, ApprovalArgs][] = [
   ['breakglass APR-3 prod is down, rollback blocked', { sub: 'breakglass', ref: 'APR-3', reason: 'prod is down, rollback blocked' }],
   ['breakglass apr-3 outage', { sub: 'breakglass', ref: 'APR-3', reason: 'outage' }],
   ['BREAKGLASS APR-7   keeps  inner   spacing ', { sub: 'breakglass', ref: 'APR-7', reason: 'keeps  inner   spacing' }],
+
+  // free text is neutral text: picked people are nodes, typed markup is text
+  ['request business marketing - Sponsor &lt;@U123&gt; &amp; co', { sub: 'request', type: 'business', category: 'marketing', amount: null, title: 'Sponsor <@U123> & co' }],
+  ['request business marketing - Hire <@U123|bob> full time', { sub: 'request', type: 'business', category: 'marketing', amount: null, title: ['Hire ', { person: 'U123' }, ' full time'] }],
+  ['deploy production api 1.2.3 asked by <@U123|bob>', { sub: 'deploy', environment: 'production', component: 'api', version: '1.2.3', reason: ['asked by ', { person: 'U123' }] }],
+  ['breakglass APR-3 <!channel> outage', { sub: 'breakglass', ref: 'APR-3', reason: '@channel outage' }],
 ];
 
 /** Command text → the UsageError's message and usage. */
@@ -129,6 +139,8 @@ const REFUSED: [string, string, string][] = [
   ['request financial marketing 12.5x Ads', `"12.5x" is not a valid amount: ${AMOUNT_HELP}`, U.request],
   ['request business marketing € Ads', `"€" is not a valid amount: ${AMOUNT_HELP}`, U.request],
   ['request financial marketing - Ads', 'A financial request needs an amount.', U.request],
+  ['request financial marketing -', 'A financial request needs an amount.', U.request],
+  ['request loan marketing -', '"loan" is not a valid type: a type is financial, technical or business.', U.request],
   ['request financial marketing 12500', 'Missing title.', U.request],
   ['request technical infrastructure -', 'Missing title.', U.request],
   ['request business strategic -    ', 'Missing title.', U.request],
@@ -144,6 +156,8 @@ const REFUSED: [string, string, string][] = [
   ['show CHG-3', '"CHG-3" is not a valid request id: expected APR-n.', U.show],
   ['show APR-1234567890', '"APR-1234567890" is not a valid request id: expected APR-n.', U.show],
   ['show APR-3 APR-4', 'Unexpected "APR-4".', U.show],
+  ['show <@U1>', '"@U1" is not a valid request id: expected APR-n.', U.show],
+  ['deploy <#C1|prod> api 1.2', '"#C1" is not a valid environment: an environment is letters, digits, . _ - (at most 64).', U.deploy],
   ['cancel', 'Missing request id.', U.cancel],
   ['cancel APR-x', '"APR-x" is not a valid request id: expected APR-n.', U.cancel],
   ['cancel APR-3 now please', 'Unexpected "now please".', U.cancel],
@@ -158,7 +172,7 @@ const REFUSED: [string, string, string][] = [
 
 describe('/approval grammar: accepted forms', () => {
   it.each(ACCEPTED.map(([text, expected]) => [label(text), text, expected] as const))('%j', (_label, text, expected) => {
-    expect(approval.parse(text)).toEqual(expected);
+    expect(parse(text)).toEqual(expected);
   });
 
   it('help lists every form and the decision categories', () => {
@@ -177,5 +191,27 @@ describe('/approval grammar: bad input throws a UsageError with the right form',
   it('an unknown type is reported in lower case even when typed in upper case', () => {
     // the type and category are lower-cased before they are checked, so the message shows them that way
     expect(usageError('request LOAN marketing 100 x').message).toBe('"loan" is not a valid type: a type is financial, technical or business.');
+  });
+});
+
+describe('/approval typed arguments: the same schemas for options by name', () => {
+  it('options give the typed arguments the text gives', () => {
+    expect(approval.fromOptions('request', { type: 'financial', category: 'marketing', amount: '$12,500', title: 'Q3 campaign' })).toEqual(parse('request financial marketing $12,500 Q3 campaign'));
+    expect(approval.fromOptions('deploy', { environment: 'Production', component: 'api', version: '1.2.3' })).toEqual(parse('deploy production api 1.2.3'));
+    expect(approval.fromOptions('breakglass', { request: 'apr-3', reason: 'outage' })).toEqual(parse('breakglass APR-3 outage'));
+  });
+
+  it('zod refuses hand-built invalid arguments, with the messages the text gets', () => {
+    const request = approval.subcommands.find((s) => s.name === 'request')!;
+    expect(request.schema.safeParse({ type: 'financial', category: 'marketing', amount: '-', title: 'x' }).success).toBe(false);
+    expect(request.schema.safeParse({ type: 'loan', category: 'marketing', amount: '1', title: 'x' }).success).toBe(false);
+    let thrown: unknown;
+    try {
+      approval.fromOptions('request', { type: 'financial', category: 'marketing', amount: '-', title: 'Ads' });
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(UsageError);
+    expect(thrown).toMatchObject({ message: 'A financial request needs an amount.', usage: U.request });
   });
 });

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { incident, type IncidentArgs } from '../../commands/incident.ts';
 import { UsageError } from '../../src/services/errors.ts';
+import { parseSlackText } from '../../src/platforms/slack/mrkdwn.ts';
+
+/** What the app does: Slack's escaped command text through Slack's parser, then the grammar. */
+const parse = (text: string) => incident.parse(parseSlackText(text));
 
 const U = {
   new: '/incident new',
@@ -30,7 +34,7 @@ const label = (text: string) => (text.length > 60 ? `${text.slice(0, 40)}… (${
 /** The UsageError that parsing `text` throws (fails the test when nothing is thrown). */
 function usageError(text: string): { message: string; usage: string | undefined } {
   try {
-    incident.parse(text);
+    parse(text);
   } catch (e) {
     expect(e).toBeInstanceOf(UsageError);
     return { message: (e as UsageError).message, usage: (e as UsageError).usage };
@@ -57,6 +61,8 @@ const ACCEPTED: [string, IncidentArgs][] = [
   ['declare p1 lowercase severity', { sub: 'declare', severity: 'P1', title: 'lowercase severity', defaulted: false }],
   ['declare p2 x', { sub: 'declare', severity: 'P2', title: 'x', defaulted: false }],
   ['declare title without severity', { sub: 'declare', severity: 'P2', title: 'title without severity', defaulted: true }],
+  ['declare P1 paged by &lt;@U123&gt;', { sub: 'declare', severity: 'P1', title: 'paged by <@U123>', defaulted: false }],
+  ['declare P1 <@U123|bob> cannot log in', { sub: 'declare', severity: 'P1', title: [{ person: 'U123' }, ' cannot log in'], defaulted: false }],
   ['DECLARE P1 Shouting', { sub: 'declare', severity: 'P1', title: 'Shouting', defaulted: false }],
   ['declare P1   spaces   kept  ', { sub: 'declare', severity: 'P1', title: 'spaces   kept', defaulted: false }],
   ['declare P1x is a word, not a severity', { sub: 'declare', severity: 'P2', title: 'P1x is a word, not a severity', defaulted: true }],
@@ -73,6 +79,8 @@ const ACCEPTED: [string, IncidentArgs][] = [
   ['INC-123456789 status identified', { sub: 'status', target: { ref: 'INC-123456789' }, status: 'identified' }],
   ['update Rolled back, error rate | falling', { sub: 'update', target: here, text: 'Rolled back, error rate | falling' }],
   ['update   keeps  inner   spacing ', { sub: 'update', target: here, text: 'keeps  inner   spacing' }],
+  ['update handed to <@U123|bob>  in <#C9|ops>', { sub: 'update', target: here, text: ['handed to ', { person: 'U123' }, '  in ', { channel: 'C9' }] }],
+  ['update paged &lt;@U123&gt; &amp; <!here>', { sub: 'update', target: here, text: 'paged <@U123> & @here' }],
   ['INC-7 update all good', { sub: 'update', target: inc7, text: 'all good' }],
   ['sev P0 reason', { sub: 'sev', target: here, severity: 'P0', reason: 'reason' }],
   ['sev p3', { sub: 'sev', target: here, severity: 'P3' }],
@@ -104,12 +112,19 @@ const ACCEPTED: [string, IncidentArgs][] = [
   ],
   ['action mail a@b.example first', { sub: 'action', target: here, text: 'mail a@b.example first' }],
   ['action tell everyone @here', { sub: 'action', target: here, text: 'tell everyone @here' }],
-  ['action page the team <!channel>', { sub: 'action', target: here, text: 'page the team <!channel>' }],
+  // Slack sends a picked @channel as <!channel>: it reads as the words the person saw, never a ping.
+  ['action page the team <!channel>', { sub: 'action', target: here, text: 'page the team @channel' }],
+  ['action page the team &lt;!channel&gt;', { sub: 'action', target: here, text: 'page the team <!channel>' }],
   ['action ask "support@vendor.example"', { sub: 'action', target: here, text: 'ask "support@vendor.example"' }],
   ['action ping ops@oncall', { sub: 'action', target: here, text: 'ping ops@oncall' }],
   ['action write runbook due 2028-02-29', { sub: 'action', target: here, text: 'write runbook', due: '2028-02-29' }],
   ['action write runbook DUE 2026-01-31', { sub: 'action', target: here, text: 'write runbook', due: '2026-01-31' }],
-  ['action ask <@U1> about <@U2>', { sub: 'action', target: here, text: 'ask <@U1> about', owner: { kind: 'id', id: 'U2' } }],
+  ['action ask <@U1> about <@U2>', { sub: 'action', target: here, text: ['ask ', { person: 'U1' }, ' about'], owner: { kind: 'id', id: 'U2' } }],
+  ['action follow up with <@U123|bob> on logs', { sub: 'action', target: here, text: ['follow up with ', { person: 'U123' }, ' on logs'] }],
+  // Typed (Slack escapes what was typed): text, never a person, and never the owner.
+  ['action ping &lt;@U123&gt;', { sub: 'action', target: here, text: 'ping <@U123>' }],
+  ['action x &lt;@bob&gt; due 2026-12-01', { sub: 'action', target: here, text: 'x <@bob>', due: '2026-12-01' }],
+  ['action x &lt;@U123|bob&gt; due 2026-12-01', { sub: 'action', target: here, text: 'x <@U123|bob>', due: '2026-12-01' }],
   ['action ask @bob about @carol', { sub: 'action', target: here, text: 'ask @bob about', owner: { kind: 'name', name: 'carol' } }],
   ['action review the due date policy', { sub: 'action', target: here, text: 'review the due date policy' }],
   ['INC-7 action fix it <@U9> due 2026-12-01', { sub: 'action', target: inc7, text: 'fix it', owner: { kind: 'id', id: 'U9' }, due: '2026-12-01' }],
@@ -163,14 +178,18 @@ const REFUSED: [string, string, string][] = [
   ['role', 'Missing role.', U.role],
   ['role boss me', '"boss" is not a valid role: a role is commander, tech or comms.', U.role],
   ['role commander', 'Missing user (a mention or "me").', U.role],
-  ['role commander <@U1> <@U2>', 'Unexpected "<@U2>".', U.role],
+  ['role commander <@U1> <@U2>', 'Unexpected "@U2".', U.role],
+  ['role commander &lt;@U123&gt;', '"<@U123>" is not a valid user (a mention or "me"): expected a mention like @someone, or an email address.', U.role],
+  ['role commander <#C1|ops>', '"#C1" is not a valid user (a mention or "me"): expected a mention like @someone, or an email address.', U.role],
+  ['role <@U1> me', '"@U1" is not a valid role: a role is commander, tech or comms.', U.role],
+  ['<@U1> close', 'Unknown subcommand "@U1".', ALL_USAGE],
   ['role commander me please', 'Unexpected "please".', U.role],
   ['action x due 2026-02-30', '"2026-02-30" is not a valid due date: not a calendar date.', U.action],
   ['action x due 2026-13-01', '"2026-13-01" is not a valid due date: not a calendar date.', U.action],
   ['action x due 2027-02-29', '"2027-02-29" is not a valid due date: not a calendar date.', U.action],
   ['action x due tomorrow', '"tomorrow" is not a valid due date: a date is YYYY-MM-DD.', U.action],
   ['action x due 2026-1-5', '"2026-1-5" is not a valid due date: a date is YYYY-MM-DD.', U.action],
-  ['action x <@bob> due 2026-12-01', '"<@bob>" is not a valid owner: expected a mention like @someone, or an email address.', U.action],
+  ['action x due <@U1>', '"@U1" is not a valid due date: a date is YYYY-MM-DD.', U.action],
   ['action @carol', 'Missing action text.', U.action],
   ['action carol@example.com due 2026-12-01', 'Missing action text.', U.action],
   ['action', 'Missing action text.', U.action],
@@ -203,11 +222,11 @@ const REFUSED: [string, string, string][] = [
 
 describe('/incident grammar: accepted forms', () => {
   it.each(ACCEPTED.map(([text, expected]) => [label(text), text, expected] as const))('%j', (_label, text, expected) => {
-    expect(incident.parse(text)).toEqual(expected);
+    expect(parse(text)).toEqual(expected);
   });
 
   it('free text of exactly 3000 characters is accepted', () => {
-    expect(incident.parse(`note ${'n'.repeat(3000)}`)).toEqual({ sub: 'note', target: here, text: 'n'.repeat(3000) });
+    expect(parse(`note ${'n'.repeat(3000)}`)).toEqual({ sub: 'note', target: here, text: 'n'.repeat(3000) });
   });
 
   it('help lists every form and the SLAs', () => {
@@ -231,13 +250,24 @@ describe('/incident grammar: bad input throws a UsageError with the right form',
   });
 
   it('role refuses special mentions and user groups: they name no one person', () => {
-    for (const who of ['@here', '@channel', '@everyone', '<!here>', '<!channel|@channel>', '<!everyone>']) {
+    // [what Slack sends, what the person is shown]: picked specials read as the words the person saw.
+    for (const [who, shown] of [
+      ['@here', '@here'],
+      ['@channel', '@channel'],
+      ['@everyone', '@everyone'],
+      ['<!here>', '@here'],
+      ['<!channel|@channel>', '@channel'],
+      ['<!everyone>', '@everyone'],
+      ['&lt;!here&gt;', '<!here>'],
+    ]) {
       expect(usageError(`role commander ${who}`)).toEqual({
-        message: `"${who}" is not a valid user (a mention or "me"): a special mention such as @here or @channel is not a person.`,
+        message: `"${shown}" is not a valid user (a mention or "me"): a special mention such as @here or @channel is not a person.`,
         usage: U.role,
       });
     }
-    expect(usageError('role commander <!subteam^S0SRE|@sre>').message).toContain('a user group is not a person');
+    expect(usageError('role commander &lt;!subteam^S0SRE|@sre&gt;').message).toContain('a user group is not a person');
+    // A group picked from autocomplete reads as its handle, which Kernel.resolvePerson then finds is nobody.
+    expect(parse('role commander <!subteam^S0SRE|@sre>')).toEqual({ sub: 'role', target: here, role: 'commander', user: { kind: 'name', name: 'sre' } });
   });
 
   // BUG: a declare title longer than 3000 characters is reported against the generic 3000-character
@@ -261,7 +291,7 @@ describe('/incident action text', () => {
   // spacing collapsed, unlike every other free-text field, which keeps the text as typed.
   // `action rename "db-primary" to "db-main"` gives text `rename db-primary to db-main`.
   it('keeps the text as typed (quotes and spacing)', () => {
-    expect(incident.parse('action rename "db-primary" to "db-main" <@U9>')).toEqual({
+    expect(parse('action rename "db-primary" to "db-main" <@U9>')).toEqual({
       sub: 'action',
       target: here,
       text: 'rename "db-primary" to "db-main"',
@@ -277,7 +307,7 @@ describe('/incident action text', () => {
     const saved = process.env.TZ;
     process.env.TZ = 'Europe/Berlin';
     try {
-      expect(incident.parse('action x due 2026-12-01')).toEqual({ sub: 'action', target: here, text: 'x', due: '2026-12-01' });
+      expect(parse('action x due 2026-12-01')).toEqual({ sub: 'action', target: here, text: 'x', due: '2026-12-01' });
     } finally {
       if (saved === undefined) delete process.env.TZ;
       else process.env.TZ = saved;
@@ -289,11 +319,53 @@ describe('/incident action text', () => {
     try {
       for (const tz of ['UTC', 'America/Los_Angeles']) {
         process.env.TZ = tz;
-        expect(incident.parse('action x due 2026-12-01')).toEqual({ sub: 'action', target: here, text: 'x', due: '2026-12-01' });
+        expect(parse('action x due 2026-12-01')).toEqual({ sub: 'action', target: here, text: 'x', due: '2026-12-01' });
       }
     } finally {
       if (saved === undefined) delete process.env.TZ;
       else process.env.TZ = saved;
     }
+  });
+});
+
+describe('/incident typed arguments: one zod schema per subcommand, whichever platform fills it', () => {
+  const sub = (name: string) => incident.subcommands.find((s) => s.name === name)!;
+  const refusal = (run: () => unknown) => {
+    try {
+      run();
+    } catch (e) {
+      expect(e).toBeInstanceOf(UsageError);
+      return { message: (e as UsageError).message, usage: (e as UsageError).usage };
+    }
+    throw new Error('no UsageError');
+  };
+
+  it('zod refuses a hand-built invalid arguments object', () => {
+    expect(sub('role').schema.safeParse({ role: 'boss', user: { person: 'U1' } }).success).toBe(false);
+    expect(sub('role').schema.safeParse({ role: 'tech' }).success).toBe(false);
+    expect(sub('status').schema.safeParse({ status: 'closed' }).success).toBe(false);
+    expect(sub('action').schema.safeParse({ text: 'x', due: '2026-02-30' }).success).toBe(false);
+    expect(sub('action-done').schema.safeParse({ number: 0 }).success).toBe(false);
+    expect(sub('declare').schema.safeParse({ title: 't'.repeat(201) }).success).toBe(false);
+    // Only the subcommand's own options: a stray one is refused, not ignored.
+    expect(sub('close').schema.safeParse({ incident: 'INC-7', force: true }).success).toBe(false);
+  });
+
+  it('options by name (as Discord sends them) give the typed arguments the text gives', () => {
+    expect(incident.fromOptions('role', { role: 'tech', user: { person: 'U1' }, incident: 'inc-7' })).toEqual(parse('INC-7 role tech <@U1|ana>'));
+    expect(incident.fromOptions('action', { text: 'add alerting', owner: { person: 'U9' }, due: '2026-12-01' })).toEqual(parse('action add alerting <@U9> due 2026-12-01'));
+    expect(incident.fromOptions('action-done', { number: 3 })).toEqual(parse('action done #3'));
+    expect(incident.fromOptions('declare', { title: 'Database down' })).toEqual(parse('declare Database down'));
+    expect(incident.fromOptions('public-off', {})).toEqual(parse('public off'));
+  });
+
+  it('bad options get the messages and forms the text gets', () => {
+    expect(refusal(() => incident.fromOptions('role', { role: 'boss', user: { person: 'U1' } }))).toEqual(usageError('role boss <@U1>'));
+    expect(refusal(() => incident.fromOptions('action', { text: 'x', due: '2026-02-30' }))).toEqual(usageError('action x due 2026-02-30'));
+    expect(refusal(() => incident.fromOptions('update', { text: '   ' }))).toEqual(usageError('update'));
+    expect(refusal(() => incident.fromOptions('action-done', { number: 0 }))).toEqual(usageError('action done 0'));
+    expect(refusal(() => incident.fromOptions('close', { incident: 'INC-0' }))).toEqual({ message: '"INC-0" is not a valid incident id: expected INC-n.', usage: U.close });
+    expect(refusal(() => incident.fromOptions('close', { force: 'yes' }))).toEqual({ message: 'Unexpected "force".', usage: U.close });
+    expect(refusal(() => incident.fromOptions('frobnicate', {}))).toEqual({ message: 'Unknown subcommand "frobnicate".', usage: ALL_USAGE });
   });
 });

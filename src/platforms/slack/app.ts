@@ -16,7 +16,6 @@ import { slackMessage, slackModal } from './blockKit.ts';
 import type { Message } from '../../../blocks/surface.ts';
 import { failureText, type Outcome } from '../../services/outcome.ts';
 import { code, rt } from '../../domain/text.ts';
-import { commandLine } from '../../../commands/grammar.ts';
 import { slackEventIntake, wantedEvent, type RecordSlackEvent } from './intake.ts';
 import type { EventEmitter } from 'node:events';
 
@@ -75,8 +74,8 @@ export function createSlackPlatform(o: SlackAppOptions): SlackPlatform {
       socketMode: true,
       logger,
       clientOptions,
-      extendedErrorHandler: true,
       installerOptions: { clientOptions } as never,
+      extendedErrorHandler: true,
     });
     recordBeforeAck(app, o);
   } else {
@@ -160,7 +159,7 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
       const started = performance.now();
       const outcome = await dispatchCommand(
         command,
-        commandLine(parseSlackText(payload.text ?? '')),
+        parseSlackText(payload.text ?? ''),
         () => o.kernel.actor('slack', payload.team_id, payload.user_id, payload.user_name),
         meta,
         o.services,
@@ -175,8 +174,8 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
     });
   }
 
-  registerFallback(app, o.log);
   registerInteractions(app, o);
+  registerFallback(app, o.log);
 
   for (const name of PLANNED_COMMANDS) {
     if (o.commands.has(name)) continue;
@@ -185,6 +184,7 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
     });
   }
 }
+
 /**
  * The last resort: a listener that threw past runRequest (a bug, or Slack failing the modal or the
  * ack). Logged with a reference, and the person is told, on the request's response_url when it has
@@ -206,7 +206,6 @@ function registerFallback(app: App, log: Logger): void {
   };
   app.error(fallback);
 }
-
 
 /** The ack body of a command: the reply (ephemeral unless the reply asks otherwise), or what went wrong. */
 function answer(outcome: Outcome): Record<string, unknown> | undefined {
