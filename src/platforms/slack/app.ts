@@ -74,8 +74,8 @@ export function createSlackPlatform(o: SlackAppOptions): SlackPlatform {
       socketMode: true,
       logger,
       clientOptions,
-      installerOptions: { clientOptions } as never,
       extendedErrorHandler: true,
+      installerOptions: { clientOptions } as never,
     });
     recordBeforeAck(app, o);
   } else {
@@ -174,8 +174,8 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
     });
   }
 
-  registerInteractions(app, o);
   registerFallback(app, o.log);
+  registerInteractions(app, o);
 
   for (const name of PLANNED_COMMANDS) {
     if (o.commands.has(name)) continue;
@@ -184,7 +184,6 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
     });
   }
 }
-
 /**
  * The last resort: a listener that threw past runRequest (a bug, or Slack failing the modal or the
  * ack). Logged with a reference, and the person is told, on the request's response_url when it has
@@ -206,6 +205,7 @@ function registerFallback(app: App, log: Logger): void {
   };
   app.error(fallback);
 }
+
 
 /** The ack body of a command: the reply (ephemeral unless the reply asks otherwise), or what went wrong. */
 function answer(outcome: Outcome): Record<string, unknown> | undefined {
