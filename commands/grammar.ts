@@ -9,9 +9,9 @@ import { CommandLine, compact, display, type Token } from './line.ts';
  * generated from, src/platforms/discord/commands.ts) and one zod schema from the options' raw values to
  * its typed arguments. Two readers fill the raw values, and both go through that schema:
  *
- * - Slack (and any platform that sends one line of text): `parse` reads neutral text, which the
+ * - a platform that sends one line of text: `parse` reads neutral text, which the
  *   platform's own parser produced, word by word (`read` where the text has a special shape);
- * - Discord (any platform with typed options): `fromOptions` takes the options by name.
+ * - a platform with typed options (Discord's commands): `fromOptions` takes the options by name.
  *
  * A schema's issue becomes a UsageError worded as before: `Missing <label>.`, `"<value>" is not a valid
  * <label>: <why>.`, or a whole sentence (`sentence`) such as "The title is too long (…)".
@@ -47,7 +47,7 @@ export type RawValue = Text | Inline | number;
 export type RawOptions = Readonly<Record<string, RawValue | undefined>>;
 
 /** What a text reader found: raw values in the order it read them (errors are reported in that order) and words left over. */
-export interface SlackRead {
+export interface TextRead {
   raw: Record<string, RawValue | undefined>;
   extra: readonly Token[];
 }
@@ -72,7 +72,7 @@ export interface Subcommand<A = unknown> {
   /** Accepts a prefix target (`INC-7 help`) and ignores it. */
   readonly ignoresTarget: boolean;
   /** Reads text of a special shape; by default options are read word by word and a text option takes the rest. */
-  readonly read?: (line: CommandLine, from: number) => SlackRead;
+  readonly read?: (line: CommandLine, from: number) => TextRead;
 }
 
 export function subcommand<S extends z.ZodRawShape, A>(def: {
@@ -89,7 +89,7 @@ export function subcommand<S extends z.ZodRawShape, A>(def: {
   extra?: 'first' | 'last' | 'ignore';
   exact?: boolean;
   ignoresTarget?: boolean;
-  read?: (line: CommandLine, from: number) => SlackRead;
+  read?: (line: CommandLine, from: number) => TextRead;
 }): Subcommand<A> {
   const input = z.strictObject(def.input);
   const r = def.refine;
@@ -189,7 +189,7 @@ export function defineGrammar<A>(def: {
 
 /** The default text reader: one word per option in order; a `text` or `list` option takes the rest. */
 function readWords(sub: Subcommand<unknown>) {
-  return (line: CommandLine, from: number): SlackRead => {
+  return (line: CommandLine, from: number): TextRead => {
     const own = sub.options.filter((o) => !o.prefix);
     const words = own.filter((o) => o.kind !== 'text' && o.kind !== 'list');
     const tail = own.find((o) => o.kind === 'text' || o.kind === 'list');
@@ -297,11 +297,11 @@ export function choice<const T extends readonly [string, ...string[]]>(values: T
     .pipe(z.enum(values, { message }));
 }
 
-/** Slack's special mentions, as they read once neutral, and as typed literally. */
+/** Crowd mentions (@here, @channel, @everyone, groups), as they read once neutral, and as typed literally. */
 const SPECIAL = /^(?:<!(?:here|channel|everyone|group)(?:\|[^>]*)?>|@(?:here|channel|everyone|group))$/i;
 const GROUP = /^<!subteam\^[^>]*>$/;
 /**
- * A handle or display name typed after `@` (Slack allows 80 characters in a display name). Spaces come only
+ * A handle or display name typed after `@` (display names run to 80 characters). Spaces come only
  * from a quoted word, `"@Bob Smith"`: unquoted, the words after the first are the command's next arguments.
  */
 const NAME = /^@([^\s<>|@"](?:[^\n<>|@"]{0,78}[^\s<>|@"])?)$/;
@@ -317,7 +317,7 @@ export function readPerson(word: string): PersonRef | { error: string } {
   if (GROUP.test(word)) return { error: 'a user group is not a person' };
   const name = NAME.exec(word)?.[1];
   if (name) return { kind: 'name', name };
-  // Slack's `<mailto:a@b|a@b>` arrives here as the address: src/platforms/slack/mrkdwn.ts parses it at the edge.
+  // A linked address arrives here as the address: each platform's parser unwraps it at the edge.
   if (EMAIL.test(word)) return { kind: 'email', email: word };
   return { error: 'expected a mention like @someone, or an email address' };
 }

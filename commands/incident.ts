@@ -4,7 +4,7 @@ import type { Severity } from '../src/config/policy.ts';
 import type { Target } from '../src/services/incidents.ts';
 import { withResolution } from '../src/services/kernel.ts';
 import type { PersonRef } from '../src/services/types.ts';
-import { choice, defineGrammar, freeText, person, personOrMe, readPerson, sentence, subcommand, textValue, type OptionSpec, type RawValue, type SlackRead } from './grammar.ts';
+import { choice, defineGrammar, freeText, person, personOrMe, readPerson, sentence, subcommand, textValue, type OptionSpec, type RawValue, type TextRead } from './grammar.ts';
 import { display, type CommandLine } from './line.ts';
 import type { Command } from './types.ts';
 import { concat, fmt, plainText, type Text } from '../src/domain/text.ts';
@@ -101,7 +101,7 @@ const text = (name: string, label: string, description: string, required = true,
  * `declare [P0..P3] <title>`: a first word that looks like a severity is one (`P9` is refused as one),
  * anything else starts the title.
  */
-function readDeclare(line: CommandLine, from: number): SlackRead {
+function readDeclare(line: CommandLine, from: number): TextRead {
   const first = line.tokens[from];
   const word = first?.kind === 'word' ? first.text : undefined;
   const isSeverity = word !== undefined && /^p\d+$/i.test(word);
@@ -113,7 +113,7 @@ function readDeclare(line: CommandLine, from: number): SlackRead {
  * peeled off the end; the text keeps what was typed. A last word that names nobody (`@here`, a quoted
  * address, a typed `<@U123>`) stays text.
  */
-function readAction(line: CommandLine, from: number): SlackRead {
+function readAction(line: CommandLine, from: number): TextRead {
   const tokens = line.tokens;
   let end = tokens.length;
   let due: string | undefined;

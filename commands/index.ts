@@ -6,5 +6,5 @@ import { approval } from './approval.ts';
 /** Every slash command Muster answers, validated when loaded. */
 export const commands = defineCommands([muster as Command<never>, incident as Command<never>, approval as Command<never>]);
 
-/** Commands in the Slack manifest that later releases implement; they answer honestly meanwhile. */
+/** Commands registered with the platforms (manifest.yml) that later releases implement; they answer honestly meanwhile. */
 export const PLANNED_COMMANDS = ['change'] as const;

@@ -3,7 +3,7 @@ import { inlines, isChannelNode, isPersonNode, plainText, trimText, type Channel
 /**
  * A command line as neutral text (src/domain/text.ts), split into words the way grammars read it.
  *
- * A platform's parser runs first (Slack's `parseSlackText`; Discord's later), so what a person picked
+ * A platform's parser runs first (src/platforms/<platform>/), so what a person picked
  * from autocomplete arrives as a node and what they typed arrives as strings. Strings are data: a typed
  * `<@U123>` is the word `<@U123>`, never a person. Free-text tails are slices of the original text, so
  * they keep the nodes and the spacing as typed.

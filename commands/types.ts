@@ -12,8 +12,8 @@ export interface CommandContext {
 }
 
 /**
- * One slash command: its grammar, its help, and the call into a service. It knows nothing of Slack or
- * Discord: a platform hands it neutral text (its own parser ran first) or options by name, and renders
+ * One slash command: its grammar, its help, and the call into a service. It knows no chat
+ * platform: a platform hands it neutral text (its own parser ran first) or options by name, and renders
  * its Reply. Its subcommands are data, from which Discord's command definitions are generated.
  */
 export interface Command<P = unknown> {

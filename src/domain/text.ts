@@ -254,22 +254,3 @@ export function cleanTyped(s: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point.
   return s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '');
 }
-
-/**
- * A string with people and channels written inside it as `<@id>` / `<#id>` (any id; nothing else
- * is read), as neutral text. Stored rows written before references were nodes are not read with
- * this: they are converted once, at upgrade, by src/store/textMigration.ts, which takes only the
- * references Slack showed live and also reads older Slack markup and nudges' `*…*` marks.
- */
-export function fromLegacy(s: string): Text {
-  if (!/<[@#][A-Za-z0-9]+>/.test(s)) return s;
-  const out: Inline[] = [];
-  let last = 0;
-  for (const m of s.matchAll(/<([@#])([A-Za-z0-9]+)>/g)) {
-    pushPart(out, s.slice(last, m.index));
-    pushPart(out, m[1] === '@' ? mention(m[2]!) : channelRef(m[2]!));
-    last = m.index! + m[0].length;
-  }
-  pushPart(out, s.slice(last));
-  return out;
-}

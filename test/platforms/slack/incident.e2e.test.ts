@@ -301,20 +301,25 @@ describe('running the war room', () => {
     await h.command('/incident', 'note vendor ticket 4411 opened', DAN, { channelId: ch });
     // A manager holds publish_status by default: may speak for any incident.
     await h.command('/incident', 'INC-1 public Rollback half done.', MGR);
+    // People and channels picked in public text read as words on the page, never as internal ids.
+    await h.command('/incident', `INC-1 public <@${DAN}> is on it, see <#C0GENERAL>.`, MGR);
     const json = await page();
     const shown = json.active.find((x) => x.ref === 'INC-1')!;
     expect(shown).toMatchObject({ title: 'Payments are failing for some customers', services: ['checkout', 'payments'] });
-    expect(shown.updates.map((u) => u.text)).toEqual(['Rollback half done.', 'Checkout is degraded; we are rolling back.']);
+    expect(shown.updates.map((u) => u.text)).toEqual(['a team member is on it, see an internal channel.', 'Rollback half done.', 'Checkout is degraded; we are rolling back.']);
+    // In the incident channel the same update names the person live.
+    await h.flush();
+    expect(h.slack.messages(ch).some((m) => m.text?.includes('Public update by') && m.text.includes(`<@${DAN}> is on it`))).toBe(true);
     const raw = JSON.stringify(json);
-    for (const internal of ['vendor ticket', 'Checkout & payments down', 'INC-2', 'Secret vendor breach', 'P0', 'P1', 'severity']) expect(raw).not.toContain(internal);
+    for (const internal of ['vendor ticket', 'Checkout & payments down', 'INC-2', 'Secret vendor breach', 'P0', 'P1', 'severity', DAN, 'C0GENERAL']) expect(raw).not.toContain(internal);
     // Taken off again: gone from the page, its public updates kept (hidden).
     expect((await h.command('/incident', 'public off', ANA, { channelId: ch })).reply.text).toBe('INC-1 is off the status page.');
     expect((await page()).active.map((x) => x.ref)).not.toContain('INC-1');
     expect((await h.command('/incident', 'public title Payments are failing for some customers', ANA, { channelId: ch })).reply.text).toContain('is on the status page now');
-    expect((await page()).active.find((x) => x.ref === 'INC-1')?.updates).toHaveLength(2);
+    expect((await page()).active.find((x) => x.ref === 'INC-1')?.updates).toHaveLength(3);
     const entries = await db().read((tx) => tx.auditEntry.findMany({ where: { subjectId: 'INC-1', outcome: 'ok' }, orderBy: { seq: 'asc' } }));
     const actions = entries.map((e) => e.action).filter((a) => /^incident\.(publish|public|unpublish)/.test(a));
-    expect(actions).toEqual(['incident.publish', 'incident.public.services', 'incident.public', 'incident.public', 'incident.unpublish', 'incident.publish']);
+    expect(actions).toEqual(['incident.publish', 'incident.public.services', 'incident.public', 'incident.public', 'incident.public', 'incident.unpublish', 'incident.publish']);
   });
 
   it('resolve from the button modal, postmortem as a file with a review follow-up, then close archives', async () => {
