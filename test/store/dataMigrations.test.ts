@@ -33,7 +33,8 @@ function snapshot() {
       timeline: await tx.timelineEntry.findMany({ orderBy: { id: 'asc' } }),
       actions: await tx.actionItem.findMany({ orderBy: { id: 'asc' } }),
       nudges: await tx.nudge.findMany({ orderBy: { id: 'asc' } }),
-      approvals: await tx.approvalRequest.findMany({ orderBy: { id: 'asc' } }),
+      // The columns the step reads and writes (the database may be at an older schema than the client).
+      approvals: await tx.approvalRequest.findMany({ orderBy: { id: 'asc' }, select: { id: true, title: true, reason: true, rejectReason: true, breakGlassReason: true, status: true } }),
       votes: await tx.approvalVote.findMany({ orderBy: { id: 'asc' } }),
       outbox: await tx.outboxEffect.findMany({ orderBy: { id: 'asc' } }),
     })),
@@ -46,8 +47,39 @@ const NUDGE_PLAIN = 'INC-1 (P1) is past its resolution SLA of 1d (open 1d 2h).';
 
 const payload = (args: Record<string, unknown>, hook?: Record<string, unknown>) => JSON.stringify({ args, ...(hook ? { hook } : {}) });
 
+/**
+ * A row written with plain SQL: the database is at the schema before the data step, and later migrations add
+ * columns (with defaults) that today's Prisma client would write and that schema does not have.
+ */
+async function insertRaw(db: Database, table: string, row: Record<string, unknown>) {
+  const pg = tdb.provider === 'postgresql';
+  const cols = Object.keys(row);
+  // SQLite keeps Prisma's DateTime as ISO text with an offset, booleans as 0/1.
+  const values = cols.map((c) => {
+    const v = row[c];
+    if (v instanceof Date) return pg ? v : v.toISOString().replace('Z', '+00:00');
+    if (typeof v === 'boolean' && !pg) return v ? 1 : 0;
+    return v;
+  });
+  const sql = `INSERT INTO "${table}" (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map((_, i) => (pg ? `$${i + 1}` : '?')).join(', ')})`;
+  await db.tx((tx) => tx.$executeRawUnsafe(sql, ...values));
+}
+
 /** The rows exactly as 1c0e9b9's services wrote them (through Prisma, strings with references inside). */
 async function writeLegacyRows(db: Database) {
+  const request = { workspace_id: WS, kind: 'deploy', route: '{"steps":[]}', requester_id: `${WS}:U5`, expires_at: at, created_at: at, updated_at: at };
+  await insertRaw(db, 'approval_requests', {
+    ...request,
+    id: 'apr-1',
+    number: 1,
+    title: 'Deploy api 1.2.3 to production',
+    reason: 'Hotfix asked by <@U1> in <#C2>',
+    status: 'rejected',
+    reject_reason: 'Not before <@U3> signs off',
+    break_glass: true,
+    break_glass_reason: 'Outage, see <#C3>',
+  });
+  await insertRaw(db, 'approval_requests', { ...request, id: 'apr-2', number: 2, kind: 'decision', title: 'Buy licences for <@U6>', reason: 'plain reason', status: 'pending' });
   await db.tx(async (tx) => {
     await tx.incident.create({
       data: {
@@ -91,21 +123,6 @@ async function writeLegacyRows(db: Database) {
     await tx.actionItem.create({ data: { id: 'act-2', incidentId: 'inc-1', number: 2, text: 'Write the post-incident review of INC-1', createdBy: `${WS}:U2`, createdAt: at } });
     const nudge = (id: string, kind: string, level: number, text: string) => ({ id, workspaceId: WS, subjectType: 'incident', subjectId: 'inc-1', kind, level, text, sentAt: at });
     await tx.nudge.createMany({ data: [nudge('n-0', 'no-commander', 0, NUDGE_0), nudge('n-1', 'update-due', 1, NUDGE_1), nudge('n-2', 'resolve-sla', 0, NUDGE_PLAIN)] });
-    const request = { workspaceId: WS, kind: 'deploy', route: '{"steps":[]}', requesterId: `${WS}:U5`, expiresAt: at, createdAt: at, updatedAt: at };
-    await tx.approvalRequest.create({
-      data: {
-        ...request,
-        id: 'apr-1',
-        number: 1,
-        title: 'Deploy api 1.2.3 to production',
-        reason: 'Hotfix asked by <@U1> in <#C2>',
-        status: 'rejected',
-        rejectReason: 'Not before <@U3> signs off',
-        breakGlass: true,
-        breakGlassReason: 'Outage, see <#C3>',
-      },
-    });
-    await tx.approvalRequest.create({ data: { ...request, id: 'apr-2', number: 2, kind: 'decision', title: 'Buy licences for <@U6>', reason: 'plain reason', status: 'pending' } });
     await tx.approvalVote.create({ data: { requestId: 'apr-1', userId: `${WS}:U3`, decision: 'reject', reason: 'Checked with <@U2>', step: 0, createdAt: at } });
     await tx.approvalVote.create({ data: { requestId: 'apr-1', userId: `${WS}:U4`, decision: 'approve', reason: 'LGTM', step: 0, createdAt: at } });
     const effect = (op: string, status: string, p: string) => ({ platform: 'slack', workspaceId: WS, op, status, payload: p });
