@@ -4,6 +4,7 @@ import cron from 'node-cron';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { formatDuration, parseDuration } from '../domain/duration.ts';
 import { ROLES, PERMISSIONS, type PermissionMap } from '../domain/rbac.ts';
+import { CHANGE_TYPES, INCIDENT_COMMANDER } from '../domain/change.ts';
 
 /**
  * The policy file (YAML, MUSTER_CONFIG). Every key is optional: the defaults below
@@ -22,9 +23,17 @@ const duration = z
     return ms;
   });
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day is HH:MM (24-hour), e.g. 10:00');
-const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date is YYYY-MM-DD');
+const isoDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'a date is YYYY-MM-DD')
+  .refine((d) => {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(d)) return true;
+    const [y, m, day] = d.split('-').map(Number) as [number, number, number];
+    const t = new Date(Date.UTC(y, m - 1, day));
+    return t.getUTCFullYear() === y && t.getUTCMonth() === m - 1 && t.getUTCDate() === day;
+  }, 'not a date in the calendar (YYYY-MM-DD)');
 const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
-const changeType = z.enum(['standard', 'normal', 'emergency']);
+const changeType = z.enum(CHANGE_TYPES);
 const slackChannel = z.string().regex(/^(#[a-z0-9_-]{1,80}|[CG][A-Z0-9]{2,})$/, 'a channel is #name or a channel id such as C0123ABCD');
 /**
  * Whom an audience entry names: one person, a group of people on the chat platform (a Slack user
@@ -124,6 +133,20 @@ const DEFAULT_DECISION_RIGHTS = {
   },
 };
 
+const environmentName = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'an environment is lowercase a-z 0-9 - _, e.g. production');
+const systemName = z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'a system is lowercase a-z 0-9 _ . -, e.g. billing-api');
+const CLOCK = /^([01]\d|2[0-3]):[0-5]\d$/;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+/** Minutes after midnight of an HH:MM time of day. */
+export function clockMinutes(hhmm: string): number {
+  return Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+}
+
+/**
+ * A deployment window: on `days`, from `start` to `end` local time (organization.timeZone), for the
+ * change types in `allow`; `criticalOnly` keeps it for critical changes (see `isCritical` in
+ * domain/windows.ts). A window cannot run past midnight: write two.
+ */
 const windowSchema = z
   .object({
     days: z.array(weekday).min(1),
@@ -132,11 +155,213 @@ const windowSchema = z
     allow: z.array(changeType).min(1),
     criticalOnly: z.boolean().default(false),
   })
-  .strict();
-const blackout = z
-  .object({ name: z.string().min(1), start: isoDate, end: isoDate, allow: z.array(changeType).default(['emergency']) })
   .strict()
-  .refine((b) => b.start <= b.end, { message: 'a blackout must end on or after its start', path: ['end'] });
+  .refine((w) => !CLOCK.test(w.start) || !CLOCK.test(w.end) || clockMinutes(w.end) > clockMinutes(w.start), {
+    message: 'a window must end after it starts on the same day (a window cannot run past midnight: split it into two)',
+    path: ['end'],
+  });
+
+/** What a period lets through, and where it applies (default: changes.enforcedIn). */
+const periodRules = {
+  allow: z.array(changeType).default(['emergency']),
+  environments: z.array(environmentName).min(1).optional(),
+};
+const dateRange = <T extends { start: string; end?: string }>(what: string) => ({
+  check: (b: T) => !DATE.test(b.start) || b.end === undefined || !DATE.test(b.end) || b.start <= b.end,
+  params: { message: `${what} must end on or after its start`, path: ['end'] },
+});
+const blackoutRange = dateRange<{ start: string; end?: string }>('a blackout');
+/** A named date (`end` left out) or range of dates, inclusive. */
+const blackout = z
+  .object({ name: z.string().min(1), start: isoDate, end: isoDate.optional(), ...periodRules })
+  .strict()
+  .refine(blackoutRange.check, blackoutRange.params);
+const holiday = z.object({ name: z.string().min(1), date: isoDate, ...periodRules }).strict();
+const campaignRange = dateRange<{ start: string; end: string }>('a campaign freeze');
+const campaignFreeze = z
+  .object({ name: z.string().min(1), start: isoDate, end: isoDate, ...periodRules })
+  .strict()
+  .refine(campaignRange.check, campaignRange.params);
+
+/** One go/no-go checklist item; `id` is how a tick is recorded. */
+const checklistItem = z
+  .object({ id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an item id is lowercase a-z 0-9 -, e.g. rollback-tested'), text: z.string().min(1).max(300) })
+  .strict();
+const checklist = z.array(checklistItem).refine((items) => new Set(items.map((i) => i.id)).size === items.length, 'two items of one checklist share an id; make each id unique');
+
+/**
+ * The go/no-go checklists of the governance documents' production-readiness and go-live lists,
+ * one per change type. Start is refused until every item is ticked (emergency changes start
+ * anyway, flagged).
+ */
+export const DEFAULT_CHECKLISTS = {
+  standard: [
+    { id: 'catalogue-match', text: 'The change is exactly the catalogue entry: nothing added to its scope' },
+    { id: 'rollback-ready', text: 'The rollback steps of the catalogue entry are at hand' },
+    { id: 'monitoring-green', text: 'Dashboards and alerts of the affected systems are green before starting' },
+    { id: 'team-told', text: 'The team is told when the change starts and when it ends' },
+  ],
+  normal: [
+    { id: 'tested', text: 'Tested in staging or pre-production with the same build and configuration' },
+    { id: 'rollback-tested', text: 'Rollback plan written and tested' },
+    { id: 'backups-verified', text: 'Backups of the affected data taken and a restore verified' },
+    { id: 'monitoring', text: 'Monitoring and alerts in place for the affected systems, with the signals that say it worked' },
+    { id: 'runbook', text: 'Runbook updated with the new steps and the rollback' },
+    { id: 'stakeholders', text: 'Stakeholders and support notified of the window and the expected impact' },
+    { id: 'oncall-aware', text: 'On-call engineer aware and available for the whole window' },
+    { id: 'go-no-go-owner', text: 'Implementer and verifier named, with the verification steps written down' },
+  ],
+  emergency: [
+    { id: 'incident-linked', text: 'The incident it fixes is linked, and its commander agrees' },
+    { id: 'rollback-known', text: 'Rollback steps known, even if untested' },
+    { id: 'oncall-watching', text: 'On-call engineer watching dashboards during the change' },
+    { id: 'channel-told', text: 'The incident channel is told before starting' },
+  ],
+};
+
+/** Who approves an emergency change at one severity: any one of `approvers`, due `within`. */
+const emergencyRoute = z
+  .object({ approvers: z.array(z.enum([...ROLES, INCIDENT_COMMANDER])).min(1), within: duration })
+  .strict();
+const EMERGENCY_DEFAULTS = {
+  P0: { approvers: ['oncall', INCIDENT_COMMANDER], within: '15m' },
+  P1: { approvers: ['tech_lead'], within: '2h' },
+  otherwise: { approvers: ['release_manager'], within: '4h' },
+};
+
+/** A CAB seat: a requirement with a name, that a quorum may do without unless `required`. */
+const cabSeat = z
+  .object({ name: z.string().min(1).max(40), anyOf: z.array(role).min(1), count: z.number().int().min(1).default(1), required: z.boolean().default(false) })
+  .strict();
+
+const changes = z
+  .object({
+    /** Where change cards are posted (besides the channel a change was made in). */
+    channel: slackChannel.optional(),
+    /** The environments where windows and policy freezes apply; `all`, or a list of approvals.deployment.environments. */
+    enforcedIn: z.union([z.literal('all'), z.array(environmentName)]).default(['production']),
+    /** A change that fixes an open incident of one of these severities is critical (see isCritical). */
+    criticalSeverities: z.array(severityName).default(['P0', 'P1']),
+    windows: z.array(windowSchema).prefault([
+      { days: ['mon', 'tue', 'wed', 'thu'], start: '10:00', end: '16:00', allow: ['standard', 'normal', 'emergency'] },
+      { days: ['fri'], start: '10:00', end: '12:00', allow: ['standard', 'normal', 'emergency'], criticalOnly: true },
+    ] as never),
+    blackouts: z.array(blackout).default([]),
+    holidays: z.array(holiday).default([]),
+    campaignFreezes: z.array(campaignFreeze).default([]),
+    quarterEndFreezeDays: z.number().int().min(0).max(31).default(3),
+    quarterEndAllow: z.array(changeType).default(['emergency']),
+    /** The month (1–12) the fiscal year starts: quarters start then and every three months after. */
+    fiscalYearStartMonth: z.number().int().min(1).max(12).default(1),
+    freeze: z
+      .object({
+        /** The longest `/change freeze` accepted: a freeze ends by itself, and a forgotten one ends in days, not months. */
+        maxDuration: duration.prefault('14d'),
+      })
+      .strict()
+      .prefault({}),
+    cab: z
+      .object({
+        seats: z
+          .array(cabSeat)
+          .min(1)
+          .max(12)
+          .prefault([
+            { name: 'change manager', anyOf: ['release_manager'], required: true },
+            { name: 'technical', anyOf: ['tech_lead', 'platform_owner', 'devops_lead', 'cto'] },
+            { name: 'security', anyOf: ['security_lead'] },
+            { name: 'business', anyOf: ['product_owner'] },
+          ] as never),
+        /** Seats that must be filled, the required ones among them (at most the number of seats). */
+        quorum: z.number().int().min(1).default(3),
+        digest: z
+          .string()
+          .refine((c) => cron.validate(c), 'not a cron expression (minute hour day month weekday), e.g. "0 9 * * 1" for Mondays 09:00')
+          .default('0 9 * * 1'),
+        channel: slackChannel.optional(),
+        /** A CAB request undecided this long is overdue (the governance target: a decision within 4h). */
+        overdueAfter: duration.prefault('4h'),
+      })
+      .strict()
+      .prefault({})
+      .refine((c) => c.quorum <= c.seats.length, { message: 'the quorum is larger than the number of seats, so no change could ever be approved; lower it or add seats', path: ['quorum'] })
+      .refine((c) => new Set(c.seats.map((s) => s.name)).size === c.seats.length, { message: 'two seats share a name; name each seat differently', path: ['seats'] }),
+    emergency: z
+      .object({
+        approval: z
+          .object({
+            P0: emergencyRoute.prefault(EMERGENCY_DEFAULTS.P0 as never),
+            P1: emergencyRoute.prefault(EMERGENCY_DEFAULTS.P1 as never),
+            P2: emergencyRoute.optional(),
+            P3: emergencyRoute.optional(),
+            otherwise: emergencyRoute.prefault(EMERGENCY_DEFAULTS.otherwise as never),
+          })
+          .strict()
+          .prefault({}),
+        /** Where an emergency change made inside a freeze is announced. Unset: changes.channel. */
+        leadershipChannel: slackChannel.optional(),
+        announceWithin: duration.prefault('30m'),
+      })
+      .strict()
+      .prefault({}),
+    /** The post-implementation review, mandatory after an emergency, failed or rolled-back change. */
+    review: z.object({ within: duration.prefault('5d'), remindEvery: duration.prefault('1d') }).strict().prefault({}),
+    /** "Ask for an exception" to a window or freeze: one approval per requirement, expiring after ttl. */
+    exceptions: z
+      .object({
+        approvers: z.array(requirement).min(1).prefault([{ anyOf: ['cto'], count: 1 }, { anyOf: ['release_manager'], count: 1 }] as never),
+        ttl: duration.prefault('24h'),
+      })
+      .strict()
+      .prefault({}),
+    verification: z
+      .object({ nudgeAfter: z.array(duration).prefault(['1h', '24h'] as never) })
+      .strict()
+      .prefault({}),
+    checklists: z
+      .object({ standard: checklist.prefault(DEFAULT_CHECKLISTS.standard), normal: checklist.prefault(DEFAULT_CHECKLISTS.normal), emergency: checklist.prefault(DEFAULT_CHECKLISTS.emergency) })
+      .strict()
+      .prefault({}),
+    standardCatalogue: z
+      .array(
+        z
+          .object({
+            id: z.string().regex(/^[a-z0-9-]+$/, 'a catalogue id is lowercase a-z 0-9 -, e.g. cert-rotation'),
+            title: z.string().min(1),
+            /** The systems this entry may touch (each a known system when approvals.deployment.components is set). */
+            systems: z.array(systemName).min(1).optional(),
+            /** Replaces checklists.standard for this entry. */
+            checklist: checklist.optional(),
+          })
+          .strict(),
+      )
+      .default([])
+      .refine((c) => new Set(c.map((e) => e.id)).size === c.length, 'two catalogue entries share an id; make each id unique'),
+  })
+  .strict()
+  .prefault({});
+
+type ParsedShape = { approvals: { deployment: { environments: Record<string, unknown>; components?: string[] | undefined } }; changes: z.output<typeof changes> };
+/** Checks across sections: environments and systems the changes section names must exist. */
+function crossChecks(p: ParsedShape, ctx: z.core.$RefinementCtx<ParsedShape>): void {
+  const envs = Object.keys(p.approvals.deployment.environments);
+  const knownEnv = (env: string, path: (string | number)[]) => {
+    if (!envs.includes(env)) ctx.addIssue({ code: 'custom', path, message: `"${env}" is not an environment of approvals.deployment.environments (${envs.join(', ')})` });
+  };
+  const c = p.changes;
+  if (c.enforcedIn !== 'all') c.enforcedIn.forEach((env, i) => knownEnv(env, ['changes', 'enforcedIn', i]));
+  for (const key of ['blackouts', 'holidays', 'campaignFreezes'] as const) {
+    c[key].forEach((b, i) => b.environments?.forEach((env, j) => knownEnv(env, ['changes', key, i, 'environments', j])));
+  }
+  const systems = p.approvals.deployment.components;
+  if (systems) {
+    c.standardCatalogue.forEach((e, i) =>
+      e.systems?.forEach((s, j) => {
+        if (!systems.includes(s)) ctx.addIssue({ code: 'custom', path: ['changes', 'standardCatalogue', i, 'systems', j], message: `"${s}" is not a system of approvals.deployment.components (${systems.join(', ')})` });
+      }),
+    );
+  }
+}
 
 const permissions = z
   .object(Object.fromEntries(PERMISSIONS.map((p) => [p, z.array(role).optional()])) as Record<(typeof PERMISSIONS)[number], z.ZodOptional<z.ZodArray<typeof role>>>)
@@ -151,8 +376,12 @@ const DEFAULT_PERMISSIONS: PermissionMap = {
   break_glass_review: ['security_lead', 'admin'],
   // Putting an incident on the public status page (besides the incident's comms lead).
   publish_status: ['admin', 'manager', 'cto'],
+  // Acting on anyone's change request: edit, schedule, cancel, close, and post the CAB digest now.
   manage_changes: ['release_manager', 'admin'],
-  approve_emergency_change: ['oncall', 'release_manager', 'cto'],
+  // `/change freeze` and `/change unfreeze`.
+  freeze_changes: ['release_manager', 'cto'],
+  // Rolling back a change that is being implemented or was implemented (besides its implementer).
+  rollback_change: ['oncall', 'release_manager', 'cto'],
   close_incident: ['oncall', 'tech_lead', 'manager', 'admin'],
   view_stats: ['admin', 'cto', 'manager', 'director', 'vp', 'release_manager'],
 };
@@ -246,33 +475,10 @@ export const policySchema = z
       })
       .strict()
       .prefault({}),
-    changes: z
-      .object({
-        channel: slackChannel.optional(),
-        windows: z.array(windowSchema).prefault([
-          { days: ['mon', 'tue', 'wed', 'thu'], start: '10:00', end: '16:00', allow: ['standard', 'normal', 'emergency'] },
-          { days: ['fri'], start: '10:00', end: '12:00', allow: ['standard', 'normal', 'emergency'], criticalOnly: true },
-        ] as never),
-        blackouts: z.array(blackout).default([]),
-        quarterEndFreezeDays: z.number().int().min(0).max(31).default(3),
-        cab: z
-          .object({
-            approvers: z.array(requirement).prefault([{ anyOf: ['release_manager'], count: 1 }, { anyOf: ['tech_lead', 'platform_owner', 'devops_lead', 'cto'], count: 1 }] as never),
-            digest: z
-              .string()
-              .refine((c) => cron.validate(c), 'not a cron expression (minute hour day month weekday), e.g. "0 9 * * 1" for Mondays 09:00')
-              .default('0 9 * * 1'),
-            channel: slackChannel.optional(),
-          })
-          .strict()
-          .prefault({}),
-        emergencyApprovers: z.array(role).default(['oncall', 'cto', 'release_manager']),
-        standardCatalogue: z.array(z.object({ id: z.string().regex(/^[a-z0-9-]+$/), title: z.string() }).strict()).default([]),
-      })
-      .strict()
-      .prefault({}),
+    changes,
   })
-  .strict();
+  .strict()
+  .superRefine(crossChecks);
 
 export type PolicyInput = z.input<typeof policySchema>;
 type ParsedPolicy = z.output<typeof policySchema>;
@@ -380,6 +586,44 @@ export function policyWarnings(policy: Policy): PolicyWarning[] {
     });
   bare('incidents.responders', policy.incidents.responders);
   for (const [sev, p] of Object.entries(policy.incidents.severities)) bare(`incidents.severities.${sev}.responders`, p.responders);
+  out.push(...changesWarnings(policy));
+  return out;
+}
+
+/** The changes section's self-defeating settings: seats that outnumber the quorum, windows nothing fits, nudges out of order. */
+function changesWarnings(policy: Policy): PolicyWarning[] {
+  const c = policy.changes;
+  const out: PolicyWarning[] = [];
+  const required = c.cab.seats.filter((s) => s.required).length;
+  if (required > c.cab.quorum) {
+    out.push({ path: 'changes.cab.quorum', alsoAt: 'changes.cab.seats', message: `${required} seats are required but the quorum is ${c.cab.quorum}: every required seat is needed anyway, so the quorum is in effect ${required}` });
+  }
+  if (c.enforcedIn !== 'all' && c.enforcedIn.length === 0) {
+    out.push({ path: 'changes.enforcedIn', message: 'windows and freezes apply in no environment, so no change is ever refused for its timing; list the environments to protect, e.g. [production]' });
+  }
+  for (const type of ['normal', 'standard'] as const) {
+    if (!c.windows.some((w) => w.allow.includes(type) && !w.criticalOnly)) {
+      out.push({ path: 'changes.windows', message: `no window takes ${type} changes that are not critical, so every one of them is refused${c.enforcedIn === 'all' ? '' : ` in ${c.enforcedIn.join(', ') || 'no environment'}`} unless an exception is approved` });
+    }
+  }
+  if (c.criticalSeverities.length === 0) {
+    c.windows.forEach((w, i) => {
+      if (w.criticalOnly) out.push({ path: `changes.windows.${i}`, alsoAt: 'changes.criticalSeverities', message: 'this window is for critical changes only, and with no critical severities only emergency changes are critical; it takes no standard or normal change' });
+    });
+  }
+  c.verification.nudgeAfter.forEach((after, i) => {
+    const before = c.verification.nudgeAfter[i - 1];
+    if (before !== undefined && after <= before) {
+      out.push({ path: `changes.verification.nudgeAfter.${i}`, message: `the nudge after ${formatDuration(after)} is not later than the one before it (${formatDuration(before)}), so both are sent at once; make each larger than the one before` });
+    }
+  });
+  for (const sev of ['P0', 'P1', 'P2', 'P3'] as const) {
+    const route = c.emergency.approval[sev];
+    const resolve = policy.incidents.severities[sev].resolve;
+    if (route && route.within >= resolve) {
+      out.push({ path: `changes.emergency.approval.${sev}.within`, message: `an emergency change for a ${sev} incident may wait ${formatDuration(route.within)} for approval, as long as the ${sev} resolution target (${formatDuration(resolve)}); shorten it` });
+    }
+  }
   return out;
 }
 

@@ -30,7 +30,8 @@ export const PERMISSIONS = [
   'break_glass_review',
   'publish_status',
   'manage_changes',
-  'approve_emergency_change',
+  'freeze_changes',
+  'rollback_change',
   'close_incident',
   'view_stats',
 ] as const;
