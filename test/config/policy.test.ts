@@ -252,3 +252,121 @@ describe('audience entries name whom they mean', () => {
     expect(one('@bob').policy).toBeUndefined();
   });
 });
+
+describe('changes: defaults', () => {
+  const c = defaultPolicy().changes;
+  it('windows, where they apply, and what is critical', () => {
+    expect(c.enforcedIn).toEqual(['production']);
+    expect(c.criticalSeverities).toEqual(['P0', 'P1']);
+    expect(c.windows).toEqual([
+      { days: ['mon', 'tue', 'wed', 'thu'], start: '10:00', end: '16:00', allow: ['standard', 'normal', 'emergency'], criticalOnly: false },
+      { days: ['fri'], start: '10:00', end: '12:00', allow: ['standard', 'normal', 'emergency'], criticalOnly: true },
+    ]);
+    expect([c.blackouts, c.holidays, c.campaignFreezes]).toEqual([[], [], []]);
+    expect([c.quarterEndFreezeDays, c.quarterEndAllow, c.fiscalYearStartMonth]).toEqual([3, ['emergency'], 1]);
+    expect(c.freeze.maxDuration).toBe(14 * 24 * HOUR);
+  });
+  it('the CAB: four seats, 3 of them with the change manager, a weekly digest, overdue after 4h', () => {
+    expect(c.cab.seats.map((s) => [s.name, s.anyOf, s.required])).toEqual([
+      ['change manager', ['release_manager'], true],
+      ['technical', ['tech_lead', 'platform_owner', 'devops_lead', 'cto'], false],
+      ['security', ['security_lead'], false],
+      ['business', ['product_owner'], false],
+    ]);
+    expect(c.cab.quorum).toBe(3);
+    expect(c.cab.digest).toBe('0 9 * * 1');
+    expect(c.cab.overdueAfter).toBe(4 * HOUR);
+  });
+  it('emergency approval by severity, announcement, review, exceptions, verification, checklists', () => {
+    expect(c.emergency.approval).toEqual({
+      P0: { approvers: ['oncall', 'incident_commander'], within: 15 * MIN },
+      P1: { approvers: ['tech_lead'], within: 2 * HOUR },
+      otherwise: { approvers: ['release_manager'], within: 4 * HOUR },
+    });
+    expect(c.emergency.announceWithin).toBe(30 * MIN);
+    expect(c.review).toEqual({ within: 5 * 24 * HOUR, remindEvery: 24 * HOUR });
+    expect(c.exceptions).toEqual({ approvers: [{ anyOf: ['cto'], count: 1 }, { anyOf: ['release_manager'], count: 1 }], ttl: 24 * HOUR });
+    expect(c.verification.nudgeAfter).toEqual([HOUR, 24 * HOUR]);
+    expect(Object.fromEntries(Object.entries(c.checklists).map(([k, v]) => [k, v.length]))).toEqual({ standard: 4, normal: 8, emergency: 4 });
+    expect(c.checklists.normal.map((i) => i.id)).toEqual(expect.arrayContaining(['rollback-tested', 'backups-verified', 'monitoring', 'runbook', 'stakeholders', 'oncall-aware']));
+    expect(c.standardCatalogue).toEqual([]);
+  });
+  it('permissions to freeze and to roll back; approve_emergency_change is gone', () => {
+    const p = defaultPolicy().permissions;
+    expect(p.freeze_changes).toEqual(['release_manager', 'cto']);
+    expect(p.rollback_change).toEqual(['oncall', 'release_manager', 'cto']);
+    expect(p.manage_changes).toEqual(['release_manager', 'admin']);
+    expect(parsePolicyText('permissions:\n  approve_emergency_change: [oncall]\n').problems.map((x) => [x.path, x.message])).toEqual([['permissions', 'unknown key(s) "approve_emergency_change"']]);
+  });
+});
+
+describe('changes: problems', () => {
+  const problems = (yaml: string) => parsePolicyText(yaml, 'p.yml').problems.map((p) => [p.path, p.message]);
+  it('a window that ends before it starts, or runs past midnight', () => {
+    expect(problems('changes:\n  windows:\n    - { days: [mon], start: "16:00", end: "10:00", allow: [normal] }\n')).toEqual([
+      ['changes.windows.0.end', 'a window must end after it starts on the same day (a window cannot run past midnight: split it into two)'],
+    ]);
+    expect(problems('changes:\n  windows:\n    - { days: [mon], start: "10:00", end: "10:00", allow: [normal] }\n')).toHaveLength(1);
+  });
+  it('a quorum larger than the seats, seats sharing a name', () => {
+    expect(problems('changes:\n  cab:\n    quorum: 5\n')).toEqual([['changes.cab.quorum', 'the quorum is larger than the number of seats, so no change could ever be approved; lower it or add seats']]);
+    expect(problems('changes:\n  cab:\n    quorum: 1\n    seats: [{ name: a, anyOf: [cto] }, { name: a, anyOf: [vp] }]\n')).toEqual([['changes.cab.seats', 'two seats share a name; name each seat differently']]);
+  });
+  it('dates: not in the calendar, a range backwards', () => {
+    expect(problems('changes:\n  holidays: [{ name: x, date: "2026-02-30" }]\n')).toEqual([['changes.holidays.0.date', 'not a date in the calendar (YYYY-MM-DD)']]);
+    expect(problems('changes:\n  campaignFreezes: [{ name: x, start: "2026-12-01", end: "2026-11-01" }]\n')).toEqual([['changes.campaignFreezes.0.end', 'a campaign freeze must end on or after its start']]);
+    expect(problems('changes:\n  blackouts: [{ name: x, start: "2026-12-01", end: "2026-11-01" }]\n')).toEqual([['changes.blackouts.0.end', 'a blackout must end on or after its start']]);
+    expect(problems('changes:\n  blackouts: [{ name: x, start: "2026-12-01" }]\n')).toEqual([]);
+  });
+  it('environments and systems must exist', () => {
+    expect(problems('changes:\n  enforcedIn: [prod]\n')).toEqual([['changes.enforcedIn.0', '"prod" is not an environment of approvals.deployment.environments (dev, uat, staging, preprod, production)']]);
+    expect(problems('changes:\n  enforcedIn: all\n  blackouts: [{ name: x, start: "2026-12-01", environments: [stage] }]\n')[0]).toEqual(['changes.blackouts.0.environments.0', expect.stringContaining('"stage" is not an environment')]);
+    const catalogue = 'changes:\n  standardCatalogue: [{ id: rotate, title: Rotate, systems: [dns] }]\n';
+    expect(problems(catalogue)).toEqual([]);
+    expect(problems(`approvals:\n  deployment:\n    components: [api, web]\n${catalogue}`)).toEqual([['changes.standardCatalogue.0.systems.0', '"dns" is not a system of approvals.deployment.components (api, web)']]);
+  });
+  it('checklists and catalogue ids are unique; the commander pseudo-role is for emergency approval only', () => {
+    expect(problems('changes:\n  checklists:\n    normal: [{ id: a, text: A }, { id: a, text: B }]\n')).toEqual([['changes.checklists.normal', 'two items of one checklist share an id; make each id unique']]);
+    expect(problems('changes:\n  standardCatalogue: [{ id: a, title: A }, { id: a, title: B }]\n')).toEqual([['changes.standardCatalogue', 'two catalogue entries share an id; make each id unique']]);
+    expect(problems('changes:\n  cab:\n    seats: [{ name: ic, anyOf: [incident_commander] }]\n    quorum: 1\n')[0]![0]).toBe('changes.cab.seats.0.anyOf.0');
+  });
+  it('keys of earlier releases that nothing read are unknown now', () => {
+    expect(problems('changes:\n  emergencyApprovers: [oncall]\n')).toEqual([['changes', 'unknown key(s) "emergencyApprovers"']]);
+    expect(problems('changes:\n  cab:\n    approvers: [{ anyOf: [cto] }]\n')).toEqual([['changes.cab', 'unknown key(s) "approvers"']]);
+  });
+  it('emergency approval merges per severity: one entry set, the others keep their defaults', () => {
+    const { policy } = parsePolicyText('changes:\n  emergency:\n    approval:\n      P1: { approvers: [tech_lead, devops_lead], within: 1h }\n');
+    expect(policy!.changes.emergency.approval.P0.approvers).toEqual(['oncall', 'incident_commander']);
+    expect(policy!.changes.emergency.approval.P1).toEqual({ approvers: ['tech_lead', 'devops_lead'], within: HOUR });
+    expect(policy!.changes.emergency.approval.otherwise.within).toBe(4 * HOUR);
+  });
+});
+
+describe('changes: warnings', () => {
+  const warnings = (yaml: string) => parsePolicyText(yaml, 'p.yml').warnings.map((w) => [w.path, w.message]);
+  it('the defaults give none', () => {
+    expect(warnings('{}')).toEqual([]);
+  });
+  it('more required seats than the quorum', () => {
+    expect(warnings('changes:\n  cab:\n    quorum: 1\n    seats: [{ name: a, anyOf: [cto], required: true }, { name: b, anyOf: [vp], required: true }]\n')).toEqual([
+      ['changes.cab.quorum', '2 seats are required but the quorum is 1: every required seat is needed anyway, so the quorum is in effect 2'],
+    ]);
+  });
+  it('no window for normal changes, enforcement nowhere, critical-only windows nobody can use', () => {
+    expect(warnings('changes:\n  windows: [{ days: [mon], start: "10:00", end: "12:00", allow: [standard, emergency] }]\n')).toEqual([
+      ['changes.windows', 'no window takes normal changes that are not critical, so every one of them is refused in production unless an exception is approved'],
+    ]);
+    expect(warnings('changes:\n  enforcedIn: []\n')[0]![0]).toBe('changes.enforcedIn');
+    expect(warnings('changes:\n  criticalSeverities: []\n')).toEqual([
+      ['changes.windows.1', 'this window is for critical changes only, and with no critical severities only emergency changes are critical; it takes no standard or normal change'],
+    ]);
+  });
+  it('verification nudges out of order, an emergency approval as slow as the resolution target', () => {
+    expect(warnings('changes:\n  verification:\n    nudgeAfter: [24h, 1h]\n')).toEqual([
+      ['changes.verification.nudgeAfter.1', 'the nudge after 1h is not later than the one before it (1d), so both are sent at once; make each larger than the one before'],
+    ]);
+    expect(warnings('changes:\n  emergency:\n    approval:\n      P0: { approvers: [oncall], within: 1h }\n')).toEqual([
+      ['changes.emergency.approval.P0.within', 'an emergency change for a P0 incident may wait 1h for approval, as long as the P0 resolution target (1h); shorten it'],
+    ]);
+  });
+});
