@@ -138,7 +138,7 @@ const systemName = z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'a system is lower
 const CLOCK = /^([01]\d|2[0-3]):[0-5]\d$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 /** Minutes after midnight of an HH:MM time of day. */
-export function clockMinutes(hhmm: string): number {
+function clockMinutes(hhmm: string): number {
   return Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
 }
 

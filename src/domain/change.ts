@@ -282,6 +282,11 @@ export function tickItem(checklist: readonly ChecklistItem[], id: string, by: st
   return { ok: true, checklist: checklist.map((i) => (i.id !== id ? { ...i } : done ? { id: i.id, text: i.text, done: true, by, at } : { id: i.id, text: i.text, done: false })) };
 }
 
+/** Unticks one item (clearing who ticked it and when); a new list, or a refusal for an unknown item. */
+export function untickItem(checklist: readonly ChecklistItem[], id: string): { ok: true; checklist: ChecklistItem[] } | { ok: false; reason: string } {
+  return tickItem(checklist, id, '', new Date(0), false);
+}
+
 /** Is every item ticked? (An empty checklist is complete.) */
 export function complete(checklist: readonly ChecklistItem[]): boolean {
   return checklist.every((i) => i.done);

@@ -26,6 +26,7 @@ import {
   reviewRequired,
   tickItem,
   transition,
+  untickItem,
   TRANSITIONS,
   type Approver,
   type ApprovedScope,
@@ -208,7 +209,7 @@ describe('go/no-go checklist', () => {
     expect(r.checklist.find((i) => i.id === 'rollback-known')).toEqual({ id: 'rollback-known', text: 'Rollback steps known, even if untested', done: true, by: 'U1', at });
     expect(list.every((i) => !i.done)).toBe(true);
     expect(checklistProgress(r.checklist)).toBe('1/4 ticked');
-    const back = tickItem(r.checklist, 'rollback-known', 'U2', at, false);
+    const back = untickItem(r.checklist, 'rollback-known');
     expect(back.ok && back.checklist.find((i) => i.id === 'rollback-known')).toEqual({ id: 'rollback-known', text: 'Rollback steps known, even if untested', done: false });
     expect(tickItem(list, 'nope', 'U1', at)).toEqual({ ok: false, reason: 'the checklist has no item "nope" (it has incident-linked, rollback-known, oncall-watching, channel-told)' });
   });
