@@ -37,7 +37,7 @@ export interface Option {
 }
 
 export type Field = { id: string; label: string; optional?: boolean; hint?: string } & (
-  | { kind: 'text'; multiline?: boolean; minLength?: number; maxLength?: number; placeholder?: string }
+  | { kind: 'text'; multiline?: boolean; minLength?: number; maxLength?: number; placeholder?: string; initial?: string }
   | { kind: 'select'; options: Option[]; initial?: string }
   | { kind: 'radio'; options: Option[]; initial?: string }
 );

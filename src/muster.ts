@@ -74,6 +74,8 @@ function wireFeatures(services: Services, dispatcher: OutboxDispatcher, timers: 
   timers.on('incident.action-reminder', (tx, t, p) => services.nudges.onActionReminder(tx, t, p));
   timers.on('approval.expire', (tx, t) => services.approvals.onExpire(tx, t));
   timers.on('approval.escalate', (tx, t, p) => services.approvals.onEscalate(tx, t, p));
+  timers.on('change.verify', (tx, t, p) => services.changes.onVerify(tx, t, p));
+  timers.on('change.review', (tx, t, p) => services.changes.onReviewDue(tx, t, p));
 }
 
 export function instanceId(env: Env): string {

@@ -60,6 +60,9 @@ export const EMOJI = {
   loudspeaker: '📢',
   warning: '⚠️',
   pushpin: '📌',
+  ballot_box_with_check: '☑️',
+  white_large_square: '⬜',
+  no_entry: '⛔',
 } as const;
 export type EmojiName = keyof typeof EMOJI;
 

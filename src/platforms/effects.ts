@@ -22,7 +22,8 @@ export type SurfaceRef =
   | { kind: 'incident.action'; actionId: string; intro?: Text }
   | { kind: 'nudge'; nudgeId: string; mentions?: string[]; nobody?: string }
   | { kind: 'approval.card'; requestId: string }
-  | { kind: 'approval.review'; requestId: string };
+  | { kind: 'approval.review'; requestId: string }
+  | { kind: 'change.card'; changeId: string };
 
 /** Where a later reply to a request can go (a response URL, an interaction token), opaque to services. */
 export interface ReplyHandle {

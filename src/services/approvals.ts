@@ -32,7 +32,7 @@ type RequestRow = NonNullable<Awaited<ReturnType<Tx['approvalRequest']['findUniq
 export interface ApprovalView {
   id: string;
   ref: string;
-  kind: 'deploy' | 'decision';
+  kind: 'deploy' | 'decision' | 'change' | 'exception';
   title: Text;
   requester: string;
   status: ApprovalStatus;
@@ -69,6 +69,44 @@ export interface DecisionInput {
   title: Text;
 }
 
+/**
+ * What a request decides when it is not a request of its own (`subject_type`/`subject_id`): a change's
+ * CAB or emergency round, an exception to a window. The subject's service registers these for its kind;
+ * each runs inside the transaction of the vote or decision that triggers it.
+ */
+export interface SubjectHooks {
+  /** Approver roles a voter holds for this request only (e.g. `incident_commander` of the linked incident). */
+  extraRoles?(tx: Tx, row: RequestRow, userId: string): Promise<string[]>;
+  /** People (internal user ids) who may approve besides role holders (e.g. that commander). */
+  extraEligible?(tx: Tx, row: RequestRow): Promise<string[]>;
+  /** What approvers get by DM instead of the approval card (the subject's own card); undefined: the approval card. */
+  dmSurface?(row: RequestRow): SurfaceRef | undefined;
+  /** Reminders and escalation while it waits (default: the deployment path). */
+  escalation?(row: RequestRow): { notify: Role | 'approvers'; after: number }[];
+  /** After every vote that did not decide it. */
+  voted?(u: Unit, row: RequestRow): Promise<void>;
+  /** Once decided (approved, rejected, expired or cancelled), in the same transaction. */
+  decided?(u: Unit, row: RequestRow, status: 'approved' | 'rejected' | 'expired' | 'cancelled', actor: Actor, reason?: Text): Promise<void>;
+}
+
+/** A round opened by another service for its subject (see `ApprovalService.openRound`). */
+export interface RoundInput {
+  kind: string;
+  subjectType: string;
+  subjectId: string;
+  title: Text;
+  route: Route<string>;
+  ttl: number;
+  reason?: Text | null;
+  environment?: string;
+  channelId?: string | null;
+  /** Post the approval card where the subject was asked for (an exception); otherwise only DMs. */
+  postCard: boolean;
+  flags?: string[];
+}
+
+export type ApprovalRow = RequestRow;
+
 export const timerKeysApproval = {
   expire: (id: string) => `approval:${id}:expire`,
   escalate: (id: string) => `approval:${id}:escalate`,
@@ -79,7 +117,14 @@ export const timerKeysApproval = {
  * request row, so concurrent clicks serialise and exactly one of them decides it.
  */
 export class ApprovalService {
+  private readonly subjects = new Map<string, SubjectHooks>();
+
   constructor(private readonly k: Kernel) {}
+
+  /** The hooks of requests of `kind` that decide another record (see SubjectHooks). */
+  registerSubject(kind: string, hooks: SubjectHooks): void {
+    this.subjects.set(kind, hooks);
+  }
 
   private get policy() {
     return this.k.policy;
@@ -137,7 +182,7 @@ export class ApprovalService {
         at: r.createdAt,
         reason: r.reason ?? undefined,
         // The roles held when voting are kept, so later grant changes never rewrite history.
-        roles: (JSON.parse(r.roles) as string[]).filter(isRole),
+        roles: (JSON.parse(r.roles) as string[]).filter((x): x is Role => isRole(x) || x === 'incident_commander'),
         step: r.step,
         role: r.role,
       })),
@@ -152,6 +197,8 @@ export class ApprovalService {
     const grants = await tx.roleGrant.findMany({ where: { workspaceId: row.workspaceId, role: { in: roles } }, select: { userId: true } });
     const ids = new Set(grants.map((g) => g.userId));
     if (roles.includes('admin')) for (const a of this.k.deps.admins) ids.add(userIdOf(row.workspaceId, a));
+    const hooks = this.subjects.get(row.kind);
+    for (const id of (await hooks?.extraEligible?.(tx, row)) ?? []) ids.add(id);
     const voted = new Set(votes.map((v) => v.userId));
     for (const id of [...ids]) if (id === row.requesterId || voted.has(id)) ids.delete(id);
     // All roles of the candidates in one query (a person may fill a part through another role).
@@ -166,7 +213,8 @@ export class ApprovalService {
     const route = JSON.parse(row.route) as Route;
     const out: string[] = [];
     for (const id of ids) {
-      const c = checkVote(route, { status: 'pending', requesterId: row.requesterId }, votes, { userId: id, roles: held.get(id) ?? [] }, 'approve');
+      const extra = ((await hooks?.extraRoles?.(tx, row, id)) ?? []) as Role[];
+      const c = checkVote(route, { status: 'pending', requesterId: row.requesterId }, votes, { userId: id, roles: [...(held.get(id) ?? []), ...extra] }, 'approve');
       if (c.ok) out.push(externalOf(id));
     }
     return out.sort();
@@ -177,7 +225,9 @@ export class ApprovalService {
     const route = JSON.parse(row.route) as Route;
     const ev = evaluate(route, votes);
     const details: [string, string][] =
-      row.kind === 'deploy'
+      row.kind === 'exception' || row.kind === 'change'
+        ? [['For', row.subjectType === 'change' ? 'a change request' : 'a deployment'], ...(row.environment ? ([['Environment', row.environment]] as [string, string][]) : [])]
+        : row.kind === 'deploy'
         ? [
             ['Environment', row.environment ?? ''],
             ['Component', row.component ?? ''],
@@ -191,7 +241,7 @@ export class ApprovalService {
     return {
       id: row.id,
       ref: approvalRef(row.number),
-      kind: row.kind as 'deploy' | 'decision',
+      kind: row.kind as ApprovalView['kind'],
       title: decodeText(row.title),
       requester: externalOf(row.requesterId),
       status: row.status as ApprovalStatus,
@@ -227,10 +277,12 @@ export class ApprovalService {
   private async refreshCards(u: Unit, row: RequestRow): Promise<void> {
     const cards = await u.tx.approvalCard.findMany({ where: { requestId: row.id } });
     for (const c of cards) {
-      const kind = c.place === 'review' ? ('approval.review' as const) : ('approval.card' as const);
+      const surface: SurfaceRef | undefined =
+        c.place === 'review' ? { kind: 'approval.review', requestId: row.id } : c.place === 'subject-dm' ? this.subjects.get(row.kind)?.dmSurface?.(row) : { kind: 'approval.card', requestId: row.id };
+      if (!surface) continue;
       // Redraws of one copy coalesce (as incident cards do): a burst of votes used to queue one chat.update per copy
       // per vote, each sent even when a newer one already showed the same state. The one that runs renders the newest.
-      u.effects({ op: 'updateMessage', after: c.effectId, coalesce: `card:${c.effectId}`, args: { channel: ref(c.effectId, 'channel'), ts: ref(c.effectId, 'ts'), surface: { kind, requestId: row.id } } });
+      u.effects({ op: 'updateMessage', after: c.effectId, coalesce: `card:${c.effectId}`, args: { channel: ref(c.effectId, 'channel'), ts: ref(c.effectId, 'ts'), surface } });
     }
   }
 
@@ -238,10 +290,12 @@ export class ApprovalService {
   private async postCards(u: Unit, row: RequestRow, places: { channelId?: string }, dmTo: string[]): Promise<void> {
     const posts: { place: string; userId?: string; spec: EffectSpec }[] = [];
     const surface: SurfaceRef = { kind: 'approval.card', requestId: row.id };
-    if (places.channelId) posts.push({ place: 'channel', spec: { op: 'postMessage', args: { channel: places.channelId, surface } } });
+    // A subject with its own card (a change) is voted on that card: no approval card in any channel.
+    const dmSurface = this.subjects.get(row.kind)?.dmSurface?.(row);
+    if (places.channelId && !dmSurface) posts.push({ place: 'channel', spec: { op: 'postMessage', args: { channel: places.channelId, surface } } });
     const shared = this.policy.approvals.channel;
-    if (shared && shared !== places.channelId) posts.push({ place: 'approvals-channel', spec: { op: 'postMessage', args: { channel: shared, surface } } });
-    for (const user of dmTo) posts.push({ place: 'dm', userId: user, spec: { op: 'dm', args: { user, surface } } });
+    if (shared && shared !== places.channelId && !dmSurface) posts.push({ place: 'approvals-channel', spec: { op: 'postMessage', args: { channel: shared, surface } } });
+    for (const user of dmTo) posts.push({ place: dmSurface ? 'subject-dm' : 'dm', userId: user, spec: { op: 'dm', args: { user, surface: dmSurface ?? surface } } });
     if (!posts.length) return;
     const ids = await u.enqueue(...posts.map((p) => p.spec));
     for (let i = 0; i < posts.length; i++) {
@@ -338,7 +392,9 @@ export class ApprovalService {
 
   /** Deployments expire in hours and decision-rights requests in days, so each kind has its own path. */
   private escalationOf(row: RequestRow) {
-    return row.kind === 'deploy' ? this.policy.approvals.deployment.escalation : this.policy.approvals.escalation;
+    const own = this.subjects.get(row.kind)?.escalation?.(row);
+    if (own) return own;
+    return row.kind === 'decision' ? this.policy.approvals.escalation : this.policy.approvals.deployment.escalation;
   }
 
   private async scheduleEscalation(u: Unit, row: RequestRow, level: number): Promise<void> {
@@ -363,7 +419,9 @@ export class ApprovalService {
       const mine = votes.find((v) => v.userId === actor.userId);
       if (mine) return { text: `You already ${mine.decision === 'approve' ? 'approved' : 'rejected'} ${refName}; nothing changed.` };
       const route = JSON.parse(row.route) as Route;
-      const voter = { userId: actor.userId, roles: [...actor.roles] };
+      const hooks = this.subjects.get(row.kind);
+      const extra = ((await hooks?.extraRoles?.(u.tx, row, actor.userId)) ?? []) as Role[];
+      const voter = { userId: actor.userId, roles: [...actor.roles, ...extra] };
       const check = checkVote(route, { status: row.status as ApprovalStatus, requesterId: row.requesterId }, votes, voter, decision);
       if (!check.ok) {
         throw new Refusal(`You cannot ${decision} ${refName}: ${check.reason}.`, { action: `approval.${decision}`, subjectType: 'approval', subjectId: refName, reason: check.code });
@@ -379,7 +437,7 @@ export class ApprovalService {
           step: before.step,
           requirement: check.fills?.requirement ?? null,
           role: check.fills?.role ?? null,
-          roles: JSON.stringify([...actor.roles].sort()),
+          roles: JSON.stringify([...voter.roles].sort()),
           createdAt: u.now,
         },
       });
@@ -403,6 +461,7 @@ export class ApprovalService {
           await this.postCards(u, row, {}, eligible);
         }
         text = `Your approval of ${refName} is in (${progressLine(after)}).`;
+        await hooks?.voted?.(u, row);
       }
       await this.refreshCards(u, row);
       return { text };
@@ -410,7 +469,7 @@ export class ApprovalService {
   }
 
   /** The single transition to a final state: announced once, timers stopped. */
-  private async decide(u: Unit, row: RequestRow, status: 'approved' | 'rejected' | 'expired' | 'cancelled', actor: Actor, reason?: Text, extra: Record<string, unknown> = {}) {
+  private async decide(u: Unit, row: RequestRow, status: 'approved' | 'rejected' | 'expired' | 'cancelled', actor: Actor, reason?: Text, extra: Record<string, unknown> = {}, quiet = false) {
     const moved = await u.tx.approvalRequest.updateMany({
       where: { id: row.id, status: 'pending' },
       data: { status, decidedAt: u.now, decidedBy: actor.userId, rejectReason: status === 'rejected' && reason ? encodeText(reason) : null, updatedAt: u.now, ...extra },
@@ -429,9 +488,73 @@ export class ApprovalService {
     await u.cancel({ subjectType: 'approval', subjectId: row.id });
     const word = { approved: 'approved', rejected: 'rejected', expired: 'expired', cancelled: 'cancelled' }[status];
     const by: Text = status === 'expired' ? '' : rt` by ${mention(actor.externalId)}`;
-    if (row.requesterId !== actor.userId || status === 'expired') {
+    if (!quiet && (row.requesterId !== actor.userId || status === 'expired')) {
       u.effects({ op: 'dm', args: { user: externalOf(row.requesterId), text: rt`Your request ${refName} (${decodeText(row.title)}) was ${strong(word)}${by}${reason && rt`: ${reason}`}.` } });
     }
+    await this.subjects.get(row.kind)?.decided?.(u, { ...row, status, decidedAt: u.now, decidedBy: actor.userId }, status, actor, reason);
+  }
+
+  /**
+   * Opens a round for another service's subject, inside that service's unit of work: the request row,
+   * its audit entry, the card (if asked) and the approvers' DMs, its expiry and escalation. An empty
+   * route is approved at once (the `decided` hook runs).
+   */
+  async openRound(u: Unit, actor: Actor, meta: RequestMeta, d: RoundInput): Promise<RequestRow> {
+    const number = await nextNumber(u.tx, actor.workspaceId, 'APR');
+    const id = randomUUID();
+    const row = await u.tx.approvalRequest.create({
+      data: {
+        id,
+        workspaceId: actor.workspaceId,
+        number,
+        kind: d.kind,
+        title: encodeText(d.title),
+        environment: d.environment ?? null,
+        reason: d.reason ? encodeText(d.reason) : null,
+        route: JSON.stringify(d.route),
+        requesterId: actor.userId,
+        channelId: d.channelId ?? meta.channelId ?? null,
+        status: 'pending',
+        expiresAt: new Date(u.now.getTime() + d.ttl),
+        subjectType: d.subjectType,
+        subjectId: d.subjectId,
+        flags: JSON.stringify(d.flags ?? []),
+        createdAt: u.now,
+        updatedAt: u.now,
+      },
+    });
+    const refName = approvalRef(number);
+    u.audit({ action: 'approval.request', subjectType: 'approval', subjectId: refName, after: { kind: d.kind, title: plainText(d.title), subject: `${d.subjectType}:${d.subjectId}`, steps: d.route.steps.length } });
+    if (d.route.steps.length === 0) {
+      await this.decide(u, row, 'approved', actor, undefined, {}, true);
+      return { ...row, status: 'approved' };
+    }
+    const ev = evaluate(d.route as Route, []);
+    const eligible = await this.eligible(u.tx, row, ev, []);
+    await this.postCards(u, row, d.postCard ? { channelId: row.channelId ?? undefined } : {}, eligible);
+    await u.schedule({ key: timerKeysApproval.expire(id), kind: 'approval.expire', subjectType: 'approval', subjectId: id, workspaceId: actor.workspaceId, dueAt: row.expiresAt });
+    await this.scheduleEscalation(u, row, 0);
+    return row;
+  }
+
+  /** Ends a subject's pending round without a decision on its merits (its subject was edited, withdrawn or superseded). */
+  async voidRound(u: Unit, requestId: string, actor: Actor, reason: Text): Promise<void> {
+    await this.lock(u.tx, requestId);
+    const row = await u.tx.approvalRequest.findUnique({ where: { id: requestId } });
+    if (!row || row.status !== 'pending') return;
+    await this.decide(u, row, 'cancelled', actor, reason, {}, true);
+    await this.refreshCards(u, row);
+  }
+
+  /** A round's state for its subject's card: progress, votes, who may still act. */
+  async roundView(tx: Tx, requestId: string): Promise<ApprovalView | null> {
+    const row = await tx.approvalRequest.findUnique({ where: { id: requestId } });
+    return row ? this.view(tx, row) : null;
+  }
+
+  /** Records a subject's card copy so that votes redraw it (place `subject-dm` or `subject`). */
+  async trackCard(tx: Tx, requestId: string, effectId: number, place: string, userId?: string): Promise<void> {
+    await tx.approvalCard.create({ data: { requestId, effectId, place, userId: userId ?? null } });
   }
 
   async cancel(actor: Actor, meta: RequestMeta, refText: string): Promise<Reply> {
@@ -516,7 +639,8 @@ export class ApprovalService {
   /** Pending requests this person can act on now. */
   async waitingFor(actor: Actor): Promise<ApprovalView[]> {
     return this.k.db.read(async (tx) => {
-      const rows = await tx.approvalRequest.findMany({ where: { workspaceId: actor.workspaceId, status: 'pending' }, orderBy: { createdAt: 'asc' }, take: 100 });
+      // A change's CAB or emergency round is voted on its change card and listed by /change list.
+      const rows = await tx.approvalRequest.findMany({ where: { workspaceId: actor.workspaceId, status: 'pending', kind: { not: 'change' } }, orderBy: { createdAt: 'asc' }, take: 100 });
       const out: ApprovalView[] = [];
       for (const r of rows) {
         const v = await this.view(tx, r);
@@ -529,7 +653,7 @@ export class ApprovalService {
   async list(actor: Actor): Promise<Reply> {
     const waiting = await this.waitingFor(actor);
     const mine = await this.k.db.read((tx) =>
-      tx.approvalRequest.findMany({ where: { workspaceId: actor.workspaceId, requesterId: actor.userId }, orderBy: { createdAt: 'desc' }, take: 20 }),
+      tx.approvalRequest.findMany({ where: { workspaceId: actor.workspaceId, requesterId: actor.userId, kind: { not: 'change' } }, orderBy: { createdAt: 'desc' }, take: 20 }),
     );
     const w = waiting.map((v) => rt`${strong(v.ref)} ${v.title} · from ${mention(v.requester)} · ${v.progress}`);
     const m = mine.map((r) => rt`${strong(approvalRef(r.number))} ${decodeText(r.title)} · ${r.status}`);

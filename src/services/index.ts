@@ -2,6 +2,7 @@ import { AdminService } from './admin.ts';
 import { IncidentService } from './incidents.ts';
 import { NudgeService } from './nudges.ts';
 import { ApprovalService } from './approvals.ts';
+import { ChangeService } from './changes.ts';
 import type { Kernel } from './kernel.ts';
 
 export interface Services {
@@ -10,9 +11,11 @@ export interface Services {
   incidents: IncidentService;
   nudges: NudgeService;
   approvals: ApprovalService;
+  changes: ChangeService;
 }
 
 export function createServices(kernel: Kernel): Services {
   const incidents = new IncidentService(kernel);
-  return { kernel, admin: new AdminService(kernel), incidents, nudges: new NudgeService(kernel, incidents), approvals: new ApprovalService(kernel) };
+  const approvals = new ApprovalService(kernel);
+  return { kernel, admin: new AdminService(kernel), incidents, nudges: new NudgeService(kernel, incidents), approvals, changes: new ChangeService(kernel, approvals) };
 }

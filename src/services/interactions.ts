@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { ACTIONS, FIELDS, VIEWS, type ActionId, type FormId } from '../../blocks/actionIds.ts';
 import { declareModal, textModal } from '../../blocks/incident.ts';
 import { rejectModal } from '../../blocks/approval.ts';
+import { changeDeferForm, changeDoneForm, changeForm, changeRejectForm, changeRollbackForm } from '../../blocks/change.ts';
+import type { ChangeFormValues } from './changes.ts';
+import type { ChangeType } from '../domain/change.ts';
 import type { Form } from '../../blocks/surface.ts';
 import { SEVERITIES, type IncidentRoleName } from '../domain/incident.ts';
 import { cleanTyped } from '../domain/text.ts';
@@ -40,6 +43,18 @@ export interface FormHandler<D = unknown, I = unknown> {
   problemField: string;
   /** Shown when the data does not check out. */
   stale: string;
+}
+
+/** A change button that opens a one-record form about the change. */
+function changeForm_(form: (v: { id: string; ref: string; title: import('../domain/text.ts').Text }) => Form): ButtonHandler {
+  return {
+    kind: 'form',
+    missing: 'That change request no longer exists.',
+    open: async (services, value) => {
+      const v = await services.changes.viewById(value);
+      return v && form(v);
+    },
+  };
 }
 
 const take = (role: IncidentRoleName): ButtonHandler => ({
@@ -82,6 +97,22 @@ export const BUTTONS: Record<ActionId, ButtonHandler> = {
     },
   },
   [ACTIONS.approval.reviewed]: { kind: 'run', confirm: true, run: ({ actor, meta, services }, value) => services.approvals.markReviewed(actor, meta, value) },
+  [ACTIONS.change.approve]: { kind: 'run', confirm: true, run: ({ actor, meta, services }, value) => services.changes.vote(actor, meta, value, 'approve') },
+  [ACTIONS.change.reject]: changeForm_(changeRejectForm),
+  [ACTIONS.change.defer]: changeForm_(changeDeferForm),
+  [ACTIONS.change.start]: { kind: 'run', confirm: true, run: ({ actor, meta, services }, value) => services.changes.startById(actor, meta, value) },
+  [ACTIONS.change.done]: changeForm_(changeDoneForm),
+  [ACTIONS.change.rollback]: changeForm_(changeRollbackForm),
+  [ACTIONS.change.exception]: { kind: 'run', confirm: true, run: ({ actor, meta, services }, value) => services.changes.askException(actor, meta, value) },
+  // The value is `<change id>:<item id>`; the card shows the tick, so only a problem is told.
+  [ACTIONS.change.tick]: {
+    kind: 'run',
+    confirm: false,
+    run: ({ actor, meta, services }, value) => {
+      const at = value.indexOf(':');
+      return services.changes.tick(actor, meta, value.slice(0, at), value.slice(at + 1));
+    },
+  },
 };
 
 /** Typed text from a form: what the person typed, control characters removed, ends trimmed. */
@@ -133,7 +164,90 @@ export const FORMS: Record<FormId, FormHandler<never, never>> = {
     },
     submit: ({ actor, meta, services }, data, reason) => services.approvals.vote(actor, meta, data.requestId, 'reject', reason),
   } satisfies FormHandler<{ requestId: string }, string> as never,
+  [VIEWS.changeNew]: {
+    data: z.object({ type: z.enum(['standard', 'normal', 'emergency']), channelId: z.string().nullable().optional() }),
+    problemField: FIELDS.title.block,
+    stale: 'This form is out of date; run /change new again.',
+    read: readChangeForm,
+    submit: async ({ actor, meta, services }, data, raw) => services.changes.create(actor, { ...meta, channelId: data.channelId ?? meta.channelId, replyTo: undefined }, services.changes.fromForm(data.type, raw)),
+  } satisfies FormHandler<{ type: ChangeType; channelId?: string | null }, ChangeFormValues> as never,
+  [VIEWS.changeEdit]: {
+    data: z.object({ changeId: z.string().uuid(), type: z.enum(['standard', 'normal', 'emergency']) }),
+    problemField: FIELDS.title.block,
+    stale: 'This form is out of date; run /change edit again.',
+    read: readChangeForm,
+    submit: async ({ actor, meta, services }, data, raw) => services.changes.edit(actor, meta, data.changeId, services.changes.fromForm(data.type, raw)),
+  } satisfies FormHandler<{ changeId: string; type: ChangeType }, ChangeFormValues> as never,
+  [VIEWS.changeReject]: changeReason('A rejection needs a reason.', ({ actor, meta, services }, id, reason) => services.changes.vote(actor, meta, id, 'reject', reason)) as never,
+  [VIEWS.changeDefer]: changeReason('Deferring needs a reason.', ({ actor, meta, services }, id, reason) => services.changes.defer(actor, meta, id, reason)) as never,
+  [VIEWS.changeRollback]: changeReason('A rollback needs a reason.', ({ actor, meta, services }, id, reason) => services.changes.rollbackById(actor, meta, id, reason)) as never,
+  [VIEWS.changeDone]: {
+    data: z.object({ changeId: z.string().uuid() }),
+    problemField: FIELDS.outcome.block,
+    stale: 'This form is out of date; press Done on the card again.',
+    read: (values) => {
+      const outcome = values[FIELDS.outcome.block];
+      if (outcome !== 'success' && outcome !== 'failed') return { errors: { [FIELDS.outcome.block]: 'Say how it went: success or failed.' } };
+      const notes = typed(values[FIELDS.text.block]);
+      return { input: { outcome, notes } };
+    },
+    submit: ({ actor, meta, services }, data, input) => services.changes.doneById(actor, meta, data.changeId, input.outcome, input.notes || undefined),
+  } satisfies FormHandler<{ changeId: string }, { outcome: 'success' | 'failed'; notes: string }> as never,
 };
+
+/** A change form with one reason field. */
+function changeReason(missing: string, submit: (ctx: Ctx, changeId: string, reason: string) => Promise<Reply>): FormHandler<{ changeId: string }, string> {
+  return {
+    data: z.object({ changeId: z.string().uuid() }),
+    problemField: FIELDS.reason.block,
+    stale: 'This form is out of date; press the button on the card again.',
+    read: (values) => {
+      const reason = typed(values[FIELDS.reason.block]);
+      return reason.length < 3 ? { errors: { [FIELDS.reason.block]: missing } } : { input: reason };
+    },
+    submit: (ctx, data, reason) => submit(ctx, data.changeId, reason),
+  };
+}
+
+/** The change form's values as typed; the service checks them against the policy (services.changes.fromForm). */
+function readChangeForm(values: FormValues): { errors: Record<string, string> } | { input: ChangeFormValues } {
+  const title = typed(values[FIELDS.title.block]);
+  if (!title) return { errors: { [FIELDS.title.block]: 'Give the change a title.' } };
+  const get = (f: { block: string }) => typed(values[f.block]);
+  return {
+    input: {
+      title,
+      description: get(FIELDS.description),
+      reason: get(FIELDS.reason),
+      environment: get(FIELDS.environment),
+      systems: get(FIELDS.systems),
+      impact: get(FIELDS.impact),
+      risk: get(FIELDS.risk),
+      affectedUsers: get(FIELDS.affectedUsers),
+      downtime: get(FIELDS.downtime),
+      downtimeMinutes: get(FIELDS.downtimeMinutes),
+      windowStart: get(FIELDS.windowStart),
+      windowLength: get(FIELDS.windowLength),
+      rollbackPlan: get(FIELDS.rollbackPlan),
+      rollbackTested: get(FIELDS.rollbackTested),
+      catalogue: get(FIELDS.catalogue),
+      incident: get(FIELDS.incident),
+    },
+  };
+}
+
+/** The change form of `/change new [type]`. */
+export function newChangeForm(services: Services, type: ChangeType, channelId?: string): Form {
+  const p = services.kernel.policy;
+  return changeForm({ type, environments: Object.keys(p.approvals.deployment.environments), catalogue: p.changes.standardCatalogue, timeZone: p.organization.timeZone, channelId });
+}
+
+/** The change form of `/change edit CHG-n`, prefilled. */
+export async function editChangeForm(services: Services, actor: Actor, refText: string): Promise<Form> {
+  const v = await services.changes.viewByRef(actor, refText);
+  const p = services.kernel.policy;
+  return changeForm({ type: v.type, environments: Object.keys(p.approvals.deployment.environments), catalogue: p.changes.standardCatalogue, timeZone: p.organization.timeZone, current: v });
+}
 
 /** The declare form, as `/incident` opens it. */
 export function declareForm(services: Services, channelId?: string): Form {

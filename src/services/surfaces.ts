@@ -2,6 +2,7 @@ import type { Services } from './index.ts';
 import type { SurfaceRef } from '../platforms/effects.ts';
 import { followUpMessage, incidentAnnouncement, incidentCard, incidentReady, nudgeMessage } from '../../blocks/incident.ts';
 import { approvalCard, breakGlassNotice } from '../../blocks/approval.ts';
+import { changeCard } from '../../blocks/change.ts';
 import type { Message } from '../../blocks/surface.ts';
 import { externalOf } from './incidentViews.ts';
 import { incidentRef } from '../domain/incident.ts';
@@ -74,6 +75,11 @@ export function surfaceDrawer(services: Services): (s: SurfaceRef) => Promise<Me
       }
       case 'approval.card':
         return approvalCardOf(s.requestId);
+      case 'change.card': {
+        const v = await services.changes.viewById(s.changeId);
+        if (!v) throw new SurfaceGone('change request');
+        return changeCard(v);
+      }
       case 'approval.review': {
         const v = await approvals.viewById(s.requestId);
         if (!v) throw new SurfaceGone('approval request');

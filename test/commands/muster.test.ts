@@ -106,7 +106,7 @@ describe('/muster grammar', () => {
   });
 
   it('command modules are validated when loaded', () => {
-    expect([...commands.keys()]).toEqual(['muster', 'incident', 'approval']);
+    expect([...commands.keys()]).toEqual(['muster', 'incident', 'approval', 'change']);
     expect(() => defineCommands([{ name: 'Bad Name', description: 'x', help: 'x', parse: () => 1, execute: async () => ({ text: '' }) } as never])).toThrow(/invalid/);
   });
 });

@@ -49,9 +49,12 @@ function block(b: Block): KnownBlock {
       return {
         type: 'actions',
         block_id: b.id,
-        elements: b.buttons.map(
-          (x): Button => ({ type: 'button', text: plainEl(x.label, LIMIT.label), action_id: x.action, value: cut(x.value, LIMIT.value), ...(x.style ? { style: x.style } : {}) }),
-        ),
+        // An action_id must be unique within its block (Block Kit reference): buttons sharing one (a checklist's
+        // ticks) get `#<index>`, which the handlers accept (src/platforms/slack/interactions.ts).
+        elements: b.buttons.map((x, j): Button => {
+          const shared = b.buttons.filter((y) => y.action === x.action).length > 1;
+          return { type: 'button', text: plainEl(x.label, LIMIT.label), action_id: shared ? `${x.action}#${j}` : x.action, value: cut(x.value, LIMIT.value), ...(x.style ? { style: x.style } : {}) };
+        }),
       } satisfies ActionsBlock;
   }
 }
@@ -83,6 +86,7 @@ function input(f: Field): InputBlock {
           ...(f.minLength !== undefined ? { min_length: f.minLength } : {}),
           ...(f.maxLength !== undefined ? { max_length: f.maxLength } : {}),
           ...(f.placeholder ? { placeholder: plainEl(f.placeholder, 150) } : {}),
+          ...(f.initial ? { initial_value: f.initial } : {}),
         },
       };
     case 'select': {

@@ -79,7 +79,9 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
   const { services, kernel, log } = deps;
 
   for (const [actionId, handler] of Object.entries(BUTTONS)) {
-    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, context }) => {
+    // `<id>` or `<id>#<n>`: buttons that share an id in one block are numbered (src/platforms/slack/blockKit.ts).
+    const matches = new RegExp(`^${actionId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:#\\d+)?$`);
+    app.action<BlockAction<ButtonAction>>({ action_id: matches }, async ({ ack, body, action, client, context }) => {
       const value = action.value ?? '';
       if (handler.kind === 'form') {
         const form = await handler.open(services, value);

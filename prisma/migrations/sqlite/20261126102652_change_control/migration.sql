@@ -86,6 +86,16 @@ CREATE TABLE "change_freezes" (
     "lifted_by" TEXT
 );
 
+-- CreateTable
+CREATE TABLE "change_cards" (
+    "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "change_id" TEXT NOT NULL,
+    "effect_id" INTEGER NOT NULL,
+    "place" TEXT NOT NULL,
+    "user_id" TEXT,
+    CONSTRAINT "change_cards_change_id_fkey" FOREIGN KEY ("change_id") REFERENCES "change_requests" ("id") ON DELETE RESTRICT ON UPDATE CASCADE
+);
+
 -- RedefineTables
 PRAGMA defer_foreign_keys=ON;
 PRAGMA foreign_keys=OFF;
@@ -152,4 +162,7 @@ CREATE UNIQUE INDEX "change_incident_links_change_id_incident_id_kind_key" ON "c
 
 -- CreateIndex
 CREATE INDEX "change_freezes_workspace_id_ends_at_idx" ON "change_freezes"("workspace_id", "ends_at");
+
+-- CreateIndex
+CREATE INDEX "change_cards_change_id_idx" ON "change_cards"("change_id");
 

@@ -98,6 +98,17 @@ CREATE TABLE "change_freezes" (
     CONSTRAINT "change_freezes_pkey" PRIMARY KEY ("id")
 );
 
+-- CreateTable
+CREATE TABLE "change_cards" (
+    "id" SERIAL NOT NULL,
+    "change_id" TEXT NOT NULL,
+    "effect_id" INTEGER NOT NULL,
+    "place" TEXT NOT NULL,
+    "user_id" TEXT,
+
+    CONSTRAINT "change_cards_pkey" PRIMARY KEY ("id")
+);
+
 -- CreateIndex
 CREATE INDEX "change_requests_workspace_id_status_idx" ON "change_requests"("workspace_id", "status");
 
@@ -120,6 +131,9 @@ CREATE UNIQUE INDEX "change_incident_links_change_id_incident_id_kind_key" ON "c
 CREATE INDEX "change_freezes_workspace_id_ends_at_idx" ON "change_freezes"("workspace_id", "ends_at");
 
 -- CreateIndex
+CREATE INDEX "change_cards_change_id_idx" ON "change_cards"("change_id");
+
+-- CreateIndex
 CREATE INDEX "approval_requests_subject_type_subject_id_idx" ON "approval_requests"("subject_type", "subject_id");
 
 -- AddForeignKey
@@ -127,4 +141,7 @@ ALTER TABLE "change_revisions" ADD CONSTRAINT "change_revisions_change_id_fkey" 
 
 -- AddForeignKey
 ALTER TABLE "change_incident_links" ADD CONSTRAINT "change_incident_links_change_id_fkey" FOREIGN KEY ("change_id") REFERENCES "change_requests"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+
+-- AddForeignKey
+ALTER TABLE "change_cards" ADD CONSTRAINT "change_cards_change_id_fkey" FOREIGN KEY ("change_id") REFERENCES "change_requests"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
 
