@@ -582,7 +582,7 @@ export class ChangeService {
   /** An emergency change in a freeze is announced to leadership (changes.emergency.leadershipChannel), at once. */
   private async announceEmergency(u: Unit, row: ChangeRow, flags: ChangeFlag[]): Promise<void> {
     const freeze = flags.find((f) => f.code === 'in_freeze');
-    const channel = this.policy.changes.emergency.leadershipChannel;
+    const channel = this.policy.changes.emergency.leadershipChannel ?? this.policy.changes.channel;
     if (!freeze || !channel) return;
     const refName = changeRef(row.number);
     u.effects({ op: 'postMessage', args: { channel, text: rt`${emoji('rotating_light')} Emergency change ${strong(refName)} (${decodeText(row.title)}) in ${row.environment} during a freeze: ${freeze.text}. Asked by ${mention(externalOf(row.requesterId))}.` } });

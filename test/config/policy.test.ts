@@ -283,7 +283,6 @@ describe('changes: defaults', () => {
       P1: { approvers: ['tech_lead'], within: 2 * HOUR },
       otherwise: { approvers: ['release_manager'], within: 4 * HOUR },
     });
-    expect(c.emergency.announceWithin).toBe(30 * MIN);
     expect(c.review).toEqual({ within: 5 * 24 * HOUR, remindEvery: 24 * HOUR });
     expect(c.exceptions).toEqual({ approvers: [{ anyOf: ['cto'], count: 1 }, { anyOf: ['release_manager'], count: 1 }], ttl: 24 * HOUR });
     expect(c.verification.nudgeAfter).toEqual([HOUR, 24 * HOUR]);
