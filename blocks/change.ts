@@ -57,6 +57,7 @@ export function changeCard(v: ChangeView): Message {
   blocks.push(context(rt`Risk: ${v.risk.reasons.join(' · ')}`));
   for (const f of v.flags) blocks.push(context(rt`${emoji('warning')} ${f.text}`));
   for (const fz of v.freezes) blocks.push(context(rt`${emoji('no_entry_sign')} ${fz.label}`));
+  if (v.suspectedOf.length) blocks.push(context(rt`${emoji('warning')} Suspected cause of ${v.suspectedOf.join(', ')}`));
   if (v.windowProblem && v.status === 'pending') {
     const next = v.windowProblem.nextOpen ? rt` Next open slot: ${time(v.windowProblem.nextOpen.start)}–${time(v.windowProblem.nextOpen.end, 'time')}.` : ' No open slot in the next 60 days.';
     blocks.push(section(clipText(rt`${emoji('no_entry')} ${strong('Its window cannot be used:')} ${v.windowProblem.problems.join('; ')}.${next}`, LIMITS.sectionText)));

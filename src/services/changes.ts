@@ -152,6 +152,8 @@ export interface ChangeView {
   implementedAt: Date | null;
   reviewedAt: Date | null;
   closedAt: Date | null;
+  /** The incidents it is linked to as a suspected cause (`/incident link`); a private one is not named. */
+  suspectedOf: string[];
 }
 
 /** A change on the calendar. */
@@ -280,6 +282,8 @@ export class ChangeService {
     const now = this.k.clock.now();
     const riskInput: RiskInput = { impact: row.impact as Level3, risk: row.risk as Level3, affectedUsers: row.affectedUsers as AffectedUsers, downtime: row.downtimeMinutes ?? (row.downtime ? 'minutes' : 'none') };
     const incident = await this.linkedIncident(tx, row.incidentId);
+    const suspects = await tx.changeIncidentLink.findMany({ where: { changeId: row.id, kind: 'suspected_cause' }, select: { incidentId: true } });
+    const suspectedOf = suspects.length ? (await tx.incident.findMany({ where: { id: { in: suspects.map((l) => l.incidentId) } }, orderBy: { number: 'asc' } })).map((i) => (i.isPrivate ? 'a private incident' : incidentRef(i.number))) : [];
     const round = row.approvalId ? await this.approvals.roundView(tx, row.approvalId) : null;
     const exception = row.exceptionId ? await this.approvals.roundView(tx, row.exceptionId) : null;
     const freezes =
@@ -333,6 +337,7 @@ export class ChangeService {
       implementedAt: row.implementedAt,
       reviewedAt: row.reviewedAt,
       closedAt: row.closedAt,
+      suspectedOf,
     };
   }
 
