@@ -174,7 +174,12 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   });
 
   const state: WebState = { accepting: true };
-  const web = createWeb(db, state, { clock, log: log.child({ component: 'web' }), statusPage: policy.statusPage });
+  const web = createWeb(db, state, {
+    clock,
+    log: log.child({ component: 'web' }),
+    statusPage: policy.statusPage,
+    calendar: { changes: services.changes, token: env.CALENDAR_TOKEN, workspace: policy.statusPage.workspace, organization: policy.organization.name },
+  });
   const slack = createSlackPlatform({
     botToken: env.SLACK_BOT_TOKEN!,
     identity,

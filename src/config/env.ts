@@ -39,6 +39,14 @@ export const envSchema = z.object({
     .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean))
     .pipe(z.array(auditSecret('each key in MUSTER_AUDIT_PREVIOUS_KEYS'))),
   MUSTER_AUDIT_CHECKPOINT_FILE: optionalNonEmpty,
+  // The secret `GET /calendar.ics?token=` needs (src/web/calendar.ts); unset, the feed is open. Goes in a URL as it is.
+  CALENDAR_TOKEN: optionalNonEmpty.pipe(
+    z
+      .string()
+      .min(16, 'CALENDAR_TOKEN must be at least 16 characters (e.g. the output of `openssl rand -hex 16`)')
+      .regex(/^[A-Za-z0-9._~-]+$/, 'CALENDAR_TOKEN may hold only letters, digits and . _ ~ - (it goes into the feed URL as it is)')
+      .optional(),
+  ),
   // Pacing of Web API calls against Slack's rate tiers (src/platforms/slack/rateLimits.ts): on by default,
   // `off`, or a number that multiplies every budget.
   MUSTER_SLACK_PACING: z

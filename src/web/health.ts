@@ -4,6 +4,7 @@ import type { Database } from '../store/db.ts';
 import { pendingMigrations } from '../store/migrate.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
 import { statusRouter, type StatusPageOptions } from './status.ts';
+import { calendarRouter, type CalendarFeedOptions } from './calendar.ts';
 
 export interface WebState {
   /** False once shutdown begins: readiness fails so a load balancer stops sending. */
@@ -14,10 +15,13 @@ export interface WebOptions {
   clock?: Clock;
   log?: Logger;
   statusPage?: Omit<StatusPageOptions, 'log'>;
+  /** The change calendar feed (`/calendar.ics`); not served without it. */
+  calendar?: Omit<CalendarFeedOptions, 'log'>;
 }
 
 /**
- * Our HTTP surface besides the chat platforms' endpoints: liveness, readiness, the public status page.
+ * Our HTTP surface besides the chat platforms' endpoints: liveness, readiness, the public status page,
+ * the change calendar feed.
  * Health answers say what is unhealthy, never why in detail (error text, hosts, migration
  * names): those go to the log, where operators look.
  */
@@ -49,5 +53,6 @@ export function createWeb(db: Database, state: WebState, o: WebOptions = {}): Ap
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not ready', checks });
   });
   web.use(statusRouter(db, clock, { ...o.statusPage, log: o.log }));
+  if (o.calendar) web.use(calendarRouter(db, clock, { ...o.calendar, log: o.log }));
   return web;
 }
