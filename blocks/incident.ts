@@ -1,5 +1,6 @@
-import type { IncidentView } from '../src/services/incidentViews.ts';
+import type { IncidentChange, IncidentView } from '../src/services/incidentViews.ts';
 import { ROLE_LABEL } from '../src/domain/incident.ts';
+import { STATUS_LABEL, type ChangeStatus } from '../src/domain/change.ts';
 import { ACTIONS, FIELDS, VIEWS } from './actionIds.ts';
 import { clip, clipText, LIMITS } from './limits.ts';
 import { channelRef, code, emoji, type EmojiName, joinText, mention, plainText, rt, strong, time, type Text } from '../src/domain/text.ts';
@@ -28,6 +29,39 @@ function slaLine(v: IncidentView): Text {
   return rt`${clock('Respond', v.sla.respondBy, v.sla.respondMet)} · ${clock('Resolve', v.sla.resolveBy, v.sla.resolveMet)}`;
 }
 
+/** The most changes a card lists in each part; the rest are counted. */
+const CHANGES_SHOWN = 5;
+const more = (n: number): Text => (n > 0 ? `\nand ${n} more` : '');
+const outcomeWord = (c: IncidentChange) => (c.outcome === 'failed' ? 'failed' : c.outcome === 'rolled_back' ? 'rolled back' : 'implemented');
+
+/** "CHG-4 Upgrade the API gateway (api, production, implemented <time> by @x)", a suspected cause marked. */
+function changeLine(c: IncidentChange): Text {
+  const by = c.implementer ?? c.requester;
+  const where = [...c.systems, c.environment].filter(Boolean).join(', ');
+  return rt`${c.suspected ? rt`${emoji('warning')} ` : '• '}${strong(c.ref)} ${c.title} (${where}${c.implementedAt && rt`, ${outcomeWord(c)} ${time(c.implementedAt)}`} by ${mention(by)})${c.suspected && rt` — ${strong('suspected cause')}`}`;
+}
+
+/** What changed around the incident: carried out since 24 h before it on its services, suspected causes, changes raised in it. */
+function changesBlocks(v: IncidentView): Block[] {
+  const c = v.changes;
+  const scope = v.services.length ? ` on ${v.services.join(', ')}` : '';
+  // Just declared, "the last 24 h" is exact; later the lookback starts 24 h before the declaration.
+  const when = c.until.getTime() - v.declaredAt.getTime() < 3_600_000 ? 'in the last 24 h' : 'since 24 h before it was declared';
+  const parts: Text[] = [];
+  if (c.recent.length) {
+    parts.push(rt`${strong(`Changed ${when}`)}${scope}:\n${joinText(c.recent.slice(0, CHANGES_SHOWN).map(changeLine), '\n')}${more(c.recent.length - CHANGES_SHOWN)}`);
+  }
+  if (c.suspectedElsewhere.length) {
+    parts.push(rt`${strong('Also suspected:')}\n${joinText(c.suspectedElsewhere.slice(0, CHANGES_SHOWN).map(changeLine), '\n')}${more(c.suspectedElsewhere.length - CHANGES_SHOWN)}`);
+  }
+  if (c.raised.length) {
+    const raised = c.raised.slice(0, CHANGES_SHOWN).map((x) => rt`${strong(x.ref)} (${STATUS_LABEL[x.status as ChangeStatus] ?? x.status})`);
+    parts.push(rt`${strong('Changes raised here:')} ${joinText(raised, ', ')}${c.raised.length > CHANGES_SHOWN ? ` and ${c.raised.length - CHANGES_SHOWN} more` : ''}`);
+  }
+  if (!parts.length) return [context(`No changes implemented ${when}${scope}.`)];
+  return [section(clipText(joinText(parts, '\n'), LIMITS.sectionText))];
+}
+
 /** The incident card: posted and pinned in the war room, updated in place on every change. */
 export function incidentCard(v: IncidentView): Message {
   const open = v.status !== 'resolved' && v.status !== 'closed';
@@ -51,6 +85,7 @@ export function incidentCard(v: IncidentView): Message {
     if (v.services.length) parts.push(rt`${strong('Affected:')} ${v.services.join(', ')}`);
     blocks.push(section(clipText(joinText(parts, '\n'), LIMITS.sectionText)));
   }
+  blocks.push(...changesBlocks(v));
   if (v.summary && !open) blocks.push(section(clipText(rt`${strong('Resolution:')} ${v.summary}`, LIMITS.sectionText)));
   blocks.push(
     context(

@@ -29,6 +29,7 @@ const USAGE = {
   close: '/incident [INC-n] close',
   timeline: '/incident [INC-n] timeline',
   postmortem: '/incident [INC-n] postmortem',
+  link: '/incident [INC-n] link CHG-n',
 } as const;
 
 const HELP = [
@@ -37,9 +38,10 @@ const HELP = [
   `• \`${USAGE.declare}\` — declare at once (severity defaults to P2)`,
   `• \`${USAGE.list}\` — open incidents`,
   'In an incident channel, or with `INC-n` as the first word anywhere:',
-  ...[USAGE.status, USAGE.update, USAGE.sev, USAGE.role, USAGE.note, USAGE.action, USAGE.actionDone, USAGE.publicTitle, USAGE.publicServices, USAGE.public, USAGE.publicOff, USAGE.resolve, USAGE.close, USAGE.timeline, USAGE.postmortem].map(
+  ...[USAGE.status, USAGE.update, USAGE.sev, USAGE.role, USAGE.note, USAGE.action, USAGE.actionDone, USAGE.publicTitle, USAGE.publicServices, USAGE.public, USAGE.publicOff, USAGE.resolve, USAGE.close, USAGE.timeline, USAGE.postmortem, USAGE.link].map(
     (u) => `• \`${u}\``,
   ),
+  'The card lists the changes implemented in the 24 h before the incident on its services; `link CHG-n` marks one as a suspected cause.',
   'Name people by picking them from the autocomplete (type @ and choose); a typed @name or an email is looked up.',
   'Severities: P0 respond 5 min / resolve 1 h · P1 15 min / 4 h · P2 1 h / 24 h · P3 24 h / 7 days. P0 and P1 need a commander.',
 ].join('\n');
@@ -49,6 +51,10 @@ const OPEN_STATUSES = STATUSES.filter((s) => s !== 'closed') as [IncidentStatus,
 const status = choice(OPEN_STATUSES, 'a status is investigating, identified, monitoring or resolved (to close, use `/incident close`)');
 const role = choice(INCIDENT_ROLES, 'a role is commander, tech or comms');
 const incidentRef = /^INC-[1-9]\d{0,8}$/i;
+const changeRef = z
+  .string()
+  .regex(/^CHG-[1-9]\d{0,8}$/i, 'expected CHG-n')
+  .transform((s) => s.toUpperCase());
 const incidentTarget = z
   .string()
   .regex(incidentRef, 'expected INC-n')
@@ -90,6 +96,7 @@ export type IncidentArgs =
   | { sub: 'role'; target: Target; role: IncidentRoleName; user: PersonRef | { kind: 'me' } }
   | { sub: 'action'; target: Target; text: Text; owner?: PersonRef; due?: string }
   | { sub: 'action-done'; target: Target; number: number }
+  | { sub: 'link'; target: Target; change: string }
   | { sub: 'close' | 'timeline' | 'postmortem'; target: Target };
 
 // Options shared by several subcommands.
@@ -276,6 +283,14 @@ const subcommands = [
     input: { incident: incidentTarget, summary: freeText('resolution summary', 3000) },
     args: ({ incident, summary }) => ({ sub: 'resolve' as const, target: incident, text: summary }),
   }),
+  subcommand({
+    name: 'link',
+    usage: USAGE.link,
+    description: 'Link a change request as a suspected cause',
+    options: [{ name: 'change', kind: 'word', required: true, label: 'change id', description: 'The change request, CHG-n' }, INCIDENT],
+    input: { incident: incidentTarget, change: changeRef },
+    args: ({ incident, change }) => ({ sub: 'link' as const, target: incident, change }),
+  }),
   ...(['close', 'timeline', 'postmortem'] as const).map((name) =>
     subcommand({
       name,
@@ -353,6 +368,8 @@ export const incident = {
         return s.timelineReply(actor, target(a.target));
       case 'postmortem':
         return s.postmortem(actor, meta, target(a.target));
+      case 'link':
+        return s.linkChange(actor, meta, target(a.target), a.change);
     }
   },
 } satisfies Command<IncidentArgs>;

@@ -2,6 +2,7 @@ import type { Tx } from '../store/db.ts';
 import type { Policy, Severity } from '../config/policy.ts';
 import { decodeNullable, decodeText, plainText, type Text } from '../domain/text.ts';
 import { incidentRef, slaClocks, type IncidentRoleName, type IncidentStatus, type SlaClocks } from '../domain/incident.ts';
+import { changeRef } from '../domain/change.ts';
 
 /** An incident as surfaces and replies show it (user ids are the platform's, e.g. U123). */
 export interface IncidentView {
@@ -35,6 +36,116 @@ export interface IncidentView {
   sla: SlaClocks;
   updateDueAt: Date | null;
   openActions: number;
+  /** What changed around it (computed when it is drawn, so it stays current). */
+  changes: IncidentChanges;
+}
+
+/** A change request as an incident shows it. */
+export interface IncidentChange {
+  id: string;
+  ref: string;
+  title: Text;
+  type: string;
+  status: string;
+  environment: string;
+  systems: string[];
+  windowStart: Date | null;
+  windowEnd: Date | null;
+  implementedAt: Date | null;
+  /** success, failed or rolled_back once implemented. */
+  outcome: string | null;
+  requester: string;
+  implementer: string | null;
+  /** Linked to the incident as a suspected cause (`/incident link CHG-n`). */
+  suspected: boolean;
+}
+
+export interface IncidentChanges {
+  /** The lookback's start: 24 h before the incident was declared. */
+  since: Date;
+  /** The lookback's end: now, or when the incident was resolved. */
+  until: Date;
+  /**
+   * Changes implemented from `since` until now on the incident's services (every change when it names
+   * none), suspected causes first, then the most recent.
+   */
+  recent: IncidentChange[];
+  /** Suspected causes outside `recent` (earlier, or on other systems). */
+  suspectedElsewhere: IncidentChange[];
+  /** Changes raised in its channel or naming it (emergency fixes, mostly), oldest first. */
+  raised: IncidentChange[];
+}
+
+/** How far back before a declaration changes are looked for. */
+export const CHANGE_LOOKBACK_MS = 24 * 3_600_000;
+/** The statuses of a change that has been carried out (whatever its outcome). */
+const CARRIED_OUT = ['implemented', 'failed', 'rolled_back', 'reviewed', 'closed'];
+
+type ChangeRow = NonNullable<Awaited<ReturnType<Tx['changeRequest']['findUnique']>>>;
+
+function changeOf(row: ChangeRow, suspected: boolean): IncidentChange {
+  return {
+    id: row.id,
+    ref: changeRef(row.number),
+    title: decodeText(row.title),
+    type: row.type,
+    status: row.status,
+    environment: row.environment,
+    systems: parseList(row.systems),
+    windowStart: row.windowStart,
+    windowEnd: row.windowEnd,
+    implementedAt: row.implementedAt,
+    outcome: row.outcome,
+    requester: externalOf(row.requesterId),
+    implementer: row.implementerId ? externalOf(row.implementerId) : null,
+    suspected,
+  };
+}
+
+function parseList(s: string): string[] {
+  try {
+    const v = JSON.parse(s) as unknown;
+    return Array.isArray(v) ? v.map(String) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Whether a change touches one of the services (case-insensitive); every change does when none are named. */
+export function touches(systems: readonly string[], services: readonly string[]): boolean {
+  if (services.length === 0) return true;
+  const wanted = new Set(services.map((s) => s.trim().toLowerCase()));
+  return systems.some((s) => wanted.has(s.trim().toLowerCase()));
+}
+
+/**
+ * The changes around an incident: those carried out in [from, to] on its services (every change when
+ * it names none), those linked to it as suspected causes, and those raised in it.
+ */
+export async function incidentChanges(tx: Tx, inc: { id: string; workspaceId: string; services: string[] }, from: Date, to: Date): Promise<IncidentChanges> {
+  const [links, carried] = await Promise.all([
+    tx.changeIncidentLink.findMany({ where: { incidentId: inc.id }, include: { change: true }, orderBy: { at: 'asc' } }),
+    tx.changeRequest.findMany({
+      where: { workspaceId: inc.workspaceId, status: { in: CARRIED_OUT }, implementedAt: { gte: from, lte: to } },
+      orderBy: [{ implementedAt: 'desc' }, { number: 'desc' }],
+      take: 500,
+    }),
+  ]);
+  const suspectedIds = new Set(links.filter((l) => l.kind === 'suspected_cause').map((l) => l.changeId));
+  const recent = carried.filter((c) => touches(parseList(c.systems), inc.services)).map((c) => changeOf(c, suspectedIds.has(c.id)));
+  // Suspected causes first; the sort is stable, so each group stays newest first.
+  recent.sort((a, b) => Number(b.suspected) - Number(a.suspected));
+  const inRecent = new Set(recent.map((c) => c.id));
+  const seen = new Set<string>();
+  const suspectedElsewhere: IncidentChange[] = [];
+  const raised: IncidentChange[] = [];
+  for (const l of links) {
+    if (l.kind === 'suspected_cause' && !inRecent.has(l.changeId) && !seen.has(l.changeId)) {
+      seen.add(l.changeId);
+      suspectedElsewhere.push(changeOf(l.change, true));
+    } else if (l.kind === 'raised_in') raised.push(changeOf(l.change, suspectedIds.has(l.changeId)));
+  }
+  return { since: from, until: to, recent, suspectedElsewhere, raised };
 }
 
 export const externalOf = (userId: string) => userId.slice(userId.lastIndexOf(':') + 1);
@@ -42,9 +153,12 @@ export const externalOf = (userId: string) => userId.slice(userId.lastIndexOf(':
 type IncidentRow = NonNullable<Awaited<ReturnType<Tx['incident']['findUnique']>>>;
 
 export async function incidentView(tx: Tx, policy: Policy, row: IncidentRow, now: Date): Promise<IncidentView> {
-  const [roles, openActions] = await Promise.all([
+  const services = JSON.parse(row.services) as string[];
+  const [roles, openActions, changes] = await Promise.all([
     tx.incidentRole.findMany({ where: { incidentId: row.id, relievedAt: null } }),
     tx.actionItem.count({ where: { incidentId: row.id, status: 'open' } }),
+    // Until it was resolved: what changed afterwards is not what caused it.
+    incidentChanges(tx, { id: row.id, workspaceId: row.workspaceId, services }, new Date(row.declaredAt.getTime() - CHANGE_LOOKBACK_MS), row.resolvedAt ?? now),
   ]);
   const holder = (r: IncidentRoleName) => {
     const h = roles.find((x) => x.role === r);
@@ -60,7 +174,7 @@ export async function incidentView(tx: Tx, policy: Policy, row: IncidentRow, now
     number: row.number,
     title: decodeText(row.title),
     description: decodeNullable(row.description),
-    services: JSON.parse(row.services) as string[],
+    services,
     severity,
     status: row.status as IncidentStatus,
     isPrivate: row.isPrivate,
@@ -83,6 +197,7 @@ export async function incidentView(tx: Tx, policy: Policy, row: IncidentRow, now
     sla: slaClocks(row, sev, now),
     updateDueAt: active ? new Date(row.lastUpdateAt.getTime() + sev.updateEvery) : null,
     openActions,
+    changes,
   };
 }
 

@@ -13,12 +13,13 @@ import {
   type IncidentStatus,
 } from '../domain/incident.ts';
 import { hasPermission, type Role } from '../domain/rbac.ts';
+import { changeRef, parseChangeRef, STATUS_LABEL, type ChangeStatus } from '../domain/change.ts';
 import type { Tx } from '../store/db.ts';
 import { ensureUser, nextNumber, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
 import type { FailedGroup, FailedInvite, ResultRef, SurfaceRef } from '../platforms/effects.ts';
-import { Refusal } from './errors.ts';
-import { externalOf, incidentView, PUBLIC_NAMES, type IncidentView } from './incidentViews.ts';
+import { Refusal, UsageError } from './errors.ts';
+import { CHANGE_LOOKBACK_MS, externalOf, incidentChanges, incidentView, PUBLIC_NAMES, touches, type IncidentChange, type IncidentView } from './incidentViews.ts';
 import type { Kernel, Unit } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
 import { channelRef, code, decodeText, emoji, fmt, em, encodeText, isEmptyText, joinText, link, mention, plainText, rt, strong, time, trimText, type Text } from '../domain/text.ts';
@@ -387,6 +388,73 @@ export class IncidentService {
     });
   }
 
+  // ---------------------------------------------------------------- changes seen from incidents
+
+  /**
+   * `/incident link CHG-n`: the change is a suspected cause of the incident, recorded both ways (one link
+   * row both read), on the timeline, in the audit trail of each, and shown on both cards. Linking twice
+   * changes nothing.
+   */
+  async linkChange(actor: Actor, meta: RequestMeta, target: Target, changeText: string): Promise<Reply> {
+    const n = parseChangeRef(changeText);
+    if (n === undefined) throw new UsageError(`"${changeText}" is not a change request: write CHG-n.`, '/incident [INC-n] link CHG-n');
+    const chg = changeRef(n);
+    return this.k.run(actor, meta, async (u) => {
+      const row = await this.find(u.tx, actor, target);
+      const refName = incidentRef(row.number);
+      this.requireOpen(row, 'linking a change to it');
+      const change = await u.tx.changeRequest.findUnique({ where: { workspaceId_number: { workspaceId: actor.workspaceId, number: n } } });
+      if (!change) throw new Refusal(rt`${chg} does not exist: name a change request raised with ${code('/change')}, e.g. ${code(`/incident ${refName} link CHG-4`)}.`);
+      // Two people linking the same change at once: the second waits here, then finds the first's link.
+      if (this.k.db.provider === 'postgresql') await u.tx.$executeRawUnsafe('SELECT 1 FROM change_requests WHERE id = $1 FOR UPDATE', change.id);
+      const key = { changeId: change.id, incidentId: row.id, kind: 'suspected_cause' };
+      const existing = await u.tx.changeIncidentLink.findUnique({ where: { changeId_incidentId_kind: key } });
+      if (existing) {
+        return { text: rt`${chg} is already linked to ${refName} as a suspected cause (by ${mention(externalOf(existing.byId))} ${time(existing.at)}); nothing changed.` };
+      }
+      await u.tx.changeIncidentLink.create({ data: { ...key, byId: actor.userId, at: u.now } });
+      const title = decodeText(change.title);
+      await this.timeline(u, row, actor, 'change', rt`${chg} ${title} linked as suspected cause by ${mention(actor.externalId)}`);
+      u.audit({ action: 'incident.link', subjectType: 'incident', subjectId: refName, after: { change: chg, kind: 'suspected_cause' } });
+      u.audit({ action: 'change.link', subjectType: 'change', subjectId: chg, after: { incident: refName, kind: 'suspected_cause' } });
+      const updated = await u.tx.incident.update({ where: { id: row.id }, data: { updatedAt: u.now } });
+      u.effects(
+        this.inChannel(updated, rt`${emoji('warning')} ${mention(actor.externalId)} linked ${strong(chg)} ${title} as a suspected cause of ${refName}.`),
+        ...this.cardUpdate(updated),
+        ...(await this.changeCardUpdates(u.tx, change.id)),
+      );
+      return { text: rt`${chg} ${title} is linked to ${refName} as a suspected cause: both cards show it, and the post-incident review lists it.` };
+    });
+  }
+
+  /** Redraws every copy of a change's card (where it was asked for, the changes channel, approvers' DMs). */
+  private async changeCardUpdates(tx: Tx, changeId: string): Promise<EffectSpec[]> {
+    const cards = await tx.changeCard.findMany({ where: { changeId } });
+    return cards.map((c) => ({
+      op: 'updateMessage' as const,
+      after: c.effectId,
+      coalesce: `card:${c.effectId}`,
+      args: { channel: ref(c.effectId, 'channel'), ts: ref(c.effectId, 'ts'), surface: { kind: 'change.card' as const, changeId } },
+    }));
+  }
+
+  /**
+   * Redraws the cards of the open incidents a change concerns: those it is linked to, and (once it has been
+   * carried out) those whose lookback it falls in on their services. For change control to call when a change
+   * is raised in an incident or carried out, so "what changed" on those cards is current.
+   */
+  async redrawForChange(u: Unit, changeId: string): Promise<void> {
+    const change = await u.tx.changeRequest.findUnique({ where: { id: changeId }, include: { links: true } });
+    if (!change) return;
+    const linked = new Set(change.links.map((l) => l.incidentId));
+    const open = await u.tx.incident.findMany({ where: { workspaceId: change.workspaceId, status: { in: ['investigating', 'identified', 'monitoring'] } } });
+    const systems = JSON.parse(change.systems) as string[];
+    for (const inc of open) {
+      const lookback = change.implementedAt !== null && change.implementedAt.getTime() >= inc.declaredAt.getTime() - CHANGE_LOOKBACK_MS;
+      if (linked.has(inc.id) || (lookback && touches(systems, JSON.parse(inc.services) as string[]))) u.effects(...this.cardUpdate(inc));
+    }
+  }
+
   // ---------------------------------------------------------------- status page
 
   /**
@@ -693,7 +761,7 @@ export class IncidentService {
       tx.actionItem.findMany({ where: { incidentId: row.id }, orderBy: { number: 'asc' } }),
     ]);
     const name = (u: string) => `@${externalOf(u)}`;
-    return postmortemMarkdown({
+    const markdown = postmortemMarkdown({
       ref: view.ref,
       // The review is a Markdown file: plain text, people by their id.
       title: plainText(decodeText(row.title)),
@@ -712,6 +780,9 @@ export class IncidentService {
       generatedAt: now,
       names: name,
     });
+    // What changed: suspected causes, what was carried out in the 24 h before the declaration on its services, what was raised in it.
+    const changes = await incidentChanges(tx, { id: row.id, workspaceId: row.workspaceId, services: view.services }, new Date(row.declaredAt.getTime() - CHANGE_LOOKBACK_MS), row.declaredAt);
+    return withSection(markdown, changesMarkdown(changes, view.services), '## SLA');
   }
 
   async list(actor: Actor): Promise<Reply> {
@@ -862,6 +933,56 @@ export function chunkLines(text: string, max: number): string[] {
   }
   if (cur !== undefined) out.push(cur);
   return out;
+}
+
+const isoMinute = (d: Date) => d.toISOString().replace(/:\d{2}\.\d{3}Z$/, 'Z');
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/** The post-incident review's "Changes" section: each change with its ref, title, window, outcome and requester. */
+export function changesMarkdown(c: { recent: IncidentChange[]; suspectedElsewhere: IncidentChange[]; raised: IncidentChange[] }, services: string[]): string {
+  const outcome = (x: IncidentChange) => {
+    const status = STATUS_LABEL[x.status as ChangeStatus] ?? x.status;
+    if (!x.implementedAt) return status;
+    const how = x.outcome === 'rolled_back' ? 'rolled back' : x.outcome === 'failed' ? 'failed' : 'success';
+    return `${how} (${x.outcome === 'rolled_back' ? 'ended' : 'implemented'} ${isoMinute(x.implementedAt)}; now ${status})`;
+  };
+  const table = (list: IncidentChange[]) =>
+    list.length
+      ? [
+          '| change | title | systems | window (UTC) | outcome | requester |',
+          '| --- | --- | --- | --- | --- | --- |',
+          ...list.map(
+            (x) =>
+              `| ${x.ref} | ${cell(plainText(x.title))} | ${cell([...x.systems, x.environment].join(', '))} | ${x.windowStart && x.windowEnd ? `${isoMinute(x.windowStart)} – ${isoMinute(x.windowEnd)}` : 'none set'} | ${outcome(x)} | @${x.requester} |`,
+          ),
+        ]
+      : ['- none'];
+  const suspected = [...c.recent.filter((x) => x.suspected), ...c.suspectedElsewhere];
+  // Newest first, a suspected cause among them too: each section answers its own question.
+  const before = [...c.recent].sort((a, b) => (b.implementedAt?.getTime() ?? 0) - (a.implementedAt?.getTime() ?? 0));
+  return [
+    '## Changes',
+    '',
+    '### Suspected cause',
+    '',
+    ...table(suspected),
+    '',
+    `### Implemented in the 24 h before it was declared${services.length ? ` (on ${services.join(', ')})` : ' (every service)'}`,
+    '',
+    ...table(before),
+    '',
+    '### Raised during the incident',
+    '',
+    ...table(c.raised),
+    '',
+  ].join('\n');
+}
+
+/** Inserts a section before a heading of a Markdown document (at its end when the heading is not there). */
+function withSection(markdown: string, section: string, beforeHeading: string): string {
+  const at = markdown.indexOf(`\n${beforeHeading}\n`);
+  if (at < 0) return `${markdown.replace(/\n*$/, '\n\n')}${section}`;
+  return `${markdown.slice(0, at + 1)}${section}\n${markdown.slice(at + 1)}`;
 }
 
 function ageText(ms: number): string {

@@ -25,6 +25,7 @@ const U = {
   close: '/incident [INC-n] close',
   timeline: '/incident [INC-n] timeline',
   postmortem: '/incident [INC-n] postmortem',
+  link: '/incident [INC-n] link CHG-n',
 } as const;
 const ALL_USAGE = Object.values(U).join('\n');
 
@@ -147,6 +148,8 @@ const ACCEPTED: [string, IncidentArgs][] = [
   ['postmortem', { sub: 'postmortem', target: here }],
   ['INC-7 close', { sub: 'close', target: inc7 }],
   ['INC-7 postmortem', { sub: 'postmortem', target: inc7 }],
+  ['link chg-4', { sub: 'link', target: here, change: 'CHG-4' }],
+  ['INC-7 link CHG-4', { sub: 'link', target: inc7, change: 'CHG-4' }],
   ['INC-7', { sub: 'timeline', target: inc7 }],
   ['inc-7', { sub: 'timeline', target: inc7 }],
   ['INC-7 help', { sub: 'help' }],
@@ -212,6 +215,8 @@ const REFUSED: [string, string, string][] = [
   ['close extra', 'Unexpected "extra".', U.close],
   ['timeline please now', 'Unexpected "please now".', U.timeline],
   ['INC-7 postmortem draft', 'Unexpected "draft".', U.postmortem],
+  ['link', 'Missing change id.', U.link],
+  ['link 4', '"4" is not a valid change id: expected CHG-n.', U.link],
   [`update ${'u'.repeat(3001)}`, 'The update text is too long (3001 characters; at most 3000).', U.update],
   [`note ${'n'.repeat(3001)}`, 'The note is too long (3001 characters; at most 3000).', U.note],
   [`public ${'p'.repeat(3001)}`, 'The public status text is too long (3001 characters; at most 3000).', U.public],

@@ -75,6 +75,7 @@ const SAMPLES: Record<string, Record<string, [slack: string, discord: Record<str
     close: ['INC-7 close', { incident: S('INC-7') }],
     timeline: ['INC-7 timeline', { incident: S('INC-7') }],
     postmortem: ['INC-7 postmortem', { incident: S('INC-7') }],
+    link: ['INC-7 link CHG-4', { change: S('CHG-4'), incident: S('INC-7') }],
   },
   approval: {
     help: ['help', {}],
