@@ -26,6 +26,7 @@ import { commands } from '../commands/index.ts';
 import { createLogger } from './log.ts';
 import { surfaceDrawer } from './services/surfaces.ts';
 import { scheduleMaintenance } from './scheduler/maintenance.ts';
+import { CabDigest } from './scheduler/cabDigest.ts';
 import { AuditLog } from './store/audit.ts';
 import { AuditKeyError, resolveAuditKeys } from './store/auditKeys.ts';
 import { checkpointFileProblem, wireAuditCheckpoints } from './scheduler/auditCheckpoints.ts';
@@ -54,6 +55,8 @@ export interface Muster {
   dispatcher: OutboxDispatcher;
   timers: TimerScheduler;
   inbox: InboxProcessor;
+  /** The CAB digest (started with the loops; tests call its runDigest). */
+  cabDigest: CabDigest;
   slack: SlackPlatform;
   server: Server;
   stop(): Promise<void>;
@@ -162,6 +165,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   const timers = new TimerScheduler(db, clock, log.child({ component: 'timers' }), { owner }, () => dispatcher.kick());
   const inbox = new InboxProcessor(db, clock, log.child({ component: 'inbox' }), { owner, ...o.inbox });
   wireFeatures(services, dispatcher, timers);
+  const cabDigest = new CabDigest({ kernel, log: log.child({ component: 'cab-digest' }) });
   await wireAuditCheckpoints({
     db,
     clock,
@@ -219,6 +223,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
     timers.start();
     inbox.start();
     maintenance = scheduleMaintenance(db, clock, log.child({ component: 'maintenance' }), policy.organization.timeZone);
+    cabDigest.start();
   }
   log.info({ port, mode: slack.mode, database: redact(url), instance: owner }, 'muster is up');
 
@@ -233,6 +238,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
       server.closeAllConnections();
       await slack.stop().catch((e) => log.warn({ err: e }, 'slack stop failed'));
       await maintenance?.stop();
+      await cabDigest.stop();
       await timers.stop();
       await inbox.stop();
       await dispatcher.stop();
@@ -242,5 +248,5 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
       log.info('muster stopped');
     })());
 
-  return { port, url: `http://127.0.0.1:${port}`, db, kernel, services, dispatcher, timers, inbox, slack, server, stop };
+  return { port, url: `http://127.0.0.1:${port}`, db, kernel, services, dispatcher, timers, inbox, cabDigest, slack, server, stop };
 }

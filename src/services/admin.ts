@@ -5,6 +5,9 @@ import { Refusal } from './errors.ts';
 import type { Kernel } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
 import { code, joinText, mention, rt, strong, time, type Text } from '../domain/text.ts';
+import { approvalDueAt, changeKpis, type ChangeKpis, type ChangeRecord, type ChangeType, type Outcome } from '../domain/change.ts';
+import type { Severity } from '../config/policy.ts';
+import { anyChanges, kpiLines } from '../../blocks/changeReports.ts';
 
 export type SubjectRef = { type: 'incident' | 'change' | 'approval'; id: string };
 
@@ -102,6 +105,12 @@ export class AdminService {
     return activityStats(this.k, actor, window);
   }
 
+  /** The change KPIs of the App Home (the last 30 days), for holders of view_stats; null for others. */
+  async homeChangeKpis(actor: Actor): Promise<ChangeKpis | null> {
+    if (!hasPermission(actor.roles, 'view_stats', this.k.policy.permissions)) return null;
+    return loadChangeKpis(this.k, actor.workspaceId, HOME_KPI_WINDOW_MS);
+  }
+
   async auditTrail(actor: Actor, subject?: SubjectRef, limit = 20): Promise<Reply> {
     this.k.requirePermission(actor, 'read_audit', 'read the audit trail', { action: 'audit.read', subjectType: subject?.type, subjectId: subject?.id });
     const rows = await recentEntries(this.k.db, { workspaceId: actor.workspaceId, subjectType: subject?.type, subjectId: subject?.id, limit });
@@ -125,15 +134,54 @@ function formatEntry(r: AuditRow): Text {
 
 const WINDOW_MS: Record<string, number> = { '7d': 7 * 86_400_000, '30d': 30 * 86_400_000, '90d': 90 * 86_400_000 };
 
+/** The period of the App Home's change KPIs. */
+export const HOME_KPI_WINDOW = '30d';
+const HOME_KPI_WINDOW_MS = WINDOW_MS[HOME_KPI_WINDOW]!;
+
+/**
+ * The change KPIs of a workspace over the `windowMs` before now (domain/change.ts `changeKpis`), read from
+ * change_requests: approved at its decision unless rejected, due by `approvalDueAt` (an emergency change by
+ * the severity of its linked incident), finished when `done` or `rollback` recorded its outcome.
+ */
+export async function loadChangeKpis(k: Kernel, workspaceId: string, windowMs: number): Promise<ChangeKpis> {
+  const now = k.clock.now();
+  const since = new Date(now.getTime() - windowMs);
+  const rows = await k.db.read(async (tx) => {
+    const changes = await tx.changeRequest.findMany({
+      where: { workspaceId, OR: [{ createdAt: { gte: since } }, { decidedAt: { gte: since } }, { implementedAt: { gte: since } }] },
+      select: { type: true, status: true, createdAt: true, decidedAt: true, implementedAt: true, outcome: true, incidentId: true },
+    });
+    const ids = [...new Set(changes.filter((c) => c.type === 'emergency' && c.incidentId).map((c) => c.incidentId!))];
+    const incidents = ids.length ? await tx.incident.findMany({ where: { id: { in: ids } }, select: { id: true, severity: true } }) : [];
+    const severity = new Map(incidents.map((i) => [i.id, i.severity as Severity]));
+    return changes.map((c) => ({ ...c, severity: c.incidentId ? (severity.get(c.incidentId) ?? null) : null }));
+  });
+  const records: ChangeRecord[] = rows.map((c) => {
+    const type = c.type as ChangeType;
+    return {
+      type,
+      createdAt: c.createdAt,
+      approvedAt: c.status === 'rejected' ? null : c.decidedAt,
+      approvalDueAt: approvalDueAt(k.policy, { type, requestedAt: c.createdAt, severity: c.severity }),
+      finishedAt: c.implementedAt,
+      outcome: (c.outcome as Outcome | null) ?? null,
+    };
+  });
+  return changeKpis(records, now, windowMs);
+}
+
 export async function activityStats(k: Kernel, actor: Actor, window: string): Promise<Reply> {
   k.requirePermission(actor, 'view_stats', 'see stats', { action: 'stats.read' });
-  const since = new Date(k.clock.now().getTime() - (WINDOW_MS[window] ?? WINDOW_MS['7d']!));
+  const windowMs = WINDOW_MS[window] ?? WINDOW_MS['7d']!;
+  const since = new Date(k.clock.now().getTime() - windowMs);
   const [groups, incidents, approvals] = await k.db.read(async (tx) => [
     await tx.auditEntry.groupBy({ by: ['action', 'outcome'], where: { workspaceId: actor.workspaceId, createdAt: { gte: since } }, _count: { _all: true } }),
     await tx.incident.findMany({ where: { workspaceId: actor.workspaceId, declaredAt: { gte: since } }, select: { severity: true, declaredAt: true, acknowledgedAt: true, resolvedAt: true } }),
     await tx.approvalRequest.findMany({ where: { workspaceId: actor.workspaceId, createdAt: { gte: since } }, select: { kind: true, environment: true, status: true, createdAt: true, decidedAt: true, breakGlass: true } }),
   ] as const);
-  if (groups.length === 0) return { text: `No recorded activity in the last ${window}.` };
+  const kpis = await loadChangeKpis(k, actor.workspaceId, windowMs);
+  const changeLines = kpiLines(kpis);
+  if (groups.length === 0 && incidents.length === 0 && approvals.length === 0 && !anyChanges(kpis)) return { text: `No recorded activity in the last ${window}.` };
   const median = (xs: number[]) => {
     if (!xs.length) return undefined;
     const s = [...xs].sort((a, b) => a - b);
@@ -161,10 +209,11 @@ export async function activityStats(k: Kernel, actor: Actor, window: string): Pr
     .sort((a, b) => b.n - a.n || a.label.localeCompare(b.label))
     .map((g) => `${g.label}: ${g.n}`);
   return {
-    text: rt`Activity in the last ${window}:\n${strong('Incidents')}\n${incidentLines.join('\n')}\n${strong('Approvals')}\n${approvalLines.join('\n')}\n${strong('Audit entries by action')}\n${lines.join('\n')}`,
+    text: rt`Activity in the last ${window}:\n${strong('Incidents')}\n${incidentLines.join('\n')}\n${strong('Approvals')}\n${approvalLines.join('\n')}\n${strong('Change requests')}\n${changeLines.join('\n')}\n${strong('Audit entries by action')}\n${lines.join('\n')}`,
     sections: [
       { title: `Incidents, last ${window}`, lines: incidentLines },
       { title: `Approvals, last ${window}`, lines: approvalLines },
+      { title: `Change requests, last ${window}`, lines: changeLines },
       { title: `Audit entries by action`, lines },
     ],
   };

@@ -7,6 +7,8 @@ import type { RequestMeta } from '../../services/types.ts';
 import type { InboxRow } from '../../store/inbox.ts';
 import { homeView } from '../../../blocks/incident.ts';
 import { waitingSection } from '../../../blocks/approval.ts';
+import { changeKpiBlocks } from '../../../blocks/changeReports.ts';
+import { HOME_KPI_WINDOW } from '../../services/admin.ts';
 import { parseSlackText } from './mrkdwn.ts';
 import { slackHome } from './blockKit.ts';
 import { toChatError } from './chatPort.ts';
@@ -130,8 +132,9 @@ export function slackEventHandler(deps: Deps) {
         if (e.tab && e.tab !== 'home') return;
         const user = String(e.user ?? '');
         const actor = await deps.kernel.actor('slack', teamId, user);
-        const [incidents, waiting] = await Promise.all([services.incidents.openFor(actor), services.approvals.waitingFor(actor)]);
-        await client.views.publish({ user_id: user, view: slackHome(homeView(incidents, deps.kernel.clock.now(), waitingSection(waiting))) });
+        const [incidents, waiting, kpis] = await Promise.all([services.incidents.openFor(actor), services.approvals.waitingFor(actor), services.admin.homeChangeKpis(actor)]);
+        const before = [...waitingSection(waiting), ...changeKpiBlocks(kpis, HOME_KPI_WINDOW)];
+        await client.views.publish({ user_id: user, view: slackHome(homeView(incidents, deps.kernel.clock.now(), before)) });
         return;
       }
       default:
