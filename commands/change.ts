@@ -16,6 +16,7 @@ const USAGE = {
   rollback: '/change rollback CHG-n <reason>',
   review: '/change review CHG-n <notes>',
   close: '/change close CHG-n',
+  evidence: '/change evidence CHG-n',
   freeze: '/change freeze <environment|all> <until> <reason>',
   unfreeze: '/change unfreeze <environment|all>',
 } as const;
@@ -28,6 +29,7 @@ const HELP = [
   `• \`${USAGE.calendar}\` — the next 14 days: scheduled changes, windows, freezes`,
   `• \`${USAGE.start}\` · \`${USAGE.done}\` · \`${USAGE.rollback}\` — implement it (or press *Start*, *Done*, *Rollback* on the card)`,
   `• \`${USAGE.review}\` · \`${USAGE.close}\` — the post-implementation review, then close`,
+  `• \`${USAGE.evidence}\` — the evidence record (request, history, approvals, checklist, audit entries with their hashes) as a file here`,
   `• \`${USAGE.freeze}\` · \`${USAGE.unfreeze}\` — declare or lift a freeze (freeze_changes)`,
   'CAB members press *Approve*, *Reject* or *Defer* on the card; a change outside the windows offers *Ask for an exception*.',
 ].join('\n');
@@ -43,14 +45,14 @@ export type ChangeArgs =
   | { sub: 'help' | 'calendar' }
   | { sub: 'new'; type: ChangeType }
   | { sub: 'list'; filter?: 'pending' | 'scheduled' | 'mine' }
-  | { sub: 'show' | 'edit' | 'start' | 'close'; ref: string }
+  | { sub: 'show' | 'edit' | 'start' | 'close' | 'evidence'; ref: string }
   | { sub: 'done'; ref: string; outcome: 'success' | 'failed'; notes?: Text }
   | { sub: 'rollback'; ref: string; reason: Text }
   | { sub: 'review'; ref: string; notes: Text }
   | { sub: 'freeze'; environment: string; until: string; reason: Text }
   | { sub: 'unfreeze'; environment: string };
 
-const one = (name: 'show' | 'edit' | 'start' | 'close', description: string) =>
+const one = (name: 'show' | 'edit' | 'start' | 'close' | 'evidence', description: string) =>
   subcommand({ name, usage: USAGE[name], description, options: [CHANGE], input: { change: chgRef }, args: ({ change }) => ({ sub: name, ref: change }) });
 
 const subcommands = [
@@ -104,6 +106,7 @@ const subcommands = [
     args: ({ change, notes }) => ({ sub: 'review' as const, ref: change, notes }),
   }),
   one('close', 'Close a finished change'),
+  one('evidence', 'The evidence record of a change, as a file'),
   subcommand({
     name: 'freeze',
     usage: USAGE.freeze,
@@ -158,6 +161,8 @@ export const change = {
         return s.review(actor, meta, a.ref, a.notes);
       case 'close':
         return s.close(actor, meta, a.ref);
+      case 'evidence':
+        return services.evidence.change(actor, meta, a.ref);
       case 'freeze':
         return s.freeze(actor, meta, a.environment, a.until, a.reason);
       case 'unfreeze':

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { EnvError, defaultDatabaseUrl, parseEnv } from './config/env.ts';
-import { formatProblems, parsePolicyText, defaultPolicy } from './config/policy.ts';
+import { formatProblems, parsePolicyText, defaultPolicy, loadPolicy, PolicyError } from './config/policy.ts';
 import { readFileSync } from 'node:fs';
 import { openDatabase, redact } from './store/db.ts';
 import { migrate } from './store/migrate.ts';
@@ -8,6 +8,8 @@ import { exportAudit } from './store/audit.ts';
 import { auditVerify, UsageError } from './cliAudit.ts';
 import { listEffects, replayEffects } from './store/outbox.ts';
 import { systemClock } from './domain/clock.ts';
+import { AuditKeyError, resolveAuditKeys } from './store/auditKeys.ts';
+import { evidenceJson, evidenceMarkdown, gatherEvidence, parseEvidenceRef } from './services/evidence.ts';
 
 const USAGE = `usage: muster <command>
   migrate                               apply database migrations (DATABASE_URL)
@@ -18,7 +20,9 @@ const USAGE = `usage: muster <command>
   audit export --format csv|json        write the audit trail to stdout
   outbox list [--all]                   dead-lettered (and waiting) chat effects
   outbox replay [id ...]                queue dead-lettered effects again (all when no id is given)
-  evidence CHG-n                        the evidence record of a change request`;
+  evidence CHG-n|APR-n|INC-n [--format md|json] [--workspace ID]
+                                        the evidence record of a change, approval or incident, with every audit
+                                        entry about it and its chain hash (the workspace: the only one, or --workspace)`;
 
 function fail(message: string, code = 2): never {
   console.error(`muster: ${message}`);
@@ -40,6 +44,72 @@ async function withDb<T>(fn: (db: Awaited<ReturnType<typeof openDatabase>>) => P
   const db = await openDatabase(url);
   try {
     return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+const EVIDENCE_USAGE = 'usage: muster evidence CHG-n|APR-n|INC-n [--format md|json] [--workspace ID]';
+
+/**
+ * `muster evidence CHG-n|APR-n|INC-n [--format md|json] [--workspace ID]`: the record on stdout. Reads
+ * DATABASE_URL, MUSTER_CONFIG (the organisation's time zone) and the audit key (to check each entry's
+ * hash) as `audit verify` does. 0 written, 1 no such record, 2 bad usage.
+ */
+async function evidence(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { format: { type: 'string', default: 'md' }, workspace: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length !== 1) throw new UsageError(positionals.length ? `one record at a time, not ${positionals.join(' ')}\n${EVIDENCE_USAGE}` : EVIDENCE_USAGE);
+  const ref = parseEvidenceRef(positionals[0]!);
+  if (!ref) throw new UsageError(`"${positionals[0]}" is not a record: write CHG-n, APR-n or INC-n\n${EVIDENCE_USAGE}`);
+  const format = values.format;
+  if (format !== 'md' && format !== 'json') throw new UsageError(`--format must be md or json, not "${format}"`);
+  let env;
+  try {
+    env = parseEnv();
+  } catch (e) {
+    if (e instanceof EnvError) throw new UsageError(e.message);
+    throw e;
+  }
+  const url = env.DATABASE_URL ?? defaultDatabaseUrl();
+  let keys;
+  let policy;
+  try {
+    keys = resolveAuditKeys(env, url);
+    policy = loadPolicy(env.MUSTER_CONFIG);
+  } catch (e) {
+    if (e instanceof AuditKeyError || e instanceof PolicyError) throw new UsageError(e.message);
+    throw e;
+  }
+  for (const w of keys.warnings) console.error(`warning: ${w}`);
+  await migrate(url);
+  const db = await openDatabase(url);
+  try {
+    const workspaces = await db.read((tx) => tx.workspace.findMany({ orderBy: { id: 'asc' } }));
+    const list = workspaces.map((w) => `  ${w.id}${w.name ? ` (${w.name})` : ''}`).join('\n');
+    let workspace;
+    if (values.workspace !== undefined) {
+      workspace = workspaces.find((w) => w.id === values.workspace || w.externalId === values.workspace);
+      if (!workspace) throw new UsageError(`no workspace "${values.workspace}" in ${redact(url)}${workspaces.length ? `; there are:\n${list}` : ' (it has none)'}`);
+    } else if (workspaces.length === 1) {
+      workspace = workspaces[0]!;
+    } else if (workspaces.length === 0) {
+      console.error(`muster: ${redact(url)} has no workspace yet, so there is no ${ref.ref}`);
+      return 1;
+    } else {
+      throw new UsageError(`${redact(url)} holds ${workspaces.length} workspaces: name one with --workspace ID\n${list}`);
+    }
+    const record = await db.read((tx) => gatherEvidence(tx, { workspaceId: workspace.id, ref, now: systemClock.now(), timeZone: policy.organization.timeZone, keyring: keys.keyring }));
+    if (!record) {
+      console.error(`muster: ${ref.ref} does not exist in workspace ${workspace.id}`);
+      return 1;
+    }
+    process.stdout.write(format === 'json' ? evidenceJson(record) : evidenceMarkdown(record));
+    return 0;
   } finally {
     await db.close();
   }
@@ -130,8 +200,12 @@ async function main(argv: string[]): Promise<number> {
     }
     // eslint-disable-next-line no-fallthrough
     case 'evidence': {
-      if (!sub || !/^CHG-[1-9]\d*$/i.test(sub)) fail(`usage: muster evidence CHG-n`);
-      fail('change requests are not part of this Muster release yet, so there is no evidence to export', 3);
+      try {
+        return await evidence(argv.slice(1));
+      } catch (e) {
+        if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) fail((e as Error).message);
+        throw e;
+      }
     }
     // eslint-disable-next-line no-fallthrough
     case undefined:

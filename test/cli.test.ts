@@ -141,7 +141,7 @@ describe('muster CLI', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "frob"');
     const ev = await cli(['evidence', 'CHG-1']);
-    expect(ev.code).toBe(3);
-    expect(ev.stderr).toContain('not part of this Muster release yet');
+    expect(ev.code).toBe(1);
+    expect(ev.stderr).toContain('has no workspace yet, so there is no CHG-1');
   });
 });

@@ -3,6 +3,7 @@ import { IncidentService } from './incidents.ts';
 import { NudgeService } from './nudges.ts';
 import { ApprovalService } from './approvals.ts';
 import { ChangeService } from './changes.ts';
+import { EvidenceService } from './evidence.ts';
 import type { Kernel } from './kernel.ts';
 
 export interface Services {
@@ -12,10 +13,11 @@ export interface Services {
   nudges: NudgeService;
   approvals: ApprovalService;
   changes: ChangeService;
+  evidence: EvidenceService;
 }
 
 export function createServices(kernel: Kernel): Services {
   const incidents = new IncidentService(kernel);
   const approvals = new ApprovalService(kernel);
-  return { kernel, admin: new AdminService(kernel), incidents, nudges: new NudgeService(kernel, incidents), approvals, changes: new ChangeService(kernel, approvals) };
+  return { kernel, admin: new AdminService(kernel), incidents, nudges: new NudgeService(kernel, incidents), approvals, changes: new ChangeService(kernel, approvals), evidence: new EvidenceService(kernel) };
 }

@@ -98,6 +98,7 @@ const SAMPLES: Record<string, Record<string, [slack: string, discord: Record<str
     rollback: ['rollback CHG-4 error rate doubled', { change: S('CHG-4'), reason: S('error rate doubled') }],
     review: ['review CHG-4 missing canary; adding one', { change: S('CHG-4'), notes: S('missing canary; adding one') }],
     close: ['close CHG-4', { change: S('CHG-4') }],
+    evidence: ['evidence CHG-4', { change: S('CHG-4') }],
     freeze: ['freeze production 2026-12-31 year-end freeze', { environment: S('production'), until: S('2026-12-31'), reason: S('year-end freeze') }],
     unfreeze: ['unfreeze all', { environment: S('all') }],
   },
