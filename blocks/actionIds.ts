@@ -12,7 +12,7 @@ export const ACTIONS = {
   },
   nudge: { acknowledge: 'nudge.acknowledge', snooze: 'nudge.snooze' },
   followUp: { done: 'followup.done' },
-  approval: { approve: 'approval.approve', reject: 'approval.reject', reviewed: 'approval.reviewed' },
+  approval: { approve: 'approval.approve', reject: 'approval.reject', reviewed: 'approval.reviewed', exception: 'approval.exception' },
   change: {
     approve: 'change.approve',
     reject: 'change.reject',

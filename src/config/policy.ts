@@ -242,6 +242,8 @@ const changes = z
     enforcedIn: z.union([z.literal('all'), z.array(environmentName)]).default(['production']),
     /** A change that fixes an open incident of one of these severities is critical (see isCritical). */
     criticalSeverities: z.array(severityName).default(['P0', 'P1']),
+    /** How long a deployment (`/approval deploy`) is taken to last: [now, now + deployLength] must fit in a window. */
+    deployLength: duration.refine((ms) => ms >= 60_000 && ms <= 86_400_000, 'a deployment lasts between 1m and 24h, e.g. 30m').prefault('30m'),
     windows: z.array(windowSchema).prefault([
       { days: ['mon', 'tue', 'wed', 'thu'], start: '10:00', end: '16:00', allow: ['standard', 'normal', 'emergency'] },
       { days: ['fri'], start: '10:00', end: '12:00', allow: ['standard', 'normal', 'emergency'], criticalOnly: true },
@@ -602,6 +604,11 @@ function changesWarnings(policy: Policy): PolicyWarning[] {
   }
   if (c.enforcedIn !== 'all' && c.enforcedIn.length === 0) {
     out.push({ path: 'changes.enforcedIn', message: 'windows and freezes apply in no environment, so no change is ever refused for its timing; list the environments to protect, e.g. [production]' });
+  }
+  const normalWindows = c.windows.filter((w) => w.allow.includes('normal') && !w.criticalOnly);
+  const longest = Math.max(0, ...normalWindows.map((w) => (clockMinutes(w.end) - clockMinutes(w.start)) * 60_000));
+  if (normalWindows.length && c.deployLength > longest) {
+    out.push({ path: 'changes.deployLength', message: `a deployment is taken to last ${formatDuration(c.deployLength)}, longer than any window that takes normal changes (the longest is ${formatDuration(longest)}), so every deployment where windows are enforced is held; shorten it` });
   }
   for (const type of ['normal', 'standard'] as const) {
     if (!c.windows.some((w) => w.allow.includes(type) && !w.criticalOnly)) {

@@ -36,7 +36,11 @@ export interface Route<R extends string = Role> {
 }
 
 export type Decision = 'approve' | 'reject';
-export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired' | 'cancelled';
+/**
+ * `held`: a deployment outside its windows or inside a freeze, recorded but not sent to its approvers
+ * until an exception releases it (then `pending`); nobody votes on it meanwhile.
+ */
+export type ApprovalStatus = 'held' | 'pending' | 'approved' | 'rejected' | 'expired' | 'cancelled';
 
 export interface Vote<R extends string = Role> {
   userId: string;

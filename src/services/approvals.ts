@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ApprovalRoute } from '../config/policy.ts';
+import type { ApprovalRoute, Severity } from '../config/policy.ts';
 import {
   amountBand,
   approvalRef,
@@ -13,7 +13,10 @@ import {
   type Route,
   type Vote,
 } from '../domain/approval.ts';
-import { isRole, type Role } from '../domain/rbac.ts';
+import { exceptionRoute } from '../domain/change.ts';
+import { incidentRef, isActive } from '../domain/incident.ts';
+import { hasPermission, isRole, type Role } from '../domain/rbac.ts';
+import { checkSchedule, isCritical, type LinkedIncident, type RuntimeFreeze } from '../domain/windows.ts';
 import { formatDuration } from '../domain/duration.ts';
 import type { Tx } from '../store/db.ts';
 import { nextNumber, userIdOf } from '../store/identity.ts';
@@ -24,7 +27,7 @@ import { Refusal, UsageError } from './errors.ts';
 import { externalOf } from './incidentViews.ts';
 import type { Kernel, Unit } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
-import { decodeNullable, decodeText, em, emoji, encodeText, joinText, mention, plainText, rt, strong, time, type Text } from '../domain/text.ts';
+import { code, decodeNullable, decodeText, em, emoji, encodeText, joinText, mention, plainText, rt, strong, time, type Text } from '../domain/text.ts';
 
 type RequestRow = NonNullable<Awaited<ReturnType<Tx['approvalRequest']['findUnique']>>>;
 
@@ -54,7 +57,65 @@ export interface ApprovalView {
   eligible: string[];
   votes: { user: string; decision: Decision; at: Date; role: string | null; step: number; reason: Text | null }[];
   details: [string, string][];
+  /** Shown on the card and kept in the audit trail: `exception:APR-n`, `break_glass`, `critical_window`, `in_freeze`. */
+  flags: string[];
+  /** Why a deployment is (or was) held by a window or a freeze, and the exception asked for it; null if it never was. */
+  hold: HoldView | null;
+  /** "Ask for an exception" applies now: it is held, and no exception is waiting. */
+  canAskException: boolean;
 }
+
+/** A deployment held by a window or a freeze (status `held`), or released from one. */
+export interface HoldView {
+  /** Every rule it breaks, in words. */
+  problems: string[];
+  /** The next slot of a deployment's length that breaks none (null: none in the next 60 days). */
+  nextOpen: { start: Date; end: Date } | null;
+  /** When an approved exception released it to its approvers. */
+  releasedAt: Date | null;
+  /** The latest exception asked for it. */
+  exception: { id: string; ref: string; status: ApprovalStatus; progress: string } | null;
+}
+
+/** `holdReason` as stored (JSON). */
+interface StoredHold {
+  problems: string[];
+  nextOpen: { start: string; end: string } | null;
+  releasedAt?: string;
+  exception?: string;
+}
+
+function readHold(s: string | null): StoredHold | null {
+  if (!s) return null;
+  try {
+    const v = JSON.parse(s) as StoredHold;
+    return Array.isArray(v.problems) ? v : null;
+  } catch {
+    // A plain-text reason.
+    return { problems: [s], nextOpen: null };
+  }
+}
+
+function readFlags(s: string | null | undefined): string[] {
+  try {
+    const v = JSON.parse(s ?? '[]') as unknown;
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** A held request in one line: why, the next open slot, and where its exception stands. */
+function holdLine(v: { hold: HoldView | null; canAskException: boolean }): Text {
+  const h = v.hold;
+  if (!h) return 'held';
+  const next: Text = h.nextOpen ? rt`next open slot ${time(h.nextOpen.start)}–${time(h.nextOpen.end, 'time')}` : 'no open slot in the next 60 days';
+  const exc: Text = h.exception?.status === 'pending' ? ` · exception ${h.exception.ref} asked (${h.exception.progress})` : v.canAskException ? ' · Ask for an exception on its card' : '';
+  return rt`held — ${h.problems.join('; ')} · ${next}${exc}`;
+}
+
+/** `INC-n` named in a deployment's reason. */
+const INCIDENT_REF = /\bINC-([1-9]\d{0,8})\b/gi;
 
 export interface DeployInput {
   environment: string;
@@ -115,15 +176,38 @@ export const timerKeysApproval = {
 /**
  * Approvals through buttons. A request freezes its route at creation; each vote locks the
  * request row, so concurrent clicks serialise and exactly one of them decides it.
+ *
+ * A deployment is checked against the windows and freezes of change control (as a normal change,
+ * for `changes.deployLength` from now): one that breaks a rule is recorded `held`, asks nobody, and
+ * waits for an exception (a round of kind `exception` whose subject is the held request), break-glass,
+ * or its cancellation.
  */
 export class ApprovalService {
+  /** Hooks by `kind`, or by `kind/subjectType` where one kind decides several subjects (an exception). */
   private readonly subjects = new Map<string, SubjectHooks>();
 
-  constructor(private readonly k: Kernel) {}
+  constructor(private readonly k: Kernel) {
+    this.registerSubject(
+      'exception',
+      {
+        voted: async (u, row) => this.onExceptionVoted(u, row),
+        decided: async (u, row, status, actor, reason) => this.onExceptionDecided(u, row, status, actor, reason),
+      },
+      'approval',
+    );
+  }
 
-  /** The hooks of requests of `kind` that decide another record (see SubjectHooks). */
-  registerSubject(kind: string, hooks: SubjectHooks): void {
-    this.subjects.set(kind, hooks);
+  /**
+   * The hooks of requests of `kind` that decide another record (see SubjectHooks). With `subjectType`
+   * they apply to that subject only, before any registered for the kind alone (a change's exception and
+   * a deployment's are both of kind `exception`).
+   */
+  registerSubject(kind: string, hooks: SubjectHooks, subjectType?: string): void {
+    this.subjects.set(subjectType ? `${kind}/${subjectType}` : kind, hooks);
+  }
+
+  private hooksOf(row: { kind: string; subjectType: string | null }): SubjectHooks | undefined {
+    return (row.subjectType ? this.subjects.get(`${row.kind}/${row.subjectType}`) : undefined) ?? this.subjects.get(row.kind);
   }
 
   private get policy() {
@@ -157,6 +241,38 @@ export class ApprovalService {
       );
     }
     return { route, band };
+  }
+
+  // ------------------------------------------------------------ windows and freezes
+
+  /**
+   * A deployment checked as a normal change running from now for `changes.deployLength`: critical when
+   * its reason names (`INC-n`) an open incident of a critical severity, which it is taken to fix.
+   */
+  private async checkDeploy(
+    tx: Tx,
+    workspaceId: string,
+    environment: string,
+    reason: Text | null,
+    now: Date,
+  ): Promise<{ ok: true; critical: boolean; flags: string[] } | { ok: false; critical: boolean; problems: string[]; nextOpen: { start: Date; end: Date } | null }> {
+    const incidents: LinkedIncident[] = [];
+    for (const m of (reason ? plainText(reason) : '').matchAll(INCIDENT_REF)) {
+      const inc = await tx.incident.findUnique({ where: { workspaceId_number: { workspaceId, number: Number(m[1]) } }, select: { number: true, severity: true, status: true } });
+      if (inc) incidents.push({ ref: incidentRef(inc.number), severity: inc.severity as Severity, open: isActive(inc.status), relation: 'fixes' });
+    }
+    const critical = isCritical({ type: 'normal', incidents }, this.policy).critical;
+    const freezes = await this.runtimeFreezes(tx, workspaceId, now);
+    const end = new Date(now.getTime() + this.policy.changes.deployLength);
+    const r = checkSchedule({ start: now, end, environment, type: 'normal', critical, policy: this.policy, freezes, now });
+    if (r.ok) return { ok: true, critical, flags: [...(r.flags.criticalWindow ? ['critical_window'] : []), ...(r.flags.inFreeze ? ['in_freeze'] : [])] };
+    return { ok: false, critical, problems: r.problems.map((p) => p.message), nextOpen: r.nextOpen };
+  }
+
+  /** The freezes set with `/change freeze` that are not over (as ChangeService reads them). */
+  private async runtimeFreezes(tx: Tx, workspaceId: string, now: Date): Promise<RuntimeFreeze[]> {
+    const rows = await tx.changeFreeze.findMany({ where: { workspaceId, liftedAt: null, endsAt: { gt: now } } });
+    return rows.map((f) => ({ environment: f.environment, start: f.startsAt, end: f.endsAt, reason: f.reason }));
   }
 
   // ------------------------------------------------------------ reading
@@ -197,7 +313,7 @@ export class ApprovalService {
     const grants = await tx.roleGrant.findMany({ where: { workspaceId: row.workspaceId, role: { in: roles } }, select: { userId: true } });
     const ids = new Set(grants.map((g) => g.userId));
     if (roles.includes('admin')) for (const a of this.k.deps.admins) ids.add(userIdOf(row.workspaceId, a));
-    const hooks = this.subjects.get(row.kind);
+    const hooks = this.hooksOf(row);
     for (const id of (await hooks?.extraEligible?.(tx, row)) ?? []) ids.add(id);
     const voted = new Set(votes.map((v) => v.userId));
     for (const id of [...ids]) if (id === row.requesterId || voted.has(id)) ids.delete(id);
@@ -224,9 +340,14 @@ export class ApprovalService {
     const votes = await this.votesOf(tx, row.id);
     const route = JSON.parse(row.route) as Route;
     const ev = evaluate(route, votes);
+    const hold = await this.holdOf(tx, row);
+    const subject = row.subjectType === 'approval' && row.subjectId ? await tx.approvalRequest.findUnique({ where: { id: row.subjectId }, select: { number: true } }) : null;
     const details: [string, string][] =
       row.kind === 'exception' || row.kind === 'change'
-        ? [['For', row.subjectType === 'change' ? 'a change request' : 'a deployment'], ...(row.environment ? ([['Environment', row.environment]] as [string, string][]) : [])]
+        ? [
+            ['For', row.subjectType === 'change' ? 'a change request' : subject ? `the deployment ${approvalRef(subject.number)}` : 'a deployment'],
+            ...(row.environment ? ([['Environment', row.environment]] as [string, string][]) : []),
+          ]
         : row.kind === 'deploy'
         ? [
             ['Environment', row.environment ?? ''],
@@ -262,7 +383,33 @@ export class ApprovalService {
       eligible: await this.eligible(tx, row, ev, votes),
       votes: votes.map((v) => ({ user: externalOf(v.userId), decision: v.decision, at: v.at, role: v.role, step: v.step, reason: v.reason === undefined ? null : decodeText(v.reason) })),
       details,
+      flags: readFlags(row.flags),
+      hold,
+      canAskException: row.status === 'held' && hold?.exception?.status !== 'pending',
     };
+  }
+
+  /** A held (or released) deployment's hold, with the latest exception asked for it. */
+  private async holdOf(tx: Tx, row: RequestRow): Promise<HoldView | null> {
+    const stored = readHold(row.holdReason);
+    if (!stored) return null;
+    const exc = await this.exceptionOf(tx, row.id);
+    let exception: HoldView['exception'] = null;
+    if (exc) {
+      const votes = await this.votesOf(tx, exc.id);
+      exception = { id: exc.id, ref: approvalRef(exc.number), status: exc.status as ApprovalStatus, progress: progressLine(evaluate(JSON.parse(exc.route) as Route, votes)) };
+    }
+    return {
+      problems: stored.problems,
+      nextOpen: stored.nextOpen ? { start: new Date(stored.nextOpen.start), end: new Date(stored.nextOpen.end) } : null,
+      releasedAt: stored.releasedAt ? new Date(stored.releasedAt) : null,
+      exception,
+    };
+  }
+
+  /** The latest exception round asked for a held request. */
+  private exceptionOf(tx: Tx, requestId: string) {
+    return tx.approvalRequest.findFirst({ where: { kind: 'exception', subjectType: 'approval', subjectId: requestId }, orderBy: [{ createdAt: 'desc' }, { number: 'desc' }] });
   }
 
   async viewById(id: string): Promise<ApprovalView | null> {
@@ -278,7 +425,7 @@ export class ApprovalService {
     const cards = await u.tx.approvalCard.findMany({ where: { requestId: row.id } });
     for (const c of cards) {
       const surface: SurfaceRef | undefined =
-        c.place === 'review' ? { kind: 'approval.review', requestId: row.id } : c.place === 'subject-dm' ? this.subjects.get(row.kind)?.dmSurface?.(row) : { kind: 'approval.card', requestId: row.id };
+        c.place === 'review' ? { kind: 'approval.review', requestId: row.id } : c.place === 'subject-dm' ? this.hooksOf(row)?.dmSurface?.(row) : { kind: 'approval.card', requestId: row.id };
       if (!surface) continue;
       // Redraws of one copy coalesce (as incident cards do): a burst of votes used to queue one chat.update per copy
       // per vote, each sent even when a newer one already showed the same state. The one that runs renders the newest.
@@ -286,15 +433,15 @@ export class ApprovalService {
     }
   }
 
-  /** Posts the card where it was asked (and the approvals channel), and DMs each eligible approver. */
-  private async postCards(u: Unit, row: RequestRow, places: { channelId?: string }, dmTo: string[]): Promise<void> {
+  /** Posts the card where it was asked (and, unless `shared: false`, the approvals channel), and DMs each eligible approver. */
+  private async postCards(u: Unit, row: RequestRow, places: { channelId?: string; shared?: boolean }, dmTo: string[]): Promise<void> {
     const posts: { place: string; userId?: string; spec: EffectSpec }[] = [];
     const surface: SurfaceRef = { kind: 'approval.card', requestId: row.id };
     // A subject with its own card (a change) is voted on that card: no approval card in any channel.
-    const dmSurface = this.subjects.get(row.kind)?.dmSurface?.(row);
+    const dmSurface = this.hooksOf(row)?.dmSurface?.(row);
     if (places.channelId && !dmSurface) posts.push({ place: 'channel', spec: { op: 'postMessage', args: { channel: places.channelId, surface } } });
     const shared = this.policy.approvals.channel;
-    if (shared && shared !== places.channelId && !dmSurface) posts.push({ place: 'approvals-channel', spec: { op: 'postMessage', args: { channel: shared, surface } } });
+    if (shared && places.shared !== false && shared !== places.channelId && !dmSurface) posts.push({ place: 'approvals-channel', spec: { op: 'postMessage', args: { channel: shared, surface } } });
     for (const user of dmTo) posts.push({ place: dmSurface ? 'subject-dm' : 'dm', userId: user, spec: { op: 'dm', args: { user, surface: dmSurface ?? surface } } });
     if (!posts.length) return;
     const ids = await u.enqueue(...posts.map((p) => p.spec));
@@ -339,9 +486,12 @@ export class ApprovalService {
     d: { kind: string; title: Text; route: ApprovalRoute; ttl: number; environment?: string; component?: string; version?: string; reason?: Text | null; decisionType?: string; category?: string; amount?: number | null; band?: string },
   ): Promise<Reply> {
     return this.k.run(actor, meta, async (u) => {
+      // A deployment keeps to the windows and freezes of change control: one that breaks a rule is held.
+      const schedule = d.kind === 'deploy' && d.environment ? await this.checkDeploy(u.tx, actor.workspaceId, d.environment, d.reason ?? null, u.now) : null;
+      const held = schedule && !schedule.ok ? schedule : null;
       const number = await nextNumber(u.tx, actor.workspaceId, 'APR');
       const id = randomUUID();
-      const autoApproved = d.route.steps.length === 0;
+      const autoApproved = d.route.steps.length === 0 && !held;
       const row = await u.tx.approvalRequest.create({
         data: {
           id,
@@ -360,9 +510,12 @@ export class ApprovalService {
           route: JSON.stringify(d.route),
           requesterId: actor.userId,
           channelId: meta.channelId ?? null,
-          status: autoApproved ? 'approved' : 'pending',
+          status: held ? 'held' : autoApproved ? 'approved' : 'pending',
           decidedAt: autoApproved ? u.now : null,
+          // A held request has no expiry yet: this is replaced when an exception releases it (no timer is set).
           expiresAt: new Date(u.now.getTime() + d.ttl),
+          holdReason: held ? JSON.stringify({ problems: held.problems, nextOpen: held.nextOpen && { start: held.nextOpen.start.toISOString(), end: held.nextOpen.end.toISOString() } } satisfies StoredHold) : null,
+          flags: JSON.stringify(schedule?.ok ? schedule.flags : []),
           createdAt: u.now,
           updatedAt: u.now,
         },
@@ -372,8 +525,30 @@ export class ApprovalService {
         action: 'approval.request',
         subjectType: 'approval',
         subjectId: refName,
-        after: { kind: d.kind, title: plainText(d.title), environment: d.environment, component: d.component, version: d.version, type: d.decisionType, category: d.category, amount: d.amount, band: d.band, steps: d.route.steps.length },
+        after: {
+          kind: d.kind,
+          title: plainText(d.title),
+          environment: d.environment,
+          component: d.component,
+          version: d.version,
+          type: d.decisionType,
+          category: d.category,
+          amount: d.amount,
+          band: d.band,
+          steps: d.route.steps.length,
+          ...(schedule?.critical ? { critical: true } : {}),
+          ...(held ? { status: 'held', problems: held.problems, nextOpen: held.nextOpen?.start.toISOString() ?? null } : {}),
+        },
+        flags: schedule?.ok && schedule.flags.length ? schedule.flags : undefined,
       });
+      if (held) {
+        // Recorded, shown where it was asked with "Ask for an exception"; nobody is asked, nothing expires yet.
+        await this.postCards(u, row, meta.channelId ? { channelId: meta.channelId, shared: false } : { shared: false }, meta.channelId ? [] : [actor.externalId]);
+        const next: Text = held.nextOpen ? rt` The next open slot is ${time(held.nextOpen.start)}–${time(held.nextOpen.end, 'time')}.` : ' There is no open slot in the next 60 days.';
+        return {
+          text: rt`${refName} is ${strong('held')}: ${d.title} cannot go now — ${held.problems.join('; ')}.${next} Press ${strong('Ask for an exception')} on its card, or cancel it (${code(`/approval cancel ${refName}`)}) and ask again then.`,
+        };
+      }
       if (autoApproved) {
         u.audit({ action: 'approval.approved', subjectType: 'approval', subjectId: refName, before: { status: 'pending' }, after: { status: 'approved', auto: true, timeToDecisionMs: 0 } });
         await this.postCards(u, row, { channelId: meta.channelId }, []);
@@ -392,15 +567,21 @@ export class ApprovalService {
 
   /** Deployments expire in hours and decision-rights requests in days, so each kind has its own path. */
   private escalationOf(row: RequestRow) {
-    const own = this.subjects.get(row.kind)?.escalation?.(row);
+    const own = this.hooksOf(row)?.escalation?.(row);
     if (own) return own;
     return row.kind === 'decision' ? this.policy.approvals.escalation : this.policy.approvals.deployment.escalation;
+  }
+
+  /** When it started waiting for its approvers: when asked, or when an exception released it from a hold. */
+  private waitingSince(row: RequestRow): Date {
+    const released = readHold(row.holdReason)?.releasedAt;
+    return released ? new Date(released) : row.createdAt;
   }
 
   private async scheduleEscalation(u: Unit, row: RequestRow, level: number): Promise<void> {
     const step = this.escalationOf(row)[level];
     if (!step) return;
-    const due = new Date(row.createdAt.getTime() + step.after);
+    const due = new Date(this.waitingSince(row).getTime() + step.after);
     // A step at or after expiry never comes: the request expires first.
     if (due.getTime() >= row.expiresAt.getTime()) return;
     await u.schedule({ key: timerKeysApproval.escalate(row.id), kind: 'approval.escalate', subjectType: 'approval', subjectId: row.id, workspaceId: row.workspaceId, dueAt: due, payload: { level } });
@@ -415,11 +596,19 @@ export class ApprovalService {
       const row = await u.tx.approvalRequest.findUnique({ where: { id: requestId } });
       if (!row || row.workspaceId !== actor.workspaceId) throw new Refusal('That approval request does not exist.');
       const refName = approvalRef(row.number);
+      if (row.status === 'held') {
+        throw new Refusal(`You cannot ${decision} ${refName}: it is held by a window or a freeze, and nobody votes on it until an exception releases it.`, {
+          action: `approval.${decision}`,
+          subjectType: 'approval',
+          subjectId: refName,
+          reason: 'held',
+        });
+      }
       const votes = await this.votesOf(u.tx, row.id);
       const mine = votes.find((v) => v.userId === actor.userId);
       if (mine) return { text: `You already ${mine.decision === 'approve' ? 'approved' : 'rejected'} ${refName}; nothing changed.` };
       const route = JSON.parse(row.route) as Route;
-      const hooks = this.subjects.get(row.kind);
+      const hooks = this.hooksOf(row);
       const extra = ((await hooks?.extraRoles?.(u.tx, row, actor.userId)) ?? []) as Role[];
       const voter = { userId: actor.userId, roles: [...actor.roles, ...extra] };
       const check = checkVote(route, { status: row.status as ApprovalStatus, requesterId: row.requesterId }, votes, voter, decision);
@@ -470,20 +659,23 @@ export class ApprovalService {
 
   /** The single transition to a final state: announced once, timers stopped. */
   private async decide(u: Unit, row: RequestRow, status: 'approved' | 'rejected' | 'expired' | 'cancelled', actor: Actor, reason?: Text, extra: Record<string, unknown> = {}, quiet = false) {
+    // Held requests end here too: cancelled, broken out by break-glass, or rejected when their exception is refused.
     const moved = await u.tx.approvalRequest.updateMany({
-      where: { id: row.id, status: 'pending' },
+      where: { id: row.id, status: { in: ['pending', 'held'] } },
       data: { status, decidedAt: u.now, decidedBy: actor.userId, rejectReason: status === 'rejected' && reason ? encodeText(reason) : null, updatedAt: u.now, ...extra },
     });
     if (moved.count !== 1) throw new Refusal(`${approvalRef(row.number)} is already decided.`);
     const refName = approvalRef(row.number);
+    // A request of its own carries its flags (an exception that released it) into its decision's audit entry.
+    const auditFlags = [...new Set([...(row.subjectType ? [] : readFlags(row.flags)), ...(extra.breakGlass ? ['break_glass'] : [])])];
     u.audit({
       action: `approval.${status}`,
       subjectType: 'approval',
       subjectId: refName,
-      before: { status: 'pending' },
+      before: { status: row.status === 'held' ? 'held' : 'pending' },
       after: { status, timeToDecisionMs: u.now.getTime() - row.createdAt.getTime(), environment: row.environment, ...(extra.breakGlass ? { breakGlass: true } : {}) },
       reason: reason ? plainText(reason) : null,
-      flags: extra.breakGlass ? ['break_glass'] : undefined,
+      flags: auditFlags.length ? auditFlags : undefined,
     });
     await u.cancel({ subjectType: 'approval', subjectId: row.id });
     const word = { approved: 'approved', rejected: 'rejected', expired: 'expired', cancelled: 'cancelled' }[status];
@@ -491,7 +683,7 @@ export class ApprovalService {
     if (!quiet && (row.requesterId !== actor.userId || status === 'expired')) {
       u.effects({ op: 'dm', args: { user: externalOf(row.requesterId), text: rt`Your request ${refName} (${decodeText(row.title)}) was ${strong(word)}${by}${reason && rt`: ${reason}`}.` } });
     }
-    await this.subjects.get(row.kind)?.decided?.(u, { ...row, status, decidedAt: u.now, decidedBy: actor.userId }, status, actor, reason);
+    await this.hooksOf(row)?.decided?.(u, { ...row, status, decidedAt: u.now, decidedBy: actor.userId }, status, actor, reason);
   }
 
   /**
@@ -557,15 +749,162 @@ export class ApprovalService {
     await tx.approvalCard.create({ data: { requestId, effectId, place, userId: userId ?? null } });
   }
 
+  // ------------------------------------------------------------ held deployments and their exceptions
+
+  /**
+   * "Ask for an exception" on a held deployment: an exception round (kind `exception`, subject the held
+   * request) to `changes.exceptions.approvers`, its card posted where the deployment was asked. The requester,
+   * or a holder of manage_changes, may ask; the round is the requester's own, so they cannot approve it.
+   */
+  async askException(actor: Actor, meta: RequestMeta, requestId: string): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      await this.lockWithException(u.tx, requestId);
+      const row = await u.tx.approvalRequest.findUnique({ where: { id: requestId } });
+      if (!row || row.workspaceId !== actor.workspaceId) throw new Refusal('That approval request does not exist.');
+      const refName = approvalRef(row.number);
+      const audit = { action: 'approval.exception.request', subjectType: 'approval', subjectId: refName };
+      if (row.requesterId !== actor.userId && !hasPermission(actor.roles, 'manage_changes', this.policy.permissions)) {
+        throw new Refusal(rt`Only the requester (${mention(externalOf(row.requesterId))}) or a holder of manage_changes can ask for an exception for ${refName}.`, { ...audit, reason: 'not the requester' });
+      }
+      if (row.status !== 'held') {
+        throw new Refusal(
+          row.status === 'pending' ? `${refName} needs no exception: it is not held, and its approvers are asked.` : `${refName} is already ${row.status}; an exception is for a held request.`,
+        );
+      }
+      const earlier = await this.exceptionOf(u.tx, row.id);
+      if (earlier?.status === 'pending') return { text: `An exception for ${refName} is already asked for (${approvalRef(earlier.number)}); nothing changed.` };
+      const hold = readHold(row.holdReason) ?? { problems: [], nextOpen: null };
+      const exception = await this.openRound(u, this.requesterOf(row), meta, {
+        kind: 'exception',
+        subjectType: 'approval',
+        subjectId: row.id,
+        title: rt`Exception for ${refName}: ${decodeText(row.title)}`,
+        reason: hold.problems.join('; '),
+        route: exceptionRoute(this.policy),
+        ttl: this.policy.changes.exceptions.ttl,
+        environment: row.environment ?? undefined,
+        channelId: row.channelId,
+        postCard: true,
+      });
+      const excRef = approvalRef(exception.number);
+      u.audit({ ...audit, after: { exception: excRef, problems: hold.problems } });
+      await this.refreshCards(u, await this.touch(u, row));
+      const ev = evaluate(JSON.parse(exception.route) as Route, []);
+      return { text: `Exception asked for ${refName} (${excRef}): it needs ${describeMissing(ev.missing)}, who are asked. ${refName} stays held until then.` };
+    });
+  }
+
+  /** The requester of a request as an actor (a round opened in their name, so that they cannot approve it). */
+  private requesterOf(row: RequestRow): Actor {
+    const platform = row.workspaceId.slice(0, row.workspaceId.indexOf(':'));
+    return { workspaceId: row.workspaceId, userId: row.requesterId, externalId: externalOf(row.requesterId), platform, roles: new Set(), envRoles: new Set() };
+  }
+
+  /**
+   * Locks a request after the exception waiting on it, if any: the order in which a vote on that exception
+   * takes them (the exception, then in its hook the held request), so the two never wait on each other.
+   */
+  private async lockWithException(tx: Tx, requestId: string): Promise<void> {
+    const exc = await tx.approvalRequest.findFirst({ where: { kind: 'exception', subjectType: 'approval', subjectId: requestId, status: 'pending' }, select: { id: true } });
+    if (exc) await this.lock(tx, exc.id);
+    await this.lock(tx, requestId);
+  }
+
+  /** Ends the exception still waiting on a held request that was decided otherwise (cancelled, break-glass). */
+  private async voidException(u: Unit, row: RequestRow, actor: Actor, reason: Text): Promise<void> {
+    const exc = await u.tx.approvalRequest.findFirst({ where: { kind: 'exception', subjectType: 'approval', subjectId: row.id, status: 'pending' }, select: { id: true } });
+    if (exc) await this.voidRound(u, exc.id, actor, reason);
+  }
+
+  /** A vote on a deployment's exception that did not decide it: the held card shows the progress. */
+  private async onExceptionVoted(u: Unit, round: RequestRow): Promise<void> {
+    const held = round.subjectId ? await u.tx.approvalRequest.findUnique({ where: { id: round.subjectId } }) : null;
+    if (held?.status === 'held') await this.refreshCards(u, await this.touch(u, held));
+  }
+
+  /**
+   * A new version of a held request whose exception moved (its own columns did not): cards are drawn once
+   * per version (updatedAt, status, votes), so the stamp must change even within one millisecond.
+   */
+  private async touch(u: Unit, row: RequestRow): Promise<RequestRow> {
+    return u.tx.approvalRequest.update({ where: { id: row.id }, data: { updatedAt: new Date(Math.max(u.now.getTime(), row.updatedAt.getTime() + 1)) } });
+  }
+
+  /**
+   * A deployment's exception is decided. Approved: the held request proceeds, flagged `exception:APR-n`,
+   * to its own route (approvers asked, expiry and escalation armed from now). Rejected or expired: the held
+   * request is rejected ("exception refused") and its requester told. Withdrawn: it stays held.
+   */
+  private async onExceptionDecided(u: Unit, round: RequestRow, status: 'approved' | 'rejected' | 'expired' | 'cancelled', actor: Actor, reason?: Text): Promise<void> {
+    if (!round.subjectId) return;
+    await this.lock(u.tx, round.subjectId);
+    const held = await u.tx.approvalRequest.findUnique({ where: { id: round.subjectId } });
+    if (!held || held.status !== 'held') return;
+    const refName = approvalRef(held.number);
+    const excRef = approvalRef(round.number);
+    const requester = externalOf(held.requesterId);
+    const title = decodeText(held.title);
+    if (status === 'cancelled') {
+      u.audit({ action: 'approval.exception.withdrawn', subjectType: 'approval', subjectId: refName, after: { exception: excRef }, reason: reason ? plainText(reason) : null });
+      await this.refreshCards(u, await this.touch(u, held));
+      return;
+    }
+    if (status !== 'approved') {
+      const why: Text = status === 'expired' ? rt`exception refused (${excRef} expired undecided)` : rt`exception refused (${excRef} was rejected${reason && rt`: ${reason}`})`;
+      u.audit({ action: 'approval.exception.refused', subjectType: 'approval', subjectId: refName, after: { exception: excRef, status }, reason: reason ? plainText(reason) : null });
+      await this.decide(u, held, 'rejected', actor, why, {}, true);
+      u.effects({ op: 'dm', args: { user: requester, text: rt`Your request ${refName} (${title}) was ${strong('rejected')}: ${why}.` } });
+      await this.refreshCards(u, held);
+      return;
+    }
+    const stored = readHold(held.holdReason) ?? { problems: [], nextOpen: null };
+    const flag = `exception:${excRef}`;
+    const ttl = held.kind === 'decision' ? this.policy.approvals.requestTtl : this.policy.approvals.ttl;
+    const released = await u.tx.approvalRequest.update({
+      where: { id: held.id },
+      data: {
+        status: 'pending',
+        flags: JSON.stringify([...new Set([...readFlags(held.flags), flag])]),
+        holdReason: JSON.stringify({ ...stored, releasedAt: u.now.toISOString(), exception: excRef } satisfies StoredHold),
+        expiresAt: new Date(u.now.getTime() + ttl),
+        updatedAt: u.now,
+      },
+    });
+    u.audit({ action: 'approval.exception.granted', subjectType: 'approval', subjectId: refName, before: { status: 'held' }, after: { status: 'pending', exception: excRef, problems: stored.problems }, flags: [flag] });
+    const route = JSON.parse(released.route) as Route;
+    if (route.steps.length === 0) {
+      // Its policy needs no approvals (a dev deployment in a freeze of every environment).
+      await this.decide(u, released, 'approved', this.k.systemActor(held.workspaceId), undefined, {}, true);
+      u.effects({ op: 'dm', args: { user: requester, text: rt`Your request ${refName} (${title}) is released by exception ${excRef}, and approved: its policy needs no approvals.` } });
+      await this.refreshCards(u, released);
+      return;
+    }
+    const ev = evaluate(route, []);
+    const eligible = await this.eligible(u.tx, released, ev, []);
+    // Its card was posted where it was asked; the approvals channel and the approvers get theirs now.
+    await this.postCards(u, released, {}, eligible);
+    await u.schedule({ key: timerKeysApproval.expire(held.id), kind: 'approval.expire', subjectType: 'approval', subjectId: held.id, workspaceId: held.workspaceId, dueAt: released.expiresAt });
+    await this.scheduleEscalation(u, released, 0);
+    u.effects({
+      op: 'dm',
+      args: {
+        user: requester,
+        text: rt`Your request ${refName} (${title}) is released by exception ${excRef} and goes to its approvers: it needs ${describeMissing(ev.missing)}; ${eligible.length ? rt`asked ${joinText(eligible.map((e) => [mention(e)]), ', ')}` : 'nobody holds those roles yet'}. Expires ${time(released.expiresAt)}.`,
+      },
+    });
+    await this.refreshCards(u, released);
+  }
+
   async cancel(actor: Actor, meta: RequestMeta, refText: string): Promise<Reply> {
     return this.k.run(actor, meta, async (u) => {
       const row = await this.load(u.tx, actor, refText);
-      await this.lock(u.tx, row.id);
+      await this.lockWithException(u.tx, row.id);
       const refName = approvalRef(row.number);
       if (row.requesterId !== actor.userId) throw new Refusal(rt`Only the requester (${mention(externalOf(row.requesterId))}) can cancel ${refName}.`, { action: 'approval.cancel', subjectType: 'approval', subjectId: refName });
       const fresh = await u.tx.approvalRequest.findUniqueOrThrow({ where: { id: row.id } });
-      if (fresh.status !== 'pending') throw new Refusal(`${refName} is already ${fresh.status}; decided requests are final.`);
+      if (fresh.status !== 'pending' && fresh.status !== 'held') throw new Refusal(`${refName} is already ${fresh.status}; decided requests are final.`);
       await this.decide(u, fresh, 'cancelled', actor);
+      if (fresh.status === 'held') await this.voidException(u, fresh, actor, `${refName} was cancelled`);
       await this.refreshCards(u, fresh);
       return { text: `${refName} cancelled.` };
     });
@@ -574,21 +913,27 @@ export class ApprovalService {
   async breakGlass(actor: Actor, meta: RequestMeta, refText: string, reason: Text): Promise<Reply> {
     return this.k.run(actor, meta, async (u) => {
       const row = await this.load(u.tx, actor, refText);
-      await this.lock(u.tx, row.id);
+      await this.lockWithException(u.tx, row.id);
       const refName = approvalRef(row.number);
       this.k.requirePermission(actor, 'break_glass', `break glass on ${refName}`, { action: 'approval.breakglass', subjectType: 'approval', subjectId: refName });
       const fresh = await u.tx.approvalRequest.findUniqueOrThrow({ where: { id: row.id } });
-      if (fresh.status !== 'pending') throw new Refusal(`${refName} is already ${fresh.status}; break-glass is for pending requests.`);
+      if (fresh.status !== 'pending' && fresh.status !== 'held') throw new Refusal(`${refName} is already ${fresh.status}; break-glass is for pending or held requests.`);
       if (fresh.requesterId === actor.userId) {
         throw new Refusal(`You asked for ${refName}; break-glass cannot approve your own request.`, { action: 'approval.breakglass', subjectType: 'approval', subjectId: refName, reason: 'self' });
       }
-      await this.decide(u, fresh, 'approved', actor, reason, { breakGlass: true, breakGlassReason: encodeText(reason), reviewStatus: 'pending' });
+      // A deployment held by a window or a freeze may be broken out too: approved, flagged, reviewed like any other.
+      const wasHeld = fresh.status === 'held';
+      const flags = [...new Set([...readFlags(fresh.flags), 'break_glass'])];
+      await this.decide(u, fresh, 'approved', actor, reason, { breakGlass: true, breakGlassReason: encodeText(reason), reviewStatus: 'pending', flags: JSON.stringify(flags) });
+      if (wasHeld) await this.voidException(u, fresh, actor, `${refName} was approved by break-glass`);
       await this.refreshCards(u, fresh);
       // The notice with its "Mark reviewed" button is kept as a card, redrawn once reviewed.
       const sec = this.policy.approvals.securityChannel;
       const [noticeId] = await u.enqueue({ op: 'postMessage', args: { channel: sec ?? fresh.channelId ?? externalOf(fresh.requesterId), surface: { kind: 'approval.review', requestId: row.id } } });
       await u.tx.approvalCard.create({ data: { requestId: row.id, effectId: noticeId!, place: 'review' } });
-      return { text: `${refName} approved by break-glass. The security channel is notified and a post-review is open.` };
+      return {
+        text: `${refName} approved by break-glass${wasHeld ? ', outside its window or in a freeze (flagged)' : ''}. The security channel is notified and a post-review is open.`,
+      };
     });
   }
 
@@ -626,7 +971,9 @@ export class ApprovalService {
         rt`Requested by ${mention(v.requester)} ${time(v.createdAt)} · status ${strong(v.status)}${v.breakGlass && rt` · ${emoji('rotating_light')} break-glass`}`,
         ...v.details.map(([k, val]) => `${k}: ${val}`),
         v.reason ? rt`Reason: ${v.reason}` : '',
-        v.status === 'pending' ? rt`Progress: ${v.progress} · expires ${time(v.expiresAt)}` : rt`Decided ${v.decidedAt && time(v.decidedAt)}${v.rejectReason && rt` — ${v.rejectReason}`}`,
+        v.status === 'held' ? holdLine(v) : v.status === 'pending' ? rt`Progress: ${v.progress} · expires ${time(v.expiresAt)}` : rt`Decided ${v.decidedAt && time(v.decidedAt)}${v.rejectReason && rt` — ${v.rejectReason}`}`,
+        v.status !== 'held' && v.hold ? rt`Was held: ${v.hold.problems.join('; ')}${v.hold.exception && ` · released by exception ${v.hold.exception.ref}`}` : '',
+        v.flags.length ? `Flags: ${v.flags.join(', ')}` : '',
         [strong('History')],
         rt`${time(v.createdAt)} requested by ${mention(v.requester)}`,
         ...v.votes.map((x) => rt`${time(x.at)} ${x.decision === 'approve' ? 'approved' : 'rejected'} by ${mention(x.user)}${x.role && ` as ${x.role} (step ${x.step + 1})`}${x.reason && rt`: ${x.reason}`}`),
@@ -636,27 +983,39 @@ export class ApprovalService {
     });
   }
 
-  /** Pending requests this person can act on now. */
+  /**
+   * Requests this person can act on now: pending ones they may approve, and their own held ones (they may
+   * ask for an exception, or follow the one asked). The App Home shows both, each in its own section.
+   */
   async waitingFor(actor: Actor): Promise<ApprovalView[]> {
     return this.k.db.read(async (tx) => {
       // A change's CAB or emergency round is voted on its change card and listed by /change list.
-      const rows = await tx.approvalRequest.findMany({ where: { workspaceId: actor.workspaceId, status: 'pending', kind: { not: 'change' } }, orderBy: { createdAt: 'asc' }, take: 100 });
+      const rows = await tx.approvalRequest.findMany({
+        where: { workspaceId: actor.workspaceId, kind: { not: 'change' }, OR: [{ status: 'pending' }, { status: 'held', requesterId: actor.userId }] },
+        orderBy: { createdAt: 'asc' },
+        take: 100,
+      });
       const out: ApprovalView[] = [];
       for (const r of rows) {
         const v = await this.view(tx, r);
-        if (v.eligible.includes(actor.externalId)) out.push(v);
+        if (v.status === 'held' || v.eligible.includes(actor.externalId)) out.push(v);
       }
       return out;
     });
   }
 
   async list(actor: Actor): Promise<Reply> {
-    const waiting = await this.waitingFor(actor);
-    const mine = await this.k.db.read((tx) =>
-      tx.approvalRequest.findMany({ where: { workspaceId: actor.workspaceId, requesterId: actor.userId, kind: { not: 'change' } }, orderBy: { createdAt: 'desc' }, take: 20 }),
-    );
-    const w = waiting.map((v) => rt`${strong(v.ref)} ${v.title} · from ${mention(v.requester)} · ${v.progress}`);
-    const m = mine.map((r) => rt`${strong(approvalRef(r.number))} ${decodeText(r.title)} · ${r.status}`);
+    const waiting = (await this.waitingFor(actor)).filter((v) => v.status === 'pending');
+    const mine = await this.k.db.read(async (tx) => {
+      const rows = await tx.approvalRequest.findMany({ where: { workspaceId: actor.workspaceId, requesterId: actor.userId, kind: { not: 'change' } }, orderBy: { createdAt: 'desc' }, take: 20 });
+      return Promise.all(rows.map(async (r) => ({ row: r, hold: r.status === 'held' ? await this.holdOf(tx, r) : null })));
+    });
+    const w = waiting.map((v) => rt`${strong(v.ref)} ${v.title} · from ${mention(v.requester)} · ${v.progress}${v.flags.length ? ` · flagged ${v.flags.join(', ')}` : ''}`);
+    const m = mine.map(({ row: r, hold }) => {
+      const flags = readFlags(r.flags);
+      const state: Text = hold ? holdLine({ hold, canAskException: hold.exception?.status !== 'pending' }) : `${r.status}${flags.length ? ` · flagged ${flags.join(', ')}` : ''}`;
+      return rt`${strong(approvalRef(r.number))} ${decodeText(r.title)} · ${state}`;
+    });
     const nothing: Text = [em('nothing')];
     return {
       text: rt`Waiting for your approval (${w.length}):\n${w.length ? joinText(w, '\n') : nothing}\n\nYou asked for (${m.length}):\n${m.length ? joinText(m, '\n') : nothing}`,
@@ -693,7 +1052,7 @@ export class ApprovalService {
         const grants = await u.tx.roleGrant.findMany({ where: { workspaceId: row.workspaceId, role: step.notify }, select: { userId: true } });
         users = grants.map((g) => externalOf(g.userId)).filter((x) => x !== v.requester);
       }
-      const age = formatDuration(u.now.getTime() - row.createdAt.getTime());
+      const age = formatDuration(u.now.getTime() - this.waitingSince(row).getTime());
       const text =
         step.notify === 'approvers'
           ? rt`Reminder: ${v.ref} (${v.title}) from ${mention(v.requester)} has waited ${age} for your approval (${v.progress}).`

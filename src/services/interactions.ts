@@ -97,6 +97,7 @@ export const BUTTONS: Record<ActionId, ButtonHandler> = {
     },
   },
   [ACTIONS.approval.reviewed]: { kind: 'run', confirm: true, run: ({ actor, meta, services }, value) => services.approvals.markReviewed(actor, meta, value) },
+  [ACTIONS.approval.exception]: { kind: 'run', confirm: true, run: ({ actor, meta, services }, value) => services.approvals.askException(actor, meta, value) },
   [ACTIONS.change.approve]: { kind: 'run', confirm: true, run: ({ actor, meta, services }, value) => services.changes.vote(actor, meta, value, 'approve') },
   [ACTIONS.change.reject]: changeForm_(changeRejectForm),
   [ACTIONS.change.defer]: changeForm_(changeDeferForm),

@@ -18,7 +18,8 @@ const MGR = 'UMGR'; // manager
 const BOTH = 'UBOTH'; // cto + release_manager
 
 const policy = parsePolicyText(
-  ['approvals:', '  channel: "#approvals"', '  securityChannel: "#security"', '  requestTtl: 10d', '  escalation:', '    - { notify: approvers, after: 4h }', '    - { notify: manager, after: 8h }'].join('\n'),
+  // Windows and freezes are not enforced here: these tests run at any wall-clock time (deployWindows.e2e.test.ts tests them).
+  ['approvals:', '  channel: "#approvals"', '  securityChannel: "#security"', '  requestTtl: 10d', '  escalation:', '    - { notify: approvers, after: 4h }', '    - { notify: manager, after: 8h }', 'changes:', '  enforcedIn: []'].join('\n'),
 ).policy!;
 
 beforeAll(async () => {
