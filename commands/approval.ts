@@ -20,7 +20,7 @@ const HELP = [
   `• \`${USAGE.request}\` — routed by the decision-rights matrix (categories: ${DECISION_CATEGORIES.join(', ')})`,
   `• \`${USAGE.list}\` — what waits for you, and what you asked for`,
   `• \`${USAGE.show}\` — the full history of a request`,
-  `• \`${USAGE.cancel}\` — withdraw your pending request`,
+  `• \`${USAGE.cancel}\` — withdraw your pending or held request`,
   `• \`${USAGE.breakglass}\` — approve at once in an emergency (break_glass permission; audited and reviewed)`,
   'Approvers press *Approve* or *Reject* (a reason is asked for) on the card.',
 ].join('\n');
@@ -97,7 +97,7 @@ const subcommands = [
     subcommand({
       name,
       usage: USAGE[name],
-      description: { show: 'The full history of a request', cancel: 'Withdraw your pending request' }[name],
+      description: { show: 'The full history of a request', cancel: 'Withdraw your pending or held request' }[name],
       options: [REQUEST],
       input: { request: aprRef },
       args: ({ request }) => ({ sub: name, ref: request }),

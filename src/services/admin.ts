@@ -198,7 +198,11 @@ export async function activityStats(k: Kernel, actor: Actor, window: string): Pr
   const envs = [...new Set(approvals.filter((a) => a.kind === 'deploy').map((a) => a.environment ?? '?'))].sort();
   const approvalLines = approvals.length
     ? [
-        `Requests: ${approvals.length} (${['approved', 'rejected', 'expired', 'cancelled', 'pending'].map((st) => `${st} ${approvals.filter((a) => a.status === st).length}`).join(', ')})`,
+        `Requests: ${approvals.length} (${['approved', 'rejected', 'expired', 'cancelled', 'pending', 'held']
+          .map((st) => [st, approvals.filter((a) => a.status === st).length] as const)
+          .filter(([st, n]) => st !== 'held' || n > 0)
+          .map(([st, n]) => `${st} ${n}`)
+          .join(', ')})`,
         ...envs.map((e) => `Deployments to ${e}: ${approvals.filter((a) => a.environment === e).length}, approved ${approvals.filter((a) => a.environment === e && a.status === 'approved').length}`),
         `Median time to decision: ${mins(median(approvals.filter((a) => a.decidedAt).map((a) => a.decidedAt!.getTime() - a.createdAt.getTime())))}`,
         `Break-glass approvals: ${approvals.filter((a) => a.breakGlass).length}`,

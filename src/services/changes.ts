@@ -43,6 +43,7 @@ import { Refusal, UsageError } from './errors.ts';
 import { externalOf } from './incidentViews.ts';
 import type { Kernel, Unit } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
+import type { IncidentService } from './incidents.ts';
 
 type ChangeRow = NonNullable<Awaited<ReturnType<Tx['changeRequest']['findUnique']>>>;
 
@@ -98,7 +99,7 @@ const DOWNTIMES = ['none', 'minutes', 'hours'] as const;
 
 /** One of a change's flags, as the card and the audit trail show it. */
 export interface ChangeFlag {
-  code: 'outside_window' | 'in_freeze' | 'critical_window' | 'exception' | 'checklist_incomplete' | 'outside_approved_window' | 'not_enforced';
+  code: 'outside_window' | 'in_freeze' | 'critical_window' | 'exception' | 'checklist_incomplete' | 'outside_approved_window' | 'not_enforced' | 'reapproval';
   text: string;
 }
 
@@ -209,6 +210,8 @@ export class ChangeService {
   constructor(
     private readonly k: Kernel,
     private readonly approvals: ApprovalService,
+    /** "What changed" on incident cards: redrawn when a change is raised in an incident or carried out. */
+    private readonly incidents?: Pick<IncidentService, 'redrawForChange' | 'noteChange'>,
   ) {
     approvals.registerSubject('change', {
       extraRoles: async (tx, row, userId) => ((await this.commanderOf(tx, row)) === userId ? [INCIDENT_COMMANDER] : []),
@@ -521,7 +524,11 @@ export class ChangeService {
           updatedAt: u.now,
         },
       });
-      if (incident) await u.tx.changeIncidentLink.create({ data: { changeId: id, incidentId: incident.id, kind: 'raised_in', byId: actor.userId, at: u.now } });
+      if (incident) {
+        await u.tx.changeIncidentLink.create({ data: { changeId: id, incidentId: incident.id, kind: 'raised_in', byId: actor.userId, at: u.now } });
+        await this.incidents?.noteChange(u, incident.id, actor, rt`${refName} (${input.type} change) raised: ${trimText(input.title)}`);
+        await this.incidents?.redrawForChange(u, id);
+      }
       u.audit({
         action: 'change.request',
         subjectType: 'change',
@@ -715,7 +722,8 @@ export class ChangeService {
         if (earlier?.status === 'pending') return { text: `An exception for ${refName} is already asked for (APR-${earlier.number}); nothing changed.` };
       }
       const problem = json<{ problems: string[] }>(row.windowProblem, { problems: [] });
-      const exception = await this.approvals.openRound(u, actor, meta, {
+      // The exception is the requester's request whoever asks for it: they can never approve it themselves.
+      const exception = await this.approvals.openRound(u, this.requesterOf(row), meta, {
         kind: 'exception',
         subjectType: 'change',
         subjectId: row.id,
@@ -751,12 +759,16 @@ export class ChangeService {
     const updated = await u.tx.changeRequest.update({ where: { id: row.id }, data: { windowProblem: null, flags: JSON.stringify(flags), updatedAt: u.now } });
     u.audit({ action: 'change.exception.granted', subjectType: 'change', subjectId: refName, after: { exception: exceptionRef }, flags: ['exception'] });
     // The round is the requester's request (no self-approval applies to them), opened by the exception's decision.
-    const platform = row.workspaceId.slice(0, row.workspaceId.indexOf(':'));
-    const requester: Actor = { workspaceId: row.workspaceId, userId: row.requesterId, externalId: externalOf(row.requesterId), platform, roles: new Set(), envRoles: new Set() };
     const incident = await this.linkedIncident(u.tx, row.incidentId);
-    await this.openRound(u, requester, { requestId: `exception:${round.id}`, channelId: row.channelId ?? undefined }, updated, incident?.severity as Severity | undefined, flags);
+    await this.openRound(u, this.requesterOf(row), { requestId: `exception:${round.id}`, channelId: row.channelId ?? undefined }, updated, incident?.severity as Severity | undefined, flags);
     await this.redraw(u, row.id);
     void actor;
+  }
+
+  /** The change's requester as the one who asks (approval rounds are theirs: no self-approval for them). */
+  private requesterOf(row: ChangeRow): Actor {
+    const platform = row.workspaceId.slice(0, row.workspaceId.indexOf(':'));
+    return { workspaceId: row.workspaceId, userId: row.requesterId, externalId: externalOf(row.requesterId), platform, roles: new Set(), envRoles: new Set() };
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -841,6 +853,7 @@ export class ChangeService {
     }
     if (review) await this.scheduleReview(u, row, reviewDueAt!);
     await this.redraw(u, row.id);
+    await this.incidents?.redrawForChange(u, row.id);
     const next = review ? rt` A post-implementation review is required by ${time(reviewDueAt!)}: ${code(`/change review ${refName} <notes>`)}.` : '';
     return { text: rt`${refName} ${outcome === 'success' ? 'implemented' : strong('failed')}.${next}` };
   }
@@ -868,6 +881,7 @@ export class ChangeService {
     u.audit({ action: 'change.rollback', subjectType: 'change', subjectId: refName, before: { status: row.status }, after: { status: 'rolled_back' }, reason: plainText(reason) });
     await this.scheduleReview(u, row, reviewDueAt);
     await this.redraw(u, row.id);
+    await this.incidents?.redrawForChange(u, row.id);
     return { text: rt`${refName} rolled back. A post-implementation review is required by ${time(reviewDueAt)}: ${code(`/change review ${refName} <notes>`)}.` };
   }
 
@@ -1023,16 +1037,18 @@ export class ChangeService {
       if (reapprove || (row.status === 'pending' && pendingRound?.status === 'pending' && (windowProblem || re.reapprove))) {
         // Votes given for the old window, scope or risk no longer hold.
         if (pendingRound?.status === 'pending') await this.approvals.voidRound(u, pendingRound.id, actor, `voided: ${re.reasons.join('; ') || 'its window now breaks a rule'}`);
-        await u.tx.changeRequest.update({ where: { id: row.id }, data: { approvalId: null, deferReason: null, deferredAt: null } });
+        // The card says why it is asked again.
+        const why: ChangeFlag = { code: 'reapproval', text: `approval asked again ${formatLocal(u.now, this.zone)}: ${re.reasons.join('; ') || 'its window now breaks a rule'}` };
+        await u.tx.changeRequest.update({ where: { id: row.id }, data: { approvalId: null, deferReason: null, deferredAt: null, flags: JSON.stringify([...flags.filter((f) => f.code !== 'reapproval'), why]) } });
         u.audit({ action: 'change.reapproval', subjectType: 'change', subjectId: refName, after: { reasons: re.reasons }, reason: re.reasons.join('; ') });
         text = rt`${text} Its approval is void (${re.reasons.join('; ')})`;
         if (!windowProblem) {
-          const asked = await this.openRound(u, actor, meta, { ...updated, approvalId: null }, incident?.severity as Severity | undefined, flags);
+          const asked = await this.openRound(u, this.requesterOf(row), meta, { ...updated, approvalId: null }, incident?.severity as Severity | undefined, flags);
           text = rt`${text}; asked again. ${asked}`;
         } else text = rt`${text}; its new window cannot be used: ${windowProblem.problems.join('; ')}.`;
       } else if (row.status === 'pending' && !pendingRound && !windowProblem && row.type !== 'standard') {
         // A change that waited for its window now has an open one: its approval starts.
-        const asked = await this.openRound(u, actor, meta, updated, incident?.severity as Severity | undefined, flags);
+        const asked = await this.openRound(u, this.requesterOf(row), meta, updated, incident?.severity as Severity | undefined, flags);
         text = rt`${text} Its window is open now. ${asked}`;
       } else if (windowProblem) {
         text = rt`${text} Its window cannot be used: ${windowProblem.problems.join('; ')}.`;

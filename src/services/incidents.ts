@@ -443,6 +443,12 @@ export class IncidentService {
    * carried out) those whose lookback it falls in on their services. For change control to call when a change
    * is raised in an incident or carried out, so "what changed" on those cards is current.
    */
+  /** A change raised in an incident goes on its timeline (kind `change`), in the change's own transaction. */
+  async noteChange(u: Unit, incidentId: string, actor: Actor, text: Text): Promise<void> {
+    const row = await u.tx.incident.findUnique({ where: { id: incidentId } });
+    if (row) await this.timeline(u, row, actor, 'change', text);
+  }
+
   async redrawForChange(u: Unit, changeId: string): Promise<void> {
     const change = await u.tx.changeRequest.findUnique({ where: { id: changeId }, include: { links: true } });
     if (!change) return;

@@ -302,6 +302,8 @@ describe('re-approval, rollback and defer', () => {
     const reapproval = await db().read((tx) => tx.auditEntry.findFirstOrThrow({ where: { subjectId: 'CHG-6', action: 'change.reapproval' } }));
     expect(reapproval.reason).toContain('the window moved');
     expect(buttons(await cardOf(6))).toEqual(expect.arrayContaining(['Approve', 'Reject']));
+    // The card says why it is asked again.
+    expect(JSON.stringify((await cardOf(6)).blocks)).toMatch(/approval asked again [^"]*: the window moved from/);
     const history = await db().read((tx) => tx.changeRevision.findMany({ where: { changeId: after.id } }));
     expect(history.map((r) => r.field)).toEqual(expect.arrayContaining(['windowStart', 'windowEnd']));
   });
