@@ -470,7 +470,7 @@ export const INVITE_USER_ERRORS: Readonly<Record<string, string>> = {
   // "This app cannot be invited to this channel."
   app_cannot_join_channel: 'is an app that cannot be added to this channel',
   // Not documented for this method: conversations.open's code for "A specified user has been disabled", and what
-  // Muster's Slack fake (test/support/fakeSlack.ts) answers for a deactivated invitee.
+  // Muster's Slack fake (src/platforms/sandbox/slackWorkspace.ts) answers for a deactivated invitee.
   user_disabled: 'is deactivated',
   // Not documented per user: the method's code for a single-channel-guest caller (api.slack.com 2025-05). Listed so a
   // per-user occurrence reads as words, not a code.
