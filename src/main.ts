@@ -1,10 +1,22 @@
-import { EnvError, missingSlackVariables, parseEnv, SETUP_GUIDE } from './config/env.ts';
+import { parseArgs } from 'node:util';
+import { EnvError, missingSlackVariables, noChatCredentials, parseEnv, SETUP_GUIDE, type Env } from './config/env.ts';
 import { loadPolicy, PolicyError } from './config/policy.ts';
 import { createLogger } from './log.ts';
-import { startMuster, StartupError } from './muster.ts';
+import { startMuster, StartupError, type Muster } from './muster.ts';
+import { SANDBOX_POLICY, startSandbox, type SandboxRun } from './platforms/sandbox/start.ts';
+
+const USAGE = `usage: npm start                          run Muster (the sandbox when no chat credentials are set)
+       npm run sandbox [-- --reset] [-- --record FILE | --replay FILE]`;
 
 async function main(): Promise<void> {
-  let env;
+  let args;
+  try {
+    args = parseArgs({ options: { sandbox: { type: 'boolean' }, reset: { type: 'boolean' }, record: { type: 'string' }, replay: { type: 'string' } }, strict: true }).values;
+  } catch (e) {
+    console.error(`muster: ${(e as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  let env: Env;
   try {
     env = parseEnv();
   } catch (e) {
@@ -14,17 +26,28 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const missing = missingSlackVariables(env);
-  if (missing.length) {
-    console.error(
-      `muster: cannot start without Slack credentials. Missing: ${missing.join(', ')}.\n` +
-        `Create the Slack app from manifest.yml and set these variables: see ${SETUP_GUIDE}.`,
-    );
-    process.exit(1);
+  const sandbox = args.sandbox === true || (noChatCredentials(env) && env.MUSTER_SANDBOX !== 'off');
+  if (!sandbox) {
+    if (args.reset || args.record || args.replay) {
+      console.error(`muster: --reset, --record and --replay belong to the sandbox (npm run sandbox -- ${args.reset ? '--reset' : args.record ? '--record FILE' : '--replay FILE'}).`);
+      process.exit(2);
+    }
+    const missing = missingSlackVariables(env);
+    if (missing.length) {
+      console.error(
+        `muster: cannot start without Slack credentials. Missing: ${missing.join(', ')}.\n` +
+          `Create the Slack app from manifest.yml and set these variables: see ${SETUP_GUIDE}.` +
+          (env.MUSTER_SANDBOX === 'off' ? '' : `\nWith no chat credentials at all, npm start runs the sandbox instead.`),
+      );
+      process.exit(1);
+    }
+  } else if (args.record && args.replay) {
+    console.error('muster: --record and --replay cannot be used together.');
+    process.exit(2);
   }
   let policy;
   try {
-    policy = loadPolicy(env.MUSTER_CONFIG);
+    policy = loadPolicy(env.MUSTER_CONFIG ?? (sandbox ? SANDBOX_POLICY : undefined));
   } catch (e) {
     if (e instanceof PolicyError) {
       console.error(`muster: ${e.message}\nFix the file (check it with \`muster config check\`) and start again.`);
@@ -34,9 +57,13 @@ async function main(): Promise<void> {
   }
   const log = createLogger(env.LOG_LEVEL);
   handleStrayErrors(log);
-  let muster;
+  let muster: Muster;
+  let run: SandboxRun | undefined;
   try {
-    muster = await startMuster({ env, policy, log });
+    if (sandbox) {
+      run = await startSandbox({ env, policy, log, reset: args.reset === true, record: args.record, replay: args.replay });
+      muster = run.muster;
+    } else muster = await startMuster({ env, policy, log });
   } catch (e) {
     if (e instanceof StartupError) {
       console.error(`muster: ${e.message}`);
@@ -54,7 +81,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, 9_000);
     hard.unref();
-    muster.stop().then(
+    (run ? run.stop() : muster.stop()).then(
       () => process.exit(0),
       (e) => {
         log.error({ err: e }, 'shutdown failed');

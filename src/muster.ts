@@ -1,3 +1,4 @@
+import type { Application } from 'express';
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -44,6 +45,10 @@ export interface MusterOptions {
   slackPacing?: false | { scale?: number };
   /** Capabilities the Slack port does without (tests of the services' degraded paths). */
   slackWithout?: readonly (keyof Capabilities)[];
+  /** `sandbox` when Muster runs against the built-in workspace (said by /readyz and the logs). Default production. */
+  mode?: 'production' | 'sandbox';
+  /** Routes to add to Muster's HTTP server before it listens (the sandbox's web app). */
+  mount?: (web: Application) => void;
 }
 
 export interface Muster {
@@ -178,7 +183,9 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   });
 
   const state: WebState = { accepting: true };
+  const mode = o.mode ?? 'production';
   const web = createWeb(db, state, {
+    mode,
     clock,
     log: log.child({ component: 'web' }),
     statusPage: policy.statusPage,
@@ -209,6 +216,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   });
   inbox.on('slack', slackEventHandler({ kernel, services, client, log: log.child({ component: 'events' }) }));
 
+  o.mount?.(web);
   const server = createServer(web);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -225,7 +233,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
     maintenance = scheduleMaintenance(db, clock, log.child({ component: 'maintenance' }), policy.organization.timeZone);
     cabDigest.start();
   }
-  log.info({ port, mode: slack.mode, database: redact(url), instance: owner }, 'muster is up');
+  log.info({ port, mode, slack: slack.mode, database: redact(url), instance: owner }, mode === 'sandbox' ? 'muster is up in sandbox mode' : 'muster is up');
 
   let stopping: Promise<void> | undefined;
   const stop = () =>

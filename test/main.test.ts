@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { FakeSlack, TEAM_ID } from './support/fakeSlack.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { post, slashCommand } from './support/slackRequests.ts';
-import { freePort, startMain, waitReady, ROOT } from './support/process.ts';
+import { freePort, spawnNode, startMain, waitReady, ROOT } from './support/process.ts';
 import { AUDIT_KEY } from './support/auditKey.ts';
 
 const SECRET = 'proc-secret';
@@ -47,12 +47,29 @@ const grant = (url: string, role: string, user: string) =>
   post(url, slashCommand({ command: '/muster', text: `grant ${role} <@${user}>`, userId: 'UADMIN', teamId: TEAM_ID, responseUrl: slack.responseUrl() }), { secret: SECRET });
 
 describe('npm start (src/main.ts) as a process', () => {
-  it('without Slack variables names the missing ones and the setup guide, and exits 1', async () => {
-    const p = startMain({});
+  it('with MUSTER_SANDBOX=off and no chat variables names the missing ones and the setup guide, and exits 1', async () => {
+    const p = startMain({ MUSTER_SANDBOX: 'off' });
     const { code } = await p.exited;
     expect(code).toBe(1);
     expect(p.stderr()).toContain('Missing: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)');
     expect(p.stderr()).toContain('docs/slack-setup.md');
+  });
+
+  it('with half the Slack variables is a misconfiguration, not the sandbox: it names what is missing and exits 1', async () => {
+    const p = startMain({ SLACK_BOT_TOKEN: 'xoxb-1' });
+    expect((await p.exited).code).toBe(1);
+    expect(p.stderr()).toContain('Missing: SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)');
+    expect(p.stdout()).not.toContain('SANDBOX');
+  });
+
+  it('refuses the sandbox flags outside the sandbox, and a bad MUSTER_SANDBOX value', async () => {
+    const { vars } = await env();
+    const q = spawnNode(['--import', 'tsx', 'src/main.ts', '--reset'], vars);
+    expect((await q.exited).code).toBe(2);
+    expect(q.stderr()).toContain('--reset, --record and --replay belong to the sandbox');
+    const r = startMain({ MUSTER_SANDBOX: 'maybe' });
+    expect((await r.exited).code).toBe(1);
+    expect(r.stderr()).toContain('MUSTER_SANDBOX is off (never start the sandbox) or auto');
   });
 
   it('a bad policy file stops start-up with every problem and its path', async () => {

@@ -47,6 +47,10 @@ export const envSchema = z.object({
       .regex(/^[A-Za-z0-9._~-]+$/, 'CALENDAR_TOKEN may hold only letters, digits and . _ ~ - (it goes into the feed URL as it is)')
       .optional(),
   ),
+  // The sandbox (a built-in chat workspace in the browser) starts when no chat credentials are set; `off` refuses instead.
+  MUSTER_SANDBOX: z.enum(['auto', 'off'], { message: 'MUSTER_SANDBOX is off (never start the sandbox) or auto (the default: start it when no chat credentials are set)' }).default('auto'),
+  // Where the sandbox keeps its workspace and its own Muster database.
+  MUSTER_SANDBOX_DIR: optionalNonEmpty,
   // Pacing of Web API calls against Slack's rate tiers (src/platforms/slack/rateLimits.ts): on by default,
   // `off`, or a number that multiplies every budget.
   MUSTER_SLACK_PACING: z
@@ -87,6 +91,12 @@ export function missingSlackVariables(env: Env): string[] {
   if (!env.SLACK_BOT_TOKEN) missing.push('SLACK_BOT_TOKEN');
   if (!env.SLACK_APP_TOKEN && !env.SLACK_SIGNING_SECRET) missing.push('SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)');
   return missing;
+}
+
+/** No chat platform configured at all: the case in which `npm start` runs the sandbox. */
+export function noChatCredentials(env: Env, source: NodeJS.ProcessEnv = process.env): boolean {
+  const discord = ['DISCORD_TOKEN', 'DISCORD_APPLICATION_ID', 'DISCORD_PUBLIC_KEY'].some((k) => (source[k] ?? '').trim() !== '');
+  return !env.SLACK_BOT_TOKEN && !env.SLACK_SIGNING_SECRET && !env.SLACK_APP_TOKEN && !discord;
 }
 
 export function defaultDatabaseUrl(cwd = process.cwd()): string {

@@ -12,6 +12,8 @@ export interface WebState {
 }
 
 export interface WebOptions {
+  /** what /readyz reports as the mode: production (a real chat platform) or sandbox (the built-in workspace) */
+  mode?: 'production' | 'sandbox';
   clock?: Clock;
   log?: Logger;
   statusPage?: Omit<StatusPageOptions, 'log'>;
@@ -50,7 +52,7 @@ export function createWeb(db: Database, state: WebState, o: WebOptions = {}): Ap
       ok = false;
       o.log?.error({ err: e }, 'readiness: database check failed');
     }
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not ready', checks });
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not ready', mode: o.mode ?? 'production', checks });
   });
   web.use(statusRouter(db, clock, { ...o.statusPage, log: o.log }));
   if (o.calendar) web.use(calendarRouter(db, clock, { ...o.calendar, log: o.log }));

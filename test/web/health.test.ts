@@ -20,13 +20,13 @@ describe('readiness says what, not why', () => {
   };
 
   it('a pending migration is "pending", without its name', async () => {
-    expect(JSON.parse((await ready()).text)).toEqual({ status: 'ready', checks: { database: 'ok', migrations: 'ok' } });
+    expect(JSON.parse((await ready()).text)).toEqual({ status: 'ready', mode: 'production', checks: { database: 'ok', migrations: 'ok' } });
     const last = await h.muster.db.read((tx) => tx.$queryRawUnsafe<{ migration_name: string }[]>('SELECT migration_name FROM _prisma_migrations ORDER BY migration_name DESC LIMIT 1'));
     const name = last[0]!.migration_name;
     await h.muster.db.tx((tx) => tx.$executeRawUnsafe(`DELETE FROM _prisma_migrations WHERE migration_name = '${name}'`));
     const r = await ready();
     expect(r.status).toBe(503);
-    expect(JSON.parse(r.text)).toEqual({ status: 'not ready', checks: { database: 'ok', migrations: 'pending' } });
+    expect(JSON.parse(r.text)).toEqual({ status: 'not ready', mode: 'production', checks: { database: 'ok', migrations: 'pending' } });
     expect(r.text).not.toContain(name.slice(0, 8));
   });
 
@@ -40,7 +40,7 @@ describe('readiness says what, not why', () => {
       await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
       const r = await ready();
       expect(r.status).toBe(503);
-      expect(JSON.parse(r.text)).toEqual({ status: 'not ready', checks: { database: 'unreachable' } });
+      expect(JSON.parse(r.text)).toEqual({ status: 'not ready', mode: 'production', checks: { database: 'unreachable' } });
       expect(r.text).not.toContain(database);
     } finally {
       await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);

@@ -391,6 +391,8 @@ export interface FakeView {
   updates: number;
   /** the last view definition received, as sent */
   definition: Json;
+  /** closed by the person (Cancel), by an empty submission acknowledgement or by `response_action: clear` */
+  closed?: boolean;
 }
 
 export interface FakeFile {
@@ -496,6 +498,46 @@ export interface FakeSlackOptions {
    * https://docs.slack.dev/reference/methods/users.list): a client must follow next_cursor, not count. Default false.
    */
   shortPages?: boolean;
+  /** the port to listen on (default 0: any free port) */
+  port?: number;
+  /**
+   * Keep at most this many entries in `calls`, `responses` and ephemerals (oldest dropped). Default unbounded, as
+   * tests read them all; the sandbox, which runs for days, bounds them.
+   */
+  maxHistory?: number;
+}
+
+/** What changed in the workspace: a Web API call that was applied, a response_url post, a file upload, a seed. */
+export interface WorkspaceChange {
+  kind: 'call' | 'response' | 'upload' | 'seed';
+  method?: string;
+  args?: Json;
+  response?: Json;
+  /** calls only: whether Slack applied it (false for errors, rate limits, injected faults) */
+  applied?: boolean;
+}
+
+/** The workspace's state as plain JSON (`snapshot()` / `restore()`): what the sandbox keeps across restarts. */
+export interface WorkspaceSnapshot {
+  version: 1;
+  users: FakeUser[];
+  tokens: Array<[string, string]>;
+  usergroups: Array<{ id: string; handle: string; name: string; users: string[] }>;
+  channels: FakeChannel[];
+  imByUser: Array<[string, string]>;
+  mpimByKey: Array<[string, string]>;
+  messages: Array<[string, FakeMessage[]]>;
+  ephemerals: FakeEphemeral[];
+  views: FakeView[];
+  homeByUser: Array<[string, string]>;
+  files: Array<Omit<FakeFile, 'content'> & { content: string }>;
+  responseContexts: Array<[string, ResponseUrlContext]>;
+  responseUrlUse: Array<[string, { issuedAt: number; uses: number }]>;
+  scheduled: Array<{ id: string; channel: string; post_at: number; text: string; blocks?: unknown[]; thread_ts?: string }>;
+  seq: number;
+  lastTsMicros: number;
+  createdChannelIds: string[];
+  plan: SlackPlan;
 }
 
 type Handler = (args: Json, ctx: CallContext) => Json;
@@ -937,6 +979,7 @@ export class FakeSlack {
   readonly now: () => number;
 
   private readonly handlers: Record<string, Handler>;
+  private readonly changeListeners = new Set<(change: WorkspaceChange) => void>();
 
   private constructor(server: http.Server, port: number, opts: FakeSlackOptions) {
     this.server = server;
@@ -973,7 +1016,7 @@ export class FakeSlack {
     server.keepAliveTimeout = 1000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
+      server.listen(opts.port ?? 0, '127.0.0.1', () => {
         server.off('error', reject);
         resolve();
       });
@@ -990,6 +1033,127 @@ export class FakeSlack {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+  }
+
+  // -------------------------------------------------------------------------
+  // Changes and persistence (the sandbox)
+  // -------------------------------------------------------------------------
+
+  /** Called after every change (an applied call, a response_url post, an upload, `changedBySeed()`); returns an unsubscribe. */
+  onChange(listener: (change: WorkspaceChange) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** Tell the listeners that state was seeded directly (addUser, addChannel, addMessage, addEphemeral, restore). */
+  changedBySeed(): void {
+    this.changed({ kind: 'seed' });
+  }
+
+  private changed(change: WorkspaceChange): void {
+    for (const l of this.changeListeners) {
+      try {
+        l(change);
+      } catch {
+        // a listener's failure is its own; the workspace answered already
+      }
+    }
+  }
+
+  private recordCall(call: FakeCall): void {
+    this.calls.push(call);
+    this.trimHistory();
+    const response = call.appliedResponse ?? call.response;
+    this.changed({ kind: 'call', method: call.method, args: call.args, applied: call.applied === true, ...(response ? { response } : {}) });
+  }
+
+  private trimHistory(): void {
+    const max = this.opts.maxHistory;
+    if (max === undefined) return;
+    if (this.calls.length > max) this.calls.splice(0, this.calls.length - max);
+    if (this.responses.length > max) this.responses.splice(0, this.responses.length - max);
+    if (this.ephemeralList.length > max) this.ephemeralList.splice(0, this.ephemeralList.length - max);
+    if (this.responseContexts.size > max) for (const k of [...this.responseContexts.keys()].slice(0, this.responseContexts.size - max)) this.responseContexts.delete(k);
+    if (this.responseUrlUse.size > max) for (const k of [...this.responseUrlUse.keys()].slice(0, this.responseUrlUse.size - max)) this.responseUrlUse.delete(k);
+    if (this.triggers.size > max) for (const k of [...this.triggers.keys()].slice(0, this.triggers.size - max)) this.triggers.delete(k);
+    for (const list of this.homeHistory.values()) if (list.length > 20) list.splice(0, list.length - 20);
+  }
+
+  /**
+   * An ephemeral message shown to `user` in `channel` ("Only visible to you"): what Slack does with the body of a
+   * slash command's acknowledgement ("respond to the HTTP request with a message [...] visible only to the user who
+   * invoked it", https://docs.slack.dev/interactivity/implementing-slash-commands, "Sending an immediate response").
+   */
+  addEphemeral(channel: string, user: string, content: { text?: string; blocks?: unknown[] }): FakeEphemeral {
+    const e: FakeEphemeral = {
+      channel,
+      user,
+      text: content.text ?? '',
+      ...(Array.isArray(content.blocks) ? { blocks: content.blocks } : {}),
+      message_ts: this.nextTs(),
+      via: 'chat.postEphemeral',
+      at: Date.now(),
+    };
+    this.ephemeralList.push(e);
+    this.trimHistory();
+    this.changed({ kind: 'seed' });
+    return e;
+  }
+
+  /** The workspace's state as JSON: people, channels, messages, pins, bookmarks, views, files, ephemerals. */
+  snapshot(): WorkspaceSnapshot {
+    const lastHome = [...this.homeByUser.values()];
+    const views = [...this.viewsById.values()].filter((v) => v.type === 'modal' || lastHome.includes(v.id));
+    return structuredClone({
+      version: 1,
+      users: [...this.users.values()],
+      tokens: [...this.tokens],
+      usergroups: [...this.usergroups.values()],
+      channels: [...this.channels.values()],
+      imByUser: [...this.imByUser],
+      mpimByKey: [...this.mpimByKey],
+      messages: [...this.messagesByChannel],
+      ephemerals: this.ephemeralList,
+      views,
+      homeByUser: [...this.homeByUser],
+      files: [...this.filesById.values()].map(({ content, ...f }) => ({ ...f, content: content.toString('base64') })),
+      responseContexts: [...this.responseContexts],
+      responseUrlUse: [...this.responseUrlUse],
+      scheduled: this.scheduled,
+      seq: this.seq,
+      lastTsMicros: this.lastTsMicros,
+      createdChannelIds: this.createdChannelIds,
+      plan: this.plan,
+    } satisfies WorkspaceSnapshot);
+  }
+
+  /** Replace the whole state with a snapshot (the sandbox at start-up); listeners are told. */
+  restore(snap: WorkspaceSnapshot): void {
+    if (snap.version !== 1) throw new Error(`workspace snapshot version ${String(snap.version)} is not supported`);
+    const s = structuredClone(snap);
+    this.users = new Map(s.users.map((u) => [u.id, u]));
+    this.tokens = new Map(s.tokens);
+    this.usergroups = new Map(s.usergroups.map((g) => [g.id, g]));
+    this.channels = new Map(s.channels.map((c) => [c.id, c]));
+    this.imByUser = new Map(s.imByUser);
+    this.mpimByKey = new Map(s.mpimByKey);
+    this.messagesByChannel = new Map(s.messages);
+    this.ephemeralList = s.ephemerals;
+    this.viewsById = new Map(s.views.map((v) => [v.id, v]));
+    this.homeByUser = new Map(s.homeByUser);
+    this.homeHistory = new Map(s.homeByUser.flatMap(([user, id]) => {
+      const v = this.viewsById.get(id);
+      return v ? [[user, [v]] as [string, FakeView[]]] : [];
+    }));
+    this.filesById = new Map(s.files.map((f) => [f.id, { ...f, content: Buffer.from(f.content, 'base64') }]));
+    this.responseContexts = new Map(s.responseContexts);
+    this.responseUrlUse = new Map(s.responseUrlUse);
+    this.scheduled = s.scheduled;
+    this.seq = s.seq;
+    this.lastTsMicros = s.lastTsMicros;
+    this.createdChannelIds = s.createdChannelIds;
+    this.plan = s.plan;
+    this.changed({ kind: 'seed' });
   }
 
   // -------------------------------------------------------------------------
@@ -1517,6 +1681,16 @@ export class FakeSlack {
   // Inspectors
   // -------------------------------------------------------------------------
 
+  /** every user, the bot included */
+  allUsers(): FakeUser[] {
+    return [...this.users.values()];
+  }
+
+  /** the IM between the bot and `userId`, opened if need be (as conversations.open would) */
+  openImFor(userId: string): FakeChannel {
+    return this.openIm(userId);
+  }
+
   user(id: string): FakeUser | undefined {
     return this.users.get(id);
   }
@@ -1579,7 +1753,52 @@ export class FakeSlack {
 
   /** modals opened or pushed, in creation order */
   modals(userId?: string): FakeView[] {
-    return this.views.filter((v) => v.type === 'modal' && (userId === undefined || v.user_id === userId));
+    return this.views.filter((v) => v.type === 'modal' && !v.closed && (userId === undefined || v.user_id === userId));
+  }
+
+  /**
+   * Closes a modal as Slack does when the person cancels it or the app acknowledges its submission with an empty
+   * body (that view closes; the views under it in the stack stay), or with `whole` the whole stack
+   * (`response_action: clear`). https://docs.slack.dev/surfaces/modals ("Closing views", "Responding to view submissions").
+   */
+  closeView(id: string, whole = false): void {
+    const v = this.viewsById.get(id);
+    if (!v || v.type !== 'modal') return;
+    if (whole) {
+      for (const x of this.viewsById.values()) if (x.type === 'modal' && x.root_view_id === v.root_view_id) x.closed = true;
+    } else v.closed = true;
+    this.changed({ kind: 'seed' });
+  }
+
+  /**
+   * What Slack does with an app's answer to a view_submission (https://docs.slack.dev/surfaces/modals, "Responding
+   * to view submissions"): `errors` keeps the view open and shows each message under its input block; `update`
+   * replaces the view; `push` puts a new view on top of it; `clear` closes the whole stack; an empty body closes
+   * the submitted view. Returns the errors to show, if any.
+   */
+  applySubmissionAck(viewId: string, ack: Json | undefined): { errors?: Record<string, string> } {
+    const v = this.viewsById.get(viewId);
+    if (!v) return {};
+    const action = ack?.response_action;
+    if (action === 'errors' && isObj(ack?.errors)) {
+      return { errors: Object.fromEntries(Object.entries(ack.errors).map(([k, m]) => [k, String(m)])) };
+    }
+    if (action === 'update' && isObj(ack?.view)) {
+      this.rewriteView(v, this.validateView(ack.view, 'modal'));
+      this.changed({ kind: 'seed' });
+      return {};
+    }
+    if (action === 'push' && isObj(ack?.view)) {
+      this.makeView(this.validateView(ack.view, 'modal'), 'modal', 'views.push', {
+        ...(v.user_id !== undefined ? { user_id: v.user_id } : {}),
+        previous_view_id: v.id,
+        root_view_id: v.root_view_id,
+      });
+      this.changed({ kind: 'seed' });
+      return {};
+    }
+    this.closeView(viewId, action === 'clear');
+    return {};
   }
 
   /** every version of the user's home tab published, oldest first (snapshots) */
@@ -1678,7 +1897,7 @@ export class FakeSlack {
       if (status === 429) headers['retry-after'] = String(rule.retryAfterSec ?? 1);
       call.status = status;
       call.response = body;
-      this.calls.push(call);
+      this.recordCall(call);
       this.send(res, status, body, headers);
       return;
     }
@@ -1692,7 +1911,7 @@ export class FakeSlack {
       const body: Json = { ok: false, error: 'ratelimited' };
       this.rateLimitedCounts.set(method, (this.rateLimitedCounts.get(method) ?? 0) + 1);
       Object.assign(call, { status: 429, response: body, applied: false });
-      this.calls.push(call);
+      this.recordCall(call);
       this.send(res, 429, body, { 'retry-after': String(retryAfter) });
       return;
     }
@@ -1702,7 +1921,7 @@ export class FakeSlack {
       const error = fault.status === 429 ? 'ratelimited' : fault.status === 503 ? 'service_unavailable' : 'internal_error';
       const body: Json = { ok: false, error };
       Object.assign(call, { status: fault.status, response: body, fault: fault.kind, applied: false });
-      this.calls.push(call);
+      this.recordCall(call);
       this.send(res, fault.status, body, this.faultHeaders(fault.status));
       return;
     }
@@ -1732,14 +1951,14 @@ export class FakeSlack {
 
     const held = this.takeHold(method, args);
     if (held) {
-      this.calls.push(call);
+      this.recordCall(call);
       this.holdAnswer(held, call, res, () => this.send(res, 200, body));
       return;
     }
     if (fault) {
       call.fault = fault.kind;
       call.appliedResponse = body;
-      this.calls.push(call);
+      this.recordCall(call);
       if (fault.drop) {
         call.delivery = 'dropped';
         call.status = 0;
@@ -1753,7 +1972,7 @@ export class FakeSlack {
       this.send(res, fault.status, failed);
       return;
     }
-    this.calls.push(call);
+    this.recordCall(call);
     this.send(res, 200, body);
   }
 
@@ -1809,6 +2028,8 @@ export class FakeSlack {
     this.responses.push({ id, body, at: Date.now() });
     const ctx = this.responseContexts.get(id);
     if (ctx) this.applyResponse(ctx, body);
+    this.trimHistory();
+    this.changed({ kind: 'response', args: { ...body, response_url_id: id } });
     const held = this.takeHold('response_url', body);
     if (held) {
       const args = { ...body, response_url_id: id };
@@ -1892,6 +2113,7 @@ export class FakeSlack {
     file.text = content.toString('utf8');
     file.size = content.length;
     file.state = 'uploaded';
+    this.changed({ kind: 'upload', args: { file: fileId } });
     res.writeHead(200, { 'content-type': 'text/plain' }).end(`OK - ${content.length}`);
   }
 

@@ -193,7 +193,7 @@ describe('web endpoints', () => {
     expect(await health.json()).toEqual({ status: 'ok' });
     const ready = await fetch(`${h.muster.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', migrations: 'ok' } });
+    expect(await ready.json()).toEqual({ status: 'ready', mode: 'production', checks: { database: 'ok', migrations: 'ok' } });
   });
 });
 
