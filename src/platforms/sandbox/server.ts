@@ -76,6 +76,9 @@ export function sandboxRouter(sandbox: Sandbox, o: { log: Logger; script: string
       if (err && !res.headersSent) res.status(404).type('text').send('not found');
     });
   });
+  r.get('/favicon.ico', (_req, res) => {
+    res.status(204).end();
+  });
   r.get('/sandbox/app.js', (_req, res) => {
     res.type('js').set('cache-control', 'no-store').send(o.script);
   });

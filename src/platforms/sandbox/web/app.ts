@@ -168,15 +168,16 @@ function ephemeralHtml(e: EphemeralItem): string {
 function drawModal(): void {
   const root = $('modal-root');
   const m = data!.modal;
-  const key = m ? `${m.id}:${JSON.stringify(m.blocks)}:${JSON.stringify(modalErrors)}` : '';
-  if (key === modalKey) return;
-  const keepFocus = m && root.querySelector('.dialog')?.getAttribute('data-view-id') === m.id;
-  modalKey = key;
   if (!m) {
-    root.innerHTML = '';
+    if (root.innerHTML !== '') root.innerHTML = '';
+    modalKey = '';
     modalErrors = {};
     return;
   }
+  const key = `${m.id}:${JSON.stringify(m.blocks)}:${JSON.stringify(modalErrors)}`;
+  if (key === modalKey) return;
+  const keepFocus = root.querySelector('.dialog')?.getAttribute('data-view-id') === m.id;
+  modalKey = key;
   const old = keepFocus ? new FormData(root.querySelector('form') as HTMLFormElement) : undefined;
   root.innerHTML = `<div class="backdrop"><div class="dialog" role="dialog" aria-modal="true" data-view-id="${escapeHtml(m.id)}">${renderView({ type: m.type, title: m.title, submit: m.submit, close: m.close, blocks: m.blocks }, ctx(), modalErrors)}</div></div>`;
   const form = root.querySelector('form') as HTMLFormElement | null;
@@ -201,7 +202,6 @@ function drawModal(): void {
     const values = readViewState([...new FormData(form).entries()].map(([k, v]) => [k, String(v)] as [string, string]), m);
     void act({ op: 'submit', viewId: m.id, values }).then((out) => {
       modalErrors = out.errors ?? {};
-      modalKey = '';
       if (out.errors) draw();
     });
   });
