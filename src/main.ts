@@ -57,31 +57,16 @@ async function main(): Promise<void> {
   }
   const log = createLogger(env.LOG_LEVEL);
   handleStrayErrors(log);
-  let muster: Muster;
-  let run: SandboxRun | undefined;
-  try {
-    if (sandbox) {
-      run = await startSandbox({ env, policy, log, reset: args.reset === true, record: args.record, replay: args.replay });
-      muster = run.muster;
-    } else muster = await startMuster({ env, policy, log });
-  } catch (e) {
-    if (e instanceof StartupError) {
-      console.error(`muster: ${e.message}`);
-      process.exit(1);
-    }
-    throw e;
-  }
-  let signalled = false;
-  const shutdown = (signal: string) => {
-    if (signalled) return;
-    signalled = true;
-    log.info({ signal }, 'shutting down');
-    const hard = setTimeout(() => {
-      log.error('shutdown took longer than 9 s; exiting');
-      process.exit(1);
-    }, 9_000);
-    hard.unref();
-    (run ? run.stop() : muster.stop()).then(
+  // Signals are handled from the start: one that arrives while Muster is still starting (migrations, the sandbox's
+  // role grants) stops it gracefully as soon as it is up, instead of killing it halfway.
+  let stop: (() => Promise<void>) | undefined;
+  let signalled: string | undefined;
+  let stopping = false;
+  const shutdown = () => {
+    if (stopping || !stop || !signalled) return;
+    stopping = true;
+    log.info({ signal: signalled }, 'shutting down');
+    stop().then(
       () => process.exit(0),
       (e) => {
         log.error({ err: e }, 'shutdown failed');
@@ -89,8 +74,35 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  const onSignal = (signal: string) => {
+    if (signalled) return;
+    signalled = signal;
+    const hard = setTimeout(() => {
+      log.error('shutdown took longer than 9 s; exiting');
+      process.exit(1);
+    }, 9_000);
+    hard.unref();
+    if (!stop) log.info({ signal }, 'stopping as soon as start-up is done');
+    shutdown();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  try {
+    if (sandbox) {
+      const run: SandboxRun = await startSandbox({ env, policy, log, reset: args.reset === true, record: args.record, replay: args.replay });
+      stop = run.stop;
+    } else {
+      const muster: Muster = await startMuster({ env, policy, log });
+      stop = muster.stop;
+    }
+  } catch (e) {
+    if (e instanceof StartupError) {
+      console.error(`muster: ${e.message}`);
+      process.exit(1);
+    }
+    throw e;
+  }
+  shutdown();
 }
 
 /**
