@@ -47,6 +47,8 @@ export interface MusterOptions {
   slackWithout?: readonly (keyof Capabilities)[];
   /** `sandbox` when Muster runs against the built-in workspace (said by /readyz and the logs). Default production. */
   mode?: 'production' | 'sandbox';
+  /** The address to listen on (default: every interface). The sandbox, which has no sign-in, keeps to 127.0.0.1. */
+  host?: string;
   /** Routes to add to Muster's HTTP server before it listens (the sandbox's web app). */
   mount?: (web: Application) => void;
 }
@@ -220,7 +222,8 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   const server = createServer(web);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(env.PORT, () => resolve());
+    if (o.host) server.listen(env.PORT, o.host, () => resolve());
+    else server.listen(env.PORT, () => resolve());
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;

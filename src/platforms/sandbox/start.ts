@@ -66,6 +66,8 @@ export async function startSandbox(o: SandboxStartOptions): Promise<SandboxRun> 
       policy: o.policy,
       log,
       mode: 'sandbox',
+      // Anyone who reaches the page acts as anyone in the workspace: it stays on this machine.
+      host: '127.0.0.1',
       loops: o.loops,
       mount: (web) => web.use(sandboxRouter(sandbox, { log, script, mode: rec ? 'replay' : 'sandbox' })),
     });
@@ -147,16 +149,20 @@ export async function replay(sandbox: Sandbox, rec: Recording, log: Logger): Pro
     const deadline = Date.now() + 15_000;
     while (Date.now() - lastChange < 300 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   };
+  // Calls before the first action are Muster starting up (auth.test…); the replay's own start-up is not compared.
+  let started = false;
   try {
     for (const e of rec.entries) {
       if (e.kind === 'call') {
-        if (e.applied) {
+        if (e.applied && !started) ids.noteRecorded(e.method, e.args, e.response);
+        else if (e.applied) {
           recordedCalls[e.method] = (recordedCalls[e.method] ?? 0) + 1;
           ids.noteRecorded(e.method, e.args, e.response);
         }
         continue;
       }
       if (e.kind !== 'action') continue;
+      started = true;
       await new Promise((r) => setTimeout(r, Math.min(2_000, Math.max(0, e.at - prevAt))));
       prevAt = e.at;
       await quiet();
