@@ -31,7 +31,7 @@ import { randomBytes } from 'node:crypto';
 // ---------------------------------------------------------------------------
 
 export const TEAM_ID = 'T0001';
-export const TEAM_NAME = 'Muster Test';
+export const TEAM_NAME = 'Muster Sandbox';
 export const TEAM_DOMAIN = 'muster-test';
 export const BOT_USER_ID = 'UBOT';
 export const BOT_ID = 'BBOT';
