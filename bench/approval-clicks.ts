@@ -100,7 +100,7 @@ export const SLACK_ACK_DEADLINE_MS = 3_000;
  * and other helper threads included), or with `mainThread` by its main thread only — the JavaScript
  * event loop, where Bolt, Prisma and better-sqlite3 all run.
  */
-function cpuMsOf(pid: number, mainThread = false): number | undefined {
+export function cpuMsOf(pid: number, mainThread = false): number | undefined {
   try {
     const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -208,13 +208,13 @@ export interface ClickBenchResult {
   failures: string[];
 }
 
-function quantiles(xs: number[]): Quantiles {
+export function quantiles(xs: number[]): Quantiles {
   const s = [...xs].sort((a, b) => a - b);
   return { p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s.length ? s[s.length - 1]! : Number.NaN };
 }
 
 /** Share of all CPUs busy over `ms`. */
-async function cpuBusy(ms: number): Promise<number> {
+export async function cpuBusy(ms: number): Promise<number> {
   const total = () => os.cpus().reduce((a, c) => ({ idle: a.idle + c.times.idle, all: a.all + c.times.idle + c.times.user + c.times.nice + c.times.sys + c.times.irq }), { idle: 0, all: 0 });
   const a = total();
   await sleep(ms);
@@ -240,7 +240,7 @@ function findApprove(blocks: unknown): string | undefined {
 }
 
 /** Waits until nothing has reached the fake (Web API or response_url) for QUIET_MS; false after `limitMs`. */
-async function quiet(fake: FakeSlack, limitMs: number): Promise<boolean> {
+export async function quiet(fake: FakeSlack, limitMs: number): Promise<boolean> {
   const deadline = performance.now() + limitMs;
   let last = -1;
   let since = performance.now();
@@ -789,7 +789,7 @@ const f2 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? 
 const r3 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? null : Math.round(n * 1000) / 1000);
 
 /** First column (and a last column headed '', for notes) left-aligned, the others right-aligned. */
-function table(header: string[], rows: string[][]): string[] {
+export function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const left = (i: number) => i === 0 || (i === header.length - 1 && header[i] === '');
   const line = (cells: string[]) => cells.map((c, i) => (left(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();

@@ -17,6 +17,17 @@
  * keep p99 under a limit, and the highest at which every card copy shows its final state within 2 s of
  * the last click; the votes counted in the database afterwards.
  *
+ * Then the "change votes" section (bench/change-clicks.ts): the same measurement for CAB votes on normal
+ * change requests (CHG-n), raised through `/change new normal` and the submitted change form, against its
+ * own Muster (fresh SQLite, a policy with changes.enforcedIn: [] and the default CAB: quorum 3 of 4 seats);
+ * signed Approve clicks from CAB members open loop, every click a vote and one of each change's three deciding it;
+ * a step-up for the highest rate at which the acks hold and at which every card copy is current; the votes
+ * and approvals checked in the database afterwards.
+ *
+ * BENCH_ONLY runs some sections alone: a comma list of section names or parts of them (whoami, war room,
+ * approval clicks, change votes), e.g. BENCH_ONLY=change or BENCH_ONLY=approval,change; unset: every
+ * section, in that order.
+ *
  * Every child runs at Muster's production log level, LOG_LEVEL=info, writing to its own file under
  * bench/results/logs/ (not the terminal). The Muster children run with MUSTER_SLACK_PACING=off by
  * default: the fakes answer at once and enforce no rate tiers, so the figures are what one process
@@ -30,12 +41,18 @@
  * (default "10,20,40,60,80,100,150,200,300,400"), BENCH_CLICK_STEP_SECONDS (default 5),
  * BENCH_CLICK_MAX_P99 (ms, default 500), BENCH_CARDS_MAX_LAG (ms from the last click until every card
  * copy is final, default 2000), BENCH_CLICK_REFINE (bisecting steps per criterion after its first
- * failing step, default 1), BENCH_SLACK_PACING (MUSTER_SLACK_PACING of the Muster children: off
+ * failing step, default 1), BENCH_CHANGE_RATE (CAB clicks/s of the change-vote section, default 10),
+ * BENCH_CHANGE_SECONDS (default 10), BENCH_CHANGE_STEPS (default "10,20,40,60,80,100,150,200"),
+ * BENCH_CHANGE_STEP_SECONDS (default 5) — the change-vote section shares BENCH_WARMUP,
+ * BENCH_CLICK_MAX_P99, BENCH_CARDS_MAX_LAG and BENCH_CLICK_REFINE with the approval clicks —,
+ * BENCH_ONLY (see above), BENCH_SLACK_PACING (MUSTER_SLACK_PACING of the Muster children: off
  * (default), on, or a scale).
  * Prints tables and writes bench/results/latest.json. Exits 1 when a target's error rate is above
  * 1 %, a child fails to start or dies, Muster does not exit 0 within 10 s of SIGTERM, a war room
  * is not complete within 10 s, a measured approval click was not exactly one vote, or a card copy
- * never showed its request's final state.
+ * never showed its request's final state; in the change-vote section, when a click was not the planned
+ * vote, a card copy never showed its change's final state, or the database does not hold exactly one vote
+ * per click and the planned number of approved changes.
  */
 import http from 'node:http';
 import os from 'node:os';
@@ -48,6 +65,7 @@ import { FORM_CONTENT_TYPE, nowSeconds, sign, slashCommand } from '../test/suppo
 import { runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
 import { runWarRoomBench, summarizeWarRoom } from './warroom.ts';
 import { runApprovalClickBench, summarizeApprovalClicks } from './approval-clicks.ts';
+import { runChangeVoteBench, summarizeChangeVotes } from './change-clicks.ts';
 import {
   describeExit,
   dumpOutput,
@@ -122,6 +140,35 @@ const CLICK_MAX_P99_MS = numberFromEnv('BENCH_CLICK_MAX_P99', 500, 1);
 const CARDS_MAX_LAG_MS = numberFromEnv('BENCH_CARDS_MAX_LAG', 2_000, 1);
 const CLICK_REFINE = Math.round(numberFromEnv('BENCH_CLICK_REFINE', 1, 0));
 const SLACK_PACING = (process.env.BENCH_SLACK_PACING ?? '').trim() || 'off';
+const CHANGE_RATE = numberFromEnv('BENCH_CHANGE_RATE', 10, 0.1);
+const CHANGE_SECONDS = numberFromEnv('BENCH_CHANGE_SECONDS', 10, 0.1);
+const CHANGE_STEPS = ratesFromEnv('BENCH_CHANGE_STEPS', [10, 20, 40, 60, 80, 100, 150, 200]);
+const CHANGE_STEP_SECONDS = numberFromEnv('BENCH_CHANGE_STEP_SECONDS', 5, 0.1);
+
+/** The sections, in the order they run; BENCH_ONLY picks some of them. */
+const SECTIONS = ['whoami', 'war room', 'approval clicks', 'change votes'] as const;
+type Section = (typeof SECTIONS)[number];
+function sectionsFromEnv(name: string): Set<Section> {
+  const raw = process.env[name]?.trim();
+  if (!raw) return new Set(SECTIONS);
+  const norm = (x: string) => x.toLowerCase().replace(/[^a-z0-9]/g, '');
+  const picked = new Set<Section>();
+  for (const token of raw.split(',').map(norm).filter(Boolean)) {
+    const hits = SECTIONS.filter((sec) => norm(sec).includes(token));
+    if (hits.length === 0) {
+      console.error(`bench: ${name}=${raw}: "${token}" names no section; the sections are ${SECTIONS.join(', ')}`);
+      process.exit(2);
+    }
+    for (const h of hits) picked.add(h);
+  }
+  if (picked.size === 0) {
+    console.error(`bench: ${name}=${raw}: no section named; the sections are ${SECTIONS.join(', ')}`);
+    process.exit(2);
+  }
+  return picked;
+}
+const ONLY = sectionsFromEnv('BENCH_ONLY');
+const runs = (section: Section) => ONLY.has(section);
 /** where the children's logs go (overwritten by each run) */
 const LOG_DIR = join(root, 'bench', 'results', 'logs');
 const LOG_LEVEL = 'info';
@@ -135,13 +182,23 @@ const CLICK_BUDGET_MS =
     // refining steps: up to CLICK_REFINE for each of the two criteria (acks, cards)
     ...Array.from({ length: 2 * CLICK_REFINE }, () => [Math.max(...CLICK_STEPS), CLICK_STEP_SECONDS]),
   ].reduce((ms, [rate, s]) => ms + 2 * s! * 1000 + 2 * 15_000 + Math.round(rate! * s!) * 70, 0);
+/** the same for the change-vote section, whose set-up raises a change (two requests) per three clicks */
+const CHANGE_BUDGET_MS =
+  120_000 +
+  [
+    [CHANGE_RATE, WARMUP],
+    [CHANGE_RATE, CHANGE_SECONDS],
+    ...CHANGE_STEPS.map((r) => [r, CHANGE_STEP_SECONDS]),
+    ...Array.from({ length: 2 * CLICK_REFINE }, () => [Math.max(...CHANGE_STEPS), CHANGE_STEP_SECONDS]),
+  ].reduce((ms, [rate, s]) => ms + 2 * s! * 1000 + 2 * 15_000 + Math.round(rate! * s!) * 130, 0);
 const MAX_SOCKETS = 64;
 const REQUEST_TIMEOUT_MS = 10_000;
 const START_TIMEOUT_MS = 30_000;
 const SHUTDOWN_LIMIT_MS = 10_000;
 const MAX_ERROR_RATE = 0.01;
-/** ~2 minutes for the default run; longer runs get their measuring time on top. */
-const RUN_TIMEOUT_MS = Math.max(120_000, (60 + 2 * (SECONDS + WARMUP)) * 1000) + 45_000 + WARROOMS * 2_000 + CLICK_BUDGET_MS;
+/** ~2 minutes for the default run; longer runs get their measuring time on top (the sections that run). */
+const RUN_TIMEOUT_MS =
+  Math.max(120_000, (60 + 2 * (SECONDS + WARMUP)) * 1000) + 45_000 + WARROOMS * 2_000 + (runs('approval clicks') ? CLICK_BUDGET_MS : 0) + (runs('change votes') ? CHANGE_BUDGET_MS : 0);
 
 const SECRET = `bench-${randomBytes(12).toString('hex')}`;
 const BOT_TOKEN = 'xoxb-bench';
@@ -159,10 +216,11 @@ let bare: Child | undefined;
 let warMuster: Child | undefined;
 let clickMuster: Child | undefined;
 let clickBare: Child | undefined;
+let changeMuster: Child | undefined;
 
 function emergencyExit(reason: string, code: number): never {
   console.error(`\nbench: ${reason}`);
-  for (const c of [muster, bare, warMuster, clickMuster, clickBare]) {
+  for (const c of [muster, bare, warMuster, clickMuster, clickBare, changeMuster]) {
     if (!c) continue;
     console.error(`\n${describeExit(c)}; its last output:\n${dumpOutput(c)}`);
     killNow(c);
@@ -308,7 +366,8 @@ async function main(): Promise<number> {
     loadAvgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
     cpuBusyBeforeStartPct: Math.round(busyBefore * 1000) / 10,
   };
-  console.log(`Muster benchmark: "/muster ${COMMAND_TEXT}" ack latency, open loop ${RATE} req/s for ${SECONDS} s (+${WARMUP} s warm-up) per target`);
+  if (runs('whoami')) console.log(`Muster benchmark: "/muster ${COMMAND_TEXT}" ack latency, open loop ${RATE} req/s for ${SECONDS} s (+${WARMUP} s warm-up) per target`);
+  if (ONLY.size < SECTIONS.length) console.log(`Muster benchmark: ${[...ONLY].join(', ')} only (BENCH_ONLY=${process.env.BENCH_ONLY?.trim()})`);
   console.log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}, ${machine.platform}, ${machine.totalMemMb} MB RAM`);
   console.log(`CPU busy in the second before the run: ${machine.cpuBusyBeforeStartPct.toFixed(1)} % (load average ${machine.loadAvgAtStart.join(' / ')})`);
   console.log(`every child: LOG_LEVEL=${LOG_LEVEL}, output to bench/results/logs/; Muster children: MUSTER_SLACK_PACING=${SLACK_PACING}`);
@@ -332,202 +391,249 @@ async function main(): Promise<number> {
   ensureIgnored();
 
   const results: { muster?: TargetResult; bare?: TargetResult } = {};
+  let m: TargetResult | undefined;
+  let b: TargetResult | undefined;
+  let musterLog: { lines: number; warnPlus: string[] } | undefined;
+  let warSummary: ReturnType<typeof summarizeWarRoom> | undefined;
+  let clickSummary: ReturnType<typeof summarizeApprovalClicks> | undefined;
+  let changeSummary: ReturnType<typeof summarizeChangeVotes> | undefined;
   try {
-    // --- start both children (one after the other) ---
-    const musterPort = await freePort();
-    let t0 = performance.now();
-    muster = startChild('muster', ['--import', 'tsx', 'src/main.ts'], {
-      cwd: root,
-      env: {
-        ...baseEnv,
-        PORT: String(musterPort),
-        SLACK_BOT_TOKEN: BOT_TOKEN,
-        SLACK_SIGNING_SECRET: SECRET,
-        SLACK_API_URL: fake.url,
-        DATABASE_URL: `file:${join(tmp, 'bench.db')}`,
-        MUSTER_ADMINS: USER_ID,
-        MUSTER_AUDIT_KEY: BENCH_AUDIT_KEY,
-      },
-      logFile: join(LOG_DIR, 'whoami-muster.log'),
-    });
-    try {
-      await waitForHttp200(muster, `http://127.0.0.1:${musterPort}/readyz`, START_TIMEOUT_MS);
-    } catch (e) {
-      console.error(`bench: Muster failed to start: ${(e as Error).message}\n${dumpOutput(muster)}`);
-      return 1;
-    }
-    const musterReadyMs = performance.now() - t0;
-    console.log(`  muster    pid ${muster.pid} on :${musterPort}, /readyz 200 after ${musterReadyMs.toFixed(0)} ms (fresh SQLite, migrations included)`);
-
-    const barePort = await freePort();
-    t0 = performance.now();
-    bare = startChild('bare-bolt', ['--import', 'tsx', 'bench/bare-bolt.ts'], {
-      cwd: root,
-      env: { ...baseEnv, PORT: String(barePort), SLACK_SIGNING_SECRET: SECRET },
-      logFile: join(LOG_DIR, 'whoami-bare-bolt.log'),
-    });
-    try {
-      await waitForLine(bare, /^READY (\d+)/, START_TIMEOUT_MS);
-    } catch (e) {
-      console.error(`bench: bare Bolt failed to start: ${(e as Error).message}\n${dumpOutput(bare)}`);
-      return 1;
-    }
-    const bareReadyMs = performance.now() - t0;
-    console.log(`  bare bolt pid ${bare.pid} on :${barePort}, listening after ${bareReadyMs.toFixed(0)} ms\n`);
-
-    // let both settle (JIT of start-up code, GC) before taking idle memory
-    await new Promise((r) => setTimeout(r, 500));
-    const musterIdle = memoryOf(muster.pid);
-    const bareIdle = memoryOf(bare.pid);
-    const musterLogMark = logMark(muster);
-
-    // --- load, one target at a time ---
-    const targets: Array<{ key: 'muster' | 'bare'; label: string; child: Child; target: LoadTarget; readyMs: number; idle?: Memory }> = [
-      { key: 'muster', label: 'muster', child: muster, target: slashTarget('muster', musterPort, checkMuster), readyMs: musterReadyMs, idle: musterIdle },
-      { key: 'bare', label: 'bare bolt', child: bare, target: slashTarget('bare', barePort, checkBare), readyMs: bareReadyMs, idle: bareIdle },
-    ];
-    for (const t of targets) {
-      let s;
+    if (runs('whoami')) {
+      // --- start both children (one after the other) ---
+      const musterPort = await freePort();
+      let t0 = performance.now();
+      muster = startChild('muster', ['--import', 'tsx', 'src/main.ts'], {
+        cwd: root,
+        env: {
+          ...baseEnv,
+          PORT: String(musterPort),
+          SLACK_BOT_TOKEN: BOT_TOKEN,
+          SLACK_SIGNING_SECRET: SECRET,
+          SLACK_API_URL: fake.url,
+          DATABASE_URL: `file:${join(tmp, 'bench.db')}`,
+          MUSTER_ADMINS: USER_ID,
+          MUSTER_AUDIT_KEY: BENCH_AUDIT_KEY,
+        },
+        logFile: join(LOG_DIR, 'whoami-muster.log'),
+      });
       try {
-        s = await bench(t.label, t.child, t.target);
+        await waitForHttp200(muster, `http://127.0.0.1:${musterPort}/readyz`, START_TIMEOUT_MS);
       } catch (e) {
-        process.stdout.write('\n');
-        console.error(`bench: ${(e as Error).message}\n${dumpOutput(t.child)}`);
+        console.error(`bench: Muster failed to start: ${(e as Error).message}\n${dumpOutput(muster)}`);
         return 1;
       }
-      for (const c of [muster, bare]) {
-        if (c.exitInfo) {
-          console.error(`bench: ${describeExit(c)} while ${t.label} was under load; its last output:\n${dumpOutput(c)}`);
+      const musterReadyMs = performance.now() - t0;
+      console.log(`  muster    pid ${muster.pid} on :${musterPort}, /readyz 200 after ${musterReadyMs.toFixed(0)} ms (fresh SQLite, migrations included)`);
+
+      const barePort = await freePort();
+      t0 = performance.now();
+      bare = startChild('bare-bolt', ['--import', 'tsx', 'bench/bare-bolt.ts'], {
+        cwd: root,
+        env: { ...baseEnv, PORT: String(barePort), SLACK_SIGNING_SECRET: SECRET },
+        logFile: join(LOG_DIR, 'whoami-bare-bolt.log'),
+      });
+      try {
+        await waitForLine(bare, /^READY (\d+)/, START_TIMEOUT_MS);
+      } catch (e) {
+        console.error(`bench: bare Bolt failed to start: ${(e as Error).message}\n${dumpOutput(bare)}`);
+        return 1;
+      }
+      const bareReadyMs = performance.now() - t0;
+      console.log(`  bare bolt pid ${bare.pid} on :${barePort}, listening after ${bareReadyMs.toFixed(0)} ms\n`);
+
+      // let both settle (JIT of start-up code, GC) before taking idle memory
+      await new Promise((r) => setTimeout(r, 500));
+      const musterIdle = memoryOf(muster.pid);
+      const bareIdle = memoryOf(bare.pid);
+      const musterLogMark = logMark(muster);
+
+      // --- load, one target at a time ---
+      const targets: Array<{ key: 'muster' | 'bare'; label: string; child: Child; target: LoadTarget; readyMs: number; idle?: Memory }> = [
+        { key: 'muster', label: 'muster', child: muster, target: slashTarget('muster', musterPort, checkMuster), readyMs: musterReadyMs, idle: musterIdle },
+        { key: 'bare', label: 'bare bolt', child: bare, target: slashTarget('bare', barePort, checkBare), readyMs: bareReadyMs, idle: bareIdle },
+      ];
+      for (const t of targets) {
+        let s;
+        try {
+          s = await bench(t.label, t.child, t.target);
+        } catch (e) {
+          process.stdout.write('\n');
+          console.error(`bench: ${(e as Error).message}\n${dumpOutput(t.child)}`);
           return 1;
         }
+        for (const c of [muster, bare]) {
+          if (c.exitInfo) {
+            console.error(`bench: ${describeExit(c)} while ${t.label} was under load; its last output:\n${dumpOutput(c)}`);
+            return 1;
+          }
+        }
+        const { warmup, ...summary } = s;
+        results[t.key] = { label: t.label, summary, warmup, memoryIdle: t.idle, memoryAfter: memoryOf(t.child.pid), readyMs: t.readyMs };
       }
-      const { warmup, ...summary } = s;
-      results[t.key] = { label: t.label, summary, warmup, memoryIdle: t.idle, memoryAfter: memoryOf(t.child.pid), readyMs: t.readyMs };
-    }
-    // --- graceful shutdown, one at a time, timed ---
-    results.muster!.stop = await stopChild(muster, SHUTDOWN_LIMIT_MS);
-    const musterLog = logSince(muster, musterLogMark);
-    results.bare!.stop = await stopChild(bare, SHUTDOWN_LIMIT_MS);
+      // --- graceful shutdown, one at a time, timed ---
+      results.muster!.stop = await stopChild(muster, SHUTDOWN_LIMIT_MS);
+      musterLog = logSince(muster, musterLogMark);
+      results.bare!.stop = await stopChild(bare, SHUTDOWN_LIMIT_MS);
 
-    // --- report ---
-    const m = results.muster!;
-    const b = results.bare!;
-    console.log('');
-    console.log(
-      table(
-        ['target', 'sent', 'errors', 'sent/s', 'ok/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'mean ms'],
-        [m, b].map((r) => [
-          r.label,
-          String(r.summary.sent),
-          String(r.summary.errors),
-          f1(r.summary.sendRate),
-          f1(r.summary.throughput),
-          f2(r.summary.p50),
-          f2(r.summary.p90),
-          f2(r.summary.p99),
-          f2(r.summary.max),
-          f2(r.summary.mean),
-        ]),
-      ),
-    );
-    const ratioP50 = m.summary.p50 / b.summary.p50;
-    const ratioP99 = m.summary.p99 / b.summary.p99;
-    console.log(`\nMuster / bare Bolt:  p50 ×${f2(ratioP50)}   p99 ×${f2(ratioP99)}`);
-    console.log(`client send lag (worst, due → sent): muster ${f2(m.summary.maxSendLagMs)} ms, bare ${f2(b.summary.maxSendLagMs)} ms`);
-    console.log(`muster logged ${musterLog.lines} line(s) during the load and shutdown (${musterLog.warnPlus.length} at warn or above) to bench/results/logs/whoami-muster.log`);
-    console.log('');
-    console.log(
-      table(
-        ['process', 'RSS idle MB', 'RSS after load MB', 'peak RSS MB', 'ready ms', 'SIGTERM → exit'],
-        [m, b].map((r) => [
-          r.label,
-          f1(r.memoryIdle?.rssMb),
-          f1(r.memoryAfter?.rssMb),
-          f1(r.memoryAfter?.peakMb),
-          r.readyMs.toFixed(0),
-          stopText(r.stop),
-        ]),
-      ),
-    );
+      // --- report ---
+      m = results.muster!;
+      b = results.bare!;
+      console.log('');
+      console.log(
+        table(
+          ['target', 'sent', 'errors', 'sent/s', 'ok/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'mean ms'],
+          [m, b].map((r) => [
+            r.label,
+            String(r.summary.sent),
+            String(r.summary.errors),
+            f1(r.summary.sendRate),
+            f1(r.summary.throughput),
+            f2(r.summary.p50),
+            f2(r.summary.p90),
+            f2(r.summary.p99),
+            f2(r.summary.max),
+            f2(r.summary.mean),
+          ]),
+        ),
+      );
+      console.log(`\nMuster / bare Bolt:  p50 ×${f2(m.summary.p50 / b.summary.p50)}   p99 ×${f2(m.summary.p99 / b.summary.p99)}`);
+      console.log(`client send lag (worst, due → sent): muster ${f2(m.summary.maxSendLagMs)} ms, bare ${f2(b.summary.maxSendLagMs)} ms`);
+      console.log(`muster logged ${musterLog.lines} line(s) during the load and shutdown (${musterLog.warnPlus.length} at warn or above) to bench/results/logs/whoami-muster.log`);
+      console.log('');
+      console.log(
+        table(
+          ['process', 'RSS idle MB', 'RSS after load MB', 'peak RSS MB', 'ready ms', 'SIGTERM → exit'],
+          [m, b].map((r) => [
+            r.label,
+            f1(r.memoryIdle?.rssMb),
+            f1(r.memoryAfter?.rssMb),
+            f1(r.memoryAfter?.peakMb),
+            r.readyMs.toFixed(0),
+            stopText(r.stop),
+          ]),
+        ),
+      );
+    }
 
     // --- war room set-up ---
-    console.log('\n== war room set-up ==');
-    const warBusy = await cpuBusy(500);
-    console.log(
-      `"/incident declare P1 Bench incident <i>" ×${WARROOMS}, one at a time; every Slack call (Web API and response_url) answers after ${WARROOM_LATENCY_MS} ms` +
-        `${Object.keys(WARROOM_SLOW).length ? ` (except ${Object.entries(WARROOM_SLOW).map(([k, v]) => `${k}: ${v} ms`).join(', ')})` : ''}; ` +
-        `CPU busy just before: ${(warBusy * 100).toFixed(1)} %`,
-    );
-    const warOpts = { count: WARROOMS, latencyMs: WARROOM_LATENCY_MS, methodLatencyMs: WARROOM_SLOW, timeoutMs: WARROOM_TIMEOUT_MS, pollMs: WARROOM_POLL_MS, roundGapMs: WARROOM_ROUND_GAP_MS };
-    const war = await runWarRoomBench({
-      ...warOpts,
-      root,
-      tmp,
-      baseEnv,
-      logDir: LOG_DIR,
-      secret: SECRET,
-      botToken: BOT_TOKEN,
-      startTimeoutMs: START_TIMEOUT_MS,
-      shutdownLimitMs: SHUTDOWN_LIMIT_MS,
-      onChild: (c) => {
-        warMuster = c;
-      },
-    });
-    const warSummary = summarizeWarRoom(war, warOpts, warBusy * 100);
-    console.log('');
-    console.log(warSummary.text);
-    failures.push(...war.failures);
-    if (war.lastOutput) console.log(`\nwar-room muster logged ${war.musterLogLines} line(s) at warn or above; last output:\n${war.lastOutput}`);
+    if (runs('war room')) {
+      console.log('\n== war room set-up ==');
+      const warBusy = await cpuBusy(500);
+      console.log(
+        `"/incident declare P1 Bench incident <i>" ×${WARROOMS}, one at a time; every Slack call (Web API and response_url) answers after ${WARROOM_LATENCY_MS} ms` +
+          `${Object.keys(WARROOM_SLOW).length ? ` (except ${Object.entries(WARROOM_SLOW).map(([k, v]) => `${k}: ${v} ms`).join(', ')})` : ''}; ` +
+          `CPU busy just before: ${(warBusy * 100).toFixed(1)} %`,
+      );
+      const warOpts = { count: WARROOMS, latencyMs: WARROOM_LATENCY_MS, methodLatencyMs: WARROOM_SLOW, timeoutMs: WARROOM_TIMEOUT_MS, pollMs: WARROOM_POLL_MS, roundGapMs: WARROOM_ROUND_GAP_MS };
+      const war = await runWarRoomBench({
+        ...warOpts,
+        root,
+        tmp,
+        baseEnv,
+        logDir: LOG_DIR,
+        secret: SECRET,
+        botToken: BOT_TOKEN,
+        startTimeoutMs: START_TIMEOUT_MS,
+        shutdownLimitMs: SHUTDOWN_LIMIT_MS,
+        onChild: (c) => {
+          warMuster = c;
+        },
+      });
+      warSummary = summarizeWarRoom(war, warOpts, warBusy * 100);
+      console.log('');
+      console.log(warSummary.text);
+      failures.push(...war.failures);
+      if (war.lastOutput) console.log(`\nwar-room muster logged ${war.musterLogLines} line(s) at warn or above; last output:\n${war.lastOutput}`);
+    }
 
     // --- approval clicks ---
-    console.log('\n== approval clicks ==');
-    const clickBusy = await cpuBusy(500);
-    console.log(
-      `signed Approve clicks (block_actions, a fresh trigger_id each) on production-deploy cards that need release_manager + cto + security_lead: ` +
-        `click i is approver i mod 3 on request ⌊i/3⌋, so every click is a vote and every third decides its request; ` +
-        `open loop ${CLICK_RATE} clicks/s for ${CLICK_SECONDS} s (+${WARMUP} s warm-up on requests of its own); FakeSlack answers at once, no rate tiers; CPU busy just before: ${(clickBusy * 100).toFixed(1)} %`,
-    );
-    const clickOpts = { rate: CLICK_RATE, seconds: CLICK_SECONDS, warmupSeconds: WARMUP, steps: CLICK_STEPS, stepSeconds: CLICK_STEP_SECONDS, maxP99Ms: CLICK_MAX_P99_MS, cardsMaxLagMs: CARDS_MAX_LAG_MS, refineSteps: CLICK_REFINE };
-    const clicks = await runApprovalClickBench({
-      ...clickOpts,
-      root,
-      tmp,
-      baseEnv,
-      logDir: LOG_DIR,
-      secret: SECRET,
-      botToken: BOT_TOKEN,
-      maxSockets: MAX_SOCKETS,
-      requestTimeoutMs: REQUEST_TIMEOUT_MS,
-      startTimeoutMs: START_TIMEOUT_MS,
-      shutdownLimitMs: SHUTDOWN_LIMIT_MS,
-      createConcurrency: 4,
-      onChild: (name, c) => {
-        if (name === 'muster') clickMuster = c;
-        else clickBare = c;
-      },
-    });
-    const clickSummary = summarizeApprovalClicks(clicks, clickOpts, { rate: RATE, muster: m.summary, bare: b.summary }, clickBusy * 100);
-    console.log('');
-    console.log(clickSummary.text);
-    failures.push(...clicks.failures, ...clickSummary.failures);
-    if (clicks.muster.lastOutput) console.log(`\nclick muster logged ${clicks.muster.logLines} line(s) at warn or above; last output:\n${clicks.muster.lastOutput}`);
+    if (runs('approval clicks')) {
+      console.log('\n== approval clicks ==');
+      const clickBusy = await cpuBusy(500);
+      console.log(
+        `signed Approve clicks (block_actions, a fresh trigger_id each) on production-deploy cards that need release_manager + cto + security_lead: ` +
+          `click i is approver i mod 3 on request ⌊i/3⌋, so every click is a vote and every third decides its request; ` +
+          `open loop ${CLICK_RATE} clicks/s for ${CLICK_SECONDS} s (+${WARMUP} s warm-up on requests of its own); FakeSlack answers at once, no rate tiers; CPU busy just before: ${(clickBusy * 100).toFixed(1)} %`,
+      );
+      const clickOpts = { rate: CLICK_RATE, seconds: CLICK_SECONDS, warmupSeconds: WARMUP, steps: CLICK_STEPS, stepSeconds: CLICK_STEP_SECONDS, maxP99Ms: CLICK_MAX_P99_MS, cardsMaxLagMs: CARDS_MAX_LAG_MS, refineSteps: CLICK_REFINE };
+      const clicks = await runApprovalClickBench({
+        ...clickOpts,
+        root,
+        tmp,
+        baseEnv,
+        logDir: LOG_DIR,
+        secret: SECRET,
+        botToken: BOT_TOKEN,
+        maxSockets: MAX_SOCKETS,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        startTimeoutMs: START_TIMEOUT_MS,
+        shutdownLimitMs: SHUTDOWN_LIMIT_MS,
+        createConcurrency: 4,
+        onChild: (name, c) => {
+          if (name === 'muster') clickMuster = c;
+          else clickBare = c;
+        },
+      });
+      clickSummary = summarizeApprovalClicks(clicks, clickOpts, { rate: RATE, muster: m?.summary, bare: b?.summary }, clickBusy * 100);
+      console.log('');
+      console.log(clickSummary.text);
+      failures.push(...clicks.failures, ...clickSummary.failures);
+      if (clicks.muster.lastOutput) console.log(`\nclick muster logged ${clicks.muster.logLines} line(s) at warn or above; last output:\n${clicks.muster.lastOutput}`);
+    }
+
+    // --- change votes ---
+    if (runs('change votes')) {
+      console.log('\n== change votes ==');
+      const changeBusy = await cpuBusy(500);
+      console.log(
+        `signed Approve clicks (block_actions, a fresh trigger_id each) by CAB members on normal changes raised through /change new normal and the submitted form ` +
+          `(changes.enforcedIn: [], default CAB: quorum 3, change manager required): each change gets the change manager's vote and two other seats' in turn, ` +
+          `each member clicking the DM copy Muster sent them, so every click is a vote and one of each change's three decides it; open loop ${CHANGE_RATE} clicks/s for ${CHANGE_SECONDS} s ` +
+          `(+${WARMUP} s warm-up on changes of its own); FakeSlack answers at once, no rate tiers; CPU busy just before: ${(changeBusy * 100).toFixed(1)} %`,
+      );
+      const changeOpts = { rate: CHANGE_RATE, seconds: CHANGE_SECONDS, warmupSeconds: WARMUP, steps: CHANGE_STEPS, stepSeconds: CHANGE_STEP_SECONDS, maxP99Ms: CLICK_MAX_P99_MS, cardsMaxLagMs: CARDS_MAX_LAG_MS, refineSteps: CLICK_REFINE };
+      const changes = await runChangeVoteBench({
+        ...changeOpts,
+        root,
+        tmp,
+        baseEnv,
+        logDir: LOG_DIR,
+        secret: SECRET,
+        botToken: BOT_TOKEN,
+        maxSockets: MAX_SOCKETS,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        startTimeoutMs: START_TIMEOUT_MS,
+        shutdownLimitMs: SHUTDOWN_LIMIT_MS,
+        createConcurrency: 4,
+        onChild: (c) => {
+          changeMuster = c;
+        },
+      });
+      changeSummary = summarizeChangeVotes(changes, changeOpts, changeBusy * 100);
+      console.log('');
+      console.log(changeSummary.text);
+      failures.push(...changes.failures, ...changeSummary.failures);
+      if (changes.muster.lastOutput) console.log(`\nchange-vote muster logged ${changes.muster.logLines} line(s) at warn or above; last output:\n${changes.muster.lastOutput}`);
+    }
 
     // --- verdict ---
-    for (const r of [m, b]) {
-      if (r.summary.errorRate > MAX_ERROR_RATE) failures.push(`${r.label}: ${r.summary.errors}/${r.summary.sent} errors (${(r.summary.errorRate * 100).toFixed(1)} % > 1 %)`);
-      if (r.summary.errors + r.warmup.errors > 0) {
-        console.log(`\n${r.label} errors (warm-up ${r.warmup.errors}/${r.warmup.sent}, measured ${r.summary.errors}/${r.summary.sent}):`);
-        for (const [kind, n] of Object.entries(r.summary.errorKinds)) console.log(`  ${n} × ${kind}`);
+    if (m && b && musterLog) {
+      for (const r of [m, b]) {
+        if (r.summary.errorRate > MAX_ERROR_RATE) failures.push(`${r.label}: ${r.summary.errors}/${r.summary.sent} errors (${(r.summary.errorRate * 100).toFixed(1)} % > 1 %)`);
+        if (r.summary.errors + r.warmup.errors > 0) {
+          console.log(`\n${r.label} errors (warm-up ${r.warmup.errors}/${r.warmup.sent}, measured ${r.summary.errors}/${r.summary.sent}):`);
+          for (const [kind, n] of Object.entries(r.summary.errorKinds)) console.log(`  ${n} × ${kind}`);
+        }
       }
-    }
-    const ms = m.stop!;
-    if (!ms.graceful || ms.code !== 0) failures.push(`muster did not exit 0 within ${SHUTDOWN_LIMIT_MS / 1000} s of SIGTERM (${stopText(ms)})`);
-    const bs = b.stop!;
-    if (bs.alreadyExited) failures.push(`bare bolt ${stopText(bs)} before SIGTERM`);
-    if (!ms.graceful || ms.code !== 0) {
-      console.log(`\nmuster's last output:\n${dumpOutput(muster, 3_000)}`);
-    } else if (musterLog.warnPlus.length > 0) {
-      console.log(`\nmuster logged ${musterLog.warnPlus.length} line(s) at warn or above during load/shutdown; the last ones:\n${indentTail(musterLog.warnPlus.join('\n'), 3_000)}`);
+      const ms = m.stop!;
+      if (!ms.graceful || ms.code !== 0) failures.push(`muster did not exit 0 within ${SHUTDOWN_LIMIT_MS / 1000} s of SIGTERM (${stopText(ms)})`);
+      const bs = b.stop!;
+      if (bs.alreadyExited) failures.push(`bare bolt ${stopText(bs)} before SIGTERM`);
+      if (!ms.graceful || ms.code !== 0) {
+        console.log(`\nmuster's last output:\n${dumpOutput(muster!, 3_000)}`);
+      } else if (musterLog.warnPlus.length > 0) {
+        console.log(`\nmuster logged ${musterLog.warnPlus.length} line(s) at warn or above during load/shutdown; the last ones:\n${indentTail(musterLog.warnPlus.join('\n'), 3_000)}`);
+      }
     }
 
     // --- JSON ---
@@ -553,12 +659,14 @@ async function main(): Promise<number> {
       command: `/muster ${COMMAND_TEXT}`,
       config: { rate: RATE, seconds: SECONDS, warmupSeconds: WARMUP, maxSockets: MAX_SOCKETS, requestTimeoutMs: REQUEST_TIMEOUT_MS, openLoop: true, logLevel: LOG_LEVEL, musterSlackPacing: SLACK_PACING },
       machine: { ...machine, loadAvgAtEnd },
-      targets: { muster: toJson(m), bareBolt: toJson(b) },
-      ratios: { p50: r3(ratioP50), p99: r3(ratioP99) },
-      musterShutdownMs: r3(ms.ms),
-      musterLog: { lines: musterLog.lines, warnPlus: musterLog.warnPlus.length },
-      warRoom: warSummary.json,
-      approvalClicks: clickSummary.json,
+      ...(ONLY.size < SECTIONS.length ? { sections: [...ONLY] } : {}),
+      targets: m && b ? { muster: toJson(m), bareBolt: toJson(b) } : null,
+      ratios: m && b ? { p50: r3(m.summary.p50 / b.summary.p50), p99: r3(m.summary.p99 / b.summary.p99) } : null,
+      musterShutdownMs: m?.stop ? r3(m.stop.ms) : null,
+      musterLog: musterLog ? { lines: musterLog.lines, warnPlus: musterLog.warnPlus.length } : null,
+      warRoom: warSummary?.json ?? null,
+      approvalClicks: clickSummary?.json ?? null,
+      changeVotes: changeSummary?.json ?? null,
       pass: failures.length === 0,
       failures,
     };
