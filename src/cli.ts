@@ -10,6 +10,9 @@ import { listEffects, replayEffects } from './store/outbox.ts';
 import { systemClock } from './domain/clock.ts';
 import { AuditKeyError, resolveAuditKeys } from './store/auditKeys.ts';
 import { evidenceJson, evidenceMarkdown, gatherEvidence, parseEvidenceRef } from './services/evidence.ts';
+import { createDiscordRest } from './platforms/discord/chatPort.ts';
+import { registerDiscordCommands } from './platforms/discord/commands.ts';
+import { commands } from '../commands/index.ts';
 
 const USAGE = `usage: muster <command>
   migrate                               apply database migrations (DATABASE_URL)
@@ -22,7 +25,9 @@ const USAGE = `usage: muster <command>
   outbox replay [id ...]                queue dead-lettered effects again (all when no id is given)
   evidence CHG-n|APR-n|INC-n [--format md|json] [--workspace ID]
                                         the evidence record of a change, approval or incident, with every audit
-                                        entry about it and its chain hash (the workspace: the only one, or --workspace)`;
+                                        entry about it and its chain hash (the workspace: the only one, or --workspace)
+  discord register [--guild ID]         register the Discord commands (DISCORD_TOKEN, DISCORD_APPLICATION_ID,
+                                        DISCORD_API_URL): globally, or for one server at once with --guild`;
 
 function fail(message: string, code = 2): never {
   console.error(`muster: ${message}`);
@@ -206,6 +211,25 @@ async function main(argv: string[]): Promise<number> {
         if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) fail((e as Error).message);
         throw e;
       }
+    }
+    // eslint-disable-next-line no-fallthrough
+    case 'discord': {
+      if (sub !== 'register') fail(`unknown discord command "${sub ?? ''}"\n${USAGE}`);
+      const { values } = parseArgs({ args: argv.slice(2), options: { guild: { type: 'string' } }, strict: true });
+      let env;
+      try {
+        env = parseEnv();
+      } catch (e) {
+        if (e instanceof EnvError) fail(e.message);
+        throw e;
+      }
+      const missing = [...(env.DISCORD_TOKEN ? [] : ['DISCORD_TOKEN']), ...(env.DISCORD_APPLICATION_ID ? [] : ['DISCORD_APPLICATION_ID'])];
+      if (missing.length) fail(`discord register needs ${missing.join(' and ')} (see docs/discord-setup.md)`);
+      if (values.guild !== undefined && !/^\d{17,20}$/.test(values.guild)) fail(`--guild takes a server id (a number such as 123456789012345678), not "${values.guild}"`);
+      const discordRest = createDiscordRest(env.DISCORD_TOKEN!, env.DISCORD_API_URL);
+      const n = await registerDiscordCommands(discordRest, env.DISCORD_APPLICATION_ID!, commands.values(), values.guild);
+      console.log(`registered ${n} Discord commands ${values.guild ? `in server ${values.guild}` : 'globally (they can take up to an hour to appear everywhere)'} at ${env.DISCORD_API_URL}`);
+      return 0;
     }
     // eslint-disable-next-line no-fallthrough
     case undefined:

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { EnvError, missingSlackVariables, noChatCredentials, parseEnv, SETUP_GUIDE, type Env } from './config/env.ts';
+import { discordConfigured, EnvError, missingDiscordVariables, missingSlackVariables, noChatCredentials, parseEnv, SETUP_GUIDE, slackConfigured, type Env } from './config/env.ts';
 import { loadPolicy, PolicyError } from './config/policy.ts';
 import { createLogger } from './log.ts';
 import { startMuster, StartupError, type Muster } from './muster.ts';
@@ -32,12 +32,22 @@ async function main(): Promise<void> {
       console.error(`muster: --reset, --record and --replay belong to the sandbox (npm run sandbox -- ${args.reset ? '--reset' : args.record ? '--record FILE' : '--replay FILE'}).`);
       process.exit(2);
     }
-    const missing = missingSlackVariables(env);
-    if (missing.length) {
+    // Either platform alone is a deployment; each one configured must be complete. Nothing configured (only
+    // possible with MUSTER_SANDBOX=off) names Slack's variables, the first platform.
+    const problems: string[] = [];
+    const slackMissing = missingSlackVariables(env);
+    if ((slackConfigured(env) || !discordConfigured(env)) && slackMissing.length) {
+      problems.push(`cannot start without Slack credentials. Missing: ${slackMissing.join(', ')}.\nCreate the Slack app from manifest.yml and set these variables: see ${SETUP_GUIDE}.`);
+    }
+    const discordMissing = missingDiscordVariables(env);
+    if (discordConfigured(env) && discordMissing.length) {
+      problems.push(`cannot start Discord. Missing: ${discordMissing.join(', ')}.\nSee docs/discord-setup.md.`);
+    }
+    if (problems.length) {
       console.error(
-        `muster: cannot start without Slack credentials. Missing: ${missing.join(', ')}.\n` +
-          `Create the Slack app from manifest.yml and set these variables: see ${SETUP_GUIDE}.` +
-          (env.MUSTER_SANDBOX === 'off' ? '' : `\nWith no chat credentials at all, npm start runs the sandbox instead.`),
+        problems.map((p) => `muster: ${p}`).join('\n') +
+          (noChatCredentials(env) ? '\nOr set the Discord variables (docs/discord-setup.md).' : '') +
+          (env.MUSTER_SANDBOX === 'off' || !noChatCredentials(env) ? '' : `\nWith no chat credentials at all, npm start runs the sandbox instead.`),
       );
       process.exit(1);
     }

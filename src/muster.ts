@@ -31,6 +31,13 @@ import { CabDigest } from './scheduler/cabDigest.ts';
 import { AuditLog } from './store/audit.ts';
 import { AuditKeyError, resolveAuditKeys } from './store/auditKeys.ts';
 import { checkpointFileProblem, wireAuditCheckpoints } from './scheduler/auditCheckpoints.ts';
+import type { REST } from '@discordjs/rest';
+import { Routes, type APIUser } from 'discord-api-types/v10';
+import { createDiscordRest, DiscordChatPort } from './platforms/discord/chatPort.ts';
+import { DiscordDirectory } from './platforms/discord/directory.ts';
+import { discordInteractions } from './platforms/discord/interactions.ts';
+import { registerDiscordCommands } from './platforms/discord/commands.ts';
+import type { Directory } from './services/types.ts';
 
 export interface MusterOptions {
   env: Env;
@@ -64,7 +71,10 @@ export interface Muster {
   inbox: InboxProcessor;
   /** The CAB digest (started with the loops; tests call its runDigest). */
   cabDigest: CabDigest;
-  slack: SlackPlatform;
+  /** Present when Slack is configured. */
+  slack?: SlackPlatform;
+  /** Present when Discord is configured: its port, REST client, and how interactions arrive. */
+  discord?: { port: DiscordChatPort; rest: REST; mode: 'http' | 'none' };
   server: Server;
   stop(): Promise<void>;
 }
@@ -126,27 +136,60 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   if (resumed || released || events) log.info({ effects: resumed, timers: released, events }, 'resuming work left unfinished by the last run');
 
   const dispatcher = new OutboxDispatcher(db, clock, log.child({ component: 'outbox' }), { owner, ...o.dispatcher });
-  const client = createWebClient(env.SLACK_BOT_TOKEN, env.SLACK_API_URL);
-  const slackPort = new SlackChatPort(client, { pacing: o.slackPacing ?? env.MUSTER_SLACK_PACING, without: o.slackWithout });
   // A channel that an incident already has is never adopted by another incident's channel effect.
-  slackPort.channelOwned = async (channelId) => (await db.read((tx) => tx.incident.count({ where: { channelId } }))) > 0;
-  dispatcher.addPort(slackPort);
+  const channelOwned = async (channelId: string) => (await db.read((tx) => tx.incident.count({ where: { channelId } }))) > 0;
+  const ports = new Map<string, SlackChatPort | DiscordChatPort>();
+  const directories: Record<string, Directory> = {};
 
-  let identity: { botId?: string; botUserId?: string };
-  try {
-    const auth = await client.auth.test();
-    identity = { botId: auth.bot_id, botUserId: auth.user_id };
-    slackPort.workspaceUrl = auth.url;
-    slackPort.botUserId = auth.user_id;
-  } catch (e) {
+  // Slack, when configured (either platform alone is a deployment).
+  let slackSetup: { client: ReturnType<typeof createWebClient>; port: SlackChatPort; identity: { botId?: string; botUserId?: string } } | undefined;
+  if (env.SLACK_BOT_TOKEN) {
+    const client = createWebClient(env.SLACK_BOT_TOKEN, env.SLACK_API_URL);
+    const slackPort = new SlackChatPort(client, { pacing: o.slackPacing ?? env.MUSTER_SLACK_PACING, without: o.slackWithout });
+    slackPort.channelOwned = channelOwned;
+    dispatcher.addPort(slackPort);
+    let identity: { botId?: string; botUserId?: string };
+    try {
+      const auth = await client.auth.test();
+      identity = { botId: auth.bot_id, botUserId: auth.user_id };
+      slackPort.workspaceUrl = auth.url;
+      slackPort.botUserId = auth.user_id;
+    } catch (e) {
+      await db.close();
+      const code = (e as { data?: { error?: string } }).data?.error ?? (e as Error).message;
+      throw new StartupError(`Slack rejected the bot token at ${env.SLACK_API_URL} (auth.test: ${code}). Check SLACK_BOT_TOKEN and SLACK_API_URL; see docs/slack-setup.md.`);
+    }
+    ports.set(slackPort.platform, slackPort);
+    directories.slack = new SlackDirectory(client);
+    slackSetup = { client, port: slackPort, identity };
+  }
+
+  // Discord, when configured: REST for effects, interactions over HTTP at POST /discord/interactions.
+  let discordSetup: { rest: REST; port: DiscordChatPort } | undefined;
+  if (env.DISCORD_TOKEN) {
+    const rest = createDiscordRest(env.DISCORD_TOKEN, env.DISCORD_API_URL);
+    const discordPort = new DiscordChatPort({ rest, applicationId: env.DISCORD_APPLICATION_ID ?? '', incidentCategory: env.DISCORD_INCIDENT_CATEGORY, archiveCategory: env.DISCORD_ARCHIVE_CATEGORY, channelOwned });
+    try {
+      const me = (await rest.get(Routes.user('@me'))) as APIUser;
+      discordPort.botUserId = me.id;
+    } catch (e) {
+      await db.close();
+      throw new StartupError(`Discord rejected the bot token at ${env.DISCORD_API_URL} (GET /users/@me: ${(e as Error).message}). Check DISCORD_TOKEN and DISCORD_API_URL; see docs/discord-setup.md.`);
+    }
+    dispatcher.addPort(discordPort);
+    ports.set(discordPort.platform, discordPort);
+    directories.discord = new DiscordDirectory(rest);
+    discordSetup = { rest, port: discordPort };
+  }
+  const firstPort = slackSetup?.port ?? discordSetup?.port;
+  if (!firstPort) {
     await db.close();
-    const code = (e as { data?: { error?: string } }).data?.error ?? (e as Error).message;
-    throw new StartupError(`Slack rejected the bot token at ${env.SLACK_API_URL} (auth.test: ${code}). Check SLACK_BOT_TOKEN and SLACK_API_URL; see docs/slack-setup.md.`);
+    throw new StartupError('No chat platform is configured: set the Slack variables (docs/slack-setup.md) or the Discord ones (docs/discord-setup.md).');
   }
 
   const audit = new AuditLog(db.provider, clock, {
     keyring: auditKeys.keyring,
-    checkpoints: { every: policy.audit.checkpointEvery, channel: policy.audit.channel ? { platform: slackPort.platform, channel: policy.audit.channel } : undefined },
+    checkpoints: { every: policy.audit.checkpointEvery, channel: policy.audit.channel ? { platform: firstPort.platform, channel: policy.audit.channel } : undefined },
   });
   try {
     const rotated = await audit.sealKey(db);
@@ -162,11 +205,11 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
     clock,
     policy,
     log,
-    admins: env.MUSTER_ADMINS,
+    admins: [...env.MUSTER_ADMINS, ...env.DISCORD_ADMINS],
     audit,
-    directory: new SlackDirectory(client),
+    directories,
     onEffects: () => dispatcher.kick(),
-    capabilities: (platform) => (platform === slackPort.platform ? slackPort.capabilities : undefined),
+    capabilities: (platform) => ports.get(platform)?.capabilities,
   });
   const services = createServices(kernel);
   const timers = new TimerScheduler(db, clock, log.child({ component: 'timers' }), { owner }, () => dispatcher.kick());
@@ -193,30 +236,48 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
     statusPage: policy.statusPage,
     calendar: { changes: services.changes, token: env.CALENDAR_TOKEN, workspace: policy.statusPage.workspace, organization: policy.organization.name },
   });
-  const slack = createSlackPlatform({
-    botToken: env.SLACK_BOT_TOKEN!,
-    identity,
-    signingSecret: env.SLACK_SIGNING_SECRET,
-    appToken: env.SLACK_APP_TOKEN,
-    slackApiUrl: env.SLACK_API_URL,
-    web,
-    kernel,
-    services,
-    commands,
-    log,
-    recordEvent: async (body) => {
-      const team = String(body.team_id ?? '');
-      const recorded = await recordEvent(db, clock, {
-        key: `slack:${team}:${String(body.event_id ?? '')}`,
-        platform: 'slack',
-        workspaceId: `slack:${team}`,
-        type: String((body.event as { type?: string } | undefined)?.type ?? ''),
-        payload: body,
-      });
-      if (recorded) inbox.kick();
-    },
-  });
-  inbox.on('slack', slackEventHandler({ kernel, services, client, log: log.child({ component: 'events' }) }));
+  const slack = slackSetup
+    ? createSlackPlatform({
+        botToken: env.SLACK_BOT_TOKEN!,
+        identity: slackSetup.identity,
+        signingSecret: env.SLACK_SIGNING_SECRET,
+        appToken: env.SLACK_APP_TOKEN,
+        slackApiUrl: env.SLACK_API_URL,
+        web,
+        kernel,
+        services,
+        commands,
+        log,
+        recordEvent: async (body) => {
+          const team = String(body.team_id ?? '');
+          const recorded = await recordEvent(db, clock, {
+            key: `slack:${team}:${String(body.event_id ?? '')}`,
+            platform: 'slack',
+            workspaceId: `slack:${team}`,
+            type: String((body.event as { type?: string } | undefined)?.type ?? ''),
+            payload: body,
+          });
+          if (recorded) inbox.kick();
+        },
+      })
+    : undefined;
+  if (slackSetup) inbox.on('slack', slackEventHandler({ kernel, services, client: slackSetup.client, log: log.child({ component: 'events' }) }));
+
+  let discord: Muster['discord'];
+  if (discordSetup) {
+    const deps = { applicationId: env.DISCORD_APPLICATION_ID ?? '', kernel, services, commands, rest: discordSetup.rest, log: log.child({ platform: 'discord' }) };
+    if (env.DISCORD_PUBLIC_KEY) web.post('/discord/interactions', discordInteractions({ ...deps, publicKey: env.DISCORD_PUBLIC_KEY }));
+    discord = { port: discordSetup.port, rest: discordSetup.rest, mode: env.DISCORD_PUBLIC_KEY ? 'http' : 'none' };
+    if (env.DISCORD_APPLICATION_ID) {
+      // Registered at every start (a bulk overwrite, idempotent): the commands always match this release's grammars.
+      try {
+        const n = await registerDiscordCommands(discordSetup.rest, env.DISCORD_APPLICATION_ID, commands.values());
+        log.info({ commands: n }, 'discord commands registered');
+      } catch (e) {
+        log.error({ err: e }, 'discord command registration failed; run `muster discord register` once Discord accepts it');
+      }
+    }
+  }
 
   o.mount?.(web);
   const server = createServer(web);
@@ -227,7 +288,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
-  await slack.start();
+  await slack?.start();
   let maintenance: ReturnType<typeof scheduleMaintenance> | undefined;
   if (o.loops !== false) {
     dispatcher.start();
@@ -236,7 +297,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
     maintenance = scheduleMaintenance(db, clock, log.child({ component: 'maintenance' }), policy.organization.timeZone);
     cabDigest.start();
   }
-  log.info({ port, mode, slack: slack.mode, database: redact(url), instance: owner }, mode === 'sandbox' ? 'muster is up in sandbox mode' : 'muster is up');
+  log.info({ port, mode, slack: slack?.mode, discord: discord?.mode, database: redact(url), instance: owner }, mode === 'sandbox' ? 'muster is up in sandbox mode' : 'muster is up');
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -247,7 +308,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
       server.closeIdleConnections();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 3_000).unref())]);
       server.closeAllConnections();
-      await slack.stop().catch((e) => log.warn({ err: e }, 'slack stop failed'));
+      await slack?.stop().catch((e) => log.warn({ err: e }, 'slack stop failed'));
       await maintenance?.stop();
       await cabDigest.stop();
       await timers.stop();
@@ -259,5 +320,5 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
       log.info('muster stopped');
     })());
 
-  return { port, url: `http://127.0.0.1:${port}`, db, kernel, services, dispatcher, timers, inbox, cabDigest, slack, server, stop };
+  return { port, url: `http://127.0.0.1:${port}`, db, kernel, services, dispatcher, timers, inbox, cabDigest, ...(slack ? { slack } : {}), ...(discord ? { discord } : {}), server, stop };
 }

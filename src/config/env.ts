@@ -47,6 +47,22 @@ export const envSchema = z.object({
       .regex(/^[A-Za-z0-9._~-]+$/, 'CALENDAR_TOKEN may hold only letters, digits and . _ ~ - (it goes into the feed URL as it is)')
       .optional(),
   ),
+  // Discord (src/platforms/discord/): the bot token, the application, its public key (enables POST /discord/interactions).
+  DISCORD_TOKEN: optionalNonEmpty,
+  DISCORD_APPLICATION_ID: optionalNonEmpty.pipe(z.string().regex(/^\d{17,20}$/, 'DISCORD_APPLICATION_ID is the application id, a number such as 1234567890123456789').optional()),
+  DISCORD_PUBLIC_KEY: optionalNonEmpty.pipe(z.string().regex(/^[0-9a-fA-F]{64}$/, 'DISCORD_PUBLIC_KEY is the application\'s public key: 64 hexadecimal characters').optional()),
+  DISCORD_API_URL: z
+    .string()
+    .default('https://discord.com/api/v10')
+    .pipe(z.url({ message: 'DISCORD_API_URL must be an http(s) URL such as https://discord.com/api/v10' })),
+  DISCORD_ADMINS: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^\d{17,20}$/, 'DISCORD_ADMINS holds Discord user ids such as 123456789012345678'))),
+  // Where incident channels are made and where closed ones go, locked (category names or ids).
+  DISCORD_INCIDENT_CATEGORY: optionalNonEmpty,
+  DISCORD_ARCHIVE_CATEGORY: optionalNonEmpty,
   // The sandbox (a built-in chat workspace in the browser) starts when no chat credentials are set; `off` refuses instead.
   MUSTER_SANDBOX: z.enum(['auto', 'off'], { message: 'MUSTER_SANDBOX is off (never start the sandbox) or auto (the default: start it when no chat credentials are set)' }).default('auto'),
   // Where the sandbox keeps its workspace and its own Muster database.
@@ -93,10 +109,24 @@ export function missingSlackVariables(env: Env): string[] {
   return missing;
 }
 
+export const slackConfigured = (env: Env): boolean => Boolean(env.SLACK_BOT_TOKEN || env.SLACK_SIGNING_SECRET || env.SLACK_APP_TOKEN);
+export const discordConfigured = (env: Env): boolean => Boolean(env.DISCORD_TOKEN || env.DISCORD_APPLICATION_ID || env.DISCORD_PUBLIC_KEY);
+
 /** No chat platform configured at all: the case in which `npm start` runs the sandbox. */
-export function noChatCredentials(env: Env, source: NodeJS.ProcessEnv = process.env): boolean {
-  const discord = ['DISCORD_TOKEN', 'DISCORD_APPLICATION_ID', 'DISCORD_PUBLIC_KEY'].some((k) => (source[k] ?? '').trim() !== '');
-  return !env.SLACK_BOT_TOKEN && !env.SLACK_SIGNING_SECRET && !env.SLACK_APP_TOKEN && !discord;
+export function noChatCredentials(env: Env): boolean {
+  return !slackConfigured(env) && !discordConfigured(env);
+}
+
+/**
+ * The Discord variables a Discord deployment cannot run without. Interactions arrive over HTTP at
+ * POST /discord/interactions, which needs the public key; the gateway transport is not in this release.
+ */
+export function missingDiscordVariables(env: Env): string[] {
+  const missing: string[] = [];
+  if (!env.DISCORD_TOKEN) missing.push('DISCORD_TOKEN');
+  if (!env.DISCORD_APPLICATION_ID) missing.push('DISCORD_APPLICATION_ID');
+  if (!env.DISCORD_PUBLIC_KEY) missing.push('DISCORD_PUBLIC_KEY (interactions over HTTP; the gateway is not in this release)');
+  return missing;
 }
 
 export function defaultDatabaseUrl(cwd = process.cwd()): string {

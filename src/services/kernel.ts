@@ -55,6 +55,8 @@ export interface KernelDeps {
   /** The keyed audit chain (src/store/audit.ts), made with MUSTER_AUDIT_KEY by the composition root. */
   audit: AuditLog;
   directory?: Directory;
+  /** Each platform's directory, by platform name (when given, `directory` is not used). */
+  directories?: Readonly<Record<string, Directory>>;
   /** Called after a commit that wrote effects: the dispatcher runs them at once. */
   onEffects?: () => void;
   /** What each platform's port can do (src/platforms/effects.ts), by platform name. */
@@ -172,9 +174,13 @@ export class Kernel {
     });
   }
 
+  private directoryFor(actor: Actor): Directory | undefined {
+    return this.deps.directories ? this.deps.directories[actor.platform] : this.deps.directory;
+  }
+
   /** A person of this workspace (not a bot, not deactivated), looked up on the platform. */
   async requirePerson(actor: Actor, externalId: string, what: string): Promise<string | undefined> {
-    const dir = this.deps.directory;
+    const dir = this.directoryFor(actor);
     if (!dir) return undefined;
     const user = await dir.lookupUser(platformWorkspace(actor), externalId);
     if (!user || user.deleted) throw new Refusal(rt`${mention(externalId)} is not a member of this workspace.`);
@@ -194,7 +200,7 @@ export class Kernel {
     const typed = ref.kind === 'name' ? `@${ref.name}` : ref.email;
     const pick = `Pick the person from ${platform}'s autocomplete (type @ and choose a name) so the mention arrives as a link.`;
     const unsure = (why: Text) => new Refusal(rt`I could not tell who ${typed} is: ${why}. ${pick}${hint}`);
-    const dir = this.deps.directory;
+    const dir = this.directoryFor(actor);
     if (!dir) throw unsure(`people cannot be looked up by ${ref.kind} here`);
     if (ref.kind === 'email') {
       const user = await dir.findByEmail(platformWorkspace(actor), ref.email);

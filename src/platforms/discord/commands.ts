@@ -6,7 +6,10 @@ import {
   type APIApplicationCommandSubcommandOption,
   type APIChatInputApplicationCommandInteractionData,
   type RESTPostAPIChatInputApplicationCommandsJSONBody,
+  Routes,
 } from 'discord-api-types/v10';
+import type { REST } from '@discordjs/rest';
+import { parseDiscordText } from './markdown.ts';
 import type { OptionSpec, RawOptions, RawValue } from '../../../commands/grammar.ts';
 import type { Command } from '../../../commands/types.ts';
 
@@ -74,9 +77,9 @@ function rawValue(o: APIApplicationCommandInteractionDataBasicOption): RawValue 
     case ApplicationCommandOptionType.Channel:
       return { channel: o.value };
     case ApplicationCommandOptionType.String:
-      // Mentions typed inside a string option (`<@123…>`) become nodes once Discord's text parser exists;
-      // until then the string is data, as every typed string is.
-      return o.value;
+      // A mention typed inside a string option (`<@123…>`, `<#…>`, `<t:…>`) is a node, as in Slack's text; the rest is
+      // data. Words and choices without markup stay plain strings, as their schemas read them.
+      return /<(?:@!?|#|t:)\d/.test(o.value) ? parseDiscordText(o.value) : o.value;
     case ApplicationCommandOptionType.Integer:
     case ApplicationCommandOptionType.Number:
       return o.value;
@@ -96,4 +99,17 @@ export function discordCommandInput(data: APIChatInputApplicationCommandInteract
   const options: Record<string, RawValue | undefined> = {};
   for (const o of sub.options ?? []) options[o.name] = rawValue(o);
   return { command: data.name, subcommand: sub.name, options };
+}
+
+/** The message command (right-click a message → Apps) that puts it on its incident's timeline. */
+export const MESSAGE_COMMANDS = [{ type: ApplicationCommandType.Message, name: 'Add to timeline' }] as const;
+
+/**
+ * `PUT /applications/{id}/commands` (or the guild's, which take effect at once): a bulk overwrite, so
+ * registering twice changes nothing and commands this release no longer has go away. Returns how many.
+ */
+export async function registerDiscordCommands(rest: REST, applicationId: string, commands: Iterable<Command<unknown>>, guild?: string): Promise<number> {
+  const body = [...discordCommandDefinitions(commands), ...MESSAGE_COMMANDS];
+  await rest.put(guild ? Routes.applicationGuildCommands(applicationId, guild) : Routes.applicationCommands(applicationId), { body });
+  return body.length;
 }

@@ -57,7 +57,7 @@ afterAll(async () => {
 
 describe('Socket Mode (SLACK_APP_TOKEN set)', () => {
   it('connects with the app token through SLACK_API_URL and answers slash commands over the socket', async () => {
-    expect(muster.slack.mode).toBe('socket');
+    expect(muster.slack?.mode).toBe('socket');
     expect(appTokenSeen).toBe('xapp-1-sock');
     const ws = await socket;
     const reply = new Promise<Record<string, unknown>>((resolve) =>
