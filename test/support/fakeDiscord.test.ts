@@ -75,6 +75,17 @@ describe('auth', () => {
     ]);
   });
 
+  it('answers invalid JSON 50109 and counts invalid requests (401, 403, 429)', async () => {
+    const res = await fetch(`${fake.api}/channels/${GENERAL_CHANNEL_ID}/messages`, { method: 'POST', headers: { Authorization: 'Bot t', 'Content-Type': 'application/json' }, body: '{"content":' });
+    expect([res.status, ((await res.json()) as { code: number }).code]).toEqual([400, 50109]);
+    await call('GET', '/users/@me', undefined, { auth: false });
+    const h = (await call('POST', '/users/@me/channels', { recipient_id: HERMIT })).json.id as string;
+    await post(h, { content: 'hi' }); // 403 50007
+    fake.failNext('GET /users/@me', { status: 401 }); // injected: not counted
+    await call('GET', '/users/@me');
+    expect(fake.invalidRequests()).toBe(2);
+  });
+
   it('answers unknown routes 404 and wrong methods 405', async () => {
     expect((await call('GET', '/nope')).status).toBe(404);
     expect((await call('PUT', '/users/@me')).status).toBe(405);
@@ -187,6 +198,8 @@ describe('channels', () => {
     expect(limited.status).toBe(429);
     expect(limited.json.retry_after).toBeCloseTo(540, 0);
     expect(limited.headers.get('retry-after')).toBe('540');
+    expect(limited.headers.get('x-ratelimit-scope')).toBe('shared');
+    expect(fake.invalidRequests()).toBe(0); // shared-scope 429s are not invalid requests
     expect(fake.channel(ch.json.id)).toMatchObject({ name: 'inc-1-resolved', topic: 'closed' });
     expect(fake.rateLimited()).toBe(1);
     clock += 9 * 60_000;
@@ -252,6 +265,10 @@ describe('messages', () => {
     const late = await post(GENERAL_CHANNEL_ID, { content: 'once', nonce: 'n-1', enforce_nonce: true });
     expect(late.json.id).not.toBe(first.json.id);
     expect(fake.summary().messages[GENERAL_CHANNEL_ID]).toBe(3);
+    expect((await post(GENERAL_CHANNEL_ID, { content: 'x', nonce: 'n'.repeat(26) })).json.errors.nonce).toBeDefined();
+    const ids = fake.messages(GENERAL_CHANNEL_ID).map((m) => BigInt(m.id));
+    expect(ids).toEqual([...ids].sort((a, b) => (a < b ? -1 : 1))); // snowflakes increase
+    expect(ids.every((id) => id > BigInt(GENERAL_CHANNEL_ID))).toBe(true);
   });
 
   it('computes mentions and pings like Discord, with and without allowed_mentions', async () => {
@@ -491,6 +508,24 @@ describe('interactions', () => {
     const expired = await hook('PATCH', slash, '/messages/@original', { content: 'too late' });
     expect([expired.status, expired.json.code]).toEqual([401, 50027]);
     expect((await hook('POST', slash, '', { content: 'too late' })).json.code).toBe(50027);
+  });
+
+  it('answers PING with PONG only, and takes a modal only as the first response', async () => {
+    const ping = fake.interaction({ type: 1, userId: ALICE, channelId: GENERAL_CHANNEL_ID });
+    expect((await callback(ping, { type: 1 })).status).toBe(204);
+    const slash = fake.interaction({ type: 2, data: { name: 'incident' }, userId: ALICE, channelId: GENERAL_CHANNEL_ID });
+    expect((await callback(slash, { type: 1 })).json.errors.type).toBeDefined();
+    const modal = { custom_id: 'incident:new', title: 'New incident', components: [{ type: 1, components: [{ type: 4, custom_id: 'title', label: 'Title', style: 1 }] }] };
+    expect((await callback(slash, { type: 9, data: { ...modal, title: 't'.repeat(46) } })).json.errors.data.title).toBeDefined();
+    expect((await callback(slash, { type: 9, data: modal })).status).toBe(204);
+    expect(fake.responsesTo(slash.id)).toMatchObject([{ kind: 'callback', type: 9, data: modal }]);
+    const deferred = fake.interaction({ type: 2, data: { name: 'incident' }, userId: ALICE, channelId: GENERAL_CHANNEL_ID });
+    await callback(deferred, { type: 5, data: { flags: 64 } });
+    expect((await callback(deferred, { type: 9, data: modal })).json.code).toBe(40060);
+    expect(fake.messages(GENERAL_CHANNEL_ID)).toEqual([]); // an ephemeral defer is not in the channel
+    const submit = fake.interaction({ type: 5, data: { custom_id: 'incident:new', components: [] }, userId: ALICE, channelId: GENERAL_CHANNEL_ID });
+    expect((await callback(submit, { type: 9, data: modal })).json.errors.type).toBeDefined();
+    expect((await callback(submit, { type: 4, data: { content: 'Opened' } })).status).toBe(204);
   });
 
   it('deletes @original', async () => {

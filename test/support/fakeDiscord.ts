@@ -22,6 +22,14 @@
  *   expiry run on the fake's clock (`now`).
  * - Without enforcement the headers report a nominal limit of 10,000 per window, so clients never throttle themselves.
  * - No gateway events, no threads, no voice, no stickers/polls; reply pings (`replied_user`) are not modelled.
+ *
+ * Assumed where Discord's docs are silent (change them here if Discord is seen to differ):
+ * - An edit that adds a mention records a ping with `via: 'edit'` (whether Discord notifies again is not documented).
+ * - Webhook and interaction messages parse mentions like channel messages when `allowed_mentions` is absent.
+ * - A follow-up before the initial callback answers 404 10015 Unknown Webhook.
+ * - The rename limit counts name and topic changes alike (as @discordjs/rest's sublimit does) and answers 429 with
+ *   scope 'shared'; validation codes inside 50035 `errors` other than BASE_TYPE_* are plausible names, not Discord's.
+ * - Enforced limits: a fixed window per bucket (5 per 5 s by default), Retry-After rounded up to whole seconds.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -209,6 +217,7 @@ const E = {
   maxChannels: () => err(400, 30013, 'Maximum number of guild channels reached (500)'),
   alreadyAcked: () => err(400, 40060, 'Interaction has already been acknowledged.'),
   missingAccess: () => err(403, 50001, 'Missing Access'),
+  // an empty message is 50006, not 50035 (the code @discordjs/rest users see as DiscordAPIError[50006])
   emptyMessage: () => err(400, 50006, 'Cannot send an empty message'),
   cannotDm: () => err(403, 50007, 'Cannot send messages to this user'),
   invalidWebhookToken: () => err(401, 50027, 'Invalid Webhook Token'),
@@ -219,11 +228,12 @@ const E = {
 class FormErrors {
   root: Record<string, unknown> = {};
   count = 0;
+  /** prepended to every path (e.g. ['data'] for an interaction response's message) */
+  prefix: (string | number)[] = [];
   add(path: (string | number)[], code: string, message: string): void {
-    let cur = this.root as Record<string, Record<string, unknown>>;
-    for (const p of path) cur = (cur[String(p)] ??= {}) as Record<string, Record<string, unknown>>;
-    ((cur as Record<string, unknown>)._errors as unknown[] | undefined)?.push({ code, message }) ??
-      ((cur as Record<string, unknown>)._errors = [{ code, message }]);
+    let node = this.root as Body;
+    for (const p of [...this.prefix, ...path]) node = node[String(p)] ??= {};
+    (node._errors ??= []).push({ code, message });
     this.count++;
   }
   maxLength(path: (string | number)[], value: unknown, max: number): void {
@@ -372,6 +382,7 @@ export class FakeDiscord {
   private windows = new Map<string, { count: number; resetAt: number }>();
   private globalWindow = { count: 0, resetAt: 0 };
   private rateLimitedCount = 0;
+  private invalidCount = 0;
   private nextId = 1200000000000000000n;
   private users = new Map<string, FakeUser>();
   private members = new Map<string, FakeMember>();
@@ -423,7 +434,8 @@ export class FakeDiscord {
   }
 
   async close(): Promise<void> {
-    for (const h of this.holdRules) h.finish?.('drop');
+    // held answers die with their sockets
+    this.holdRules = [];
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -511,7 +523,11 @@ export class FakeDiscord {
    * Enforce rate limits: per bucket (route + major parameter: channel, guild, webhook) a fixed window, and a global
    * limit across bot-token routes ("All bots can make up to 50 requests per second to our API ... Interaction endpoints
    * are not bound to the bot's Global Rate Limit": https://discord.com/developers/docs/topics/rate-limits#global-rate-limit).
-   * Over it: 429 with `retry_after` and Retry-After (https://discord.com/developers/docs/topics/rate-limits#exceeding-a-rate-limit).
+   * Over it: 429 with `retry_after` and Retry-After (https://discord.com/developers/docs/topics/rate-limits#exceeding-a-rate-limit);
+   * X-RateLimit-Scope (user | global | shared) and X-RateLimit-Global come on 429s only
+   * (https://discord.com/developers/docs/topics/rate-limits#header-format). Buckets are per route; the count is per
+   * route and top-level resource ("channels (channel_id), guilds (guild_id), and webhooks (webhook_id or webhook_id +
+   * webhook_token)", same page), so the X-RateLimit-Bucket hash is the same across channels.
    */
   enforceRateLimits(opts: RateLimitOptions = {}): void {
     this.rateLimitConfig = { perRoute: opts.perRoute ?? 5, windowMs: opts.windowMs ?? 5000, global: opts.global ?? 50 };
@@ -521,6 +537,15 @@ export class FakeDiscord {
   /** HTTP 429s the fake sent (enforced limits and the rename limit; not `failNext`) */
   rateLimited(): number {
     return this.rateLimitedCount;
+  }
+
+  /**
+   * Answers Discord counts towards the Cloudflare ban: "10,000 invalid requests (401, 403, 429) per 10 minutes"; 429s
+   * with X-RateLimit-Scope: shared do not count (https://discord.com/developers/docs/topics/rate-limits#invalid-request-limit-aka-cloudflare-bans).
+   * Injected faults are not counted.
+   */
+  invalidRequests(): number {
+    return this.invalidCount;
   }
 
   private takeRule<T extends { match: string }>(rules: T[], key: string, methodPath: string): T | undefined {
@@ -721,6 +746,8 @@ export class FakeDiscord {
   }
 
   private record(call: FakeCall, reply: Reply): void {
+    const shared = reply.headers?.['X-RateLimit-Scope'] === 'shared';
+    if (call.fault === undefined && [401, 403, 429].includes(reply.status) && !shared) this.invalidCount++;
     call.status = reply.status;
     call.response = reply.body;
     this.calls.push(call);
@@ -795,6 +822,8 @@ export class FakeDiscord {
    */
   private validateMessage(body: Body, errs: FormErrors): void {
     errs.maxLength(['content'], body.content, 2000);
+    // "nonce: integer or string ... (up to 25 characters)" (https://discord.com/developers/docs/resources/message#create-message)
+    errs.maxLength(['nonce'], body.nonce, 25);
     if (Array.isArray(body.embeds)) {
       errs.maxLength(['embeds'], body.embeds, 10);
       let total = 0;
@@ -1238,6 +1267,7 @@ export class FakeDiscord {
       if (ch.renames.length >= RENAME_LIMIT) {
         this.rateLimitedCount++;
         const after = ((ch.renames[0] ?? t) + RENAME_WINDOW_MS - t) / 1000;
+        // a per-resource limit: scope 'shared' (https://discord.com/developers/docs/topics/rate-limits#header-format)
         throw new Fail({ status: 429, body: { message: 'You are being rate limited.', retry_after: after, global: false }, headers: { 'Retry-After': String(Math.ceil(after)), 'X-RateLimit-Scope': 'shared' } });
       }
       ch.renames.push(t);
@@ -1334,9 +1364,9 @@ export class FakeDiscord {
       else errs.maxLength(['data', 'components'], data.components, 5);
     }
     if (type === 4 || type === 7) {
-      const sub = new FormErrors();
-      this.validateMessage(data, sub);
-      if (sub.count) errs.add(['data'], 'INVALID_MESSAGE', 'Invalid message'), Object.assign((errs.root.data ??= {}) as Body, sub.root);
+      errs.prefix = ['data'];
+      this.validateMessage(data, errs);
+      errs.prefix = [];
     }
     errs.throwIfAny();
     const ch = this.requireChannel(rec.channelId);
