@@ -1,0 +1,141 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InteractionResponseType, MessageFlags } from 'discord-api-types/v10';
+import { startDiscordHarness, type DiscordHarness, type InteractionAnswer } from '../../support/discordHarness.ts';
+import { GENERAL_CHANNEL_ID, GUILD_ID } from '../../support/fakeDiscord.ts';
+
+/**
+ * Muster on a Discord server, end to end: signed interactions to the real endpoint, effects through the outbox to
+ * FakeDiscord over HTTP, on the suite's database (SQLite and PostgreSQL). Each test ends with nothing dead-lettered
+ * or stuck.
+ */
+const ADMIN = '1300000000000000001';
+const DANA = '1300000000000000002';
+const RILEY = '1300000000000000003';
+const SAM = '1300000000000000004';
+const ALEX = '1300000000000000005';
+const CASEY = '1300000000000000006';
+const PEOPLE = [
+  { id: ADMIN, username: 'ada' },
+  { id: DANA, username: 'dana', global_name: 'Dana Okafor' },
+  { id: RILEY, username: 'riley' },
+  { id: SAM, username: 'sam' },
+  { id: ALEX, username: 'alex' },
+  { id: CASEY, username: 'casey' },
+];
+
+let h: DiscordHarness;
+beforeEach(async () => {
+  h = await startDiscordHarness({ users: PEOPLE, admins: [ADMIN] });
+});
+afterEach(async () => {
+  try {
+    await h.flush();
+    const stuck = await h.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
+    expect(stuck.map((e) => ({ op: e.op, status: e.status, error: e.lastError }))).toEqual([]);
+    expect(h.discord.pings.filter((p) => p.kind !== 'user'), 'no crowd or role ping').toEqual([]);
+  } finally {
+    await h.close();
+  }
+});
+
+const ephemeralText = (a: InteractionAnswer): string => {
+  expect(a.status).toBe(200);
+  expect(a.body.type).toBe(InteractionResponseType.ChannelMessageWithSource);
+  expect(Number(a.body.data?.flags ?? 0) & MessageFlags.Ephemeral).toBe(MessageFlags.Ephemeral);
+  return JSON.stringify(a.body.data);
+};
+// biome-ignore lint: loose views of Discord's objects
+type Loose = any;
+const labels = (m: Loose) => ((m?.components ?? []) as Loose[]).flatMap((r) => r.components ?? []).map((b: Loose) => b.label);
+const cardText = (m: Loose) => JSON.stringify([m?.content, m?.embeds]);
+
+describe('the interactions endpoint', () => {
+  it('refuses a bad or missing signature with 401 and answers PING with PONG', async () => {
+    expect((await h.send({ type: 1 } as never, { badSignature: true })).status).toBe(401);
+    expect((await h.send({ type: 1 } as never, { noSignature: true })).status).toBe(401);
+    const pong = await h.send({ id: '1', application_id: '1', type: 1, token: 't', version: 1 } as never);
+    expect(pong).toEqual({ status: 200, body: { type: InteractionResponseType.Pong } });
+  });
+
+  it('registered every command at start-up, with the message command', async () => {
+    const names = h.discord.commands().map((c: Loose) => c.name).sort();
+    expect(names).toEqual(['Add to timeline', 'approval', 'change', 'incident', 'muster']);
+  });
+});
+
+describe('incidents on Discord', () => {
+  it('declare, the card with its buttons pinned in its channel, take commander, update, resolve, close locks the channel and leaves no live buttons', async () => {
+    const said = ephemeralText(await h.command('incident', 'declare', { severity: 'P1', title: 'Checkout down @everyone <@&42>' }, DANA));
+    expect(said).toContain('INC-1');
+    await h.flush();
+    const channel = h.discord.allChannels().find((c: Loose) => c.name?.startsWith('inc-1-checkout-down'));
+    expect(channel, 'the incident channel').toBeDefined();
+    const card = h.discord.messages(channel!.id).find((m: Loose) => (m.embeds ?? []).length > 0);
+    expect(labels(card)).toEqual(['Take commander', 'Take tech lead', 'Take comms lead', 'Post update', 'Resolve']);
+    expect(await pinned(channel!.id)).toContain(card!.id);
+
+    const click = await h.click(channel!.id, card!.id, 'Take commander', DANA);
+    expect(click.status).toBe(200);
+    await h.flush();
+    expect(cardText(h.discord.message(channel!.id, card!.id))).toContain(`<@${DANA}>`);
+
+    ephemeralText(await h.command('incident', 'update', { text: 'Failing over to the second provider' }, DANA, channel!.id));
+    ephemeralText(await h.command('incident', 'resolve', { summary: 'Provider fixed' }, DANA, channel!.id));
+    ephemeralText(await h.command('incident', 'close', {}, DANA, channel!.id));
+    await h.flush();
+    expect(labels(h.discord.message(channel!.id, card!.id))).toEqual([]);
+    const locked = h.discord.channel(channel!.id) as Loose;
+    const everyone = locked.permission_overwrites?.find((o: Loose) => o.id === GUILD_ID);
+    expect(BigInt(everyone?.deny ?? '0') & (1n << 11n)).toBe(1n << 11n);
+  });
+});
+
+async function pinned(channelId: string): Promise<string[]> {
+  const res = await fetch(`${h.discord.api}/channels/${channelId}/messages/pins`, { headers: { authorization: 'Bot discord-test-token' } });
+  const body = (await res.json()) as { items?: { message: { id: string } }[] } | { id: string }[];
+  return Array.isArray(body) ? body.map((m) => m.id) : (body.items ?? []).map((p) => p.message.id);
+}
+
+describe('approvals on Discord', () => {
+  it('a production deploy approved by three people on its card; another rejected through the modal with a reason', async () => {
+    for (const [role, user] of [
+      ['release_manager', RILEY],
+      ['cto', SAM],
+      ['security_lead', ALEX],
+    ] as const) {
+      expect(ephemeralText(await h.command('muster', 'grant', { role, user: { user } }, ADMIN))).toContain('Granted');
+    }
+    ephemeralText(await h.command('approval', 'deploy', { environment: 'production', component: 'api', version: '2.4.1', reason: 'Fix the checkout timeout' }, CASEY));
+    await h.flush();
+    const card = () => h.discord.messages(GENERAL_CHANNEL_ID).find((m: Loose) => cardText(m).includes('APR-1'));
+    expect(labels(card())).toEqual(['Approve', 'Reject']);
+    expect(cardText(card())).toContain('0/3');
+    for (const [who, progress] of [
+      [RILEY, '1/3'],
+      [SAM, '2/3'],
+    ] as const) {
+      expect((await h.click(GENERAL_CHANNEL_ID, card()!.id, 'Approve', who)).status).toBe(200);
+      await h.flush();
+      expect(cardText(card())).toContain(progress);
+    }
+    await h.click(GENERAL_CHANNEL_ID, card()!.id, 'Approve', ALEX);
+    await h.flush();
+    expect(cardText(card())).toContain('Approved');
+    expect(labels(card())).toEqual([]);
+    // Approvers were told by DM; the requester is told the outcome.
+    expect(h.discord.dmChannelOf(RILEY)).toBeDefined();
+    expect(JSON.stringify(h.discord.messages(h.discord.dmChannelOf(CASEY)!.id))).toContain('APR-1');
+
+    ephemeralText(await h.command('approval', 'deploy', { environment: 'production', component: 'api', version: '2.4.2' }, CASEY));
+    await h.flush();
+    const second = () => h.discord.messages(GENERAL_CHANNEL_ID).find((m: Loose) => cardText(m).includes('APR-2'));
+    const modal = await h.click(GENERAL_CHANNEL_ID, second()!.id, 'Reject', RILEY);
+    expect(modal.body.type).toBe(InteractionResponseType.Modal);
+    const field = JSON.stringify(modal.body.data).match(/"custom_id":"([^"]+)","style"/)?.[1];
+    expect(field, 'the reason field').toBeDefined();
+    ephemeralText(await h.submit(modal.body.data!, { [field!]: 'The rollback plan is missing' }, RILEY));
+    await h.flush();
+    expect(cardText(second())).toContain('Rejected');
+    expect(cardText(second())).toContain('The rollback plan is missing');
+  });
+});
