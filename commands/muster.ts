@@ -15,6 +15,8 @@ const USAGE = {
   revoke: '/muster revoke <role> <@user>',
   audit: '/muster audit [INC-n|CHG-n|APR-n]',
   stats: '/muster stats [7d|30d|90d]',
+  link: '/muster link [code]',
+  unlink: '/muster unlink',
 } as const;
 
 const HELP = [
@@ -25,6 +27,8 @@ const HELP = [
   `• \`${USAGE.revoke}\` — take a role away (admins)`,
   `• \`${USAGE.audit}\` — the latest audit entries, for the workspace or one record`,
   `• \`${USAGE.stats}\` — activity figures`,
+  `• \`${USAGE.link}\` — make your Slack and Discord accounts one person (send it on one, then the code on the other)`,
+  `• \`${USAGE.unlink}\` — undo it for this account`,
   'Name people by picking them from the autocomplete (type @ and choose); a typed @name or an email is looked up.',
   `Roles: ${ROLES.join(', ')}.`,
   'Also: `/incident help`, `/approval help`, `/change help`.',
@@ -39,7 +43,9 @@ export type MusterArgs =
   | { sub: 'roles'; user?: PersonRef }
   | { sub: 'grant' | 'revoke'; role: Role; user: PersonRef }
   | { sub: 'audit'; subject?: SubjectRef }
-  | { sub: 'stats'; window: string };
+  | { sub: 'stats'; window: string }
+  | { sub: 'link'; code?: string }
+  | { sub: 'unlink' };
 
 const subcommands = [
   subcommand({ name: 'help', usage: USAGE.help, description: 'What Muster does and how to ask', options: [], input: {}, args: () => ({ sub: 'help' as const }), extra: 'ignore' }),
@@ -81,6 +87,15 @@ const subcommands = [
     input: { period: z.enum(WINDOWS).optional() },
     args: ({ period }) => ({ sub: 'stats' as const, window: period ?? '7d' }),
   }),
+  subcommand({
+    name: 'link',
+    usage: USAGE.link,
+    description: 'Make your Slack and Discord accounts one person: without a code you get one',
+    options: [{ name: 'code', kind: 'word', required: false, label: 'link code', description: 'The code /muster link gave you on your other platform' }],
+    input: { code: z.string().regex(/^[A-Za-z0-9]{8}$/, 'a link code is 8 letters and digits').optional() },
+    args: ({ code }) => (code ? { sub: 'link' as const, code } : { sub: 'link' as const }),
+  }),
+  subcommand({ name: 'unlink', usage: USAGE.unlink, description: 'This account is a person of its own again', options: [], input: {}, args: () => ({ sub: 'unlink' as const }) }),
 ];
 
 const grammar = defineGrammar<MusterArgs>({ subcommands, usage: Object.values(USAGE).join('\n'), empty: () => 'help' });
@@ -110,6 +125,10 @@ export const muster = {
         return services.admin.auditTrail(actor, args.subject);
       case 'stats':
         return services.admin.stats(actor, args.window);
+      case 'link':
+        return args.code ? services.admin.completeLink(actor, meta, args.code) : services.admin.startLink(actor, meta);
+      case 'unlink':
+        return services.admin.unlink(actor, meta);
     }
   },
 } satisfies Command<MusterArgs>;

@@ -1,3 +1,4 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { hasPermission, PERMISSIONS, type Role } from '../domain/rbac.ts';
 import { recentEntries, type AuditRow } from '../store/audit.ts';
 import { userIdOf, ensureUser, grantedRoles } from '../store/identity.ts';
@@ -10,6 +11,13 @@ import type { Severity } from '../config/policy.ts';
 import { anyChanges, kpiLines } from '../../blocks/changeReports.ts';
 
 export type SubjectRef = { type: 'incident' | 'change' | 'approval'; id: string };
+
+const LINK_CODE_TTL_MS = 10 * 60_000;
+/** Eight characters from an alphabet without look-alikes (0/O, 1/I/L): about 40 bits, tried at most for 10 minutes. */
+function linkCode(): string {
+  const alphabet = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
+  return [...randomBytes(8)].map((b) => alphabet[b % alphabet.length]).join('');
+}
 
 
 /** Roles, grants and the audit trail as seen from chat (`/muster`). */
@@ -57,7 +65,7 @@ export class AdminService {
   }
 
   private async rolesOf(workspaceId: string, externalId: string): Promise<string[]> {
-    const granted = await this.k.db.read((tx) => grantedRoles(tx, userIdOf(workspaceId, externalId)));
+    const granted = await this.k.db.read((tx) => grantedRoles(tx, userIdOf(workspaceId, externalId), { person: true }));
     const all = new Set<string>(granted);
     if (this.k.deps.admins.includes(externalId)) all.add('admin');
     return [...all].sort();
@@ -98,6 +106,54 @@ export class AdminService {
       await u.tx.roleGrant.deleteMany({ where: { userId, role } });
       u.audit({ action: 'role.revoke', ...subject, before: { roles: before }, after: { roles: before.filter((r) => r !== role) } });
       return { text: rt`Revoked ${strong(role)} from ${mention(targetExternalId)}.` };
+    });
+  }
+
+  /**
+   * `/muster link` on one platform: a one-time code (10 minutes) to type into `/muster link <code>` on the other.
+   * Only the person who holds both accounts can do both halves, so nobody links someone else's account.
+   */
+  async startLink(actor: Actor, meta: RequestMeta): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      await ensureUser(u.tx, actor.workspaceId, actor.externalId, u.now, actor.name);
+      await u.tx.linkCode.deleteMany({ where: { OR: [{ userId: actor.userId }, { expiresAt: { lt: u.now } }] } });
+      const code_ = linkCode();
+      await u.tx.linkCode.create({ data: { code: code_, userId: actor.userId, expiresAt: new Date(u.now.getTime() + LINK_CODE_TTL_MS), createdAt: u.now } });
+      u.audit({ action: 'identity.link.start', subjectType: 'user', subjectId: actor.userId });
+      return { text: rt`Your link code is ${code(code_)} (valid 10 minutes). On your other chat platform, send ${code(`/muster link ${code_}`)}: both accounts will then be one person for Muster — roles granted to either apply to both, and you cannot approve your own request from the other account.` };
+    });
+  }
+
+  /** `/muster link <code>`: pairs this account with the one that asked for the code, on another platform. */
+  async completeLink(actor: Actor, meta: RequestMeta, typed: string): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const row = await u.tx.linkCode.findUnique({ where: { code: typed.trim().toUpperCase() } });
+      const refuse = (why: string, reason: string) => new Refusal(why, { action: 'identity.link', subjectType: 'user', subjectId: actor.userId, reason });
+      if (!row || row.expiresAt.getTime() < u.now.getTime()) throw refuse('That link code is unknown or has expired: send /muster link on your other platform for a new one.', 'bad code');
+      const other = await u.tx.user.findUnique({ where: { id: row.userId } });
+      if (!other) throw refuse('That link code is unknown or has expired: send /muster link on your other platform for a new one.', 'bad code');
+      if (other.workspaceId === actor.workspaceId) throw refuse('That code was made in this same workspace: type it on your other chat platform (Slack or Discord).', 'same workspace');
+      const me = await ensureUser(u.tx, actor.workspaceId, actor.externalId, u.now, actor.name);
+      const mine = await u.tx.user.findUnique({ where: { id: me } });
+      const personId = other.personId ?? mine?.personId ?? randomUUID();
+      // Merging two people: every account of either becomes this person.
+      const ids = [...new Set([me, other.id])];
+      const persons = [other.personId, mine?.personId].filter((x): x is string => Boolean(x));
+      await u.tx.user.updateMany({ where: { OR: [{ id: { in: ids } }, ...(persons.length ? [{ personId: { in: persons } }] : [])] }, data: { personId } });
+      await u.tx.linkCode.delete({ where: { code: row.code } });
+      u.audit({ action: 'identity.link', subjectType: 'user', subjectId: actor.userId, after: { person: personId, accounts: ids.sort() } });
+      return { text: rt`Linked: this account and ${other.id.slice(0, other.id.indexOf(':'))} account ${code(other.id)} are one person for Muster now. Roles granted to either apply to both. ${code('/muster unlink')} undoes it.` };
+    });
+  }
+
+  /** `/muster unlink`: this account is a person of its own again. */
+  async unlink(actor: Actor, meta: RequestMeta): Promise<Reply> {
+    return this.k.run(actor, meta, async (u) => {
+      const mine = await u.tx.user.findUnique({ where: { id: actor.userId } });
+      if (!mine?.personId) return { text: 'This account is not linked to another; nothing changed.' };
+      await u.tx.user.update({ where: { id: actor.userId }, data: { personId: null } });
+      u.audit({ action: 'identity.unlink', subjectType: 'user', subjectId: actor.userId, before: { person: mine.personId } });
+      return { text: 'Unlinked: this account is a person of its own again, with only the roles granted to it.' };
     });
   }
 

@@ -19,7 +19,7 @@ import { hasPermission, isRole, type Role } from '../domain/rbac.ts';
 import { checkSchedule, isCritical, type LinkedIncident, type RuntimeFreeze } from '../domain/windows.ts';
 import { formatDuration } from '../domain/duration.ts';
 import type { Tx } from '../store/db.ts';
-import { nextNumber, userIdOf } from '../store/identity.ts';
+import { nextNumber, personKeys, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
 import type { SurfaceRef } from '../platforms/effects.ts';
 import type { TimerRow } from '../store/timers.ts';
@@ -610,8 +610,11 @@ export class ApprovalService {
       const route = JSON.parse(row.route) as Route;
       const hooks = this.hooksOf(row);
       const extra = ((await hooks?.extraRoles?.(u.tx, row, actor.userId)) ?? []) as Role[];
-      const voter = { userId: actor.userId, roles: [...actor.roles, ...extra] };
-      const check = checkVote(route, { status: row.status as ApprovalStatus, requesterId: row.requesterId }, votes, voter, decision);
+      // The rules are about people: accounts linked with /muster link count as one (no self-approval, no stacking).
+      const person = await personKeys(u.tx, [row.requesterId, actor.userId, ...votes.map((v) => v.userId)]);
+      const p = (id: string) => person.get(id) ?? id;
+      const voter = { userId: p(actor.userId), roles: [...actor.roles, ...extra] };
+      const check = checkVote(route, { status: row.status as ApprovalStatus, requesterId: p(row.requesterId) }, votes.map((v) => ({ ...v, userId: p(v.userId) })), voter, decision);
       if (!check.ok) {
         throw new Refusal(`You cannot ${decision} ${refName}: ${check.reason}.`, { action: `approval.${decision}`, subjectType: 'approval', subjectId: refName, reason: check.code });
       }

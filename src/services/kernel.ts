@@ -103,7 +103,7 @@ export class Kernel {
         await ensureWorkspace(tx, platform, workspaceExternalId, now);
         await ensureUser(tx, workspaceId, userExternalId, now, name);
       }
-      return grantedRoles(tx, userId);
+      return grantedRoles(tx, userId, { person: true });
     });
     this.knownUsers.add(userId);
     const envRoles = new Set<Role>(this.deps.admins.includes(userExternalId) ? ['admin'] : []);

@@ -20,9 +20,23 @@ export async function ensureUser(tx: Tx, workspaceId: string, externalId: string
   return id;
 }
 
-export async function grantedRoles(tx: Tx, userId: string): Promise<Role[]> {
-  const rows = await tx.roleGrant.findMany({ where: { userId }, select: { role: true }, orderBy: { role: 'asc' } });
-  return rows.map((r) => r.role).filter(isRole);
+export async function grantedRoles(tx: Tx, userId: string, o: { person?: boolean } = {}): Promise<Role[]> {
+  // With `person`, the roles granted to any account linked to this one (`/muster link`): roles belong to the person.
+  let ids = [userId];
+  if (o.person) {
+    const me = await tx.user.findUnique({ where: { id: userId }, select: { personId: true } });
+    if (me?.personId) ids = (await tx.user.findMany({ where: { personId: me.personId }, select: { id: true } })).map((u) => u.id);
+  }
+  const rows = await tx.roleGrant.findMany({ where: { userId: { in: ids } }, select: { role: true }, orderBy: { role: 'asc' } });
+  return [...new Set(rows.map((r) => r.role).filter(isRole))];
+}
+
+/** Each id's person (`/muster link`): the person id of a linked account, the account's own id otherwise. */
+export async function personKeys(tx: Tx, userIds: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>(userIds.map((id) => [id, id]));
+  const rows = await tx.user.findMany({ where: { id: { in: [...new Set(userIds)] }, personId: { not: null } }, select: { id: true, personId: true } });
+  for (const r of rows) if (r.personId) out.set(r.id, `person:${r.personId}`);
+  return out;
 }
 
 /** Next dense number for INC/CHG/APR in a workspace; taken inside the caller's transaction. */

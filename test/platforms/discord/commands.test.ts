@@ -110,6 +110,8 @@ const SAMPLES: Record<string, Record<string, [slack: string, discord: Record<str
     revoke: ['revoke qa_lead <@U123|bob>', { role: S('qa_lead'), user: USER('U123') }],
     audit: ['audit INC-7', { record: S('INC-7') }],
     stats: ['stats 30d', { period: S('30d') }],
+    link: ['link K7PQ2MXR', { code: S('K7PQ2MXR') }],
+    unlink: ['unlink', {}],
   },
 };
 

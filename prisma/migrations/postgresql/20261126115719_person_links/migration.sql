@@ -1,0 +1,19 @@
+-- AlterTable
+ALTER TABLE "users" ADD COLUMN     "person_id" TEXT;
+
+-- CreateTable
+CREATE TABLE "link_codes" (
+    "code" TEXT NOT NULL,
+    "user_id" TEXT NOT NULL,
+    "expires_at" TIMESTAMP(3) NOT NULL,
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "link_codes_pkey" PRIMARY KEY ("code")
+);
+
+-- CreateIndex
+CREATE INDEX "link_codes_user_id_idx" ON "link_codes"("user_id");
+
+-- CreateIndex
+CREATE INDEX "users_person_id_idx" ON "users"("person_id");
+
