@@ -99,7 +99,7 @@ export function pageHtml(o: { team: string; mode: string }): string {
   <label for="person">Acting as</label>
   <select id="person" aria-describedby="person-hint"></select>
   <span id="person-hint" class="visually-hidden" hidden>Everything you do is done as this person</span>
-  <span class="connect">A built-in workspace (${escapeHtml(o.mode)}). Connect a real Slack: <a href="/sandbox/docs/slack-setup.md" id="docs-link" target="_blank" rel="noopener">docs/slack-setup.md</a></span>
+  <span class="connect">A built-in workspace (${escapeHtml(o.mode)}). Connect a real Slack: <a href="/sandbox/docs/slack-setup.md" id="docs-link" target="_blank" rel="noopener">docs/slack-setup.md</a> · Discord: <a href="/sandbox/docs/discord-setup.md" target="_blank" rel="noopener">docs/discord-setup.md</a></span>
 </header>
 <div class="layout">
   <nav class="channels" aria-label="Channels">
