@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InteractionResponseType, MessageFlags } from 'discord-api-types/v10';
 import { startDiscordHarness, type DiscordHarness, type InteractionAnswer } from '../../support/discordHarness.ts';
 import { GENERAL_CHANNEL_ID, GUILD_ID } from '../../support/fakeDiscord.ts';
+import { parsePolicyText } from '../../../src/config/policy.ts';
 
 /**
  * Muster on a Discord server, end to end: signed interactions to the real endpoint, effects through the outbox to
@@ -137,5 +138,66 @@ describe('approvals on Discord', () => {
     await h.flush();
     expect(cardText(second())).toContain('Rejected');
     expect(cardText(second())).toContain('The rollback plan is missing');
+  });
+});
+
+describe('private incidents, the timeline and nudges on Discord', () => {
+  let p: DiscordHarness;
+  beforeEach(async () => {
+    // The outer harness is not used here: this one has responders in its policy.
+    const policy = parsePolicyText(['incidents:', '  responders:', `    - "user:${RILEY}"`, '    - "role:tech_lead"'].join('\n')).policy!;
+    p = await startDiscordHarness({ users: PEOPLE, admins: [ADMIN], policy });
+  });
+  afterEach(async () => {
+    try {
+      await p.flush();
+      const stuck = await p.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
+      expect(stuck.map((e) => ({ op: e.op, status: e.status, error: e.lastError }))).toEqual([]);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('a private incident from the form: hidden from @everyone, the reporter and the responders (users and role holders) given access, others not', async () => {
+    expect(ephemeralText(await p.command('muster', 'grant', { role: 'tech_lead', user: { user: SAM } }, ADMIN))).toContain('Granted');
+    const form = await p.command('incident', 'new', {}, DANA);
+    expect(form.body.type).toBe(InteractionResponseType.Modal);
+    const modal = form.body.data as Loose;
+    const ids = JSON.stringify(modal);
+    const field = (label: string) => new RegExp(`"label":"${label}"[^}]*?"component":\\{"type":\\d+,"custom_id":"([^"]+)"`).exec(ids)?.[1];
+    const values = { [field('Title')!]: 'Customer data exposed', [field('Severity')!]: 'P1', [field('Channel')!]: 'private' };
+    expect(Object.keys(values).every((k) => k !== 'undefined'), ids).toBe(true);
+    ephemeralText(await p.submit(modal, values, DANA));
+    await p.flush();
+    const channel = p.discord.allChannels().find((c: Loose) => c.name?.startsWith('inc-1-customer-data-exposed'))!;
+    expect(channel).toBeDefined();
+    expect(p.discord.canSee(channel.id, DANA)).toBe(true);
+    expect(p.discord.canSee(channel.id, RILEY)).toBe(true);
+    expect(p.discord.canSee(channel.id, SAM)).toBe(true);
+    expect(p.discord.canSee(channel.id, CASEY)).toBe(false);
+  });
+
+  it('Add to timeline puts a person’s message on the incident timeline, once', async () => {
+    ephemeralText(await p.command('incident', 'declare', { severity: 'P2', title: 'Search is slow' }, DANA));
+    await p.flush();
+    const channel = p.discord.allChannels().find((c: Loose) => c.name?.startsWith('inc-1-search-is-slow'))!;
+    const said = p.discord.addMessage(channel.id, { authorId: RILEY, content: 'The index rebuild started at 10:02 <@1300000000000000002>' });
+    expect(ephemeralText(await p.messageCommand('Add to timeline', channel.id, said.id, DANA))).toContain('Added to the incident');
+    expect(ephemeralText(await p.messageCommand('Add to timeline', channel.id, said.id, DANA))).toContain('already on the timeline');
+    const inc = await p.muster.db.read((tx) => tx.incident.findFirstOrThrow({ where: { number: 1 } }));
+    const entries = await p.muster.db.read((tx) => tx.timelineEntry.findMany({ where: { incidentId: inc.id, kind: 'pinned' } }));
+    expect(entries).toHaveLength(1);
+    expect(entries[0]!.permalink).toBe(`https://discord.com/channels/${GUILD_ID}/${channel.id}/${said.id}`);
+  });
+
+  it('a P1 with no commander past its response time: the on-call engineer is nudged by DM', async () => {
+    expect(ephemeralText(await p.command('muster', 'grant', { role: 'oncall', user: { user: ALEX } }, ADMIN))).toContain('Granted');
+    ephemeralText(await p.command('incident', 'declare', { severity: 'P1', title: 'Payments failing' }, DANA));
+    await p.flush();
+    p.clock.advance(16 * 60_000);
+    await p.tick();
+    const dm = p.discord.dmChannelOf(ALEX);
+    expect(dm, 'a DM to the on-call engineer').toBeDefined();
+    expect(JSON.stringify(p.discord.messages(dm!.id))).toContain('INC-1');
   });
 });
