@@ -201,3 +201,24 @@ describe('private incidents, the timeline and nudges on Discord', () => {
     expect(JSON.stringify(p.discord.messages(dm!.id))).toContain('INC-1');
   });
 });
+
+describe('Discord rate limits', () => {
+  it('a burst over the per-channel bucket: every card posted once, nothing dead-lettered', async () => {
+    for (const [role, user] of [
+      ['release_manager', RILEY],
+      ['cto', SAM],
+      ['security_lead', ALEX],
+    ] as const) {
+      ephemeralText(await h.command('muster', 'grant', { role, user: { user } }, ADMIN));
+    }
+    await h.flush();
+    // Two messages per channel a second: six requests post six cards into one channel (and DMs elsewhere).
+    h.discord.enforceRateLimits({ perRoute: 2, windowMs: 1_000 });
+    for (let n = 1; n <= 6; n++) ephemeralText(await h.command('approval', 'deploy', { environment: 'production', component: 'api', version: `3.0.${n}` }, CASEY));
+    await h.muster.dispatcher.drain(30_000);
+    const cards = h.discord.messages(GENERAL_CHANNEL_ID).filter((m: Loose) => /APR-\d/.test(cardText(m)));
+    const refs = cards.map((m: Loose) => /APR-(\d+)/.exec(cardText(m))?.[1]).sort();
+    expect(refs).toEqual(['1', '2', '3', '4', '5', '6']);
+    console.log(`[discord burst] 429s answered: ${h.discord.rateLimited()}`);
+  }, 60_000);
+});
