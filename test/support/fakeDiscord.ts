@@ -21,7 +21,17 @@
  * - Rate-limit windows run on the wall clock (clients sleep on it); the rename limit, nonces, interaction and token
  *   expiry run on the fake's clock (`now`).
  * - Without enforcement the headers report a nominal limit of 10,000 per window, so clients never throttle themselves.
- * - No gateway events, no threads, no voice, no stickers/polls; reply pings (`replied_user`) are not modelled.
+ * - No threads, no voice, no stickers/polls; reply pings (`replied_user`) are not modelled.
+ * - Gateway: `GET /gateway/bot` (https://discord.com/developers/docs/events/gateway#get-gateway-bot) points at the
+ *   WebSocket stand-in of test/support/fakeDiscordGateway.ts once `gatewayUrl` is set (FakeDiscordGateway.start does);
+ *   the fake itself sends no events: tests dispatch them through the stand-in, with `pinAs` and `addReaction` to make
+ *   the state they describe.
+ * - Tokens: any `Bot <token>` is accepted unless `botToken` is set; then any other token gets 401 (as Discord answers
+ *   a revoked or mistyped one).
+ * - Message content: every read returns the text unless `messageContentIntent` is false; then REST reads of other
+ *   people's guild messages come back with empty `content`, `embeds`, `attachments` and `components`, except where the
+ *   bot is mentioned (https://discord.com/developers/docs/events/gateway#message-content-intent; interaction payloads
+ *   keep them: the message a message command is used on is one of the documented exceptions).
  *
  * Assumed where Discord's docs are silent (change them here if Discord is seen to differ):
  * - An edit that adds a mention records a ping with `via: 'edit'` (whether Discord notifies again is not documented).
@@ -375,6 +385,12 @@ export class FakeDiscord {
   calls: FakeCall[] = [];
   deprecatedCalls: FakeCall[] = [];
   pings: Ping[] = [];
+  /** the WebSocket URL `GET /gateway/bot` answers with (a FakeDiscordGateway's `url`); unset: 404 */
+  gatewayUrl: string | undefined;
+  /** when set, only `Authorization: Bot <botToken>` is accepted on bot routes (401 otherwise) */
+  botToken: string | undefined;
+  /** false: REST reads withhold other people's message content as Discord does for an app without the intent */
+  messageContentIntent = true;
 
   private readonly now: () => number;
   private readonly limits: Limits;
@@ -474,6 +490,49 @@ export class FakeDiscord {
     const set = msg.reactions.get(emoji) ?? new Set<string>();
     set.add(userId);
     msg.reactions.set(emoji, set);
+  }
+
+  removeReaction(channelId: string, messageId: string, emoji: string, userId: string): void {
+    this.requireMessage(channelId, messageId).reactions.get(emoji)?.delete(userId);
+  }
+
+  /**
+   * A person pins a message (in the client): the pin and its CHANNEL_PINNED_MESSAGE system message (type 6, by them),
+   * returned as the MESSAGE_CREATE the gateway would send (with guild_id); undefined if it was pinned already.
+   */
+  pinAs(channelId: string, messageId: string, userId: string): APIMessage | undefined {
+    const sys = this.pinned(channelId, messageId, userId);
+    if (!sys) return undefined;
+    const member = this.members.get(userId);
+    return { ...this.messageObject(sys), ...(member ? { member: (({ user: _u, ...m }) => m)(this.memberObject(member)) } : {}), mentions: [] } as unknown as APIMessage;
+  }
+
+  /** A person unpins a message (Discord then sends only CHANNEL_PINS_UPDATE, which names no message). */
+  unpinAs(channelId: string, messageId: string): void {
+    const ch = this.requireChannel(channelId);
+    ch.pins = ch.pins.filter((p) => p.messageId !== messageId);
+  }
+
+  /**
+   * The guild as GUILD_CREATE carries it to a bot (https://discord.com/developers/docs/events/gateway-events#guild-create):
+   * the guild object with its roles and channels, plus joined_at, large, member_count and, without the privileged
+   * GUILD_MEMBERS/GUILD_PRESENCES intents, only the bot among `members`.
+   */
+  guildCreate(): Record<string, unknown> {
+    const channels = [...this.channels.values()].filter((c) => c.guild_id === GUILD_ID).map((c) => {
+      const { guild_id: _g, ...rest } = this.channelObject(c) as unknown as Record<string, unknown>;
+      return rest;
+    });
+    const bot = this.members.get(BOT_USER_ID);
+    return {
+      id: GUILD_ID, name: 'Muster test server', icon: null, splash: null, discovery_splash: null, owner_id: BOT_USER_ID, afk_channel_id: null, afk_timeout: 300,
+      verification_level: 0, default_message_notifications: 1, explicit_content_filter: 0, roles: [...this.roles.values()], emojis: [], features: [], mfa_level: 0,
+      application_id: null, system_channel_id: GENERAL_CHANNEL_ID, system_channel_flags: 0, rules_channel_id: null, vanity_url_code: null, description: null, banner: null,
+      premium_tier: 0, premium_subscription_count: 0, preferred_locale: 'en-US', public_updates_channel_id: null, nsfw_level: 0, stickers: [], premium_progress_bar_enabled: false,
+      safety_alerts_channel_id: null, max_video_channel_users: 25, max_stage_video_channel_users: 50,
+      joined_at: bot?.joined_at ?? this.iso(), large: false, unavailable: false, member_count: this.members.size, voice_states: [], members: bot ? [this.memberObject(bot)] : [],
+      channels, threads: [], presences: [], stage_instances: [], guild_scheduled_events: [], soundboard_sounds: [],
+    };
   }
 
   private roleObject(id: string, name: string, permissions: bigint): APIRole {
@@ -685,6 +744,7 @@ export class FakeDiscord {
       if (route.deprecated) this.deprecatedCalls.push(call);
       // https://discord.com/developers/docs/reference#authentication: "Authorization: Bot MTk4NjIy..."
       if (route.auth && !/^Bot \S+/.test(req.headers.authorization ?? '')) throw E.unauthorized();
+      if (route.auth && this.botToken !== undefined && req.headers.authorization !== `Bot ${this.botToken}`) throw E.unauthorized();
       const { body, files } = await this.readBody(req);
       call.body = files.length ? { ...body, files: files.map((f) => ({ field: f.field, name: f.name, size: f.content.length })) } : body;
       headers = this.rateLimit(route, params);
@@ -807,6 +867,19 @@ export class FakeDiscord {
       ...(m.interaction ? { interaction_metadata: { id: m.interaction.id, type: m.interaction.type, user: this.userObject(m.interaction.user_id), authorizing_integration_owners: {} } } : {}),
       ...(ch?.guild_id ? { guild_id: ch.guild_id } : {}),
     } as unknown as APIMessage;
+  }
+
+  /**
+   * A message as a REST read returns it to the bot: without the MESSAGE_CONTENT intent (`messageContentIntent` false),
+   * "empty values in fields that contain user-inputted content" (content, embeds, attachments, components) except in
+   * messages the app sent, DMs with the app and content in which the app is mentioned
+   * (https://discord.com/developers/docs/events/gateway#message-content-intent).
+   */
+  private readable(m: FakeMessage): APIMessage {
+    const o = this.messageObject(m);
+    const ch = this.channels.get(m.channel_id);
+    if (this.messageContentIntent || m.author_id === BOT_USER_ID || ch?.type === 1 || m.mentions.includes(BOT_USER_ID)) return o;
+    return { ...o, content: '', embeds: [], attachments: [], components: [] };
   }
 
   // -------------------------------------------------------------------------
@@ -1022,6 +1095,16 @@ export class FakeDiscord {
   // -------------------------------------------------------------------------
 
   private defineRoutes(): void {
+    // Gateway: https://discord.com/developers/docs/events/gateway#get-gateway and #get-gateway-bot
+    this.route('GET', '/gateway', () => {
+      if (!this.gatewayUrl) throw err(404, 0, 'FakeDiscord: no gateway stand-in (set gatewayUrl)');
+      return ok({ url: this.gatewayUrl });
+    }, { auth: false });
+    this.route('GET', '/gateway/bot', () => {
+      if (!this.gatewayUrl) throw err(404, 0, 'FakeDiscord: no gateway stand-in (set gatewayUrl)');
+      // one shard is plenty for one guild; max_concurrency 1 is what bots outside "large bot sharding" get
+      return ok({ url: this.gatewayUrl, shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } });
+    });
     // Users and members: https://discord.com/developers/docs/resources/user, .../resources/guild
     this.route('GET', '/users/@me', () => ok(this.userObject(BOT_USER_ID)));
     this.route('POST', '/users/@me/channels', ({ body }) => this.openDm(String(body.recipient_id ?? '')));
@@ -1101,14 +1184,14 @@ export class FakeDiscord {
       const limit = Math.min(50, Math.max(1, Number(query.get('limit') ?? 50) || 50));
       const before = query.get('before');
       const items = [...ch.pins].reverse().filter((p) => !before || p.pinnedAt < before);
-      const page = items.slice(0, limit).map((p) => ({ pinned_at: p.pinnedAt, message: this.messageObject(this.requireMessage(ch.id, p.messageId)) }));
+      const page = items.slice(0, limit).map((p) => ({ pinned_at: p.pinnedAt, message: this.readable(this.requireMessage(ch.id, p.messageId)) }));
       return ok({ items: page, has_more: items.length > limit });
     });
     this.route('PUT', '/channels/:id/messages/pins/:id', pin);
     this.route('DELETE', '/channels/:id/messages/pins/:id', unpin);
     this.route('GET', '/channels/:id/pins', ({ params: [c] }) => {
       const ch = this.requireChannel(c ?? '');
-      return ok([...ch.pins].reverse().map((p) => this.messageObject(this.requireMessage(ch.id, p.messageId))));
+      return ok([...ch.pins].reverse().map((p) => this.readable(this.requireMessage(ch.id, p.messageId))));
     }, { deprecated: true });
     this.route('PUT', '/channels/:id/pins/:id', pin, { deprecated: true });
     this.route('DELETE', '/channels/:id/pins/:id', unpin, { deprecated: true });
@@ -1125,9 +1208,9 @@ export class FakeDiscord {
       let page: FakeMessage[];
       if (after) page = all.filter((m) => BigInt(m.id) > BigInt(after)).slice(0, limit);
       else page = all.filter((m) => !before || BigInt(m.id) < BigInt(before)).slice(-limit);
-      return ok(page.reverse().map((m) => this.messageObject(m)));
+      return ok(page.reverse().map((m) => this.readable(m)));
     });
-    this.route('GET', '/channels/:id/messages/:id', ({ params: [c, m] }) => ok(this.messageObject(this.requireMessage(this.requireChannel(c ?? '').id, m ?? ''))));
+    this.route('GET', '/channels/:id/messages/:id', ({ params: [c, m] }) => ok(this.readable(this.requireMessage(this.requireChannel(c ?? '').id, m ?? ''))));
     this.route('PATCH', '/channels/:id/messages/:id', ({ params: [c, m], body }) => {
       const msg = this.requireMessage(this.requireChannel(c ?? '').id, m ?? '');
       if (msg.author_id !== BOT_USER_ID) throw err(403, 50005, 'Cannot edit a message authored by another user');
@@ -1279,17 +1362,24 @@ export class FakeDiscord {
     return ok(this.channelObject(ch));
   }
 
-  private pin(channelId: string, messageId: string): Reply {
+  private pin(channelId: string, messageId: string, by = BOT_USER_ID): Reply {
+    this.pinned(channelId, messageId, by);
+    return ok();
+  }
+
+  /** Pins; the CHANNEL_PINNED_MESSAGE system message it adds, or undefined when the message was pinned already. */
+  private pinned(channelId: string, messageId: string, by: string): FakeMessage | undefined {
     const ch = this.requireChannel(channelId);
     const msg = this.requireMessage(ch.id, messageId);
-    if (ch.pins.some((p) => p.messageId === msg.id)) return ok();
+    if (ch.pins.some((p) => p.messageId === msg.id)) return undefined;
     if (ch.pins.length >= this.limits.pins) throw E.maxPins();
     ch.pins.push({ messageId: msg.id, pinnedAt: this.iso() });
-    // the CHANNEL_PINNED_MESSAGE system message (type 6) points at the pinned message:
-    // https://discord.com/developers/docs/resources/message#message-object-message-types
-    const sys = this.storeMessage(ch, { message_reference: { message_id: msg.id } }, [], { authorId: BOT_USER_ID, type: 6, record: false });
+    // the CHANNEL_PINNED_MESSAGE system message (type 6), by whoever pinned, points at the pinned message:
+    // https://discord.com/developers/docs/resources/message#message-object-message-types and "Pin messages" under
+    // https://discord.com/developers/docs/resources/message#message-reference-types
+    const sys = this.storeMessage(ch, { message_reference: { message_id: msg.id } }, [], { authorId: by, type: 6, record: false });
     sys.content = '';
-    return ok();
+    return sys;
   }
 
   // https://discord.com/developers/docs/resources/user#create-dm: one DM channel per recipient
