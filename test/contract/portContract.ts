@@ -93,6 +93,11 @@ export interface ContractTarget {
   /** The port's `platform` ('slack', 'discord'). */
   readonly platform: string;
   /**
+   * The workspace effects run in, as the outbox records it on each effect (`PerformContext.workspaceId`): a port
+   * that serves several workspaces finds the one to act in there (Discord: `discord:<guild id>`). Default null.
+   */
+  readonly workspaceId?: string | null;
+  /**
    * A new port over the fake, configured as production configures it, with pacing off unless `paced`. `without`:
    * capabilities it must do without (declared false, and their ops refused).
    */
@@ -198,7 +203,7 @@ export function describePortContract(name: string, setup: () => Promise<Contract
 
     const context = (over: Partial<PerformContext> = {}): PerformContext => {
       const now = new Date();
-      return { effectId: ++effectSeq, uncertain: false, createdAt: now, workspaceId: null, now, ...over };
+      return { effectId: ++effectSeq, uncertain: false, createdAt: now, workspaceId: t.workspaceId ?? null, now, ...over };
     };
     /** The same effect, attempted again after an attempt whose outcome is unknown. */
     const retry = (ctx: PerformContext): PerformContext => ({ ...ctx, uncertain: true, now: new Date() });
@@ -221,6 +226,11 @@ export function describePortContract(name: string, setup: () => Promise<Contract
     const skipUnlessCapable = (ctx: TestContext, op: EffectOp, p: ChatPort = port): void => {
       const cap = NEEDS[op];
       if (cap && !p.capabilities[cap]) ctx.skip(`${name} does without ${cap}, which ${op} needs`);
+    };
+    /** As skipUnlessCapable, for an effect: a postMessage with `threadTs` needs threads too. */
+    const skipUnlessCapableOf = (ctx: TestContext, e: PortEffect, p: ChatPort = port): void => {
+      skipUnlessCapable(ctx, e.op, p);
+      if (e.op === 'postMessage' && e.args.threadTs !== undefined && !p.capabilities.threads) ctx.skip(`${name} does without threads, which a postMessage with threadTs needs`);
     };
 
     const post = async (channel: string, text: Text = 'hello') => perform('postMessage', { channel, text });
@@ -798,7 +808,7 @@ export function describePortContract(name: string, setup: () => Promise<Contract
         for (const fault of LOST_ANSWERS) {
           contractCase(`${label}: applied, answer lost (${fault.kind}); the uncertain retry adopts it, shown once`, async (ctx) => {
             const once = await make();
-            skipUnlessCapable(ctx, once.effect.op);
+            skipUnlessCapableOf(ctx, once.effect);
             const c = context();
             t.failNext(once.faultOp, fault);
             const first = await failure(performEffect(once.effect, c));
@@ -814,7 +824,7 @@ export function describePortContract(name: string, setup: () => Promise<Contract
         }
         contractCase(`${label}: an uncertain attempt with nothing to find does it, once`, async (ctx) => {
           const once = await make();
-          skipUnlessCapable(ctx, once.effect.op);
+          skipUnlessCapableOf(ctx, once.effect);
           const r = (await performEffect(once.effect, retry(context()))) as Record<string, unknown>;
           expect(r.adopted).toBeFalsy();
           const shown = await once.visible(r);

@@ -17,7 +17,8 @@
  *
  * Deliberate simplifications (documented so tests don't rely on the opposite):
  * - One guild (GUILD_ID). Any `Bot <token>` is accepted and acts as the bot user; permissions are not enforced on
- *   routes (the bot may do anything); `canSee()` computes channel visibility for tests instead.
+ *   routes (the bot may do anything) but one: a bot message in a guild channel needs VIEW_CHANNEL and SEND_MESSAGES
+ *   there after overwrites (so a locked channel refuses it); `canSee()` computes channel visibility for tests.
  * - Rate-limit windows run on the wall clock (clients sleep on it); the rename limit, nonces, interaction and token
  *   expiry run on the fake's clock (`now`).
  * - Without enforcement the headers report a nominal limit of 10,000 per window, so clients never throttle themselves.
@@ -137,6 +138,8 @@ export interface FailSpec {
   /** apply the call, then answer `status` (default 500), or drop the connection with `drop: true` */
   afterApplying?: boolean;
   drop?: boolean;
+  /** with status 429: the wait it asks for, in `retry_after` and (rounded up) Retry-After. Default 0.05 s */
+  retryAfterSec?: number;
 }
 
 export interface HeldCall {
@@ -180,6 +183,8 @@ export interface FakeAttachment {
   content: Buffer;
   url: string;
   content_type?: string;
+  /** the file's description (alt text), as the request's attachment object gave it */
+  description?: string;
 }
 
 export interface Overwrite {
@@ -227,6 +232,7 @@ const E = {
   maxChannels: () => err(400, 30013, 'Maximum number of guild channels reached (500)'),
   alreadyAcked: () => err(400, 40060, 'Interaction has already been acknowledged.'),
   missingAccess: () => err(403, 50001, 'Missing Access'),
+  missingPermissions: () => err(403, 50013, 'Missing Permissions'),
   // an empty message is 50006, not 50035 (the code @discordjs/rest users see as DiscordAPIError[50006])
   emptyMessage: () => err(400, 50006, 'Cannot send an empty message'),
   cannotDm: () => err(403, 50007, 'Cannot send messages to this user'),
@@ -801,7 +807,13 @@ export class FakeDiscord {
 
   private injected(rule: FailRule): Fail {
     const status = rule.status ?? 500;
-    if (status === 429) return new Fail({ status, body: { message: 'You are being rate limited.', retry_after: 0.05, global: false }, headers: { 'Retry-After': '0' } });
+    // a 429 says how long to wait twice: retry_after (seconds, with decimals) in the body and Retry-After (whole
+    // seconds, rounded up as the enforced limits do) in the header, with its scope
+    // (https://discord.com/developers/docs/topics/rate-limits#exceeding-a-rate-limit, #header-format)
+    if (status === 429) {
+      const after = rule.retryAfterSec ?? 0.05;
+      return new Fail({ status, body: { message: 'You are being rate limited.', retry_after: after, global: false }, headers: { 'Retry-After': String(Math.ceil(after)), 'X-RateLimit-Scope': 'user' } });
+    }
     return err(status, rule.code ?? 0, rule.code ? 'Injected failure' : `${status}: Injected failure`);
   }
 
@@ -1010,6 +1022,9 @@ export class FakeDiscord {
       const n = /^files\[(\d+)\]$/.exec(f.field)?.[1];
       const meta = described.find((a) => String(a?.id) === (n ?? String(i)));
       const att: FakeAttachment = { id: this.snowflake(), filename: meta?.filename ?? f.name, size: f.content.length, content: f.content, url: '', content_type: f.type || undefined };
+      // "description: description for the file (max 1024 characters)", kept on the attachment object
+      // (https://discord.com/developers/docs/resources/message#attachment-object-attachment-structure)
+      if (typeof meta?.description === 'string') att.description = meta.description;
       att.url = `${this.origin}/attachments/${ch.id}/${att.id}/${encodeURIComponent(att.filename)}`;
       this.attachmentsById.set(att.id, att);
       return att;
@@ -1049,6 +1064,14 @@ export class FakeDiscord {
   private createMessage(channelId: string, body: Body, files: UploadedFile[]): Reply {
     const ch = this.requireChannel(channelId);
     if (ch.type === 4) throw err(400, 50008, 'Cannot send messages in a non-text channel');
+    // "If operating on a guild channel, this endpoint requires the SEND_MESSAGES permission to be present on the
+    // current user" (https://discord.com/developers/docs/resources/message#create-message); without VIEW_CHANNEL the
+    // channel is out of reach altogether (50001).
+    if (ch.type === 0) {
+      const perms = this.botPermissionsIn(ch);
+      if ((perms & VIEW_CHANNEL) === 0n) throw E.missingAccess();
+      if ((perms & PermissionFlagsBits.SendMessages) === 0n) throw E.missingPermissions();
+    }
     this.checkNewMessage(ch, body, files);
     // enforce_nonce: https://discord.com/developers/docs/resources/message#create-message
     const nonceKey = body.enforce_nonce === true && body.nonce !== undefined ? `${ch.id}|${BOT_USER_ID}|${String(body.nonce)}` : undefined;
@@ -1663,6 +1686,33 @@ export class FakeDiscord {
     const own = ch.permission_overwrites.find((o) => o.type === 1 && o.id === userId);
     if (own) apply(BigInt(own.allow), BigInt(own.deny));
     return (perms & VIEW_CHANNEL) !== 0n;
+  }
+
+  /**
+   * The bot's permissions in a guild channel: its own (BOT_PERMISSIONS, what the invite grants, with @everyone's), then
+   * the channel's @everyone overwrite, its roles' overwrites, its member overwrite
+   * (https://discord.com/developers/docs/topics/permissions#permission-overwrites).
+   */
+  private botPermissionsIn(ch: FakeChannel): bigint {
+    let perms = BOT_PERMISSIONS | BigInt(this.roles.get(GUILD_ID)?.permissions ?? '0');
+    const roles = this.members.get(BOT_USER_ID)?.roles ?? [];
+    for (const r of roles) perms |= BigInt(this.roles.get(r)?.permissions ?? '0');
+    if ((perms & PermissionFlagsBits.Administrator) !== 0n) return perms;
+    const apply = (allow: bigint, deny: bigint) => (perms = (perms & ~deny) | allow);
+    const everyone = ch.permission_overwrites.find((o) => o.id === GUILD_ID);
+    if (everyone) apply(BigInt(everyone.allow), BigInt(everyone.deny));
+    let allow = 0n;
+    let deny = 0n;
+    for (const o of ch.permission_overwrites) {
+      if (o.type === 0 && roles.includes(o.id)) {
+        allow |= BigInt(o.allow);
+        deny |= BigInt(o.deny);
+      }
+    }
+    apply(allow, deny);
+    const own = ch.permission_overwrites.find((o) => o.type === 1 && o.id === BOT_USER_ID);
+    if (own) apply(BigInt(own.allow), BigInt(own.deny));
+    return perms;
   }
 
   /** counts of what is visible now: for "exactly one" assertions after faults and crashes */

@@ -1,4 +1,5 @@
-import { DiscordAPIError, HTTPError, RateLimitError, REST, type RawFile } from '@discordjs/rest';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { DefaultRestOptions, DiscordAPIError, HTTPError, RateLimitError, REST, type RawFile, type ResponseLike } from '@discordjs/rest';
 import {
   ChannelType,
   OverwriteType,
@@ -14,7 +15,7 @@ import { ChatError, type ChatPort, type PerformContext } from '../port.ts';
 import type { Capabilities, EffectOp, EffectResults, FailedGroup, FailedInvite, PortArgs, PortEffect } from '../effects.ts';
 import type { Message } from '../../../blocks/surface.ts';
 import type { Text } from '../../domain/text.ts';
-import { allowedMentions, discordMarkdown, plainDiscord } from './markdown.ts';
+import { allowedMentions, discordMarkdown, isSnowflake, plainDiscord } from './markdown.ts';
 import { discordMessage } from './render.ts';
 
 /** Discord's REST base without the version (DISCORD_API_URL ends with /v10): what @discordjs/rest takes. */
@@ -23,9 +24,85 @@ export function restOptions(apiUrl: string): { api: string; version: string } {
   return m ? { api: m[1]!, version: m[2]! } : { api: apiUrl.replace(/\/+$/, ''), version: '10' };
 }
 
-/** A REST client for the bot token at DISCORD_API_URL. Waits longer than 5 s go back to the outbox as rate_limited. */
+/** Marks the REST calls made while the port performs an effect (see `createDiscordRest`). */
+const effectCalls = new AsyncLocalStorage<true>();
+
+/** A 429 Discord answered to a call made for an effect: the outbox waits `retryAfterMs`, then tries again. */
+class EffectRateLimited extends Error {
+  override readonly name = 'EffectRateLimited';
+  constructor(
+    readonly retryAfterMs: number,
+    readonly scope: string,
+  ) {
+    super(`rate limited by Discord (${scope}), retry after ${retryAfterMs} ms`);
+  }
+}
+
+/** A 5xx, a timeout or a lost connection on a call made for an effect: Discord may or may not have done it. */
+class EffectOutcomeUnknown extends Error {
+  override readonly name = 'EffectOutcomeUnknown';
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * How long a 429 asks to wait (https://discord.com/developers/docs/topics/rate-limits#exceeding-a-rate-limit): the
+ * body's `retry_after` (seconds, with decimals), else the Retry-After header (seconds; a 429 from Discord's edge has
+ * only that), else a second.
+ */
+async function retryAfterOf(res: ResponseLike): Promise<number> {
+  try {
+    const body = (await res.json()) as { retry_after?: unknown };
+    if (typeof body?.retry_after === 'number' && Number.isFinite(body.retry_after) && body.retry_after >= 0) return Math.ceil(body.retry_after * 1000);
+  } catch {
+    // not JSON: the header says it
+  }
+  const header = Number(res.headers.get('Retry-After'));
+  return Number.isFinite(header) && header >= 0 && res.headers.get('Retry-After') !== null ? Math.ceil(header * 1000) : 1_000;
+}
+
+/**
+ * @discordjs/rest sends each request again on its own after a 5xx or a reset connection (`retries`), and sleeps
+ * through a 429 it did not foresee. For an effect that is wrong twice: a call Discord applied before its answer was
+ * lost is sent again blind (a second channel; a second follow-up), and a worker sleeps where the outbox would have
+ * scheduled the retry. So, for calls made while an effect is performed, these answers stop here: a 429 becomes
+ * rate_limited with its Retry-After, a 5xx or a lost connection transient with the outcome unknown, and the outbox
+ * retries with `uncertain`, which finds what the first attempt did. Waits the client foresees from the rate-limit
+ * headers (no request sent) still happen in the client up to 5 s. Other callers (interaction answers, the directory,
+ * `muster discord register`) keep the client's own retries.
+ */
+function effectAware(base: (url: string, init: Parameters<typeof DefaultRestOptions.makeRequest>[1]) => Promise<ResponseLike>): typeof DefaultRestOptions.makeRequest {
+  return async (url, init) => {
+    if (!effectCalls.getStore()) return base(url, init);
+    let res: ResponseLike;
+    try {
+      res = await base(url, init);
+    } catch (e) {
+      const err = e as Error & { code?: string; cause?: { code?: string } };
+      throw new EffectOutcomeUnknown(`no answer from Discord (${err.message})`, err.cause?.code ?? err.code ?? err.name);
+    }
+    if (res.status === 429) throw new EffectRateLimited(await retryAfterOf(res), res.headers.get('X-RateLimit-Scope') ?? 'user');
+    if (res.status >= 500) throw new EffectOutcomeUnknown(`Discord HTTP ${res.status}`, `http_${res.status}`);
+    return res;
+  };
+}
+
+/**
+ * A REST client for the bot token at DISCORD_API_URL. Waits longer than 5 s that the client foresees go back to the
+ * outbox as rate_limited; what the port calls for an effect is never sent twice by the client (`effectAware`).
+ */
 export function createDiscordRest(token: string, apiUrl: string): REST {
-  return new REST({ ...restOptions(apiUrl), timeout: 10_000, retries: 1, rejectOnRateLimit: (info) => info.retryAfter > 5_000 }).setToken(token);
+  return new REST({
+    ...restOptions(apiUrl),
+    timeout: 10_000,
+    retries: 1,
+    rejectOnRateLimit: (info) => info.retryAfter > 5_000,
+    makeRequest: effectAware((url, init) => DefaultRestOptions.makeRequest(url, init)),
+  }).setToken(token);
 }
 
 /**
@@ -36,6 +113,8 @@ export function createDiscordRest(token: string, apiUrl: string): REST {
 export function toChatError(e: unknown, what = ''): ChatError {
   if (e instanceof ChatError) return e;
   const where = what ? `${what}: ` : '';
+  if (e instanceof EffectRateLimited) return new ChatError(`${where}${e.message}`, 'rate_limited', 'rate_limited', e.retryAfterMs);
+  if (e instanceof EffectOutcomeUnknown) return new ChatError(`${where}${e.message}`, 'transient', e.code, undefined, { outcomeUnknown: true });
   if (e instanceof RateLimitError) return new ChatError(`${where}rate limited by Discord`, 'rate_limited', 'rate_limited', e.retryAfter);
   if (e instanceof DiscordAPIError) {
     if (e.status === 429) return new ChatError(`${where}rate limited by Discord`, 'rate_limited', 'rate_limited', 1_000);
@@ -63,7 +142,12 @@ export interface DiscordPortOptions {
   archiveCategory?: string;
   /** A channel id that an incident already owns is never adopted by another incident's channel effect. */
   channelOwned?: (channelId: string) => Promise<boolean>;
+  /** Capabilities to do without (declared false, their ops refused for good), e.g. pins where the bot may not pin. */
+  without?: readonly (keyof Capabilities)[];
 }
+
+/** What Discord can do through this port. */
+export const DISCORD_CAPABILITIES: Capabilities = { pins: true, bookmarks: false, userGroups: false, threads: false, fileUpload: true, appHome: false };
 
 /**
  * What the bot needs in a private incident channel: see it, post, read back, embed, attach, pin (PIN_MESSAGES, split
@@ -91,17 +175,25 @@ const EPHEMERAL = 1 << 6;
  */
 export class DiscordChatPort implements ChatPort {
   readonly platform = 'discord';
-  readonly capabilities: Capabilities = { pins: true, bookmarks: false, userGroups: false, threads: false, fileUpload: true, appHome: false };
+  readonly capabilities: Capabilities;
   botUserId?: string;
   private readonly channelsByGuild = new Map<string, { at: number; channels: APIChannel[] }>();
 
-  constructor(private readonly o: DiscordPortOptions) {}
+  constructor(private readonly o: DiscordPortOptions) {
+    const without = new Set(o.without ?? []);
+    this.capabilities = Object.fromEntries(Object.entries(DISCORD_CAPABILITIES).map(([k, v]) => [k, v && !without.has(k as keyof Capabilities)])) as unknown as Capabilities;
+  }
 
   get rest(): REST {
     return this.o.rest;
   }
 
   async perform<K extends EffectOp>(effect: { op: K; args: PortArgs<K> }, ctx: PerformContext = { effectId: 0, uncertain: false, createdAt: new Date(), workspaceId: null, now: new Date() }): Promise<EffectResults[K]> {
+    // Every call made from here on is an effect's: the client sends none of them twice (see `effectAware`).
+    return effectCalls.run(true, () => this.performNow(effect, ctx));
+  }
+
+  private async performNow<K extends EffectOp>(effect: { op: K; args: PortArgs<K> }, ctx: PerformContext): Promise<EffectResults[K]> {
     const e = effect as PortEffect;
     const guild = guildOf(ctx.workspaceId);
     let out: unknown;
@@ -109,8 +201,8 @@ export class DiscordChatPort implements ChatPort {
       case 'postMessage': {
         if (e.args.threadTs) throw new ChatError('Discord: replies in a thread are not supported by this port', 'permanent', 'no_threads');
         const channel = await this.channelId(guild, e.args.channel);
-        const m = await this.post(channel, body(e.args), nonceOf(ctx));
-        out = { channel, ts: m.id };
+        const { message: m, adopted } = await this.post('postMessage', channel, body(e.args), ctx);
+        out = { channel, ts: m.id, ...(adopted ? { adopted } : {}) };
         break;
       }
       case 'updateMessage': {
@@ -121,8 +213,8 @@ export class DiscordChatPort implements ChatPort {
       }
       case 'dm': {
         const channel = await this.dmChannel(e.args.user);
-        const m = await this.post(channel, body(e.args), nonceOf(ctx));
-        out = { channel, ts: m.id };
+        const { message: m, adopted } = await this.post('dm', channel, body(e.args), ctx);
+        out = { channel, ts: m.id, ...(adopted ? { adopted } : {}) };
         break;
       }
       case 'reply':
@@ -143,6 +235,7 @@ export class DiscordChatPort implements ChatPort {
         break;
       }
       case 'pin': {
+        if (!this.capabilities.pins) throw new ChatError('Discord: this port does without pins', 'permanent', 'no_pins');
         const channel = await this.channelId(guild, e.args.channel);
         // PUT /channels/{c}/messages/pins/{m} (the /pins/{m} route is deprecated): pinning twice is harmless.
         await this.call('pin', () => this.rest.put(`/channels/${channel}/messages/pins/${e.args.ts}` as `/${string}`));
@@ -156,16 +249,15 @@ export class DiscordChatPort implements ChatPort {
         out = {};
         break;
       case 'uploadFile': {
+        if (!this.capabilities.fileUpload) throw new ChatError('Discord: this port does without file uploads', 'permanent', 'no_file_upload');
         const channel = await this.channelId(guild, e.args.channel);
-        const file: RawFile = { name: e.args.filename, data: Buffer.from(e.args.content, 'utf8'), contentType: 'text/markdown' };
+        const file: RawFile = { key: 'files[0]', name: e.args.filename, data: Buffer.from(e.args.content, 'utf8'), contentType: 'text/markdown' };
         const content = e.args.comment ? discordMarkdown(e.args.comment, { max: 2000 }) : '';
-        const m = (await this.call('uploadFile', () =>
-          this.rest.post(Routes.channelMessages(channel), {
-            body: { content, nonce: nonceOf(ctx), enforce_nonce: true, allowed_mentions: allowedMentions(e.args.comment ?? '') },
-            files: [file],
-          }),
-        )) as APIMessage;
-        out = { fileId: m.attachments[0]?.id, permalink: m.attachments[0]?.url, ...(ctx.uncertain ? { adopted: true } : {}) };
+        // Discord files have no title: it goes in the file's description (its alt text, at most 1024 characters:
+        // https://discord.com/developers/docs/resources/message#attachment-object-attachment-structure).
+        const attachment = { id: 0, filename: e.args.filename, ...(e.args.title ? { description: e.args.title.slice(0, 1024) } : {}) };
+        const { message: m, adopted } = await this.post('uploadFile', channel, { content, allowed_mentions: allowedMentions(e.args.comment ?? ''), attachments: [attachment] }, ctx, [file]);
+        out = { fileId: m.attachments[0]?.id, permalink: m.attachments[0]?.url, ...(adopted ? { adopted } : {}) };
         break;
       }
     }
@@ -180,11 +272,22 @@ export class DiscordChatPort implements ChatPort {
     }
   }
 
-  private async post(channel: string, payload: RESTPostAPIChannelMessageJSONBody, nonce: string): Promise<APIMessage> {
-    // "If true and nonce is present, it will be checked for uniqueness in the past few minutes. If another message was
-    // created by the same author with the same nonce, that message will be returned and no new message will be
-    // created." (https://discord.com/developers/docs/resources/message#create-message)
-    return (await this.call('postMessage', () => this.rest.post(Routes.channelMessages(channel), { body: { ...payload, nonce, enforce_nonce: true } }))) as APIMessage;
+  /**
+   * Posts with the effect's nonce, which Discord enforces: "If true and nonce is present, it will be checked for
+   * uniqueness in the past few minutes. If another message was created by the same author with the same nonce, that
+   * message will be returned and no new message will be created."
+   * (https://discord.com/developers/docs/resources/message#create-message). Discord does not say which of the two it
+   * did, so an uncertain attempt first reads the channel's `last_message_id` (snowflakes grow with time:
+   * https://discord.com/developers/docs/reference#snowflakes): a message returned whose id is not past it existed
+   * already, and is the earlier attempt's (`adopted`).
+   */
+  private async post(what: string, channel: string, payload: RESTPostAPIChannelMessageJSONBody, ctx: PerformContext, files?: RawFile[]): Promise<{ message: APIMessage; adopted: boolean }> {
+    const before = ctx.uncertain ? ((await this.call(what, () => this.rest.get(Routes.channel(channel)))) as { last_message_id?: string | null }).last_message_id : undefined;
+    const message = (await this.call(what, () =>
+      this.rest.post(Routes.channelMessages(channel), { body: { ...payload, nonce: nonceOf(ctx), enforce_nonce: true }, ...(files ? { files } : {}) }),
+    )) as APIMessage;
+    const adopted = typeof before === 'string' && isSnowflake(before) && BigInt(message.id) <= BigInt(before);
+    return { message, adopted };
   }
 
   private async dmChannel(user: string): Promise<string> {
@@ -214,10 +317,10 @@ export class DiscordChatPort implements ChatPort {
         if (err.kind !== 'permanent' || !args.fallbackUser) throw err;
       }
     }
-    if (!args.fallbackUser) return { via: 'reply' };
+    if (!args.fallbackUser) throw new ChatError('Discord: the interaction token has expired and there is no one to tell by DM', 'permanent', 'expired_token');
     const channel = await this.dmChannel(args.fallbackUser);
-    const m = await this.post(channel, body(args), nonceOf(ctx));
-    return { via: 'dm', channel, ts: m.id };
+    const { message: m, adopted } = await this.post('reply', channel, body(args), ctx);
+    return { via: 'dm', channel, ts: m.id, ...(adopted ? { adopted } : {}) };
   }
 
   /** `#name` (a policy's channel) or an id. */
@@ -225,7 +328,9 @@ export class DiscordChatPort implements ChatPort {
     if (!ref.startsWith('#')) return ref;
     if (!guild) throw new ChatError(`Discord: no server to look ${ref} up in`, 'permanent', 'no_guild');
     const name = ref.slice(1);
-    const hit = (await this.guildChannels(guild)).find((c) => 'name' in c && c.name === name && c.type === ChannelType.GuildText);
+    const named = (cs: APIChannel[]) => cs.find((c) => 'name' in c && c.name === name && c.type === ChannelType.GuildText);
+    // A channel made since the list was read is not in it: read it again before saying there is none.
+    const hit = named(await this.guildChannels(guild)) ?? named(await this.guildChannels(guild, true));
     if (!hit) throw new ChatError(`Discord: no text channel ${ref} in the server`, 'permanent', '10003');
     return hit.id;
   }
@@ -306,16 +411,24 @@ export class DiscordChatPort implements ChatPort {
     return { channel, invited, failed };
   }
 
-  /** Discord cannot archive a channel: it is locked (nobody may post) and moved to the archive category. */
+  /**
+   * Discord cannot archive a channel: it is locked (nobody may post, Muster neither) and moved to the archive category.
+   * As in an archived Slack channel, a post after the lock is refused (403, permanent): services post their last words
+   * and redraw the card before they archive. Muster keeps seeing and reading the channel (Edit Message asks only that
+   * the author edit its own content: https://discord.com/developers/docs/resources/message#edit-message).
+   */
   private async archive(guild: string | undefined, channelRef: string): Promise<void> {
     if (!guild) throw new ChatError('Discord: no server', 'permanent', 'no_guild');
     const channel = await this.channelId(guild, channelRef);
     const parent = await this.category(guild, this.o.archiveCategory);
-    // An overwrite can only deny what the bot holds: SEND_MESSAGES. The bot keeps its own access first, so that what it
-    // posts after the lock (a late redraw, a notice) still goes through.
+    // An overwrite can only deny what the bot holds: SEND_MESSAGES. The bot's own overwrite (in a private channel it
+    // allows SEND_MESSAGES, and a member overwrite wins over @everyone's) denies it too.
     if (this.botUserId) {
       const bot = this.botUserId;
-      await this.call('archive', () => this.rest.put(Routes.channelPermission(channel, bot), { body: { type: OverwriteType.Member, allow: String(BOT_IN_PRIVATE), deny: '0' } }));
+      const allow = BOT_IN_PRIVATE & ~PermissionFlagsBits.SendMessages;
+      await this.call('archive', () =>
+        this.rest.put(Routes.channelPermission(channel, bot), { body: { type: OverwriteType.Member, allow: String(allow), deny: String(PermissionFlagsBits.SendMessages) } }),
+      );
     }
     // PUT replaces @everyone's overwrite: keep what it denied already (a private channel stays hidden).
     const ch = (await this.call('archive', () => this.rest.get(Routes.channel(channel)))) as APIChannel & { permission_overwrites?: APIOverwrite[] };
