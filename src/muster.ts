@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { defaultDatabaseUrl, type Env } from './config/env.ts';
+import { defaultDatabaseUrl, discordTransports, type Env } from './config/env.ts';
 import type { Policy } from './config/policy.ts';
 import { systemClock, type Clock } from './domain/clock.ts';
 import { openDatabase, redact, type Database } from './store/db.ts';
@@ -36,6 +36,7 @@ import { Routes, type APIUser } from 'discord-api-types/v10';
 import { createDiscordRest, DiscordChatPort } from './platforms/discord/chatPort.ts';
 import { DiscordDirectory } from './platforms/discord/directory.ts';
 import { discordInteractions } from './platforms/discord/interactions.ts';
+import { discordTimelineEvents, startDiscordGateway, type DiscordGateway } from './platforms/discord/gateway.ts';
 import { registerDiscordCommands } from './platforms/discord/commands.ts';
 import type { Directory } from './services/types.ts';
 
@@ -74,7 +75,7 @@ export interface Muster {
   /** Present when Slack is configured. */
   slack?: SlackPlatform;
   /** Present when Discord is configured: its port, REST client, and how interactions arrive. */
-  discord?: { port: DiscordChatPort; rest: REST; mode: 'http' | 'none' };
+  discord?: { port: DiscordChatPort; rest: REST; mode: 'http' | 'gateway' | 'http+gateway' | 'none' };
   server: Server;
   stop(): Promise<void>;
 }
@@ -264,10 +265,22 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   if (slackSetup) inbox.on('slack', slackEventHandler({ kernel, services, client: slackSetup.client, log: log.child({ component: 'events' }) }));
 
   let discord: Muster['discord'];
+  let discordGatewayStart: (() => Promise<DiscordGateway>) | undefined;
+  let gateway: DiscordGateway | undefined;
   if (discordSetup) {
     const deps = { applicationId: env.DISCORD_APPLICATION_ID ?? '', kernel, services, commands, rest: discordSetup.rest, log: log.child({ platform: 'discord' }) };
-    if (env.DISCORD_PUBLIC_KEY) web.post('/discord/interactions', discordInteractions({ ...deps, publicKey: env.DISCORD_PUBLIC_KEY }));
-    discord = { port: discordSetup.port, rest: discordSetup.rest, mode: env.DISCORD_PUBLIC_KEY ? 'http' : 'none' };
+    const transports = discordTransports(env);
+    if (transports.http) web.post('/discord/interactions', discordInteractions({ ...deps, publicKey: env.DISCORD_PUBLIC_KEY! }));
+    discord = { port: discordSetup.port, rest: discordSetup.rest, mode: transports.http && transports.gateway ? 'http+gateway' : transports.http ? 'http' : transports.gateway ? 'gateway' : 'none' };
+    discordGatewayStart = transports.gateway
+      ? async () => {
+          try {
+            return await startDiscordGateway({ token: env.DISCORD_TOKEN!, apiUrl: env.DISCORD_API_URL, deps, ...discordTimelineEvents({ kernel, services, rest: discordSetup.rest, log: log.child({ platform: 'discord' }) }), log: log.child({ platform: 'discord', component: 'gateway' }) });
+          } catch (e) {
+            throw new StartupError((e as Error).message);
+          }
+        }
+      : undefined;
     if (env.DISCORD_APPLICATION_ID) {
       // Registered at every start (a bulk overwrite, idempotent): the commands always match this release's grammars.
       try {
@@ -289,6 +302,16 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
   await slack?.start();
+  if (discordGatewayStart) {
+    try {
+      gateway = await discordGatewayStart();
+    } catch (e) {
+      server.close();
+      await slack?.stop().catch(() => undefined);
+      await db.close();
+      throw e;
+    }
+  }
   let maintenance: ReturnType<typeof scheduleMaintenance> | undefined;
   if (o.loops !== false) {
     dispatcher.start();
@@ -309,6 +332,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
       await Promise.race([closed, new Promise((r) => setTimeout(r, 3_000).unref())]);
       server.closeAllConnections();
       await slack?.stop().catch((e) => log.warn({ err: e }, 'slack stop failed'));
+      await gateway?.stop().catch((e) => log.warn({ err: e }, 'discord gateway stop failed'));
       await maintenance?.stop();
       await cabDigest.stop();
       await timers.stop();

@@ -60,6 +60,8 @@ export const envSchema = z.object({
     .optional()
     .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^\d{17,20}$/, 'DISCORD_ADMINS holds Discord user ids such as 123456789012345678'))),
+  // The gateway: the default transport without DISCORD_PUBLIC_KEY; `on` also connects it beside HTTP (pins, reactions).
+  DISCORD_GATEWAY: z.enum(['on', 'off'], { message: 'DISCORD_GATEWAY is on or off' }).optional(),
   // Where incident channels are made and where closed ones go, locked (category names or ids).
   DISCORD_INCIDENT_CATEGORY: optionalNonEmpty,
   DISCORD_ARCHIVE_CATEGORY: optionalNonEmpty,
@@ -118,15 +120,22 @@ export function noChatCredentials(env: Env): boolean {
 }
 
 /**
- * The Discord variables a Discord deployment cannot run without. Interactions arrive over HTTP at
- * POST /discord/interactions, which needs the public key; the gateway transport is not in this release.
+ * The Discord variables a Discord deployment cannot run without: the token and the application (commands are
+ * registered for it, replies go through its webhooks). Interactions arrive over the gateway, or over HTTP at
+ * POST /discord/interactions when DISCORD_PUBLIC_KEY is set; DISCORD_GATEWAY=off without a public key leaves none.
  */
 export function missingDiscordVariables(env: Env): string[] {
   const missing: string[] = [];
   if (!env.DISCORD_TOKEN) missing.push('DISCORD_TOKEN');
   if (!env.DISCORD_APPLICATION_ID) missing.push('DISCORD_APPLICATION_ID');
-  if (!env.DISCORD_PUBLIC_KEY) missing.push('DISCORD_PUBLIC_KEY (interactions over HTTP; the gateway is not in this release)');
+  if (!env.DISCORD_PUBLIC_KEY && env.DISCORD_GATEWAY === 'off') missing.push('DISCORD_PUBLIC_KEY (with DISCORD_GATEWAY=off, interactions can only arrive over HTTP)');
   return missing;
+}
+
+/** How Discord's interactions and events arrive. */
+export function discordTransports(env: Env): { http: boolean; gateway: boolean } {
+  const http = Boolean(env.DISCORD_PUBLIC_KEY);
+  return { http, gateway: env.DISCORD_GATEWAY === 'on' || (!http && env.DISCORD_GATEWAY !== 'off') };
 }
 
 export function defaultDatabaseUrl(cwd = process.cwd()): string {
