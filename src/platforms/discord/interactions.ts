@@ -22,7 +22,7 @@ import { dispatchCommand } from '../../../commands/dispatch.ts';
 import type { Command } from '../../../commands/types.ts';
 import { errorMessage, replyMessage } from '../../../blocks/reply.ts';
 import type { Message } from '../../../blocks/surface.ts';
-import { concat, emoji, rt, type Text } from '../../domain/text.ts';
+import { emoji, rt, type Text } from '../../domain/text.ts';
 import { discordCommandInput } from './commands.ts';
 import { parseDiscordText } from './markdown.ts';
 import { discordForm, discordMessage, parseCustomId, parseModalCustomId, readModalSubmit } from './render.ts';
@@ -220,7 +220,8 @@ export async function handleInteraction(deps: Omit<DiscordInteractionDeps, 'publ
     if (handler.kind === 'form') {
       // A modal must be the first response to the interaction.
       const form = await handler.open(deps.services, parsed.value);
-      if (!form) res.json(ephemeralAnswer(errorMessage(rt`${emoji('warning')} ${handler.missing}`)));
+      // errorMessage shows its own warning sign.
+      if (!form) res.json(ephemeralAnswer(errorMessage(rt`${handler.missing}`)));
       else res.json(openForm(form, user.id));
       return;
     }
@@ -242,6 +243,7 @@ export async function handleInteraction(deps: Omit<DiscordInteractionDeps, 'publ
     }
     let values: FormValues;
     let data: unknown;
+    let pagedKey: string | undefined;
     if ('key' in id) {
       const session = sessions.get(id.key);
       if (!session || session.user !== user.id) {
@@ -259,11 +261,11 @@ export async function handleInteraction(deps: Omit<DiscordInteractionDeps, 'publ
       const read = handler.read(values);
       if ('errors' in read) {
         // Start again from page 1 with what was typed, and say what to fix.
-        const again = restart(session);
-        res.json(ephemeralAnswer({ text: rt`${Object.values(read.errors).join(' ')}`, blocks: [{ kind: 'section', text: rt`${emoji('warning')} ${Object.values(read.errors).join(' ')}` }, { kind: 'actions', id: 'form-pages', buttons: [{ label: 'Fix it', action: NEXT_PAGE as never, value: again, style: 'primary' }] }] }));
+        res.json(fixIt(Object.values(read.errors).join(' '), restart(session)));
         return;
       }
-      sessions.delete(id.key);
+      // Kept until the submission goes through: a refusal offers the pages again, filled in (see below).
+      pagedKey = id.key;
     } else {
       values = readModalSubmit(i.data.components as never);
       data = id.data;
@@ -274,7 +276,15 @@ export async function handleInteraction(deps: Omit<DiscordInteractionDeps, 'publ
       if ('errors' in read) return { kind: 'usage', message: Object.values(read.errors).join(' ') };
       const checked = handler.data.safeParse(data);
       if (!checked.success) return { kind: 'usage', message: handler.stale };
-      return runRequest(deps.kernel, log, meta, actor, (a: Actor) => handler.submit({ actor: a, meta, services: deps.services }, checked.data as never, read.input as never));
+      const outcome = await runRequest(deps.kernel, log, meta, actor, (a: Actor) => handler.submit({ actor: a, meta, services: deps.services }, checked.data as never, read.input as never));
+      const session = pagedKey !== undefined ? sessions.get(pagedKey) : undefined;
+      if (!session || outcome.kind === 'reply' || outcome.kind === 'duplicate') {
+        if (pagedKey !== undefined) sessions.delete(pagedKey);
+        return outcome;
+      }
+      // Refused (a window in the past, an unknown environment…): Slack keeps its modal open with the problem under the
+      // field; here the pages come back filled in with what was typed, behind Fix it, rather than 15 fields lost.
+      return { kind: 'answer', response: fixIt(outcome.message, restart(session)) };
     });
     return;
   }
@@ -285,7 +295,7 @@ export async function handleInteraction(deps: Omit<DiscordInteractionDeps, 'publ
  * Runs `work` and answers with its outcome in the response body when it is done in time; otherwise defers (type 5:
  * "thinking…", or 6 for a click, which changes nothing visible) and edits the original response once it is done.
  */
-async function answerWithin(deps: Omit<DiscordInteractionDeps, 'publicKey'>, i: APIInteraction, res: { json(r: APIInteractionResponse): void }, isClick: boolean, work: () => Promise<Outcome>): Promise<void> {
+async function answerWithin(deps: Omit<DiscordInteractionDeps, 'publicKey'>, i: APIInteraction, res: { json(r: APIInteractionResponse): void }, isClick: boolean, work: () => Promise<Outcome | Answer>): Promise<void> {
   const done = work();
   const timer = new Promise<'late'>((r) => setTimeout(() => r('late'), ANSWER_WITHIN_MS).unref());
   const first = await Promise.race([done, timer]);
@@ -302,8 +312,24 @@ async function answerWithin(deps: Omit<DiscordInteractionDeps, 'publicKey'>, i: 
   else await deps.rest.patch(Routes.webhookMessage(deps.applicationId, i.token, '@original'), { body: data, auth: false });
 }
 
-function answerOf(outcome: Outcome, isClick: boolean, userOf = ''): APIInteractionResponse {
+/** An answer made here rather than from a use case's outcome (Fix it on a refused long form). */
+type Answer = { kind: 'answer'; response: APIInteractionResponse };
+
+/** What to fix, and the pages of a long form again, filled in with what was typed, behind a Fix it button. */
+function fixIt(message: Text, key: string): APIInteractionResponse {
+  return ephemeralAnswer({
+    text: message,
+    blocks: [
+      { kind: 'section', text: rt`${emoji('warning')} ${message}` },
+      { kind: 'actions', id: 'form-pages', buttons: [{ label: 'Fix it', action: NEXT_PAGE as never, value: key, style: 'primary' }] },
+    ],
+  });
+}
+
+function answerOf(outcome: Outcome | Answer, isClick: boolean, userOf = ''): APIInteractionResponse {
   switch (outcome.kind) {
+    case 'answer':
+      return outcome.response;
     case 'reply': {
       if (outcome.reply.form) return openForm(outcome.reply.form, userOf);
       const m = discordMessage(replyMessage(outcome.reply));
@@ -314,7 +340,8 @@ function answerOf(outcome: Outcome, isClick: boolean, userOf = ''): APIInteracti
       return ephemeralAnswer(errorMessage(outcome.message, outcome.usage));
     case 'refused':
     case 'error':
-      return ephemeralAnswer(errorMessage(isClick ? concat(emoji('warning'), ' ', outcome.message) : outcome.message));
+      // errorMessage shows its own warning sign: a click's refusal reads as Slack's (one sign, then the message).
+      return ephemeralAnswer(errorMessage(outcome.message));
     case 'duplicate':
       return isClick ? { type: InteractionResponseType.DeferredMessageUpdate } : ephemeralAnswer(errorMessage(rt`That request was already handled.`));
   }
