@@ -1076,7 +1076,7 @@ export class ChangeService {
       const channel = this.policy.changes.channel ?? meta.channelId;
       if (channel) u.effects({ op: 'postMessage', args: { channel, text } });
       const held = await this.redrawAffected(u, actor.workspaceId, environment);
-      return { text: rt`${where[0]!.toUpperCase()}${where.slice(1)} frozen until ${time(end!)}.${held && ` ${held} open change${held === 1 ? '' : 's'} show${held === 1 ? 's' : ''} it on ${held === 1 ? 'its card' : 'their cards'}.`}` };
+      return { text: rt`${where[0]!.toUpperCase()}${where.slice(1)} frozen until ${time(end!)}.${held > 0 && ` ${held} open change${held === 1 ? '' : 's'} show${held === 1 ? 's' : ''} it on ${held === 1 ? 'its card' : 'their cards'}.`}` };
     });
   }
 

@@ -305,7 +305,9 @@ async function answerWithin(deps: Omit<DiscordInteractionDeps, 'publicKey'>, i: 
   }
   res.json(isClick ? { type: InteractionResponseType.DeferredMessageUpdate } : { type: InteractionResponseType.DeferredChannelMessageWithSource, data: { flags: MessageFlags.Ephemeral } });
   const outcome = await done;
-  const answer = answerOf(outcome, isClick);
+  // A form cannot be opened by editing a deferred answer: only a first response can be a modal.
+  const late = outcome.kind === 'reply' && outcome.reply.form ? ephemeralAnswer(errorMessage(rt`That took too long to open the form here: run the command again.`)) : undefined;
+  const answer = late ?? answerOf(outcome, isClick);
   if (!('data' in answer) || !answer.data) return;
   const data = answer.data as Record<string, unknown>;
   if (isClick) await deps.rest.post(Routes.webhook(deps.applicationId, i.token), { body: data, auth: false });
