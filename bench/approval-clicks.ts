@@ -40,7 +40,23 @@ import { ACTIONS } from '../blocks/actionIds.ts';
 import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID, type FakeCall, type FakeResponse } from '../test/support/fakeSlack.ts';
 import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand } from '../test/support/slackRequests.ts';
 import { percentile, runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
-import { BENCH_AUDIT_KEY, describeExit, dumpOutput, freePort, indentTail, logMark, logSince, memoryOf, startChild, stopChild, waitForHttp200, waitForLine, type Child, type Memory, type StopResult } from './proc.ts';
+import {
+  BENCH_AUDIT_KEY,
+  describeExit,
+  dumpOutput,
+  freePort,
+  indentTail,
+  logMark,
+  logSince,
+  memoryOf,
+  startChild,
+  stopChild,
+  waitForHttp200,
+  waitForLine,
+  type Child,
+  type Memory,
+  type StopResult,
+} from './proc.ts';
 
 export interface ClickBenchOptions {
   root: string;
@@ -201,7 +217,19 @@ export interface DbCheck {
 }
 
 export interface ClickBenchResult {
-  muster: { warmup?: PhaseRecord; idle?: PhaseRecord; main?: PhaseRecord; steps: PhaseRecord[]; readyMs: number; memoryIdle?: Memory; memoryAfter?: Memory; stop?: StopResult; /** lines logged at warn or above, and in all, from the grants to the exit */ logLines: number; infoLines?: number; lastOutput: string };
+  muster: {
+    warmup?: PhaseRecord;
+    idle?: PhaseRecord;
+    main?: PhaseRecord;
+    steps: PhaseRecord[];
+    readyMs: number;
+    memoryIdle?: Memory;
+    memoryAfter?: Memory;
+    stop?: StopResult /** lines logged at warn or above, and in all, from the grants to the exit */;
+    logLines: number;
+    infoLines?: number;
+    lastOutput: string;
+  };
   bare: { warmup?: PhaseRecord; main?: PhaseRecord; steps: PhaseRecord[]; readyMs: number; stop?: StopResult };
   grants: number;
   db?: DbCheck;
@@ -336,7 +364,11 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
 
     const barePort = await freePort();
     t0 = performance.now();
-    bare = startChild('bare-bolt (clicks)', ['--import', 'tsx', 'bench/bare-bolt.ts'], { cwd: o.root, env: { ...o.baseEnv, PORT: String(barePort), SLACK_SIGNING_SECRET: o.secret }, logFile: join(o.logDir, 'clicks-bare-bolt.log') });
+    bare = startChild('bare-bolt (clicks)', ['--import', 'tsx', 'bench/bare-bolt.ts'], {
+      cwd: o.root,
+      env: { ...o.baseEnv, PORT: String(barePort), SLACK_SIGNING_SECRET: o.secret },
+      logFile: join(o.logDir, 'clicks-bare-bolt.log'),
+    });
     o.onChild('bare', bare);
     try {
       await waitForLine(bare, /^READY (\d+)/, o.startTimeoutMs);
@@ -626,7 +658,12 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
       const agent = new http.Agent({ keepAlive: true, maxSockets: o.maxSockets, timeout: 4_000 });
       try {
         const run = await runPhase(
-          clickTarget(`bare-${label}`, barePort, (i) => ({ card: sample, user: APPROVERS[i % VOTES_PER_REQUEST]! }), (i) => `bare-${label}-${i}`),
+          clickTarget(
+            `bare-${label}`,
+            barePort,
+            (i) => ({ card: sample, user: APPROVERS[i % VOTES_PER_REQUEST]! }),
+            (i) => `bare-${label}-${i}`,
+          ),
           { rate, seconds, agent, timeoutMs: o.requestTimeoutMs, firstIndex: 0 },
         );
         return { label, target: 'bare', rate, seconds, summary: summarize(run), lateAcks: run.latencies.filter((ms) => ms > SLACK_ACK_DEADLINE_MS).length, cpuBusyPct: busy };
@@ -641,7 +678,9 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
     };
     const line = (r: PhaseRecord) =>
       `${r.summary.ok}/${r.summary.sent} ok, p50 ${r.summary.p50.toFixed(1)} ms, p99 ${r.summary.p99.toFixed(1)} ms` +
-      (r.outcomes ? `; outcomes: ${r.outcomes.votes} votes + ${r.outcomes.decided} deciding${r.outcomes.refused ? `, ${r.outcomes.refused} REFUSED` : ''}${r.outcomes.missing ? `, ${r.outcomes.missing} missing` : ''}` : '') +
+      (r.outcomes
+        ? `; outcomes: ${r.outcomes.votes} votes + ${r.outcomes.decided} deciding${r.outcomes.refused ? `, ${r.outcomes.refused} REFUSED` : ''}${r.outcomes.missing ? `, ${r.outcomes.missing} missing` : ''}`
+        : '') +
       (r.lateAcks ? `; ${r.lateAcks} acks over 3 s` : '') +
       (r.cards ? `; ${r.cards.wrong ? `${r.cards.wrong}/${r.cards.copies} card copies NOT FINAL` : `every card copy final ${f2(r.cards.lagMs / 1000)} s after the last click`}` : '');
 
@@ -739,11 +778,31 @@ function checkDatabase(file: string, phases: Array<{ label: string; version: str
   const expectedVotes = phases.reduce((n, p) => n + p.clicks, 0);
   const expectedApproved = phases.reduce((n, p) => n + Math.floor(p.clicks / VOTES_PER_REQUEST), 0);
   const expectedPending = phases.reduce((n, p) => n + (p.clicks % VOTES_PER_REQUEST ? 1 : 0), 0);
-  const empty: DbCheck = { ok: false, votes: 0, expectedVotes, approved: 0, expectedApproved, pending: 0, expectedPending, otherStatus: 0, auditApprove: 0, auditApproved: 0, auditDenied: 0, outbox: {}, byPhase: [] };
+  const empty: DbCheck = {
+    ok: false,
+    votes: 0,
+    expectedVotes,
+    approved: 0,
+    expectedApproved,
+    pending: 0,
+    expectedPending,
+    otherStatus: 0,
+    auditApprove: 0,
+    auditApproved: 0,
+    auditDenied: 0,
+    outbox: {},
+    byPhase: [],
+  };
   let db: Database.Database | undefined;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
-    const one = (sql: string, ...args: unknown[]) => Number((db!.prepare(sql).pluck().get(...args) as number | bigint | undefined) ?? 0);
+    const one = (sql: string, ...args: unknown[]) =>
+      Number(
+        (db!
+          .prepare(sql)
+          .pluck()
+          .get(...args) as number | bigint | undefined) ?? 0,
+      );
     const c: DbCheck = {
       ...empty,
       votes: one(`SELECT count(*) FROM approval_votes v JOIN approval_requests r ON r.id = v.request_id WHERE r.environment = 'production' AND v.decision = 'approve'`),
@@ -753,11 +812,16 @@ function checkDatabase(file: string, phases: Array<{ label: string; version: str
       auditApprove: one(`SELECT count(*) FROM audit_entries WHERE action = 'approval.approve' AND outcome <> 'denied'`),
       auditApproved: one(`SELECT count(*) FROM audit_entries WHERE action = 'approval.approved' AND outcome <> 'denied'`),
       auditDenied: one(`SELECT count(*) FROM audit_entries WHERE action LIKE 'approval.%' AND outcome = 'denied'`),
-      outbox: Object.fromEntries((db.prepare('SELECT status, count(*) AS n FROM outbox GROUP BY status ORDER BY status').all() as Array<{ status: string; n: number }>).map((r) => [r.status, Number(r.n)])),
+      outbox: Object.fromEntries(
+        (db.prepare('SELECT status, count(*) AS n FROM outbox GROUP BY status ORDER BY status').all() as Array<{ status: string; n: number }>).map((r) => [r.status, Number(r.n)]),
+      ),
       byPhase: phases.map((p) => ({
         label: p.label,
         clicks: p.clicks,
-        votes: one(`SELECT count(*) FROM approval_votes v JOIN approval_requests r ON r.id = v.request_id WHERE r.environment = 'production' AND r.version LIKE ? AND v.decision = 'approve'`, `${p.version}%`),
+        votes: one(
+          `SELECT count(*) FROM approval_votes v JOIN approval_requests r ON r.id = v.request_id WHERE r.environment = 'production' AND r.version LIKE ? AND v.decision = 'approve'`,
+          `${p.version}%`,
+        ),
         approved: one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND version LIKE ? AND status = 'approved'`, `${p.version}%`),
         pending: one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND version LIKE ? AND status = 'pending'`, `${p.version}%`),
       })),
@@ -792,7 +856,11 @@ const r3 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? 
 export function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const left = (i: number) => i === 0 || (i === header.length - 1 && header[i] === '');
-  const line = (cells: string[]) => cells.map((c, i) => (left(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (left(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
 }
 
@@ -850,11 +918,15 @@ export function summarizeApprovalClicks(
       ],
     ),
   );
-  if (m && b) lines.push(`\nMuster click / bare Bolt click:  p50 ×${f2(m.summary.p50 / b.summary.p50)}   p99 ×${f2(m.summary.p99 / b.summary.p99)}   (bare Bolt: click p50 / whoami p50 ×${f2(b.summary.p50 / (whoami.bare?.p50 ?? Number.NaN))})`);
+  if (m && b)
+    lines.push(
+      `\nMuster click / bare Bolt click:  p50 ×${f2(m.summary.p50 / b.summary.p50)}   p99 ×${f2(m.summary.p99 / b.summary.p99)}   (bare Bolt: click p50 / whoami p50 ×${f2(b.summary.p50 / (whoami.bare?.p50 ?? Number.NaN))})`,
+    );
   if (m?.split && m.outcomes) {
     const idle = r.muster.idle;
     const pq = (q: Quantiles | undefined) => (q ? `${f2(q.p50)} / ${f2(q.p99)}` : '-');
-    const cpu = (p: PhaseRecord | undefined) => (p?.cpuMsPerClick?.musterMain !== undefined ? `${f1(p.cpuMsPerClick.musterMain)} (${f1(p.cpuMsPerClick.musterMainUntilLastAck)} before the last ack)` : '-');
+    const cpu = (p: PhaseRecord | undefined) =>
+      p?.cpuMsPerClick?.musterMain !== undefined ? `${f1(p.cpuMsPerClick.musterMain)} (${f1(p.cpuMsPerClick.musterMainUntilLastAck)} before the last ack)` : '-';
     const copiesPer = m.cards && m.requests ? f1(m.cards.copies / m.requests) : '-';
     lines.push('');
     lines.push(
@@ -871,9 +943,14 @@ export function summarizeApprovalClicks(
             idle?.cardLead ? `positive: the card first (${idle.cardLead.ahead} of ${idle.cardLead.n} far-apart clicks)` : '',
           ],
           ['last click → every card copy final, s', lagS(idle), lagS(m), `${copiesPer} copies per request: the channel card and one DM per approver`],
-          ['chat.update calls per click', perClick(idle), perClick(m), 'redraws of the clicked requests\' copies'],
+          ['chat.update calls per click', perClick(idle), perClick(m), "redraws of the clicked requests' copies"],
           ['Muster main-thread CPU per click, ms', cpu(idle), cpu(m), 'first click → outbox quiet: the vote, the card copies redrawn, every 3rd a DM'],
-          ['Muster CPU per click incl. GC/helper threads, ms', f1(idle?.cpuMsPerClick?.muster), f1(m.cpuMsPerClick?.muster), `bench process (fake Slack + load): ${f1(m.cpuMsPerClick?.bench)} ms per click`],
+          [
+            'Muster CPU per click incl. GC/helper threads, ms',
+            f1(idle?.cpuMsPerClick?.muster),
+            f1(m.cpuMsPerClick?.muster),
+            `bench process (fake Slack + load): ${f1(m.cpuMsPerClick?.bench)} ms per click`,
+          ],
         ],
       ),
     );
@@ -906,7 +983,12 @@ export function summarizeApprovalClicks(
     const cards = (p: PhaseRecord | undefined) => (p ? [lagS(p), perClick(p), current(p) ? 'yes' : 'NO'] : ['', '', '']);
     return [String(rate), ...acks(ms), ...cards(ms), ...acks(bs)];
   });
-  lines.push(...table(['rate/s', 'muster ok', 'ok/s', 'p50 ms', 'p99 ms', 'max ms', 'acks held', 'cards final +s', 'updates/click', 'current', 'bare ok', 'ok/s', 'p50 ms', 'p99 ms', 'max ms', 'held'], stepRows));
+  lines.push(
+    ...table(
+      ['rate/s', 'muster ok', 'ok/s', 'p50 ms', 'p99 ms', 'max ms', 'acks held', 'cards final +s', 'updates/click', 'current', 'bare ok', 'ok/s', 'p50 ms', 'p99 ms', 'max ms', 'held'],
+      stepRows,
+    ),
+  );
   lines.push('("cards final +s": seconds from the last click until every copy of every clicked card showed its final state; "updates/click": chat.update calls on those copies per click)');
   const maxM = sustainedRate(r.muster.steps, passes);
   const maxB = sustainedRate(r.bare.steps, passes);
@@ -942,31 +1024,41 @@ export function summarizeApprovalClicks(
   else {
     lines.push(
       `database (read-only, after Muster stopped): ${d.votes}/${d.expectedVotes} approve votes, ${d.approved}/${d.expectedApproved} requests approved (${d.pending} pending, expected ${d.expectedPending}; ${d.otherStatus} otherwise), ` +
-        `audit ${d.auditApprove} approval.approve + ${d.auditApproved} approval.approved, ${d.auditDenied} denied; outbox ${Object.entries(d.outbox).map(([k, v]) => `${v} ${k}`).join(', ') || 'empty'} — ${d.ok ? 'as expected' : 'MISMATCH'}`,
+        `audit ${d.auditApprove} approval.approve + ${d.auditApproved} approval.approved, ${d.auditDenied} denied; outbox ${
+          Object.entries(d.outbox)
+            .map(([k, v]) => `${v} ${k}`)
+            .join(', ') || 'empty'
+        } — ${d.ok ? 'as expected' : 'MISMATCH'}`,
     );
     if (!d.ok) for (const p of d.byPhase) lines.push(`  ${p.label}: ${p.clicks} clicks → ${p.votes} votes, ${p.approved} approved, ${p.pending} pending`);
   }
-  lines.push(`Muster RSS: ${f1(r.muster.memoryIdle?.rssMb)} MB idle → ${f1(r.muster.memoryAfter?.rssMb)} MB after the clicks (peak ${f1(r.muster.memoryAfter?.peakMb)} MB); SIGTERM → exit ${r.muster.stop ? `${r.muster.stop.code} in ${r.muster.stop.ms.toFixed(0)} ms` : '-'}`);
+  lines.push(
+    `Muster RSS: ${f1(r.muster.memoryIdle?.rssMb)} MB idle → ${f1(r.muster.memoryAfter?.rssMb)} MB after the clicks (peak ${f1(r.muster.memoryAfter?.peakMb)} MB); SIGTERM → exit ${r.muster.stop ? `${r.muster.stop.code} in ${r.muster.stop.ms.toFixed(0)} ms` : '-'}`,
+  );
   if (cpuBusyPct > 15) lines.push(`note: the CPUs were ${cpuBusyPct.toFixed(0)} % busy before this section: figures are noisy`);
 
   // --- verdict for the run ---
   if (m) {
     if (m.summary.errorRate > 0.01) failures.push(`approval clicks: ${m.summary.errors}/${m.summary.sent} Muster clicks failed (> 1 %)`);
-    if (m.outcomes && m.outcomes.refused + m.outcomes.other > 0) failures.push(`approval clicks: ${m.outcomes.refused + m.outcomes.other} of the measured clicks were not votes: ${m.outcomes.samples.join(' | ')}`);
+    if (m.outcomes && m.outcomes.refused + m.outcomes.other > 0)
+      failures.push(`approval clicks: ${m.outcomes.refused + m.outcomes.other} of the measured clicks were not votes: ${m.outcomes.samples.join(' | ')}`);
     if (m.outcomes && m.outcomes.missing > 0) failures.push(`approval clicks: ${m.outcomes.missing} measured clicks never posted their outcome`);
   } else failures.push('approval clicks: the measured Muster phase did not run');
   if (b && b.summary.errorRate > 0.01) failures.push(`approval clicks: ${b.summary.errors}/${b.summary.sent} bare Bolt clicks failed (> 1 %)`);
   // Once the outbox is quiet every copy must show its request's final state, however late: a copy left on an older
   // state is a lost or out-of-order redraw (phases with failed clicks excepted: their final state is not known).
   for (const p of [r.muster.warmup, r.muster.idle, m, ...r.muster.steps]) {
-    if (p?.cards?.wrong && p.summary.errors === 0) failures.push(`approval clicks (${p.label}): ${p.cards.wrong} of ${p.cards.copies} card copies never showed their final state: ${p.cards.samples.join(' | ')}`);
+    if (p?.cards?.wrong && p.summary.errors === 0)
+      failures.push(`approval clicks (${p.label}): ${p.cards.wrong} of ${p.cards.copies} card copies never showed their final state: ${p.cards.samples.join(' | ')}`);
   }
   if (d && !d.ok) {
     // an overloaded step may lose clicks to client time-outs; anything else is a bug
     const overloaded = new Set(r.muster.steps.filter((s) => s.summary.errors > 0).map((s) => `step${s.rate}`));
     const bad = d.byPhase.filter((p) => !overloaded.has(p.label) && (p.votes !== p.clicks || p.approved !== Math.floor(p.clicks / VOTES_PER_REQUEST)));
     if (d.error || bad.length || d.auditDenied > 0 || d.otherStatus > 0 || (d.outbox.dead ?? 0) > 0 || overloaded.size === 0) {
-      failures.push(`approval clicks: the database does not hold one vote per click${d.error ? ` (${d.error})` : bad.length ? ` (${bad.map((p) => `${p.label}: ${p.votes}/${p.clicks} votes, ${p.approved} approved`).join('; ')})` : ` (denied ${d.auditDenied}, other status ${d.otherStatus}, dead effects ${d.outbox.dead ?? 0})`}`);
+      failures.push(
+        `approval clicks: the database does not hold one vote per click${d.error ? ` (${d.error})` : bad.length ? ` (${bad.map((p) => `${p.label}: ${p.votes}/${p.clicks} votes, ${p.approved} approved`).join('; ')})` : ` (denied ${d.auditDenied}, other status ${d.otherStatus}, dead effects ${d.outbox.dead ?? 0})`}`,
+      );
     }
   }
 
@@ -988,7 +1080,14 @@ export function summarizeApprovalClicks(
           ...(p.cards ? { cardsCurrent: current(p) } : {}),
           lateAcksOver3s: p.lateAcks,
           ...(p.cpuMsPerClick
-            ? { cpuMsPerClick: { musterProcess: r3(p.cpuMsPerClick.muster), musterMainThread: r3(p.cpuMsPerClick.musterMain), musterMainThreadUntilLastAck: r3(p.cpuMsPerClick.musterMainUntilLastAck), benchProcess: r3(p.cpuMsPerClick.bench) } }
+            ? {
+                cpuMsPerClick: {
+                  musterProcess: r3(p.cpuMsPerClick.muster),
+                  musterMainThread: r3(p.cpuMsPerClick.musterMain),
+                  musterMainThreadUntilLastAck: r3(p.cpuMsPerClick.musterMainUntilLastAck),
+                  benchProcess: r3(p.cpuMsPerClick.bench),
+                },
+              }
             : {}),
           cpuBusyBeforePct: r3(p.cpuBusyPct),
           ...(p.requests !== undefined ? { requests: p.requests } : {}),

@@ -36,21 +36,23 @@ import { parsePolicyText } from '../src/config/policy.ts';
 import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID, type FakeCall, type FakeResponse } from '../test/support/fakeSlack.ts';
 import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand, stateValue, viewSubmission } from '../test/support/slackRequests.ts';
 import { runPhase, summarize, type LoadTarget } from './load.ts';
-import { BENCH_AUDIT_KEY, describeExit, dumpOutput, freePort, indentTail, logMark, logSince, memoryOf, startChild, stopChild, waitForHttp200, type Child, type Memory, type StopResult } from './proc.ts';
 import {
-  SLACK_ACK_DEADLINE_MS,
-  cardsHeld,
-  cpuBusy,
-  cpuMsOf,
-  quantiles,
-  quiet,
-  stepHeld,
-  sustainedRate,
-  table,
-  type CardsRecord,
-  type PhaseRecord,
-  type Quantiles,
-} from './approval-clicks.ts';
+  BENCH_AUDIT_KEY,
+  describeExit,
+  dumpOutput,
+  freePort,
+  indentTail,
+  logMark,
+  logSince,
+  memoryOf,
+  startChild,
+  stopChild,
+  waitForHttp200,
+  type Child,
+  type Memory,
+  type StopResult,
+} from './proc.ts';
+import { SLACK_ACK_DEADLINE_MS, cardsHeld, cpuBusy, cpuMsOf, quantiles, quiet, stepHeld, sustainedRate, table, type CardsRecord, type PhaseRecord, type Quantiles } from './approval-clicks.ts';
 
 export interface ChangeBenchOptions {
   root: string;
@@ -193,7 +195,18 @@ export interface ChangeDbCheck {
 }
 
 export interface ChangeBenchResult {
-  muster: { warmup?: PhaseRecord; main?: PhaseRecord; steps: PhaseRecord[]; readyMs: number; memoryIdle?: Memory; memoryAfter?: Memory; stop?: StopResult; logLines: number; infoLines?: number; lastOutput: string };
+  muster: {
+    warmup?: PhaseRecord;
+    main?: PhaseRecord;
+    steps: PhaseRecord[];
+    readyMs: number;
+    memoryIdle?: Memory;
+    memoryAfter?: Memory;
+    stop?: StopResult;
+    logLines: number;
+    infoLines?: number;
+    lastOutput: string;
+  };
   quorum: number;
   seats: Array<{ name: string; required: boolean; member: string; role: string }>;
   grants: number;
@@ -292,7 +305,16 @@ export async function runChangeVoteBench(o: ChangeBenchOptions): Promise<ChangeB
 
     // --- the CAB, by signed /muster grant from the admin ---
     const command = async (cmd: string, text: string, userId: string, userName: string, triggerId?: string): Promise<{ status: number; text: string }> => {
-      const req = slashCommand({ command: cmd, text, userId, userName, teamId: TEAM_ID, channelId: GENERAL_CHANNEL_ID, responseUrl: fake.responseUrl(`cmd-${Math.random().toString(36).slice(2)}`), ...(triggerId ? { triggerId } : {}) });
+      const req = slashCommand({
+        command: cmd,
+        text,
+        userId,
+        userName,
+        teamId: TEAM_ID,
+        channelId: GENERAL_CHANNEL_ID,
+        responseUrl: fake.responseUrl(`cmd-${Math.random().toString(36).slice(2)}`),
+        ...(triggerId ? { triggerId } : {}),
+      });
       const r = await post(url, req, { secret: o.secret, timeoutMs: o.requestTimeoutMs });
       let t = r.body;
       try {
@@ -321,10 +343,11 @@ export async function runChangeVoteBench(o: ChangeBenchOptions): Promise<ChangeB
     const byKey = new Map<string, ChangeCardInfo>();
     const byId = new Map<string, ChangeCardInfo>();
     const scanned = new Map<string, number>();
-    const dmChannels = () => CAB.flatMap((m) => {
-      const ch = fake.imChannelId(m.id);
-      return ch === undefined ? [] : [[m.id, ch] as const];
-    });
+    const dmChannels = () =>
+      CAB.flatMap((m) => {
+        const ch = fake.imChannelId(m.id);
+        return ch === undefined ? [] : [[m.id, ch] as const];
+      });
     const scan = () => {
       const where: Array<{ ch: string; member?: string }> = [{ ch: GENERAL_CHANNEL_ID }, ...dmChannels().map(([member, ch]) => ({ ch, member }))];
       for (const { ch, member } of where) {
@@ -582,7 +605,8 @@ export async function runChangeVoteBench(o: ChangeBenchOptions): Promise<ChangeB
           const reached = ups[from];
           if (!reached || shownState !== final) {
             cards.wrong += 1;
-            if (cards.samples.length < 3) cards.samples.push(`${card.ref} in ${c.channel} shows "${(shown?.text ?? 'nothing').slice(0, 80)}" (${describeState(shownState, Q)}), expected ${describeState(final, Q)}`);
+            if (cards.samples.length < 3)
+              cards.samples.push(`${card.ref} in ${c.channel} shows "${(shown?.text ?? 'nothing').slice(0, 80)}" (${describeState(shownState, Q)}), expected ${describeState(final, Q)}`);
             continue;
           }
           lastFinal = Math.max(lastFinal, reached.at);
@@ -617,7 +641,9 @@ export async function runChangeVoteBench(o: ChangeBenchOptions): Promise<ChangeB
 
     const line = (r: PhaseRecord) =>
       `${r.summary.ok}/${r.summary.sent} ok, p50 ${r.summary.p50.toFixed(1)} ms, p99 ${r.summary.p99.toFixed(1)} ms` +
-      (r.outcomes ? `; outcomes: ${r.outcomes.votes} votes + ${r.outcomes.decided} deciding${r.outcomes.refused ? `, ${r.outcomes.refused} REFUSED` : ''}${r.outcomes.other ? `, ${r.outcomes.other} OTHER` : ''}${r.outcomes.missing ? `, ${r.outcomes.missing} missing` : ''}` : '') +
+      (r.outcomes
+        ? `; outcomes: ${r.outcomes.votes} votes + ${r.outcomes.decided} deciding${r.outcomes.refused ? `, ${r.outcomes.refused} REFUSED` : ''}${r.outcomes.other ? `, ${r.outcomes.other} OTHER` : ''}${r.outcomes.missing ? `, ${r.outcomes.missing} missing` : ''}`
+        : '') +
       (r.lateAcks ? `; ${r.lateAcks} acks over 3 s` : '') +
       (r.cards ? `; ${r.cards.wrong ? `${r.cards.wrong}/${r.cards.copies} card copies NOT FINAL` : `every card copy final ${f2(r.cards.lagMs / 1000)} s after the last click`}` : '');
     const setupLine = (r: PhaseRecord) => (r.setup ? ` [${r.requests} changes raised in ${f1(r.setup.createMs / 1000)} s]` : '');
@@ -750,7 +776,10 @@ function checkDatabase(file: string, phases: PhaseClicks[], quorum: number): Cha
       votesPerChange.set(Number(v.number), (votesPerChange.get(Number(v.number)) ?? 0) + 1);
     }
     // The copies Muster redraws for each change (channel card, CAB members' DMs, …): the bench must have followed them all.
-    const cardRows = db.prepare(`SELECT c.number AS number, count(*) AS n FROM change_cards cc JOIN change_requests c ON c.id = cc.change_id GROUP BY c.number`).all() as Array<{ number: number; n: number }>;
+    const cardRows = db.prepare(`SELECT c.number AS number, count(*) AS n FROM change_cards cc JOIN change_requests c ON c.id = cc.change_id GROUP BY c.number`).all() as Array<{
+      number: number;
+      n: number;
+    }>;
     const cardsPerChange = new Map(cardRows.map((x) => [Number(x.number), Number(x.n)]));
     const c: ChangeDbCheck = {
       ...empty,
@@ -762,7 +791,9 @@ function checkDatabase(file: string, phases: PhaseClicks[], quorum: number): Cha
       auditApprove: one(`SELECT count(*) FROM audit_entries WHERE action = 'approval.approve' AND outcome <> 'denied'`),
       auditChangeApproved: one(`SELECT count(*) FROM audit_entries WHERE action = 'change.approved' AND outcome <> 'denied'`),
       auditDenied: one(`SELECT count(*) FROM audit_entries WHERE (action LIKE 'approval.%' OR action LIKE 'change.%') AND outcome = 'denied'`),
-      outbox: Object.fromEntries((db.prepare('SELECT status, count(*) AS n FROM outbox GROUP BY status ORDER BY status').all() as Array<{ status: string; n: number }>).map((r) => [r.status, Number(r.n)])),
+      outbox: Object.fromEntries(
+        (db.prepare('SELECT status, count(*) AS n FROM outbox GROUP BY status ORDER BY status').all() as Array<{ status: string; n: number }>).map((r) => [r.status, Number(r.n)]),
+      ),
     };
     for (const p of phases) {
       const ph = { label: p.label, changes: p.changes.length, clicks: 0, clicksWithOneVote: 0, votes: 0, scheduled: 0, expectedScheduled: 0, pending: 0 };
@@ -777,7 +808,8 @@ function checkDatabase(file: string, phases: PhaseClicks[], quorum: number): Cha
         if (row?.status === 'scheduled' && row.round === 'approved') ph.scheduled += 1;
         else if (row?.status === 'pending' && row.round === 'pending') ph.pending += 1;
         if (!row || row.status !== (decided ? 'scheduled' : 'pending') || row.round !== (decided ? 'approved' : 'pending')) {
-          if (c.samples.length < 5) c.samples.push(`CHG-${ch.number}: ${row ? `${row.status}, round ${row.round ?? 'none'}` : 'not found'}, expected ${decided ? 'scheduled, round approved' : 'pending, round pending'}`);
+          if (c.samples.length < 5)
+            c.samples.push(`CHG-${ch.number}: ${row ? `${row.status}, round ${row.round ?? 'none'}` : 'not found'}, expected ${decided ? 'scheduled, round approved' : 'pending, round pending'}`);
         }
         for (const v of ch.voters) {
           ph.clicks += 1;
@@ -837,7 +869,19 @@ export function summarizeChangeVotes(
 
   const row = (label: string, p: PhaseRecord | undefined) =>
     p
-      ? [label, String(p.rate), String(p.summary.sent), String(p.summary.errors), f1(p.summary.sendRate), f1(p.summary.throughput), f2(p.summary.p50), f2(p.summary.p90), f2(p.summary.p99), f2(p.summary.max), String(p.lateAcks)]
+      ? [
+          label,
+          String(p.rate),
+          String(p.summary.sent),
+          String(p.summary.errors),
+          f1(p.summary.sendRate),
+          f1(p.summary.throughput),
+          f2(p.summary.p50),
+          f2(p.summary.p90),
+          f2(p.summary.p99),
+          f2(p.summary.max),
+          String(p.lateAcks),
+        ]
       : [label, String(o.rate), '-', '-', '-', '-', '-', '-', '-', '-', '-'];
   lines.push(...table(['target', 'rate/s', 'sent', 'errors', 'sent/s', 'ok/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', '> 3 s'], [row('muster: CAB Approve click (a vote)', m)]));
   if (m?.split && m.outcomes) {
@@ -915,7 +959,10 @@ export function summarizeChangeVotes(
     );
   }
   const firstFail = steps.find((s) => !passes(s));
-  if (firstFail) lines.push(`  at ${firstFail.rate}/s Muster acked ${f1(firstFail.summary.throughput)} clicks/s (p99 ${f1(firstFail.summary.p99)} ms, ${firstFail.summary.errors} errors, ${firstFail.lateAcks} acks over 3 s)`);
+  if (firstFail)
+    lines.push(
+      `  at ${firstFail.rate}/s Muster acked ${f1(firstFail.summary.throughput)} clicks/s (p99 ${f1(firstFail.summary.p99)} ms, ${firstFail.summary.errors} errors, ${firstFail.lateAcks} acks over 3 s)`,
+    );
 
   const d = r.db;
   lines.push('');
@@ -926,14 +973,21 @@ export function summarizeChangeVotes(
       `database (read-only, after Muster stopped): ${d.clicksWithOneVote}/${d.clicks} clicks left exactly one approve vote in their seat's role (${d.votes} approve votes in all); ` +
         `${d.scheduled}/${d.expectedScheduled} changes scheduled with ${d.roundsApproved} rounds approved (${d.pending} pending, expected ${d.expectedPending}; ${d.otherStatus} otherwise); ` +
         `audit ${d.auditApprove} approval.approve + ${d.auditChangeApproved} change.approved, ${d.auditDenied} denied; ` +
-        `card copies recorded = followed for ${d.byPhase.reduce((n, p) => n + p.changes, 0) - d.copiesNotFollowed}/${d.byPhase.reduce((n, p) => n + p.changes, 0)} changes; outbox ${Object.entries(d.outbox).map(([k, v]) => `${v} ${k}`).join(', ') || 'empty'} — ${d.ok ? 'as expected' : 'MISMATCH'}`,
+        `card copies recorded = followed for ${d.byPhase.reduce((n, p) => n + p.changes, 0) - d.copiesNotFollowed}/${d.byPhase.reduce((n, p) => n + p.changes, 0)} changes; outbox ${
+          Object.entries(d.outbox)
+            .map(([k, v]) => `${v} ${k}`)
+            .join(', ') || 'empty'
+        } — ${d.ok ? 'as expected' : 'MISMATCH'}`,
     );
     if (!d.ok) {
-      for (const p of d.byPhase) lines.push(`  ${p.label}: ${p.clicks} clicks → ${p.clicksWithOneVote} with one vote, ${p.votes} votes; ${p.scheduled}/${p.expectedScheduled} scheduled, ${p.pending} pending`);
+      for (const p of d.byPhase)
+        lines.push(`  ${p.label}: ${p.clicks} clicks → ${p.clicksWithOneVote} with one vote, ${p.votes} votes; ${p.scheduled}/${p.expectedScheduled} scheduled, ${p.pending} pending`);
       if (d.samples.length) lines.push(`  e.g. ${d.samples.join(' | ')}`);
     }
   }
-  lines.push(`Muster RSS: ${f1(r.muster.memoryIdle?.rssMb)} MB idle → ${f1(r.muster.memoryAfter?.rssMb)} MB after the clicks (peak ${f1(r.muster.memoryAfter?.peakMb)} MB); SIGTERM → exit ${r.muster.stop ? `${r.muster.stop.code} in ${r.muster.stop.ms.toFixed(0)} ms` : '-'}`);
+  lines.push(
+    `Muster RSS: ${f1(r.muster.memoryIdle?.rssMb)} MB idle → ${f1(r.muster.memoryAfter?.rssMb)} MB after the clicks (peak ${f1(r.muster.memoryAfter?.peakMb)} MB); SIGTERM → exit ${r.muster.stop ? `${r.muster.stop.code} in ${r.muster.stop.ms.toFixed(0)} ms` : '-'}`,
+  );
   if (cpuBusyPct > 15) lines.push(`note: the CPUs were ${cpuBusyPct.toFixed(0)} % busy before this section: figures are noisy`);
 
   // --- verdict ---
@@ -942,13 +996,17 @@ export function summarizeChangeVotes(
   } else failures.push('change votes: the measured phase did not run');
   for (const p of [r.muster.warmup, m, ...r.muster.steps]) {
     if (!p?.outcomes) continue;
-    if (p.outcomes.refused + p.outcomes.other > 0) failures.push(`change votes (${p.label}): ${p.outcomes.refused + p.outcomes.other} clicks were not the planned vote: ${p.outcomes.samples.join(' | ')}`);
+    if (p.outcomes.refused + p.outcomes.other > 0)
+      failures.push(`change votes (${p.label}): ${p.outcomes.refused + p.outcomes.other} clicks were not the planned vote: ${p.outcomes.samples.join(' | ')}`);
     if (p.outcomes.missing > 0) failures.push(`change votes (${p.label}): ${p.outcomes.missing} clicks never posted their outcome`);
     // Once the outbox is quiet every copy must show its change's final state, however late.
     if (p.cards?.wrong) failures.push(`change votes (${p.label}): ${p.cards.wrong} of ${p.cards.copies} card copies never showed their final state: ${p.cards.samples.join(' | ')}`);
   }
   if (!d) failures.push('change votes: the database was not checked');
-  else if (!d.ok) failures.push(`change votes: the database does not hold one vote per click and the planned approvals${d.error ? ` (${d.error})` : d.samples.length ? ` (${d.samples.slice(0, 3).join('; ')})` : ''}`);
+  else if (!d.ok)
+    failures.push(
+      `change votes: the database does not hold one vote per click and the planned approvals${d.error ? ` (${d.error})` : d.samples.length ? ` (${d.samples.slice(0, 3).join('; ')})` : ''}`,
+    );
 
   const q3 = (q: Quantiles) => ({ p50: r3(q.p50), p90: r3(q.p90), p99: r3(q.p99), max: r3(q.max) });
   const phaseJson = (p: PhaseRecord | undefined) =>
@@ -968,7 +1026,14 @@ export function summarizeChangeVotes(
           cardsCurrent: current(p),
           lateAcksOver3s: p.lateAcks,
           ...(p.cpuMsPerClick
-            ? { cpuMsPerClick: { musterProcess: r3(p.cpuMsPerClick.muster), musterMainThread: r3(p.cpuMsPerClick.musterMain), musterMainThreadUntilLastAck: r3(p.cpuMsPerClick.musterMainUntilLastAck), benchProcess: r3(p.cpuMsPerClick.bench) } }
+            ? {
+                cpuMsPerClick: {
+                  musterProcess: r3(p.cpuMsPerClick.muster),
+                  musterMainThread: r3(p.cpuMsPerClick.musterMain),
+                  musterMainThreadUntilLastAck: r3(p.cpuMsPerClick.musterMainUntilLastAck),
+                  benchProcess: r3(p.cpuMsPerClick.bench),
+                },
+              }
             : {}),
           cpuBusyBeforePct: r3(p.cpuBusyPct),
           changes: p.requests ?? null,

@@ -82,7 +82,9 @@ const PINO_LEVEL = /^\{"level":(\d+)/;
  * a line that is not pino JSON, such as a stack trace on stderr, counts as one too).
  */
 export function logSince(c: Child, mark = 0): { lines: number; warnPlus: string[] } {
-  const lines = readLog(c, mark).split('\n').filter((l) => l.trim() !== '');
+  const lines = readLog(c, mark)
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   const warnPlus = lines.filter((l) => {
     const m = PINO_LEVEL.exec(l);
     return !m || Number(m[1]) >= 40;

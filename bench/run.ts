@@ -503,14 +503,7 @@ async function main(): Promise<number> {
       console.log(
         table(
           ['process', 'RSS idle MB', 'RSS after load MB', 'peak RSS MB', 'ready ms', 'SIGTERM → exit'],
-          [m, b].map((r) => [
-            r.label,
-            f1(r.memoryIdle?.rssMb),
-            f1(r.memoryAfter?.rssMb),
-            f1(r.memoryAfter?.peakMb),
-            r.readyMs.toFixed(0),
-            stopText(r.stop),
-          ]),
+          [m, b].map((r) => [r.label, f1(r.memoryIdle?.rssMb), f1(r.memoryAfter?.rssMb), f1(r.memoryAfter?.peakMb), r.readyMs.toFixed(0), stopText(r.stop)]),
         ),
       );
     }
@@ -521,7 +514,13 @@ async function main(): Promise<number> {
       const warBusy = await cpuBusy(500);
       console.log(
         `"/incident declare P1 Bench incident <i>" ×${WARROOMS}, one at a time; every Slack call (Web API and response_url) answers after ${WARROOM_LATENCY_MS} ms` +
-          `${Object.keys(WARROOM_SLOW).length ? ` (except ${Object.entries(WARROOM_SLOW).map(([k, v]) => `${k}: ${v} ms`).join(', ')})` : ''}; ` +
+          `${
+            Object.keys(WARROOM_SLOW).length
+              ? ` (except ${Object.entries(WARROOM_SLOW)
+                  .map(([k, v]) => `${k}: ${v} ms`)
+                  .join(', ')})`
+              : ''
+          }; ` +
           `CPU busy just before: ${(warBusy * 100).toFixed(1)} %`,
       );
       const warOpts = { count: WARROOMS, latencyMs: WARROOM_LATENCY_MS, methodLatencyMs: WARROOM_SLOW, timeoutMs: WARROOM_TIMEOUT_MS, pollMs: WARROOM_POLL_MS, roundGapMs: WARROOM_ROUND_GAP_MS };
@@ -555,7 +554,16 @@ async function main(): Promise<number> {
           `click i is approver i mod 3 on request ⌊i/3⌋, so every click is a vote and every third decides its request; ` +
           `open loop ${CLICK_RATE} clicks/s for ${CLICK_SECONDS} s (+${WARMUP} s warm-up on requests of its own); FakeSlack answers at once, no rate tiers; CPU busy just before: ${(clickBusy * 100).toFixed(1)} %`,
       );
-      const clickOpts = { rate: CLICK_RATE, seconds: CLICK_SECONDS, warmupSeconds: WARMUP, steps: CLICK_STEPS, stepSeconds: CLICK_STEP_SECONDS, maxP99Ms: CLICK_MAX_P99_MS, cardsMaxLagMs: CARDS_MAX_LAG_MS, refineSteps: CLICK_REFINE };
+      const clickOpts = {
+        rate: CLICK_RATE,
+        seconds: CLICK_SECONDS,
+        warmupSeconds: WARMUP,
+        steps: CLICK_STEPS,
+        stepSeconds: CLICK_STEP_SECONDS,
+        maxP99Ms: CLICK_MAX_P99_MS,
+        cardsMaxLagMs: CARDS_MAX_LAG_MS,
+        refineSteps: CLICK_REFINE,
+      };
       const clicks = await runApprovalClickBench({
         ...clickOpts,
         root,
@@ -591,7 +599,16 @@ async function main(): Promise<number> {
           `each member clicking the DM copy Muster sent them, so every click is a vote and one of each change's three decides it; open loop ${CHANGE_RATE} clicks/s for ${CHANGE_SECONDS} s ` +
           `(+${WARMUP} s warm-up on changes of its own); FakeSlack answers at once, no rate tiers; CPU busy just before: ${(changeBusy * 100).toFixed(1)} %`,
       );
-      const changeOpts = { rate: CHANGE_RATE, seconds: CHANGE_SECONDS, warmupSeconds: WARMUP, steps: CHANGE_STEPS, stepSeconds: CHANGE_STEP_SECONDS, maxP99Ms: CLICK_MAX_P99_MS, cardsMaxLagMs: CARDS_MAX_LAG_MS, refineSteps: CLICK_REFINE };
+      const changeOpts = {
+        rate: CHANGE_RATE,
+        seconds: CHANGE_SECONDS,
+        warmupSeconds: WARMUP,
+        steps: CHANGE_STEPS,
+        stepSeconds: CHANGE_STEP_SECONDS,
+        maxP99Ms: CLICK_MAX_P99_MS,
+        cardsMaxLagMs: CARDS_MAX_LAG_MS,
+        refineSteps: CLICK_REFINE,
+      };
       const changes = await runChangeVoteBench({
         ...changeOpts,
         root,
@@ -648,7 +665,11 @@ async function main(): Promise<number> {
       throughputPerS: r3(r.summary.throughput),
       latencyMs: { p50: r3(r.summary.p50), p90: r3(r.summary.p90), p99: r3(r.summary.p99), max: r3(r.summary.max), mean: r3(r.summary.mean) },
       maxSendLagMs: r3(r.summary.maxSendLagMs),
-      rssMb: { idle: r.memoryIdle ? r3(r.memoryIdle.rssMb) : null, afterLoad: r.memoryAfter ? r3(r.memoryAfter.rssMb) : null, peak: r.memoryAfter?.peakMb !== undefined ? r3(r.memoryAfter.peakMb) : null },
+      rssMb: {
+        idle: r.memoryIdle ? r3(r.memoryIdle.rssMb) : null,
+        afterLoad: r.memoryAfter ? r3(r.memoryAfter.rssMb) : null,
+        peak: r.memoryAfter?.peakMb !== undefined ? r3(r.memoryAfter.peakMb) : null,
+      },
       readyMs: r3(r.readyMs),
       shutdown: r.stop ? { ms: r3(r.stop.ms), code: r.stop.code, signal: r.stop.signal, graceful: r.stop.graceful, alreadyExited: r.stop.alreadyExited ?? false } : null,
     });
@@ -657,7 +678,16 @@ async function main(): Promise<number> {
     const json = {
       at: new Date().toISOString(),
       command: `/muster ${COMMAND_TEXT}`,
-      config: { rate: RATE, seconds: SECONDS, warmupSeconds: WARMUP, maxSockets: MAX_SOCKETS, requestTimeoutMs: REQUEST_TIMEOUT_MS, openLoop: true, logLevel: LOG_LEVEL, musterSlackPacing: SLACK_PACING },
+      config: {
+        rate: RATE,
+        seconds: SECONDS,
+        warmupSeconds: WARMUP,
+        maxSockets: MAX_SOCKETS,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        openLoop: true,
+        logLevel: LOG_LEVEL,
+        musterSlackPacing: SLACK_PACING,
+      },
       machine: { ...machine, loadAvgAtEnd },
       ...(ONLY.size < SECTIONS.length ? { sections: [...ONLY] } : {}),
       targets: m && b ? { muster: toJson(m), bareBolt: toJson(b) } : null,

@@ -35,12 +35,19 @@ function baseEnv(dataDir: string, port: number): NodeJS.ProcessEnv {
 async function start(dataDir: string, logName: string): Promise<Started> {
   const port = await freePort();
   const t0 = performance.now();
-  const child = startChild(`sandbox ${logName}`, ['--import', 'tsx', 'src/main.ts'], { cwd: root, env: baseEnv(dataDir, port), logFile: join(root, 'bench', 'results', 'logs', `sandbox-${logName}.log`) });
+  const child = startChild(`sandbox ${logName}`, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: root,
+    env: baseEnv(dataDir, port),
+    logFile: join(root, 'bench', 'results', 'logs', `sandbox-${logName}.log`),
+  });
   const url = `http://127.0.0.1:${port}`;
   const deadline = t0 + 60_000;
   for (;;) {
     if (child.exitInfo) throw new Error(`${logName}: exited ${JSON.stringify(child.exitInfo)} before the page answered (see ${child.logFile})`);
-    const ok = await fetch(`${url}/`).then((r) => r.status === 200, () => false);
+    const ok = await fetch(`${url}/`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) break;
     if (performance.now() > deadline) throw new Error(`${logName}: no page within 60 s`);
     await new Promise((r) => setTimeout(r, 20));
@@ -49,7 +56,11 @@ async function start(dataDir: string, logName: string): Promise<Started> {
 }
 
 async function act(url: string, body: Record<string, unknown>): Promise<void> {
-  const r = (await (await fetch(`${url}/sandbox/api/do`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as { ok: boolean; error?: string; errors?: unknown };
+  const r = (await (await fetch(`${url}/sandbox/api/do`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as {
+    ok: boolean;
+    error?: string;
+    errors?: unknown;
+  };
   if (!r.ok) throw new Error(`${JSON.stringify(body).slice(0, 120)}: ${r.error ?? JSON.stringify(r.errors)}`);
 }
 
@@ -101,7 +112,12 @@ async function tour(url: string): Promise<void> {
   await click(url, 'U0SBRELMGR', deploys, /^APR-2 /, 'Reject');
   const modal = await until('the reject modal', async () => (await view(url, 'U0SBRELMGR', deploys)).modal ?? undefined);
   const input = modal.blocks.find((b) => b.type === 'input')!;
-  await act(url, { op: 'submit', user: 'U0SBRELMGR', viewId: modal.id, values: { [input.block_id!]: { [input.element!.action_id]: { type: 'plain_text_input', value: 'The rollback plan is missing' } } } });
+  await act(url, {
+    op: 'submit',
+    user: 'U0SBRELMGR',
+    viewId: modal.id,
+    values: { [input.block_id!]: { [input.element!.action_id]: { type: 'plain_text_input', value: 'The rollback plan is missing' } } },
+  });
   await until('APR-2 rejected', async () => (await view(url, 'U0SBDEV', deploys)).channel?.messages.some((m) => /^APR-2 .*rejected/i.test(m.text)));
   await act(url, { op: 'home', user: 'U0SBRELMGR' });
 }
@@ -157,7 +173,9 @@ async function main(): Promise<void> {
   const result = { runs: firstRuns, firstRunMedianMs: median, firstRunMaxMs: sorted.at(-1), keptRestartMs: keptMs, rssAtPage: memAtPage, rssAfterTour: memAfterTour, tourMs, scriptBytes, failures };
   writeFileSync(join(root, 'bench', 'results', 'sandbox.json'), `${JSON.stringify(result, null, 2)}\n`);
   console.log('\nSandbox (npm start with no chat credentials; this machine)');
-  console.log(`  first run, npm start → page answers   median ${median.toFixed(0)} ms, max ${(sorted.at(-1) ?? Number.NaN).toFixed(0)} ms (${RUNS} runs: ${firstRuns.map((x) => x.toFixed(0)).join(', ')})`);
+  console.log(
+    `  first run, npm start → page answers   median ${median.toFixed(0)} ms, max ${(sorted.at(-1) ?? Number.NaN).toFixed(0)} ms (${RUNS} runs: ${firstRuns.map((x) => x.toFixed(0)).join(', ')})`,
+  );
   console.log(`  restart on kept data → page answers   ${keptMs.toFixed(0)} ms`);
   console.log(`  RSS when the page first answers       ${fmt(memAtPage)} (peak ${memAtPage?.peakMb?.toFixed(0) ?? 'n/a'} MB)`);
   console.log(`  RSS after the guided tour             ${fmt(memAfterTour)} (peak ${memAfterTour?.peakMb?.toFixed(0) ?? 'n/a'} MB); the tour took ${tourMs.toFixed(0)} ms through the page's API`);

@@ -130,7 +130,13 @@ function progress(fake: FakeSlack, label: string, responseId: string): Progress 
   if (!fake.bookmarks(channel.id).some((b) => b.title === `${ref} incident card`)) missing.push('bookmark');
   if (!fake.messages('#incidents').some((m) => m.text.includes(`P1 incident declared: ${ref} `))) missing.push('announcement');
   const id = channel.id;
-  if (!fake.responsesTo(responseId).some((r) => { const t = JSON.stringify(r.body); return t.includes('war room is ready') && t.includes(id); })) missing.push('response_url link');
+  if (
+    !fake.responsesTo(responseId).some((r) => {
+      const t = JSON.stringify(r.body);
+      return t.includes('war room is ready') && t.includes(id);
+    })
+  )
+    missing.push('response_url link');
   return { channel, ref, missing };
 }
 
@@ -366,7 +372,11 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
 // Summary (printing and JSON)
 // ---------------------------------------------------------------------------
 
-const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+const median = (xs: number[]) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 const r1 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? null : Math.round(n * 10) / 10);
 const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? Math.round((a / b) * 1000) / 1000 : null);
 const f1 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(1));
@@ -385,7 +395,10 @@ export function summarizeWarRoom(r: WarRoomResult, o: Pick<WarRoomOptions, 'coun
   const mean = setups.length ? setups.reduce((s, x) => s + x, 0) / setups.length : Number.NaN;
   const issueMs = 2 * o.latencyMs;
   const chainMs = 3 * o.latencyMs;
-  const floorP50 = percentile([...r.floorMs].sort((a, b) => a - b), 50);
+  const floorP50 = percentile(
+    [...r.floorMs].sort((a, b) => a - b),
+    50,
+  );
 
   const callCounts = done.map((x) => x.calls.length);
   const roundCounts = done.map((x) => x.rounds.length);
@@ -413,7 +426,9 @@ export function summarizeWarRoom(r: WarRoomResult, o: Pick<WarRoomOptions, 'coun
 
   const lines: string[] = [];
   lines.push(`set-up time, command sent → channel + reporter invited + topic + card posted and pinned + bookmark + announcement + response_url link (polled every ${o.pollMs} ms):`);
-  lines.push(`  muster   p50 ${f1(p50)} ms   p90 ${f1(p90)} ms   max ${f1(max)} ms   mean ${f1(mean)} ms   (${done.length}/${r.runs.length} complete${r.warmup?.setupMs !== undefined ? `; warm-up, not counted: ${f1(r.warmup.setupMs)} ms` : ''})`);
+  lines.push(
+    `  muster   p50 ${f1(p50)} ms   p90 ${f1(p90)} ms   max ${f1(max)} ms   mean ${f1(mean)} ms   (${done.length}/${r.runs.length} complete${r.warmup?.setupMs !== undefined ? `; warm-up, not counted: ${f1(r.warmup.setupMs)} ms` : ''})`,
+  );
   lines.push(`  ack of the command p50 ${f1(ack)} ms`);
   lines.push('');
   const rows: string[][] = [
@@ -438,7 +453,17 @@ export function summarizeWarRoom(r: WarRoomResult, o: Pick<WarRoomOptions, 'coun
   if (cpuBusyPct > 15) lines.push(`note: the CPUs were ${cpuBusyPct.toFixed(0)} % busy before this section: figures are noisy`);
 
   const json = {
-    config: { declarations: o.count, warmup: 1, latencyMs: o.latencyMs, methodLatencyMs: o.methodLatencyMs ?? {}, pollMs: o.pollMs, timeoutMs: o.timeoutMs, roundGapMs: o.roundGapMs, severity: 'P1', broadcastChannel: '#incidents' },
+    config: {
+      declarations: o.count,
+      warmup: 1,
+      latencyMs: o.latencyMs,
+      methodLatencyMs: o.methodLatencyMs ?? {},
+      pollMs: o.pollMs,
+      timeoutMs: o.timeoutMs,
+      roundGapMs: o.roundGapMs,
+      severity: 'P1',
+      broadcastChannel: '#incidents',
+    },
     cpuBusyBeforePct: r1(cpuBusyPct),
     musterReadyMs: r1(r.readyMs),
     setupMs: { p50: r1(p50), p90: r1(p90), max: r1(max), mean: r1(mean), all: r.runs.map((x) => r1(x.setupMs)), warmup: r1(r.warmup?.setupMs) },
@@ -450,8 +475,19 @@ export function summarizeWarRoom(r: WarRoomResult, o: Pick<WarRoomOptions, 'coun
       shortestChainCreateCardPin: { ms: chainMs, ratio: ratio(p50, chainMs) },
       shortestChainMeasured: { msP50: r1(floorP50), all: r.floorMs.map(r1), ratio: ratio(p50, floorP50) },
     },
-    callsPerWarRoom: { median: callCounts.length ? median(callCounts) : null, min: callCounts.length ? Math.min(...callCounts) : null, max: callCounts.length ? Math.max(...callCounts) : null, byMethod: Object.fromEntries([...methods.entries()].sort().map(([m, n]) => [m, Math.round((n / Math.max(1, done.length)) * 100) / 100])) },
-    rounds: { median: roundCounts.length ? median(roundCounts) : null, min: roundCounts.length ? Math.min(...roundCounts) : null, max: roundCounts.length ? Math.max(...roundCounts) : null, typical: typical?.rounds ?? [], typicalCount: typical?.n ?? 0 },
+    callsPerWarRoom: {
+      median: callCounts.length ? median(callCounts) : null,
+      min: callCounts.length ? Math.min(...callCounts) : null,
+      max: callCounts.length ? Math.max(...callCounts) : null,
+      byMethod: Object.fromEntries([...methods.entries()].sort().map(([m, n]) => [m, Math.round((n / Math.max(1, done.length)) * 100) / 100])),
+    },
+    rounds: {
+      median: roundCounts.length ? median(roundCounts) : null,
+      min: roundCounts.length ? Math.min(...roundCounts) : null,
+      max: roundCounts.length ? Math.max(...roundCounts) : null,
+      typical: typical?.rounds ?? [],
+      typicalCount: typical?.n ?? 0,
+    },
     outsideSlackMs: { commandToFirstCall: r1(firstCall), betweenRounds: gapMedians.map(r1), lastAnswerToSeen: r1(detectLag) },
     slackOnCriticalPathMs: slow || roundCounts.length === 0 ? null : median(roundCounts) * o.latencyMs,
     muster: { shutdown: r.stop ? { ms: r1(r.stop.ms), code: r.stop.code, graceful: r.stop.graceful } : null, logLinesWarnPlus: r.musterLogLines },

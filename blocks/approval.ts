@@ -11,8 +11,7 @@ const STATUS_LINE: Record<string, Text> = {
   cancelled: [emoji('no_entry_sign'), ' ', strong('Cancelled')],
 };
 
-const approveReject = (v: { id: string }, id: string) =>
-  actions(id, button('Approve', ACTIONS.approval.approve, v.id, 'primary'), button('Reject', ACTIONS.approval.reject, v.id, 'danger'));
+const approveReject = (v: { id: string }, id: string) => actions(id, button('Approve', ACTIONS.approval.approve, v.id, 'primary'), button('Reject', ACTIONS.approval.reject, v.id, 'danger'));
 
 /** The label PRODUCT.md gives the button of a request refused by a window or a freeze. */
 const ASK_EXCEPTION = 'Ask for an exception';
@@ -65,21 +64,51 @@ export function approvalCard(v: ApprovalView): Message {
   blocks.push(section(clipText(status, LIMITS.sectionText)));
   // Break-glass shows in the status line; the other flags here, as the audit trail keeps them.
   const flags = v.flags.filter((f) => f !== 'break_glass');
-  if (flags.length) blocks.push(context(clipText(rt`${emoji('warning')} Flagged: ${joinText(flags.map((f) => flagText(f, v)), ' · ')}`, LIMITS.sectionText)));
+  if (flags.length)
+    blocks.push(
+      context(
+        clipText(
+          rt`${emoji('warning')} Flagged: ${joinText(
+            flags.map((f) => flagText(f, v)),
+            ' · ',
+          )}`,
+          LIMITS.sectionText,
+        ),
+      ),
+    );
   if (v.votes.length) {
     blocks.push(
-      context(clipText(joinText(v.votes.map((x) => rt`${emoji(x.decision === 'approve' ? 'white_check_mark' : 'x')} ${mention(x.user)}${x.role && ` (${x.role})`} ${time(x.at, 'time')}`), ' · '), LIMITS.sectionText)),
+      context(
+        clipText(
+          joinText(
+            v.votes.map((x) => rt`${emoji(x.decision === 'approve' ? 'white_check_mark' : 'x')} ${mention(x.user)}${x.role && ` (${x.role})`} ${time(x.at, 'time')}`),
+            ' · ',
+          ),
+          LIMITS.sectionText,
+        ),
+      ),
     );
   }
   if (v.status === 'pending') {
     blocks.push(
-      context(clipText(rt`${v.eligible.length ? rt`Can approve: ${joinText(v.eligible.map((u) => [mention(u)]), ' ')}` : 'Nobody holds the roles still needed'} · expires ${time(v.expiresAt)}`, LIMITS.sectionText)),
+      context(
+        clipText(
+          rt`${
+            v.eligible.length
+              ? rt`Can approve: ${joinText(
+                  v.eligible.map((u) => [mention(u)]),
+                  ' ',
+                )}`
+              : 'Nobody holds the roles still needed'
+          } · expires ${time(v.expiresAt)}`,
+          LIMITS.sectionText,
+        ),
+      ),
     );
     blocks.push(approveReject(v, 'approval-actions'));
   }
   if (v.status === 'held' && v.canAskException) blocks.push(askException(v, 'approval-hold'));
-  const decided: Text =
-    v.status === 'approved' ? 'Approved' : v.status === 'rejected' ? rt`Rejected${v.rejectReason && rt`: ${v.rejectReason}`}` : v.status === 'expired' ? 'Expired' : 'Cancelled';
+  const decided: Text = v.status === 'approved' ? 'Approved' : v.status === 'rejected' ? rt`Rejected${v.rejectReason && rt`: ${v.rejectReason}`}` : v.status === 'expired' ? 'Expired' : 'Cancelled';
   const text =
     v.status === 'held'
       ? rt`${v.ref} ${v.title} — held: ${v.hold?.problems.join('; ') ?? 'outside its window or in a freeze'}`

@@ -45,7 +45,9 @@ export function changeCard(v: ChangeView): Message {
         { label: 'Window', value: windowText(v) },
         { label: 'Requested by', value: rt`${mention(v.requester)} ${time(v.createdAt)}` },
         { label: 'Implementer', value: v.implementer ? [mention(v.implementer)] : '—' },
-        ...(v.incident ? [{ label: 'Incident', value: v.incident.channelId ? rt`${v.incident.ref} (${v.incident.severity}, ${v.incident.status})` : `${v.incident.ref} (${v.incident.severity})` }] : []),
+        ...(v.incident
+          ? [{ label: 'Incident', value: v.incident.channelId ? rt`${v.incident.ref} (${v.incident.severity}, ${v.incident.status})` : `${v.incident.ref} (${v.incident.severity})` }]
+          : []),
       ].slice(0, 10),
     },
   ];
@@ -64,7 +66,8 @@ export function changeCard(v: ChangeView): Message {
   }
   if (v.exception) {
     const e = v.exception;
-    const state: Text = e.status === 'pending' ? rt`asked (${e.ref}): ${e.progress}` : e.status === 'approved' ? rt`granted (${e.ref})` : rt`${e.status} (${e.ref})${e.rejectReason && rt`: ${e.rejectReason}`}`;
+    const state: Text =
+      e.status === 'pending' ? rt`asked (${e.ref}): ${e.progress}` : e.status === 'approved' ? rt`granted (${e.ref})` : rt`${e.status} (${e.ref})${e.rejectReason && rt`: ${e.rejectReason}`}`;
     blocks.push(context(rt`${emoji('warning')} Exception for its window ${state}`));
   }
   // The approval round: progress and votes.
@@ -76,7 +79,17 @@ export function changeCard(v: ChangeView): Message {
         : rt`${emoji(r.status === 'approved' ? 'white_check_mark' : 'x')} ${strong(r.status === 'approved' ? 'Approved' : r.status === 'rejected' ? 'Rejected' : r.status === 'expired' ? 'Expired' : 'Cancelled')}${r.decidedAt && rt` ${time(r.decidedAt)}`}${r.rejectReason && rt`\nReason: ${r.rejectReason}`}`;
     blocks.push(section(clipText(line, LIMITS.sectionText)));
     if (r.votes.length) {
-      blocks.push(context(clipText(joinText(r.votes.map((x) => rt`${emoji(x.decision === 'approve' ? 'white_check_mark' : 'x')} ${mention(x.user)}${x.role && ` (${x.role})`} ${time(x.at, 'time')}`), ' · '), LIMITS.sectionText)));
+      blocks.push(
+        context(
+          clipText(
+            joinText(
+              r.votes.map((x) => rt`${emoji(x.decision === 'approve' ? 'white_check_mark' : 'x')} ${mention(x.user)}${x.role && ` (${x.role})`} ${time(x.at, 'time')}`),
+              ' · ',
+            ),
+            LIMITS.sectionText,
+          ),
+        ),
+      );
     }
   } else if (v.type === 'standard') {
     blocks.push(context(rt`${emoji('white_check_mark')} Pre-approved from the standard catalogue (${v.catalogueId ?? '—'})`));
@@ -142,11 +155,25 @@ export function changeForm(o: ChangeFormOptions): Form {
   const fields: Field[] = [
     { id: FIELDS.title.block, label: 'Title', kind: 'text', maxLength: 200, initial: c ? plainText(c.title) : undefined },
     ...(o.type === 'standard' && o.catalogue.length
-      ? [{ id: FIELDS.catalogue.block, label: 'Catalogue entry', kind: 'select' as const, options: o.catalogue.map((e) => ({ value: e.id, label: clip(`${e.id}: ${e.title}`, 75) })), initial: c?.catalogueId ?? undefined }]
+      ? [
+          {
+            id: FIELDS.catalogue.block,
+            label: 'Catalogue entry',
+            kind: 'select' as const,
+            options: o.catalogue.map((e) => ({ value: e.id, label: clip(`${e.id}: ${e.title}`, 75) })),
+            initial: c?.catalogueId ?? undefined,
+          },
+        ]
       : []),
     { id: FIELDS.description.block, label: 'Description', kind: 'text', multiline: true, maxLength: 2000, optional: true, initial: c?.description ? plainText(c.description) : undefined },
     { id: FIELDS.reason.block, label: 'Reason for the change', kind: 'text', multiline: true, maxLength: 1000, optional: true, initial: c?.reason ? plainText(c.reason) : undefined },
-    { id: FIELDS.environment.block, label: 'Environment', kind: 'select', options: o.environments.map((e) => ({ value: e, label: e })), initial: c?.environment ?? (o.environments.includes('production') ? 'production' : o.environments[0]) },
+    {
+      id: FIELDS.environment.block,
+      label: 'Environment',
+      kind: 'select',
+      options: o.environments.map((e) => ({ value: e, label: e })),
+      initial: c?.environment ?? (o.environments.includes('production') ? 'production' : o.environments[0]),
+    },
     { id: FIELDS.systems.block, label: 'Affected systems', kind: 'text', maxLength: 500, optional: true, placeholder: 'api, database', hint: 'Comma-separated', initial: c?.systems.join(', ') },
     { id: FIELDS.impact.block, label: 'Impact', kind: 'select', options: level3, initial: c?.riskInput.impact ?? 'medium' },
     { id: FIELDS.risk.block, label: 'Risk of failure', kind: 'select', options: level3, initial: c?.riskInput.risk ?? 'medium' },
@@ -173,10 +200,33 @@ export function changeForm(o: ChangeFormOptions): Form {
       ],
       initial: typeof c?.riskInput.downtime === 'number' ? (c.riskInput.downtime <= 0 ? 'none' : c.riskInput.downtime < 60 ? 'minutes' : 'hours') : (c?.riskInput.downtime ?? 'none'),
     },
-    { id: FIELDS.downtimeMinutes.block, label: 'Downtime estimate (minutes)', kind: 'text', maxLength: 6, optional: true, initial: typeof c?.riskInput.downtime === 'number' ? String(c.riskInput.downtime) : undefined },
-    { id: FIELDS.windowStart.block, label: `Window start (${o.timeZone})`, kind: 'text', maxLength: 16, optional: o.type === 'standard', placeholder: 'YYYY-MM-DD HH:MM', initial: local(c?.windowStart) },
+    {
+      id: FIELDS.downtimeMinutes.block,
+      label: 'Downtime estimate (minutes)',
+      kind: 'text',
+      maxLength: 6,
+      optional: true,
+      initial: typeof c?.riskInput.downtime === 'number' ? String(c.riskInput.downtime) : undefined,
+    },
+    {
+      id: FIELDS.windowStart.block,
+      label: `Window start (${o.timeZone})`,
+      kind: 'text',
+      maxLength: 16,
+      optional: o.type === 'standard',
+      placeholder: 'YYYY-MM-DD HH:MM',
+      initial: local(c?.windowStart),
+    },
     { id: FIELDS.windowLength.block, label: 'Window length', kind: 'text', maxLength: 10, optional: o.type === 'standard', placeholder: '1h', hint: 'e.g. 30m, 2h', initial: length },
-    { id: FIELDS.rollbackPlan.block, label: 'Rollback plan', kind: 'text', multiline: true, maxLength: 2000, optional: o.type !== 'normal', initial: c?.rollbackPlan ? plainText(c.rollbackPlan) : undefined },
+    {
+      id: FIELDS.rollbackPlan.block,
+      label: 'Rollback plan',
+      kind: 'text',
+      multiline: true,
+      maxLength: 2000,
+      optional: o.type !== 'normal',
+      initial: c?.rollbackPlan ? plainText(c.rollbackPlan) : undefined,
+    },
     {
       id: FIELDS.rollbackTested.block,
       label: 'Rollback tested?',
@@ -187,7 +237,19 @@ export function changeForm(o: ChangeFormOptions): Form {
       ],
       initial: c ? (c.rollbackTested ? 'yes' : 'no') : 'no',
     },
-    ...(c ? [] : [{ id: FIELDS.incident.block, label: 'Incident (INC-n)', kind: 'text' as const, maxLength: 15, optional: true, placeholder: 'INC-12', hint: 'Asked in an incident channel, the change is linked to it anyway' }]),
+    ...(c
+      ? []
+      : [
+          {
+            id: FIELDS.incident.block,
+            label: 'Incident (INC-n)',
+            kind: 'text' as const,
+            maxLength: 15,
+            optional: true,
+            placeholder: 'INC-12',
+            hint: 'Asked in an incident channel, the change is linked to it anyway',
+          },
+        ]),
   ];
   return {
     id: c ? VIEWS.changeEdit : VIEWS.changeNew,

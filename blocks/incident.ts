@@ -224,4 +224,3 @@ export function homeView(incidents: IncidentView[], now: Date, before: Block[] =
   blocks.push(context(rt`Declare with ${code('/incident')} · list with ${code('/incident list')} · help with ${code('/muster help')}`));
   return { blocks: blocks.slice(0, LIMITS.blocksPerView) };
 }
-

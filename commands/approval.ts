@@ -25,7 +25,11 @@ const HELP = [
   'Approvers press *Approve* or *Reject* (a reason is asked for) on the card.',
 ].join('\n');
 
-const slug = (what: string) => z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/i, `${what} is letters, digits, . _ - (at most 64)`).transform((s) => s.toLowerCase());
+const slug = (what: string) =>
+  z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/i, `${what} is letters, digits, . _ - (at most 64)`)
+    .transform((s) => s.toLowerCase());
 const version = z
   .string()
   .max(100, 'a version is at most 100 characters')

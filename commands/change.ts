@@ -39,7 +39,10 @@ const chgRef = z
   .regex(/^CHG-[1-9]\d{0,8}$/i, 'expected CHG-n')
   .transform((s) => s.toUpperCase());
 const CHANGE: OptionSpec = { name: 'change', kind: 'word', required: true, label: 'change id', description: 'The change request, CHG-n' };
-const environment = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'an environment is letters, digits, _ and -').transform((s) => s.toLowerCase());
+const environment = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]*$/i, 'an environment is letters, digits, _ and -')
+  .transform((s) => s.toLowerCase());
 
 export type ChangeArgs =
   | { sub: 'help' | 'calendar' }
@@ -113,7 +116,14 @@ const subcommands = [
     description: 'Declare a change freeze (freeze_changes)',
     options: [
       { name: 'environment', kind: 'word', required: true, label: 'environment', description: 'An environment, or all' },
-      { name: 'until', kind: 'word', required: true, label: 'end', missing: 'A freeze needs an end: a date (2026-11-30), a date and time (2026-11-30T18:00) or a duration (4h, 3d).', description: 'A date, a date and time, or a duration' },
+      {
+        name: 'until',
+        kind: 'word',
+        required: true,
+        label: 'end',
+        missing: 'A freeze needs an end: a date (2026-11-30), a date and time (2026-11-30T18:00) or a duration (4h, 3d).',
+        description: 'A date, a date and time, or a duration',
+      },
       { name: 'reason', kind: 'text', required: true, label: 'reason', missing: 'A freeze needs a reason, shown on every card it holds back.', description: 'Why, shown on every card it holds back' },
     ],
     input: { environment, until: z.string().min(1), reason: freeText('reason', 500) },

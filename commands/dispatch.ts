@@ -17,14 +17,7 @@ export type CommandInput = readonly Inline[] | { subcommand: string; options: Ra
  * read or written: not even the person's record), then resolve the actor and execute through the
  * one outcome mapping (src/services/outcome.ts): refusals audited, failures logged.
  */
-export async function dispatchCommand(
-  command: Command<unknown>,
-  input: CommandInput,
-  resolveActor: () => Promise<Actor>,
-  meta: RequestMeta,
-  services: Services,
-  log: Logger,
-): Promise<CommandOutcome> {
+export async function dispatchCommand(command: Command<unknown>, input: CommandInput, resolveActor: () => Promise<Actor>, meta: RequestMeta, services: Services, log: Logger): Promise<CommandOutcome> {
   let parsed: unknown;
   try {
     parsed = 'subcommand' in input ? command.fromOptions(input.subcommand, input.options) : command.parse(input);

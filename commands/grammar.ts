@@ -291,10 +291,7 @@ export function freeText(label: string, max: number, tooLong = (n: number) => `T
 
 /** A word from a fixed set, whatever its case in text. */
 export function choice<const T extends readonly [string, ...string[]]>(values: T, message: string, fold: (s: string) => string = (s) => s.toLowerCase()) {
-  return z
-    .string()
-    .transform(fold)
-    .pipe(z.enum(values, { message }));
+  return z.string().transform(fold).pipe(z.enum(values, { message }));
 }
 
 /** Crowd mentions (@here, @channel, @everyone, groups), as they read once neutral, and as typed literally. */

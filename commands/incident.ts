@@ -38,9 +38,24 @@ const HELP = [
   `• \`${USAGE.declare}\` — declare at once (severity defaults to P2)`,
   `• \`${USAGE.list}\` — open incidents`,
   'In an incident channel, or with `INC-n` as the first word anywhere:',
-  ...[USAGE.status, USAGE.update, USAGE.sev, USAGE.role, USAGE.note, USAGE.action, USAGE.actionDone, USAGE.publicTitle, USAGE.publicServices, USAGE.public, USAGE.publicOff, USAGE.resolve, USAGE.close, USAGE.timeline, USAGE.postmortem, USAGE.link].map(
-    (u) => `• \`${u}\``,
-  ),
+  ...[
+    USAGE.status,
+    USAGE.update,
+    USAGE.sev,
+    USAGE.role,
+    USAGE.note,
+    USAGE.action,
+    USAGE.actionDone,
+    USAGE.publicTitle,
+    USAGE.publicServices,
+    USAGE.public,
+    USAGE.publicOff,
+    USAGE.resolve,
+    USAGE.close,
+    USAGE.timeline,
+    USAGE.postmortem,
+    USAGE.link,
+  ].map((u) => `• \`${u}\``),
   'The card lists the changes implemented in the 24 h before the incident on its services; `link CHG-n` marks one as a suspected cause.',
   'Name people by picking them from the autocomplete (type @ and choose); a typed @name or an email is looked up.',
   'Severities: P0 respond 5 min / resolve 1 h · P1 15 min / 4 h · P2 1 h / 24 h · P3 24 h / 7 days. P0 and P1 need a commander.',
@@ -78,7 +93,17 @@ const followUpNumber = z.union([z.number(), z.string()]).transform((v, ctx) => {
 /** A list typed as `a, b, c` or `none`. */
 const serviceList = freeText('services (or none)', 3000).transform((t, ctx): string[] => {
   const list = plainText(t);
-  const services = list.toLowerCase() === 'none' ? [] : [...new Set(list.split(',').map((x) => x.trim()).filter(Boolean))];
+  const services =
+    list.toLowerCase() === 'none'
+      ? []
+      : [
+          ...new Set(
+            list
+              .split(',')
+              .map((x) => x.trim())
+              .filter(Boolean),
+          ),
+        ];
   if (services.some((x) => x.length > 60) || services.length > 20) return sentence(ctx, 'List at most 20 services of at most 60 characters each, separated by commas.');
   return services;
 });

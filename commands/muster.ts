@@ -92,7 +92,12 @@ const subcommands = [
     usage: USAGE.link,
     description: 'Make your Slack and Discord accounts one person: without a code you get one',
     options: [{ name: 'code', kind: 'word', required: false, label: 'link code', description: 'The code /muster link gave you on your other platform' }],
-    input: { code: z.string().regex(/^[A-Za-z0-9]{8}$/, 'a link code is 8 letters and digits').optional() },
+    input: {
+      code: z
+        .string()
+        .regex(/^[A-Za-z0-9]{8}$/, 'a link code is 8 letters and digits')
+        .optional(),
+    },
     args: ({ code }) => (code ? { sub: 'link' as const, code } : { sub: 'link' as const }),
   }),
   subcommand({ name: 'unlink', usage: USAGE.unlink, description: 'This account is a person of its own again', options: [], input: {}, args: () => ({ sub: 'unlink' as const }) }),

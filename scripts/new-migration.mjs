@@ -26,7 +26,11 @@ const stamp = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
 
 function diff(provider, schemaFile, fromFile) {
   const from = fromFile ? ['--from-schema-datamodel', fromFile] : ['--from-empty'];
-  return execFileSync(process.execPath, [prismaBin, 'migrate', 'diff', '--config', join(root, 'prisma', `${provider}.config.ts`), ...from, '--to-schema-datamodel', schemaFile, '--script'], { cwd: root, env, encoding: 'utf8' });
+  return execFileSync(process.execPath, [prismaBin, 'migrate', 'diff', '--config', join(root, 'prisma', `${provider}.config.ts`), ...from, '--to-schema-datamodel', schemaFile, '--script'], {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+  });
 }
 
 const current = join(root, 'prisma', 'schema.prisma');
@@ -38,7 +42,10 @@ if (existsSync(snapshot)) {
   prevSqlite = join(tmpdir(), 'muster-snapshot-sqlite.prisma');
   writeFileSync(prevSqlite, sqliteVariant(readFileSync(snapshot, 'utf8')));
 }
-for (const [provider, schemaFile, prev] of [['postgresql', current, prevPg], ['sqlite', currentSqlite, prevSqlite]]) {
+for (const [provider, schemaFile, prev] of [
+  ['postgresql', current, prevPg],
+  ['sqlite', currentSqlite, prevSqlite],
+]) {
   const sql = diff(provider, schemaFile, prev);
   const dir = join(root, 'prisma', 'migrations', provider, `${stamp}_${name}`);
   mkdirSync(dir, { recursive: true });

@@ -46,15 +46,10 @@ function print(r: TrailResult, sources: string[], out: (s: string) => void, err:
   const newest = cps.newestOnChain;
   out(
     `${cps.checked} checkpoint(s) checked${sources.length ? ` from ${sources.join(', ')}` : ''}` +
-      (newest
-        ? `; the newest on the chain is seq=${newest.seq} of ${newest.at}, ${plural((r.head?.seq ?? 0) - newest.seq, 'entry', 'entries')} after it`
-        : ''),
+      (newest ? `; the newest on the chain is seq=${newest.seq} of ${newest.at}, ${plural((r.head?.seq ?? 0) - newest.seq, 'entry', 'entries')} after it` : ''),
   );
   if (sources.length === 0) {
-    err(
-      'warning: no checkpoint source (--checkpoints FILE, or --channel with SLACK_BOT_TOKEN and audit.channel): ' +
-        'entries removed from the end of the trail cannot be detected',
-    );
+    err('warning: no checkpoint source (--checkpoints FILE, or --channel with SLACK_BOT_TOKEN and audit.channel): ' + 'entries removed from the end of the trail cannot be detected');
   } else if (cps.checked === 0 && cps.forged.length === 0) {
     err(`warning: no checkpoint found in ${sources.join(', ')}: entries removed from the end of the trail cannot be detected`);
   }

@@ -120,8 +120,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   if (auditKeys.file) {
     log.warn(
       { keyFile: auditKeys.file, created: auditKeys.created },
-      'MUSTER_AUDIT_KEY is not set: the audit chain is keyed with a key file next to the database. ' +
-        'In production set MUSTER_AUDIT_KEY (see docs/deployment.md#the-audit-key)',
+      'MUSTER_AUDIT_KEY is not set: the audit chain is keyed with a key file next to the database. ' + 'In production set MUSTER_AUDIT_KEY (see docs/deployment.md#the-audit-key)',
     );
   }
   for (const w of auditKeys.warnings) log.warn(w);
@@ -169,7 +168,13 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   let discordSetup: { rest: REST; port: DiscordChatPort } | undefined;
   if (env.DISCORD_TOKEN) {
     const rest = createDiscordRest(env.DISCORD_TOKEN, env.DISCORD_API_URL);
-    const discordPort = new DiscordChatPort({ rest, applicationId: env.DISCORD_APPLICATION_ID ?? '', incidentCategory: env.DISCORD_INCIDENT_CATEGORY, archiveCategory: env.DISCORD_ARCHIVE_CATEGORY, channelOwned });
+    const discordPort = new DiscordChatPort({
+      rest,
+      applicationId: env.DISCORD_APPLICATION_ID ?? '',
+      incidentCategory: env.DISCORD_INCIDENT_CATEGORY,
+      archiveCategory: env.DISCORD_ARCHIVE_CATEGORY,
+      channelOwned,
+    });
     try {
       const me = (await rest.get(Routes.user('@me'))) as APIUser;
       discordPort.botUserId = me.id;
@@ -275,7 +280,13 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
     discordGatewayStart = transports.gateway
       ? async () => {
           try {
-            return await startDiscordGateway({ token: env.DISCORD_TOKEN!, apiUrl: env.DISCORD_API_URL, deps, ...discordTimelineEvents({ kernel, services, rest: discordSetup.rest, log: log.child({ platform: 'discord' }) }), log: log.child({ platform: 'discord', component: 'gateway' }) });
+            return await startDiscordGateway({
+              token: env.DISCORD_TOKEN!,
+              apiUrl: env.DISCORD_API_URL,
+              deps,
+              ...discordTimelineEvents({ kernel, services, rest: discordSetup.rest, log: log.child({ platform: 'discord' }) }),
+              log: log.child({ platform: 'discord', component: 'gateway' }),
+            });
           } catch (e) {
             throw new StartupError((e as Error).message);
           }

@@ -87,8 +87,7 @@ describe('muster audit verify', () => {
     expect(none.code).toBe(0);
     expect(none.stdout).toContain('0 checkpoint(s) checked');
     expect(none.stderr).toContain(
-      'warning: no checkpoint source (--checkpoints FILE, or --channel with SLACK_BOT_TOKEN and audit.channel): ' +
-        'entries removed from the end of the trail cannot be detected',
+      'warning: no checkpoint source (--checkpoints FILE, or --channel with SLACK_BOT_TOKEN and audit.channel): ' + 'entries removed from the end of the trail cannot be detected',
     );
 
     const noToken = await cli(['--channel'], { MUSTER_CONFIG: policyFile });
@@ -141,9 +140,7 @@ describe('muster audit verify', () => {
     await deleteEntriesAfter(tdb, 7);
     for (const run of [await cli(['--checkpoints', file]), await cli(['--channel'], slackEnv())]) {
       expect(run.code).toBe(1);
-      expect(run.stderr).toMatch(
-        /^audit trail BROKEN: entries 8\.\.10 are missing: the trail was truncated \(checkpoint seq=10 of \S+ \(.+\) is not on the chain, whose newest entry is 7\)$/m,
-      );
+      expect(run.stderr).toMatch(/^audit trail BROKEN: entries 8\.\.10 are missing: the trail was truncated \(checkpoint seq=10 of \S+ \(.+\) is not on the chain, whose newest entry is 7\)$/m);
       expect(run.stdout).toContain('2 checkpoint(s) checked');
     }
     // The chain alone cannot tell (the reason for checkpoints), and says so.
@@ -152,7 +149,9 @@ describe('muster audit verify', () => {
     expect(blind.stderr).toContain('entries removed from the end of the trail cannot be detected');
 
     // Checkpoints are published in parallel, so the file's order is not seq order.
-    const genuine = readFileSync(file, 'utf8').split('\n').find((l) => l.includes(' seq=5 '))!;
+    const genuine = readFileSync(file, 'utf8')
+      .split('\n')
+      .find((l) => l.includes(' seq=5 '))!;
     appendFileSync(file, `${genuine.replace('seq=5 ', 'seq=7 ')}\n`);
     const forged = await cli(['--checkpoints', file]);
     expect(forged.code).toBe(1);

@@ -108,8 +108,17 @@ describe('npm start (src/main.ts) as a process', () => {
     slack.setLatency(0, 'chat.postMessage');
     expect(exit.code).toBe(0);
     expect(exit.at - t0).toBeLessThan(10_000);
-    expect(slack.dms('UBOB').map((m) => m.text).join('\n')).toContain('*qa_lead*');
-    const logs = p.stdout().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(
+      slack
+        .dms('UBOB')
+        .map((m) => m.text)
+        .join('\n'),
+    ).toContain('*qa_lead*');
+    const logs = p
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(logs.find((l) => l.msg === 'command handled')).toMatchObject({ requestId: expect.any(String), command: '/muster' });
     expect(logs.at(-1)).toMatchObject({ msg: 'muster stopped' });
   });

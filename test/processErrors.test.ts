@@ -23,10 +23,7 @@ beforeAll(async () => {
   slack.addUser({ id: 'UADMIN', name: 'ada' });
   tdb = await createTestDatabase();
   dir = mkdtempSync(join(tmpdir(), 'muster-stray-'));
-  writeFileSync(
-    join(dir, 'reject.mjs'),
-    "process.on('SIGUSR2', () => { Promise.reject(new Error('injected: a promise nobody awaited')); });\n",
-  );
+  writeFileSync(join(dir, 'reject.mjs'), "process.on('SIGUSR2', () => { Promise.reject(new Error('injected: a promise nobody awaited')); });\n");
   writeFileSync(join(dir, 'throw.mjs'), "process.on('SIGUSR2', () => { setImmediate(() => { throw new Error('injected: thrown from a callback'); }); });\n");
 });
 afterAll(async () => {

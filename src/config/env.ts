@@ -27,7 +27,12 @@ export const envSchema = z.object({
   MUSTER_ADMINS: z
     .string()
     .optional()
-    .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean))
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.string().regex(/^[UW][A-Z0-9]+$/, 'MUSTER_ADMINS holds Slack user ids such as U012ABCDEF'))),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MUSTER_INSTANCE_ID: optionalNonEmpty,
@@ -36,7 +41,12 @@ export const envSchema = z.object({
   MUSTER_AUDIT_PREVIOUS_KEYS: z
     .string()
     .optional()
-    .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean))
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(auditSecret('each key in MUSTER_AUDIT_PREVIOUS_KEYS'))),
   MUSTER_AUDIT_CHECKPOINT_FILE: optionalNonEmpty,
   // The secret `GET /calendar.ics?token=` needs (src/web/calendar.ts); unset, the feed is open. Goes in a URL as it is.
@@ -49,8 +59,18 @@ export const envSchema = z.object({
   ),
   // Discord (src/platforms/discord/): the bot token, the application, its public key (enables POST /discord/interactions).
   DISCORD_TOKEN: optionalNonEmpty,
-  DISCORD_APPLICATION_ID: optionalNonEmpty.pipe(z.string().regex(/^\d{17,20}$/, 'DISCORD_APPLICATION_ID is the application id, a number such as 1234567890123456789').optional()),
-  DISCORD_PUBLIC_KEY: optionalNonEmpty.pipe(z.string().regex(/^[0-9a-fA-F]{64}$/, 'DISCORD_PUBLIC_KEY is the application\'s public key: 64 hexadecimal characters').optional()),
+  DISCORD_APPLICATION_ID: optionalNonEmpty.pipe(
+    z
+      .string()
+      .regex(/^\d{17,20}$/, 'DISCORD_APPLICATION_ID is the application id, a number such as 1234567890123456789')
+      .optional(),
+  ),
+  DISCORD_PUBLIC_KEY: optionalNonEmpty.pipe(
+    z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, "DISCORD_PUBLIC_KEY is the application's public key: 64 hexadecimal characters")
+      .optional(),
+  ),
   DISCORD_API_URL: z
     .string()
     .default('https://discord.com/api/v10')
@@ -58,7 +78,12 @@ export const envSchema = z.object({
   DISCORD_ADMINS: z
     .string()
     .optional()
-    .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean))
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.string().regex(/^\d{17,20}$/, 'DISCORD_ADMINS holds Discord user ids such as 123456789012345678'))),
   // The gateway: the default transport without DISCORD_PUBLIC_KEY; `on` also connects it beside HTTP (pins, reactions).
   DISCORD_GATEWAY: z.enum(['on', 'off'], { message: 'DISCORD_GATEWAY is on or off' }).optional(),

@@ -12,16 +12,14 @@ import { CHANGE_TYPES, INCIDENT_COMMANDER } from '../domain/change.ts';
  */
 
 const role = z.enum(ROLES);
-const duration = z
-  .union([z.string(), z.number()])
-  .transform((v, ctx) => {
-    const ms = parseDuration(v);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration: write e.g. 30s, 15m, 4h, 7d` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration: write e.g. 30s, 15m, 4h, 7d` });
+    return z.NEVER;
+  }
+  return ms;
+});
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day is HH:MM (24-hour), e.g. 10:00');
 const isoDate = z
   .string()
@@ -71,9 +69,7 @@ const timeZone = z.string().refine((tz) => {
 }, 'not an IANA time zone such as Europe/Berlin or UTC');
 
 /** One requirement of an approval step: `count` distinct people, each holding one of `anyOf`. */
-const requirement = z
-  .object({ anyOf: z.array(role).min(1), count: z.number().int().min(1).default(1), label: z.string().optional() })
-  .strict();
+const requirement = z.object({ anyOf: z.array(role).min(1), count: z.number().int().min(1).default(1), label: z.string().optional() }).strict();
 /** A step is satisfied when all of its requirements are; steps open in order (a chain). */
 const step = z.object({ name: z.string().optional(), require: z.array(requirement).min(1) }).strict();
 export const approvalRoute = z.object({ steps: z.array(step).default([]) }).strict();
@@ -114,7 +110,12 @@ const band = z.enum([...AMOUNT_BANDS, 'none']);
 const category = z.enum(DECISION_CATEGORIES);
 const DEFAULT_DECISION_RIGHTS = {
   financial: {
-    infrastructure: { under_1k: route(one(['tech_lead', 'platform_owner'])), '1k_10k': route(one(['manager', 'devops_lead'])), '10k_50k': route(one(['director'])), over_50k: route(one(['vp']), one(['cto'])) },
+    infrastructure: {
+      under_1k: route(one(['tech_lead', 'platform_owner'])),
+      '1k_10k': route(one(['manager', 'devops_lead'])),
+      '10k_50k': route(one(['director'])),
+      over_50k: route(one(['vp']), one(['cto'])),
+    },
     marketing: { under_1k: route(one(['manager'])), '1k_10k': route(one(['manager'])), '10k_50k': route(one(['director'])), over_50k: route(one(['vp'])) },
     personnel: { under_1k: route(one(['manager'])), '1k_10k': route(one(['director'])), '10k_50k': route(one(['vp'])), over_50k: route(one(['vp']), one(['cto'])) },
     strategic: { under_1k: route(one(['director'])), '1k_10k': route(one(['director'])), '10k_50k': route(one(['vp'])), over_50k: route(one(['vp']), one(['cto'])) },
@@ -184,9 +185,7 @@ const campaignFreeze = z
   .refine(campaignRange.check, campaignRange.params);
 
 /** One go/no-go checklist item; `id` is how a tick is recorded. */
-const checklistItem = z
-  .object({ id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an item id is lowercase a-z 0-9 -, e.g. rollback-tested'), text: z.string().min(1).max(300) })
-  .strict();
+const checklistItem = z.object({ id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an item id is lowercase a-z 0-9 -, e.g. rollback-tested'), text: z.string().min(1).max(300) }).strict();
 const checklist = z.array(checklistItem).refine((items) => new Set(items.map((i) => i.id)).size === items.length, 'two items of one checklist share an id; make each id unique');
 
 /**
@@ -220,9 +219,7 @@ export const DEFAULT_CHECKLISTS = {
 };
 
 /** Who approves an emergency change at one severity: any one of `approvers`, due `within`. */
-const emergencyRoute = z
-  .object({ approvers: z.array(z.enum([...ROLES, INCIDENT_COMMANDER])).min(1), within: duration })
-  .strict();
+const emergencyRoute = z.object({ approvers: z.array(z.enum([...ROLES, INCIDENT_COMMANDER])).min(1), within: duration }).strict();
 const EMERGENCY_DEFAULTS = {
   P0: { approvers: ['oncall', INCIDENT_COMMANDER], within: '15m' },
   P1: { approvers: ['tech_lead'], within: '2h' },
@@ -230,9 +227,7 @@ const EMERGENCY_DEFAULTS = {
 };
 
 /** A CAB seat: a requirement with a name, that a quorum may do without unless `required`. */
-const cabSeat = z
-  .object({ name: z.string().min(1).max(40), anyOf: z.array(role).min(1), count: z.number().int().min(1).default(1), required: z.boolean().default(false) })
-  .strict();
+const cabSeat = z.object({ name: z.string().min(1).max(40), anyOf: z.array(role).min(1), count: z.number().int().min(1).default(1), required: z.boolean().default(false) }).strict();
 
 const changes = z
   .object({
@@ -309,11 +304,20 @@ const changes = z
       .strict()
       .prefault({}),
     /** The post-implementation review, mandatory after an emergency, failed or rolled-back change. */
-    review: z.object({ within: duration.prefault('5d'), remindEvery: duration.prefault('1d') }).strict().prefault({}),
+    review: z
+      .object({ within: duration.prefault('5d'), remindEvery: duration.prefault('1d') })
+      .strict()
+      .prefault({}),
     /** "Ask for an exception" to a window or freeze: one approval per requirement, expiring after ttl. */
     exceptions: z
       .object({
-        approvers: z.array(requirement).min(1).prefault([{ anyOf: ['cto'], count: 1 }, { anyOf: ['release_manager'], count: 1 }] as never),
+        approvers: z
+          .array(requirement)
+          .min(1)
+          .prefault([
+            { anyOf: ['cto'], count: 1 },
+            { anyOf: ['release_manager'], count: 1 },
+          ] as never),
         ttl: duration.prefault('24h'),
       })
       .strict()
@@ -361,7 +365,8 @@ function crossChecks(p: ParsedShape, ctx: z.core.$RefinementCtx<ParsedShape>): v
   if (systems) {
     c.standardCatalogue.forEach((e, i) =>
       e.systems?.forEach((s, j) => {
-        if (!systems.includes(s)) ctx.addIssue({ code: 'custom', path: ['changes', 'standardCatalogue', i, 'systems', j], message: `"${s}" is not a system of approvals.deployment.components (${systems.join(', ')})` });
+        if (!systems.includes(s))
+          ctx.addIssue({ code: 'custom', path: ['changes', 'standardCatalogue', i, 'systems', j], message: `"${s}" is not a system of approvals.deployment.components (${systems.join(', ')})` });
       }),
     );
   }
@@ -399,15 +404,14 @@ export const policySchema = z
     permissions,
     incidents: z
       .object({
-        channelPrefix: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,20}$/, 'a channel prefix is lowercase a-z 0-9 - _ (at most 21 characters)').default('inc'),
+        channelPrefix: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9_-]{0,20}$/, 'a channel prefix is lowercase a-z 0-9 - _ (at most 21 characters)')
+          .default('inc'),
         broadcastChannel: slackChannel.optional(),
         privateByDefault: z.boolean().default(false),
         responders: z.array(audienceEntry).default([]),
-        severities: z
-          .object({ P0: severity, P1: severity, P2: severity, P3: severity })
-          .partial()
-          .strict()
-          .prefault({}),
+        severities: z.object({ P0: severity, P1: severity, P2: severity, P3: severity }).partial().strict().prefault({}),
         escalation: z.array(escalationStep).prefault([
           { notify: 'oncall', after: '0m' },
           { notify: 'tech_lead', after: '15m' },
@@ -454,9 +458,7 @@ export const policySchema = z
           })
           .strict()
           .prefault({}),
-        decisionRights: z
-          .partialRecord(z.enum(['financial', 'technical', 'business']), z.partialRecord(category, z.partialRecord(band, approvalRoute)))
-          .prefault(DEFAULT_DECISION_RIGHTS as never),
+        decisionRights: z.partialRecord(z.enum(['financial', 'technical', 'business']), z.partialRecord(category, z.partialRecord(band, approvalRoute))).prefault(DEFAULT_DECISION_RIGHTS as never),
       })
       .strict()
       .prefault({}),
@@ -474,7 +476,10 @@ export const policySchema = z
     statusPage: z
       .object({
         /** The workspace that `GET /status` shows (its platform id, e.g. T0123ABCD); `/status/<id>` shows any. */
-        workspace: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a workspace id such as T0123ABCD').optional(),
+        workspace: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,64}$/, 'a workspace id such as T0123ABCD')
+          .optional(),
         title: z.string().min(1).max(100).default('Service status'),
       })
       .strict()
@@ -542,9 +547,7 @@ export class PolicyError extends Error {
 }
 
 export function formatProblems(file: string, problems: PolicyProblem[]): string {
-  return problems
-    .map((p) => `  ${file}${p.line ? `:${p.line}:${p.column ?? 1}` : ''}  ${p.path || '(top level)'}: ${p.message}`)
-    .join('\n');
+  return problems.map((p) => `  ${file}${p.line ? `:${p.line}:${p.column ?? 1}` : ''}  ${p.path || '(top level)'}: ${p.message}`).join('\n');
 }
 
 /** A warning about a valid policy, and a second key to point at when `path` only holds a default. */
@@ -586,7 +589,8 @@ export function policyWarnings(policy: Policy): PolicyWarning[] {
   increasing('incidents.escalation', policy.incidents.escalation);
   const bare = (path: string, entries: readonly Audience[]) =>
     entries.forEach((e, i) => {
-      if (e.kind !== 'role' && e.bare) out.push({ path: `${path}.${i}`, message: `write ${e.id} as ${e.kind}:${e.id}: a bare id is read as a ${e.kind === 'user' ? 'person' : 'user group'} only by its Slack prefix` });
+      if (e.kind !== 'role' && e.bare)
+        out.push({ path: `${path}.${i}`, message: `write ${e.id} as ${e.kind}:${e.id}: a bare id is read as a ${e.kind === 'user' ? 'person' : 'user group'} only by its Slack prefix` });
     });
   bare('incidents.responders', policy.incidents.responders);
   for (const [sev, p] of Object.entries(policy.incidents.severities)) bare(`incidents.severities.${sev}.responders`, p.responders);
@@ -600,7 +604,11 @@ function changesWarnings(policy: Policy): PolicyWarning[] {
   const out: PolicyWarning[] = [];
   const required = c.cab.seats.filter((s) => s.required).length;
   if (required > c.cab.quorum) {
-    out.push({ path: 'changes.cab.quorum', alsoAt: 'changes.cab.seats', message: `${required} seats are required but the quorum is ${c.cab.quorum}: every required seat is needed anyway, so the quorum is in effect ${required}` });
+    out.push({
+      path: 'changes.cab.quorum',
+      alsoAt: 'changes.cab.seats',
+      message: `${required} seats are required but the quorum is ${c.cab.quorum}: every required seat is needed anyway, so the quorum is in effect ${required}`,
+    });
   }
   if (c.enforcedIn !== 'all' && c.enforcedIn.length === 0) {
     out.push({ path: 'changes.enforcedIn', message: 'windows and freezes apply in no environment, so no change is ever refused for its timing; list the environments to protect, e.g. [production]' });
@@ -608,39 +616,53 @@ function changesWarnings(policy: Policy): PolicyWarning[] {
   const normalWindows = c.windows.filter((w) => w.allow.includes('normal') && !w.criticalOnly);
   const longest = Math.max(0, ...normalWindows.map((w) => (clockMinutes(w.end) - clockMinutes(w.start)) * 60_000));
   if (normalWindows.length && c.deployLength > longest) {
-    out.push({ path: 'changes.deployLength', message: `a deployment is taken to last ${formatDuration(c.deployLength)}, longer than any window that takes normal changes (the longest is ${formatDuration(longest)}), so every deployment where windows are enforced is held; shorten it` });
+    out.push({
+      path: 'changes.deployLength',
+      message: `a deployment is taken to last ${formatDuration(c.deployLength)}, longer than any window that takes normal changes (the longest is ${formatDuration(longest)}), so every deployment where windows are enforced is held; shorten it`,
+    });
   }
   for (const type of ['normal', 'standard'] as const) {
     if (!c.windows.some((w) => w.allow.includes(type) && !w.criticalOnly)) {
-      out.push({ path: 'changes.windows', message: `no window takes ${type} changes that are not critical, so every one of them is refused${c.enforcedIn === 'all' ? '' : ` in ${c.enforcedIn.join(', ') || 'no environment'}`} unless an exception is approved` });
+      out.push({
+        path: 'changes.windows',
+        message: `no window takes ${type} changes that are not critical, so every one of them is refused${c.enforcedIn === 'all' ? '' : ` in ${c.enforcedIn.join(', ') || 'no environment'}`} unless an exception is approved`,
+      });
     }
   }
   if (c.criticalSeverities.length === 0) {
     c.windows.forEach((w, i) => {
-      if (w.criticalOnly) out.push({ path: `changes.windows.${i}`, alsoAt: 'changes.criticalSeverities', message: 'this window is for critical changes only, and with no critical severities only emergency changes are critical; it takes no standard or normal change' });
+      if (w.criticalOnly)
+        out.push({
+          path: `changes.windows.${i}`,
+          alsoAt: 'changes.criticalSeverities',
+          message: 'this window is for critical changes only, and with no critical severities only emergency changes are critical; it takes no standard or normal change',
+        });
     });
   }
   c.verification.nudgeAfter.forEach((after, i) => {
     const before = c.verification.nudgeAfter[i - 1];
     if (before !== undefined && after <= before) {
-      out.push({ path: `changes.verification.nudgeAfter.${i}`, message: `the nudge after ${formatDuration(after)} is not later than the one before it (${formatDuration(before)}), so both are sent at once; make each larger than the one before` });
+      out.push({
+        path: `changes.verification.nudgeAfter.${i}`,
+        message: `the nudge after ${formatDuration(after)} is not later than the one before it (${formatDuration(before)}), so both are sent at once; make each larger than the one before`,
+      });
     }
   });
   for (const sev of ['P0', 'P1', 'P2', 'P3'] as const) {
     const route = c.emergency.approval[sev];
     const resolve = policy.incidents.severities[sev].resolve;
     if (route && route.within >= resolve) {
-      out.push({ path: `changes.emergency.approval.${sev}.within`, message: `an emergency change for a ${sev} incident may wait ${formatDuration(route.within)} for approval, as long as the ${sev} resolution target (${formatDuration(resolve)}); shorten it` });
+      out.push({
+        path: `changes.emergency.approval.${sev}.within`,
+        message: `an emergency change for a ${sev} incident may wait ${formatDuration(route.within)} for approval, as long as the ${sev} resolution target (${formatDuration(resolve)}); shorten it`,
+      });
     }
   }
   return out;
 }
 
 /** Parses policy text, giving each problem and warning its dotted path and, where known, its line. */
-export function parsePolicyText(
-  text: string,
-  file = 'policy',
-): { policy?: Policy; problems: PolicyProblem[]; warnings: PolicyProblem[] } {
+export function parsePolicyText(text: string, file = 'policy'): { policy?: Policy; problems: PolicyProblem[]; warnings: PolicyProblem[] } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true });
   if (doc.errors.length > 0) {

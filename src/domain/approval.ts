@@ -118,13 +118,7 @@ type Voter<R extends string> = { userId: string; roles: readonly R[] };
  * (a slot filled there stays filled: augmenting paths only move people between slots). Voters
  * try only the slots for which `open(slot)` holds.
  */
-function augment<R extends string>(
-  step: Step<R>,
-  slots: readonly number[],
-  voters: readonly Voter<R>[],
-  owners: (number | undefined)[],
-  open: (slot: number) => boolean,
-): (number | undefined)[] {
+function augment<R extends string>(step: Step<R>, slots: readonly number[], voters: readonly Voter<R>[], owners: (number | undefined)[], open: (slot: number) => boolean): (number | undefined)[] {
   const slotOwner = [...owners];
   const fits = (v: number, slot: number) => open(slot) && step.require[slots[slot]!]!.anyOf.some((role) => voters[v]!.roles.includes(role));
   const tryAssign = (v: number, seen: Set<number>): boolean => {
@@ -166,7 +160,13 @@ function fillsFrom<R extends string>(step: Step<R>, slots: readonly number[], ow
  */
 function matchStep<R extends string>(step: Step<R>, voters: Voter<R>[]): string[][] {
   const slots = slotsOf(step);
-  const owners = augment(step, slots, voters, slots.map(() => undefined), () => true);
+  const owners = augment(
+    step,
+    slots,
+    voters,
+    slots.map(() => undefined),
+    () => true,
+  );
   return fillsFrom(step, slots, owners, voters);
 }
 
@@ -235,9 +235,7 @@ function deficit<R extends string>(step: Step<R>, fills: string[][]): number {
 
 /** What a step still needs, given its fills. */
 function missingOf<R extends string>(step: Step<R>, fills: string[][]): Missing<R>[] {
-  const entries = step.require
-    .map((r, i) => ({ requirement: i, anyOf: r.anyOf, remaining: r.count - (fills[i]?.length ?? 0) }))
-    .filter((m) => m.remaining > 0);
+  const entries = step.require.map((r, i) => ({ requirement: i, anyOf: r.anyOf, remaining: r.count - (fills[i]?.length ?? 0) })).filter((m) => m.remaining > 0);
   if (!hasQuorum(step)) return entries;
   const label = (i: number) => step.require[i]!.label;
   const withLabel = (m: Missing<R>): Missing<R> => (label(m.requirement) ? { ...m, label: label(m.requirement)! } : m);
@@ -338,12 +336,7 @@ export function describeMissing<R extends string>(missing: readonly Missing<R>[]
   const optional = missing.filter((m) => m.choose !== undefined);
   const choose = optional[0]?.choose ?? 0;
   if (optional.length === 0) return all.join(' and ');
-  const pick =
-    choose >= optional.length
-      ? optional.map(one).join(' and ')
-      : choose === 1
-        ? alternatives(optional.map(one))
-        : `${choose} of ${alternatives(optional.map(one))}`;
+  const pick = choose >= optional.length ? optional.map(one).join(' and ') : choose === 1 ? alternatives(optional.map(one)) : `${choose} of ${alternatives(optional.map(one))}`;
   if (all.length === 0) return pick;
   return `${all.join(' and ')}, and ${choose === 1 && optional.length > 1 ? 'one of ' : ''}${pick}`;
 }

@@ -301,7 +301,12 @@ export function checklistProgress(checklist: readonly ChecklistItem[]): string {
  * May the change start? Its status must allow it, and its checklist must be complete; an emergency
  * change starts with an incomplete checklist, flagged with the items left open.
  */
-export function checkStart(change: { ref: string; type: ChangeType; status: ChangeStatus; checklist: readonly ChecklistItem[] }): { ok: true; flags: { checklistIncomplete?: string[] } } | { ok: false; reason: string } {
+export function checkStart(change: {
+  ref: string;
+  type: ChangeType;
+  status: ChangeStatus;
+  checklist: readonly ChecklistItem[];
+}): { ok: true; flags: { checklistIncomplete?: string[] } } | { ok: false; reason: string } {
   const t = transition(change, 'start');
   if (!t.ok) return t;
   const open = change.checklist.filter((i) => !i.done);

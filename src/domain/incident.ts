@@ -18,11 +18,9 @@ export const ROLE_LABEL: Record<IncidentRoleName, string> = {
 };
 
 export const ROLE_DUTIES: Record<IncidentRoleName, string> = {
-  commander:
-    'You run the response: keep the status and severity right, make sure someone owns each thread of work, post an update at least every cadence, and decide when it is resolved.',
+  commander: 'You run the response: keep the status and severity right, make sure someone owns each thread of work, post an update at least every cadence, and decide when it is resolved.',
   tech: 'You lead the technical investigation: form hypotheses, direct the debugging and the fix, and tell the commander what you find.',
-  comms:
-    'You own communication: post updates for stakeholders, keep the public status text (`/incident public …`) current, and field questions so responders can work.',
+  comms: 'You own communication: post updates for stakeholders, keep the public status text (`/incident public …`) current, and field questions so responders can work.',
 };
 
 export function incidentRef(n: number): string {
@@ -74,11 +72,7 @@ export interface SlaClocks {
   resolveMet?: boolean;
 }
 
-export function slaClocks(
-  t: { declaredAt: Date; acknowledgedAt?: Date | null; resolvedAt?: Date | null },
-  sev: Pick<SeverityPolicy, 'respond' | 'resolve'>,
-  now: Date,
-): SlaClocks {
+export function slaClocks(t: { declaredAt: Date; acknowledgedAt?: Date | null; resolvedAt?: Date | null }, sev: Pick<SeverityPolicy, 'respond' | 'resolve'>, now: Date): SlaClocks {
   const respondBy = new Date(t.declaredAt.getTime() + sev.respond);
   const resolveBy = new Date(t.declaredAt.getTime() + sev.resolve);
   const judge = (deadline: Date, done?: Date | null) => (done ? done <= deadline : now > deadline ? false : undefined);
@@ -167,9 +161,7 @@ export function postmortemMarkdown(p: PostmortemInput): string {
     '',
     '## Roles',
     '',
-    ...(p.roles.length
-      ? p.roles.map((r) => `- ${ROLE_LABEL[r.role]}: ${name(r.user)}, ${iso(r.assumedAt)} – ${r.relievedAt ? iso(r.relievedAt) : 'end'}`)
-      : ['- none assigned']),
+    ...(p.roles.length ? p.roles.map((r) => `- ${ROLE_LABEL[r.role]}: ${name(r.user)}, ${iso(r.assumedAt)} – ${r.relievedAt ? iso(r.relievedAt) : 'end'}`) : ['- none assigned']),
     '',
     '## Timeline',
     '',
@@ -179,9 +171,7 @@ export function postmortemMarkdown(p: PostmortemInput): string {
     '',
     '## Follow-up actions',
     '',
-    ...(p.actions.length
-      ? p.actions.map((a) => `- [${a.status === 'done' ? 'x' : ' '}] #${a.number} ${a.text}${a.owner ? ` — ${name(a.owner)}` : ''}${a.due ? ` (due ${a.due})` : ''}`)
-      : ['- none']),
+    ...(p.actions.length ? p.actions.map((a) => `- [${a.status === 'done' ? 'x' : ' '}] #${a.number} ${a.text}${a.owner ? ` — ${name(a.owner)}` : ''}${a.due ? ` (due ${a.due})` : ''}`) : ['- none']),
     '',
   ];
   return lines.join('\n');

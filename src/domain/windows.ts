@@ -98,9 +98,7 @@ export interface ScheduleFlags {
   notEnforced?: true;
 }
 
-export type ScheduleResult =
-  | { ok: true; flags: ScheduleFlags }
-  | { ok: false; problems: Problem[]; nextOpen: { start: Date; end: Date } | null };
+export type ScheduleResult = { ok: true; flags: ScheduleFlags } | { ok: false; problems: Problem[]; nextOpen: { start: Date; end: Date } | null };
 
 /** How far ahead `nextOpen` looks. */
 export const NEXT_OPEN_HORIZON_DAYS = 60;
@@ -260,7 +258,14 @@ export function freezePeriods(policy: SchedulePolicy, freezes: readonly RuntimeF
     out.push({ kind: 'holiday', name: h.name, ...days(h.date, h.date), allow: h.allow, environments: h.environments ?? enforced, label: `the holiday "${h.name}" (${h.date})` });
   }
   for (const f of c.campaignFreezes) {
-    out.push({ kind: 'campaign', name: f.name, ...days(f.start, f.end), allow: f.allow, environments: f.environments ?? enforced, label: `the campaign freeze "${f.name}" (${dateSpan(f.start, f.end)})` });
+    out.push({
+      kind: 'campaign',
+      name: f.name,
+      ...days(f.start, f.end),
+      allow: f.allow,
+      environments: f.environments ?? enforced,
+      label: `the campaign freeze "${f.name}" (${dateSpan(f.start, f.end)})`,
+    });
   }
   if (c.quarterEndFreezeDays > 0) {
     const fy = c.fiscalYearStartMonth - 1;
@@ -275,7 +280,15 @@ export function freezePeriods(policy: SchedulePolicy, freezes: readonly RuntimeF
         const lastDay = localDayOf(new Date(end.getTime() - 1), zone);
         const firstDay = localDayOf(start, zone);
         const name = fy === 0 ? `end of Q${q + 1} ${lastDay.y}` : `end of fiscal Q${q + 1} (ending ${dayKey(lastDay)})`;
-        out.push({ kind: 'quarter_end', name, start, end, allow: c.quarterEndAllow, environments: enforced, label: `the end-of-quarter freeze (${name}: ${dateSpan(dayKey(firstDay), dayKey(lastDay))})` });
+        out.push({
+          kind: 'quarter_end',
+          name,
+          start,
+          end,
+          allow: c.quarterEndAllow,
+          environments: enforced,
+          label: `the end-of-quarter freeze (${name}: ${dateSpan(dayKey(firstDay), dayKey(lastDay))})`,
+        });
       }
     }
   }
@@ -369,7 +382,9 @@ function windowProblem(policy: SchedulePolicy, start: Date, end: Date, type: Cha
 function openIntervals(policy: SchedulePolicy, freezes: readonly RuntimeFreeze[], environment: string, type: ChangeType, critical: boolean, from: Date, to: Date): Interval[] {
   const base = isEnforced(policy, environment) ? merge(windowSlots(policy, from, to).filter((s) => usable(s, type, critical))) : [{ start: from, end: to }];
   const blocking = freezePeriods(policy, freezes, from, to, environment).filter((p) => type !== 'emergency' && !p.allow.includes(type));
-  return subtract(base, blocking).map((i) => ({ start: i.start < from ? from : i.start, end: i.end > to ? to : i.end })).filter((i) => i.end > i.start);
+  return subtract(base, blocking)
+    .map((i) => ({ start: i.start < from ? from : i.start, end: i.end > to ? to : i.end }))
+    .filter((i) => i.end > i.start);
 }
 
 /**
@@ -447,9 +462,15 @@ export function checkSchedule(input: {
   const from = start > now ? start : now;
   const nextOpen = nextOpenSlot({ from, durationMs, environment, type, critical, policy, freezes });
   if (!nextOpen && enforced) {
-    const longest = Math.max(0, ...merge(windowSlots(policy, from, plain(addDays(from, 7, { in: tz(zone) }))).filter((s) => usable(s, type, critical))).map((i) => i.end.getTime() - i.start.getTime()));
+    const longest = Math.max(
+      0,
+      ...merge(windowSlots(policy, from, plain(addDays(from, 7, { in: tz(zone) }))).filter((s) => usable(s, type, critical))).map((i) => i.end.getTime() - i.start.getTime()),
+    );
     if (longest > 0 && longest < durationMs) {
-      problems.push({ rule: 'too_long', message: `it lasts ${formatDuration(durationMs)}, longer than any window it may use (the longest is ${formatDuration(longest)}): split it into smaller changes` });
+      problems.push({
+        rule: 'too_long',
+        message: `it lasts ${formatDuration(durationMs)}, longer than any window it may use (the longest is ${formatDuration(longest)}): split it into smaller changes`,
+      });
     }
   }
   return { ok: false, problems, nextOpen };
@@ -555,7 +576,9 @@ export function checkFreezeRequest(input: {
   } else if (end <= now) {
     problems.push(`the freeze would end in the past (${formatLocal(end, zone)}): give an end after now`);
   } else if (end.getTime() - now.getTime() > max) {
-    problems.push(`a freeze lasts at most ${formatDuration(max)} (changes.freeze.maxDuration), and this one would last until ${formatLocal(end, zone)}; for a longer freeze add a blackout to the policy file`);
+    problems.push(
+      `a freeze lasts at most ${formatDuration(max)} (changes.freeze.maxDuration), and this one would last until ${formatLocal(end, zone)}; for a longer freeze add a blackout to the policy file`,
+    );
   }
   if (!input.reason.trim()) problems.push('a freeze needs a reason, shown on every card it holds back');
   return problems;

@@ -91,10 +91,7 @@ export async function wireAuditCheckpoints(w: CheckpointWiring): Promise<void> {
   w.timers.on(CHECKPOINT_TIMER.kind, async (tx) => {
     const r = await w.audit.checkpointIfMoved(tx, 'interval');
     if (r.lastPublished !== undefined && (r.head ?? 0) < r.lastPublished) {
-      w.log.error(
-        { head: r.head ?? 0, lastPublished: r.lastPublished },
-        'the audit chain is shorter than its last published checkpoint: entries were removed; run `muster audit verify`',
-      );
+      w.log.error({ head: r.head ?? 0, lastPublished: r.lastPublished }, 'the audit chain is shorter than its last published checkpoint: entries were removed; run `muster audit verify`');
     }
     await scheduleTimer(tx, w.clock, { ...CHECKPOINT_TIMER, dueAt: new Date(w.clock.now().getTime() + w.intervalMs) });
   });

@@ -123,9 +123,7 @@ export class InboxProcessor {
       // A rate limit (the platform's Retry-After) is waited out without spending an attempt, as in the outbox.
       const limited = (e as { kind?: string }).kind === 'rate_limited';
       const dead = !limited && row.attempts >= this.opts.maxAttempts;
-      const backoff = limited
-        ? ((e as { retryAfterMs?: number }).retryAfterMs ?? 1_000)
-        : Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.max(0, row.attempts - 1));
+      const backoff = limited ? ((e as { retryAfterMs?: number }).retryAfterMs ?? 1_000) : Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.max(0, row.attempts - 1));
       const message = (e as Error)?.message ?? String(e);
       if (dead) log.error({ err: message, attempts: row.attempts }, 'event moved to dead letters');
       else log.warn({ err: message, attempts: row.attempts, retryInMs: backoff }, limited ? 'event handling rate limited; waiting for Retry-After' : 'event handling failed; will retry');

@@ -19,7 +19,6 @@ function linkCode(): string {
   return [...randomBytes(8)].map((b) => alphabet[b % alphabet.length]).join('');
 }
 
-
 /** Roles, grants and the audit trail as seen from chat (`/muster`). */
 export class AdminService {
   constructor(private readonly k: Kernel) {}
@@ -43,14 +42,10 @@ export class AdminService {
   async roles(actor: Actor, targetExternalId?: string): Promise<Reply> {
     if (targetExternalId) {
       const roles = await this.rolesOf(actor.workspaceId, targetExternalId);
-      const text = roles.length
-        ? rt`${mention(targetExternalId)} holds: ${roles.join(', ')}.`
-        : rt`${mention(targetExternalId)} holds no Muster roles.`;
+      const text = roles.length ? rt`${mention(targetExternalId)} holds: ${roles.join(', ')}.` : rt`${mention(targetExternalId)} holds no Muster roles.`;
       return { text };
     }
-    const grants = await this.k.db.read((tx) =>
-      tx.roleGrant.findMany({ where: { workspaceId: actor.workspaceId }, include: { user: true }, orderBy: [{ role: 'asc' }, { createdAt: 'asc' }] }),
-    );
+    const grants = await this.k.db.read((tx) => tx.roleGrant.findMany({ where: { workspaceId: actor.workspaceId }, include: { user: true }, orderBy: [{ role: 'asc' }, { createdAt: 'asc' }] }));
     const byRole = new Map<string, { id: string; env: boolean }[]>();
     for (const g of grants) byRole.set(g.role, [...(byRole.get(g.role) ?? []), { id: g.user.externalId, env: false }]);
     for (const admin of this.k.deps.admins) {
@@ -60,7 +55,13 @@ export class AdminService {
     if (byRole.size === 0) return { text: rt`No roles have been granted yet. Admins (MUSTER_ADMINS) can grant them with ${code('/muster grant <role> @user')}.` };
     const lines = [...byRole.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([role, holders]) => rt`${strong(role)}: ${joinText(holders.map((h) => rt`${mention(h.id)}${h.env && ' (MUSTER_ADMINS)'}`), ', ')}`);
+      .map(
+        ([role, holders]) =>
+          rt`${strong(role)}: ${joinText(
+            holders.map((h) => rt`${mention(h.id)}${h.env && ' (MUSTER_ADMINS)'}`),
+            ', ',
+          )}`,
+      );
     return { text: rt`Role holders:\n${joinText(lines, '\n')}`, sections: [{ title: 'Role holders', lines }] };
   }
 
@@ -120,7 +121,9 @@ export class AdminService {
       const code_ = linkCode();
       await u.tx.linkCode.create({ data: { code: code_, userId: actor.userId, expiresAt: new Date(u.now.getTime() + LINK_CODE_TTL_MS), createdAt: u.now } });
       u.audit({ action: 'identity.link.start', subjectType: 'user', subjectId: actor.userId });
-      return { text: rt`Your link code is ${code(code_)} (valid 10 minutes). On your other chat platform, send ${code(`/muster link ${code_}`)}: both accounts will then be one person for Muster — roles granted to either apply to both, and you cannot approve your own request from the other account.` };
+      return {
+        text: rt`Your link code is ${code(code_)} (valid 10 minutes). On your other chat platform, send ${code(`/muster link ${code_}`)}: both accounts will then be one person for Muster — roles granted to either apply to both, and you cannot approve your own request from the other account.`,
+      };
     });
   }
 
@@ -142,7 +145,9 @@ export class AdminService {
       await u.tx.user.updateMany({ where: { OR: [{ id: { in: ids } }, ...(persons.length ? [{ personId: { in: persons } }] : [])] }, data: { personId } });
       await u.tx.linkCode.delete({ where: { code: row.code } });
       u.audit({ action: 'identity.link', subjectType: 'user', subjectId: actor.userId, after: { person: personId, accounts: ids.sort() } });
-      return { text: rt`Linked: this account and ${other.id.slice(0, other.id.indexOf(':'))} account ${code(other.id)} are one person for Muster now. Roles granted to either apply to both. ${code('/muster unlink')} undoes it.` };
+      return {
+        text: rt`Linked: this account and ${other.id.slice(0, other.id.indexOf(':'))} account ${code(other.id)} are one person for Muster now. Roles granted to either apply to both. ${code('/muster unlink')} undoes it.`,
+      };
     });
   }
 
@@ -230,11 +235,17 @@ export async function activityStats(k: Kernel, actor: Actor, window: string): Pr
   k.requirePermission(actor, 'view_stats', 'see stats', { action: 'stats.read' });
   const windowMs = WINDOW_MS[window] ?? WINDOW_MS['7d']!;
   const since = new Date(k.clock.now().getTime() - windowMs);
-  const [groups, incidents, approvals] = await k.db.read(async (tx) => [
-    await tx.auditEntry.groupBy({ by: ['action', 'outcome'], where: { workspaceId: actor.workspaceId, createdAt: { gte: since } }, _count: { _all: true } }),
-    await tx.incident.findMany({ where: { workspaceId: actor.workspaceId, declaredAt: { gte: since } }, select: { severity: true, declaredAt: true, acknowledgedAt: true, resolvedAt: true } }),
-    await tx.approvalRequest.findMany({ where: { workspaceId: actor.workspaceId, createdAt: { gte: since } }, select: { kind: true, environment: true, status: true, createdAt: true, decidedAt: true, breakGlass: true } }),
-  ] as const);
+  const [groups, incidents, approvals] = await k.db.read(
+    async (tx) =>
+      [
+        await tx.auditEntry.groupBy({ by: ['action', 'outcome'], where: { workspaceId: actor.workspaceId, createdAt: { gte: since } }, _count: { _all: true } }),
+        await tx.incident.findMany({ where: { workspaceId: actor.workspaceId, declaredAt: { gte: since } }, select: { severity: true, declaredAt: true, acknowledgedAt: true, resolvedAt: true } }),
+        await tx.approvalRequest.findMany({
+          where: { workspaceId: actor.workspaceId, createdAt: { gte: since } },
+          select: { kind: true, environment: true, status: true, createdAt: true, decidedAt: true, breakGlass: true },
+        }),
+      ] as const,
+  );
   const kpis = await loadChangeKpis(k, actor.workspaceId, windowMs);
   const changeLines = kpiLines(kpis);
   if (groups.length === 0 && incidents.length === 0 && approvals.length === 0 && !anyChanges(kpis)) return { text: `No recorded activity in the last ${window}.` };

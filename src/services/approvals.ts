@@ -1,18 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ApprovalRoute, Severity } from '../config/policy.ts';
-import {
-  amountBand,
-  approvalRef,
-  checkVote,
-  describeMissing,
-  evaluate,
-  progressLine,
-  type ApprovalStatus,
-  type Decision,
-  type Evaluation,
-  type Route,
-  type Vote,
-} from '../domain/approval.ts';
+import { amountBand, approvalRef, checkVote, describeMissing, evaluate, progressLine, type ApprovalStatus, type Decision, type Evaluation, type Route, type Vote } from '../domain/approval.ts';
 import { exceptionRoute } from '../domain/change.ts';
 import { incidentRef, isActive } from '../domain/incident.ts';
 import { hasPermission, isRole, type Role } from '../domain/rbac.ts';
@@ -236,7 +224,9 @@ export class ApprovalService {
     if (!route) {
       const bands = Object.keys(byCategory).join(', ');
       throw new UsageError(
-        input.amount === null ? `A ${input.type} ${input.category} request needs an amount (the policy routes by ${bands}).` : `No route for ${input.type} ${input.category} in band ${band} (the policy has ${bands}).`,
+        input.amount === null
+          ? `A ${input.type} ${input.category} request needs an amount (the policy routes by ${bands}).`
+          : `No route for ${input.type} ${input.category} in band ${band} (the policy has ${bands}).`,
         '/approval request <financial|technical|business> <category> <amount|-> <title>',
       );
     }
@@ -349,16 +339,16 @@ export class ApprovalService {
             ...(row.environment ? ([['Environment', row.environment]] as [string, string][]) : []),
           ]
         : row.kind === 'deploy'
-        ? [
-            ['Environment', row.environment ?? ''],
-            ['Component', row.component ?? ''],
-            ['Version', row.version ?? ''],
-          ]
-        : [
-            ['Type', row.decisionType ?? ''],
-            ['Category', row.category ?? ''],
-            ['Amount', row.amount === null ? '—' : `$${row.amount.toLocaleString('en-US')}`],
-          ];
+          ? [
+              ['Environment', row.environment ?? ''],
+              ['Component', row.component ?? ''],
+              ['Version', row.version ?? ''],
+            ]
+          : [
+              ['Type', row.decisionType ?? ''],
+              ['Category', row.category ?? ''],
+              ['Amount', row.amount === null ? '—' : `$${row.amount.toLocaleString('en-US')}`],
+            ];
     return {
       id: row.id,
       ref: approvalRef(row.number),
@@ -483,7 +473,20 @@ export class ApprovalService {
   private async create(
     actor: Actor,
     meta: RequestMeta,
-    d: { kind: string; title: Text; route: ApprovalRoute; ttl: number; environment?: string; component?: string; version?: string; reason?: Text | null; decisionType?: string; category?: string; amount?: number | null; band?: string },
+    d: {
+      kind: string;
+      title: Text;
+      route: ApprovalRoute;
+      ttl: number;
+      environment?: string;
+      component?: string;
+      version?: string;
+      reason?: Text | null;
+      decisionType?: string;
+      category?: string;
+      amount?: number | null;
+      band?: string;
+    },
   ): Promise<Reply> {
     return this.k.run(actor, meta, async (u) => {
       // A deployment keeps to the windows and freezes of change control: one that breaks a rule is held.
@@ -514,7 +517,9 @@ export class ApprovalService {
           decidedAt: autoApproved ? u.now : null,
           // A held request has no expiry yet: this is replaced when an exception releases it (no timer is set).
           expiresAt: new Date(u.now.getTime() + d.ttl),
-          holdReason: held ? JSON.stringify({ problems: held.problems, nextOpen: held.nextOpen && { start: held.nextOpen.start.toISOString(), end: held.nextOpen.end.toISOString() } } satisfies StoredHold) : null,
+          holdReason: held
+            ? JSON.stringify({ problems: held.problems, nextOpen: held.nextOpen && { start: held.nextOpen.start.toISOString(), end: held.nextOpen.end.toISOString() } } satisfies StoredHold)
+            : null,
           flags: JSON.stringify(schedule?.ok ? schedule.flags : []),
           createdAt: u.now,
           updatedAt: u.now,
@@ -560,7 +565,14 @@ export class ApprovalService {
       await u.schedule({ key: timerKeysApproval.expire(id), kind: 'approval.expire', subjectType: 'approval', subjectId: id, workspaceId: actor.workspaceId, dueAt: row.expiresAt });
       await this.scheduleEscalation(u, row, 0);
       return {
-        text: rt`${refName} requested: ${d.title}. Needs ${describeMissing(ev.missing)}${ev.required > ev.missing.reduce((n, m) => n + m.remaining, 0) && ' first'} (${ev.required} approval${ev.required === 1 ? '' : 's'} in all); ${eligible.length ? rt`asked ${joinText(eligible.map((e) => [mention(e)]), ', ')}` : 'nobody holds those roles yet — an admin can grant them'}. Expires in ${formatDuration(d.ttl)}.`,
+        text: rt`${refName} requested: ${d.title}. Needs ${describeMissing(ev.missing)}${ev.required > ev.missing.reduce((n, m) => n + m.remaining, 0) && ' first'} (${ev.required} approval${ev.required === 1 ? '' : 's'} in all); ${
+          eligible.length
+            ? rt`asked ${joinText(
+                eligible.map((e) => [mention(e)]),
+                ', ',
+              )}`
+            : 'nobody holds those roles yet — an admin can grant them'
+        }. Expires in ${formatDuration(d.ttl)}.`,
       };
     });
   }
@@ -614,7 +626,13 @@ export class ApprovalService {
       const person = await personKeys(u.tx, [row.requesterId, actor.userId, ...votes.map((v) => v.userId)]);
       const p = (id: string) => person.get(id) ?? id;
       const voter = { userId: p(actor.userId), roles: [...actor.roles, ...extra] };
-      const check = checkVote(route, { status: row.status as ApprovalStatus, requesterId: p(row.requesterId) }, votes.map((v) => ({ ...v, userId: p(v.userId) })), voter, decision);
+      const check = checkVote(
+        route,
+        { status: row.status as ApprovalStatus, requesterId: p(row.requesterId) },
+        votes.map((v) => ({ ...v, userId: p(v.userId) })),
+        voter,
+        decision,
+      );
       if (!check.ok) {
         throw new Refusal(`You cannot ${decision} ${refName}: ${check.reason}.`, { action: `approval.${decision}`, subjectType: 'approval', subjectId: refName, reason: check.code });
       }
@@ -719,7 +737,12 @@ export class ApprovalService {
       },
     });
     const refName = approvalRef(number);
-    u.audit({ action: 'approval.request', subjectType: 'approval', subjectId: refName, after: { kind: d.kind, title: plainText(d.title), subject: `${d.subjectType}:${d.subjectId}`, steps: d.route.steps.length } });
+    u.audit({
+      action: 'approval.request',
+      subjectType: 'approval',
+      subjectId: refName,
+      after: { kind: d.kind, title: plainText(d.title), subject: `${d.subjectType}:${d.subjectId}`, steps: d.route.steps.length },
+    });
     if (d.route.steps.length === 0) {
       await this.decide(u, row, 'approved', actor, undefined, {}, true);
       return { ...row, status: 'approved' };
@@ -767,7 +790,10 @@ export class ApprovalService {
       const refName = approvalRef(row.number);
       const audit = { action: 'approval.exception.request', subjectType: 'approval', subjectId: refName };
       if (row.requesterId !== actor.userId && !hasPermission(actor.roles, 'manage_changes', this.policy.permissions)) {
-        throw new Refusal(rt`Only the requester (${mention(externalOf(row.requesterId))}) or a holder of manage_changes can ask for an exception for ${refName}.`, { ...audit, reason: 'not the requester' });
+        throw new Refusal(rt`Only the requester (${mention(externalOf(row.requesterId))}) or a holder of manage_changes can ask for an exception for ${refName}.`, {
+          ...audit,
+          reason: 'not the requester',
+        });
       }
       if (row.status !== 'held') {
         throw new Refusal(
@@ -873,7 +899,14 @@ export class ApprovalService {
         updatedAt: u.now,
       },
     });
-    u.audit({ action: 'approval.exception.granted', subjectType: 'approval', subjectId: refName, before: { status: 'held' }, after: { status: 'pending', exception: excRef, problems: stored.problems }, flags: [flag] });
+    u.audit({
+      action: 'approval.exception.granted',
+      subjectType: 'approval',
+      subjectId: refName,
+      before: { status: 'held' },
+      after: { status: 'pending', exception: excRef, problems: stored.problems },
+      flags: [flag],
+    });
     const route = JSON.parse(released.route) as Route;
     if (route.steps.length === 0) {
       // Its policy needs no approvals (a dev deployment in a freeze of every environment).
@@ -892,7 +925,14 @@ export class ApprovalService {
       op: 'dm',
       args: {
         user: requester,
-        text: rt`Your request ${refName} (${title}) is released by exception ${excRef} and goes to its approvers: it needs ${describeMissing(ev.missing)}; ${eligible.length ? rt`asked ${joinText(eligible.map((e) => [mention(e)]), ', ')}` : 'nobody holds those roles yet'}. Expires ${time(released.expiresAt)}.`,
+        text: rt`Your request ${refName} (${title}) is released by exception ${excRef} and goes to its approvers: it needs ${describeMissing(ev.missing)}; ${
+          eligible.length
+            ? rt`asked ${joinText(
+                eligible.map((e) => [mention(e)]),
+                ', ',
+              )}`
+            : 'nobody holds those roles yet'
+        }. Expires ${time(released.expiresAt)}.`,
       },
     });
     await this.refreshCards(u, released);
@@ -903,7 +943,8 @@ export class ApprovalService {
       const row = await this.load(u.tx, actor, refText);
       await this.lockWithException(u.tx, row.id);
       const refName = approvalRef(row.number);
-      if (row.requesterId !== actor.userId) throw new Refusal(rt`Only the requester (${mention(externalOf(row.requesterId))}) can cancel ${refName}.`, { action: 'approval.cancel', subjectType: 'approval', subjectId: refName });
+      if (row.requesterId !== actor.userId)
+        throw new Refusal(rt`Only the requester (${mention(externalOf(row.requesterId))}) can cancel ${refName}.`, { action: 'approval.cancel', subjectType: 'approval', subjectId: refName });
       const fresh = await u.tx.approvalRequest.findUniqueOrThrow({ where: { id: row.id } });
       if (fresh.status !== 'pending' && fresh.status !== 'held') throw new Refusal(`${refName} is already ${fresh.status}; decided requests are final.`);
       await this.decide(u, fresh, 'cancelled', actor);
@@ -974,12 +1015,18 @@ export class ApprovalService {
         rt`Requested by ${mention(v.requester)} ${time(v.createdAt)} · status ${strong(v.status)}${v.breakGlass && rt` · ${emoji('rotating_light')} break-glass`}`,
         ...v.details.map(([k, val]) => `${k}: ${val}`),
         v.reason ? rt`Reason: ${v.reason}` : '',
-        v.status === 'held' ? holdLine(v) : v.status === 'pending' ? rt`Progress: ${v.progress} · expires ${time(v.expiresAt)}` : rt`Decided ${v.decidedAt && time(v.decidedAt)}${v.rejectReason && rt` — ${v.rejectReason}`}`,
+        v.status === 'held'
+          ? holdLine(v)
+          : v.status === 'pending'
+            ? rt`Progress: ${v.progress} · expires ${time(v.expiresAt)}`
+            : rt`Decided ${v.decidedAt && time(v.decidedAt)}${v.rejectReason && rt` — ${v.rejectReason}`}`,
         v.status !== 'held' && v.hold ? rt`Was held: ${v.hold.problems.join('; ')}${v.hold.exception && ` · released by exception ${v.hold.exception.ref}`}` : '',
         v.flags.length ? `Flags: ${v.flags.join(', ')}` : '',
         [strong('History')],
         rt`${time(v.createdAt)} requested by ${mention(v.requester)}`,
-        ...v.votes.map((x) => rt`${time(x.at)} ${x.decision === 'approve' ? 'approved' : 'rejected'} by ${mention(x.user)}${x.role && ` as ${x.role} (step ${x.step + 1})`}${x.reason && rt`: ${x.reason}`}`),
+        ...v.votes.map(
+          (x) => rt`${time(x.at)} ${x.decision === 'approve' ? 'approved' : 'rejected'} by ${mention(x.user)}${x.role && ` as ${x.role} (step ${x.step + 1})`}${x.reason && rt`: ${x.reason}`}`,
+        ),
         v.breakGlass ? rt`Break-glass: ${v.breakGlassReason} · review ${v.reviewStatus}` : '',
       ].filter((l) => l.length > 0);
       return { text: joinText(lines, '\n'), sections: [{ title: `${v.ref}`, lines }] };
@@ -1066,4 +1113,3 @@ export class ApprovalService {
     });
   }
 }
-

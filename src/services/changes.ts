@@ -29,7 +29,22 @@ import {
   type RiskAssessment,
   type RiskInput,
 } from '../domain/change.ts';
-import { calendarDays, checkFreezeRequest, checkSchedule, type CalendarDay, checkWindowInput, formatLocal, freezePeriods, isCritical, parseUntil, type FreezePeriod, type LinkedIncident, type Problem, type RuntimeFreeze, type ScheduleFlags } from '../domain/windows.ts';
+import {
+  calendarDays,
+  checkFreezeRequest,
+  checkSchedule,
+  type CalendarDay,
+  checkWindowInput,
+  formatLocal,
+  freezePeriods,
+  isCritical,
+  parseUntil,
+  type FreezePeriod,
+  type LinkedIncident,
+  type Problem,
+  type RuntimeFreeze,
+  type ScheduleFlags,
+} from '../domain/windows.ts';
 import { formatDuration, parseDuration } from '../domain/duration.ts';
 import { incidentRef } from '../domain/incident.ts';
 import { code, decodeNullable, decodeText, emoji, encodeText, joinText, mention, plainText, rt, strong, time, trimText, type Text } from '../domain/text.ts';
@@ -283,10 +298,17 @@ export class ChangeService {
 
   async view(tx: Tx, row: ChangeRow): Promise<ChangeView> {
     const now = this.k.clock.now();
-    const riskInput: RiskInput = { impact: row.impact as Level3, risk: row.risk as Level3, affectedUsers: row.affectedUsers as AffectedUsers, downtime: row.downtimeMinutes ?? (row.downtime ? 'minutes' : 'none') };
+    const riskInput: RiskInput = {
+      impact: row.impact as Level3,
+      risk: row.risk as Level3,
+      affectedUsers: row.affectedUsers as AffectedUsers,
+      downtime: row.downtimeMinutes ?? (row.downtime ? 'minutes' : 'none'),
+    };
     const incident = await this.linkedIncident(tx, row.incidentId);
     const suspects = await tx.changeIncidentLink.findMany({ where: { changeId: row.id, kind: 'suspected_cause' }, select: { incidentId: true } });
-    const suspectedOf = suspects.length ? (await tx.incident.findMany({ where: { id: { in: suspects.map((l) => l.incidentId) } }, orderBy: { number: 'asc' } })).map((i) => (i.isPrivate ? 'a private incident' : incidentRef(i.number))) : [];
+    const suspectedOf = suspects.length
+      ? (await tx.incident.findMany({ where: { id: { in: suspects.map((l) => l.incidentId) } }, orderBy: { number: 'asc' } })).map((i) => (i.isPrivate ? 'a private incident' : incidentRef(i.number)))
+      : [];
     const round = row.approvalId ? await this.approvals.roundView(tx, row.approvalId) : null;
     const exception = row.exceptionId ? await this.approvals.roundView(tx, row.exceptionId) : null;
     const freezes =
@@ -407,7 +429,12 @@ export class ChangeService {
   private async redraw(u: Unit, changeId: string): Promise<void> {
     const cards = await u.tx.changeCard.findMany({ where: { changeId } });
     for (const c of cards) {
-      u.effects({ op: 'updateMessage', after: c.effectId, coalesce: `card:${c.effectId}`, args: { channel: ref(c.effectId, 'channel'), ts: ref(c.effectId, 'ts'), surface: { kind: 'change.card', changeId } } });
+      u.effects({
+        op: 'updateMessage',
+        after: c.effectId,
+        coalesce: `card:${c.effectId}`,
+        args: { channel: ref(c.effectId, 'channel'), ts: ref(c.effectId, 'ts'), surface: { kind: 'change.card', changeId } },
+      });
     }
   }
 
@@ -416,7 +443,11 @@ export class ChangeService {
     const surface: SurfaceRef = { kind: 'change.card', changeId: row.id };
     const places = [...new Set([where, this.policy.changes.channel].filter((x): x is string => Boolean(x)))];
     if (!places.length) places.push(externalOf(row.requesterId));
-    const ids = await u.enqueue(...places.map((channel) => (channel.startsWith('U') || channel.startsWith('W') ? { op: 'dm' as const, args: { user: channel, surface } } : { op: 'postMessage' as const, args: { channel, surface } })));
+    const ids = await u.enqueue(
+      ...places.map((channel) =>
+        channel.startsWith('U') || channel.startsWith('W') ? { op: 'dm' as const, args: { user: channel, surface } } : { op: 'postMessage' as const, args: { channel, surface } },
+      ),
+    );
     for (let i = 0; i < places.length; i++) await u.tx.changeCard.create({ data: { changeId: row.id, effectId: ids[i]!, place: i === 0 ? 'origin' : 'changes-channel' } });
     await u.tx.changeRequest.update({ where: { id: row.id }, data: { cardEffectId: ids[0]! } });
   }
@@ -483,7 +514,16 @@ export class ChangeService {
       const critical = isCritical({ type: input.type, incidents: linked }, this.policy).critical;
       const schedule =
         input.windowStart && input.windowEnd
-          ? checkSchedule({ start: input.windowStart, end: input.windowEnd, environment: input.environment, type: input.type, critical, policy: this.policy, freezes: await this.freezesOf(u.tx, actor.workspaceId, u.now), now: u.now })
+          ? checkSchedule({
+              start: input.windowStart,
+              end: input.windowEnd,
+              environment: input.environment,
+              type: input.type,
+              critical,
+              policy: this.policy,
+              freezes: await this.freezesOf(u.tx, actor.workspaceId, u.now),
+              now: u.now,
+            })
           : ({ ok: true, flags: {} } as const);
       const flags: ChangeFlag[] = schedule.ok ? scheduleFlags(schedule.flags) : [];
       const windowProblem = schedule.ok ? null : { problems: schedule.problems.map((p) => p.message), nextOpen: schedule.nextOpen };
@@ -546,7 +586,7 @@ export class ChangeService {
         },
         flags: flags.length ? flags.map((f) => f.code) : undefined,
       });
-      await this.postCard(u, row, meta.channelId ?? (incident?.channelId ?? null));
+      await this.postCard(u, row, meta.channelId ?? incident?.channelId ?? null);
       const window = input.windowStart && input.windowEnd ? rt` for ${time(input.windowStart)}–${time(input.windowEnd, 'time')}` : '';
       if (input.type === 'standard') {
         u.audit({ action: 'change.approved', subjectType: 'change', subjectId: refName, before: { status: 'pending' }, after: { status: 'approved', preApproved: input.catalogueId } });
@@ -585,10 +625,13 @@ export class ChangeService {
     await u.tx.changeRequest.update({ where: { id: row.id }, data: { approvalId: round.id, updatedAt: u.now } });
     await this.adoptRoundCards(u, row.id, round.id);
     const view = await this.approvals.roundView(u.tx, round.id);
-    const asked = view?.eligible.length ? rt`asked ${joinText(view.eligible.map((e) => [mention(e)]), ', ')}` : 'nobody holds those roles yet — an admin can grant them';
-    return emergency
-      ? rt`Emergency approval (${emergency.text}): ${asked}. A post-implementation review will be required.`
-      : rt`The CAB decides it (${view?.progress ?? ''}): ${asked}.`;
+    const asked = view?.eligible.length
+      ? rt`asked ${joinText(
+          view.eligible.map((e) => [mention(e)]),
+          ', ',
+        )}`
+      : 'nobody holds those roles yet — an admin can grant them';
+    return emergency ? rt`Emergency approval (${emergency.text}): ${asked}. A post-implementation review will be required.` : rt`The CAB decides it (${view?.progress ?? ''}): ${asked}.`;
   }
 
   /** An emergency change in a freeze is announced to leadership (changes.emergency.leadershipChannel), at once. */
@@ -597,7 +640,13 @@ export class ChangeService {
     const channel = this.policy.changes.emergency.leadershipChannel ?? this.policy.changes.channel;
     if (!freeze || !channel) return;
     const refName = changeRef(row.number);
-    u.effects({ op: 'postMessage', args: { channel, text: rt`${emoji('rotating_light')} Emergency change ${strong(refName)} (${decodeText(row.title)}) in ${row.environment} during a freeze: ${freeze.text}. Asked by ${mention(externalOf(row.requesterId))}.` } });
+    u.effects({
+      op: 'postMessage',
+      args: {
+        channel,
+        text: rt`${emoji('rotating_light')} Emergency change ${strong(refName)} (${decodeText(row.title)}) in ${row.environment} during a freeze: ${freeze.text}. Asked by ${mention(externalOf(row.requesterId))}.`,
+      },
+    });
     u.audit({ action: 'change.emergency.announced', subjectType: 'change', subjectId: refName, after: { channel, freeze: freeze.text }, flags: ['in_freeze'] });
   }
 
@@ -696,7 +745,13 @@ export class ChangeService {
     });
     if (row.requesterId !== actor.userId || status === 'expired') {
       const word = status === 'approved' ? 'approved' : status === 'expired' ? 'not decided in time (its approval expired)' : 'rejected';
-      u.effects({ op: 'dm', args: { user: externalOf(row.requesterId), text: rt`Your change ${strong(refName)} (${decodeText(row.title)}) was ${strong(word)}${status !== 'expired' && rt` by ${mention(actor.externalId)}`}${reason && rt`: ${reason}`}.` } });
+      u.effects({
+        op: 'dm',
+        args: {
+          user: externalOf(row.requesterId),
+          text: rt`Your change ${strong(refName)} (${decodeText(row.title)}) was ${strong(word)}${status !== 'expired' && rt` by ${mention(actor.externalId)}`}${reason && rt`: ${reason}`}.`,
+        },
+      });
     }
     await this.redraw(u, row.id);
   }
@@ -776,10 +831,12 @@ export class ChangeService {
   private async requireActor(actor: Actor, row: ChangeRow, action: string): Promise<void> {
     const own = row.requesterId === actor.userId || row.implementerId === actor.userId;
     if (own || this.policy.permissions.manage_changes.some((r) => actor.roles.has(r))) return;
-    throw new Refusal(
-      rt`Only the implementer (${mention(externalOf(row.implementerId ?? row.requesterId))}), the requester or a holder of manage_changes can ${action} ${changeRef(row.number)}.`,
-      { action: `change.${action}`, subjectType: 'change', subjectId: changeRef(row.number), reason: 'not the implementer' },
-    );
+    throw new Refusal(rt`Only the implementer (${mention(externalOf(row.implementerId ?? row.requesterId))}), the requester or a holder of manage_changes can ${action} ${changeRef(row.number)}.`, {
+      action: `change.${action}`,
+      subjectType: 'change',
+      subjectId: changeRef(row.number),
+      reason: 'not the implementer',
+    });
   }
 
   private move(row: ChangeRow, action: ChangeAction, opts: { outcome?: 'success' | 'failed' } = {}): ChangeStatus {
@@ -816,7 +873,14 @@ export class ChangeService {
         flags.push({ code: 'outside_approved_window', text: `started ${formatLocal(u.now, this.zone)}, outside its approved window` });
       }
       await u.tx.changeRequest.update({ where: { id: row.id }, data: { status: 'implementing', startedAt: u.now, flags: JSON.stringify(flags), updatedAt: u.now } });
-      u.audit({ action: 'change.start', subjectType: 'change', subjectId: refName, before: { status: row.status }, after: { status: 'implementing' }, flags: check.flags.checklistIncomplete?.length ? ['checklist_incomplete'] : undefined });
+      u.audit({
+        action: 'change.start',
+        subjectType: 'change',
+        subjectId: refName,
+        before: { status: row.status },
+        after: { status: 'implementing' },
+        flags: check.flags.checklistIncomplete?.length ? ['checklist_incomplete'] : undefined,
+      });
       await this.redraw(u, row.id);
       return { text: rt`${refName} is implementing (started ${time(u.now)}). When it is done: ${code(`/change done ${refName} success|failed [notes]`)}.` };
     }
@@ -844,11 +908,25 @@ export class ChangeService {
     const text = notes && plainText(notes).trim() ? encodeText(trimText(notes)) : null;
     await u.tx.changeRequest.update({ where: { id: row.id }, data: { status: to, outcome, implementedAt: u.now, implementationNotes: text, reviewDueAt, updatedAt: u.now } });
     if (text) await this.revise(u, row, 'implementationNotes', row.implementationNotes, text, actor);
-    u.audit({ action: 'change.done', subjectType: 'change', subjectId: refName, before: { status: row.status }, after: { status: to, outcome, durationMs: row.startedAt ? u.now.getTime() - row.startedAt.getTime() : null } });
+    u.audit({
+      action: 'change.done',
+      subjectType: 'change',
+      subjectId: refName,
+      before: { status: row.status },
+      after: { status: to, outcome, durationMs: row.startedAt ? u.now.getTime() - row.startedAt.getTime() : null },
+    });
     // Verification nudges after implementation (T+1h, T+24h by default).
     if (outcome === 'success') {
       for (const [i, after] of this.policy.changes.verification.nudgeAfter.entries()) {
-        await u.schedule({ key: timerKeysChange.verify(row.id, i), kind: 'change.verify', subjectType: 'change', subjectId: row.id, workspaceId: row.workspaceId, dueAt: new Date(u.now.getTime() + after), payload: { step: i } });
+        await u.schedule({
+          key: timerKeysChange.verify(row.id, i),
+          kind: 'change.verify',
+          subjectType: 'change',
+          subjectId: row.id,
+          workspaceId: row.workspaceId,
+          dueAt: new Date(u.now.getTime() + after),
+          payload: { step: i },
+        });
       }
     }
     if (review) await this.scheduleReview(u, row, reviewDueAt!);
@@ -934,7 +1012,12 @@ export class ChangeService {
       const r = item?.done ? untickItem(list, itemId) : tickItem(list, itemId, actor.userId, u.now);
       if (!r.ok) throw new Refusal(`${r.reason[0]!.toUpperCase()}${r.reason.slice(1)}.`);
       await u.tx.changeRequest.update({ where: { id: row.id }, data: { checklist: JSON.stringify(r.checklist), updatedAt: u.now } });
-      u.audit({ action: item?.done ? 'change.checklist.untick' : 'change.checklist.tick', subjectType: 'change', subjectId: refName, after: { item: itemId, progress: checklistProgress(r.checklist) } });
+      u.audit({
+        action: item?.done ? 'change.checklist.untick' : 'change.checklist.tick',
+        subjectType: 'change',
+        subjectId: refName,
+        after: { item: itemId, progress: checklistProgress(r.checklist) },
+      });
       await this.redraw(u, row.id);
       return { text: `${refName}: ${item?.done ? 'unticked' : 'ticked'} "${item?.text ?? itemId}" (${checklistProgress(r.checklist)}).` };
     });
@@ -973,7 +1056,16 @@ export class ChangeService {
       const linked: LinkedIncident[] = incident ? [{ ref: incident.ref, severity: incident.severity as Severity, open: !['resolved', 'closed'].includes(incident.status) }] : [];
       const schedule =
         input.windowStart && input.windowEnd
-          ? checkSchedule({ start: input.windowStart, end: input.windowEnd, environment: input.environment, type: row.type as ChangeType, critical: isCritical({ type: row.type as ChangeType, incidents: linked }, this.policy).critical, policy: this.policy, freezes: await this.freezesOf(u.tx, row.workspaceId, u.now), now: u.now })
+          ? checkSchedule({
+              start: input.windowStart,
+              end: input.windowEnd,
+              environment: input.environment,
+              type: row.type as ChangeType,
+              critical: isCritical({ type: row.type as ChangeType, incidents: linked }, this.policy).critical,
+              policy: this.policy,
+              freezes: await this.freezesOf(u.tx, row.workspaceId, u.now),
+              now: u.now,
+            })
           : ({ ok: true, flags: {} } as const);
       const kept = json<ChangeFlag[]>(row.flags, []).filter((f) => !['outside_window', 'in_freeze', 'critical_window', 'not_enforced', 'exception'].includes(f.code));
       const flags = schedule.ok ? [...kept, ...scheduleFlags(schedule.flags)] : kept;
@@ -1039,7 +1131,10 @@ export class ChangeService {
         if (pendingRound?.status === 'pending') await this.approvals.voidRound(u, pendingRound.id, actor, `voided: ${re.reasons.join('; ') || 'its window now breaks a rule'}`);
         // The card says why it is asked again.
         const why: ChangeFlag = { code: 'reapproval', text: `approval asked again ${formatLocal(u.now, this.zone)}: ${re.reasons.join('; ') || 'its window now breaks a rule'}` };
-        await u.tx.changeRequest.update({ where: { id: row.id }, data: { approvalId: null, deferReason: null, deferredAt: null, flags: JSON.stringify([...flags.filter((f) => f.code !== 'reapproval'), why]) } });
+        await u.tx.changeRequest.update({
+          where: { id: row.id },
+          data: { approvalId: null, deferReason: null, deferredAt: null, flags: JSON.stringify([...flags.filter((f) => f.code !== 'reapproval'), why]) },
+        });
         u.audit({ action: 'change.reapproval', subjectType: 'change', subjectId: refName, after: { reasons: re.reasons }, reason: re.reasons.join('; ') });
         text = rt`${text} Its approval is void (${re.reasons.join('; ')})`;
         if (!windowProblem) {
@@ -1066,7 +1161,11 @@ export class ChangeService {
     const problems = checkFreezeRequest({ environment, end, reason: plainText(reason), now, environments: Object.keys(this.policy.approvals.deployment.environments), policy: this.policy });
     if (problems.length) throw new UsageError(`${problems.map((p) => `${p[0]!.toUpperCase()}${p.slice(1)}`).join('. ')}.`, USAGE.freeze);
     return this.k.run(actor, meta, async (u) => {
-      this.k.requirePermission(actor, 'freeze_changes', `freeze ${environment === 'all' ? 'every environment' : environment}`, { action: 'change.freeze', subjectType: 'freeze', subjectId: environment });
+      this.k.requirePermission(actor, 'freeze_changes', `freeze ${environment === 'all' ? 'every environment' : environment}`, {
+        action: 'change.freeze',
+        subjectType: 'freeze',
+        subjectId: environment,
+      });
       const id = randomUUID();
       const why = plainText(trimText(reason));
       await u.tx.changeFreeze.create({ data: { id, workspaceId: actor.workspaceId, environment, startsAt: u.now, endsAt: end!, reason: why, createdBy: actor.userId, createdAt: u.now } });
@@ -1076,17 +1175,29 @@ export class ChangeService {
       const channel = this.policy.changes.channel ?? meta.channelId;
       if (channel) u.effects({ op: 'postMessage', args: { channel, text } });
       const held = await this.redrawAffected(u, actor.workspaceId, environment);
-      return { text: rt`${where[0]!.toUpperCase()}${where.slice(1)} frozen until ${time(end!)}.${held > 0 && ` ${held} open change${held === 1 ? '' : 's'} show${held === 1 ? 's' : ''} it on ${held === 1 ? 'its card' : 'their cards'}.`}` };
+      return {
+        text: rt`${where[0]!.toUpperCase()}${where.slice(1)} frozen until ${time(end!)}.${held > 0 && ` ${held} open change${held === 1 ? '' : 's'} show${held === 1 ? 's' : ''} it on ${held === 1 ? 'its card' : 'their cards'}.`}`,
+      };
     });
   }
 
   async unfreeze(actor: Actor, meta: RequestMeta, environment: string): Promise<Reply> {
     return this.k.run(actor, meta, async (u) => {
-      this.k.requirePermission(actor, 'freeze_changes', `lift the freeze on ${environment === 'all' ? 'every environment' : environment}`, { action: 'change.unfreeze', subjectType: 'freeze', subjectId: environment });
+      this.k.requirePermission(actor, 'freeze_changes', `lift the freeze on ${environment === 'all' ? 'every environment' : environment}`, {
+        action: 'change.unfreeze',
+        subjectType: 'freeze',
+        subjectId: environment,
+      });
       const active = await u.tx.changeFreeze.findMany({ where: { workspaceId: actor.workspaceId, liftedAt: null, endsAt: { gt: u.now }, ...(environment === 'all' ? {} : { environment }) } });
       if (!active.length) return { text: `There is no freeze on ${environment === 'all' ? 'any environment' : environment} to lift; nothing changed.` };
       await u.tx.changeFreeze.updateMany({ where: { id: { in: active.map((f) => f.id) } }, data: { liftedAt: u.now, liftedBy: actor.userId } });
-      u.audit({ action: 'change.unfreeze', subjectType: 'freeze', subjectId: environment, before: { freezes: active.map((f) => ({ environment: f.environment, until: f.endsAt.toISOString(), reason: f.reason })) }, after: { lifted: active.length } });
+      u.audit({
+        action: 'change.unfreeze',
+        subjectType: 'freeze',
+        subjectId: environment,
+        before: { freezes: active.map((f) => ({ environment: f.environment, until: f.endsAt.toISOString(), reason: f.reason })) },
+        after: { lifted: active.length },
+      });
       const channel = this.policy.changes.channel ?? meta.channelId;
       const what = active.map((f) => `${f.environment === 'all' ? 'every environment' : f.environment} (${f.reason})`).join(', ');
       if (channel) u.effects({ op: 'postMessage', args: { channel, text: rt`${emoji('white_check_mark')} Freeze lifted by ${mention(actor.externalId)}: ${what}.` } });
@@ -1128,7 +1239,13 @@ export class ChangeService {
       tx.changeRequest.findMany({
         where: {
           workspaceId: actor.workspaceId,
-          ...(filter === 'pending' ? { status: 'pending' } : filter === 'scheduled' ? { status: { in: ['approved', 'scheduled'] } } : filter === 'mine' ? { OR: [{ requesterId: actor.userId }, { implementerId: actor.userId }] } : { status: { notIn: ['closed', 'rejected', 'cancelled'] } }),
+          ...(filter === 'pending'
+            ? { status: 'pending' }
+            : filter === 'scheduled'
+              ? { status: { in: ['approved', 'scheduled'] } }
+              : filter === 'mine'
+                ? { OR: [{ requesterId: actor.userId }, { implementerId: actor.userId }] }
+                : { status: { notIn: ['closed', 'rejected', 'cancelled'] } }),
         },
         orderBy: filter === 'scheduled' ? { windowStart: 'asc' } : { createdAt: 'desc' },
         take: 30,
@@ -1136,7 +1253,8 @@ export class ChangeService {
     );
     const title = { pending: 'Pending changes', scheduled: 'Scheduled changes', mine: 'Your changes', open: 'Open changes' }[filter];
     const lines = rows.map(
-      (r) => rt`${strong(changeRef(r.number))} ${decodeText(r.title)} · ${r.type} · ${STATUS_LABEL[r.status as ChangeStatus]} · ${r.environment} · risk ${r.riskLevel}${r.windowStart && rt` · ${time(r.windowStart)}`}`,
+      (r) =>
+        rt`${strong(changeRef(r.number))} ${decodeText(r.title)} · ${r.type} · ${STATUS_LABEL[r.status as ChangeStatus]} · ${r.environment} · risk ${r.riskLevel}${r.windowStart && rt` · ${time(r.windowStart)}`}`,
     );
     return { text: rt`${title} (${rows.length}):\n${lines.length ? joinText(lines, '\n') : 'none'}`, sections: [{ title: `${title} (${rows.length})`, lines: lines.length ? lines : ['none'] }] };
   }
@@ -1152,7 +1270,12 @@ export class ChangeService {
       const list = calendarDays(from, days, this.policy, freezes);
       const end = list[list.length - 1]?.end ?? from;
       const rows = await tx.changeRequest.findMany({
-        where: { workspaceId, windowStart: { lt: end }, windowEnd: { gt: list[0]?.start ?? from }, status: { in: ['pending', 'approved', 'scheduled', 'implementing', 'implemented', 'failed', 'rolled_back'] } },
+        where: {
+          workspaceId,
+          windowStart: { lt: end },
+          windowEnd: { gt: list[0]?.start ?? from },
+          status: { in: ['pending', 'approved', 'scheduled', 'implementing', 'implemented', 'failed', 'rolled_back'] },
+        },
         orderBy: { windowStart: 'asc' },
         take: 500,
       });
@@ -1181,7 +1304,14 @@ export class ChangeService {
       const freezes = d.freezes.map((f) => f.name);
       const here = changes.filter((c) => c.start < d.end && c.end > d.start);
       const label = formatLocal(d.start, timeZone, 'EEE d MMM');
-      return rt`${strong(label)}: ${windows.length ? `windows ${windows.join(', ')}` : 'no window (emergency only)'}${freezes.length ? rt` · ${emoji('no_entry_sign')} ${freezes.join(', ')}` : ''}${here.length ? rt`\n    ${joinText(here.map((c) => rt`${strong(c.ref)} ${hm(c.start)}–${hm(c.end)} ${c.title} (${c.environment}, ${STATUS_LABEL[c.status]})`), '\n    ')}` : ''}`;
+      return rt`${strong(label)}: ${windows.length ? `windows ${windows.join(', ')}` : 'no window (emergency only)'}${freezes.length ? rt` · ${emoji('no_entry_sign')} ${freezes.join(', ')}` : ''}${
+        here.length
+          ? rt`\n    ${joinText(
+              here.map((c) => rt`${strong(c.ref)} ${hm(c.start)}–${hm(c.end)} ${c.title} (${c.environment}, ${STATUS_LABEL[c.status]})`),
+              '\n    ',
+            )}`
+          : ''
+      }`;
     });
     const title = `The next 14 days (${timeZone})`;
     return { text: rt`${title}:\n${joinText(lines, '\n')}`, sections: [{ title, lines }] };
@@ -1215,7 +1345,15 @@ export class ChangeService {
       const text = rt`${emoji('alarm_clock')} The post-implementation review of ${strong(refName)} (${decodeText(row.title)}) is due: ${code(`/change review ${refName} <notes>`)}.`;
       for (const user of to) u.effects({ op: 'dm', args: { user, text } });
       u.audit({ action: 'change.review.reminder', subjectType: 'change', subjectId: refName, after: { n: n + 1, to } });
-      await u.schedule({ key: timerKeysChange.review(row.id), kind: 'change.review', subjectType: 'change', subjectId: row.id, workspaceId: row.workspaceId, dueAt: new Date(u.now.getTime() + this.policy.changes.review.remindEvery), payload: { n: n + 1 } });
+      await u.schedule({
+        key: timerKeysChange.review(row.id),
+        kind: 'change.review',
+        subjectType: 'change',
+        subjectId: row.id,
+        workspaceId: row.workspaceId,
+        dueAt: new Date(u.now.getTime() + this.policy.changes.review.remindEvery),
+        payload: { n: n + 1 },
+      });
     });
   }
 }

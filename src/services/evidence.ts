@@ -398,7 +398,12 @@ async function changeEvidence(tx: Tx, row: ChangeRow, timeZone: string): Promise
       private: inc.isPrivate,
     });
   }
-  const riskInput: RiskInput = { impact: row.impact as Level3, risk: row.risk as Level3, affectedUsers: row.affectedUsers as AffectedUsers, downtime: row.downtimeMinutes ?? (row.downtime ? 'minutes' : 'none') };
+  const riskInput: RiskInput = {
+    impact: row.impact as Level3,
+    risk: row.risk as Level3,
+    affectedUsers: row.affectedUsers as AffectedUsers,
+    downtime: row.downtimeMinutes ?? (row.downtime ? 'minutes' : 'none'),
+  };
   const checklist = parseJson<{ id: string; text: string; done: boolean; by?: string; at?: string }[]>(row.checklist, []);
   const start = lastOk(audit, 'change.start');
   const done = lastOk(audit, 'change.done');
@@ -460,9 +465,7 @@ async function changeEvidence(tx: Tx, row: ChangeRow, timeZone: string): Promise
     },
     verification: {
       notes: plain(row.verificationNotes),
-      nudges: audit
-        .filter((e) => e.action === 'change.verify.nudge' && e.outcome === 'ok')
-        .map((e) => ({ at: iso(e.createdAt), to: parseJson<{ to?: string }>(e.after, {}).to ?? null })),
+      nudges: audit.filter((e) => e.action === 'change.verify.nudge' && e.outcome === 'ok').map((e) => ({ at: iso(e.createdAt), to: parseJson<{ to?: string }>(e.after, {}).to ?? null })),
     },
     review: {
       required: reviewRequired({ type, status: row.status as ChangeStatus, outcome }),
@@ -506,7 +509,14 @@ async function incidentEvidence(tx: Tx, row: IncidentRow): Promise<EvidenceIncid
     publicTitle: row.publicTitle,
     publishedAt: isoOrNull(row.publishedAt),
     postmortemAt: isoOrNull(row.postmortemAt),
-    roles: roles.map((r) => ({ role: r.role, user: person(r.userId), assignedBy: person(r.assignedBy), assumedAt: iso(r.assumedAt), relievedAt: isoOrNull(r.relievedAt), relievedBy: personOrNull(r.relievedBy) })),
+    roles: roles.map((r) => ({
+      role: r.role,
+      user: person(r.userId),
+      assignedBy: person(r.assignedBy),
+      assumedAt: iso(r.assumedAt),
+      relievedAt: isoOrNull(r.relievedAt),
+      relievedBy: personOrNull(r.relievedBy),
+    })),
     timeline: timeline.map((e) => ({ at: iso(e.at), kind: e.kind, actor: personOrNull(e.actorId), text: plain(e.text) ?? '', removed: e.removed, editedAt: isoOrNull(e.editedAt) })),
     followUps: actions.map((a) => ({
       number: a.number,
@@ -602,15 +612,17 @@ export function evidenceJson(e: Evidence): string {
 /** A value in a Markdown table cell or line: nothing in it acts as markup or breaks the table. */
 function md(s: string | null | undefined, empty = '—'): string {
   if (s === null || s === undefined || s.trim() === '') return empty;
-  return s
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/\\/g, '\\\\')
-    .replace(/([|*`[\]~])/g, '\\$1')
-    // An underscore inside a word emphasises nothing (security_lead stays readable); at a word's edge it could.
-    .replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, '\\_')
-    .replace(/\r?\n/g, '<br>');
+  return (
+    s
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;')
+      .replace(/\\/g, '\\\\')
+      .replace(/([|*`[\]~])/g, '\\$1')
+      // An underscore inside a word emphasises nothing (security_lead stays readable); at a word's edge it could.
+      .replace(/(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])/g, '\\_')
+      .replace(/\r?\n/g, '<br>')
+  );
 }
 
 /** A code span that holds any text (a fence longer than any run of backticks in it). */
@@ -657,7 +669,9 @@ function approvalLines(a: EvidenceApproval, level: string): string[] {
     `- Outcome: ${a.status}${a.decidedAt ? ` at ${t(a.decidedAt)}` : ''}${a.decidedBy ? ` by ${who(a.decidedBy)}` : ''}${a.rejectReason ? `; rejected: ${md(a.rejectReason)}` : a.endReason ? `; ${md(a.endReason)}` : ''}`,
   ];
   if (a.breakGlass) {
-    lines.push(`- Break-glass by ${who(a.breakGlass.by)}: ${md(a.breakGlass.reason)}; post-review ${md(a.breakGlass.reviewStatus)}${a.breakGlass.reviewedBy ? ` by ${who(a.breakGlass.reviewedBy)} at ${t(a.breakGlass.reviewedAt)}` : ''}`);
+    lines.push(
+      `- Break-glass by ${who(a.breakGlass.by)}: ${md(a.breakGlass.reason)}; post-review ${md(a.breakGlass.reviewStatus)}${a.breakGlass.reviewedBy ? ` by ${who(a.breakGlass.reviewedBy)} at ${t(a.breakGlass.reviewedAt)}` : ''}`,
+    );
   }
   lines.push('');
   if (a.votes.length) {
@@ -719,7 +733,15 @@ function changeLines(c: EvidenceChange): string[] {
   if (!c.approvals.rounds.length && !c.approvals.preApproved) lines.push('No approval round was opened.', '');
   for (const r of c.approvals.rounds) lines.push(...approvalLines(r, '###'));
   lines.push('### Deferrals', '');
-  lines.push(...(c.approvals.deferrals.length ? table(['When', 'By', 'Reason'], c.approvals.deferrals.map((d) => [t(d.at), who(d.by), md(d.reason)])) : ['None.']), '');
+  lines.push(
+    ...(c.approvals.deferrals.length
+      ? table(
+          ['When', 'By', 'Reason'],
+          c.approvals.deferrals.map((d) => [t(d.at), who(d.by), md(d.reason)]),
+        )
+      : ['None.']),
+    '',
+  );
   lines.push(`## Go/no-go checklist (${c.checklist.progress})`, '');
   lines.push(
     ...(c.checklist.items.length
@@ -910,7 +932,9 @@ export function evidenceMarkdown(e: Evidence): string {
   lines.push(
     '## Re-verify the chain',
     '',
-    e.audit.chainHead ? `When this record was made the chain's newest entry was #${e.audit.chainHead.seq}, hash ${codeSpan(e.audit.chainHead.hash)}.` : 'The chain was empty when this record was made.',
+    e.audit.chainHead
+      ? `When this record was made the chain's newest entry was #${e.audit.chainHead.seq}, hash ${codeSpan(e.audit.chainHead.hash)}.`
+      : 'The chain was empty when this record was made.',
     `${e.verify.note}`,
     '',
     '```sh',
@@ -980,7 +1004,14 @@ export class EvidenceService {
         action: 'change.evidence',
         subjectType: 'change',
         subjectId: ref.ref,
-        after: { as: asFile ? 'file' : 'messages', parts, bytes: Buffer.byteLength(markdown, 'utf8'), entries: record.audit.count, verified: record.audit.verified, head: record.audit.chainHead?.seq ?? null },
+        after: {
+          as: asFile ? 'file' : 'messages',
+          parts,
+          bytes: Buffer.byteLength(markdown, 'utf8'),
+          entries: record.audit.count,
+          verified: record.audit.verified,
+          head: record.audit.chainHead?.seq ?? null,
+        },
       });
       const checked = record.audit.verified === record.audit.count ? 'every hash verified' : `${record.audit.verified} of ${record.audit.count} hashes verified`;
       return {

@@ -1,17 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Severity } from '../config/policy.ts';
-import {
-  channelName,
-  incidentRef,
-  isActive,
-  postmortemMarkdown,
-  ROLE_DUTIES,
-  ROLE_LABEL,
-  statusTransition,
-  timerKeys,
-  type IncidentRoleName,
-  type IncidentStatus,
-} from '../domain/incident.ts';
+import { channelName, incidentRef, isActive, postmortemMarkdown, ROLE_DUTIES, ROLE_LABEL, statusTransition, timerKeys, type IncidentRoleName, type IncidentStatus } from '../domain/incident.ts';
 import { hasPermission, type Role } from '../domain/rbac.ts';
 import { changeRef, parseChangeRef, STATUS_LABEL, type ChangeStatus } from '../domain/change.ts';
 import type { Tx } from '../store/db.ts';
@@ -69,7 +58,8 @@ export class IncidentService {
       if (!row || !(await this.canSee(tx, actor, row))) throw new Refusal(`${target.ref.toUpperCase()} does not exist (or is private and you are not in it).`);
     } else if (target.channelId) {
       row = await tx.incident.findFirst({ where: { workspaceId: actor.workspaceId, channelId: target.channelId } });
-      if (!row) throw new Refusal(rt`This channel is not an incident channel. Run the command in the incident channel, or start it with the incident id, e.g. ${code('/incident INC-7 status identified')}.`);
+      if (!row)
+        throw new Refusal(rt`This channel is not an incident channel. Run the command in the incident channel, or start it with the incident id, e.g. ${code('/incident INC-7 status identified')}.`);
     }
     if (!row) throw new Refusal(rt`Which incident? Start the command with its id, e.g. ${code('/incident INC-7 …')}.`);
     return row;
@@ -132,7 +122,16 @@ export class IncidentService {
 
   private async timeline(u: Unit, row: IncidentRow, actor: Actor, kind: string, text: Text, extra: { key?: string; permalink?: string; internal?: boolean } = {}) {
     await u.tx.timelineEntry.create({
-      data: { incidentId: row.id, kind, actorId: actor.userId === 'system' ? null : actor.userId, text: encodeText(text), at: u.now, internal: extra.internal ?? true, key: extra.key ?? null, permalink: extra.permalink ?? null },
+      data: {
+        incidentId: row.id,
+        kind,
+        actorId: actor.userId === 'system' ? null : actor.userId,
+        text: encodeText(text),
+        at: u.now,
+        internal: extra.internal ?? true,
+        key: extra.key ?? null,
+        permalink: extra.permalink ?? null,
+      },
     });
   }
 
@@ -160,7 +159,12 @@ export class IncidentService {
       await u.cancel({ key: timerKeys.escalation(n.id) });
       await u.tx.nudge.update({ where: { id: n.id }, data: { status: 'cleared' } });
       if (n.channelEffectId !== null) {
-        u.effects({ op: 'updateMessage', after: n.channelEffectId, coalesce: `card:${n.channelEffectId}`, args: { channel: ref(n.channelEffectId, 'channel'), ts: ref(n.channelEffectId, 'ts'), surface: { kind: 'nudge', nudgeId: n.id } } });
+        u.effects({
+          op: 'updateMessage',
+          after: n.channelEffectId,
+          coalesce: `card:${n.channelEffectId}`,
+          args: { channel: ref(n.channelEffectId, 'channel'), ts: ref(n.channelEffectId, 'ts'), surface: { kind: 'nudge', nudgeId: n.id } },
+        });
       }
     }
   }
@@ -225,7 +229,13 @@ export class IncidentService {
       const where = can.pins ? 'incident card pinned in this channel' : 'incident card at the top of this channel';
       u.effects(
         { op: 'setTopic', after: 'ch', args: { channel: ref('ch', 'channel'), topic: `${refName} · ${input.severity} · ${plainTitle} — ${where}` } },
-        { op: 'postMessage', after: 'ch', ref: 'card', args: { channel: ref('ch', 'channel'), surface: { kind: 'incident.card', incidentId: id } }, hook: { name: 'incident.card', data: { incidentId: id } } },
+        {
+          op: 'postMessage',
+          after: 'ch',
+          ref: 'card',
+          args: { channel: ref('ch', 'channel'), surface: { kind: 'incident.card', incidentId: id } },
+          hook: { name: 'incident.card', data: { incidentId: id } },
+        },
       );
       if (can.pins) u.effects({ op: 'pin', after: 'card', args: { channel: ref('card', 'channel'), ts: ref('card', 'ts') } });
       if (can.bookmarks) u.effects({ op: 'bookmark', after: 'card', args: { channel: ref('card', 'channel'), ts: ref('card', 'ts'), title: `${refName} incident card` } });
@@ -309,7 +319,11 @@ export class IncidentService {
       const refName = incidentRef(row.number);
       await this.timeline(u, row, actor, 'update', text);
       u.audit({ action: 'incident.update', subjectType: 'incident', subjectId: refName, after: { text: plainText(text) } });
-      u.effects(this.inChannel(updated, rt`${emoji('loudspeaker')} ${strong('Update')} from ${mention(actor.externalId)}: ${text}`), ...this.cardUpdate(updated), ...this.broadcast(updated, rt`${refName} update: ${text}`));
+      u.effects(
+        this.inChannel(updated, rt`${emoji('loudspeaker')} ${strong('Update')} from ${mention(actor.externalId)}: ${text}`),
+        ...this.cardUpdate(updated),
+        ...this.broadcast(updated, rt`${refName} update: ${text}`),
+      );
       if (isActive(row.status)) await this.armUpdateClock(u, updated);
       return { text: `Update posted to ${refName}.` };
     });
@@ -372,7 +386,10 @@ export class IncidentService {
         args: { user: userExternal, text: rt`You are now the ${strong(ROLE_LABEL[role].toLowerCase())} of ${refName} (${decodeText(row.title)}) in ${channelLink(row)}. ${fmt(ROLE_DUTIES[role])}` },
       });
       if (current && externalOf(current.userId) !== userExternal) {
-        u.effects({ op: 'dm', args: { user: externalOf(current.userId), text: rt`${mention(userExternal)} has taken over as ${ROLE_LABEL[role].toLowerCase()} of ${refName}; you are relieved. Thank you!` } });
+        u.effects({
+          op: 'dm',
+          args: { user: externalOf(current.userId), text: rt`${mention(userExternal)} has taken over as ${ROLE_LABEL[role].toLowerCase()} of ${refName}; you are relieved. Thank you!` },
+        });
       }
       return { text: rt`${refName}: ${text}` };
     });
@@ -495,7 +512,13 @@ export class IncidentService {
       });
       await this.timeline(u, row, actor, 'published', first ? `Published on the status page as “${publicTitle}”` : `Public title changed to “${publicTitle}”`);
       u.audit({ action: 'incident.publish', subjectType: 'incident', subjectId: refName, before: { publicTitle: row.publicTitle, published: !first }, after: { publicTitle, published: true } });
-      u.effects(this.inChannel(updated, rt`${emoji('globe_with_meridians')} ${mention(actor.externalId)} ${first ? 'published this incident on the status page' : 'changed its public title'}: “${publicTitle}”`), ...this.cardUpdate(updated));
+      u.effects(
+        this.inChannel(
+          updated,
+          rt`${emoji('globe_with_meridians')} ${mention(actor.externalId)} ${first ? 'published this incident on the status page' : 'changed its public title'}: “${publicTitle}”`,
+        ),
+        ...this.cardUpdate(updated),
+      );
       return {
         text: first
           ? rt`${refName} is on the status page now as “${publicTitle}”. Choose what customers see as affected with ${code(`/incident ${refName} public services <a, b>`)}, and post public updates with ${code(`/incident ${refName} public <text>`)}.`
@@ -516,7 +539,9 @@ export class IncidentService {
       await this.timeline(u, row, actor, 'published', `Public affected services: ${services.length ? services.join(', ') : 'none'}`);
       u.audit({ action: 'incident.public.services', subjectType: 'incident', subjectId: refName, before: { services: before }, after: { services } });
       u.effects(...this.cardUpdate(updated));
-      return { text: rt`${refName}: the status page lists ${services.length ? services.join(', ') : 'no affected services'}${!row.publishedAt && rt` once it is published (${code('public title <text>')})`}.` };
+      return {
+        text: rt`${refName}: the status page lists ${services.length ? services.join(', ') : 'no affected services'}${!row.publishedAt && rt` once it is published (${code('public title <text>')})`}.`,
+      };
     });
   }
 
@@ -573,12 +598,21 @@ export class IncidentService {
         subjectType: 'incident',
         subjectId: refName,
         before: { status: row.status },
-        after: { status: 'resolved', summary: plainText(summary), ttrMs: u.now.getTime() - row.declaredAt.getTime(), ttaMs: row.acknowledgedAt ? row.acknowledgedAt.getTime() - row.declaredAt.getTime() : null, resolveSlaMet: view.sla.resolveMet ?? null },
+        after: {
+          status: 'resolved',
+          summary: plainText(summary),
+          ttrMs: u.now.getTime() - row.declaredAt.getTime(),
+          ttaMs: row.acknowledgedAt ? row.acknowledgedAt.getTime() - row.declaredAt.getTime() : null,
+          resolveSlaMet: view.sla.resolveMet ?? null,
+        },
       });
       await u.cancel({ subjectType: 'incident', subjectId: row.id, kinds: ['incident.no-commander', 'incident.update-due', 'incident.resolve-sla'] });
       for (const k of ['no-commander', 'update-due', 'resolve-sla']) await this.stopEscalations(u, row.id, k);
       u.effects(
-        this.inChannel(updated, rt`${emoji('white_check_mark')} ${mention(actor.externalId)} resolved ${refName}${given && rt`: ${summary}`}. Run ${code('/incident postmortem')} for the review document, then ${code('/incident close')} to archive this channel.`),
+        this.inChannel(
+          updated,
+          rt`${emoji('white_check_mark')} ${mention(actor.externalId)} resolved ${refName}${given && rt`: ${summary}`}. Run ${code('/incident postmortem')} for the review document, then ${code('/incident close')} to archive this channel.`,
+        ),
         ...this.cardUpdate(updated),
         ...this.broadcast(updated, rt`${refName} resolved${given && rt`: ${summary}`}`),
       );
@@ -594,10 +628,7 @@ export class IncidentService {
       if (!t.ok) throw new Refusal(fmt(`${refName} cannot be closed: ${t.reason}`));
       const holders = await u.tx.incidentRole.findMany({ where: { incidentId: row.id, relievedAt: null }, select: { userId: true } });
       const allowed =
-        row.reporterId === actor.userId ||
-        holders.some((h) => h.userId === actor.userId) ||
-        this.policy.permissions.close_incident.some((r) => actor.roles.has(r)) ||
-        actor.roles.has('admin');
+        row.reporterId === actor.userId || holders.some((h) => h.userId === actor.userId) || this.policy.permissions.close_incident.some((r) => actor.roles.has(r)) || actor.roles.has('admin');
       if (!allowed) {
         throw new Refusal(`Only the reporter, a role holder of ${refName}, or someone with the close_incident permission can close it.`, {
           action: 'incident.close',
@@ -612,7 +643,10 @@ export class IncidentService {
       // The last post and the card's last redraw (no buttons) land before the channel is archived:
       // Platforms refuse both in an archived channel.
       const [post, card] = await u.enqueue(
-        this.inChannel(updated, rt`${mention(actor.externalId)} closed ${refName}. This channel is archived now.${open > 0 && ` ${open} follow-up action(s) stay open and their owners will be reminded.`}`),
+        this.inChannel(
+          updated,
+          rt`${mention(actor.externalId)} closed ${refName}. This channel is archived now.${open > 0 && ` ${open} follow-up action(s) stay open and their owners will be reminded.`}`,
+        ),
         ...this.cardUpdate(updated),
       );
       // So do the channel's earlier effects still waiting or retrying (an update, a role's invite, a bookmark after a
@@ -723,7 +757,10 @@ export class IncidentService {
       const refName = incidentRef(row.number);
       if (row.status === 'closed') {
         if (!row.postmortem) throw new Refusal(`${refName} is closed and has no review document.`);
-        return { text: `${refName} is closed; here is its last review document (${row.postmortemAt?.toISOString()}).`, sections: [{ title: `${refName} post-incident review`, lines: [row.postmortem.slice(0, 2800)] }] };
+        return {
+          text: `${refName} is closed; here is its last review document (${row.postmortemAt?.toISOString()}).`,
+          sections: [{ title: `${refName} post-incident review`, lines: [row.postmortem.slice(0, 2800)] }],
+        };
       }
       const markdown = await this.postmortemText(u.tx, row, u.now);
       const first = !row.postmortemAt;
@@ -736,14 +773,19 @@ export class IncidentService {
         const ownerId = commander?.userId ?? row.reporterId;
         const due = new Date(u.now.getTime() + 5 * 86_400_000).toISOString().slice(0, 10);
         const id = randomUUID();
-        await u.tx.actionItem.create({ data: { id, incidentId: row.id, number, text: `Write the post-incident review of ${refName}`, ownerId, dueDate: due, createdBy: actor.userId, createdAt: u.now } });
+        await u.tx.actionItem.create({
+          data: { id, incidentId: row.id, number, text: `Write the post-incident review of ${refName}`, ownerId, dueDate: due, createdBy: actor.userId, createdAt: u.now },
+        });
         await this.scheduleActionReminders(u, row.workspaceId, id, due);
         u.audit({ action: 'incident.action.create', subjectType: 'incident', subjectId: refName, after: { number, text: 'Write the post-incident review', owner: ownerId, due } });
       }
       const channel = updated.channelId;
       const asFile = this.k.capabilities(actor.platform).fileUpload;
       if (channel && asFile) {
-        u.effects({ op: 'uploadFile', args: { channel, content: markdown, filename: `${refName.toLowerCase()}-postmortem.md`, title: `${refName} post-incident review`, comment: `Post-incident review document for ${refName}.` } });
+        u.effects({
+          op: 'uploadFile',
+          args: { channel, content: markdown, filename: `${refName.toLowerCase()}-postmortem.md`, title: `${refName} post-incident review`, comment: `Post-incident review document for ${refName}.` },
+        });
       } else if (channel) {
         // No file sharing on this platform: the document goes to the channel as messages, in order.
         const parts = chunkLines(markdown, POSTMORTEM_MESSAGE_CHARS);
@@ -755,7 +797,10 @@ export class IncidentService {
         }
       }
       const how = asFile ? 'as a file' : 'as messages';
-      return { text: rt`${refName} post-incident review ${first ? 'generated' : 'regenerated'}${channel && rt` and posted to ${channelRef(channel)} ${how}`}.`, sections: [{ title: `${refName} post-incident review`, lines: [markdown.slice(0, 2800)] }] };
+      return {
+        text: rt`${refName} post-incident review ${first ? 'generated' : 'regenerated'}${channel && rt` and posted to ${channelRef(channel)} ${how}`}.`,
+        sections: [{ title: `${refName} post-incident review`, lines: [markdown.slice(0, 2800)] }],
+      };
     });
   }
 
@@ -820,7 +865,11 @@ export class IncidentService {
   // ---------------------------------------------------------------- channel events
 
   /** A message pinned (or given :pushpin:) in an incident channel joins the timeline, once. */
-  async recordPinned(workspaceId: string, meta: RequestMeta, e: { channelId: string; ts: string; user?: string; text: Text; permalink?: string; via: 'pin' | 'reaction'; by: string }): Promise<boolean> {
+  async recordPinned(
+    workspaceId: string,
+    meta: RequestMeta,
+    e: { channelId: string; ts: string; user?: string; text: Text; permalink?: string; via: 'pin' | 'reaction'; by: string },
+  ): Promise<boolean> {
     const actor = this.k.systemActor(workspaceId);
     return this.k.run(actor, meta, async (u) => {
       const row = await u.tx.incident.findFirst({ where: { workspaceId, channelId: e.channelId } });
@@ -832,7 +881,15 @@ export class IncidentService {
         return false;
       }
       await u.tx.timelineEntry.create({
-        data: { incidentId: row.id, kind: 'pinned', actorId: e.user ? userIdOf(workspaceId, e.user) : null, text: isEmptyText(e.text) ? '(a message with no text: a file or an attachment)' : encodeText(e.text), at: u.now, key, permalink: e.permalink ?? null },
+        data: {
+          incidentId: row.id,
+          kind: 'pinned',
+          actorId: e.user ? userIdOf(workspaceId, e.user) : null,
+          text: isEmptyText(e.text) ? '(a message with no text: a file or an attachment)' : encodeText(e.text),
+          at: u.now,
+          key,
+          permalink: e.permalink ?? null,
+        },
       });
       u.audit({ action: 'incident.timeline.pin', actorId: userIdOf(workspaceId, e.by), subjectType: 'incident', subjectId: incidentRef(row.number), after: { ts: e.ts, via: e.via } });
       return true;
@@ -911,7 +968,6 @@ export class IncidentService {
     await tx.incident.update({ where: { id: incidentId }, data: { cardEffectId: effectId, cardTs: String(result.ts) } });
   }
 }
-
 
 /** The longest message the postmortem is split into where it cannot be shared as a file (every platform takes 2,000 characters). */
 const POSTMORTEM_MESSAGE_CHARS = 1900;
@@ -1006,4 +1062,3 @@ export function zonedNineAm(date: string, timeZone: string): Date {
   const asZoned = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'));
   return new Date(guess.getTime() - (asZoned - guess.getTime()));
 }
-

@@ -19,5 +19,13 @@ export interface Services {
 export function createServices(kernel: Kernel): Services {
   const incidents = new IncidentService(kernel);
   const approvals = new ApprovalService(kernel);
-  return { kernel, admin: new AdminService(kernel), incidents, nudges: new NudgeService(kernel, incidents), approvals, changes: new ChangeService(kernel, approvals, incidents), evidence: new EvidenceService(kernel) };
+  return {
+    kernel,
+    admin: new AdminService(kernel),
+    incidents,
+    nudges: new NudgeService(kernel, incidents),
+    approvals,
+    changes: new ChangeService(kernel, approvals, incidents),
+    evidence: new EvidenceService(kernel),
+  };
 }

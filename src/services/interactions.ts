@@ -170,7 +170,8 @@ export const FORMS: Record<FormId, FormHandler<never, never>> = {
     problemField: FIELDS.title.block,
     stale: 'This form is out of date; run /change new again.',
     read: readChangeForm,
-    submit: async ({ actor, meta, services }, data, raw) => services.changes.create(actor, { ...meta, channelId: data.channelId ?? meta.channelId, replyTo: undefined }, services.changes.fromForm(data.type, raw)),
+    submit: async ({ actor, meta, services }, data, raw) =>
+      services.changes.create(actor, { ...meta, channelId: data.channelId ?? meta.channelId, replyTo: undefined }, services.changes.fromForm(data.type, raw)),
   } satisfies FormHandler<{ type: ChangeType; channelId?: string | null }, ChangeFormValues> as never,
   [VIEWS.changeEdit]: {
     data: z.object({ changeId: z.string().uuid(), type: z.enum(['standard', 'normal', 'emergency']) }),

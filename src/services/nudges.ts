@@ -82,7 +82,12 @@ export class NudgeService {
     } else {
       await u.tx.nudge.create({ data: { id, workspaceId: row.workspaceId, subjectType: 'incident', subjectId: row.id, kind, level, text: encodeText(text), sentAt: u.now } });
     }
-    const who: Text = users.length ? joinText(users.map((x) => [mention(x)]), ' ') : [em(`(nobody holds the ${label} role)`)];
+    const who: Text = users.length
+      ? joinText(
+          users.map((x) => [mention(x)]),
+          ' ',
+        )
+      : [em(`(nobody holds the ${label} role)`)];
     if (row.channelId) {
       u.effects({
         op: 'postMessage',
@@ -211,7 +216,10 @@ export class NudgeService {
     const row = await tx.incident.findUniqueOrThrow({ where: { id: item.incidentId } });
     const when = payload.when === 'before' ? 'is due tomorrow' : 'is due today';
     await this.k.inTx(tx, this.k.systemActor(row.workspaceId), { requestId: `timer:${timer.id}` }, async (u) => {
-      u.effects({ op: 'dm', args: { user: externalOf(item.ownerId!), surface: { kind: 'incident.action', actionId: item.id, intro: `Reminder: your follow-up from ${incidentRef(row.number)} ${when} (${item.dueDate})` } } });
+      u.effects({
+        op: 'dm',
+        args: { user: externalOf(item.ownerId!), surface: { kind: 'incident.action', actionId: item.id, intro: `Reminder: your follow-up from ${incidentRef(row.number)} ${when} (${item.dueDate})` } },
+      });
       u.audit({ action: 'incident.action.remind', subjectType: 'incident', subjectId: incidentRef(row.number), after: { number: item.number, when: payload.when } });
     });
   }

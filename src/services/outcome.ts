@@ -25,13 +25,7 @@ export function failureText(requestId: string): string {
  * forms on every platform go through here, so a refusal is always audited and an unexpected
  * error always logged with the request's id.
  */
-export async function runRequest(
-  kernel: Kernel,
-  log: Logger,
-  meta: RequestMeta,
-  resolveActor: () => Promise<Actor>,
-  run: (actor: Actor) => Promise<Reply>,
-): Promise<Outcome> {
+export async function runRequest(kernel: Kernel, log: Logger, meta: RequestMeta, resolveActor: () => Promise<Actor>, run: (actor: Actor) => Promise<Reply>): Promise<Outcome> {
   let actor: Actor | undefined;
   try {
     actor = await resolveActor();

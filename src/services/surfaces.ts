@@ -24,9 +24,7 @@ export function surfaceDrawer(services: Services): (s: SurfaceRef) => Promise<Me
   // drawn once per version of the request, not once per copy.
   const drawn = new Map<string, Message>();
   const approvalCardOf = async (id: string): Promise<Message> => {
-    const stamp = await kernel.db.read((tx) =>
-      tx.approvalRequest.findUnique({ where: { id }, select: { updatedAt: true, status: true, reviewStatus: true, _count: { select: { votes: true } } } }),
-    );
+    const stamp = await kernel.db.read((tx) => tx.approvalRequest.findUnique({ where: { id }, select: { updatedAt: true, status: true, reviewStatus: true, _count: { select: { votes: true } } } }));
     if (!stamp) throw new SurfaceGone('approval request');
     // Votes can land within one millisecond: the vote count and status make the version.
     const key = `${id}:${stamp.updatedAt.getTime()}:${stamp.status}:${stamp.reviewStatus}:${stamp._count.votes}`;
@@ -57,7 +55,10 @@ export function surfaceDrawer(services: Services): (s: SurfaceRef) => Promise<Me
         if (!n) throw new SurfaceGone('nudge');
         const mentions = s.mentions ?? [];
         const lead: Text | undefined = mentions.length
-          ? joinText(mentions.map((u) => [mention(u)]), ' ')
+          ? joinText(
+              mentions.map((u) => [mention(u)]),
+              ' ',
+            )
           : s.nobody
             ? [em(rt`(nobody holds the ${s.nobody} role: grant it with ${code('/muster grant')})`)]
             : undefined;

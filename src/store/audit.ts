@@ -122,10 +122,7 @@ export class AuditLog {
     if (last?.keyId && !this.keyring.get(last.keyId)) {
       // Another process rotated to a key this one does not have. Writing on with the old
       // key would make entries that verification rejects (a retired key cannot add entries).
-      throw new AuditKeyError(
-        `the audit chain is keyed with ${last.keyId} since entry ${last.seq}, which this process does not have: ` +
-          'restart it with the current MUSTER_AUDIT_KEY',
-      );
+      throw new AuditKeyError(`the audit chain is keyed with ${last.keyId} since entry ${last.seq}, which this process does not have: ` + 'restart it with the current MUSTER_AUDIT_KEY');
     }
     let seq = last?.seq ?? 0;
     let prevHash = last?.hash ?? GENESIS_HASH;
@@ -198,10 +195,7 @@ export class AuditLog {
    * The periodic checkpoint: signs the head if it moved since the last one. Returns what it
    * found, so the caller can raise the alarm when the head is behind a published checkpoint.
    */
-  async checkpointIfMoved(
-    tx: Tx,
-    reason: CheckpointReason,
-  ): Promise<{ checkpoint?: Checkpoint; head?: number; lastPublished?: number }> {
+  async checkpointIfMoved(tx: Tx, reason: CheckpointReason): Promise<{ checkpoint?: Checkpoint; head?: number; lastPublished?: number }> {
     await this.lockChain(tx);
     const head = await tx.auditEntry.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true, hash: true } });
     const published = await tx.auditCheckpoint.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true, hash: true } });
@@ -238,8 +232,7 @@ export interface TrailResult extends VerifyResult {
 }
 
 const short = (hash: string) => hash.slice(0, 12);
-const entries = (from: number, to: number, verb: 'are' | 'were') =>
-  from === to ? `entry ${from} ${verb === 'are' ? 'is' : 'was'}` : `entries ${from}..${to} ${verb}`;
+const entries = (from: number, to: number, verb: 'are' | 'were') => (from === to ? `entry ${from} ${verb === 'are' ? 'is' : 'was'}` : `entries ${from}..${to} ${verb}`);
 const describe = (c: FoundCheckpoint) => `checkpoint seq=${c.seq} of ${c.at} (${c.source})`;
 
 /**
@@ -282,9 +275,7 @@ export async function verifyAudit(
   const retired = new Map<string, number>();
   let after = 0;
   for (;;) {
-    const rows = (await db.read((tx) =>
-      tx.auditEntry.findMany({ where: { seq: { gt: after } }, orderBy: { seq: 'asc' }, take: batch }),
-    )) as AuditRow[];
+    const rows = (await db.read((tx) => tx.auditEntry.findMany({ where: { seq: { gt: after } }, orderBy: { seq: 'asc' }, take: batch }))) as AuditRow[];
     if (rows.length === 0) break;
     for (const row of rows) {
       after = row.seq;
@@ -318,16 +309,13 @@ export async function verifyAudit(
     const newest = pending[pending.length - 1]!;
     report.checked += pending.length - next;
     report.problems.push(
-      `${entries((head?.seq ?? 0) + 1, newest.seq, 'are')} missing: the trail was truncated ` +
-        `(${describe(newest)} is not on the chain, whose newest entry is ${head?.seq ?? 'none'})`,
+      `${entries((head?.seq ?? 0) + 1, newest.seq, 'are')} missing: the trail was truncated ` + `(${describe(newest)} is not on the chain, whose newest entry is ${head?.seq ?? 'none'})`,
     );
   }
   if (!firstBad && checked > 0 && keyIds.length === 0) {
     firstBad = {
       seq: 1,
-      problem:
-        'no entry is keyed, so nothing proves who wrote the chain ' +
-        '(a rewrite without the key looks like this; a chain from before keying is sealed at the next start of Muster)',
+      problem: 'no entry is keyed, so nothing proves who wrote the chain ' + '(a rewrite without the key looks like this; a chain from before keying is sealed at the next start of Muster)',
     };
   }
   report.newestOnChain = lastMatch;
@@ -335,14 +323,7 @@ export async function verifyAudit(
   return { ok, checked, lastHash: prevHash, legacy, keyIds, head, ...(firstBad ? { firstBad } : {}), checkpoints: report };
 }
 
-function entryProblem(
-  row: AuditRow,
-  expectedSeq: number,
-  prevHash: string,
-  keyring: AuditKeyring,
-  keyIds: string[],
-  retired: Map<string, number>,
-): string | undefined {
+function entryProblem(row: AuditRow, expectedSeq: number, prevHash: string, keyring: AuditKeyring, keyIds: string[], retired: Map<string, number>): string | undefined {
   if (row.seq !== expectedSeq) return `entry ${expectedSeq} is missing (next present is ${row.seq})`;
   if (row.prevHash !== prevHash) return 'prev_hash does not match the hash of the entry before it';
   const { hash, keyId, ...rest } = row;

@@ -71,10 +71,7 @@ export function resolveAuditKeys(env: AuditKeyEnv, databaseUrl: string): AuditKe
   const provider = providerOf(databaseUrl);
   const database = provider === 'sqlite' ? sqlitePath(databaseUrl) : undefined;
   if (provider === 'postgresql' || database === ':memory:') {
-    const why =
-      provider === 'postgresql'
-        ? 'On PostgreSQL every replica must use the same audit key, so Muster does not make one'
-        : 'An in-memory database has no directory for a key file';
+    const why = provider === 'postgresql' ? 'On PostgreSQL every replica must use the same audit key, so Muster does not make one' : 'An in-memory database has no directory for a key file';
     throw new AuditKeyError(
       `MUSTER_AUDIT_KEY is not set. ${why}: set MUSTER_AUDIT_KEY to a secret of at least ${MIN_AUDIT_KEY_LENGTH} characters ` +
         '(e.g. `openssl rand -hex 32`), the same for every process and for the muster CLI. See docs/deployment.md#the-audit-key.',
@@ -95,9 +92,7 @@ export function resolveAuditKeys(env: AuditKeyEnv, databaseUrl: string): AuditKe
   }
   const secret = readFileSync(file, 'utf8').trim();
   if (secret.length < MIN_AUDIT_KEY_LENGTH || secret.includes(',')) {
-    throw new AuditKeyError(
-      `${file} holds no usable audit key (at least ${MIN_AUDIT_KEY_LENGTH} characters, no comma). Set MUSTER_AUDIT_KEY instead.`,
-    );
+    throw new AuditKeyError(`${file} holds no usable audit key (at least ${MIN_AUDIT_KEY_LENGTH} characters, no comma). Set MUSTER_AUDIT_KEY instead.`);
   }
   const warnings: string[] = [];
   if ((statSync(file).mode & 0o077) !== 0) warnings.push(`${file} is readable by other users: chmod 600 it`);

@@ -67,7 +67,10 @@ export async function claimEvents(db: Database, clock: Clock, owner: string, lim
     );
     if (!picked.length) return [];
     const ids = picked.map((r) => Number(r.id));
-    await tx.inboxEvent.updateMany({ where: { id: { in: ids } }, data: { status: 'running', leasedBy: owner, leaseUntil: new Date(now.getTime() + leaseMs), attempts: { increment: 1 }, updatedAt: now } });
+    await tx.inboxEvent.updateMany({
+      where: { id: { in: ids } },
+      data: { status: 'running', leasedBy: owner, leaseUntil: new Date(now.getTime() + leaseMs), attempts: { increment: 1 }, updatedAt: now },
+    });
     return (await tx.inboxEvent.findMany({ where: { id: { in: ids } }, orderBy: { id: 'asc' } })) as InboxRow[];
   });
 }

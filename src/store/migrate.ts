@@ -226,10 +226,11 @@ async function migratePostgres(url: string, migrations: Migration[], steps: read
       await client.query('BEGIN');
       try {
         await client.query(m.sql);
-        await client.query(
-          'INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, started_at, applied_steps_count) VALUES ($1, $2, now(), $3, now(), 1)',
-          [randomUUID(), m.checksum, m.name],
-        );
+        await client.query('INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, started_at, applied_steps_count) VALUES ($1, $2, now(), $3, now(), 1)', [
+          randomUUID(),
+          m.checksum,
+          m.name,
+        ]);
         await client.query('COMMIT');
       } catch (e) {
         await client.query('ROLLBACK');
@@ -248,9 +249,7 @@ async function migratePostgres(url: string, migrations: Migration[], steps: read
 /** Names of committed migrations and data steps the database has not applied (empty when ready). */
 export async function pendingMigrations(db: Database, steps: readonly DataStep[] = DATA_STEPS): Promise<string[]> {
   const all = loadMigrations(db.provider);
-  const rows = await db.read((tx) =>
-    tx.$queryRawUnsafe<{ migration_name: string }[]>('SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL'),
-  );
+  const rows = await db.read((tx) => tx.$queryRawUnsafe<{ migration_name: string }[]>('SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL'));
   const done = new Set(rows.map((r) => r.migration_name));
   const pending = all.map((m) => m.name).filter((n) => !done.has(n));
   if (!steps.length) return pending;

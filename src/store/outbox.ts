@@ -216,9 +216,7 @@ export async function resultsOf(db: Database, ids: number[]): Promise<Map<number
 }
 
 export async function listEffects(db: Database, statuses: string[], limit = 100): Promise<OutboxRow[]> {
-  return (await db.read((tx) =>
-    tx.outboxEffect.findMany({ where: { status: { in: statuses } }, orderBy: { id: 'asc' }, take: limit }),
-  )) as OutboxRow[];
+  return (await db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: statuses } }, orderBy: { id: 'asc' }, take: limit }))) as OutboxRow[];
 }
 
 /**

@@ -52,15 +52,8 @@ export async function scheduleTimer(tx: Tx, clock: Clock, spec: TimerSpec): Prom
 }
 
 /** Cancels pending timers by key, or every pending timer of a subject (optionally of some kinds). */
-export async function cancelTimers(
-  tx: Tx,
-  clock: Clock,
-  by: { key: string } | { subjectType: string; subjectId: string; kinds?: string[] },
-): Promise<number> {
-  const where =
-    'key' in by
-      ? { key: by.key }
-      : { subjectType: by.subjectType, subjectId: by.subjectId, ...(by.kinds ? { kind: { in: by.kinds } } : {}) };
+export async function cancelTimers(tx: Tx, clock: Clock, by: { key: string } | { subjectType: string; subjectId: string; kinds?: string[] }): Promise<number> {
+  const where = 'key' in by ? { key: by.key } : { subjectType: by.subjectType, subjectId: by.subjectId, ...(by.kinds ? { kind: { in: by.kinds } } : {}) };
   const r = await tx.timer.updateMany({
     where: { ...where, status: { in: ['pending', 'claimed'] } },
     data: { status: 'cancelled', updatedAt: clock.now(), leaseUntil: null },

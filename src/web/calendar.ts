@@ -108,7 +108,15 @@ function changeEvent(c: CalendarChange, zone: string): ICalEventData {
     start: c.start,
     end: c.end,
     summary: `${c.ref} ${title} (${c.environment}, ${status})`,
-    description: [`${c.ref}: ${title}`, `Type: ${c.type}`, `Risk: ${c.riskLevel}`, `Status: ${status}`, `Environment: ${c.environment}`, `Window: ${local}`, `Details in chat: /change show ${c.ref}`].join('\n'),
+    description: [
+      `${c.ref}: ${title}`,
+      `Type: ${c.type}`,
+      `Risk: ${c.riskLevel}`,
+      `Status: ${status}`,
+      `Environment: ${c.environment}`,
+      `Window: ${local}`,
+      `Details in chat: /change show ${c.ref}`,
+    ].join('\n'),
     // Pending changes may still be rejected or moved.
     status: c.status === 'pending' ? ICalEventStatus.TENTATIVE : ICalEventStatus.CONFIRMED,
     categories: [{ name: 'Change' }],

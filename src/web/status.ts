@@ -70,9 +70,7 @@ export async function statusSnapshot(db: Database, workspaceId: string, now: Dat
   const incidents = await db.read((tx) => publicIncidents(tx, workspaceId, now, RECENT_MS));
   const views = incidents.map(toStatusIncident);
   const active = views.filter((i) => ACTIVE.has(i.status)).sort((a, b) => b.publishedAt.localeCompare(a.publishedAt));
-  const resolved = views
-    .filter((i) => !ACTIVE.has(i.status))
-    .sort((a, b) => (b.resolvedAt ?? b.publishedAt).localeCompare(a.resolvedAt ?? a.publishedAt));
+  const resolved = views.filter((i) => !ACTIVE.has(i.status)).sort((a, b) => (b.resolvedAt ?? b.publishedAt).localeCompare(a.resolvedAt ?? a.publishedAt));
   return { generatedAt: isoUtc(now), active, resolved };
 }
 
@@ -134,9 +132,7 @@ function renderIncident(i: StatusIncident): string {
     ['Posted', time(i.publishedAt)],
     ...(i.resolvedAt ? [['Resolved', time(i.resolvedAt)]] : []),
   ];
-  const updates = i.updates.length
-    ? `<ol class="updates">${i.updates.map((u) => `<li>${time(u.at)}<p>${escapeHtml(u.text)}</p></li>`).join('')}</ol>`
-    : '<p class="empty">No public updates yet.</p>';
+  const updates = i.updates.length ? `<ol class="updates">${i.updates.map((u) => `<li>${time(u.at)}<p>${escapeHtml(u.text)}</p></li>`).join('')}</ol>` : '<p class="empty">No public updates yet.</p>';
   return `<li class="${escapeHtml(i.status)}${active ? '' : ' resolved'}"><article aria-labelledby="${escapeHtml(headingId)}">
 <h3 id="${escapeHtml(headingId)}"><span class="ref">${escapeHtml(i.ref)}</span> ${escapeHtml(i.title)}</h3>
 <dl class="facts">${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>

@@ -60,10 +60,7 @@ function view(changes: Partial<IncidentChanges>, over: Partial<IncidentView> = {
 }
 
 /** The card's text, people as @id. */
-const text = (blocks: Block[] = []) =>
-  blocks
-    .map((b) => (b.kind === 'section' ? plainText(b.text) : b.kind === 'context' ? b.items.map((i) => plainText(i)).join(' | ') : ''))
-    .join('\n');
+const text = (blocks: Block[] = []) => blocks.map((b) => (b.kind === 'section' ? plainText(b.text) : b.kind === 'context' ? b.items.map((i) => plainText(i)).join(' | ') : '')).join('\n');
 
 describe('the incident card lists what changed', () => {
   it('at most five changes, suspected causes first and marked, then "and N more"', () => {
@@ -78,7 +75,10 @@ describe('the incident card lists what changed', () => {
   });
 
   it('names suspected causes from elsewhere, the changes raised here, and says when nothing changed', () => {
-    const t = text(incidentCard(view({ suspectedElsewhere: [chg(9, { suspected: true, systems: ['db'], outcome: 'rolled_back' })], raised: [chg(10, { status: 'pending', implementedAt: null, outcome: null })] })).blocks);
+    const t = text(
+      incidentCard(view({ suspectedElsewhere: [chg(9, { suspected: true, systems: ['db'], outcome: 'rolled_back' })], raised: [chg(10, { status: 'pending', implementedAt: null, outcome: null })] }))
+        .blocks,
+    );
     expect(t).toContain('Also suspected:');
     expect(t).toMatch(/CHG-9 Change 9 \(db, production, rolled back .+\) — suspected cause/);
     expect(t).toContain('Changes raised here: CHG-10 (pending)');

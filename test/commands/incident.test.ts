@@ -107,10 +107,7 @@ const ACCEPTED: [string, IncidentArgs][] = [
   ['action add alerting @carol', { sub: 'action', target: here, text: 'add alerting', owner: { kind: 'name', name: 'carol' } }],
   ['action add alerting @carol due 2026-12-01', { sub: 'action', target: here, text: 'add alerting', owner: { kind: 'name', name: 'carol' }, due: '2026-12-01' }],
   ['action add alerting carol@example.com', { sub: 'action', target: here, text: 'add alerting', owner: { kind: 'email', email: 'carol@example.com' } }],
-  [
-    'action add alerting carol@example.com due 2026-12-01',
-    { sub: 'action', target: here, text: 'add alerting', owner: { kind: 'email', email: 'carol@example.com' }, due: '2026-12-01' },
-  ],
+  ['action add alerting carol@example.com due 2026-12-01', { sub: 'action', target: here, text: 'add alerting', owner: { kind: 'email', email: 'carol@example.com' }, due: '2026-12-01' }],
   ['action mail a@b.example first', { sub: 'action', target: here, text: 'mail a@b.example first' }],
   ['action tell everyone @here', { sub: 'action', target: here, text: 'tell everyone @here' }],
   // Slack sends a picked @channel as <!channel>: it reads as the words the person saw, never a ping.

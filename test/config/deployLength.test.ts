@@ -22,7 +22,10 @@ describe('changes.deployLength', () => {
   it('warns when it is longer than every window that takes normal changes (every deployment would be held)', () => {
     expect(warnings('changes:\n  deployLength: 6h\n')).toEqual([]);
     expect(warnings('changes:\n  deployLength: 7h\n')).toEqual([
-      ['changes.deployLength', 'a deployment is taken to last 7h, longer than any window that takes normal changes (the longest is 6h), so every deployment where windows are enforced is held; shorten it'],
+      [
+        'changes.deployLength',
+        'a deployment is taken to last 7h, longer than any window that takes normal changes (the longest is 6h), so every deployment where windows are enforced is held; shorten it',
+      ],
     ]);
   });
 });

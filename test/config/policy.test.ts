@@ -22,7 +22,10 @@ describe('policy defaults encode PRODUCT.md', () => {
     expect(env.dev!.steps).toEqual([]);
     expect(env.uat!.steps[0]!.require).toEqual([{ anyOf: ['qa_lead'], count: 1 }]);
     expect(env.staging!.steps[0]!.require).toEqual([{ anyOf: ['qa_lead', 'tech_lead'], count: 1 }]);
-    expect(env.preprod!.steps[0]!.require).toEqual([{ anyOf: ['product_owner'], count: 1 }, { anyOf: ['tech_lead', 'cto'], count: 1 }]);
+    expect(env.preprod!.steps[0]!.require).toEqual([
+      { anyOf: ['product_owner'], count: 1 },
+      { anyOf: ['tech_lead', 'cto'], count: 1 },
+    ]);
     expect(env.production!.steps[0]!.require).toEqual([
       { anyOf: ['release_manager'], count: 1 },
       { anyOf: ['cto'], count: 1 },
@@ -57,7 +60,7 @@ describe('policy defaults encode PRODUCT.md', () => {
 });
 
 describe('reminders and escalation fit inside expiry', () => {
-  it('deployments get their own path, every step of it before the 24h expiry; decision rights keep PRODUCT.md\'s', () => {
+  it("deployments get their own path, every step of it before the 24h expiry; decision rights keep PRODUCT.md's", () => {
     const p = defaultPolicy();
     expect(p.approvals.deployment.escalation.map((s) => [s.notify, s.after / HOUR])).toEqual([
       ['approvers', 2],
@@ -284,7 +287,13 @@ describe('changes: defaults', () => {
       otherwise: { approvers: ['release_manager'], within: 4 * HOUR },
     });
     expect(c.review).toEqual({ within: 5 * 24 * HOUR, remindEvery: 24 * HOUR });
-    expect(c.exceptions).toEqual({ approvers: [{ anyOf: ['cto'], count: 1 }, { anyOf: ['release_manager'], count: 1 }], ttl: 24 * HOUR });
+    expect(c.exceptions).toEqual({
+      approvers: [
+        { anyOf: ['cto'], count: 1 },
+        { anyOf: ['release_manager'], count: 1 },
+      ],
+      ttl: 24 * HOUR,
+    });
     expect(c.verification.nudgeAfter).toEqual([HOUR, 24 * HOUR]);
     expect(Object.fromEntries(Object.entries(c.checklists).map(([k, v]) => [k, v.length]))).toEqual({ standard: 4, normal: 8, emergency: 4 });
     expect(c.checklists.normal.map((i) => i.id)).toEqual(expect.arrayContaining(['rollback-tested', 'backups-verified', 'monitoring', 'runbook', 'stakeholders', 'oncall-aware']));
@@ -308,24 +317,39 @@ describe('changes: problems', () => {
     expect(problems('changes:\n  windows:\n    - { days: [mon], start: "10:00", end: "10:00", allow: [normal] }\n')).toHaveLength(1);
   });
   it('a quorum larger than the seats, seats sharing a name', () => {
-    expect(problems('changes:\n  cab:\n    quorum: 5\n')).toEqual([['changes.cab.quorum', 'the quorum is larger than the number of seats, so no change could ever be approved; lower it or add seats']]);
-    expect(problems('changes:\n  cab:\n    quorum: 1\n    seats: [{ name: a, anyOf: [cto] }, { name: a, anyOf: [vp] }]\n')).toEqual([['changes.cab.seats', 'two seats share a name; name each seat differently']]);
+    expect(problems('changes:\n  cab:\n    quorum: 5\n')).toEqual([
+      ['changes.cab.quorum', 'the quorum is larger than the number of seats, so no change could ever be approved; lower it or add seats'],
+    ]);
+    expect(problems('changes:\n  cab:\n    quorum: 1\n    seats: [{ name: a, anyOf: [cto] }, { name: a, anyOf: [vp] }]\n')).toEqual([
+      ['changes.cab.seats', 'two seats share a name; name each seat differently'],
+    ]);
   });
   it('dates: not in the calendar, a range backwards', () => {
     expect(problems('changes:\n  holidays: [{ name: x, date: "2026-02-30" }]\n')).toEqual([['changes.holidays.0.date', 'not a date in the calendar (YYYY-MM-DD)']]);
-    expect(problems('changes:\n  campaignFreezes: [{ name: x, start: "2026-12-01", end: "2026-11-01" }]\n')).toEqual([['changes.campaignFreezes.0.end', 'a campaign freeze must end on or after its start']]);
+    expect(problems('changes:\n  campaignFreezes: [{ name: x, start: "2026-12-01", end: "2026-11-01" }]\n')).toEqual([
+      ['changes.campaignFreezes.0.end', 'a campaign freeze must end on or after its start'],
+    ]);
     expect(problems('changes:\n  blackouts: [{ name: x, start: "2026-12-01", end: "2026-11-01" }]\n')).toEqual([['changes.blackouts.0.end', 'a blackout must end on or after its start']]);
     expect(problems('changes:\n  blackouts: [{ name: x, start: "2026-12-01" }]\n')).toEqual([]);
   });
   it('environments and systems must exist', () => {
-    expect(problems('changes:\n  enforcedIn: [prod]\n')).toEqual([['changes.enforcedIn.0', '"prod" is not an environment of approvals.deployment.environments (dev, uat, staging, preprod, production)']]);
-    expect(problems('changes:\n  enforcedIn: all\n  blackouts: [{ name: x, start: "2026-12-01", environments: [stage] }]\n')[0]).toEqual(['changes.blackouts.0.environments.0', expect.stringContaining('"stage" is not an environment')]);
+    expect(problems('changes:\n  enforcedIn: [prod]\n')).toEqual([
+      ['changes.enforcedIn.0', '"prod" is not an environment of approvals.deployment.environments (dev, uat, staging, preprod, production)'],
+    ]);
+    expect(problems('changes:\n  enforcedIn: all\n  blackouts: [{ name: x, start: "2026-12-01", environments: [stage] }]\n')[0]).toEqual([
+      'changes.blackouts.0.environments.0',
+      expect.stringContaining('"stage" is not an environment'),
+    ]);
     const catalogue = 'changes:\n  standardCatalogue: [{ id: rotate, title: Rotate, systems: [dns] }]\n';
     expect(problems(catalogue)).toEqual([]);
-    expect(problems(`approvals:\n  deployment:\n    components: [api, web]\n${catalogue}`)).toEqual([['changes.standardCatalogue.0.systems.0', '"dns" is not a system of approvals.deployment.components (api, web)']]);
+    expect(problems(`approvals:\n  deployment:\n    components: [api, web]\n${catalogue}`)).toEqual([
+      ['changes.standardCatalogue.0.systems.0', '"dns" is not a system of approvals.deployment.components (api, web)'],
+    ]);
   });
   it('checklists and catalogue ids are unique; the commander pseudo-role is for emergency approval only', () => {
-    expect(problems('changes:\n  checklists:\n    normal: [{ id: a, text: A }, { id: a, text: B }]\n')).toEqual([['changes.checklists.normal', 'two items of one checklist share an id; make each id unique']]);
+    expect(problems('changes:\n  checklists:\n    normal: [{ id: a, text: A }, { id: a, text: B }]\n')).toEqual([
+      ['changes.checklists.normal', 'two items of one checklist share an id; make each id unique'],
+    ]);
     expect(problems('changes:\n  standardCatalogue: [{ id: a, title: A }, { id: a, title: B }]\n')).toEqual([['changes.standardCatalogue', 'two catalogue entries share an id; make each id unique']]);
     expect(problems('changes:\n  cab:\n    seats: [{ name: ic, anyOf: [incident_commander] }]\n    quorum: 1\n')[0]![0]).toBe('changes.cab.seats.0.anyOf.0');
   });

@@ -17,16 +17,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { ChatError, type ChatPort, type PerformContext } from '../../src/platforms/port.ts';
-import {
-  EFFECT_OPS,
-  NO_CAPABILITIES,
-  type Capabilities,
-  type EffectOp,
-  type EffectResults,
-  type PortArgs,
-  type PortEffect,
-  type ReplyHandle,
-} from '../../src/platforms/effects.ts';
+import { EFFECT_OPS, NO_CAPABILITIES, type Capabilities, type EffectOp, type EffectResults, type PortArgs, type PortEffect, type ReplyHandle } from '../../src/platforms/effects.ts';
 import type { Text } from '../../src/domain/text.ts';
 import type { Message } from '../../blocks/surface.ts';
 import { ACTIONS } from '../../blocks/actionIds.ts';
@@ -82,11 +73,7 @@ export interface ShownChannel {
  * - applied_then_server_error: the platform does it, then answers a 5xx ("applied, answer lost");
  * - applied_then_dropped: the platform does it, then the connection drops without an answer.
  */
-export type Fault =
-  | { kind: 'rate_limited'; retryAfterSec: number }
-  | { kind: 'server_error' }
-  | { kind: 'applied_then_server_error' }
-  | { kind: 'applied_then_dropped' };
+export type Fault = { kind: 'rate_limited'; retryAfterSec: number } | { kind: 'server_error' } | { kind: 'applied_then_server_error' } | { kind: 'applied_then_dropped' };
 
 /** What a platform's adapter gives the contract: its port, and seeding, reading and faults over its fake. */
 export interface ContractTarget {
@@ -208,8 +195,7 @@ export function describePortContract(name: string, setup: () => Promise<Contract
     /** The same effect, attempted again after an attempt whose outcome is unknown. */
     const retry = (ctx: PerformContext): PerformContext => ({ ...ctx, uncertain: true, now: new Date() });
 
-    const perform = <K extends EffectOp>(op: K, args: PortArgs<K>, ctx: PerformContext = context(), p: ChatPort = port): Promise<EffectResults[K]> =>
-      p.perform({ op, args }, ctx);
+    const perform = <K extends EffectOp>(op: K, args: PortArgs<K>, ctx: PerformContext = context(), p: ChatPort = port): Promise<EffectResults[K]> => p.perform({ op, args }, ctx);
 
     /** The ChatError an attempt fails with. */
     const failure = async (attempt: Promise<unknown>): Promise<ChatError> => {
@@ -407,7 +393,14 @@ export function describePortContract(name: string, setup: () => Promise<Contract
             { kind: 'fields', fields: [{ label: 'Service', value: 'api' }] },
             { kind: 'context', items: ['asked today'] },
             { kind: 'divider' },
-            { kind: 'actions', id: 'a1', buttons: [{ label: 'Approve', action: ACTIONS.approval.approve, value: 'r1', style: 'primary' }, { label: 'Reject', action: ACTIONS.approval.reject, value: 'r1' }] },
+            {
+              kind: 'actions',
+              id: 'a1',
+              buttons: [
+                { label: 'Approve', action: ACTIONS.approval.approve, value: 'r1', style: 'primary' },
+                { label: 'Reject', action: ACTIONS.approval.reject, value: 'r1' },
+              ],
+            },
           ],
         };
         const r = await perform('postMessage', { channel, message });
@@ -434,7 +427,13 @@ export function describePortContract(name: string, setup: () => Promise<Contract
 
       contractCase('updateMessage: a redraw shows exactly what it asks (text only: the earlier buttons are gone)', async () => {
         const channel = await t.channel();
-        const card: Message = { text: 'card', blocks: [{ kind: 'section', text: 'Waiting' }, { kind: 'actions', id: 'a1', buttons: [{ label: 'Approve', action: ACTIONS.approval.approve, value: 'r1' }] }] };
+        const card: Message = {
+          text: 'card',
+          blocks: [
+            { kind: 'section', text: 'Waiting' },
+            { kind: 'actions', id: 'a1', buttons: [{ label: 'Approve', action: ACTIONS.approval.approve, value: 'r1' }] },
+          ],
+        };
         const r = await perform('postMessage', { channel, message: card });
         expect((await t.messages(channel))[0]!.buttons).toEqual(['Approve']);
         await perform('updateMessage', { channel, ts: r.ts, text: 'Approved by someone' });

@@ -213,9 +213,7 @@ class SlackTarget implements ContractTarget {
   /** Whether the last call that wrote this message asked Slack to parse bare `@here` words. */
   private bareMentionsLive(ts: string): boolean {
     const writes = this.fake.calls.filter(
-      (c) =>
-        (c.method === 'chat.postMessage' && (c.response ?? c.appliedResponse)?.ts === ts) ||
-        (c.method === 'chat.update' && c.args.ts === ts && (c.response ?? c.appliedResponse)?.ok === true),
+      (c) => (c.method === 'chat.postMessage' && (c.response ?? c.appliedResponse)?.ts === ts) || (c.method === 'chat.update' && c.args.ts === ts && (c.response ?? c.appliedResponse)?.ok === true),
     );
     return parsesBareMentions(writes.at(-1)?.args);
   }
@@ -254,7 +252,12 @@ class SlackTarget implements ContractTarget {
 
   async channelsNamed(name: string): Promise<ShownChannel[]> {
     const numbered = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(-\\d+)?$`);
-    const found = await Promise.all(this.fake.allChannels().filter((c) => numbered.test(c.name)).map((c) => this.channelInfo(c.id)));
+    const found = await Promise.all(
+      this.fake
+        .allChannels()
+        .filter((c) => numbered.test(c.name))
+        .map((c) => this.channelInfo(c.id)),
+    );
     return found.filter((c): c is ShownChannel => c !== undefined);
   }
 

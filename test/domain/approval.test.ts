@@ -52,7 +52,14 @@ const CHAIN: Route = {
 const QUORUM: Route = { steps: [{ require: [{ anyOf: ['qa_lead'], count: 2 }] }] };
 /** A quorum next to a requirement that overlaps it. */
 const QUORUM_PLUS: Route = {
-  steps: [{ require: [{ anyOf: ['qa_lead'], count: 2 }, { anyOf: ['qa_lead', 'tech_lead'], count: 1 }] }],
+  steps: [
+    {
+      require: [
+        { anyOf: ['qa_lead'], count: 2 },
+        { anyOf: ['qa_lead', 'tech_lead'], count: 1 },
+      ],
+    },
+  ],
 };
 
 const REQUESTER = 'U_REQ';
@@ -104,7 +111,16 @@ const TABLES: Record<keyof typeof ROUTES, Row[]> = {
     { name: 'the requester cannot approve', votes: [[REQUESTER, ['qa_lead'], 'approve', 'self']], status: 'pending', progress: '0/1', missing: 'qa_lead' },
     { name: 'qa_lead rejects', votes: [['A', ['qa_lead'], 'reject']], status: 'rejected', progress: '0/1', missing: 'qa_lead', rejectedBy: 'A' },
     { name: 'a rejection by a non-approver is refused', votes: [['A', ['engineer'], 'reject', 'not_eligible']], status: 'pending', progress: '0/1', missing: 'qa_lead' },
-    { name: 'a second qa_lead after approval: decided', votes: [['A', ['qa_lead']], ['B', ['qa_lead'], 'approve', 'decided']], status: 'approved', progress: '1/1', missing: 'nothing more' },
+    {
+      name: 'a second qa_lead after approval: decided',
+      votes: [
+        ['A', ['qa_lead']],
+        ['B', ['qa_lead'], 'approve', 'decided'],
+      ],
+      status: 'approved',
+      progress: '1/1',
+      missing: 'nothing more',
+    },
   ],
   staging: [
     { name: 'no votes', votes: [], status: 'pending', progress: '0/1', missing: 'qa_lead or tech_lead' },
@@ -117,52 +133,338 @@ const TABLES: Record<keyof typeof ROUTES, Row[]> = {
     { name: 'no votes', votes: [], status: 'pending', progress: '0/2', missing: 'product_owner and tech_lead or cto' },
     { name: 'product_owner', votes: [['A', ['product_owner']]], status: 'pending', progress: '1/2', missing: 'tech_lead or cto' },
     { name: 'cto', votes: [['A', ['cto']]], status: 'pending', progress: '1/2', missing: 'product_owner' },
-    { name: 'product_owner + cto', votes: [['A', ['product_owner']], ['B', ['cto']]], status: 'approved', progress: '2/2', missing: 'nothing more' },
-    { name: 'tech_lead + product_owner', votes: [['A', ['tech_lead']], ['B', ['product_owner']]], status: 'approved', progress: '2/2', missing: 'nothing more' },
-    { name: 'tech_lead then cto: the second is covered', votes: [['A', ['tech_lead']], ['B', ['cto'], 'approve', 'covered']], status: 'pending', progress: '1/2', missing: 'product_owner' },
-    { name: 'two product_owners: the second is covered', votes: [['A', ['product_owner']], ['B', ['product_owner'], 'approve', 'covered']], status: 'pending', progress: '1/2', missing: 'tech_lead or cto' },
+    {
+      name: 'product_owner + cto',
+      votes: [
+        ['A', ['product_owner']],
+        ['B', ['cto']],
+      ],
+      status: 'approved',
+      progress: '2/2',
+      missing: 'nothing more',
+    },
+    {
+      name: 'tech_lead + product_owner',
+      votes: [
+        ['A', ['tech_lead']],
+        ['B', ['product_owner']],
+      ],
+      status: 'approved',
+      progress: '2/2',
+      missing: 'nothing more',
+    },
+    {
+      name: 'tech_lead then cto: the second is covered',
+      votes: [
+        ['A', ['tech_lead']],
+        ['B', ['cto'], 'approve', 'covered'],
+      ],
+      status: 'pending',
+      progress: '1/2',
+      missing: 'product_owner',
+    },
+    {
+      name: 'two product_owners: the second is covered',
+      votes: [
+        ['A', ['product_owner']],
+        ['B', ['product_owner'], 'approve', 'covered'],
+      ],
+      status: 'pending',
+      progress: '1/2',
+      missing: 'tech_lead or cto',
+    },
     { name: 'one person holding both parts counts once', votes: [['A', ['product_owner', 'tech_lead']]], status: 'pending', progress: '1/2', missing: 'tech_lead or cto' },
-    { name: 'both parts, then a product_owner: the first moves over', votes: [['A', ['product_owner', 'tech_lead']], ['B', ['product_owner']]], status: 'approved', progress: '2/2', missing: 'nothing more' },
-    { name: 'both parts, then a cto', votes: [['A', ['product_owner', 'cto']], ['B', ['cto']]], status: 'approved', progress: '2/2', missing: 'nothing more' },
-    { name: 'the same person twice', votes: [['A', ['product_owner']], ['A', ['product_owner'], 'approve', 'already_voted']], status: 'pending', progress: '1/2', missing: 'tech_lead or cto' },
-    { name: 'product_owner, then tech_lead rejects', votes: [['A', ['product_owner']], ['B', ['tech_lead'], 'reject']], status: 'rejected', progress: '1/2', missing: 'tech_lead or cto', rejectedBy: 'B' },
+    {
+      name: 'both parts, then a product_owner: the first moves over',
+      votes: [
+        ['A', ['product_owner', 'tech_lead']],
+        ['B', ['product_owner']],
+      ],
+      status: 'approved',
+      progress: '2/2',
+      missing: 'nothing more',
+    },
+    {
+      name: 'both parts, then a cto',
+      votes: [
+        ['A', ['product_owner', 'cto']],
+        ['B', ['cto']],
+      ],
+      status: 'approved',
+      progress: '2/2',
+      missing: 'nothing more',
+    },
+    {
+      name: 'the same person twice',
+      votes: [
+        ['A', ['product_owner']],
+        ['A', ['product_owner'], 'approve', 'already_voted'],
+      ],
+      status: 'pending',
+      progress: '1/2',
+      missing: 'tech_lead or cto',
+    },
+    {
+      name: 'product_owner, then tech_lead rejects',
+      votes: [
+        ['A', ['product_owner']],
+        ['B', ['tech_lead'], 'reject'],
+      ],
+      status: 'rejected',
+      progress: '1/2',
+      missing: 'tech_lead or cto',
+      rejectedBy: 'B',
+    },
     // checkVote: "rejecting needs a role of the open step" — also when that role's part is covered.
-    { name: 'a second product_owner may still reject', votes: [['A', ['product_owner']], ['B', ['product_owner'], 'reject']], status: 'rejected', progress: '1/2', missing: 'tech_lead or cto', rejectedBy: 'B' },
+    {
+      name: 'a second product_owner may still reject',
+      votes: [
+        ['A', ['product_owner']],
+        ['B', ['product_owner'], 'reject'],
+      ],
+      status: 'rejected',
+      progress: '1/2',
+      missing: 'tech_lead or cto',
+      rejectedBy: 'B',
+    },
     { name: 'security_lead may not reject', votes: [['A', ['security_lead'], 'reject', 'not_eligible']], status: 'pending', progress: '0/2', missing: 'product_owner and tech_lead or cto' },
   ],
   production: [
     { name: 'no votes', votes: [], status: 'pending', progress: '0/3', missing: `release_manager and cto and ${THIRD}` },
     { name: 'release_manager', votes: [['A', [RM]]], status: 'pending', progress: '1/3', missing: `cto and ${THIRD}` },
-    { name: 'release_manager + cto', votes: [['A', [RM]], ['B', ['cto']]], status: 'pending', progress: '2/3', missing: THIRD },
-    { name: 'rm + cto + security_lead', votes: [['A', [RM]], ['B', ['cto']], ['C', ['security_lead']]], status: 'approved', progress: '3/3', missing: 'nothing more' },
-    { name: 'rm + cto + tech_lead', votes: [['A', [RM]], ['B', ['cto']], ['C', ['tech_lead']]], status: 'approved', progress: '3/3', missing: 'nothing more' },
-    { name: 'product_owner + cto + rm', votes: [['A', ['product_owner']], ['B', ['cto']], ['C', [RM]]], status: 'approved', progress: '3/3', missing: 'nothing more' },
-    { name: 'platform_owner + rm + cto', votes: [['A', ['platform_owner']], ['B', [RM]], ['C', ['cto']]], status: 'approved', progress: '3/3', missing: 'nothing more' },
-    { name: 'three third-part roles do not make three', votes: [['A', ['tech_lead']], ['B', ['security_lead'], 'approve', 'covered'], ['C', ['platform_owner'], 'approve', 'covered']], status: 'pending', progress: '1/3', missing: 'release_manager and cto' },
-    { name: 'two release managers: the second is covered', votes: [['A', [RM]], ['B', [RM], 'approve', 'covered']], status: 'pending', progress: '1/3', missing: `cto and ${THIRD}` },
+    {
+      name: 'release_manager + cto',
+      votes: [
+        ['A', [RM]],
+        ['B', ['cto']],
+      ],
+      status: 'pending',
+      progress: '2/3',
+      missing: THIRD,
+    },
+    {
+      name: 'rm + cto + security_lead',
+      votes: [
+        ['A', [RM]],
+        ['B', ['cto']],
+        ['C', ['security_lead']],
+      ],
+      status: 'approved',
+      progress: '3/3',
+      missing: 'nothing more',
+    },
+    {
+      name: 'rm + cto + tech_lead',
+      votes: [
+        ['A', [RM]],
+        ['B', ['cto']],
+        ['C', ['tech_lead']],
+      ],
+      status: 'approved',
+      progress: '3/3',
+      missing: 'nothing more',
+    },
+    {
+      name: 'product_owner + cto + rm',
+      votes: [
+        ['A', ['product_owner']],
+        ['B', ['cto']],
+        ['C', [RM]],
+      ],
+      status: 'approved',
+      progress: '3/3',
+      missing: 'nothing more',
+    },
+    {
+      name: 'platform_owner + rm + cto',
+      votes: [
+        ['A', ['platform_owner']],
+        ['B', [RM]],
+        ['C', ['cto']],
+      ],
+      status: 'approved',
+      progress: '3/3',
+      missing: 'nothing more',
+    },
+    {
+      name: 'three third-part roles do not make three',
+      votes: [
+        ['A', ['tech_lead']],
+        ['B', ['security_lead'], 'approve', 'covered'],
+        ['C', ['platform_owner'], 'approve', 'covered'],
+      ],
+      status: 'pending',
+      progress: '1/3',
+      missing: 'release_manager and cto',
+    },
+    {
+      name: 'two release managers: the second is covered',
+      votes: [
+        ['A', [RM]],
+        ['B', [RM], 'approve', 'covered'],
+      ],
+      status: 'pending',
+      progress: '1/3',
+      missing: `cto and ${THIRD}`,
+    },
     // no role stacking
     { name: 'one person with cto + release_manager counts once', votes: [['A', [RM, 'cto']]], status: 'pending', progress: '1/3', missing: `cto and ${THIRD}` },
-    { name: 'cto + rm, then a cto completes the cto part', votes: [['A', [RM, 'cto']], ['B', ['cto']]], status: 'pending', progress: '2/3', missing: THIRD },
-    { name: 'cto + rm, then a release_manager: the first moves to cto', votes: [['A', [RM, 'cto']], ['B', [RM]]], status: 'pending', progress: '2/3', missing: THIRD },
-    { name: 'cto + rm, rm, then another cto is covered', votes: [['A', [RM, 'cto']], ['B', [RM]], ['C', ['cto'], 'approve', 'covered']], status: 'pending', progress: '2/3', missing: THIRD },
+    {
+      name: 'cto + rm, then a cto completes the cto part',
+      votes: [
+        ['A', [RM, 'cto']],
+        ['B', ['cto']],
+      ],
+      status: 'pending',
+      progress: '2/3',
+      missing: THIRD,
+    },
+    {
+      name: 'cto + rm, then a release_manager: the first moves to cto',
+      votes: [
+        ['A', [RM, 'cto']],
+        ['B', [RM]],
+      ],
+      status: 'pending',
+      progress: '2/3',
+      missing: THIRD,
+    },
+    {
+      name: 'cto + rm, rm, then another cto is covered',
+      votes: [
+        ['A', [RM, 'cto']],
+        ['B', [RM]],
+        ['C', ['cto'], 'approve', 'covered'],
+      ],
+      status: 'pending',
+      progress: '2/3',
+      missing: THIRD,
+    },
     { name: 'one person holding every role counts once', votes: [['A', [RM, 'cto', 'security_lead', 'tech_lead']]], status: 'pending', progress: '1/3', missing: `cto and ${THIRD}` },
     // maximum matching, whatever the order
-    { name: '[rm, tech_lead] then [rm]: the first moves to the third part', votes: [['A', [RM, 'tech_lead']], ['B', [RM]]], status: 'pending', progress: '2/3', missing: 'cto' },
-    { name: '[rm, tech_lead], [rm], [cto]', votes: [['A', [RM, 'tech_lead']], ['B', [RM]], ['C', ['cto']]], status: 'approved', progress: '3/3', missing: 'nothing more' },
-    { name: '[rm], [rm, tech_lead], [cto]', votes: [['A', [RM]], ['B', [RM, 'tech_lead']], ['C', ['cto']]], status: 'approved', progress: '3/3', missing: 'nothing more' },
-    { name: '[cto], [rm, tech_lead], [tech_lead]', votes: [['A', ['cto']], ['B', [RM, 'tech_lead']], ['C', ['tech_lead']]], status: 'approved', progress: '3/3', missing: 'nothing more' },
+    {
+      name: '[rm, tech_lead] then [rm]: the first moves to the third part',
+      votes: [
+        ['A', [RM, 'tech_lead']],
+        ['B', [RM]],
+      ],
+      status: 'pending',
+      progress: '2/3',
+      missing: 'cto',
+    },
+    {
+      name: '[rm, tech_lead], [rm], [cto]',
+      votes: [
+        ['A', [RM, 'tech_lead']],
+        ['B', [RM]],
+        ['C', ['cto']],
+      ],
+      status: 'approved',
+      progress: '3/3',
+      missing: 'nothing more',
+    },
+    {
+      name: '[rm], [rm, tech_lead], [cto]',
+      votes: [
+        ['A', [RM]],
+        ['B', [RM, 'tech_lead']],
+        ['C', ['cto']],
+      ],
+      status: 'approved',
+      progress: '3/3',
+      missing: 'nothing more',
+    },
+    {
+      name: '[cto], [rm, tech_lead], [tech_lead]',
+      votes: [
+        ['A', ['cto']],
+        ['B', [RM, 'tech_lead']],
+        ['C', ['tech_lead']],
+      ],
+      status: 'approved',
+      progress: '3/3',
+      missing: 'nothing more',
+    },
     // eligibility, self, already voted, decided
     { name: 'an engineer is not eligible', votes: [['A', ['engineer'], 'approve', 'not_eligible']], status: 'pending', progress: '0/3', missing: `release_manager and cto and ${THIRD}` },
-    { name: 'a qa_lead is not eligible', votes: [['A', [RM]], ['B', ['qa_lead'], 'approve', 'not_eligible']], status: 'pending', progress: '1/3', missing: `cto and ${THIRD}` },
-    { name: 'the requester holding cto cannot approve', votes: [[REQUESTER, ['cto'], 'approve', 'self'], ['A', [RM]]], status: 'pending', progress: '1/3', missing: `cto and ${THIRD}` },
-    { name: 'the same person twice', votes: [['A', ['cto']], ['A', ['cto'], 'approve', 'already_voted']], status: 'pending', progress: '1/3', missing: `release_manager and ${THIRD}` },
-    { name: 'a fourth approval after the third: decided', votes: [['A', [RM]], ['B', ['cto']], ['C', ['security_lead']], ['D', ['tech_lead'], 'approve', 'decided']], status: 'approved', progress: '3/3', missing: 'nothing more' },
+    {
+      name: 'a qa_lead is not eligible',
+      votes: [
+        ['A', [RM]],
+        ['B', ['qa_lead'], 'approve', 'not_eligible'],
+      ],
+      status: 'pending',
+      progress: '1/3',
+      missing: `cto and ${THIRD}`,
+    },
+    {
+      name: 'the requester holding cto cannot approve',
+      votes: [
+        [REQUESTER, ['cto'], 'approve', 'self'],
+        ['A', [RM]],
+      ],
+      status: 'pending',
+      progress: '1/3',
+      missing: `cto and ${THIRD}`,
+    },
+    {
+      name: 'the same person twice',
+      votes: [
+        ['A', ['cto']],
+        ['A', ['cto'], 'approve', 'already_voted'],
+      ],
+      status: 'pending',
+      progress: '1/3',
+      missing: `release_manager and ${THIRD}`,
+    },
+    {
+      name: 'a fourth approval after the third: decided',
+      votes: [
+        ['A', [RM]],
+        ['B', ['cto']],
+        ['C', ['security_lead']],
+        ['D', ['tech_lead'], 'approve', 'decided'],
+      ],
+      status: 'approved',
+      progress: '3/3',
+      missing: 'nothing more',
+    },
     // rejections
     { name: 'cto rejects at once', votes: [['A', ['cto'], 'reject']], status: 'rejected', progress: '0/3', missing: `release_manager and cto and ${THIRD}`, rejectedBy: 'A' },
-    { name: 'rm, cto, then security_lead rejects', votes: [['A', [RM]], ['B', ['cto']], ['C', ['security_lead'], 'reject']], status: 'rejected', progress: '2/3', missing: THIRD, rejectedBy: 'C' },
-    { name: 'an engineer may not reject', votes: [['A', [RM]], ['B', ['engineer'], 'reject', 'not_eligible']], status: 'pending', progress: '1/3', missing: `cto and ${THIRD}` },
+    {
+      name: 'rm, cto, then security_lead rejects',
+      votes: [
+        ['A', [RM]],
+        ['B', ['cto']],
+        ['C', ['security_lead'], 'reject'],
+      ],
+      status: 'rejected',
+      progress: '2/3',
+      missing: THIRD,
+      rejectedBy: 'C',
+    },
+    {
+      name: 'an engineer may not reject',
+      votes: [
+        ['A', [RM]],
+        ['B', ['engineer'], 'reject', 'not_eligible'],
+      ],
+      status: 'pending',
+      progress: '1/3',
+      missing: `cto and ${THIRD}`,
+    },
     { name: 'the requester may not reject', votes: [[REQUESTER, ['cto'], 'reject', 'self']], status: 'pending', progress: '0/3', missing: `release_manager and cto and ${THIRD}` },
-    { name: 'after a rejection nobody votes', votes: [['A', ['cto'], 'reject'], ['B', [RM], 'approve', 'decided']], status: 'rejected', progress: '0/3', missing: `release_manager and cto and ${THIRD}`, rejectedBy: 'A' },
+    {
+      name: 'after a rejection nobody votes',
+      votes: [
+        ['A', ['cto'], 'reject'],
+        ['B', [RM], 'approve', 'decided'],
+      ],
+      status: 'rejected',
+      progress: '0/3',
+      missing: `release_manager and cto and ${THIRD}`,
+      rejectedBy: 'A',
+    },
   ],
   'production database': [],
   'production infrastructure': [],
@@ -171,22 +473,96 @@ const TABLES: Record<keyof typeof ROUTES, Row[]> = {
 /** production database and production infrastructure share one table. */
 const DATA_PLANE: Row[] = [
   { name: 'no votes', votes: [], status: 'pending', progress: '0/3', missing: 'release_manager and cto and security_lead' },
-  { name: 'rm + cto + security_lead', votes: [['A', [RM]], ['B', ['cto']], ['C', ['security_lead']]], status: 'approved', progress: '3/3', missing: 'nothing more' },
-  { name: 'security_lead + cto + rm', votes: [['A', ['security_lead']], ['B', ['cto']], ['C', [RM]]], status: 'approved', progress: '3/3', missing: 'nothing more' },
-  { name: 'a tech_lead cannot be the third', votes: [['A', [RM]], ['B', ['cto']], ['C', ['tech_lead'], 'approve', 'not_eligible']], status: 'pending', progress: '2/3', missing: 'security_lead' },
-  { name: 'a platform_owner cannot be the third', votes: [['A', ['platform_owner'], 'approve', 'not_eligible']], status: 'pending', progress: '0/3', missing: 'release_manager and cto and security_lead' },
+  {
+    name: 'rm + cto + security_lead',
+    votes: [
+      ['A', [RM]],
+      ['B', ['cto']],
+      ['C', ['security_lead']],
+    ],
+    status: 'approved',
+    progress: '3/3',
+    missing: 'nothing more',
+  },
+  {
+    name: 'security_lead + cto + rm',
+    votes: [
+      ['A', ['security_lead']],
+      ['B', ['cto']],
+      ['C', [RM]],
+    ],
+    status: 'approved',
+    progress: '3/3',
+    missing: 'nothing more',
+  },
+  {
+    name: 'a tech_lead cannot be the third',
+    votes: [
+      ['A', [RM]],
+      ['B', ['cto']],
+      ['C', ['tech_lead'], 'approve', 'not_eligible'],
+    ],
+    status: 'pending',
+    progress: '2/3',
+    missing: 'security_lead',
+  },
+  {
+    name: 'a platform_owner cannot be the third',
+    votes: [['A', ['platform_owner'], 'approve', 'not_eligible']],
+    status: 'pending',
+    progress: '0/3',
+    missing: 'release_manager and cto and security_lead',
+  },
   { name: 'one person with cto + security_lead counts once', votes: [['A', ['cto', 'security_lead']]], status: 'pending', progress: '1/3', missing: 'release_manager and security_lead' },
-  { name: 'cto + security_lead, then a cto: the first moves to security', votes: [['A', ['cto', 'security_lead']], ['B', ['cto']]], status: 'pending', progress: '2/3', missing: 'release_manager' },
-  { name: 'cto + security_lead, then a security_lead', votes: [['A', ['cto', 'security_lead']], ['B', ['security_lead']]], status: 'pending', progress: '2/3', missing: 'release_manager' },
-  { name: 'both parts taken: a third security_lead is covered', votes: [['A', ['cto', 'security_lead']], ['B', ['cto']], ['C', ['security_lead'], 'approve', 'covered']], status: 'pending', progress: '2/3', missing: 'release_manager' },
-  { name: 'rm + cto, and a security_lead rejects', votes: [['A', [RM]], ['B', ['cto']], ['C', ['security_lead'], 'reject']], status: 'rejected', progress: '2/3', missing: 'security_lead', rejectedBy: 'C' },
+  {
+    name: 'cto + security_lead, then a cto: the first moves to security',
+    votes: [
+      ['A', ['cto', 'security_lead']],
+      ['B', ['cto']],
+    ],
+    status: 'pending',
+    progress: '2/3',
+    missing: 'release_manager',
+  },
+  {
+    name: 'cto + security_lead, then a security_lead',
+    votes: [
+      ['A', ['cto', 'security_lead']],
+      ['B', ['security_lead']],
+    ],
+    status: 'pending',
+    progress: '2/3',
+    missing: 'release_manager',
+  },
+  {
+    name: 'both parts taken: a third security_lead is covered',
+    votes: [
+      ['A', ['cto', 'security_lead']],
+      ['B', ['cto']],
+      ['C', ['security_lead'], 'approve', 'covered'],
+    ],
+    status: 'pending',
+    progress: '2/3',
+    missing: 'release_manager',
+  },
+  {
+    name: 'rm + cto, and a security_lead rejects',
+    votes: [
+      ['A', [RM]],
+      ['B', ['cto']],
+      ['C', ['security_lead'], 'reject'],
+    ],
+    status: 'rejected',
+    progress: '2/3',
+    missing: 'security_lead',
+    rejectedBy: 'C',
+  },
   { name: 'a tech_lead may not reject', votes: [['A', ['tech_lead'], 'reject', 'not_eligible']], status: 'pending', progress: '0/3', missing: 'release_manager and cto and security_lead' },
 ];
 TABLES['production database'] = DATA_PLANE;
 TABLES['production infrastructure'] = DATA_PLANE;
 
-const castLabel = (votes: readonly Cast[]) =>
-  votes.length === 0 ? '(none)' : votes.map(([u, roles, d = 'approve']) => `${u}[${roles.join('+')}]${d === 'reject' ? ' rejects' : ''}`).join(', ');
+const castLabel = (votes: readonly Cast[]) => (votes.length === 0 ? '(none)' : votes.map(([u, roles, d = 'approve']) => `${u}[${roles.join('+')}]${d === 'reject' ? ' rejects' : ''}`).join(', '));
 
 describe('default deployment routes: policy × votes → outcome', () => {
   it('required approvals per route', () => {
@@ -301,8 +677,7 @@ describe('checkVote: refusals and what they say', () => {
 });
 
 describe('maximum matching does not depend on vote order', () => {
-  const permutations = <T>(xs: readonly T[]): T[][] =>
-    xs.length <= 1 ? [[...xs]] : xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p]));
+  const permutations = <T>(xs: readonly T[]): T[][] => (xs.length <= 1 ? [[...xs]] : xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p])));
 
   const production = ROUTES.production;
   const people: Cast[] = [
@@ -339,7 +714,10 @@ describe('maximum matching does not depend on vote order', () => {
       });
       return b;
     };
-    return best(0, slots.map(() => true));
+    return best(
+      0,
+      slots.map(() => true),
+    );
   }
 
   it('production, every combination of three voters holding subsets of rm/cto/security_lead/tech_lead', () => {
@@ -374,13 +752,68 @@ describe('ordered chains (custom two-step route)', () => {
     { name: 'a step-2 approver cannot act before step 1', votes: [['A', ['cto'], 'approve', 'not_eligible']], status: 'pending', progress: '0/2', missing: 'tech_lead' },
     { name: 'a step-2 approver cannot reject before step 1', votes: [['A', ['vp'], 'reject', 'not_eligible']], status: 'pending', progress: '0/2', missing: 'tech_lead' },
     { name: 'tech_lead opens step 2', votes: [['A', ['tech_lead']]], status: 'pending', progress: '1/2', missing: 'cto or vp' },
-    { name: 'tech_lead, then vp', votes: [['A', ['tech_lead']], ['B', ['vp']]], status: 'approved', progress: '2/2', missing: 'nothing more' },
-    { name: 'tech_lead, then cto', votes: [['A', ['tech_lead']], ['B', ['cto']]], status: 'approved', progress: '2/2', missing: 'nothing more' },
-    { name: 'once step 1 is done, a second tech_lead is not eligible', votes: [['A', ['tech_lead']], ['B', ['tech_lead'], 'approve', 'not_eligible']], status: 'pending', progress: '1/2', missing: 'cto or vp' },
+    {
+      name: 'tech_lead, then vp',
+      votes: [
+        ['A', ['tech_lead']],
+        ['B', ['vp']],
+      ],
+      status: 'approved',
+      progress: '2/2',
+      missing: 'nothing more',
+    },
+    {
+      name: 'tech_lead, then cto',
+      votes: [
+        ['A', ['tech_lead']],
+        ['B', ['cto']],
+      ],
+      status: 'approved',
+      progress: '2/2',
+      missing: 'nothing more',
+    },
+    {
+      name: 'once step 1 is done, a second tech_lead is not eligible',
+      votes: [
+        ['A', ['tech_lead']],
+        ['B', ['tech_lead'], 'approve', 'not_eligible'],
+      ],
+      status: 'pending',
+      progress: '1/2',
+      missing: 'cto or vp',
+    },
     { name: 'one person with tech_lead + cto fills step 1 only', votes: [['A', ['tech_lead', 'cto']]], status: 'pending', progress: '1/2', missing: 'cto or vp' },
-    { name: 'tech_lead + cto, then a cto', votes: [['A', ['tech_lead', 'cto']], ['B', ['cto']]], status: 'approved', progress: '2/2', missing: 'nothing more' },
-    { name: 'the step-1 approver cannot also approve step 2', votes: [['A', ['tech_lead', 'cto']], ['A', ['tech_lead', 'cto'], 'approve', 'covered']], status: 'pending', progress: '1/2', missing: 'cto or vp' },
-    { name: 'tech_lead, then vp rejects in step 2', votes: [['A', ['tech_lead']], ['B', ['vp'], 'reject']], status: 'rejected', progress: '1/2', missing: 'cto or vp', rejectedBy: 'B' },
+    {
+      name: 'tech_lead + cto, then a cto',
+      votes: [
+        ['A', ['tech_lead', 'cto']],
+        ['B', ['cto']],
+      ],
+      status: 'approved',
+      progress: '2/2',
+      missing: 'nothing more',
+    },
+    {
+      name: 'the step-1 approver cannot also approve step 2',
+      votes: [
+        ['A', ['tech_lead', 'cto']],
+        ['A', ['tech_lead', 'cto'], 'approve', 'covered'],
+      ],
+      status: 'pending',
+      progress: '1/2',
+      missing: 'cto or vp',
+    },
+    {
+      name: 'tech_lead, then vp rejects in step 2',
+      votes: [
+        ['A', ['tech_lead']],
+        ['B', ['vp'], 'reject'],
+      ],
+      status: 'rejected',
+      progress: '1/2',
+      missing: 'cto or vp',
+      rejectedBy: 'B',
+    },
   ];
   it.each(rows.map((r) => [r.name, castLabel(r.votes), r] as const))('%s — %s', (_name, _votes, row) => {
     const { codes, ev } = play(CHAIN, row.votes);
@@ -423,16 +856,123 @@ describe('quorums', () => {
   const rows: [Route, string, Row][] = [
     [QUORUM, '2× qa_lead', { name: 'no votes', votes: [], status: 'pending', progress: '0/2', missing: '2× qa_lead' }],
     [QUORUM, '2× qa_lead', { name: 'one qa_lead', votes: [['A', ['qa_lead']]], status: 'pending', progress: '1/2', missing: 'qa_lead' }],
-    [QUORUM, '2× qa_lead', { name: 'two qa_leads', votes: [['A', ['qa_lead']], ['B', ['qa_lead']]], status: 'approved', progress: '2/2', missing: 'nothing more' }],
-    [QUORUM, '2× qa_lead', { name: 'the same qa_lead twice', votes: [['A', ['qa_lead']], ['A', ['qa_lead'], 'approve', 'already_voted']], status: 'pending', progress: '1/2', missing: 'qa_lead' }],
-    [QUORUM, '2× qa_lead', { name: 'a tech_lead is not eligible', votes: [['A', ['qa_lead']], ['B', ['tech_lead'], 'approve', 'not_eligible']], status: 'pending', progress: '1/2', missing: 'qa_lead' }],
-    [QUORUM, '2× qa_lead', { name: 'a requester qa_lead does not count', votes: [[REQUESTER, ['qa_lead'], 'approve', 'self'], ['A', ['qa_lead']]], status: 'pending', progress: '1/2', missing: 'qa_lead' }],
+    [
+      QUORUM,
+      '2× qa_lead',
+      {
+        name: 'two qa_leads',
+        votes: [
+          ['A', ['qa_lead']],
+          ['B', ['qa_lead']],
+        ],
+        status: 'approved',
+        progress: '2/2',
+        missing: 'nothing more',
+      },
+    ],
+    [
+      QUORUM,
+      '2× qa_lead',
+      {
+        name: 'the same qa_lead twice',
+        votes: [
+          ['A', ['qa_lead']],
+          ['A', ['qa_lead'], 'approve', 'already_voted'],
+        ],
+        status: 'pending',
+        progress: '1/2',
+        missing: 'qa_lead',
+      },
+    ],
+    [
+      QUORUM,
+      '2× qa_lead',
+      {
+        name: 'a tech_lead is not eligible',
+        votes: [
+          ['A', ['qa_lead']],
+          ['B', ['tech_lead'], 'approve', 'not_eligible'],
+        ],
+        status: 'pending',
+        progress: '1/2',
+        missing: 'qa_lead',
+      },
+    ],
+    [
+      QUORUM,
+      '2× qa_lead',
+      {
+        name: 'a requester qa_lead does not count',
+        votes: [
+          [REQUESTER, ['qa_lead'], 'approve', 'self'],
+          ['A', ['qa_lead']],
+        ],
+        status: 'pending',
+        progress: '1/2',
+        missing: 'qa_lead',
+      },
+    ],
     [QUORUM_PLUS, '2× qa_lead + (qa_lead or tech_lead)', { name: 'no votes', votes: [], status: 'pending', progress: '0/3', missing: '2× qa_lead and qa_lead or tech_lead' }],
     [QUORUM_PLUS, '2× qa_lead + (qa_lead or tech_lead)', { name: 'a tech_lead', votes: [['A', ['tech_lead']]], status: 'pending', progress: '1/3', missing: '2× qa_lead' }],
-    [QUORUM_PLUS, '2× qa_lead + (qa_lead or tech_lead)', { name: 'three qa_leads', votes: [['A', ['qa_lead']], ['B', ['qa_lead']], ['C', ['qa_lead']]], status: 'approved', progress: '3/3', missing: 'nothing more' }],
-    [QUORUM_PLUS, '2× qa_lead + (qa_lead or tech_lead)', { name: '[qa_lead, tech_lead], then two qa_leads', votes: [['A', ['qa_lead', 'tech_lead']], ['B', ['qa_lead']], ['C', ['qa_lead']]], status: 'approved', progress: '3/3', missing: 'nothing more' }],
-    [QUORUM_PLUS, '2× qa_lead + (qa_lead or tech_lead)', { name: 'two qa_leads, then a tech_lead', votes: [['A', ['qa_lead']], ['B', ['qa_lead']], ['C', ['tech_lead']]], status: 'approved', progress: '3/3', missing: 'nothing more' }],
-    [QUORUM_PLUS, '2× qa_lead + (qa_lead or tech_lead)', { name: 'a tech_lead, then a second tech_lead is covered', votes: [['A', ['tech_lead']], ['B', ['tech_lead'], 'approve', 'covered']], status: 'pending', progress: '1/3', missing: '2× qa_lead' }],
+    [
+      QUORUM_PLUS,
+      '2× qa_lead + (qa_lead or tech_lead)',
+      {
+        name: 'three qa_leads',
+        votes: [
+          ['A', ['qa_lead']],
+          ['B', ['qa_lead']],
+          ['C', ['qa_lead']],
+        ],
+        status: 'approved',
+        progress: '3/3',
+        missing: 'nothing more',
+      },
+    ],
+    [
+      QUORUM_PLUS,
+      '2× qa_lead + (qa_lead or tech_lead)',
+      {
+        name: '[qa_lead, tech_lead], then two qa_leads',
+        votes: [
+          ['A', ['qa_lead', 'tech_lead']],
+          ['B', ['qa_lead']],
+          ['C', ['qa_lead']],
+        ],
+        status: 'approved',
+        progress: '3/3',
+        missing: 'nothing more',
+      },
+    ],
+    [
+      QUORUM_PLUS,
+      '2× qa_lead + (qa_lead or tech_lead)',
+      {
+        name: 'two qa_leads, then a tech_lead',
+        votes: [
+          ['A', ['qa_lead']],
+          ['B', ['qa_lead']],
+          ['C', ['tech_lead']],
+        ],
+        status: 'approved',
+        progress: '3/3',
+        missing: 'nothing more',
+      },
+    ],
+    [
+      QUORUM_PLUS,
+      '2× qa_lead + (qa_lead or tech_lead)',
+      {
+        name: 'a tech_lead, then a second tech_lead is covered',
+        votes: [
+          ['A', ['tech_lead']],
+          ['B', ['tech_lead'], 'approve', 'covered'],
+        ],
+        status: 'pending',
+        progress: '1/3',
+        missing: '2× qa_lead',
+      },
+    ],
   ];
   it.each(rows.map(([route, routeName, r]) => [routeName, r.name, castLabel(r.votes), route, r] as const))('%s: %s — %s', (_rn, _name, _votes, route, row) => {
     const { codes, ev } = play(route, row.votes);
@@ -461,7 +1001,14 @@ describe('dev is auto-approved', () => {
 
 describe('decision-rights matrix: amount → band → route', () => {
   const rights = policy.approvals.decisionRights;
-  const rows: [type: 'financial' | 'technical' | 'business', category: 'infrastructure' | 'marketing' | 'personnel' | 'strategic', amount: number | null, band: string, missing: string, required: number][] = [
+  const rows: [
+    type: 'financial' | 'technical' | 'business',
+    category: 'infrastructure' | 'marketing' | 'personnel' | 'strategic',
+    amount: number | null,
+    band: string,
+    missing: string,
+    required: number,
+  ][] = [
     ['financial', 'infrastructure', 999.99, 'under_1k', 'tech_lead or platform_owner', 1],
     ['financial', 'infrastructure', 1000, '1k_10k', 'manager or devops_lead', 1],
     ['financial', 'infrastructure', 12500, '10k_50k', 'director', 1],
@@ -485,7 +1032,10 @@ describe('decision-rights matrix: amount → band → route', () => {
 
   it('over $50K financial: vp and cto are two different people', () => {
     const route = rights.financial!.infrastructure!.over_50k!;
-    const { codes, ev } = play(route, [['A', ['vp', 'cto']], ['B', ['cto'], 'approve']]);
+    const { codes, ev } = play(route, [
+      ['A', ['vp', 'cto']],
+      ['B', ['cto'], 'approve'],
+    ]);
     expect(codes).toEqual(['ok', 'ok']);
     expect(ev.status).toBe('approved');
     expect(play(route, [['A', ['vp', 'cto']]]).ev).toMatchObject({ status: 'pending', approvals: 1, required: 2 });

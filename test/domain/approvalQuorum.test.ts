@@ -49,39 +49,113 @@ describe('a CAB: 3 of 4 seats, the change manager required', () => {
   const rows: { name: string; votes: Cast[]; status: string; progress: string }[] = [
     { name: 'no votes', votes: [], status: 'pending', progress: `0 of 3 seats — needs ${CM}, and 2 of ${TE}, ${SE} or ${BU}` },
     { name: 'change manager', votes: [['A', ['release_manager']]], status: 'pending', progress: `1 of 3 seats — needs 2 of ${TE}, ${SE} or ${BU}` },
-    { name: 'change manager + technical', votes: [['A', ['release_manager']], ['B', ['cto']]], status: 'pending', progress: `2 of 3 seats — needs ${SE} or ${BU}` },
-    { name: 'technical + security', votes: [['A', ['tech_lead']], ['B', ['security_lead']]], status: 'pending', progress: `2 of 3 seats — needs ${CM}` },
-    { name: 'change manager + technical + security', votes: [['A', ['release_manager']], ['B', ['tech_lead']], ['C', ['security_lead']]], status: 'approved', progress: '3 of 3' },
-    { name: 'change manager + security + business', votes: [['A', ['release_manager']], ['B', ['security_lead']], ['C', ['product_owner']]], status: 'approved', progress: '3 of 3' },
+    {
+      name: 'change manager + technical',
+      votes: [
+        ['A', ['release_manager']],
+        ['B', ['cto']],
+      ],
+      status: 'pending',
+      progress: `2 of 3 seats — needs ${SE} or ${BU}`,
+    },
+    {
+      name: 'technical + security',
+      votes: [
+        ['A', ['tech_lead']],
+        ['B', ['security_lead']],
+      ],
+      status: 'pending',
+      progress: `2 of 3 seats — needs ${CM}`,
+    },
+    {
+      name: 'change manager + technical + security',
+      votes: [
+        ['A', ['release_manager']],
+        ['B', ['tech_lead']],
+        ['C', ['security_lead']],
+      ],
+      status: 'approved',
+      progress: '3 of 3',
+    },
+    {
+      name: 'change manager + security + business',
+      votes: [
+        ['A', ['release_manager']],
+        ['B', ['security_lead']],
+        ['C', ['product_owner']],
+      ],
+      status: 'approved',
+      progress: '3 of 3',
+    },
     {
       name: 'once the other seats are enough, only the change manager counts',
-      votes: [['A', ['tech_lead']], ['B', ['security_lead']], ['C', ['product_owner'], 'approve', 'covered']],
+      votes: [
+        ['A', ['tech_lead']],
+        ['B', ['security_lead']],
+        ['C', ['product_owner'], 'approve', 'covered'],
+      ],
       status: 'pending',
       progress: `2 of 3 seats — needs ${CM}`,
     },
     {
       name: 'then the change manager approves',
-      votes: [['A', ['tech_lead']], ['B', ['security_lead']], ['C', ['product_owner'], 'approve', 'covered'], ['D', ['release_manager']]],
+      votes: [
+        ['A', ['tech_lead']],
+        ['B', ['security_lead']],
+        ['C', ['product_owner'], 'approve', 'covered'],
+        ['D', ['release_manager']],
+      ],
       status: 'approved',
       progress: '3 of 3',
     },
-    { name: 'two technical people fill one seat', votes: [['A', ['tech_lead']], ['B', ['cto'], 'approve', 'covered']], status: 'pending', progress: `1 of 3 seats — needs ${CM}, and one of ${SE} or ${BU}` },
+    {
+      name: 'two technical people fill one seat',
+      votes: [
+        ['A', ['tech_lead']],
+        ['B', ['cto'], 'approve', 'covered'],
+      ],
+      status: 'pending',
+      progress: `1 of 3 seats — needs ${CM}, and one of ${SE} or ${BU}`,
+    },
     {
       name: 'no role stacking: a release manager who is also security lead fills one seat',
-      votes: [['A', ['release_manager', 'security_lead']], ['B', ['tech_lead']]],
+      votes: [
+        ['A', ['release_manager', 'security_lead']],
+        ['B', ['tech_lead']],
+      ],
       status: 'pending',
       progress: `2 of 3 seats — needs ${SE} or ${BU}`,
     },
     {
       name: 'a multi-role person moves over when someone else can only fill their seat',
-      votes: [['A', ['release_manager', 'security_lead']], ['B', ['tech_lead']], ['C', ['release_manager']]],
+      votes: [
+        ['A', ['release_manager', 'security_lead']],
+        ['B', ['tech_lead']],
+        ['C', ['release_manager']],
+      ],
       status: 'approved',
       progress: '3 of 3',
     },
     { name: 'no self-approval', votes: [['U_REQ', ['release_manager'], 'approve', 'self']], status: 'pending', progress: `0 of 3 seats — needs ${CM}, and 2 of ${TE}, ${SE} or ${BU}` },
     { name: 'an engineer holds no seat', votes: [['A', ['engineer'], 'approve', 'not_eligible']], status: 'pending', progress: `0 of 3 seats — needs ${CM}, and 2 of ${TE}, ${SE} or ${BU}` },
-    { name: 'a seat holder rejects', votes: [['A', ['release_manager']], ['B', ['security_lead'], 'reject']], status: 'rejected', progress: '1 of 3' },
-    { name: 'voting twice', votes: [['A', ['release_manager']], ['A', ['release_manager'], 'approve', 'already_voted']], status: 'pending', progress: `1 of 3 seats — needs 2 of ${TE}, ${SE} or ${BU}` },
+    {
+      name: 'a seat holder rejects',
+      votes: [
+        ['A', ['release_manager']],
+        ['B', ['security_lead'], 'reject'],
+      ],
+      status: 'rejected',
+      progress: '1 of 3',
+    },
+    {
+      name: 'voting twice',
+      votes: [
+        ['A', ['release_manager']],
+        ['A', ['release_manager'], 'approve', 'already_voted'],
+      ],
+      status: 'pending',
+      progress: `1 of 3 seats — needs 2 of ${TE}, ${SE} or ${BU}`,
+    },
   ];
   for (const row of rows) {
     it(row.name, () => {
@@ -94,7 +168,10 @@ describe('a CAB: 3 of 4 seats, the change manager required', () => {
 
   it('needs three approvals at least, and reports seats while pending', () => {
     expect(requiredCount(CAB)).toBe(3);
-    const { ev } = play(CAB, [['A', ['release_manager']], ['B', ['cto']]]);
+    const { ev } = play(CAB, [
+      ['A', ['release_manager']],
+      ['B', ['cto']],
+    ]);
     expect(ev.seats).toEqual({ met: 2, quorum: 3, total: 4 });
     expect(ev.required).toBe(3);
     expect(ev.missing.map((m) => [m.label, m.choose])).toEqual([
@@ -111,7 +188,11 @@ describe('a CAB: 3 of 4 seats, the change manager required', () => {
   });
 
   it('a covered vote says what is still needed', () => {
-    const { reasons } = play(CAB, [['A', ['tech_lead']], ['B', ['security_lead']], ['C', ['product_owner']]]);
+    const { reasons } = play(CAB, [
+      ['A', ['tech_lead']],
+      ['B', ['security_lead']],
+      ['C', ['product_owner']],
+    ]);
     expect(reasons[2]).toBe(`the business seat is filled or no longer needed; it still needs ${CM}`);
   });
 
@@ -126,8 +207,16 @@ describe('a CAB: 3 of 4 seats, the change manager required', () => {
       ['B', ['security_lead']],
       ['C', ['tech_lead']],
     ];
-    for (const order of [[0, 1, 2], [2, 1, 0], [1, 0, 2], [1, 2, 0]]) {
-      const { ev } = play(CAB, order.map((i) => casts[i]!));
+    for (const order of [
+      [0, 1, 2],
+      [2, 1, 0],
+      [1, 0, 2],
+      [1, 2, 0],
+    ]) {
+      const { ev } = play(
+        CAB,
+        order.map((i) => casts[i]!),
+      );
       expect(ev.status).toBe('approved');
     }
   });
@@ -135,7 +224,16 @@ describe('a CAB: 3 of 4 seats, the change manager required', () => {
 
 describe('quorum steps in general', () => {
   it('without a quorum, or with one covering every requirement, every requirement is needed', () => {
-    const all: Route = { steps: [{ require: [{ anyOf: ['qa_lead'], count: 1 }, { anyOf: ['tech_lead'], count: 1 }] }] };
+    const all: Route = {
+      steps: [
+        {
+          require: [
+            { anyOf: ['qa_lead'], count: 1 },
+            { anyOf: ['tech_lead'], count: 1 },
+          ],
+        },
+      ],
+    };
     const same: Route = { steps: [{ quorum: 2, require: all.steps[0]!.require }] };
     for (const r of [all, same]) {
       const { ev } = play(r, [['A', ['qa_lead']]]);
@@ -146,13 +244,33 @@ describe('quorum steps in general', () => {
   });
 
   it('counts whole seats: one person fills the seat they can complete, not half of another', () => {
-    const r: Route = { steps: [{ quorum: 1, require: [{ anyOf: ['qa_lead'], count: 2 }, { anyOf: ['qa_lead'], count: 1 }] }] };
+    const r: Route = {
+      steps: [
+        {
+          quorum: 1,
+          require: [
+            { anyOf: ['qa_lead'], count: 2 },
+            { anyOf: ['qa_lead'], count: 1 },
+          ],
+        },
+      ],
+    };
     expect(requiredCount(r)).toBe(1);
     expect(play(r, [['A', ['qa_lead']]]).ev.status).toBe('approved');
   });
 
   it('a seat of two people is described with its count', () => {
-    const r: Route = { steps: [{ quorum: 1, require: [{ anyOf: ['qa_lead'], count: 2, label: 'QA' }, { anyOf: ['dba'], count: 2, label: 'data' }] }] };
+    const r: Route = {
+      steps: [
+        {
+          quorum: 1,
+          require: [
+            { anyOf: ['qa_lead'], count: 2, label: 'QA' },
+            { anyOf: ['dba'], count: 2, label: 'data' },
+          ],
+        },
+      ],
+    };
     expect(requiredCount(r)).toBe(2);
     const { ev } = play(r, [['A', ['qa_lead']]]);
     expect(progressLine(ev)).toBe('0 of 1 seats — needs QA (qa_lead) or 2× data (dba)');
@@ -160,7 +278,11 @@ describe('quorum steps in general', () => {
 
   it('a quorum step after a chain step: whoever approved the first step fills no seat', () => {
     const r: Route = { steps: [{ require: [{ anyOf: ['dba'], count: 1 }] }, CAB.steps[0]!] };
-    const { ev, codes } = play(r, [['A', ['dba', 'release_manager']], ['A2', ['release_manager']], ['B', ['dba'], 'approve', 'not_eligible']]);
+    const { ev, codes } = play(r, [
+      ['A', ['dba', 'release_manager']],
+      ['A2', ['release_manager']],
+      ['B', ['dba'], 'approve', 'not_eligible'],
+    ]);
     expect(codes).toEqual(['ok', 'ok', 'not_eligible']);
     expect(ev.step).toBe(1);
     expect(ev.fills[1]![0]).toEqual(['A2']);

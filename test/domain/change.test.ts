@@ -139,10 +139,22 @@ describe('the lifecycle', () => {
       return seen;
     };
     expect(walk('normal', [['defer'], ['approve'], ['schedule'], ['start'], ['done', { outcome: 'success' }], ['close']])).toEqual([
-      'pending', 'pending', 'approved', 'scheduled', 'implementing', 'implemented', 'closed',
+      'pending',
+      'pending',
+      'approved',
+      'scheduled',
+      'implementing',
+      'implemented',
+      'closed',
     ]);
     expect(walk('emergency', [['approve'], ['start'], ['done', { outcome: 'failed' }], ['rollback'], ['review'], ['close']])).toEqual([
-      'pending', 'approved', 'implementing', 'failed', 'rolled_back', 'reviewed', 'closed',
+      'pending',
+      'approved',
+      'implementing',
+      'failed',
+      'rolled_back',
+      'reviewed',
+      'closed',
     ]);
   });
 
@@ -192,12 +204,20 @@ describe('go/no-go checklist', () => {
     expect(checklistFor(P, { type: 'normal' }).map((i) => i.id)).toEqual(['tested', 'rollback-tested', 'backups-verified', 'monitoring', 'runbook', 'stakeholders', 'oncall-aware', 'go-no-go-owner']);
     expect(checklistFor(P, { type: 'emergency' }).every((i) => !i.done)).toBe(true);
     const p = policyOf(
-      ['changes:', '  standardCatalogue:', '    - { id: cert-rotation, title: Rotate a TLS certificate, checklist: [{ id: new-cert, text: New certificate staged }] }', '    - { id: scale-out, title: Add replicas }'].join('\n'),
+      [
+        'changes:',
+        '  standardCatalogue:',
+        '    - { id: cert-rotation, title: Rotate a TLS certificate, checklist: [{ id: new-cert, text: New certificate staged }] }',
+        '    - { id: scale-out, title: Add replicas }',
+      ].join('\n'),
     );
     expect(checklistFor(p, { type: 'standard', catalogueId: 'cert-rotation' })).toEqual([{ id: 'new-cert', text: 'New certificate staged', done: false }]);
     expect(checklistFor(p, { type: 'standard', catalogueId: 'scale-out' }).map((i) => i.id)).toEqual(['catalogue-match', 'rollback-ready', 'monitoring-green', 'team-told']);
     expect(findCatalogueEntry(p, 'scale-out')).toMatchObject({ ok: true, entry: { title: 'Add replicas' } });
-    expect(findCatalogueEntry(p, 'db-upgrade')).toEqual({ ok: false, reason: '"db-upgrade" is not in the standard change catalogue; pick one of cert-rotation, scale-out, or ask for a normal change' });
+    expect(findCatalogueEntry(p, 'db-upgrade')).toEqual({
+      ok: false,
+      reason: '"db-upgrade" is not in the standard change catalogue; pick one of cert-rotation, scale-out, or ask for a normal change',
+    });
     expect(findCatalogueEntry(P, 'x')).toMatchObject({ ok: false, reason: expect.stringContaining('the standard change catalogue is empty') });
   });
 
@@ -286,7 +306,10 @@ describe('approval routes', () => {
 
   it('exceptions: the cto and a release manager, two people', () => {
     const route = exceptionRoute(P);
-    expect(route.steps[0]!.require).toEqual([{ anyOf: ['cto'], count: 1 }, { anyOf: ['release_manager'], count: 1 }]);
+    expect(route.steps[0]!.require).toEqual([
+      { anyOf: ['cto'], count: 1 },
+      { anyOf: ['release_manager'], count: 1 },
+    ]);
     expect(evaluate(route, [{ userId: 'A', roles: ['cto', 'release_manager'], decision: 'approve', at: T0 }]).status).toBe('pending');
   });
 

@@ -241,11 +241,7 @@ describe('slaClocks', () => {
     });
 
     it.each(cases(policy.respond, policy.resolve))('%s', (_label, ack, resolved, now, respondMet, resolveMet) => {
-      const c = slaClocks(
-        { declaredAt: T0, acknowledgedAt: ack === null ? null : at(ack), resolvedAt: resolved === null ? null : at(resolved) },
-        policy,
-        at(now),
-      );
+      const c = slaClocks({ declaredAt: T0, acknowledgedAt: ack === null ? null : at(ack), resolvedAt: resolved === null ? null : at(resolved) }, policy, at(now));
       expect(c).toEqual({ respondBy: at(policy.respond), resolveBy: at(policy.resolve), respondMet, resolveMet });
     });
   });
@@ -450,12 +446,7 @@ describe('postmortemMarkdown', () => {
   });
 
   it('SLA table says met / missed', () => {
-    expect(section(doc, 'SLA')).toEqual([
-      '| clock | deadline | result |',
-      '| --- | --- | --- |',
-      '| respond | 2026-03-01T10:15:00Z | met |',
-      '| resolve | 2026-03-01T14:00:00Z | missed |',
-    ]);
+    expect(section(doc, 'SLA')).toEqual(['| clock | deadline | result |', '| --- | --- | --- |', '| respond | 2026-03-01T10:15:00Z | met |', '| resolve | 2026-03-01T14:00:00Z | missed |']);
   });
 
   it('Roles keep both commanders of a hand-off with their times', () => {
@@ -468,13 +459,7 @@ describe('postmortemMarkdown', () => {
 
   it('Timeline rows in order, pipe escaped, newline flattened, removed entries marked', () => {
     const rows = section(doc, 'Timeline').slice(2);
-    expect(rows.map((r) => r.slice(2, 22))).toEqual([
-      '2026-03-01T10:00:00Z',
-      '2026-03-01T10:10:00Z',
-      '2026-03-01T10:30:00Z',
-      '2026-03-01T10:45:00Z',
-      '2026-03-01T15:00:00Z',
-    ]);
+    expect(rows.map((r) => r.slice(2, 22))).toEqual(['2026-03-01T10:00:00Z', '2026-03-01T10:10:00Z', '2026-03-01T10:30:00Z', '2026-03-01T10:45:00Z', '2026-03-01T15:00:00Z']);
     expect(rows[2]).toBe('| 2026-03-01T10:30:00Z | note (removed) | cy | wrong graph, ignore |');
     expect(rows[3]).toBe('| 2026-03-01T10:45:00Z | update | cy | error rate \\| p99 both up looking at deploy |');
     // every row has exactly 5 unescaped pipes (4 cells)
@@ -483,11 +468,7 @@ describe('postmortemMarkdown', () => {
   });
 
   it('Follow-up actions are checkboxes: done ticked, open not', () => {
-    expect(section(doc, 'Follow-up actions')).toEqual([
-      '- [x] #1 Add a canary for checkout — dee (due 2026-03-15)',
-      '- [ ] #2 Alert on 5xx rate',
-      '- [ ] #3 Write the runbook — cy',
-    ]);
+    expect(section(doc, 'Follow-up actions')).toEqual(['- [x] #1 Add a canary for checkout — dee (due 2026-03-15)', '- [ ] #2 Alert on 5xx rate', '- [ ] #3 Write the runbook — cy']);
   });
 
   it('without a names function, user ids are shown', () => {

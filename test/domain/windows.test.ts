@@ -66,9 +66,13 @@ describe('default windows (UTC): Mon–Thu 10–16, Fri 10–12 critical only, w
   });
 
   it('running past the end, starting before, or outside: each says so', () => {
-    expect(messages(check(UTC, '2026-03-03T15:30:00Z', '2026-03-03T16:30:00Z'))).toEqual(['outside the deployment windows: Tuesday 2026-03-03 15:30–16:30 runs past the end of the window (10:00–16:00)']);
+    expect(messages(check(UTC, '2026-03-03T15:30:00Z', '2026-03-03T16:30:00Z'))).toEqual([
+      'outside the deployment windows: Tuesday 2026-03-03 15:30–16:30 runs past the end of the window (10:00–16:00)',
+    ]);
     expect(messages(check(UTC, '2026-03-03T09:30:00Z', '2026-03-03T10:30:00Z'))).toEqual(['outside the deployment windows: Tuesday 2026-03-03 09:30–10:30 starts before the window (10:00–16:00)']);
-    expect(messages(check(UTC, '2026-03-03T20:00:00Z', '2026-03-03T21:00:00Z'))).toEqual(["outside the deployment windows: Tuesday 2026-03-03 20:00–21:00 is not inside Tuesday's window (10:00–16:00)"]);
+    expect(messages(check(UTC, '2026-03-03T20:00:00Z', '2026-03-03T21:00:00Z'))).toEqual([
+      "outside the deployment windows: Tuesday 2026-03-03 20:00–21:00 is not inside Tuesday's window (10:00–16:00)",
+    ]);
     expect(messages(check(UTC, '2026-03-03T15:00:00Z', '2026-03-04T11:00:00Z'))[0]).toContain('runs across days, and a change must fit in one window');
   });
 
@@ -139,7 +143,10 @@ describe('freezes', () => {
     ]);
     expect(check(fiscal, '2026-03-31T10:00:00Z', '2026-03-31T11:00:00Z').ok).toBe(true);
     const lenient = policyOf('changes:\n  quarterEndAllow: [standard]\n');
-    expect(check(lenient, '2026-03-31T10:00:00Z', '2026-03-31T11:00:00Z', { type: 'standard' })).toEqual({ ok: true, flags: { inFreeze: 'end of Q1 2026', freezes: [expect.objectContaining({ kind: 'quarter_end' })] } });
+    expect(check(lenient, '2026-03-31T10:00:00Z', '2026-03-31T11:00:00Z', { type: 'standard' })).toEqual({
+      ok: true,
+      flags: { inFreeze: 'end of Q1 2026', freezes: [expect.objectContaining({ kind: 'quarter_end' })] },
+    });
     expect(messages(check(lenient, '2026-03-31T10:00:00Z', '2026-03-31T11:00:00Z'))).toEqual([
       'inside the end-of-quarter freeze (end of Q1 2026: 2026-03-29 → 2026-03-31), which takes standard and emergency changes only',
     ]);
@@ -258,7 +265,9 @@ describe('bad input', () => {
     const over = refused(check(UTC, '2026-03-03T10:00:00Z', '2026-03-03T11:00:00Z', { now }));
     expect(over.problems.map((p) => [p.rule, p.message])).toEqual([['past', 'the window is in the past (it ended 2026-03-03 11:00): propose one from now on']]);
     expect(over.nextOpen).toEqual({ start: z('2026-03-04T12:00:00Z'), end: z('2026-03-04T13:00:00Z') });
-    expect(messages(check(UTC, '2026-03-04T11:00:00Z', '2026-03-04T13:00:00Z', { now }))).toEqual(['the window starts in the past (2026-03-04 11:00, now 2026-03-04 12:00): propose a start from now on']);
+    expect(messages(check(UTC, '2026-03-04T11:00:00Z', '2026-03-04T13:00:00Z', { now }))).toEqual([
+      'the window starts in the past (2026-03-04 11:00, now 2026-03-04 12:00): propose a start from now on',
+    ]);
   });
 
   it('a start a few minutes ago is fine: forms take time to fill in', () => {

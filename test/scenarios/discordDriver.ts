@@ -222,7 +222,11 @@ export async function startDiscordDriver(o: DriverOptions = {}): Promise<ChatDri
     const i = discord.interaction({ type, data, userId: ID[who], channelId: channel, guildId: GUILD_ID, ...(message ? { message } : {}) }) as Loose;
     const answer = await h.send(i);
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);
-    const res = await fetch(`${discord.api}/interactions/${i.id}/${i.token}/callback?with_response=true`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(answer.body) });
+    const res = await fetch(`${discord.api}/interactions/${i.id}/${i.token}/callback?with_response=true`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(answer.body),
+    });
     const body = (await res.json().catch(() => ({}))) as Loose;
     if (res.status >= 400) {
       relayRefusals.push(`${res.status} ${JSON.stringify(body)} for ${JSON.stringify(answer.body).slice(0, 300)}`);
@@ -283,8 +287,16 @@ export async function startDiscordDriver(o: DriverOptions = {}): Promise<ChatDri
         at = m.index! + m[0].length;
       }
       parts.push(line.slice(at));
-      const c = discordCommandOf(parts.filter((p) => p !== ''), ID[who]);
-      const data = { id: '1200000000000000001', name: c.name, type: ApplicationCommandType.ChatInput, options: [{ name: c.subcommand, type: ApplicationCommandOptionType.Subcommand, options: c.options }] };
+      const c = discordCommandOf(
+        parts.filter((p) => p !== ''),
+        ID[who],
+      );
+      const data = {
+        id: '1200000000000000001',
+        name: c.name,
+        type: ApplicationCommandType.ChatInput,
+        options: [{ name: c.subcommand, type: ApplicationCommandOptionType.Subcommand, options: c.options }],
+      };
       return take(who, where, await interact(who, InteractionType.ApplicationCommand, data, where));
     },
 
@@ -292,7 +304,12 @@ export async function startDiscordDriver(o: DriverOptions = {}): Promise<ChatDri
       await driver.flush();
       const t = last.get(who);
       if (!t) return '';
-      const later = t.interactions.flatMap((id) => discord.responsesTo(id).filter((r) => r.kind === 'followup' || r.kind === 'edit').map((r) => textOf(r.data)));
+      const later = t.interactions.flatMap((id) =>
+        discord
+          .responsesTo(id)
+          .filter((r) => r.kind === 'followup' || r.kind === 'edit')
+          .map((r) => textOf(r.data)),
+      );
       return [...t.now, ...later].join('\n');
     },
 
@@ -365,11 +382,20 @@ export async function startDiscordDriver(o: DriverOptions = {}): Promise<ChatDri
     async assertNothingStuck() {
       await h.flush();
       const stuck = await h.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
-      expect(stuck.map((e) => ({ op: e.op, status: e.status, error: e.lastError })), 'nothing dead-lettered or stuck').toEqual([]);
-      expect(discord.pings.filter((p) => p.kind !== 'user'), 'no crowd or role ping').toEqual([]);
+      expect(
+        stuck.map((e) => ({ op: e.op, status: e.status, error: e.lastError })),
+        'nothing dead-lettered or stuck',
+      ).toEqual([]);
+      expect(
+        discord.pings.filter((p) => p.kind !== 'user'),
+        'no crowd or role ping',
+      ).toEqual([]);
       expect(relayRefusals, 'no answer Discord would refuse').toEqual([]);
       const refused = discord.calls.filter((c) => c.status >= 400);
-      expect(refused.map((c) => ({ route: c.route, status: c.status, response: c.response })), 'no call refused by Discord').toEqual([]);
+      expect(
+        refused.map((c) => ({ route: c.route, status: c.status, response: c.response })),
+        'no call refused by Discord',
+      ).toEqual([]);
     },
 
     close: () => h.close(),

@@ -159,7 +159,15 @@ describe.each(['slack', 'discord'] as const)('on %s', (platform) => {
     await d.flush();
     let card = d.card('CHG-1');
     expect(card.title).toBe('CHG-1 · Upgrade the API gateway');
-    for (const part of ['Type: Normal (CAB)', 'Status: ⏳ pending', 'Environment: production', 'Systems: api', 'Window: 2026-12-01T13:00:00.000Z–2026-12-01T14:00:00.000Z', 'Rollback plan: Redeploy the previous image · tested ✅', 'Pending · 0/3']) {
+    for (const part of [
+      'Type: Normal (CAB)',
+      'Status: ⏳ pending',
+      'Environment: production',
+      'Systems: api',
+      'Window: 2026-12-01T13:00:00.000Z–2026-12-01T14:00:00.000Z',
+      'Rollback plan: Redeploy the previous image · tested ✅',
+      'Pending · 0/3',
+    ]) {
       expect(card.text).toContain(part);
     }
     expect(card.buttons.slice(0, 3)).toEqual(['Approve', 'Reject', 'Defer']);
@@ -221,7 +229,9 @@ describe.each(['slack', 'discord'] as const)('on %s', (platform) => {
     if (d.platform === 'discord') expect(held).toMatch(/^CHG-2 recorded, but its window cannot be used: inside the freeze of production until 2026-12-05 00:00 \("year-end release train"\)/);
     await d.flush();
     card = d.card('CHG-2');
-    expect(card.text).toContain('Its window cannot be used: inside the freeze of production until 2026-12-05 00:00 ("year-end release train"), which takes emergency changes only. Next open slot: 2026-12-07T10:00:00.000Z–2026-12-07T11:00:00.000Z.');
+    expect(card.text).toContain(
+      'Its window cannot be used: inside the freeze of production until 2026-12-05 00:00 ("year-end release train"), which takes emergency changes only. Next open slot: 2026-12-07T10:00:00.000Z–2026-12-07T11:00:00.000Z.',
+    );
     expect(card.buttons).toContain('Ask for an exception');
     expect(card.buttons).not.toContain('Approve');
     expect(d.dmsOf('riley').length).toBe(riley);

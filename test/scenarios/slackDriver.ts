@@ -66,15 +66,18 @@ export async function startSlackDriver(o: DriverOptions = {}): Promise<ChatDrive
     }
   };
   const textOf = (m: { text?: string; blocks?: unknown[] }): string => (m.blocks?.length ? (m.blocks as Loose[]).flatMap(blockText).map(norm).join('\n') : norm(m.text ?? ''));
-  const buttonsOf = (m: { blocks?: unknown[] }) => ((m.blocks ?? []) as Loose[]).filter((b) => b.type === 'actions').flatMap((b) => (b.elements ?? []) as Loose[]).filter((e) => e.type === 'button');
+  const buttonsOf = (m: { blocks?: unknown[] }) =>
+    ((m.blocks ?? []) as Loose[])
+      .filter((b) => b.type === 'actions')
+      .flatMap((b) => (b.elements ?? []) as Loose[])
+      .filter((e) => e.type === 'button');
   const asCard = (m: FakeMessage): Card | undefined => {
     const header = ((m.blocks ?? []) as Loose[]).find((b) => b.type === 'header');
     if (!header) return undefined;
     return { title: norm(header.text?.text ?? ''), text: textOf(m), buttons: buttonsOf(m).map((b) => norm(b.text?.text ?? '')), channel: m.channel };
   };
   /** Channels first (oldest first), then everyone's DMs: the card where it was posted before its copies. */
-  const places = (where?: string) =>
-    where ? [where] : [...slack.allChannels().map((c) => c.id), ...PEOPLE.map((p) => slack.imChannelId(ID[p])).filter((c): c is string => c !== undefined)];
+  const places = (where?: string) => (where ? [where] : [...slack.allChannels().map((c) => c.id), ...PEOPLE.map((p) => slack.imChannelId(ID[p])).filter((c): c is string => c !== undefined)]);
   function find(match: CardMatch, where?: string): { card: Card; message: FakeMessage } | undefined {
     for (const channel of places(where)) {
       for (const message of slack.messages(channel)) {
@@ -110,8 +113,7 @@ export async function startSlackDriver(o: DriverOptions = {}): Promise<ChatDrive
         if (value !== '' && el.min_length !== undefined && value.length < el.min_length) fail(`at least ${el.min_length} characters`);
         if (el.max_length !== undefined && value.length > el.max_length) fail(`at most ${el.max_length} characters`);
         v = { type: el.type, value: value === '' ? null : value };
-      }
-      else if (el.type === 'static_select' || el.type === 'radio_buttons') {
+      } else if (el.type === 'static_select' || el.type === 'radio_buttons') {
         const value = given ?? el.initial_option?.value;
         const option = ((el.options ?? []) as Loose[]).find((x) => x.value === value);
         if (given !== undefined && !option) fail(`no option ${given}`);
@@ -231,7 +233,16 @@ export async function startSlackDriver(o: DriverOptions = {}): Promise<ChatDrive
       typedIn.set(view.id, all);
       const res = await post(
         h.muster.url,
-        viewSubmission({ callbackId: view.callback_id, privateMetadata: view.private_metadata, values: formValues(view, all), userId: ID[who], userName: who, teamId: TEAM_ID, viewId: view.id, blocks: view.blocks }),
+        viewSubmission({
+          callbackId: view.callback_id,
+          privateMetadata: view.private_metadata,
+          values: formValues(view, all),
+          userId: ID[who],
+          userName: who,
+          teamId: TEAM_ID,
+          viewId: view.id,
+          blocks: view.blocks,
+        }),
         { secret: SIGNING_SECRET },
       );
       expect(res.status, res.body).toBe(200);
@@ -239,7 +250,9 @@ export async function startSlackDriver(o: DriverOptions = {}): Promise<ChatDrive
       const { errors } = slack.applySubmissionAck(view.id, ack);
       last.set(who, { now: Object.values(errors ?? {}).map(norm), urls: [] });
       if (!errors) forms.delete(who);
-      return Object.values(errors ?? {}).map(norm).join('\n');
+      return Object.values(errors ?? {})
+        .map(norm)
+        .join('\n');
     },
 
     channelNamed: (prefix) => slack.allChannels().find((c) => c.name.startsWith(prefix))?.id,
@@ -253,11 +266,17 @@ export async function startSlackDriver(o: DriverOptions = {}): Promise<ChatDrive
     async assertNothingStuck() {
       await h.flush();
       const stuck = await h.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
-      expect(stuck.map((e) => ({ op: e.op, status: e.status, error: e.lastError })), 'nothing dead-lettered or stuck').toEqual([]);
+      expect(
+        stuck.map((e) => ({ op: e.op, status: e.status, error: e.lastError })),
+        'nothing dead-lettered or stuck',
+      ).toEqual([]);
       expect(slack.garbled, 'no text flattened to [object Object]').toEqual([]);
       // Answers that mean "done already" are how Muster's idempotent calls succeed a second time.
       const refused = slack.calls.filter((c) => (c.status >= 400 || (c.response as Json | undefined)?.ok === false) && !ALREADY.has(String((c.response as Json | undefined)?.error)));
-      expect(refused.map((c) => ({ method: c.method, error: (c.response as Json | undefined)?.error })), 'no call refused by Slack').toEqual([]);
+      expect(
+        refused.map((c) => ({ method: c.method, error: (c.response as Json | undefined)?.error })),
+        'no call refused by Slack',
+      ).toEqual([]);
     },
 
     close: () => h.close(),

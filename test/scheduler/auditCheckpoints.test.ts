@@ -169,9 +169,7 @@ describe('the audit key at start-up', () => {
       } finally {
         await second.muster.stop();
       }
-      await expect(start(tdb, clock, { channel: '#audit-rotation' })).rejects.toThrow(
-        new RegExp(`the audit chain is keyed with ${newId} since entry 3, which this process does not have`),
-      );
+      await expect(start(tdb, clock, { channel: '#audit-rotation' })).rejects.toThrow(new RegExp(`the audit chain is keyed with ${newId} since entry 3, which this process does not have`));
     } finally {
       await tdb.drop();
     }
@@ -201,9 +199,7 @@ describe('the audit key at start-up', () => {
     const tdb = await createTestDatabase();
     try {
       const file = join(tmpdir(), 'no-such-directory-for-muster', 'checkpoints.log');
-      await expect(start(tdb, new ManualClock(), { channel: '#audit', file })).rejects.toThrow(
-        new RegExp(`^MUSTER_AUDIT_CHECKPOINT_FILE ${file} cannot be appended to: ENOENT`),
-      );
+      await expect(start(tdb, new ManualClock(), { channel: '#audit', file })).rejects.toThrow(new RegExp(`^MUSTER_AUDIT_CHECKPOINT_FILE ${file} cannot be appended to: ENOENT`));
     } finally {
       await tdb.drop();
     }

@@ -93,7 +93,16 @@ async function request(user: string, over: Partial<ChangeInput> = {}): Promise<s
 describe('the CAB digest', () => {
   it('posts nothing when no normal change is pending', async () => {
     expect(await h.muster.cabDigest.runDigest(clock.now())).toEqual([]);
-    await request(REQ, { type: 'standard', title: 'Rotate the edge certificate', catalogueId: 'cert-rotation', rollbackPlan: undefined, impact: 'low', risk: 'low', affectedUsers: 'none', downtime: 'none' });
+    await request(REQ, {
+      type: 'standard',
+      title: 'Rotate the edge certificate',
+      catalogueId: 'cert-rotation',
+      rollbackPlan: undefined,
+      impact: 'low',
+      risk: 'low',
+      affectedUsers: 'none',
+      downtime: 'none',
+    });
     expect(await h.muster.cabDigest.runDigest(clock.now())).toEqual([]);
     await h.flush();
     expect(cab()).toEqual([]);
@@ -155,7 +164,10 @@ describe('the CAB digest', () => {
     expect(listed).toContain('Its window cannot be used');
     // The cards follow in the same order, each with its buttons.
     expect(cards.map((m) => m.text.split(' ')[0])).toEqual(['CHG-2', 'CHG-4', 'CHG-6']);
-    const labels = (m: { blocks?: unknown[] }) => JSON.stringify(m.blocks ?? []).match(/"type":"button"[^}]*?"text":"([^"]+)"|"text":\{"type":"plain_text","text":"([^"]+)"/g)?.join(' ') ?? '';
+    const labels = (m: { blocks?: unknown[] }) =>
+      JSON.stringify(m.blocks ?? [])
+        .match(/"type":"button"[^}]*?"text":"([^"]+)"|"text":\{"type":"plain_text","text":"([^"]+)"/g)
+        ?.join(' ') ?? '';
     for (const card of cards.slice(0, 2)) {
       for (const b of ['Approve', 'Reject', 'Defer']) expect(labels(card)).toContain(b);
     }

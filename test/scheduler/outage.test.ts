@@ -97,7 +97,9 @@ describe.runIf(TEST_PROVIDER === 'postgresql')('a database outage under load', (
   /** A command, repeated by its user while Muster answers "nothing was changed". Returns the reply that took. */
   async function command(text: string, user: string): Promise<string> {
     for (;;) {
-      const res = await deliver(slashCommand({ command: '/approval', text, userId: user, teamId: TEAM_ID, channelId: 'C0GENERAL', responseUrl: h.slack.responseUrl(`cmd-${++n}`), triggerId: newTriggerId() }));
+      const res = await deliver(
+        slashCommand({ command: '/approval', text, userId: user, teamId: TEAM_ID, channelId: 'C0GENERAL', responseUrl: h.slack.responseUrl(`cmd-${++n}`), triggerId: newTriggerId() }),
+      );
       const reply = (JSON.parse(res.body || '{}') as { text?: string }).text ?? '';
       if (!SOMETHING_WENT_WRONG.test(reply)) return reply;
       stats.commandsRefused += 1;
@@ -267,7 +269,9 @@ describe.runIf(TEST_PROVIDER === 'postgresql')('a database outage under load', (
       }
     }
     // (The early requests' timers really fell due while the database was away, and fired once it was back.)
-    const dueInOutage = early.flatMap((r) => [0, 1].map((level) => ({ ref: `APR-${r.number}`, level, due: r.createdAt.getTime() + (level ? 5_000 : 3_000) }))).filter((d) => d.due >= cutAt && d.due < restoredAt);
+    const dueInOutage = early
+      .flatMap((r) => [0, 1].map((level) => ({ ref: `APR-${r.number}`, level, due: r.createdAt.getTime() + (level ? 5_000 : 3_000) })))
+      .filter((d) => d.due >= cutAt && d.due < restoredAt);
     expect(dueInOutage.length).toBeGreaterThan(0);
     for (const d of dueInOutage) {
       const fired = audits.find((a) => a.subjectId === d.ref && (JSON.parse(a.after ?? '{}') as { level: number }).level === d.level)!;
@@ -331,13 +335,29 @@ describe.runIf(TEST_PROVIDER === 'postgresql')('a database outage under load', (
             () => 'failed',
           );
         // (Before the fix the pool ran dry at the 11th: no connection came for it.)
-        expect(await within(opened.then(() => 'opened'), 5_000), `transaction ${round + 1}`).toBe('opened');
+        expect(
+          await within(
+            opened.then(() => 'opened'),
+            5_000,
+          ),
+          `transaction ${round + 1}`,
+        ).toBe('opened');
         await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
         resume();
         expect(await tx).toBe('failed');
       }
-      expect(await within(store.db.tx((t) => t.outboxEffect.count()), 5_000)).toBe(0);
-      expect(await within(store.db.close().then(() => 'closed'), 5_000)).toBe('closed');
+      expect(
+        await within(
+          store.db.tx((t) => t.outboxEffect.count()),
+          5_000,
+        ),
+      ).toBe(0);
+      expect(
+        await within(
+          store.db.close().then(() => 'closed'),
+          5_000,
+        ),
+      ).toBe('closed');
       closed = true;
     } finally {
       if (closed) await store.tdb.drop();

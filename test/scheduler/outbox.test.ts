@@ -160,7 +160,6 @@ describe('outbox dispatcher', () => {
     for (let i = 0; i < 30; i++) expect(texts.filter((t) => t === `m${i}`)).toHaveLength(1);
     for (const id of ids) expect((await status(id)).status).toBe('done');
   });
-
 });
 
 /** Runs due effects until none is left (a retry after a lost answer is due 10 ms later). */
@@ -214,7 +213,7 @@ describe('delivery: redraws coalesce and never go out of order', () => {
     for (let v = 1; v <= 5; v++) ids.push(...(await enqueue(redraw(v))));
     // One row waits for all five: the later ones joined it.
     expect(new Set(ids).size).toBe(1);
-    expect((await db.read((tx) => tx.outboxEffect.count({ where: { coalesceKey: `card:${card}` } })))).toBe(1);
+    expect(await db.read((tx) => tx.outboxEffect.count({ where: { coalesceKey: `card:${card}` } }))).toBe(1);
     await dispatcher().drain();
     expect(slack.callsTo('chat.update')).toHaveLength(1);
   });
@@ -385,7 +384,10 @@ describe('delivery: one bad user never keeps everyone out', () => {
     slack.setPlan('free');
     const [free] = await enqueue({ op: 'expandGroups', args: { groups: ['S0SRE'] } });
     await dispatcher().drain();
-    expect(JSON.parse((await status(free!)).result!)).toEqual({ users: [], failedGroups: [{ group: 'S0SRE', error: 'plan_upgrade_required', reason: 'cannot be expanded: user groups need a paid Slack plan' }] });
+    expect(JSON.parse((await status(free!)).result!)).toEqual({
+      users: [],
+      failedGroups: [{ group: 'S0SRE', error: 'plan_upgrade_required', reason: 'cannot be expanded: user groups need a paid Slack plan' }],
+    });
   });
 });
 

@@ -29,7 +29,19 @@ function record(over: Partial<EvidenceApproval> = {}): Evidence {
     rejectReason: null,
     endReason: null,
     route: [{ name: 'Release', quorum: null, require: [{ seat: null, anyOf: ['release_manager'], count: 1, required: false }] }],
-    votes: [{ at: '2026-12-01T08:05:00.000Z', user: 'U2', decision: 'approve', step: 1, stepName: 'Release', seat: 'release_manager', role: 'release_manager', rolesHeld: ['release_manager'], reason: 'ok | fine' }],
+    votes: [
+      {
+        at: '2026-12-01T08:05:00.000Z',
+        user: 'U2',
+        decision: 'approve',
+        step: 1,
+        stepName: 'Release',
+        seat: 'release_manager',
+        role: 'release_manager',
+        rolesHeld: ['release_manager'],
+        reason: 'ok | fine',
+      },
+    ],
     breakGlass: null,
     ...over,
   };

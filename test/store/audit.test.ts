@@ -84,9 +84,7 @@ describe('audit chain', () => {
     try {
       const logs = [new AuditLog(db.provider, clock, { keyring: AUDIT_KEYRING }), new AuditLog(other.provider, clock, { keyring: AUDIT_KEYRING })];
       const handles = [db, other];
-      await Promise.all(
-        Array.from({ length: 40 }, (_, i) => handles[i % 2]!.tx((tx) => logs[i % 2]!.append(tx, [entry('concurrent', i), entry('concurrent.b', i)]))),
-      );
+      await Promise.all(Array.from({ length: 40 }, (_, i) => handles[i % 2]!.tx((tx) => logs[i % 2]!.append(tx, [entry('concurrent', i), entry('concurrent.b', i)]))));
     } finally {
       if (other !== db) await other.close();
     }
@@ -113,10 +111,7 @@ describe('audit chain', () => {
   });
 
   it('verify names the first tampered entry (trigger dropped by a superuser)', async () => {
-    const drop =
-      db.provider === 'sqlite'
-        ? 'DROP TRIGGER audit_entries_no_update'
-        : 'ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_no_update';
+    const drop = db.provider === 'sqlite' ? 'DROP TRIGGER audit_entries_no_update' : 'ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_no_update';
     await rawSql(drop);
     await rawSql(`UPDATE audit_entries SET reason = 'nothing to see' WHERE seq = 5`);
     const v = await verifyChain(db, AUDIT_KEYRING, 3);

@@ -126,7 +126,7 @@ describe('attacks without the key', () => {
     ]);
   });
 
-  it('a rewrite keyed with the attacker\'s own key names that unknown key', async () => {
+  it("a rewrite keyed with the attacker's own key names that unknown key", async () => {
     await write(auditLog(), 25);
     await dropAuditTriggers(ctx.tdb);
     const wrong = auditKey(WRONG);
@@ -202,14 +202,23 @@ describe('replayed and forged checkpoints', () => {
 describe('checkpoint cadence and publication', () => {
   it('a checkpoint whenever an append crosses a multiple of checkpointEvery; none for a rolled-back transaction', async () => {
     const log = auditLog(keysA, 5);
-    const batch = (n: number) => ctx.db.tx((tx) => log.append(tx, Array.from({ length: n }, (_, i) => entry(i))));
+    const batch = (n: number) =>
+      ctx.db.tx((tx) =>
+        log.append(
+          tx,
+          Array.from({ length: n }, (_, i) => entry(i)),
+        ),
+      );
     await batch(3); // 1..3
     await batch(3); // 4..6 crosses 5
     for (let i = 0; i < 4; i++) await batch(1); // 7..10: 10 is a multiple
     await batch(12); // 11..22 crosses 15 and 20: one checkpoint, at the head
     await expect(
       ctx.db.tx(async (tx) => {
-        await log.append(tx, Array.from({ length: 5 }, (_, i) => entry(i))); // 23..27 would cross 25
+        await log.append(
+          tx,
+          Array.from({ length: 5 }, (_, i) => entry(i)),
+        ); // 23..27 would cross 25
         throw new Error('the request failed after writing');
       }),
     ).rejects.toThrow('the request failed');

@@ -105,7 +105,19 @@ async function writeLegacyRows(db: Database) {
       },
     });
     await tx.incident.create({
-      data: { id: 'inc-2', workspaceId: WS, number: 2, title: 'Search slow & flaky <3', severity: 'P3', status: 'investigating', reporterId: `${WS}:U2`, declaredAt: at, lastUpdateAt: at, createdAt: at, updatedAt: at },
+      data: {
+        id: 'inc-2',
+        workspaceId: WS,
+        number: 2,
+        title: 'Search slow & flaky <3',
+        severity: 'P3',
+        status: 'investigating',
+        reporterId: `${WS}:U2`,
+        declaredAt: at,
+        lastUpdateAt: at,
+        createdAt: at,
+        updatedAt: at,
+      },
     });
     const entry = (kind: string, text: string) => ({ incidentId: 'inc-1', kind, text, at });
     await tx.timelineEntry.createMany({
@@ -130,10 +142,18 @@ async function writeLegacyRows(db: Database) {
       data: [
         effect('postMessage', 'pending', payload({ channel: 'C100', text: '<@U1> Status → *identified*: see <#C1>' })),
         effect('postMessage', 'done', payload({ channel: 'C100', text: '<@U1> Status → *identified*: see <#C1>' })),
-        effect('postMessage', 'running', payload({ channel: '#incidents', surface: { kind: 'incident.announcement', incidentId: 'inc-1', headline: 'P1 incident declared: INC-1 Checkout down, paged <@U1>' } })),
+        effect(
+          'postMessage',
+          'running',
+          payload({ channel: '#incidents', surface: { kind: 'incident.announcement', incidentId: 'inc-1', headline: 'P1 incident declared: INC-1 Checkout down, paged <@U1>' } }),
+        ),
         effect('dm', 'dead', payload({ user: 'U1', surface: { kind: 'incident.action', actionId: 'act-1', intro: '<@U2> gave you a follow-up from INC-1' } })),
         effect('setTopic', 'pending', payload({ channel: { $ref: 1, path: 'channel' }, topic: 'INC-1 · P1 · Checkout down, paged <@U1> — incident card pinned in this channel' })),
-        effect('postMessage', 'hooking', payload({ channel: 'C100', text: 'no mention here', surface: { kind: 'nudge', nudgeId: 'n-0', mentions: ['U1'] } }, { name: 'nudge.posted', data: { nudgeId: 'n-0' } })),
+        effect(
+          'postMessage',
+          'hooking',
+          payload({ channel: 'C100', text: 'no mention here', surface: { kind: 'nudge', nudgeId: 'n-0', mentions: ['U1'] } }, { name: 'nudge.posted', data: { nudgeId: 'n-0' } }),
+        ),
         { platform: 'audit', op: 'audit.checkpoint', status: 'pending', payload: payload({ line: 'muster-audit-checkpoint v1 seq=3' }) },
       ],
     });
@@ -222,7 +242,9 @@ describe('the neutral text data step', () => {
   it('turns nudges’ marks into emphasis, code and emoji, as the current code writes them', () => {
     const text = (id: string) => decodeText(after.nudges.find((n) => n.id === id)!.text);
     expect(text('n-0')).toEqual(rt`INC-1 (P1) has had no incident commander for 16m (respond SLA 15m). Someone press ${strong('Take commander')}.`);
-    expect(text('n-1')).toEqual(rt`${emoji('rotating_light')} Escalated to admin (level 1): INC-1 (P1) has had no update for 1h 5m (cadence 1h). Post one with ${code('/incident update …')} or ${strong('Post update')}.`);
+    expect(text('n-1')).toEqual(
+      rt`${emoji('rotating_light')} Escalated to admin (level 1): INC-1 (P1) has had no update for 1h 5m (cadence 1h). Post one with ${code('/incident update …')} or ${strong('Post update')}.`,
+    );
     expect(text('n-2')).toBe(NUDGE_PLAIN);
   });
 

@@ -34,12 +34,11 @@ describe('migrations', () => {
       expect(rows.map((r) => r.migration_name)).toEqual(all.map((m) => m.name));
       const sql = readFileSync(join(migrationsDir(tdb.provider), all[0]!.name, 'migration.sql'));
       expect(rows[0]!.checksum).toBe(createHash('sha256').update(sql).digest('hex'));
-      const tables = tdb.provider === 'sqlite'
-        ? await db.read((tx) => tx.$queryRawUnsafe<{ name: string }[]>("SELECT name FROM sqlite_master WHERE type = 'table'"))
-        : await db.read((tx) => tx.$queryRawUnsafe<{ name: string }[]>("SELECT tablename::text AS name FROM pg_tables WHERE schemaname = 'public'"));
-      expect(tables.map((t) => t.name)).toEqual(
-        expect.arrayContaining(['workspaces', 'users', 'role_grants', 'audit_entries', 'outbox', 'timers', 'processed_requests', 'counters']),
-      );
+      const tables =
+        tdb.provider === 'sqlite'
+          ? await db.read((tx) => tx.$queryRawUnsafe<{ name: string }[]>("SELECT name FROM sqlite_master WHERE type = 'table'"))
+          : await db.read((tx) => tx.$queryRawUnsafe<{ name: string }[]>("SELECT tablename::text AS name FROM pg_tables WHERE schemaname = 'public'"));
+      expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(['workspaces', 'users', 'role_grants', 'audit_entries', 'outbox', 'timers', 'processed_requests', 'counters']));
     } finally {
       await db.close();
     }

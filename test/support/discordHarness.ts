@@ -108,7 +108,11 @@ export async function startDiscordHarness(o: DiscordHarnessOptions = {}): Promis
     send,
     async command(name, sub, options, userId, channelId = GENERAL_CHANNEL_ID) {
       const opts = Object.entries(options).map(([k, v]) =>
-        typeof v === 'object' ? { name: k, type: ApplicationCommandOptionType.User, value: v.user } : typeof v === 'number' ? { name: k, type: ApplicationCommandOptionType.Integer, value: v } : { name: k, type: ApplicationCommandOptionType.String, value: v },
+        typeof v === 'object'
+          ? { name: k, type: ApplicationCommandOptionType.User, value: v.user }
+          : typeof v === 'number'
+            ? { name: k, type: ApplicationCommandOptionType.Integer, value: v }
+            : { name: k, type: ApplicationCommandOptionType.String, value: v },
       );
       const data = { id: '1200000000000000001', name, type: ApplicationCommandType.ChatInput, options: [{ name: sub, type: ApplicationCommandOptionType.Subcommand, options: opts }] };
       return send(discord.interaction({ type: InteractionType.ApplicationCommand, data, userId, channelId, guildId: GUILD_ID }));
@@ -127,7 +131,12 @@ export async function startDiscordHarness(o: DiscordHarnessOptions = {}): Promis
         const el = c.component;
         if (!el) return [];
         const v = values[el.custom_id];
-        const inner = el.type === ComponentType.TextInput ? { type: el.type, custom_id: el.custom_id, value: v ?? '' } : el.type === ComponentType.RadioGroup ? { type: el.type, custom_id: el.custom_id, value: v ?? null } : { type: el.type, custom_id: el.custom_id, values: v === undefined ? [] : [v] };
+        const inner =
+          el.type === ComponentType.TextInput
+            ? { type: el.type, custom_id: el.custom_id, value: v ?? '' }
+            : el.type === ComponentType.RadioGroup
+              ? { type: el.type, custom_id: el.custom_id, value: v ?? null }
+              : { type: el.type, custom_id: el.custom_id, values: v === undefined ? [] : [v] };
         return [{ type: c.type, component: inner }];
       });
       const data = { custom_id: String(modal.custom_id), components };

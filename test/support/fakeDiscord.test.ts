@@ -146,7 +146,13 @@ describe('channels', () => {
 
   it('stores permission overwrites and computes visibility from them', async () => {
     const ch = (await rest.post(Routes.guildChannels(GUILD_ID), {
-      body: { name: 'private', permission_overwrites: [{ id: GUILD_ID, type: 0, allow: '0', deny: VIEW }, { id: ALICE, type: 1, allow: VIEW, deny: '0' }] },
+      body: {
+        name: 'private',
+        permission_overwrites: [
+          { id: GUILD_ID, type: 0, allow: '0', deny: VIEW },
+          { id: ALICE, type: 1, allow: VIEW, deny: '0' },
+        ],
+      },
     })) as APIChannel & { permission_overwrites: unknown[] };
     expect(ch.permission_overwrites).toEqual([
       { id: GUILD_ID, type: 0, allow: '0', deny: VIEW },
@@ -284,7 +290,9 @@ describe('messages', () => {
       ['everyone', 'everyone'],
     ]);
     fake.pings = [];
-    const safe = (await rest.post(Routes.channelMessages(GENERAL_CHANNEL_ID), { body: { content: text, allowed_mentions: { parse: [], users: [ALICE] } } })) as APIMessage & { allowed_mentions?: unknown };
+    const safe = (await rest.post(Routes.channelMessages(GENERAL_CHANNEL_ID), { body: { content: text, allowed_mentions: { parse: [], users: [ALICE] } } })) as APIMessage & {
+      allowed_mentions?: unknown;
+    };
     expect(safe.mentions.map((u) => u.id)).toEqual([ALICE]);
     expect([safe.mention_roles, safe.mention_everyone]).toEqual([[], false]);
     expect(fake.pings).toEqual([{ channel: GENERAL_CHANNEL_ID, message: safe.id, kind: 'user', id: ALICE, via: 'create' }]);
@@ -455,7 +463,11 @@ describe('interactions', () => {
 
   it('answers with_response=true with the interaction and the created message', async () => {
     const slash = fake.interaction({ type: 2, data: { name: 'incident' }, userId: ALICE, channelId: GENERAL_CHANNEL_ID });
-    const r = (await rest.post(Routes.interactionCallback(slash.id, slash.token), { body: { type: 4, data: { content: 'Incident opened' } }, query: new URLSearchParams({ with_response: 'true' }), auth: false })) as {
+    const r = (await rest.post(Routes.interactionCallback(slash.id, slash.token), {
+      body: { type: 4, data: { content: 'Incident opened' } },
+      query: new URLSearchParams({ with_response: 'true' }),
+      auth: false,
+    })) as {
       interaction: { id: string; response_message_id: string; response_message_ephemeral: boolean };
       resource: { type: number; message: APIMessage };
     };
@@ -573,7 +585,21 @@ describe('application commands', () => {
     expect(((await errorsOf([{ ...incident, options: many }]))[0]?.options as { _errors: unknown[] })._errors).toHaveLength(1);
     const choices = Array.from({ length: 26 }, (_, i) => ({ name: `c${i}`, value: `c${i}` }));
     expect(await errorsOf([{ ...incident, options: [{ type: 3, name: 'x', description: 'd', choices }] }])).toHaveProperty(['0', 'options', '0', 'choices']);
-    const nested = { name: 'change', description: 'Changes', options: [{ type: 1, name: 'new', description: 'New', options: [{ type: 3, name: 'a', description: 'a' }, { type: 3, name: 'b', description: 'b', required: true }] }] };
+    const nested = {
+      name: 'change',
+      description: 'Changes',
+      options: [
+        {
+          type: 1,
+          name: 'new',
+          description: 'New',
+          options: [
+            { type: 3, name: 'a', description: 'a' },
+            { type: 3, name: 'b', description: 'b', required: true },
+          ],
+        },
+      ],
+    };
     expect(await errorsOf([nested])).toHaveProperty(['0', 'options', '0', 'options', '1', 'required']);
     expect(await errorsOf([incident, incident])).toHaveProperty(['1', 'name']);
     expect(await errorsOf([{ type: 3, name: 'Msg', description: 'no' }])).toHaveProperty(['0', 'description']);

@@ -71,8 +71,7 @@ const MESSAGE_FLAG_EPHEMERAL = 1 << 6;
 const MESSAGE_FLAG_LOADING = 1 << 7;
 const VIEW_CHANNEL = PermissionFlagsBits.ViewChannel;
 /** what @everyone may do in the fake guild (Discord's default role grants View Channel, Send Messages, ...) */
-const EVERYONE_PERMISSIONS =
-  PermissionFlagsBits.ViewChannel | PermissionFlagsBits.SendMessages | PermissionFlagsBits.ReadMessageHistory | PermissionFlagsBits.AddReactions;
+const EVERYONE_PERMISSIONS = PermissionFlagsBits.ViewChannel | PermissionFlagsBits.SendMessages | PermissionFlagsBits.ReadMessageHistory | PermissionFlagsBits.AddReactions;
 /** what the interaction payloads say the app may do (`app_permissions`) */
 const BOT_PERMISSIONS =
   EVERYONE_PERMISSIONS |
@@ -377,7 +376,15 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : typ
  * the created channel: store the name it returns).
  */
 export function normaliseChannelName(name: string): string {
-  return [...name.trim().toLowerCase().replace(/\s+/g, '-').replace(/[^0-9_\-\p{L}]/gu, '')].slice(0, 100).join('');
+  return [
+    ...name
+      .trim()
+      .toLowerCase()
+      .replace(/\s+/g, '-')
+      .replace(/[^0-9_\-\p{L}]/gu, ''),
+  ]
+    .slice(0, 100)
+    .join('');
 }
 
 // ---------------------------------------------------------------------------
@@ -525,34 +532,92 @@ export class FakeDiscord {
    * GUILD_MEMBERS/GUILD_PRESENCES intents, only the bot among `members`.
    */
   guildCreate(): Record<string, unknown> {
-    const channels = [...this.channels.values()].filter((c) => c.guild_id === GUILD_ID).map((c) => {
-      const { guild_id: _g, ...rest } = this.channelObject(c) as unknown as Record<string, unknown>;
-      return rest;
-    });
+    const channels = [...this.channels.values()]
+      .filter((c) => c.guild_id === GUILD_ID)
+      .map((c) => {
+        const { guild_id: _g, ...rest } = this.channelObject(c) as unknown as Record<string, unknown>;
+        return rest;
+      });
     const bot = this.members.get(BOT_USER_ID);
     return {
-      id: GUILD_ID, name: 'Muster test server', icon: null, splash: null, discovery_splash: null, owner_id: BOT_USER_ID, afk_channel_id: null, afk_timeout: 300,
-      verification_level: 0, default_message_notifications: 1, explicit_content_filter: 0, roles: [...this.roles.values()], emojis: [], features: [], mfa_level: 0,
-      application_id: null, system_channel_id: GENERAL_CHANNEL_ID, system_channel_flags: 0, rules_channel_id: null, vanity_url_code: null, description: null, banner: null,
-      premium_tier: 0, premium_subscription_count: 0, preferred_locale: 'en-US', public_updates_channel_id: null, nsfw_level: 0, stickers: [], premium_progress_bar_enabled: false,
-      safety_alerts_channel_id: null, max_video_channel_users: 25, max_stage_video_channel_users: 50,
-      joined_at: bot?.joined_at ?? this.iso(), large: false, unavailable: false, member_count: this.members.size, voice_states: [], members: bot ? [this.memberObject(bot)] : [],
-      channels, threads: [], presences: [], stage_instances: [], guild_scheduled_events: [], soundboard_sounds: [],
+      id: GUILD_ID,
+      name: 'Muster test server',
+      icon: null,
+      splash: null,
+      discovery_splash: null,
+      owner_id: BOT_USER_ID,
+      afk_channel_id: null,
+      afk_timeout: 300,
+      verification_level: 0,
+      default_message_notifications: 1,
+      explicit_content_filter: 0,
+      roles: [...this.roles.values()],
+      emojis: [],
+      features: [],
+      mfa_level: 0,
+      application_id: null,
+      system_channel_id: GENERAL_CHANNEL_ID,
+      system_channel_flags: 0,
+      rules_channel_id: null,
+      vanity_url_code: null,
+      description: null,
+      banner: null,
+      premium_tier: 0,
+      premium_subscription_count: 0,
+      preferred_locale: 'en-US',
+      public_updates_channel_id: null,
+      nsfw_level: 0,
+      stickers: [],
+      premium_progress_bar_enabled: false,
+      safety_alerts_channel_id: null,
+      max_video_channel_users: 25,
+      max_stage_video_channel_users: 50,
+      joined_at: bot?.joined_at ?? this.iso(),
+      large: false,
+      unavailable: false,
+      member_count: this.members.size,
+      voice_states: [],
+      members: bot ? [this.memberObject(bot)] : [],
+      channels,
+      threads: [],
+      presences: [],
+      stage_instances: [],
+      guild_scheduled_events: [],
+      soundboard_sounds: [],
     };
   }
 
   private roleObject(id: string, name: string, permissions: bigint): APIRole {
     const position = this.roles.size;
     return {
-      id, name, color: 0, colors: { primary_color: 0, secondary_color: null, tertiary_color: null }, hoist: false, icon: null, unicode_emoji: null,
-      position, permissions: String(permissions), managed: false, mentionable: false, flags: 0 as APIRole['flags'],
+      id,
+      name,
+      color: 0,
+      colors: { primary_color: 0, secondary_color: null, tertiary_color: null },
+      hoist: false,
+      icon: null,
+      unicode_emoji: null,
+      position,
+      permissions: String(permissions),
+      managed: false,
+      mentionable: false,
+      flags: 0 as APIRole['flags'],
     };
   }
 
   private newChannel(id: string, type: 0 | 1 | 4, name: string | null, parentId: string | null): FakeChannel {
     return {
-      id, type, name, topic: null, parent_id: parentId, ...(type !== 1 ? { guild_id: GUILD_ID } : {}),
-      position: this.channels.size, permission_overwrites: [], last_message_id: null, renames: [], pins: [],
+      id,
+      type,
+      name,
+      topic: null,
+      parent_id: parentId,
+      ...(type !== 1 ? { guild_id: GUILD_ID } : {}),
+      position: this.channels.size,
+      permission_overwrites: [],
+      last_message_id: null,
+      renames: [],
+      pins: [],
     };
   }
 
@@ -645,7 +710,7 @@ export class FakeDiscord {
     const headers = (remaining: number): Record<string, string> => ({
       'X-RateLimit-Limit': String(limit),
       'X-RateLimit-Remaining': String(Math.max(0, remaining)),
-      'X-RateLimit-Reset': ((w.resetAt) / 1000).toFixed(3),
+      'X-RateLimit-Reset': (w.resetAt / 1000).toFixed(3),
       'X-RateLimit-Reset-After': ((w.resetAt - wall) / 1000).toFixed(3),
       'X-RateLimit-Bucket': hash,
     });
@@ -684,7 +749,10 @@ export class FakeDiscord {
   }
 
   private match(method: string, path: string): { route: Route; params: string[] } | 'method' | undefined {
-    const parts = path.split('/').slice(1).map((p) => decodeURIComponent(p));
+    const parts = path
+      .split('/')
+      .slice(1)
+      .map((p) => decodeURIComponent(p));
     let pathMatched = false;
     for (const route of this.routes) {
       if (route.segments.length !== parts.length) continue;
@@ -812,7 +880,11 @@ export class FakeDiscord {
     // (https://discord.com/developers/docs/topics/rate-limits#exceeding-a-rate-limit, #header-format)
     if (status === 429) {
       const after = rule.retryAfterSec ?? 0.05;
-      return new Fail({ status, body: { message: 'You are being rate limited.', retry_after: after, global: false }, headers: { 'Retry-After': String(Math.ceil(after)), 'X-RateLimit-Scope': 'user' } });
+      return new Fail({
+        status,
+        body: { message: 'You are being rate limited.', retry_after: after, global: false },
+        headers: { 'Retry-After': String(Math.ceil(after)), 'X-RateLimit-Scope': 'user' },
+      });
     }
     return err(status, rule.code ?? 0, rule.code ? 'Injected failure' : `${status}: Injected failure`);
   }
@@ -857,7 +929,16 @@ export class FakeDiscord {
 
   private channelObject(ch: FakeChannel): APIChannel {
     if (ch.type === 1) return { id: ch.id, type: 1, last_message_id: ch.last_message_id, recipients: [this.userObject(ch.recipient ?? '')], flags: 0 } as unknown as APIChannel;
-    const base = { id: ch.id, type: ch.type, guild_id: GUILD_ID, name: ch.name, position: ch.position, parent_id: ch.parent_id, permission_overwrites: ch.permission_overwrites.map((o) => ({ ...o })), flags: 0 };
+    const base = {
+      id: ch.id,
+      type: ch.type,
+      guild_id: GUILD_ID,
+      name: ch.name,
+      position: ch.position,
+      parent_id: ch.parent_id,
+      permission_overwrites: ch.permission_overwrites.map((o) => ({ ...o })),
+      flags: 0,
+    };
     if (ch.type === 4) return base as unknown as APIChannel;
     return { ...base, topic: ch.topic, nsfw: false, last_message_id: ch.last_message_id, rate_limit_per_user: 0 } as unknown as APIChannel;
   }
@@ -865,14 +946,35 @@ export class FakeDiscord {
   private messageObject(m: FakeMessage): APIMessage {
     const ch = this.channels.get(m.channel_id);
     return {
-      id: m.id, channel_id: m.channel_id, type: m.type, author: this.userObject(m.author_id), content: m.content, timestamp: m.timestamp,
-      edited_timestamp: m.edited_timestamp, tts: false, mention_everyone: m.mention_everyone, mentions: m.mentions.map((id) => this.userObject(id)),
-      mention_roles: m.mention_roles, attachments: m.attachments.map(({ content: _c, ...a }) => ({ ...a, proxy_url: a.url })),
-      embeds: m.embeds, components: m.components, pinned: ch?.pins.some((p) => p.messageId === m.id) ?? false, flags: m.flags,
-      reactions: [...m.reactions].filter(([, s]) => s.size > 0).map(([emoji, s]) => {
-        const custom = /^(?:a:)?([^:]+):(\d+)$/.exec(emoji);
-        return { count: s.size, count_details: { burst: 0, normal: s.size }, me: s.has(BOT_USER_ID), me_burst: false, burst_colors: [], emoji: custom ? { id: custom[2] ?? null, name: custom[1] ?? null } : { id: null, name: emoji } };
-      }),
+      id: m.id,
+      channel_id: m.channel_id,
+      type: m.type,
+      author: this.userObject(m.author_id),
+      content: m.content,
+      timestamp: m.timestamp,
+      edited_timestamp: m.edited_timestamp,
+      tts: false,
+      mention_everyone: m.mention_everyone,
+      mentions: m.mentions.map((id) => this.userObject(id)),
+      mention_roles: m.mention_roles,
+      attachments: m.attachments.map(({ content: _c, ...a }) => ({ ...a, proxy_url: a.url })),
+      embeds: m.embeds,
+      components: m.components,
+      pinned: ch?.pins.some((p) => p.messageId === m.id) ?? false,
+      flags: m.flags,
+      reactions: [...m.reactions]
+        .filter(([, s]) => s.size > 0)
+        .map(([emoji, s]) => {
+          const custom = /^(?:a:)?([^:]+):(\d+)$/.exec(emoji);
+          return {
+            count: s.size,
+            count_details: { burst: 0, normal: s.size },
+            me: s.has(BOT_USER_ID),
+            me_burst: false,
+            burst_colors: [],
+            emoji: custom ? { id: custom[2] ?? null, name: custom[1] ?? null } : { id: null, name: emoji },
+          };
+        }),
       ...(m.nonce !== undefined ? { nonce: m.nonce } : {}),
       ...(m.message_reference ? { message_reference: m.message_reference } : {}),
       ...(m.webhook_id ? { webhook_id: m.webhook_id, application_id: APPLICATION_ID } : {}),
@@ -969,8 +1071,10 @@ export class FakeDiscord {
         if (!['users', 'roles', 'everyone'].includes(v as string)) errs.add(['allowed_mentions', 'parse', i], 'BASE_TYPE_CHOICES', 'Value must be one of (roles, users, everyone).');
       });
       // https://discord.com/developers/docs/resources/message#allowed-mentions-object: parse and the arrays are mutually exclusive
-      if (parse.includes('users') && Array.isArray(am.users) && am.users.length) errs.add(['allowed_mentions'], 'MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE', 'parse:["users"] and users: [ids] are mutually exclusive.');
-      if (parse.includes('roles') && Array.isArray(am.roles) && am.roles.length) errs.add(['allowed_mentions'], 'MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE', 'parse:["roles"] and roles: [ids] are mutually exclusive.');
+      if (parse.includes('users') && Array.isArray(am.users) && am.users.length)
+        errs.add(['allowed_mentions'], 'MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE', 'parse:["users"] and users: [ids] are mutually exclusive.');
+      if (parse.includes('roles') && Array.isArray(am.roles) && am.roles.length)
+        errs.add(['allowed_mentions'], 'MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE', 'parse:["roles"] and roles: [ids] are mutually exclusive.');
       errs.maxLength(['allowed_mentions', 'users'], am.users, 100);
       errs.maxLength(['allowed_mentions', 'roles'], am.roles, 100);
     }
@@ -1030,13 +1134,27 @@ export class FakeDiscord {
       return att;
     });
     const msg: FakeMessage = {
-      id, channel_id: ch.id, type: opts.type ?? 0, author_id: opts.authorId, content: typeof body.content === 'string' ? body.content : '',
-      embeds: Array.isArray(body.embeds) ? body.embeds : [], components: Array.isArray(body.components) ? body.components : [], attachments,
+      id,
+      channel_id: ch.id,
+      type: opts.type ?? 0,
+      author_id: opts.authorId,
+      content: typeof body.content === 'string' ? body.content : '',
+      embeds: Array.isArray(body.embeds) ? body.embeds : [],
+      components: Array.isArray(body.components) ? body.components : [],
+      attachments,
       flags: (opts.flags ?? (typeof body.flags === 'number' ? body.flags : 0)) | (opts.ephemeral ? MESSAGE_FLAG_EPHEMERAL : 0),
-      timestamp: this.iso(), edited_timestamp: null, mentions: [], mention_roles: [], mention_everyone: false, reactions: new Map(), ephemeral: opts.ephemeral ?? false,
+      timestamp: this.iso(),
+      edited_timestamp: null,
+      mentions: [],
+      mention_roles: [],
+      mention_everyone: false,
+      reactions: new Map(),
+      ephemeral: opts.ephemeral ?? false,
       ...(body.nonce !== undefined ? { nonce: body.nonce } : {}),
       ...(body.allowed_mentions ? { allowed_mentions: body.allowed_mentions } : {}),
-      ...(body.message_reference?.message_id ? { message_reference: { message_id: String(body.message_reference.message_id), channel_id: ch.id, ...(ch.guild_id ? { guild_id: ch.guild_id } : {}) } } : {}),
+      ...(body.message_reference?.message_id
+        ? { message_reference: { message_id: String(body.message_reference.message_id), channel_id: ch.id, ...(ch.guild_id ? { guild_id: ch.guild_id } : {}) } }
+        : {}),
       ...(opts.webhook ? { webhook_id: APPLICATION_ID, interaction: { id: opts.webhook.id, type: opts.webhook.type, user_id: opts.webhook.userId } } : {}),
     };
     this.applyMentions(msg, body.allowed_mentions, 'create', opts.record ?? true);
@@ -1119,10 +1237,15 @@ export class FakeDiscord {
 
   private defineRoutes(): void {
     // Gateway: https://discord.com/developers/docs/events/gateway#get-gateway and #get-gateway-bot
-    this.route('GET', '/gateway', () => {
-      if (!this.gatewayUrl) throw err(404, 0, 'FakeDiscord: no gateway stand-in (set gatewayUrl)');
-      return ok({ url: this.gatewayUrl });
-    }, { auth: false });
+    this.route(
+      'GET',
+      '/gateway',
+      () => {
+        if (!this.gatewayUrl) throw err(404, 0, 'FakeDiscord: no gateway stand-in (set gatewayUrl)');
+        return ok({ url: this.gatewayUrl });
+      },
+      { auth: false },
+    );
     this.route('GET', '/gateway/bot', () => {
       if (!this.gatewayUrl) throw err(404, 0, 'FakeDiscord: no gateway stand-in (set gatewayUrl)');
       // one shard is plenty for one guild; max_concurrency 1 is what bots outside "large bot sharding" get
@@ -1212,10 +1335,15 @@ export class FakeDiscord {
     });
     this.route('PUT', '/channels/:id/messages/pins/:id', pin);
     this.route('DELETE', '/channels/:id/messages/pins/:id', unpin);
-    this.route('GET', '/channels/:id/pins', ({ params: [c] }) => {
-      const ch = this.requireChannel(c ?? '');
-      return ok([...ch.pins].reverse().map((p) => this.readable(this.requireMessage(ch.id, p.messageId))));
-    }, { deprecated: true });
+    this.route(
+      'GET',
+      '/channels/:id/pins',
+      ({ params: [c] }) => {
+        const ch = this.requireChannel(c ?? '');
+        return ok([...ch.pins].reverse().map((p) => this.readable(this.requireMessage(ch.id, p.messageId))));
+      },
+      { deprecated: true },
+    );
     this.route('PUT', '/channels/:id/pins/:id', pin, { deprecated: true });
     this.route('DELETE', '/channels/:id/pins/:id', unpin, { deprecated: true });
 
@@ -1224,7 +1352,8 @@ export class FakeDiscord {
     this.route('GET', '/channels/:id/messages', ({ params: [c], query }) => {
       const ch = this.requireChannel(c ?? '');
       const limit = Number(query.get('limit') ?? 50);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw err(400, 50035, 'Invalid Form Body', { limit: { _errors: [{ code: 'NUMBER_TYPE_MAX', message: 'int value should be less than or equal to 100.' }] } });
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+        throw err(400, 50035, 'Invalid Form Body', { limit: { _errors: [{ code: 'NUMBER_TYPE_MAX', message: 'int value should be less than or equal to 100.' }] } });
       const all = this.msgs.get(ch.id) ?? [];
       const before = query.get('before');
       const after = query.get('after');
@@ -1251,7 +1380,9 @@ export class FakeDiscord {
     });
     this.route('DELETE', '/channels/:id/messages/:id/reactions/:emoji/@me', ({ params: [c, m, emoji] }) => {
       this.requireChannel(c ?? '');
-      this.requireMessage(c ?? '', m ?? '').reactions.get(emoji ?? '')?.delete(BOT_USER_ID);
+      this.requireMessage(c ?? '', m ?? '')
+        .reactions.get(emoji ?? '')
+        ?.delete(BOT_USER_ID);
       return ok();
     });
 
@@ -1374,7 +1505,11 @@ export class FakeDiscord {
         this.rateLimitedCount++;
         const after = ((ch.renames[0] ?? t) + RENAME_WINDOW_MS - t) / 1000;
         // a per-resource limit: scope 'shared' (https://discord.com/developers/docs/topics/rate-limits#header-format)
-        throw new Fail({ status: 429, body: { message: 'You are being rate limited.', retry_after: after, global: false }, headers: { 'Retry-After': String(Math.ceil(after)), 'X-RateLimit-Scope': 'shared' } });
+        throw new Fail({
+          status: 429,
+          body: { message: 'You are being rate limited.', retry_after: after, global: false },
+          headers: { 'Retry-After': String(Math.ceil(after)), 'X-RateLimit-Scope': 'shared' },
+        });
       }
       ch.renames.push(t);
     }
@@ -1433,22 +1568,45 @@ export class FakeDiscord {
     const ch = this.requireChannel(opts.channelId);
     const guildId = opts.guildId === null ? undefined : (opts.guildId ?? ch.guild_id);
     const rec: InteractionRecord = {
-      id: this.snowflake(), token: `aW50ZXJhY3Rpb24.${randomBytes(24).toString('base64url')}`, type: opts.type, channelId: ch.id, userId: opts.userId,
-      mintedAt: this.now(), messageIds: new Set(), responses: [], ...(guildId ? { guildId } : {}), ...(opts.message ? { messageId: opts.message } : {}),
+      id: this.snowflake(),
+      token: `aW50ZXJhY3Rpb24.${randomBytes(24).toString('base64url')}`,
+      type: opts.type,
+      channelId: ch.id,
+      userId: opts.userId,
+      mintedAt: this.now(),
+      messageIds: new Set(),
+      responses: [],
+      ...(guildId ? { guildId } : {}),
+      ...(opts.message ? { messageId: opts.message } : {}),
     };
     this.interactions.set(rec.id, rec);
     this.interactionsByToken.set(rec.token, rec);
     const member = this.members.get(opts.userId);
     const msg = opts.message ? (this.msgs.get(ch.id)?.find((m) => m.id === opts.message) ?? this.ephemerals.get(opts.message)) : undefined;
     return {
-      id: rec.id, application_id: APPLICATION_ID, type: opts.type, token: rec.token, version: 1, ...(opts.data !== undefined ? { data: opts.data } : {}),
-      channel_id: ch.id, channel: { id: ch.id, type: ch.type, ...(ch.name ? { name: ch.name } : {}) },
+      id: rec.id,
+      application_id: APPLICATION_ID,
+      type: opts.type,
+      token: rec.token,
+      version: 1,
+      ...(opts.data !== undefined ? { data: opts.data } : {}),
+      channel_id: ch.id,
+      channel: { id: ch.id, type: ch.type, ...(ch.name ? { name: ch.name } : {}) },
       ...(guildId
-        ? { guild_id: guildId, guild: { id: guildId, locale: 'en-US', features: [] }, guild_locale: 'en-US', member: { ...(member ? this.memberObject(member) : { user: this.userObject(opts.userId), roles: [], joined_at: this.iso() }), permissions: String(EVERYONE_PERMISSIONS) } }
+        ? {
+            guild_id: guildId,
+            guild: { id: guildId, locale: 'en-US', features: [] },
+            guild_locale: 'en-US',
+            member: { ...(member ? this.memberObject(member) : { user: this.userObject(opts.userId), roles: [], joined_at: this.iso() }), permissions: String(EVERYONE_PERMISSIONS) },
+          }
         : { user: this.userObject(opts.userId) }),
       ...(msg ? { message: this.messageObject(msg) } : {}),
-      app_permissions: String(BOT_PERMISSIONS), locale: 'en-US', entitlements: [], attachment_size_limit: 10 * 1024 * 1024,
-      authorizing_integration_owners: guildId ? { '0': guildId } : { '1': opts.userId }, context: guildId ? 0 : 1,
+      app_permissions: String(BOT_PERMISSIONS),
+      locale: 'en-US',
+      entitlements: [],
+      attachment_size_limit: 10 * 1024 * 1024,
+      authorizing_integration_owners: guildId ? { '0': guildId } : { '1': opts.userId },
+      context: guildId ? 0 : 1,
     } as unknown as APIInteraction;
   }
 
@@ -1499,12 +1657,20 @@ export class FakeDiscord {
       rec.originalId = message.id;
       rec.messageIds.add(message.id);
     }
-    rec.responses.push({ kind: 'callback', type, data: body.data, ephemeral: type === 4 || type === 5 ? ephemeral : (message?.ephemeral ?? false), ...(message ? { messageId: message.id } : {}), at: this.now() });
+    rec.responses.push({
+      kind: 'callback',
+      type,
+      data: body.data,
+      ephemeral: type === 4 || type === 5 ? ephemeral : (message?.ephemeral ?? false),
+      ...(message ? { messageId: message.id } : {}),
+      at: this.now(),
+    });
     if (query.get('with_response') !== 'true') return ok();
     // https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-callback-interaction-callback-response-object
     return ok({
       interaction: {
-        id: rec.id, type: rec.type,
+        id: rec.id,
+        type: rec.type,
         ...(message && (type === 4 || type === 5) ? { response_message_id: message.id, response_message_loading: type === 5, response_message_ephemeral: ephemeral } : {}),
       },
       resource: { type, ...(message && (type === 4 || type === 7) ? { message: this.messageObject(message) } : {}) },
@@ -1608,8 +1774,15 @@ export class FakeDiscord {
       const type = c.type ?? 1;
       const prior = existing.find((e) => e.type === type && e.name === c.name);
       return {
-        ...c, id: prior?.id ?? this.snowflake(), application_id: APPLICATION_ID, version: this.snowflake(), type,
-        description: c.description ?? '', default_member_permissions: c.default_member_permissions ?? null, nsfw: false, ...(guildId ? { guild_id: guildId } : {}),
+        ...c,
+        id: prior?.id ?? this.snowflake(),
+        application_id: APPLICATION_ID,
+        version: this.snowflake(),
+        type,
+        description: c.description ?? '',
+        default_member_permissions: c.default_member_permissions ?? null,
+        nsfw: false,
+        ...(guildId ? { guild_id: guildId } : {}),
       };
     });
   }
@@ -1743,7 +1916,10 @@ export class FakeDiscord {
       if (Date.now() >= deadline) break;
       await delay(5);
     }
-    const recent = this.calls.slice(-20).map((c) => `  ${c.route} ${c.path} -> ${c.status}`).join('\n');
+    const recent = this.calls
+      .slice(-20)
+      .map((c) => `  ${c.route} ${c.path} -> ${c.status}`)
+      .join('\n');
     const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
     throw new Error(`FakeDiscord.waitFor timed out after ${timeoutMs} ms${why}.\nRecent calls (${this.calls.length} total):\n${recent || '  (none)'}`);
   }

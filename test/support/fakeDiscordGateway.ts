@@ -39,7 +39,9 @@ import { APPLICATION_ID, BOT_USER_ID, GUILD_ID, type FakeDiscord } from './fakeD
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 41_250;
 
 /** every intent bit Discord defines (https://discord.com/developers/docs/events/gateway#list-of-intents) */
-const KNOWN_INTENTS = Object.values(GatewayIntentBits).filter((v): v is number => typeof v === 'number').reduce((a, b) => a | b, 0);
+const KNOWN_INTENTS = Object.values(GatewayIntentBits)
+  .filter((v): v is number => typeof v === 'number')
+  .reduce((a, b) => a | b, 0);
 /** GUILD_MEMBERS, GUILD_PRESENCES, MESSAGE_CONTENT (https://discord.com/developers/docs/events/gateway#privileged-intents) */
 export const PRIVILEGED_INTENTS = GatewayIntentBits.GuildMembers | GatewayIntentBits.GuildPresences | GatewayIntentBits.MessageContent;
 
@@ -164,7 +166,8 @@ export class FakeDiscordGateway {
     for (;;) {
       const v = predicate(this);
       if (v) return v;
-      if (Date.now() >= deadline) throw new Error(`FakeDiscordGateway: timed out after ${timeoutMs} ms waiting for ${what}; connections: ${JSON.stringify(this.connections)}; errors: ${JSON.stringify(this.errors)}`);
+      if (Date.now() >= deadline)
+        throw new Error(`FakeDiscordGateway: timed out after ${timeoutMs} ms waiting for ${what}; connections: ${JSON.stringify(this.connections)}; errors: ${JSON.stringify(this.errors)}`);
       await delay(5);
     }
   }

@@ -3,15 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, LogLevel, WebClient, type Logger } from '@slack/web-api';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  BOT_USER_ID,
-  FakeSlack,
-  GENERAL_CHANNEL_ID,
-  POST_MESSAGE_LIMITS,
-  RATE_TIERS,
-  RESPONSE_URL_TTL_MS,
-  type FakeSlackOptions,
-} from './fakeSlack.ts';
+import { BOT_USER_ID, FakeSlack, GENERAL_CHANNEL_ID, POST_MESSAGE_LIMITS, RATE_TIERS, RESPONSE_URL_TTL_MS, type FakeSlackOptions } from './fakeSlack.ts';
 import { blockAction, eventCallback, post, sign, slashCommand, stateValue, urlVerification, viewSubmission } from './slackRequests.ts';
 
 let fake: FakeSlack;
@@ -76,9 +68,7 @@ describe('FakeSlack via the real WebClient', () => {
     expect(msgs[0]?.edited?.user).toBe(BOT_USER_ID);
     expect(msgs[0]?.reply_count).toBe(1);
 
-    await expect(client.chat.update({ channel: GENERAL_CHANNEL_ID, ts: '1.000000', text: 'x' })).rejects.toSatisfy(
-      (e) => slackError(e) === 'message_not_found',
-    );
+    await expect(client.chat.update({ channel: GENERAL_CHANNEL_ID, ts: '1.000000', text: 'x' })).rejects.toSatisfy((e) => slackError(e) === 'message_not_found');
 
     // a user id goes to the user's IM, stable per user
     const dm = await client.chat.postMessage({ channel: 'U1', text: 'psst' });
@@ -262,8 +252,19 @@ describe('slackRequests', () => {
     expect(req.contentType).toBe('application/x-www-form-urlencoded');
     const params = new URLSearchParams(req.body);
     expect([...params.keys()]).toEqual([
-      'token', 'team_id', 'team_domain', 'channel_id', 'channel_name', 'user_id', 'user_name',
-      'command', 'text', 'api_app_id', 'is_enterprise_install', 'response_url', 'trigger_id',
+      'token',
+      'team_id',
+      'team_domain',
+      'channel_id',
+      'channel_name',
+      'user_id',
+      'user_name',
+      'command',
+      'text',
+      'api_app_id',
+      'is_enterprise_install',
+      'response_url',
+      'trigger_id',
     ]);
     expect(params.get('channel_id')).toBe('C0GENERAL');
     expect(sign('s', urlVerification('c').body)['content-type']).toBe('application/json');
@@ -691,7 +692,14 @@ describe('Slack behaviours for exactly-once delivery', () => {
       ['reactions.add', api.reactions.add({ channel: ch, timestamp: m.ts as string, name: 'eyes' })],
       ['conversations.rename', api.conversations.rename({ channel: ch, name: 'older' })],
     ];
-    for (const [method, p] of attempts) expect(await p.then(() => 'ok', (e: unknown) => slackError(e)), method).toBe('is_archived');
+    for (const [method, p] of attempts)
+      expect(
+        await p.then(
+          () => 'ok',
+          (e: unknown) => slackError(e),
+        ),
+        method,
+      ).toBe('is_archived');
     await expect(api.conversations.archive({ channel: ch })).rejects.toSatisfy((e) => slackError(e) === 'already_archived');
     expect(fk.summary()).toMatchObject({ messages: { [ch]: 1 }, pins: {}, bookmarks: {} });
     expect(fk.message(ch, m.ts as string)?.text).toBe('before');
@@ -713,7 +721,10 @@ describe('Slack behaviours for exactly-once delivery', () => {
       expect(again.messages?.[0]?.metadata).toEqual({ event_type: 'muster_effect', event_payload: { key: 'v2' } });
 
       const bad = (metadataArg: unknown): Promise<unknown> =>
-        api.apiCall('chat.postMessage', { channel: GENERAL_CHANNEL_ID, text: 'x', metadata: metadataArg }).then(() => 'ok', (e: unknown) => slackError(e));
+        api.apiCall('chat.postMessage', { channel: GENERAL_CHANNEL_ID, text: 'x', metadata: metadataArg }).then(
+          () => 'ok',
+          (e: unknown) => slackError(e),
+        );
       expect(await bad('not json')).toBe('invalid_metadata_format');
       expect(await bad({ event_type: 'x' })).toBe('invalid_metadata_schema');
     });
@@ -742,8 +753,7 @@ describe('Slack behaviours for exactly-once delivery', () => {
   });
 
   describe('response_url', () => {
-    const post = (url: string, text: string): Promise<Response> =>
-      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+    const post = (url: string, text: string): Promise<Response> => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
 
     it('works 5 times; the 6th is refused with 404 expired_url and has no effect', async () => {
       const { fk } = await slack();

@@ -118,7 +118,16 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     async click(actionId, value, userId, opts = {}) {
       n += 1;
       lastClick = `click-${n}`;
-      const req = blockAction({ actionId, value, userId, userName: slack.user(userId)?.name, teamId: TEAM_ID, channelId: opts.channelId, responseUrl: slack.responseUrl(lastClick), triggerId: opts.triggerId });
+      const req = blockAction({
+        actionId,
+        value,
+        userId,
+        userName: slack.user(userId)?.name,
+        teamId: TEAM_ID,
+        channelId: opts.channelId,
+        responseUrl: slack.responseUrl(lastClick),
+        triggerId: opts.triggerId,
+      });
       return post(muster.url, req, { secret: SIGNING_SECRET });
     },
     async lastSaid() {

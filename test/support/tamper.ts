@@ -34,12 +34,7 @@ export async function rawSql(t: Target, statements: (string | [string, unknown[]
 
 /** A superuser's first step: the append-only triggers go. */
 export function dropAuditTriggers(t: Target): Promise<void> {
-  return rawSql(
-    t,
-    t.provider === 'sqlite'
-      ? ['DROP TRIGGER audit_entries_no_update', 'DROP TRIGGER audit_entries_no_delete']
-      : ['ALTER TABLE audit_entries DISABLE TRIGGER USER'],
-  );
+  return rawSql(t, t.provider === 'sqlite' ? ['DROP TRIGGER audit_entries_no_update', 'DROP TRIGGER audit_entries_no_delete'] : ['ALTER TABLE audit_entries DISABLE TRIGGER USER']);
 }
 
 export function deleteEntriesAfter(t: Target, seq: number): Promise<void> {

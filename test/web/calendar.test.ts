@@ -195,7 +195,7 @@ describe('GET /calendar.ics: the change calendar as an iCalendar feed', () => {
     expect(e2.start.toISOString()).toBe('2026-10-26T09:00:00.000Z');
   });
 
-  it('lists the deployment windows at 10:00 local across the DST change, Friday\'s for critical changes only', async () => {
+  it("lists the deployment windows at 10:00 local across the DST change, Friday's for critical changes only", async () => {
     const windows = first.filter((e) => e.summary.startsWith('Deployment window'));
     // 14 local days from Wednesday 21 October: Mon–Thu 10:00–16:00 (8 days), Fri 10:00–12:00 (2 days).
     expect(windows).toHaveLength(10);
@@ -217,7 +217,7 @@ describe('GET /calendar.ics: the change calendar as an iCalendar feed', () => {
     expect(new Set(windows.map((w) => w.uid)).size).toBe(windows.length);
   });
 
-  it('lists the freezes as they are: the policy\'s campaign freeze all day, the declared one timed', async () => {
+  it("lists the freezes as they are: the policy's campaign freeze all day, the declared one timed", async () => {
     const freezes = first.filter((e) => e.summary.startsWith('Change freeze: '));
     expect(freezes.map((f) => f.summary).sort()).toEqual(['Change freeze: Autumn sale', 'Change freeze: load tests']);
     const sale = freezes.find((f) => f.summary === 'Change freeze: Autumn sale')!;
@@ -269,7 +269,13 @@ describe('GET /calendar.ics: the change calendar as an iCalendar feed', () => {
     const sixty = await get(h, '/calendar.ics?days=60');
     expect(sixty.status).toBe(200);
     // Wednesday 21 October + 60 days runs through Saturday 19 December.
-    expect(local(parseFeed(sixty.text).events.filter((e) => e.summary.startsWith('Deployment window')).at(-1)!.start)).toBe('Fri 2026-12-18 10:00');
+    expect(
+      local(
+        parseFeed(sixty.text)
+          .events.filter((e) => e.summary.startsWith('Deployment window'))
+          .at(-1)!.start,
+      ),
+    ).toBe('Fri 2026-12-18 10:00');
     for (const bad of ['1000', '61', '0', '-1', 'abc', '1.5', '', '14&days=15']) {
       const res = await get(h, `/calendar.ics?days=${bad}`);
       expect(res.status, bad).toBe(400);
@@ -310,7 +316,16 @@ describe('CALENDAR_TOKEN', () => {
   afterAll(async () => h?.close());
 
   it('refuses the feed without the token, or with a wrong one (403), before anything else', async () => {
-    for (const path of ['/calendar.ics', `/calendar.ics?token=${TOKEN.slice(0, -1)}`, `/calendar.ics?token=${TOKEN}x`, `/calendar.ics?token=${TOKEN}&token=${TOKEN}`, '/calendar.ics?token=', `/calendar/T0002.ics`, '/calendar/T0404.ics', '/calendar.ics?days=1000']) {
+    for (const path of [
+      '/calendar.ics',
+      `/calendar.ics?token=${TOKEN.slice(0, -1)}`,
+      `/calendar.ics?token=${TOKEN}x`,
+      `/calendar.ics?token=${TOKEN}&token=${TOKEN}`,
+      '/calendar.ics?token=',
+      `/calendar/T0002.ics`,
+      '/calendar/T0404.ics',
+      '/calendar.ics?days=1000',
+    ]) {
       const res = await get(h, path);
       expect(res.status, path).toBe(403);
       expect(res.text).toContain('?token=');

@@ -35,7 +35,13 @@ describe.skipIf(SKIP)('status page in a browser without JavaScript', () => {
   beforeAll(async () => {
     if (!HAVE_CHROMIUM) throw new Error(`${MISSING} The browser test is required in CI.`);
     dir = mkdtempSync(join(tmpdir(), 'muster-status-browser-'));
-    h = await startHarness({ clock: new ManualClock(NOW), users: [{ id: 'UCOMMS', name: 'cam' }, { id: 'UREP', name: 'rex' }] });
+    h = await startHarness({
+      clock: new ManualClock(NOW),
+      users: [
+        { id: 'UCOMMS', name: 'cam' },
+        { id: 'UREP', name: 'rex' },
+      ],
+    });
     // Declared in chat; the comms lead publishes a public title and a public update.
     // A second incident and a private one are declared and never published.
     await h.command('/incident', `declare P1 ${INTERNAL_TITLE}`, 'UREP');

@@ -88,15 +88,55 @@ describe('public status page', () => {
       await entry(tx, 'inc-active', 'public', PUBLIC_FIRST, ago(110 * 60_000), false);
       await entry(tx, 'inc-active', 'update', INTERNAL_TEXT, ago(100 * 60_000), true);
       await entry(tx, 'inc-active', 'public', PUBLIC_LATEST, ago(30 * 60_000), false);
-      await seedIncident(tx, { id: 'inc-private', number: 2, title: PRIVATE_TITLE, severity: 'P0', status: 'investigating', isPrivate: true, services: ['vault'], declaredAt: ago(H), published: { at: ago(H), title: 'should never show', services: [] } });
+      await seedIncident(tx, {
+        id: 'inc-private',
+        number: 2,
+        title: PRIVATE_TITLE,
+        severity: 'P0',
+        status: 'investigating',
+        isPrivate: true,
+        services: ['vault'],
+        declaredAt: ago(H),
+        published: { at: ago(H), title: 'should never show', services: [] },
+      });
       await entry(tx, 'inc-private', 'public', 'Private incident public text must not leak', ago(50 * 60_000), false);
-      await seedIncident(tx, { id: 'inc-recent', number: 3, title: RECENT_TITLE, severity: 'P2', status: 'resolved', services: ['search'], declaredAt: ago(2 * D + 3 * H), resolvedAt: ago(2 * D), published: { at: ago(2 * D + 2 * H), title: 'Slow search', services: ['search'] } });
+      await seedIncident(tx, {
+        id: 'inc-recent',
+        number: 3,
+        title: RECENT_TITLE,
+        severity: 'P2',
+        status: 'resolved',
+        services: ['search'],
+        declaredAt: ago(2 * D + 3 * H),
+        resolvedAt: ago(2 * D),
+        published: { at: ago(2 * D + 2 * H), title: 'Slow search', services: ['search'] },
+      });
       await entry(tx, 'inc-recent', 'public', 'Search is fast again.', ago(2 * D), false);
-      await seedIncident(tx, { id: 'inc-old', number: 4, title: OLD_TITLE, severity: 'P1', status: 'resolved', services: ['login'], declaredAt: ago(10 * D + H), resolvedAt: ago(10 * D), published: { at: ago(10 * D + H), title: OLD_TITLE, services: [] } });
+      await seedIncident(tx, {
+        id: 'inc-old',
+        number: 4,
+        title: OLD_TITLE,
+        severity: 'P1',
+        status: 'resolved',
+        services: ['login'],
+        declaredAt: ago(10 * D + H),
+        resolvedAt: ago(10 * D),
+        published: { at: ago(10 * D + H), title: OLD_TITLE, services: [] },
+      });
       // Declared, never published: nothing of it may show, however public the channel is.
       await seedIncident(tx, { id: 'inc-unpublished', number: 5, title: UNPUBLISHED_TITLE, severity: 'P1', status: 'investigating', services: ['customers'], declaredAt: ago(H) });
       // Another workspace's published incident: only on that workspace's page.
-      await seedIncident(tx, { id: 'inc-other', number: 1, workspaceId: 'slack:T0002', title: 'x', severity: 'P1', status: 'investigating', services: [], declaredAt: ago(H), published: { at: ago(H), title: OTHER_WS_TITLE, services: [] } });
+      await seedIncident(tx, {
+        id: 'inc-other',
+        number: 1,
+        workspaceId: 'slack:T0002',
+        title: 'x',
+        severity: 'P1',
+        status: 'investigating',
+        services: [],
+        declaredAt: ago(H),
+        published: { at: ago(H), title: OTHER_WS_TITLE, services: [] },
+      });
     });
   });
 
@@ -218,8 +258,28 @@ describe('the status page the policy chooses', () => {
     await h.muster.db.tx(async (tx) => {
       await tx.workspace.create({ data: { id: 'slack:T0002', platform: 'slack', externalId: 'T0002', createdAt: ago(D) } });
       await tx.workspace.create({ data: { id: 'slack:T0003', platform: 'slack', externalId: 'T0003', createdAt: ago(D) } });
-      await seedIncident(tx, { id: 'i2', number: 1, workspaceId: 'slack:T0002', title: 'x', severity: 'P1', status: 'investigating', services: [], declaredAt: ago(H), published: { at: ago(H), title: OTHER_WS_TITLE, services: [] } });
-      await seedIncident(tx, { id: 'i3', number: 1, workspaceId: 'slack:T0003', title: 'y', severity: 'P1', status: 'investigating', services: [], declaredAt: ago(H), published: { at: ago(H), title: 'Third workspace', services: [] } });
+      await seedIncident(tx, {
+        id: 'i2',
+        number: 1,
+        workspaceId: 'slack:T0002',
+        title: 'x',
+        severity: 'P1',
+        status: 'investigating',
+        services: [],
+        declaredAt: ago(H),
+        published: { at: ago(H), title: OTHER_WS_TITLE, services: [] },
+      });
+      await seedIncident(tx, {
+        id: 'i3',
+        number: 1,
+        workspaceId: 'slack:T0003',
+        title: 'y',
+        severity: 'P1',
+        status: 'investigating',
+        services: [],
+        declaredAt: ago(H),
+        published: { at: ago(H), title: 'Third workspace', services: [] },
+      });
     });
   });
   afterAll(async () => h?.close());

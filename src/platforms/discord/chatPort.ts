@@ -155,7 +155,12 @@ export const DISCORD_CAPABILITIES: Capabilities = { pins: true, bookmarks: false
  * An overwrite can only grant what the bot itself holds in the server (docs/discord-setup.md lists them).
  */
 export const BOT_IN_PRIVATE =
-  PermissionFlagsBits.ViewChannel | PermissionFlagsBits.SendMessages | PermissionFlagsBits.ReadMessageHistory | PermissionFlagsBits.EmbedLinks | PermissionFlagsBits.AttachFiles | PermissionFlagsBits.PinMessages;
+  PermissionFlagsBits.ViewChannel |
+  PermissionFlagsBits.SendMessages |
+  PermissionFlagsBits.ReadMessageHistory |
+  PermissionFlagsBits.EmbedLinks |
+  PermissionFlagsBits.AttachFiles |
+  PermissionFlagsBits.PinMessages;
 
 /** The bot's permissions in the server, as the invite URL asks for them (docs/discord-setup.md). */
 export const BOT_PERMISSIONS = BOT_IN_PRIVATE | PermissionFlagsBits.ManageChannels | PermissionFlagsBits.ManageRoles;
@@ -188,7 +193,10 @@ export class DiscordChatPort implements ChatPort {
     return this.o.rest;
   }
 
-  async perform<K extends EffectOp>(effect: { op: K; args: PortArgs<K> }, ctx: PerformContext = { effectId: 0, uncertain: false, createdAt: new Date(), workspaceId: null, now: new Date() }): Promise<EffectResults[K]> {
+  async perform<K extends EffectOp>(
+    effect: { op: K; args: PortArgs<K> },
+    ctx: PerformContext = { effectId: 0, uncertain: false, createdAt: new Date(), workspaceId: null, now: new Date() },
+  ): Promise<EffectResults[K]> {
     // Every call made from here on is an effect's: the client sends none of them twice (see `effectAware`).
     return effectCalls.run(true, () => this.performNow(effect, ctx));
   }
@@ -397,7 +405,9 @@ export class DiscordChatPort implements ChatPort {
       try {
         (await this.rest.get(Routes.guildMember(guild, user))) as APIGuildMember;
         if (hidden) {
-          await this.rest.put(Routes.channelPermission(channel, user), { body: { type: OverwriteType.Member, allow: String(PermissionFlagsBits.ViewChannel | PermissionFlagsBits.SendMessages), deny: '0' } });
+          await this.rest.put(Routes.channelPermission(channel, user), {
+            body: { type: OverwriteType.Member, allow: String(PermissionFlagsBits.ViewChannel | PermissionFlagsBits.SendMessages), deny: '0' },
+          });
         }
         invited += 1;
       } catch (e) {

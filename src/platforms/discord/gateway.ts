@@ -1,12 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  Client,
-  Events,
-  GatewayIntentBits,
-  Options,
-  SimpleShardingStrategy,
-  type SessionInfo,
-} from 'discord.js';
+import { Client, Events, GatewayIntentBits, Options, SimpleShardingStrategy, type SessionInfo } from 'discord.js';
 import { DiscordAPIError, type REST } from '@discordjs/rest';
 import {
   GatewayDispatchEvents,
@@ -283,7 +276,10 @@ async function interaction(deps: Omit<DiscordInteractionDeps, 'publicKey'>, i: A
   } catch (err) {
     log.error({ err, interaction: i.id }, 'discord interaction failed');
     if (!answered) {
-      await respond({ type: InteractionResponseType.ChannelMessageWithSource, data: { ...discordMessage(errorMessage(rt`Something went wrong on our side and nothing was changed.`)), flags: MessageFlags.Ephemeral } });
+      await respond({
+        type: InteractionResponseType.ChannelMessageWithSource,
+        data: { ...discordMessage(errorMessage(rt`Something went wrong on our side and nothing was changed.`)), flags: MessageFlags.Ephemeral },
+      });
     }
   }
 }
@@ -331,8 +327,7 @@ export function discordTimelineEvents(deps: TimelineDeps): Pick<DiscordGatewayOp
       if (!(err instanceof DuplicateRequest)) throw err;
     }
   };
-  const incidentOf = (workspaceId: string, channelId: string) =>
-    deps.kernel.db.read((tx) => tx.incident.findFirst({ where: { workspaceId, channelId }, select: { id: true } }));
+  const incidentOf = (workspaceId: string, channelId: string) => deps.kernel.db.read((tx) => tx.incident.findFirst({ where: { workspaceId, channelId }, select: { id: true } }));
   const fetchMessage = async (channelId: string, messageId: string): Promise<APIMessage | undefined> => {
     try {
       return (await rest.get(Routes.channelMessage(channelId, messageId))) as APIMessage;

@@ -162,7 +162,7 @@ export async function handleInteraction(deps: Omit<DiscordInteractionDeps, 'publ
   const meta: RequestMeta = {
     requestId,
     requestKey: `discord:${i.id}`,
-    ...(i.channel?.id ?? i.channel_id ? { channelId: i.channel?.id ?? i.channel_id } : {}),
+    ...((i.channel?.id ?? i.channel_id) ? { channelId: i.channel?.id ?? i.channel_id } : {}),
     replyTo: { platform: 'discord', handle: `${deps.applicationId}:${i.token}`, issuedAt: now.getTime() },
     receivedAt: now,
   };
@@ -209,7 +209,11 @@ export async function handleInteraction(deps: Omit<DiscordInteractionDeps, 'publ
     if (parsed?.action === NEXT_PAGE) {
       // The next page of a long form (Discord cannot answer a modal with another modal: a button in between).
       const session = sessions.get(parsed.value);
-      res.json(session && session.user === user.id ? { type: InteractionResponseType.Modal, data: session.pages[session.next]!.modal } : ephemeralAnswer(errorMessage(rt`That form has expired: start it again.`)));
+      res.json(
+        session && session.user === user.id
+          ? { type: InteractionResponseType.Modal, data: session.pages[session.next]!.modal }
+          : ephemeralAnswer(errorMessage(rt`That form has expired: start it again.`)),
+      );
       return;
     }
     const handler = parsed ? BUTTONS[parsed.action as keyof typeof BUTTONS] : undefined;
@@ -253,7 +257,15 @@ export async function handleInteraction(deps: Omit<DiscordInteractionDeps, 'publ
       Object.assign(session.values, readModalSubmit(i.data.components as never, session.form));
       if (id.page < session.pages.length) {
         session.next = id.page;
-        res.json(ephemeralAnswer({ text: rt`Page ${String(id.page)} of ${String(session.pages.length)} of ${session.form.title} saved.`, blocks: [{ kind: 'section', text: rt`Page ${String(id.page)} of ${String(session.pages.length)} saved: go on with the next page.` }, { kind: 'actions', id: 'form-pages', buttons: [{ label: 'Next page', action: NEXT_PAGE as never, value: id.key, style: 'primary' }] }] }));
+        res.json(
+          ephemeralAnswer({
+            text: rt`Page ${String(id.page)} of ${String(session.pages.length)} of ${session.form.title} saved.`,
+            blocks: [
+              { kind: 'section', text: rt`Page ${String(id.page)} of ${String(session.pages.length)} saved: go on with the next page.` },
+              { kind: 'actions', id: 'form-pages', buttons: [{ label: 'Next page', action: NEXT_PAGE as never, value: id.key, style: 'primary' }] },
+            ],
+          }),
+        );
         return;
       }
       values = { ...session.values };
@@ -295,7 +307,13 @@ export async function handleInteraction(deps: Omit<DiscordInteractionDeps, 'publ
  * Runs `work` and answers with its outcome in the response body when it is done in time; otherwise defers (type 5:
  * "thinking…", or 6 for a click, which changes nothing visible) and edits the original response once it is done.
  */
-async function answerWithin(deps: Omit<DiscordInteractionDeps, 'publicKey'>, i: APIInteraction, res: { json(r: APIInteractionResponse): void }, isClick: boolean, work: () => Promise<Outcome | Answer>): Promise<void> {
+async function answerWithin(
+  deps: Omit<DiscordInteractionDeps, 'publicKey'>,
+  i: APIInteraction,
+  res: { json(r: APIInteractionResponse): void },
+  isClick: boolean,
+  work: () => Promise<Outcome | Answer>,
+): Promise<void> {
   const done = work();
   const timer = new Promise<'late'>((r) => setTimeout(() => r('late'), ANSWER_WITHIN_MS).unref());
   const first = await Promise.race([done, timer]);

@@ -131,12 +131,14 @@ function actionRows(blocks: readonly Block[]): { rows: APIActionRowComponent<API
     left: total - rows.reduce((k, r) => k + r.length, 0),
     rows: rows.map((r) => ({
       type: ComponentType.ActionRow,
-      components: r.map((b): APIButtonComponentWithCustomId => ({
-        type: ComponentType.Button,
-        style: b.style ? STYLE[b.style] : ButtonStyle.Secondary,
-        label: cut(plainDiscord(b.label), DISCORD_LIMITS.buttonLabel) || '…',
-        custom_id: customId(b, seen, n++),
-      })),
+      components: r.map(
+        (b): APIButtonComponentWithCustomId => ({
+          type: ComponentType.Button,
+          style: b.style ? STYLE[b.style] : ButtonStyle.Secondary,
+          label: cut(plainDiscord(b.label), DISCORD_LIMITS.buttonLabel) || '…',
+          custom_id: customId(b, seen, n++),
+        }),
+      ),
     })),
   };
 }
@@ -301,13 +303,7 @@ function embedOf(blocks: readonly Block[], extraNote?: string): { embed?: APIEmb
 
 /** The characters Discord counts towards an embed's 6000. */
 export function embedLength(e: APIEmbed): number {
-  return (
-    (e.title?.length ?? 0) +
-    (e.description?.length ?? 0) +
-    (e.fields ?? []).reduce((n, f) => n + f.name.length + f.value.length, 0) +
-    (e.footer?.text.length ?? 0) +
-    (e.author?.name.length ?? 0)
-  );
+  return (e.title?.length ?? 0) + (e.description?.length ?? 0) + (e.fields ?? []).reduce((n, f) => n + f.name.length + f.value.length, 0) + (e.footer?.text.length ?? 0) + (e.author?.name.length ?? 0);
 }
 
 /** A content line of `<@id>` mentions, as many as fit. */

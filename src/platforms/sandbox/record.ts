@@ -75,7 +75,8 @@ export class Recorder {
   }
 
   call(c: WorkspaceChange): void {
-    if (c.kind === 'call') this.push({ at: this.now(), kind: 'call', method: c.method ?? '', applied: c.applied === true, ...(c.args ? { args: c.args } : {}), ...(c.response ? { response: c.response } : {}) });
+    if (c.kind === 'call')
+      this.push({ at: this.now(), kind: 'call', method: c.method ?? '', applied: c.applied === true, ...(c.args ? { args: c.args } : {}), ...(c.response ? { response: c.response } : {}) });
     else if (c.kind === 'response') this.push({ at: this.now(), kind: 'response', ...(c.args ? { body: c.args } : {}) });
   }
 

@@ -6,15 +6,7 @@ import type { Env } from '../../config/env.ts';
 import { WorkspaceFile } from './persist.ts';
 import { SANDBOX_ADMIN, SANDBOX_CHANNELS, SANDBOX_PEOPLE } from './people.ts';
 import { Recorder } from './record.ts';
-import {
-  blockAction,
-  eventCallback,
-  post,
-  slashCommand,
-  viewClosed,
-  viewSubmission,
-  type SlackRequest,
-} from './slackRequests.ts';
+import { blockAction, eventCallback, post, slashCommand, viewClosed, viewSubmission, type SlackRequest } from './slackRequests.ts';
 import { BOT_USER_ID, FakeSlack, GENERAL_CHANNEL_ID, TEAM_DOMAIN, TEAM_ID, TEAM_NAME, type FakeMessage, type Json, type WorkspaceChange } from './slackWorkspace.ts';
 
 /** Slash commands the app declares in manifest.yml; anything else is answered as Slack answers an unknown command. */
@@ -271,7 +263,19 @@ export class Sandbox {
     if (a.viewId) {
       const v = this.workspace.view(a.viewId);
       if (!v) return { ok: false, error: 'That view is gone' };
-      req = blockAction({ ...common, view: { id: v.id, type: v.type, callback_id: v.callback_id, private_metadata: v.private_metadata, hash: v.hash, blocks: v.blocks, root_view_id: v.root_view_id, previous_view_id: v.previous_view_id } });
+      req = blockAction({
+        ...common,
+        view: {
+          id: v.id,
+          type: v.type,
+          callback_id: v.callback_id,
+          private_metadata: v.private_metadata,
+          hash: v.hash,
+          blocks: v.blocks,
+          root_view_id: v.root_view_id,
+          previous_view_id: v.previous_view_id,
+        },
+      });
     } else {
       if (!a.channel || !a.ts) return { ok: false, error: 'An action needs its message' };
       const ch = this.workspace.channel(a.channel);
@@ -342,7 +346,13 @@ export class Sandbox {
     const msg = this.workspace.message(a.channel, a.ts);
     return this.send(
       eventCallback({
-        event: { type: a.remove ? 'reaction_removed' : 'reaction_added', user: a.user, reaction: a.name, item: { type: 'message', channel: a.channel, ts: a.ts }, ...(msg?.user ? { item_user: msg.user } : {}) },
+        event: {
+          type: a.remove ? 'reaction_removed' : 'reaction_added',
+          user: a.user,
+          reaction: a.name,
+          item: { type: 'message', channel: a.channel, ts: a.ts },
+          ...(msg?.user ? { item_user: msg.user } : {}),
+        },
       }),
     );
   }
@@ -366,7 +376,10 @@ export class Sandbox {
   /** member_joined_channel for each person Muster invited (manifest.yml bot_events), as Slack sends it. */
   private announceJoins(c: WorkspaceChange): void {
     const channel = String(c.args?.channel ?? '');
-    const users = String(c.args?.users ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+    const users = String(c.args?.users ?? '')
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean);
     for (const u of users) {
       void this.send(eventCallback({ event: { type: 'member_joined_channel', user: u, channel, channel_type: 'C', team: TEAM_ID, inviter: BOT_USER_ID } })).then((r) => {
         if (!r.ok) this.o.log.warn({ channel, user: u, error: r.error }, 'sandbox: member_joined_channel not delivered');

@@ -63,7 +63,10 @@ export function sandboxRouter(sandbox: Sandbox, o: { log: Logger; script: string
   const w = sandbox.workspace;
 
   r.get('/', (_req, res) => {
-    res.type('html').set('cache-control', 'no-store').send(pageHtml({ team: SANDBOX_TEAM.name, mode: o.mode }));
+    res
+      .type('html')
+      .set('cache-control', 'no-store')
+      .send(pageHtml({ team: SANDBOX_TEAM.name, mode: o.mode }));
   });
   // The operator docs the banner and the page point to, as plain text (nothing else under docs/ is served).
   r.get('/sandbox/docs/:name', (req, res) => {
@@ -128,8 +131,16 @@ export function sandboxRouter(sandbox: Sandbox, o: { log: Logger; script: string
             id: channel.id,
             pins: channel.pins.map((p) => p.ts),
             bookmarks: channel.bookmarks.map((b) => ({ title: b.title, link: b.link })),
-            messages: w.messages(channel.id).filter((m) => !m.thread_ts || m.thread_ts === m.ts || m.reply_broadcast).slice(-PAGE_MESSAGES).map((m) => messageView(m, w.thread(channel.id, m.ts).length - 1)),
-            ephemerals: w.ephemerals(user).filter((e) => e.channel === channel.id).slice(-50).map((e) => ({ ts: e.message_ts, text: e.text, blocks: e.blocks ?? null, at: e.at })),
+            messages: w
+              .messages(channel.id)
+              .filter((m) => !m.thread_ts || m.thread_ts === m.ts || m.reply_broadcast)
+              .slice(-PAGE_MESSAGES)
+              .map((m) => messageView(m, w.thread(channel.id, m.ts).length - 1)),
+            ephemerals: w
+              .ephemerals(user)
+              .filter((e) => e.channel === channel.id)
+              .slice(-50)
+              .map((e) => ({ ts: e.message_ts, text: e.text, blocks: e.blocks ?? null, at: e.at })),
             files: w.filesIn(channel.id).map((f) => ({ id: f.id, name: f.name, title: f.title, size: f.size, text: f.text.slice(0, 200_000) })),
           }
         : null,

@@ -93,9 +93,7 @@ export interface SlashCommandInput {
 export function slashCommand(input: SlashCommandInput): SlackRequest {
   const teamId = input.teamId ?? TEAM_ID;
   const channelId = input.channelId ?? GENERAL_CHANNEL_ID;
-  const channelName =
-    input.channelName ??
-    (channelId === GENERAL_CHANNEL_ID ? 'general' : channelId.startsWith('D') ? 'directmessage' : channelId.toLowerCase());
+  const channelName = input.channelName ?? (channelId === GENERAL_CHANNEL_ID ? 'general' : channelId.startsWith('D') ? 'directmessage' : channelId.toLowerCase());
   return form([
     ['token', VERIFICATION_TOKEN],
     ['team_id', teamId],

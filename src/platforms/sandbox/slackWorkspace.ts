@@ -634,31 +634,9 @@ function invalidArguments(message: string): never {
 // ---------------------------------------------------------------------------
 
 /** argument keys whose values are JSON-encoded by WebClient's form serialisation */
-const JSON_KEYS = new Set([
-  'blocks',
-  'attachments',
-  'view',
-  'metadata',
-  'files',
-  'unfurls',
-  'file_uploads',
-  'user_auth_blocks',
-  'profile',
-]);
+const JSON_KEYS = new Set(['blocks', 'attachments', 'view', 'metadata', 'files', 'unfurls', 'file_uploads', 'user_auth_blocks', 'profile']);
 /** free-text keys never JSON-decoded even if they look like JSON */
-const FREE_TEXT_KEYS = new Set([
-  'text',
-  'topic',
-  'purpose',
-  'initial_comment',
-  'content',
-  'title',
-  'name',
-  'alt_text',
-  'link',
-  'emoji',
-  'markdown_text',
-]);
+const FREE_TEXT_KEYS = new Set(['text', 'topic', 'purpose', 'initial_comment', 'content', 'title', 'name', 'alt_text', 'link', 'emoji', 'markdown_text']);
 
 function decodeArgs(input: Record<string, unknown>): Json {
   const out: Json = {};
@@ -1141,10 +1119,12 @@ export class FakeSlack {
     this.ephemeralList = s.ephemerals;
     this.viewsById = new Map(s.views.map((v) => [v.id, v]));
     this.homeByUser = new Map(s.homeByUser);
-    this.homeHistory = new Map(s.homeByUser.flatMap(([user, id]) => {
-      const v = this.viewsById.get(id);
-      return v ? [[user, [v]] as [string, FakeView[]]] : [];
-    }));
+    this.homeHistory = new Map(
+      s.homeByUser.flatMap(([user, id]) => {
+        const v = this.viewsById.get(id);
+        return v ? [[user, [v]] as [string, FakeView[]]] : [];
+      }),
+    );
     this.filesById = new Map(s.files.map((f) => [f.id, { ...f, content: Buffer.from(f.content, 'base64') }]));
     this.responseContexts = new Map(s.responseContexts);
     this.responseUrlUse = new Map(s.responseUrlUse);
@@ -1213,9 +1193,7 @@ export class FakeSlack {
       ...(input.display_name !== undefined ? { display_name: input.display_name } : {}),
       is_restricted: input.is_restricted ?? false,
       is_ultra_restricted: input.is_ultra_restricted ?? false,
-      ...(input.max_channels !== undefined || input.is_ultra_restricted
-        ? { max_channels: input.max_channels ?? 1 }
-        : {}),
+      ...(input.max_channels !== undefined || input.is_ultra_restricted ? { max_channels: input.max_channels ?? 1 } : {}),
       ...(input.guest_channels !== undefined ? { guest_channels: [...input.guest_channels] } : {}),
     };
     this.users.set(user.id, user);
@@ -1264,14 +1242,8 @@ export class FakeSlack {
   }
 
   /** seed a message directly (no API call recorded); `channel` may be an id, '#name' or a user id (→ their IM) */
-  addMessage(
-    channel: string,
-    msg: { text?: string; blocks?: unknown[]; user?: string; thread_ts?: string; ts?: string },
-  ): FakeMessage {
-    const ch =
-      this.channels.get(channel) ??
-      this.channelByName(channel) ??
-      (this.users.has(channel) ? this.openIm(channel) : undefined);
+  addMessage(channel: string, msg: { text?: string; blocks?: unknown[]; user?: string; thread_ts?: string; ts?: string }): FakeMessage {
+    const ch = this.channels.get(channel) ?? this.channelByName(channel) ?? (this.users.has(channel) ? this.openIm(channel) : undefined);
     if (!ch) throw new Error(`FakeSlack.addMessage: no channel ${channel}`);
     return this.insertMessage(ch, {
       text: msg.text ?? '',
@@ -1389,10 +1361,7 @@ export class FakeSlack {
     }
     const tier = METHOD_TIERS[method];
     if (!own && tier === undefined) return [];
-    const base =
-      tier === undefined
-        ? { perMinute: own?.perMinute ?? 60, burst: own?.burst ?? 1 }
-        : { ...RATE_TIERS[tier], ...t.tiers?.[tier] };
+    const base = tier === undefined ? { perMinute: own?.perMinute ?? 60, burst: own?.burst ?? 1 } : { ...RATE_TIERS[tier], ...t.tiers?.[tier] };
     return [{ key: `${TEAM_ID}:${method}`, limit: this.scaled(base, own) }];
   }
 
@@ -1605,8 +1574,7 @@ export class FakeSlack {
       .join('\n');
     const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : lastError !== undefined ? ` (last error: ${String(lastError)})` : '';
     throw new Error(
-      `FakeSlack.waitFor timed out after ${timeoutMs} ms${why}.\nRecent calls (${this.calls.length} total):\n${recent || '  (none)'}` +
-        (responses ? `\nRecent response_url posts:\n${responses}` : ''),
+      `FakeSlack.waitFor timed out after ${timeoutMs} ms${why}.\nRecent calls (${this.calls.length} total):\n${recent || '  (none)'}` + (responses ? `\nRecent response_url posts:\n${responses}` : ''),
     );
   }
 
@@ -1859,14 +1827,7 @@ export class FakeSlack {
     res.end(JSON.stringify(body));
   }
 
-  private async handleApi(
-    method: string,
-    url: URL,
-    raw: Buffer,
-    contentType: string,
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-  ): Promise<void> {
+  private async handleApi(method: string, url: URL, raw: Buffer, contentType: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const at = Date.now();
     let parsed: ParsedBody;
     try {
@@ -2200,10 +2161,7 @@ export class FakeSlack {
     fail('channel_not_found');
   }
 
-  private insertMessage(
-    ch: FakeChannel,
-    fields: Omit<FakeMessage, 'type' | 'channel' | 'ts' | 'text'> & { text?: string; ts?: string },
-  ): FakeMessage {
+  private insertMessage(ch: FakeChannel, fields: Omit<FakeMessage, 'type' | 'channel' | 'ts' | 'text'> & { text?: string; ts?: string }): FakeMessage {
     const { ts: givenTs, text, ...rest } = fields;
     const msg: FakeMessage = {
       type: 'message',
@@ -2462,7 +2420,12 @@ export class FakeSlack {
     return `${nowSec()}.${randomBytes(6).toString('hex')}`;
   }
 
-  private makeView(def: Json, kind: 'modal' | 'home', openedBy: FakeView['opened_by'], extra: { user_id?: string; trigger_id?: string; previous_view_id?: string | null; root_view_id?: string }): FakeView {
+  private makeView(
+    def: Json,
+    kind: 'modal' | 'home',
+    openedBy: FakeView['opened_by'],
+    extra: { user_id?: string; trigger_id?: string; previous_view_id?: string | null; root_view_id?: string },
+  ): FakeView {
     const id = this.nextId('V');
     const v: FakeView = {
       id,
@@ -2818,15 +2781,17 @@ export class FakeSlack {
     };
 
     // is_archived is documented for both (https://docs.slack.dev/reference/methods/conversations.setTopic, Errors).
-    const setTopicLike = (field: 'topic' | 'purpose', max: number): Handler => (args, ctx) => {
-      const ch = this.requireChannel(str(args, 'channel'), ctx);
-      if (ch.is_archived) fail('is_archived');
-      if (!ch.members.includes(ctx.userId)) fail('not_in_channel');
-      const value = str(args, field) ?? '';
-      if (value.length > max) fail('too_long');
-      ch[field] = { value, creator: ctx.userId, last_set: nowSec() };
-      return { channel: this.channelJson(ch, ctx) };
-    };
+    const setTopicLike =
+      (field: 'topic' | 'purpose', max: number): Handler =>
+      (args, ctx) => {
+        const ch = this.requireChannel(str(args, 'channel'), ctx);
+        if (ch.is_archived) fail('is_archived');
+        if (!ch.members.includes(ctx.userId)) fail('not_in_channel');
+        const value = str(args, field) ?? '';
+        if (value.length > max) fail('too_long');
+        ch[field] = { value, creator: ctx.userId, last_set: nowSec() };
+        return { channel: this.channelJson(ch, ctx) };
+      };
     h['conversations.setTopic'] = setTopicLike('topic', 250);
     h['conversations.setPurpose'] = setTopicLike('purpose', 250);
 
@@ -3006,7 +2971,13 @@ export class FakeSlack {
         .map((p) => {
           const m = this.message(ch.id, p.ts);
           return m && !m.deleted
-            ? { type: 'message', created: p.created, created_by: p.created_by, channel: ch.id, message: { ...this.messageJson(m), permalink: this.permalink(ch.id, m.ts, m.thread_ts), pinned_to: [ch.id] } }
+            ? {
+                type: 'message',
+                created: p.created,
+                created_by: p.created_by,
+                channel: ch.id,
+                message: { ...this.messageJson(m), permalink: this.permalink(ch.id, m.ts, m.thread_ts), pinned_to: [ch.id] },
+              }
             : undefined;
         })
         .filter((x) => x !== undefined)

@@ -107,7 +107,9 @@ function printBanner(b: { url: string; dataDir: string; fresh: boolean; record?:
     '',
     `  Open ${b.url}`,
     '',
-    b.replay ? `  Replaying ${b.replay} in ${b.dataDir} (a scratch copy; your sandbox data is untouched).` : `  Data: ${dir}/ (${b.fresh ? 'new' : 'kept from the last run'}; npm run sandbox -- --reset starts fresh)`,
+    b.replay
+      ? `  Replaying ${b.replay} in ${b.dataDir} (a scratch copy; your sandbox data is untouched).`
+      : `  Data: ${dir}/ (${b.fresh ? 'new' : 'kept from the last run'}; npm run sandbox -- --reset starts fresh)`,
     ...(b.record ? [`  Recording every request and Web API call to ${b.record}`] : []),
     '  Connect a real Slack: docs/slack-setup.md (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, then npm start).',
     '  Connect Discord: docs/discord-setup.md (set DISCORD_TOKEN and DISCORD_APPLICATION_ID).',

@@ -157,14 +157,7 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
         receivedAt: now,
       };
       const started = performance.now();
-      const outcome = await dispatchCommand(
-        command,
-        parseSlackText(payload.text ?? ''),
-        () => o.kernel.actor('slack', payload.team_id, payload.user_id, payload.user_name),
-        meta,
-        o.services,
-        log,
-      );
+      const outcome = await dispatchCommand(command, parseSlackText(payload.text ?? ''), () => o.kernel.actor('slack', payload.team_id, payload.user_id, payload.user_name), meta, o.services, log);
       if (outcome.kind === 'reply' && outcome.reply.form) {
         // trigger_id is valid for 3 s: open the form before anything else.
         await client.views.open({ trigger_id: payload.trigger_id, view: slackModal(outcome.reply.form) });
@@ -205,7 +198,6 @@ function registerFallback(app: App, log: Logger): void {
   };
   app.error(fallback);
 }
-
 
 /** The ack body of a command: the reply (ephemeral unless the reply asks otherwise), or what went wrong. */
 function answer(outcome: Outcome): Record<string, unknown> | undefined {

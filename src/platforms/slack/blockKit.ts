@@ -1,17 +1,4 @@
-import type {
-  ActionsBlock,
-  Button,
-  ContextBlock,
-  HeaderBlock,
-  HomeView,
-  InputBlock,
-  KnownBlock,
-  ModalView,
-  MrkdwnElement,
-  PlainTextElement,
-  PlainTextOption,
-  SectionBlock,
-} from '@slack/types';
+import type { ActionsBlock, Button, ContextBlock, HeaderBlock, HomeView, InputBlock, KnownBlock, ModalView, MrkdwnElement, PlainTextElement, PlainTextOption, SectionBlock } from '@slack/types';
 import type { Text } from '../../domain/text.ts';
 import type { Block, Field, Form, Home, Message } from '../../../blocks/surface.ts';
 import { mrkdwn, plain } from './mrkdwn.ts';

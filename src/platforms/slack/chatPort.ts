@@ -116,7 +116,10 @@ export class SlackChatPort implements ChatPort {
     return this.limiter.reserve(budgetsFor(method, workspaceId ?? '-', channel));
   }
 
-  async perform<K extends EffectOp>(effect: { op: K; args: PortArgs<K> }, ctx: PerformContext = { effectId: 0, uncertain: false, createdAt: new Date(), workspaceId: null, now: new Date() }): Promise<EffectResults[K]> {
+  async perform<K extends EffectOp>(
+    effect: { op: K; args: PortArgs<K> },
+    ctx: PerformContext = { effectId: 0, uncertain: false, createdAt: new Date(), workspaceId: null, now: new Date() },
+  ): Promise<EffectResults[K]> {
     try {
       return (await this.run(effect as PortEffect, ctx)) as EffectResults[K];
     } catch (e) {
@@ -286,7 +289,9 @@ export class SlackChatPort implements ChatPort {
       const hit = (r.files ?? []).find((f) => f.name === filename && (title === undefined || f.title === title) && (!this.botUserId || f.user === this.botUserId));
       if (hit) return { fileId: hit.id, permalink: hit.permalink, adopted: true };
     }
-    const r = await api('files.completeUploadExternal', () => this.client.files.uploadV2({ channel_id: channel, content: a.content, filename, title, initial_comment: a.comment === undefined ? undefined : mrkdwn(a.comment) }));
+    const r = await api('files.completeUploadExternal', () =>
+      this.client.files.uploadV2({ channel_id: channel, content: a.content, filename, title, initial_comment: a.comment === undefined ? undefined : mrkdwn(a.comment) }),
+    );
     const files = (r as { files?: { files?: { id?: string; permalink?: string }[] }[] }).files?.[0]?.files ?? [];
     return { fileId: files[0]?.id, permalink: files[0]?.permalink };
   }

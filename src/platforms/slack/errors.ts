@@ -71,7 +71,13 @@ export type SlackMethod =
 type Codes = Record<string, SlackErrorClass>;
 
 /** `permanent` for each whitespace-separated code: most of every table, listed compactly. */
-const permanent = (codes: string): Codes => Object.fromEntries(codes.trim().split(/\s+/).map((c) => [c, 'permanent']));
+const permanent = (codes: string): Codes =>
+  Object.fromEntries(
+    codes
+      .trim()
+      .split(/\s+/)
+      .map((c) => [c, 'permanent']),
+  );
 
 const entry = (method: SlackMethod, errors: Codes, formerly?: Codes): SlackMethodErrors => ({
   url: `https://docs.slack.dev/reference/methods/${method}`,
@@ -300,10 +306,7 @@ export const SLACK_METHOD_ERRORS: Readonly<Record<SlackMethod, SlackMethodErrors
       missing_scope`),
   ),
 
-  'conversations.info': entry(
-    'conversations.info',
-    permanent(`channel_is_limited_access channel_not_found missing_scope`),
-  ),
+  'conversations.info': entry('conversations.info', permanent(`channel_is_limited_access channel_not_found missing_scope`)),
 
   'pins.add': entry(
     'pins.add',
@@ -412,8 +415,7 @@ const METHOD_ALIASES: Readonly<Record<string, readonly SlackMethod[]>> = {
   'files.uploadV2': ['files.getUploadURLExternal', 'files.completeUploadExternal'],
 };
 
-const own = <V>(table: Readonly<Record<string, V>> | undefined, key: string): V | undefined =>
-  table !== undefined && Object.hasOwn(table, key) ? table[key] : undefined;
+const own = <V>(table: Readonly<Record<string, V>> | undefined, key: string): V | undefined => (table !== undefined && Object.hasOwn(table, key) ? table[key] : undefined);
 
 const classifyFor = (method: SlackMethod, code: string): SlackErrorClass | undefined => {
   const e = SLACK_METHOD_ERRORS[method];
@@ -430,9 +432,7 @@ const classifyFor = (method: SlackMethod, code: string): SlackErrorClass | undef
  * unexpected factors affect processing" (every method's Errors table). The same holds for methods not listed here.
  */
 export function classifySlackError(method: string, code: string): SlackErrorClass {
-  const methods: readonly SlackMethod[] = Object.hasOwn(SLACK_METHOD_ERRORS, method)
-    ? [method as SlackMethod]
-    : (own(METHOD_ALIASES, method) ?? []);
+  const methods: readonly SlackMethod[] = Object.hasOwn(SLACK_METHOD_ERRORS, method) ? [method as SlackMethod] : (own(METHOD_ALIASES, method) ?? []);
   for (const m of methods) {
     const known = classifyFor(m, code);
     if (known) return known;

@@ -64,8 +64,7 @@ export function slackEventHandler(deps: Deps) {
         if (!(err instanceof DuplicateRequest)) throw err;
       }
     };
-    const isIncidentChannel = async (channelId: string) =>
-      (await deps.kernel.db.read((tx) => tx.incident.findFirst({ where: { workspaceId, channelId }, select: { id: true } }))) !== null;
+    const isIncidentChannel = async (channelId: string) => (await deps.kernel.db.read((tx) => tx.incident.findFirst({ where: { workspaceId, channelId }, select: { id: true } }))) !== null;
 
     switch (e.type) {
       case 'pin_added': {
@@ -87,7 +86,15 @@ export function slackEventHandler(deps: Deps) {
         if (!m) return;
         const permalink = (await client.chat.getPermalink({ channel: item.channel, message_ts: item.ts })).permalink;
         await once(() =>
-          services.incidents.recordPinned(workspaceId, meta, { channelId: item.channel!, ts: item.ts!, user: m.user, text: parseSlackText(m.text ?? ''), permalink, via: 'reaction', by: String(e.user ?? '') }),
+          services.incidents.recordPinned(workspaceId, meta, {
+            channelId: item.channel!,
+            ts: item.ts!,
+            user: m.user,
+            text: parseSlackText(m.text ?? ''),
+            permalink,
+            via: 'reaction',
+            by: String(e.user ?? ''),
+          }),
         );
         return;
       }
@@ -106,7 +113,7 @@ export function slackEventHandler(deps: Deps) {
         const m = r.message;
         const pushpins = m?.reactions?.find((x) => x.name === 'pushpin')?.count ?? 0;
         // pins.list is the record of what is pinned (a message object does not always say).
-        const pins = m && pushpins === 0 ? ((await client.pins.list({ channel })) as { items?: { message?: { ts?: string } }[] }).items ?? [] : [];
+        const pins = m && pushpins === 0 ? (((await client.pins.list({ channel })) as { items?: { message?: { ts?: string } }[] }).items ?? []) : [];
         const pinned = pins.some((p) => p.message?.ts === ts);
         if (m && (pinned || pushpins > 0)) return;
         await once(() => services.incidents.messageRemoved(workspaceId, meta, channel, ts, 'unpinned'));

@@ -37,7 +37,11 @@ function metaOf(kernel: Kernel, context: Record<string, unknown>, body: Body): R
 async function tellUser(client: WebClient, body: Body, text: Text, log: Logger): Promise<void> {
   try {
     if (body.response_url) {
-      await fetch(body.response_url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text: mrkdwn(text) }) });
+      await fetch(body.response_url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text: mrkdwn(text) }),
+      });
     } else {
       const im = await client.conversations.open({ users: body.user.id });
       if (im.channel?.id) await client.chat.postMessage({ channel: im.channel.id, text: mrkdwn(text) });
@@ -94,7 +98,13 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
         return;
       }
       const meta = metaOf(kernel, context, body);
-      const outcome = await runRequest(kernel, log, meta, () => actorOf(kernel, body), (actor) => handler.run({ actor, meta, services }, value));
+      const outcome = await runRequest(
+        kernel,
+        log,
+        meta,
+        () => actorOf(kernel, body),
+        (actor) => handler.run({ actor, meta, services }, value),
+      );
       await ack();
       const text = toldAfterClick(outcome, handler.confirm);
       if (text !== undefined) await tellUser(client, body, text, log.child({ requestId: meta.requestId }));
@@ -114,8 +124,12 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
       const checked = handler.data.safeParse(data);
       if (!checked.success) return ack({ response_action: 'errors', errors: { [handler.problemField]: handler.stale } });
       const meta = metaOf(kernel, context, body as unknown as Body);
-      const outcome = await runRequest(kernel, log, meta, () => actorOf(kernel, body as unknown as Body), (actor) =>
-        handler.submit({ actor, meta, services }, checked.data as never, read.input as never),
+      const outcome = await runRequest(
+        kernel,
+        log,
+        meta,
+        () => actorOf(kernel, body as unknown as Body),
+        (actor) => handler.submit({ actor, meta, services }, checked.data as never, read.input as never),
       );
       // Slack shows form errors as plain text under the field, 150 characters at most.
       const problem = outcome.kind === 'reply' || outcome.kind === 'duplicate' ? undefined : plainText(outcome.message).slice(0, 150);

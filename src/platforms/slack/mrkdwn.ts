@@ -1,4 +1,22 @@
-import { channelRef, cleanTyped, concat, inlines, isChannelNode, isCodeNode, isEmNode, isEmojiNode, isLinkNode, isPersonNode, isStrongNode, isTimeNode, mention, plainText, type Inline, type Text, type TimeStyle } from '../../domain/text.ts';
+import {
+  channelRef,
+  cleanTyped,
+  concat,
+  inlines,
+  isChannelNode,
+  isCodeNode,
+  isEmNode,
+  isEmojiNode,
+  isLinkNode,
+  isPersonNode,
+  isStrongNode,
+  isTimeNode,
+  mention,
+  plainText,
+  type Inline,
+  type Text,
+  type TimeStyle,
+} from '../../domain/text.ts';
 
 /**
  * Slack's text formats, both ways.

@@ -72,9 +72,7 @@ interface Bucket {
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
 
-  constructor(
-    private readonly o: { scale?: number; now?: () => number } = {},
-  ) {}
+  constructor(private readonly o: { scale?: number; now?: () => number } = {}) {}
 
   private now(): number {
     return this.o.now ? this.o.now() : performance.now();

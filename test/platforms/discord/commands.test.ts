@@ -136,7 +136,9 @@ describe('Discord command definitions, generated from the grammars', () => {
       expect(subcommandsOf(command.name).map((s) => s.name)).toEqual(command.subcommands.map((s) => s.name));
       for (const s of subcommandsOf(command.name)) expect(s.type).toBe(ApplicationCommandOptionType.Subcommand);
     }
-    expect(subcommandsOf('incident').map((s) => s.name)).toEqual(expect.arrayContaining(['declare', 'sev', 'role', 'action', 'action-done', 'public', 'public-title', 'public-services', 'public-off']));
+    expect(subcommandsOf('incident').map((s) => s.name)).toEqual(
+      expect.arrayContaining(['declare', 'sev', 'role', 'action', 'action-done', 'public', 'public-title', 'public-services', 'public-off']),
+    );
   });
 
   it("keeps to Discord's limits: names, descriptions, counts, required options first", () => {
@@ -208,7 +210,11 @@ describe('one schema per subcommand for both platforms (nothing can drift)', () 
 
   it.each(everySubcommand)('/%s %s: the generated options are exactly the keys its schema accepts', (command, sub) => {
     const spec = grammarOf(command).subcommands.find((s) => s.name === sub)!;
-    expect(optionsOf(command, sub).map((o) => o.name).sort()).toEqual(Object.keys(spec.input.shape).sort());
+    expect(
+      optionsOf(command, sub)
+        .map((o) => o.name)
+        .sort(),
+    ).toEqual(Object.keys(spec.input.shape).sort());
     // And no other key: the schema is strict.
     const [, discord] = SAMPLES[command]![sub]!;
     expect(() => viaDiscord(command, sub, { ...discord, unheard_of: S('x') })).toThrow(UsageError);

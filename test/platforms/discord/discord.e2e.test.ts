@@ -33,7 +33,10 @@ afterEach(async () => {
     await h.flush();
     const stuck = await h.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
     expect(stuck.map((e) => ({ op: e.op, status: e.status, error: e.lastError }))).toEqual([]);
-    expect(h.discord.pings.filter((p) => p.kind !== 'user'), 'no crowd or role ping').toEqual([]);
+    expect(
+      h.discord.pings.filter((p) => p.kind !== 'user'),
+      'no crowd or role ping',
+    ).toEqual([]);
   } finally {
     await h.close();
   }
@@ -59,7 +62,10 @@ describe('the interactions endpoint', () => {
   });
 
   it('registered every command at start-up, with the message command', async () => {
-    const names = h.discord.commands().map((c: Loose) => c.name).sort();
+    const names = h.discord
+      .commands()
+      .map((c: Loose) => c.name)
+      .sort();
     expect(names).toEqual(['Add to timeline', 'approval', 'change', 'incident', 'muster']);
   });
 });
@@ -166,7 +172,10 @@ describe('private incidents, the timeline and nudges on Discord', () => {
     const ids = JSON.stringify(modal);
     const field = (label: string) => new RegExp(`"label":"${label}"[^}]*?"component":\\{"type":\\d+,"custom_id":"([^"]+)"`).exec(ids)?.[1];
     const values = { [field('Title')!]: 'Customer data exposed', [field('Severity')!]: 'P1', [field('Channel')!]: 'private' };
-    expect(Object.keys(values).every((k) => k !== 'undefined'), ids).toBe(true);
+    expect(
+      Object.keys(values).every((k) => k !== 'undefined'),
+      ids,
+    ).toBe(true);
     ephemeralText(await p.submit(modal, values, DANA));
     await p.flush();
     const channel = p.discord.allChannels().find((c: Loose) => c.name?.startsWith('inc-1-customer-data-exposed'))!;

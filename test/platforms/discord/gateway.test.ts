@@ -1,6 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
-import { ApplicationCommandOptionType, ApplicationCommandType, ComponentType, GatewayIntentBits, InteractionResponseType, InteractionType, MessageFlags, type APIInteraction, type APIMessage } from 'discord-api-types/v10';
+import {
+  ApplicationCommandOptionType,
+  ApplicationCommandType,
+  ComponentType,
+  GatewayIntentBits,
+  InteractionResponseType,
+  InteractionType,
+  MessageFlags,
+  type APIInteraction,
+  type APIMessage,
+} from 'discord-api-types/v10';
 import { startDiscordHarness, type DiscordHarness } from '../../support/discordHarness.ts';
 import { APPLICATION_ID, BOT_USER_ID, GENERAL_CHANNEL_ID, GUILD_ID } from '../../support/fakeDiscord.ts';
 import { FakeDiscordGateway, PRIVILEGED_INTENTS } from '../../support/fakeDiscordGateway.ts';
@@ -98,7 +108,14 @@ function button(channelId: string, messageId: string, label: string, userId: str
   const message = h.discord.message(channelId, messageId) as Loose;
   const b = (message?.components ?? []).flatMap((r: Loose) => r.components ?? []).find((x: Loose) => x.label === label);
   if (!b?.custom_id) throw new Error(`no button "${label}" on ${messageId}`);
-  return h.discord.interaction({ type: InteractionType.MessageComponent, data: { custom_id: b.custom_id, component_type: ComponentType.Button }, userId, channelId, guildId: GUILD_ID, message: messageId });
+  return h.discord.interaction({
+    type: InteractionType.MessageComponent,
+    data: { custom_id: b.custom_id, component_type: ComponentType.Button },
+    userId,
+    channelId,
+    guildId: GUILD_ID,
+    message: messageId,
+  });
 }
 
 /** Declares an incident over the gateway; its channel and card once the outbox has run. */
@@ -116,7 +133,16 @@ async function declare(title: string): Promise<{ channelId: string; cardId: stri
 
 const pinnedEntries = () => h.muster.db.read((tx) => tx.timelineEntry.findMany({ where: { kind: 'pinned' }, orderBy: { id: 'asc' } }));
 const reaction = (t: 'MESSAGE_REACTION_ADD' | 'MESSAGE_REACTION_REMOVE', channelId: string, m: APIMessage, userId: string, emoji = PUSHPIN) =>
-  gw.dispatch(t, { user_id: userId, channel_id: channelId, message_id: m.id, guild_id: GUILD_ID, emoji: { id: null, name: emoji }, burst: false, type: 0, ...(t === 'MESSAGE_REACTION_ADD' ? { message_author_id: m.author.id } : {}) });
+  gw.dispatch(t, {
+    user_id: userId,
+    channel_id: channelId,
+    message_id: m.id,
+    guild_id: GUILD_ID,
+    emoji: { id: null, name: emoji },
+    burst: false,
+    type: 0,
+    ...(t === 'MESSAGE_REACTION_ADD' ? { message_author_id: m.author.id } : {}),
+  });
 
 describe('connecting', () => {
   it('asks GET /gateway/bot, connects with v=10&encoding=json and no compression, identifies with the three non-privileged intents', async () => {

@@ -68,7 +68,12 @@ async function slackCommand(text: string, user: string): Promise<string> {
 }
 
 async function discordCommand(sub: string, options: Record<string, string>, user: string): Promise<string> {
-  const data = { id: '1', name: 'muster', type: ApplicationCommandType.ChatInput, options: [{ name: sub, type: ApplicationCommandOptionType.Subcommand, options: Object.entries(options).map(([name, value]) => ({ name, type: ApplicationCommandOptionType.String, value })) }] };
+  const data = {
+    id: '1',
+    name: 'muster',
+    type: ApplicationCommandType.ChatInput,
+    options: [{ name: sub, type: ApplicationCommandOptionType.Subcommand, options: Object.entries(options).map(([name, value]) => ({ name, type: ApplicationCommandOptionType.String, value })) }],
+  };
   const i = discord.interaction({ type: InteractionType.ApplicationCommand, data, userId: user, channelId: GENERAL_CHANNEL_ID, guildId: GUILD_ID }) as APIInteraction;
   const body = JSON.stringify(i);
   const res = await fetch(`${muster.url}/discord/interactions`, { method: 'POST', headers: signInteraction(keys.privateKey, body), body });

@@ -302,9 +302,7 @@ describe('the incident card', () => {
     expectNothingLive(e.title!);
     expect(e.title).toBe('INC-7 · @\u200beveryone \\<@123> \\*\\*x\\*\\* \\[label\\](https://evil) @\u200bhere \\<#9> \\<t:1:R>');
     const description = e.description!.split('\n\n')[0]!;
-    expect(description).toBe(
-      '\\# @\u200beveryone \\<@123> \\*\\*x\\*\\* \\[label\\](https://evil) @\u200bhere \\<#9> \\<t:1:R>\n\\> quoted\n\\-# small\n**Affected:** checkout',
-    );
+    expect(description).toBe('\\# @\u200beveryone \\<@123> \\*\\*x\\*\\* \\[label\\](https://evil) @\u200bhere \\<#9> \\<t:1:R>\n\\> quoted\n\\-# small\n**Affected:** checkout');
     expectNothingLive(description.replace('**Affected:**', ''));
     expect(card.content).toBe(`<@${BOB}>`);
     expect(card.allowed_mentions.users).toEqual([BOB]);
@@ -365,7 +363,11 @@ describe('the change card', () => {
     const m = discordMessage(changeCard(changeView({ status: 'pending', canVote: true })));
     expectWithinLimits(m);
     expect(labels(m).slice(0, 3)).toEqual(['Approve', 'Reject', 'Defer']);
-    expect(buttons(m).slice(0, 3).map((b) => b.style)).toEqual([ButtonStyle.Primary, ButtonStyle.Danger, ButtonStyle.Secondary]);
+    expect(
+      buttons(m)
+        .slice(0, 3)
+        .map((b) => b.style),
+    ).toEqual([ButtonStyle.Primary, ButtonStyle.Danger, ButtonStyle.Secondary]);
   });
 
   it('approved: Start, Done, Rollback, then the checklist ticks in their own row, each naming its item', () => {
@@ -460,7 +462,10 @@ describe('limits', () => {
   });
 
   it('the same action on the same record twice gets #n, which parseCustomId drops', () => {
-    const m = discordMessage({ text: '', blocks: [actions('a', button('Done', ACTIONS.followUp.done, 'r1'), button('Done again', ACTIONS.followUp.done, 'r1'), button('Other', ACTIONS.followUp.done, 'r2'))] });
+    const m = discordMessage({
+      text: '',
+      blocks: [actions('a', button('Done', ACTIONS.followUp.done, 'r1'), button('Done again', ACTIONS.followUp.done, 'r1'), button('Other', ACTIONS.followUp.done, 'r2'))],
+    });
     expect(buttons(m).map((b) => b.custom_id)).toEqual(['followup.done:r1', 'followup.done:r1#1', 'followup.done:r2']);
     expect(buttons(m).map((b) => parseCustomId(b.custom_id))).toEqual([
       { action: 'followup.done', value: 'r1' },
@@ -540,9 +545,7 @@ describe('discordMarkdown', () => {
     expect(discordMarkdown('[x](https://evil.example/p_q)')).toBe('\\[x\\](https://evil.example/p_q)');
     expect(discordMarkdown('https://a.example/[x](https://evil)')).toBe('https://a.example/\\[x\\](https://evil)');
     // Line starts around a URL: the text right after it is mid-line, the next line is not.
-    expect(discordMarkdown('https://a.example # not a heading\n# a heading https://b.example\n> quote')).toBe(
-      'https://a.example # not a heading\n\\# a heading https://b.example\n\\> quote',
-    );
+    expect(discordMarkdown('https://a.example # not a heading\n# a heading https://b.example\n> quote')).toBe('https://a.example # not a heading\n\\# a heading https://b.example\n\\> quote');
     expect(discordMarkdown(rt`${strong('x')}# mid-line https://a.example\n- item`)).toBe('**x**# mid-line https://a.example\n\\- item');
   });
 
@@ -678,7 +681,14 @@ describe('forms as modals', () => {
       ['Channel', ComponentType.RadioGroup, 'private'],
     ]);
     const [title, severity, description, services, channel] = m.components.map((c) => (c.type === ComponentType.Label ? c : undefined));
-    expect(title!.component).toEqual({ type: ComponentType.TextInput, custom_id: 'title', style: TextInputStyle.Short, required: true, max_length: 200, placeholder: 'What is broken, in a few words' });
+    expect(title!.component).toEqual({
+      type: ComponentType.TextInput,
+      custom_id: 'title',
+      style: TextInputStyle.Short,
+      required: true,
+      max_length: 200,
+      placeholder: 'What is broken, in a few words',
+    });
     expect(severity!.component).toMatchObject({ required: true, min_values: 1, max_values: 1 });
     expect(severity!.component.type === ComponentType.StringSelect && severity!.component.options.filter((o) => o.default).map((o) => o.value)).toEqual(['P2']);
     expect(description!.component).toMatchObject({ style: TextInputStyle.Paragraph, required: false, max_length: 2000 });
@@ -720,7 +730,14 @@ describe('forms as modals', () => {
     expect(reject.custom_id).toBe('approval.reject:{"requestId":"a0000000-0000-4000-8000-000000000001"}');
     const field = reject.components[1]!;
     expect(field.type === ComponentType.Label && field.label).toBe('Why are you rejecting it?');
-    expect(field.type === ComponentType.Label && field.component).toEqual({ type: ComponentType.TextInput, custom_id: 'reason', style: TextInputStyle.Paragraph, required: true, min_length: 3, max_length: 1000 });
+    expect(field.type === ComponentType.Label && field.component).toEqual({
+      type: ComponentType.TextInput,
+      custom_id: 'reason',
+      style: TextInputStyle.Paragraph,
+      required: true,
+      min_length: 3,
+      max_length: 1000,
+    });
     expect(FORMS[VIEWS.reject].read(readModalSubmit(submit(reject, { reason: 'Too risky' })))).toEqual({ input: 'Too risky' });
 
     const change = { id: 'c0000000-0000-4000-8000-000000000004', ref: 'CHG-4', title: 'Upgrade' };
@@ -751,7 +768,9 @@ describe('forms as modals', () => {
     const answers: Record<string, string> = { title: 'Upgrade Envoy', window_start: '2026-04-01 10:00', window_length: '1h', rollback_plan: 'Redeploy', environment: 'staging' };
     const values = Object.assign({}, ...d.pages.map((p) => readModalSubmit(submit(p.modal, answers), f)));
     const read = FORMS[VIEWS.changeNew].read(values);
-    expect(read).toMatchObject({ input: { title: 'Upgrade Envoy', environment: 'staging', impact: 'medium', risk: 'medium', affectedUsers: 'some', downtime: 'none', windowStart: '2026-04-01 10:00', rollbackTested: 'no' } });
+    expect(read).toMatchObject({
+      input: { title: 'Upgrade Envoy', environment: 'staging', impact: 'medium', risk: 'medium', affectedUsers: 'some', downtime: 'none', windowStart: '2026-04-01 10:00', rollbackTested: 'no' },
+    });
     // A random key when none is given.
     expect(discordForm(f).stored!.key).toMatch(/^[\w-]{12}$/);
   });
@@ -808,7 +827,14 @@ describe('forms as modals', () => {
 
 describe('the surfaces seen by tests elsewhere', () => {
   it('every block kind renders within the limits', () => {
-    const blocks: Block[] = [header('H'), section(rt`${strong('s')}`), { kind: 'fields', fields: [{ label: 'a', value: '' }] }, context('c'), divider(), actions('x', button('B', ACTIONS.nudge.snooze, 'n1'))];
+    const blocks: Block[] = [
+      header('H'),
+      section(rt`${strong('s')}`),
+      { kind: 'fields', fields: [{ label: 'a', value: '' }] },
+      context('c'),
+      divider(),
+      actions('x', button('B', ACTIONS.nudge.snooze, 'n1')),
+    ];
     const m = discordMessage({ text: 'x', blocks });
     expectWithinLimits(m);
     expect(m.embeds[0]!.fields).toEqual([{ name: 'a', value: '\u200b', inline: true }]);

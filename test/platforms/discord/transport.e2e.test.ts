@@ -39,13 +39,27 @@ async function start(extra: Record<string, string>): Promise<Muster> {
   discord.addUser({ id: DANA, username: 'dana' });
   gw = await FakeDiscordGateway.start({ fake: discord, token: TOKEN });
   tdb = await createTestDatabase();
-  const env = parseEnv({ PORT: '0', DISCORD_TOKEN: TOKEN, DISCORD_APPLICATION_ID: APPLICATION_ID, DISCORD_API_URL: discord.api, DATABASE_URL: tdb.url, LOG_LEVEL: 'silent', MUSTER_AUDIT_KEY: AUDIT_KEY, ...extra });
+  const env = parseEnv({
+    PORT: '0',
+    DISCORD_TOKEN: TOKEN,
+    DISCORD_APPLICATION_ID: APPLICATION_ID,
+    DISCORD_API_URL: discord.api,
+    DATABASE_URL: tdb.url,
+    LOG_LEVEL: 'silent',
+    MUSTER_AUDIT_KEY: AUDIT_KEY,
+    ...extra,
+  });
   muster = await startMuster({ env, policy: defaultPolicy(), clock: new ManualClock(new Date()), log: pino({ level: 'silent' }), loops: true, dispatcher: { pollMs: 20, baseBackoffMs: 20 } });
   return muster;
 }
 
 function declare(name: string): Loose {
-  const data = { id: '1', name: 'incident', type: ApplicationCommandType.ChatInput, options: [{ name: 'declare', type: ApplicationCommandOptionType.Subcommand, options: [{ name: 'title', type: ApplicationCommandOptionType.String, value: name }] }] };
+  const data = {
+    id: '1',
+    name: 'incident',
+    type: ApplicationCommandType.ChatInput,
+    options: [{ name: 'declare', type: ApplicationCommandOptionType.Subcommand, options: [{ name: 'title', type: ApplicationCommandOptionType.String, value: name }] }],
+  };
   return discord!.interaction({ type: InteractionType.ApplicationCommand, data, userId: DANA, channelId: GENERAL_CHANNEL_ID, guildId: GUILD_ID });
 }
 
@@ -65,7 +79,16 @@ describe('Discord transports', () => {
     // Muster knows the channel as the incident's once the channel effect's hook has run.
     for (let n = 0; n < 50 && !(await m.db.read((tx) => tx.incident.findFirst({ where: { channelId: channel.id } }))); n++) await new Promise((r) => setTimeout(r, 100));
     const said = discord!.addMessage(channel.id, { authorId: DANA, content: 'Rolled back the config at 10:02' });
-    gw!.dispatch('MESSAGE_REACTION_ADD', { user_id: DANA, channel_id: channel.id, message_id: said.id, guild_id: GUILD_ID, emoji: { id: null, name: PUSHPIN }, burst: false, type: 0, message_author_id: DANA });
+    gw!.dispatch('MESSAGE_REACTION_ADD', {
+      user_id: DANA,
+      channel_id: channel.id,
+      message_id: said.id,
+      guild_id: GUILD_ID,
+      emoji: { id: null, name: PUSHPIN },
+      burst: false,
+      type: 0,
+      message_author_id: DANA,
+    });
     discord!.addReaction(channel.id, said.id, PUSHPIN, DANA);
     const entry = await (async () => {
       for (let n = 0; n < 50; n++) {
@@ -95,7 +118,15 @@ describe('Discord transports', () => {
     discord = await FakeDiscord.start();
     gw = await FakeDiscordGateway.start({ fake: discord, token: 'the-real-token' });
     tdb = await createTestDatabase();
-    const env = parseEnv({ PORT: '0', DISCORD_TOKEN: TOKEN, DISCORD_APPLICATION_ID: APPLICATION_ID, DISCORD_API_URL: discord.api, DATABASE_URL: tdb.url, LOG_LEVEL: 'silent', MUSTER_AUDIT_KEY: AUDIT_KEY });
+    const env = parseEnv({
+      PORT: '0',
+      DISCORD_TOKEN: TOKEN,
+      DISCORD_APPLICATION_ID: APPLICATION_ID,
+      DISCORD_API_URL: discord.api,
+      DATABASE_URL: tdb.url,
+      LOG_LEVEL: 'silent',
+      MUSTER_AUDIT_KEY: AUDIT_KEY,
+    });
     await expect(startMuster({ env, policy: defaultPolicy(), clock: new ManualClock(new Date()), log: pino({ level: 'silent' }), loops: false })).rejects.toThrow(StartupError);
   });
 });

@@ -85,7 +85,8 @@ function expectSafeHtml(html: string): void {
 const textOf = (html: string) => unescapeHtml(html.replace(/<br>/g, '\n').replace(TAG, ''));
 
 /** The tags of one name having an attribute (with a value, when given). */
-const find = (html: string, name: string, a?: string, v?: string) => tags(html).filter((t) => !t.closing && t.name === name && (a === undefined || (v === undefined ? a in t.attrs : t.attrs[a] === v)));
+const find = (html: string, name: string, a?: string, v?: string) =>
+  tags(html).filter((t) => !t.closing && t.name === name && (a === undefined || (v === undefined ? a in t.attrs : t.attrs[a] === v)));
 
 /** The HTML of the element opened at `open` (up to its matching close tag). */
 function outer(html: string, open: Tag): string {
@@ -456,7 +457,14 @@ describe('blocks', () => {
     const html = blocksHtml([
       { type: 'header', text: { type: 'plain_text', text: 'INC-1 · <script>alert(1)</script> & co' } },
       { type: 'divider' },
-      { type: 'section', text: { type: 'mrkdwn', text: '*Status* ok' }, fields: [{ type: 'mrkdwn', text: '*Severity*\nP1' }, { type: 'plain_text', text: 'Commander\n<@U0ANA>' }] },
+      {
+        type: 'section',
+        text: { type: 'mrkdwn', text: '*Status* ok' },
+        fields: [
+          { type: 'mrkdwn', text: '*Severity*\nP1' },
+          { type: 'plain_text', text: 'Commander\n<@U0ANA>' },
+        ],
+      },
     ]);
     expect(find(html, 'h3')).toHaveLength(1);
     expect(textOf(outer(html, find(html, 'h3')[0]!))).toBe('INC-1 · <script>alert(1)</script> & co');
@@ -484,7 +492,18 @@ describe('blocks', () => {
       { channel: 'C0OPS', ts: '1774776000.000100' },
     );
     const [approve, reject, noId] = find(html, 'button');
-    expect(approve!.attrs).toMatchObject({ type: 'button', class: 'bk-button bk-primary', 'data-type': 'button', 'data-action-id': 'approval.approve', 'data-block-id': 'block-1', 'data-value': 'id-1', 'data-text': 'Approve :white_check_mark:', 'aria-label': 'Approve ✅', 'data-channel': 'C0OPS', 'data-ts': '1774776000.000100' });
+    expect(approve!.attrs).toMatchObject({
+      type: 'button',
+      class: 'bk-button bk-primary',
+      'data-type': 'button',
+      'data-action-id': 'approval.approve',
+      'data-block-id': 'block-1',
+      'data-value': 'id-1',
+      'data-text': 'Approve :white_check_mark:',
+      'aria-label': 'Approve ✅',
+      'data-channel': 'C0OPS',
+      'data-ts': '1774776000.000100',
+    });
     expect(reject!.attrs).toMatchObject({ class: 'bk-button bk-danger', 'data-text': 'Reject "now"' });
     expect(noId!.attrs).toMatchObject({ class: 'bk-button', 'data-action-id': 'block-1.e2', 'data-block-id': 'block-1' });
     expect(noId!.attrs['data-value']).toBeUndefined();
@@ -493,7 +512,13 @@ describe('blocks', () => {
   });
 
   it('a button with a url is a link in a new tab; an unsafe url is not; a confirm dialog rides as JSON', () => {
-    const confirm = { title: { type: 'plain_text', text: 'Sure?' }, text: { type: 'mrkdwn', text: 'It pings <!everyone> & "all"' }, confirm: { type: 'plain_text', text: 'Yes' }, deny: { type: 'plain_text', text: 'No' }, style: 'danger' };
+    const confirm = {
+      title: { type: 'plain_text', text: 'Sure?' },
+      text: { type: 'mrkdwn', text: 'It pings <!everyone> & "all"' },
+      confirm: { type: 'plain_text', text: 'Yes' },
+      deny: { type: 'plain_text', text: 'No' },
+      style: 'danger',
+    };
     const html = blocksHtml([
       {
         type: 'actions',
@@ -506,7 +531,14 @@ describe('blocks', () => {
       },
     ]);
     const a = find(html, 'a')[0]!;
-    expect(a.attrs).toMatchObject({ href: 'https://runbooks.example/checkout?a=1&b=2', target: '_blank', rel: 'noopener noreferrer', 'data-action-id': 'open', 'data-block-id': 'links', 'data-type': 'button' });
+    expect(a.attrs).toMatchObject({
+      href: 'https://runbooks.example/checkout?a=1&b=2',
+      target: '_blank',
+      rel: 'noopener noreferrer',
+      'data-action-id': 'open',
+      'data-block-id': 'links',
+      'data-type': 'button',
+    });
     expect(find(html, 'button', 'data-action-id', 'sneaky')[0]!.attrs.href).toBeUndefined();
     const resolve = find(html, 'button', 'data-action-id', 'incident.resolve')[0]!;
     expect(JSON.parse(resolve.attrs['data-confirm']!)).toEqual(confirm);
@@ -516,31 +548,52 @@ describe('blocks', () => {
 
   it('overflow menus, selects (option groups, initial option), people, channels, date and time pickers, checkboxes and radios', () => {
     const opt = (v: string, text = v.toUpperCase()) => ({ text: { type: 'plain_text', text }, value: v });
-    const html = blocksHtml([
-      { type: 'section', block_id: 's1', text: { type: 'mrkdwn', text: 'More' }, accessory: { type: 'overflow', action_id: 'more', options: [opt('edit', 'Edit <it>'), { ...opt('docs'), url: 'https://docs.example' }] } },
-      {
-        type: 'section',
-        block_id: 's2',
-        text: { type: 'mrkdwn', text: 'Env' },
-        accessory: { type: 'static_select', action_id: 'env', placeholder: { type: 'plain_text', text: 'Pick an environment' }, option_groups: [{ label: { type: 'plain_text', text: 'Live' }, options: [opt('prod')] }, { label: { type: 'plain_text', text: 'Test' }, options: [opt('stage'), opt('dev')] }], initial_option: opt('stage') },
-      },
-      {
-        type: 'actions',
-        block_id: 'a1',
-        elements: [
-          { type: 'users_select', action_id: 'who', placeholder: { type: 'plain_text', text: 'Who?' }, initial_user: 'U0BOB' },
-          { type: 'conversations_select', action_id: 'where' },
-          { type: 'datepicker', action_id: 'day', initial_date: '2026-03-29', placeholder: { type: 'plain_text', text: 'Day' } },
-          { type: 'timepicker', action_id: 'at', initial_time: '03:30' },
-          { type: 'checkboxes', action_id: 'checks', options: [opt('a'), { ...opt('b'), description: { type: 'mrkdwn', text: '_second_' } }], initial_options: [opt('b')] },
-          { type: 'radio_buttons', action_id: 'pick', options: [opt('x'), opt('y')], initial_option: opt('x') },
-        ],
-      },
-    ], { channel: 'C0OPS', ts: '1.2' });
+    const html = blocksHtml(
+      [
+        {
+          type: 'section',
+          block_id: 's1',
+          text: { type: 'mrkdwn', text: 'More' },
+          accessory: { type: 'overflow', action_id: 'more', options: [opt('edit', 'Edit <it>'), { ...opt('docs'), url: 'https://docs.example' }] },
+        },
+        {
+          type: 'section',
+          block_id: 's2',
+          text: { type: 'mrkdwn', text: 'Env' },
+          accessory: {
+            type: 'static_select',
+            action_id: 'env',
+            placeholder: { type: 'plain_text', text: 'Pick an environment' },
+            option_groups: [
+              { label: { type: 'plain_text', text: 'Live' }, options: [opt('prod')] },
+              { label: { type: 'plain_text', text: 'Test' }, options: [opt('stage'), opt('dev')] },
+            ],
+            initial_option: opt('stage'),
+          },
+        },
+        {
+          type: 'actions',
+          block_id: 'a1',
+          elements: [
+            { type: 'users_select', action_id: 'who', placeholder: { type: 'plain_text', text: 'Who?' }, initial_user: 'U0BOB' },
+            { type: 'conversations_select', action_id: 'where' },
+            { type: 'datepicker', action_id: 'day', initial_date: '2026-03-29', placeholder: { type: 'plain_text', text: 'Day' } },
+            { type: 'timepicker', action_id: 'at', initial_time: '03:30' },
+            { type: 'checkboxes', action_id: 'checks', options: [opt('a'), { ...opt('b'), description: { type: 'mrkdwn', text: '_second_' } }], initial_options: [opt('b')] },
+            { type: 'radio_buttons', action_id: 'pick', options: [opt('x'), opt('y')], initial_option: opt('x') },
+          ],
+        },
+      ],
+      { channel: 'C0OPS', ts: '1.2' },
+    );
     const overflow = find(html, 'select', 'data-type', 'overflow')[0]!;
     expect(overflow.attrs).toMatchObject({ 'data-action-id': 'more', 'data-block-id': 's1', 'aria-label': 'More actions' });
     const menu = find(outer(html, overflow), 'option');
-    expect(menu.map((o) => [o.attrs.value, o.attrs['data-url']])).toEqual([['', undefined], ['edit', undefined], ['docs', 'https://docs.example']]);
+    expect(menu.map((o) => [o.attrs.value, o.attrs['data-url']])).toEqual([
+      ['', undefined],
+      ['edit', undefined],
+      ['docs', 'https://docs.example'],
+    ]);
     expect(JSON.parse(menu[1]!.attrs['data-option']!)).toEqual(opt('edit', 'Edit <it>'));
     expect(textOf(outer(html, overflow))).toBe('⋯Edit <it>DOCS');
 
@@ -560,7 +613,10 @@ describe('blocks', () => {
     expect(find(html, 'input', 'data-type', 'datepicker')[0]!.attrs).toMatchObject({ type: 'date', value: '2026-03-29', 'aria-label': 'Day', 'data-block-id': 'a1' });
     expect(find(html, 'input', 'data-type', 'timepicker')[0]!.attrs).toMatchObject({ type: 'time', value: '03:30', 'aria-label': 'Select a time' });
     const boxes = find(html, 'input', 'type', 'checkbox');
-    expect(boxes.map((b) => [b.attrs.value, 'checked' in b.attrs])).toEqual([['a', false], ['b', true]]);
+    expect(boxes.map((b) => [b.attrs.value, 'checked' in b.attrs])).toEqual([
+      ['a', false],
+      ['b', true],
+    ]);
     expect(find(html, 'div', 'data-type', 'checkboxes')[0]!.attrs).toMatchObject({ 'data-action-id': 'checks', 'aria-label': 'Choose any', 'data-ts': '1.2' });
     // Radio groups of a message are named after it, so two messages' groups never merge.
     expect(find(html, 'input', 'type', 'radio').map((r) => r.attrs.name)).toEqual([`${fieldName('a1', 'pick')}@1.2`, `${fieldName('a1', 'pick')}@1.2`]);
@@ -571,7 +627,14 @@ describe('blocks', () => {
     const html = blocksHtml([
       { type: 'image', image_url: 'https://img.example/graph.png', alt_text: 'p99 latency "spike"', title: { type: 'plain_text', text: 'Latency' } },
       { type: 'image', image_url: 'javascript:alert(1)', alt_text: 'evil' },
-      { type: 'context', elements: [{ type: 'image', image_url: 'https://img.example/a.png', alt_text: 'Ana' }, { type: 'mrkdwn', text: '*Declared* by <@U0ANA>' }, { type: 'plain_text', text: '*plain*' }] },
+      {
+        type: 'context',
+        elements: [
+          { type: 'image', image_url: 'https://img.example/a.png', alt_text: 'Ana' },
+          { type: 'mrkdwn', text: '*Declared* by <@U0ANA>' },
+          { type: 'plain_text', text: '*plain*' },
+        ],
+      },
       { type: 'section', text: { type: 'mrkdwn', text: 'x' }, accessory: { type: 'image', image_url: 'https://img.example/t.png', alt_text: 'thumb' } },
     ]);
     expect(find(html, 'img').map((i) => [i.attrs.src, i.attrs.alt])).toEqual([
@@ -606,7 +669,15 @@ describe('blocks', () => {
 
     const media = blocksHtml([
       { type: 'file', external_id: 'runbook-7', source: 'remote' },
-      { type: 'video', title: { type: 'plain_text', text: 'Postmortem <recording>' }, title_url: 'https://video.example/7', video_url: 'https://video.example/embed/7', thumbnail_url: 'https://video.example/7.jpg', alt_text: 'recording', author_name: 'Ana' },
+      {
+        type: 'video',
+        title: { type: 'plain_text', text: 'Postmortem <recording>' },
+        title_url: 'https://video.example/7',
+        video_url: 'https://video.example/embed/7',
+        thumbnail_url: 'https://video.example/7.jpg',
+        alt_text: 'recording',
+        author_name: 'Ana',
+      },
     ]);
     expect(textOf(media)).toContain('File (remote): runbook-7');
     expect(find(media, 'a')[0]!.attrs.href).toBe('https://video.example/7');
@@ -646,7 +717,14 @@ describe("Muster's surfaces", () => {
     const html = blocksHtml(slackMessage(incidentCard(incidentView({ tech: 'U0ANA' }))).blocks!, { channel: 'C0INC', ts: '1774747800.000100' });
     expect(textOf(outer(html, find(html, 'h3')[0]!))).toBe('INC-7 · Checkout 502s');
     const fields = find(html, 'div', 'class', 'bk-field bk-mrkdwn').map((f) => textOf(outer(html, f)));
-    expect(fields).toEqual(['Severity\n🟠 P1', 'Status\n🔍 investigating', 'Incident commander\n@Bob <b>Builder</b>', 'Technical lead\n@Ana Lima', 'Communications lead\nunassigned', 'Reported by\n@Ana Lima 29 Mar 2026 01:30']);
+    expect(fields).toEqual([
+      'Severity\n🟠 P1',
+      'Status\n🔍 investigating',
+      'Incident commander\n@Bob <b>Builder</b>',
+      'Technical lead\n@Ana Lima',
+      'Communications lead\nunassigned',
+      'Reported by\n@Ana Lima 29 Mar 2026 01:30',
+    ]);
     expect(textOf(html)).toContain('Last update 29 Mar 2026 03:30');
     const buttons = find(html, 'button');
     expect(buttons.map((b) => [textOf(outer(html, b)), b.attrs['data-action-id'], b.attrs.class])).toEqual([
@@ -656,7 +734,14 @@ describe("Muster's surfaces", () => {
       ['Post update', ACTIONS.incident.postUpdate, 'bk-button'],
       ['Resolve', ACTIONS.incident.resolve, 'bk-button bk-danger'],
     ]);
-    for (const b of buttons) expect(b.attrs).toMatchObject({ 'data-block-id': 'incident-actions', 'data-value': 'i0000000-0000-4000-8000-000000000007', 'data-type': 'button', 'data-channel': 'C0INC', 'data-ts': '1774747800.000100' });
+    for (const b of buttons)
+      expect(b.attrs).toMatchObject({
+        'data-block-id': 'incident-actions',
+        'data-value': 'i0000000-0000-4000-8000-000000000007',
+        'data-type': 'button',
+        'data-channel': 'C0INC',
+        'data-ts': '1774747800.000100',
+      });
   });
 
   it('a title typed as markup stays text on the card (header, sections, fallback text)', () => {
@@ -684,7 +769,9 @@ describe("Muster's surfaces", () => {
       ['Approve', ACTIONS.approval.approve, 'bk-button bk-primary', 'a0000000-0000-4000-8000-000000000001'],
       ['Reject', ACTIONS.approval.reject, 'bk-button bk-danger', 'a0000000-0000-4000-8000-000000000001'],
     ]);
-    const decided = blocksHtml(slackMessage(approvalCard(approvalView({ status: 'rejected', rejectReason: 'Not <b>now</b>', rejectedBy: 'UTL', decidedAt: new Date('2026-04-02T09:45:00Z') }))).blocks!);
+    const decided = blocksHtml(
+      slackMessage(approvalCard(approvalView({ status: 'rejected', rejectReason: 'Not <b>now</b>', rejectedBy: 'UTL', decidedAt: new Date('2026-04-02T09:45:00Z') }))).blocks!,
+    );
     expect(textOf(decided)).toContain('❌ Rejected Today 11:45\nReason: Not <b>now</b> (@Tess Lead)');
     expect(find(decided, 'button')).toEqual([]);
   });
@@ -844,7 +931,12 @@ describe('inputs beyond what Muster draws today', () => {
     title: { type: 'plain_text', text: 'Everything' },
     submit: { type: 'plain_text', text: 'Save' },
     blocks: [
-      { type: 'input', block_id: 'checks', label: { type: 'plain_text', text: 'Checks' }, element: { type: 'checkboxes', action_id: 'c', options: [opt('a'), opt('b', { description: { type: 'plain_text', text: 'the b' } }), opt('c')], initial_options: [opt('a')] } },
+      {
+        type: 'input',
+        block_id: 'checks',
+        label: { type: 'plain_text', text: 'Checks' },
+        element: { type: 'checkboxes', action_id: 'c', options: [opt('a'), opt('b', { description: { type: 'plain_text', text: 'the b' } }), opt('c')], initial_options: [opt('a')] },
+      },
       { type: 'input', block_id: 'multi', label: { type: 'plain_text', text: 'Many' }, optional: true, element: { type: 'multi_static_select', action_id: 'm', options: [opt('x'), opt('y')] } },
       { type: 'input', block_id: 'who', label: { type: 'plain_text', text: 'Who' }, element: { type: 'users_select', action_id: 'u', initial_user: 'U0ANA' } },
       { type: 'input', block_id: 'whom', label: { type: 'plain_text', text: 'Whom' }, optional: true, element: { type: 'multi_users_select', action_id: 'mu' } },
@@ -853,19 +945,40 @@ describe('inputs beyond what Muster draws today', () => {
       { type: 'input', block_id: 'day', label: { type: 'plain_text', text: 'Day' }, element: { type: 'datepicker', action_id: 'd', initial_date: '2026-03-29' } },
       { type: 'input', block_id: 'at', label: { type: 'plain_text', text: 'At' }, element: { type: 'timepicker', action_id: 't' } },
       { type: 'input', block_id: 'when', label: { type: 'plain_text', text: 'When' }, element: { type: 'datetimepicker', action_id: 'dt', initial_date_time: sec('2026-03-29T01:30:00Z') } },
-      { type: 'input', block_id: 'n', label: { type: 'plain_text', text: 'Count' }, element: { type: 'number_input', action_id: 'n', is_decimal_allowed: false, min_value: '1', max_value: '10', initial_value: '3' } },
-      { type: 'input', block_id: 'mail', label: { type: 'plain_text', text: 'Email' }, element: { type: 'email_text_input', action_id: 'e', placeholder: { type: 'plain_text', text: 'you@example.com' } } },
+      {
+        type: 'input',
+        block_id: 'n',
+        label: { type: 'plain_text', text: 'Count' },
+        element: { type: 'number_input', action_id: 'n', is_decimal_allowed: false, min_value: '1', max_value: '10', initial_value: '3' },
+      },
+      {
+        type: 'input',
+        block_id: 'mail',
+        label: { type: 'plain_text', text: 'Email' },
+        element: { type: 'email_text_input', action_id: 'e', placeholder: { type: 'plain_text', text: 'you@example.com' } },
+      },
       { type: 'input', block_id: 'web', label: { type: 'plain_text', text: 'URL' }, element: { type: 'url_text_input', action_id: 'w', initial_value: 'https://x.example' } },
       { type: 'input', label: { type: 'plain_text', text: 'No ids' }, element: { type: 'plain_text_input', initial_value: 'generated' } },
       { type: 'input', block_id: 'upload', label: { type: 'plain_text', text: 'Upload' }, element: { type: 'file_input', action_id: 'f' } },
-      { type: 'actions', block_id: 'acts', elements: [{ type: 'static_select', action_id: 'sel', options: [opt('p'), opt('q')], initial_option: opt('q') }, { type: 'button', action_id: 'b', text: { type: 'plain_text', text: 'B' } }] },
+      {
+        type: 'actions',
+        block_id: 'acts',
+        elements: [
+          { type: 'static_select', action_id: 'sel', options: [opt('p'), opt('q')], initial_option: opt('q') },
+          { type: 'button', action_id: 'b', text: { type: 'plain_text', text: 'B' } },
+        ],
+      },
     ],
   };
 
   it('draws each input with its type, label, initial value and accessible name', () => {
     const html = renderView(view, ctx);
     expectSafeHtml(html);
-    expect(find(html, 'input', 'type', 'checkbox').map((i) => [i.attrs.value, 'checked' in i.attrs])).toEqual([['a', true], ['b', false], ['c', false]]);
+    expect(find(html, 'input', 'type', 'checkbox').map((i) => [i.attrs.value, 'checked' in i.attrs])).toEqual([
+      ['a', true],
+      ['b', false],
+      ['c', false],
+    ]);
     expect(find(html, 'fieldset', 'data-block-id', 'checks')).toHaveLength(1);
     expect(find(html, 'div', 'data-type', 'checkboxes')[0]!.attrs['aria-labelledby']).toBe(find(html, 'legend')[0]!.attrs.id);
     expect('multiple' in find(html, 'select', 'data-type', 'multi_static_select')[0]!.attrs).toBe(true);
@@ -952,7 +1065,34 @@ describe('BLOCK_KIT_CSS', () => {
   });
 
   it('styles the classes the renderer draws, with a visible focus ring on every control', () => {
-    for (const cls of ['bk-button', 'bk-primary', 'bk-danger', 'bk-fields', 'bk-section', 'bk-context', 'bk-actions', 'bk-header', 'bk-divider', 'bk-mention', 'bk-quote', 'bk-pre', 'bk-code', 'bk-unknown', 'bk-error', 'bk-hint', 'bk-label', 'bk-optional', 'bk-select', 'bk-overflow', 'bk-picker', 'bk-text-input', 'bk-textarea', 'bk-choice', 'bk-modal-footer', 'bk-form-error']) {
+    for (const cls of [
+      'bk-button',
+      'bk-primary',
+      'bk-danger',
+      'bk-fields',
+      'bk-section',
+      'bk-context',
+      'bk-actions',
+      'bk-header',
+      'bk-divider',
+      'bk-mention',
+      'bk-quote',
+      'bk-pre',
+      'bk-code',
+      'bk-unknown',
+      'bk-error',
+      'bk-hint',
+      'bk-label',
+      'bk-optional',
+      'bk-select',
+      'bk-overflow',
+      'bk-picker',
+      'bk-text-input',
+      'bk-textarea',
+      'bk-choice',
+      'bk-modal-footer',
+      'bk-form-error',
+    ]) {
       expect(BLOCK_KIT_CSS).toContain(`.${cls}`);
     }
     const focus = /([^{}]+):focus-visible\s*\{[^}]*outline: 3px solid/.exec(BLOCK_KIT_CSS);

@@ -35,7 +35,10 @@ describe.skipIf(SKIP)('the sandbox in a browser', () => {
     const deadline = Date.now() + 40_000;
     for (;;) {
       if (proc.child.exitCode !== null) throw new Error(`npm start exited: ${proc.stderr()}${proc.stdout()}`);
-      const up = await fetch(url).then((r) => r.ok, () => false);
+      const up = await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (up) break;
       if (Date.now() > deadline) throw new Error(`no page after 40 s: ${proc.stderr()}${proc.stdout()}`);
       await new Promise((r) => setTimeout(r, 100));
@@ -91,7 +94,11 @@ describe.skipIf(SKIP)('the sandbox in a browser', () => {
     await send(page, '/incident declare P1 Checkout is failing');
     await expect.poll(() => page.getByRole('button', { name: /inc-1-checkout-is-failing/ }).count(), { timeout: 15_000 }).toBe(1);
     await expect.poll(() => message(page, /Declared INC-1/).count()).toBeGreaterThan(0);
-    expect(await message(page, /Declared INC-1/).first().innerText()).toContain('Only visible to you');
+    expect(
+      await message(page, /Declared INC-1/)
+        .first()
+        .innerText(),
+    ).toContain('Only visible to you');
 
     // 2. In the war room, Take commander: the card shows Dana as the commander.
     await open(page, /inc-1-checkout-is-failing/);
@@ -107,7 +114,9 @@ describe.skipIf(SKIP)('the sandbox in a browser', () => {
     await as(page, /Casey Lin/);
     await open(page, /deploys/);
     await send(page, '/approval deploy production api 2.4.1 Fix the checkout timeout');
-    const deploy = message(page, /APR-1/).filter({ has: page.getByRole('button', { name: 'Approve' }) }).first();
+    const deploy = message(page, /APR-1/)
+      .filter({ has: page.getByRole('button', { name: 'Approve' }) })
+      .first();
     await expect.poll(() => deploy.count(), { timeout: 15_000 }).toBe(1);
     expect(await deploy.innerText()).toContain('0/3');
 
@@ -115,7 +124,9 @@ describe.skipIf(SKIP)('the sandbox in a browser', () => {
     const approveAs = async (who: RegExp, expected: RegExp) => {
       await as(page, who);
       await open(page, /deploys/);
-      const c = message(page, /APR-1/).filter({ hasText: /Deploy api 2\.4\.1|2\.4\.1/ }).first();
+      const c = message(page, /APR-1/)
+        .filter({ hasText: /Deploy api 2\.4\.1|2\.4\.1/ })
+        .first();
       await c.getByRole('button', { name: 'Approve' }).click();
       await expect.poll(() => c.innerText(), { timeout: 10_000 }).toMatch(expected);
     };
@@ -127,20 +138,32 @@ describe.skipIf(SKIP)('the sandbox in a browser', () => {
     // 5. Another deploy, rejected by Riley in the modal: a blank reason is refused next to the field, then a reason.
     await as(page, /Casey Lin/);
     await send(page, '/approval deploy production api 2.4.2 Second try');
-    const second = message(page, /APR-2/).filter({ has: page.getByRole('button', { name: 'Reject' }) }).first();
+    const second = message(page, /APR-2/)
+      .filter({ has: page.getByRole('button', { name: 'Reject' }) })
+      .first();
     await expect.poll(() => second.count(), { timeout: 15_000 }).toBe(1);
     await as(page, /Riley Chen/);
     await open(page, /deploys/);
-    await message(page, /APR-2/).filter({ has: page.getByRole('button', { name: 'Reject' }) }).first().getByRole('button', { name: 'Reject' }).click();
+    await message(page, /APR-2/)
+      .filter({ has: page.getByRole('button', { name: 'Reject' }) })
+      .first()
+      .getByRole('button', { name: 'Reject' })
+      .click();
     const dialog = page.getByRole('dialog');
     await expect.poll(() => dialog.count(), { timeout: 10_000 }).toBe(1);
     const reason = dialog.getByLabel(/Why are you rejecting it/);
     await reason.fill('   ');
-    await dialog.getByRole('button', { name: /Reject|Submit/ }).last().click();
+    await dialog
+      .getByRole('button', { name: /Reject|Submit/ })
+      .last()
+      .click();
     await expect.poll(() => dialog.getByRole('alert').count(), { timeout: 10_000 }).toBeGreaterThan(0);
     expect(await reason.getAttribute('aria-invalid')).toBe('true');
     await reason.fill('The rollback plan is missing');
-    await dialog.getByRole('button', { name: /Reject|Submit/ }).last().click();
+    await dialog
+      .getByRole('button', { name: /Reject|Submit/ })
+      .last()
+      .click();
     await expect.poll(() => dialog.count(), { timeout: 10_000 }).toBe(0);
     const rejected = message(page, /APR-2/).first();
     await expect.poll(() => rejected.innerText(), { timeout: 10_000 }).toMatch(/Rejected/);

@@ -19,7 +19,17 @@ const BOTH = 'UBOTH'; // cto + release_manager
 
 const policy = parsePolicyText(
   // Windows and freezes are not enforced here: these tests run at any wall-clock time (deployWindows.e2e.test.ts tests them).
-  ['approvals:', '  channel: "#approvals"', '  securityChannel: "#security"', '  requestTtl: 10d', '  escalation:', '    - { notify: approvers, after: 4h }', '    - { notify: manager, after: 8h }', 'changes:', '  enforcedIn: []'].join('\n'),
+  [
+    'approvals:',
+    '  channel: "#approvals"',
+    '  securityChannel: "#security"',
+    '  requestTtl: 10d',
+    '  escalation:',
+    '    - { notify: approvers, after: 4h }',
+    '    - { notify: manager, after: 8h }',
+    'changes:',
+    '  enforcedIn: []',
+  ].join('\n'),
 ).policy!;
 
 beforeAll(async () => {
@@ -65,7 +75,9 @@ describe('deployment approvals', () => {
 
   it('production: card in the channel, the approvals channel and DMs to each eligible approver', async () => {
     const r = await h.command('/approval', 'deploy production api 2.4.1 hotfix for checkout', DEV);
-    expect(r.reply.text).toMatch(/^APR-2 requested: Deploy api 2.4.1 to production\. Needs release_manager and cto and security_lead or tech_lead or product_owner or platform_owner \(3 approvals in all\)/);
+    expect(r.reply.text).toMatch(
+      /^APR-2 requested: Deploy api 2.4.1 to production\. Needs release_manager and cto and security_lead or tech_lead or product_owner or platform_owner \(3 approvals in all\)/,
+    );
     await h.flush();
     const req = await request(2);
     expect(req).toMatchObject({ status: 'pending', environment: 'production', component: 'api', version: '2.4.1', reason: 'hotfix for checkout' });
@@ -272,7 +284,12 @@ describe('races', () => {
     expect(await db().read((tx) => tx.approvalVote.count({ where: { requestId: req.id } }))).toBe(3);
     const transitions = await db().read((tx) => tx.auditEntry.count({ where: { subjectId: 'APR-10', action: 'approval.approved' } }));
     expect(transitions).toBe(1);
-    expect(h.slack.dms(DEV).slice(dmsBefore).filter((m) => m.text?.includes('APR-10'))).toHaveLength(1);
+    expect(
+      h.slack
+        .dms(DEV)
+        .slice(dmsBefore)
+        .filter((m) => m.text?.includes('APR-10')),
+    ).toHaveLength(1);
     expect((await verifyChain(db(), h.muster.kernel.audit.keyring)).ok).toBe(true);
   });
 });

@@ -92,12 +92,7 @@ async function copiesOf(h: Harness, requestId: string): Promise<{ place: string;
 function isFinal(m: FakeMessage | undefined): boolean {
   if (!m?.blocks) return false;
   const json = JSON.stringify(m.blocks);
-  return (
-    json.includes('*Approved*') &&
-    APPROVERS.every((u) => json.includes(`<@${u}>`)) &&
-    !(m.blocks as { type?: string }[]).some((b) => b.type === 'actions') &&
-    m.text.endsWith('— Approved')
-  );
+  return json.includes('*Approved*') && APPROVERS.every((u) => json.includes(`<@${u}>`)) && !(m.blocks as { type?: string }[]).some((b) => b.type === 'actions') && m.text.endsWith('— Approved');
 }
 
 describe('a burst of approval clicks within the published rate tiers', () => {
@@ -121,7 +116,12 @@ describe('a burst of approval clicks within the published rate tiers', () => {
     const copies = new Map<string, { place: string; channel: string; ts: string }[]>();
     for (const r of requests) copies.set(r.id, await copiesOf(h, r.id));
     const perRequest = copies.get(requests[0]!.id)!.length;
-    expect(copies.get(requests[0]!.id)!.map((c) => c.place).sort()).toEqual(['approvals-channel', 'channel', 'dm', 'dm', 'dm', 'dm']);
+    expect(
+      copies
+        .get(requests[0]!.id)!
+        .map((c) => c.place)
+        .sort(),
+    ).toEqual(['approvals-channel', 'channel', 'dm', 'dm', 'dm', 'dm']);
     const postPhase429 = h.slack.rateLimited();
 
     // 30 clicks as fast as they can come, spread over the requests: a wave of 10 release managers at once, then 10
@@ -146,7 +146,11 @@ describe('a burst of approval clicks within the published rate tiers', () => {
       answers.push(
         ...(await Promise.all(
           wave.map((c) =>
-            post(h.muster.url, blockAction({ actionId: ACTIONS.approval.approve, value: c.requestId, userId: c.user, teamId: TEAM_ID, channelId: 'C0GENERAL', responseUrl: h.slack.responseUrl(c.id) }), { secret: SIGNING_SECRET }),
+            post(
+              h.muster.url,
+              blockAction({ actionId: ACTIONS.approval.approve, value: c.requestId, userId: c.user, teamId: TEAM_ID, channelId: 'C0GENERAL', responseUrl: h.slack.responseUrl(c.id) }),
+              { secret: SIGNING_SECRET },
+            ),
           ),
         )),
       );
@@ -235,7 +239,9 @@ describe('a 429 storm', () => {
     const storm = copies.length * 5;
     h.slack.failNext('chat.update', { status: 429, retryAfterSec: 1, times: storm });
 
-    const click = await post(h.muster.url, blockAction({ actionId: ACTIONS.approval.approve, value: req.id, userId: RM, teamId: TEAM_ID, responseUrl: h.slack.responseUrl('storm') }), { secret: SIGNING_SECRET });
+    const click = await post(h.muster.url, blockAction({ actionId: ACTIONS.approval.approve, value: req.id, userId: RM, teamId: TEAM_ID, responseUrl: h.slack.responseUrl('storm') }), {
+      secret: SIGNING_SECRET,
+    });
     expect(click.status).toBe(200);
     // Watch the redraw rows while the storm lasts: attempts never climb, rate_limited does.
     const seen: { attempts: number; rateLimited: number; status: string }[] = [];

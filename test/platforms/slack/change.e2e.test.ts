@@ -18,14 +18,7 @@ const SEC = 'USEC';
 const PO = 'UPO';
 
 const policy = parsePolicyText(
-  [
-    'changes:',
-    '  channel: "#changes"',
-    '  standardCatalogue:',
-    '    - { id: cert-rotate, title: Rotate the TLS certificates }',
-    '  emergency:',
-    '    leadershipChannel: "#leadership"',
-  ].join('\n'),
+  ['changes:', '  channel: "#changes"', '  standardCatalogue:', '    - { id: cert-rotate, title: Rotate the TLS certificates }', '  emergency:', '    leadershipChannel: "#leadership"'].join('\n'),
 ).policy!;
 // Tuesday 1 December 2026, 08:00 UTC: the Mon–Thu 10:00–16:00 window opens at 10:00.
 const clock = new ManualClock(new Date('2026-12-01T08:00:00Z'));
@@ -58,7 +51,10 @@ const cardOf = async (n: number) => {
   const { channel, ts } = JSON.parse(effect.result!) as { channel: string; ts: string };
   return h.slack.message(channel, ts)!;
 };
-const buttons = (m: { blocks?: unknown[] }) => JSON.stringify(m.blocks ?? []).match(/"text":\{"type":"plain_text","text":"([^"]+)"/g)?.map((x) => x.replace(/.*"text":"/, '').replace(/"$/, '')) ?? [];
+const buttons = (m: { blocks?: unknown[] }) =>
+  JSON.stringify(m.blocks ?? [])
+    .match(/"text":\{"type":"plain_text","text":"([^"]+)"/g)
+    ?.map((x) => x.replace(/.*"text":"/, '').replace(/"$/, '')) ?? [];
 
 const form = (values: Record<string, Record<string, unknown>>) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, { [k]: v }]));
 
@@ -145,7 +141,17 @@ describe('a normal change: form → CAB → checklist → start → done → rev
 describe('a standard change from the catalogue', () => {
   it('is pre-approved (no votes), audited as such, and starts once its checklist is ticked', async () => {
     clock.set(new Date('2026-12-02T09:00:00Z'));
-    await submitNew(REQ, { title: stateValue.plainText('Rotate certs'), catalogue: stateValue.staticSelect('cert-rotate'), windowStart: stateValue.plainText('2026-12-02 11:00'), windowLength: stateValue.plainText('30m'), rollbackPlan: stateValue.plainText('') }, 'standard');
+    await submitNew(
+      REQ,
+      {
+        title: stateValue.plainText('Rotate certs'),
+        catalogue: stateValue.staticSelect('cert-rotate'),
+        windowStart: stateValue.plainText('2026-12-02 11:00'),
+        windowLength: stateValue.plainText('30m'),
+        rollbackPlan: stateValue.plainText(''),
+      },
+      'standard',
+    );
     const c = await change(2);
     expect(c).toMatchObject({ type: 'standard', status: 'approved', catalogueId: 'cert-rotate', approvalId: null });
     expect(buttons(await cardOf(2))).toEqual(expect.arrayContaining(['Start', 'Done', 'Rollback']));
@@ -265,7 +271,7 @@ describe('windows, freezes and exceptions', () => {
 });
 
 describe('re-approval, rollback and defer', () => {
-  it('editing an approved change\'s window voids its votes, says why on the card, and asks again', async () => {
+  it("editing an approved change's window voids its votes, says why on the card, and asks again", async () => {
     clock.set(new Date('2026-12-07T08:00:00Z'));
     await submitNew(REQ, { title: stateValue.plainText('Cache TTL change'), windowStart: stateValue.plainText('2026-12-08 11:00'), windowLength: stateValue.plainText('1h') });
     const c = await change(6);

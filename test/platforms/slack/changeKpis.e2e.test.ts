@@ -89,7 +89,19 @@ describe('with a handful of changes in known states', () => {
     const declared = new Date(now() - 40 * D);
     await db().tx((tx) =>
       tx.incident.create({
-        data: { id: incident, workspaceId: WS, number: 1, title: 'Checkout down', severity: 'P1', status: 'closed', reporterId: `${WS}:${REQ}`, declaredAt: declared, lastUpdateAt: declared, createdAt: declared, updatedAt: declared },
+        data: {
+          id: incident,
+          workspaceId: WS,
+          number: 1,
+          title: 'Checkout down',
+          severity: 'P1',
+          status: 'closed',
+          reporterId: `${WS}:${REQ}`,
+          declaredAt: declared,
+          lastUpdateAt: declared,
+          createdAt: declared,
+          updatedAt: declared,
+        },
       }),
     );
     const t = now();

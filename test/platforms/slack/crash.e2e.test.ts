@@ -194,8 +194,14 @@ async function expectEachEffectOnce(before: Mark): Promise<void> {
   for (const i of incidents) {
     const ch = slack.channelByName(i.channelName!);
     expect(ch?.id, `INC-${i.number}'s channel`).toBe(i.channelId);
-    expect(slack.pins(ch!.id).map((p) => p.ts), `INC-${i.number}: the card pinned once`).toEqual([i.cardTs]);
-    expect(slack.bookmarks(ch!.id).map((b) => b.title), `INC-${i.number}: the card bookmarked once`).toEqual([`INC-${i.number} incident card`]);
+    expect(
+      slack.pins(ch!.id).map((p) => p.ts),
+      `INC-${i.number}: the card pinned once`,
+    ).toEqual([i.cardTs]);
+    expect(
+      slack.bookmarks(ch!.id).map((b) => b.title),
+      `INC-${i.number}: the card bookmarked once`,
+    ).toEqual([`INC-${i.number} incident card`]);
   }
   for (const i of all) expect(slack.channel(i.channelId!)?.is_archived, `INC-${i.number} archived`).toBe(i.status === 'closed');
   const byEffect = new Map<number, number>();
@@ -203,11 +209,23 @@ async function expectEachEffectOnce(before: Mark): Promise<void> {
     const e = effectOf(m);
     if (e !== undefined && e > before.effectId) byEffect.set(e, (byEffect.get(e) ?? 0) + 1);
   }
-  expect([...byEffect].filter(([, n]) => n !== 1), 'effects visible more than once').toEqual([]);
+  expect(
+    [...byEffect].filter(([, n]) => n !== 1),
+    'effects visible more than once',
+  ).toEqual([]);
   const posting = await db.read((tx) => tx.outboxEffect.findMany({ where: { op: { in: ['postMessage', 'dm'] }, status: 'done', id: { gt: before.effectId } }, select: { id: true } }));
-  expect(posting.filter((e) => !byEffect.has(e.id)).map((e) => e.id), 'posting effects done without a visible message').toEqual([]);
-  const shared = slack.files.slice(before.files).filter((f) => f.state === 'complete').flatMap((f) => f.channels);
-  expect(shared.filter((c, n) => shared.indexOf(c) !== n), 'a channel got a file twice').toEqual([]);
+  expect(
+    posting.filter((e) => !byEffect.has(e.id)).map((e) => e.id),
+    'posting effects done without a visible message',
+  ).toEqual([]);
+  const shared = slack.files
+    .slice(before.files)
+    .filter((f) => f.state === 'complete')
+    .flatMap((f) => f.channels);
+  expect(
+    shared.filter((c, n) => shared.indexOf(c) !== n),
+    'a channel got a file twice',
+  ).toEqual([]);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -217,9 +235,14 @@ async function expectEachEffectOnce(before: Mark): Promise<void> {
 // Each test starts a process (~1–2 s, more when the whole suite runs in parallel): a wider budget than 30 s.
 describe('kill -9 during a Slack call: after the restart, exactly one visible effect', { timeout: 60_000 }, () => {
   it('create channel (conversations.create): the channel Slack made is adopted, no inc-1-…-2', async () => {
-    const crash = await crashDuring('conversations.create', (a) => String(a.name).startsWith('inc-1-'), 'createChannel', async () => {
-      expect(await command('/incident', 'declare P2 Checkout is down')).toContain('Declared *INC-1*');
-    });
+    const crash = await crashDuring(
+      'conversations.create',
+      (a) => String(a.name).startsWith('inc-1-'),
+      'createChannel',
+      async () => {
+        expect(await command('/incident', 'declare P2 Checkout is down')).toContain('Declared *INC-1*');
+      },
+    );
     expect(crash.call.args.name).toBe('inc-1-checkout-is-down');
     // Slack made the channel before the crash; the restarted process found it (name_taken) and adopted it.
     expect(slack.summary().channelsCreated).toEqual(['inc-1-checkout-is-down']);
@@ -235,9 +258,14 @@ describe('kill -9 during a Slack call: after the restart, exactly one visible ef
 
   it('invite (conversations.invite): repeated, Slack says already_in_channel, nobody reported as not added', async () => {
     const inc = await incident(1);
-    const crash = await crashDuring('conversations.invite', (a) => a.channel === inc.channelId && String(a.users).includes(CAROL), 'invite', async () => {
-      expect(await command('/incident', `INC-1 role tech <@${CAROL}>`)).toContain('INC-1');
-    });
+    const crash = await crashDuring(
+      'conversations.invite',
+      (a) => a.channel === inc.channelId && String(a.users).includes(CAROL),
+      'invite',
+      async () => {
+        expect(await command('/incident', `INC-1 role tech <@${CAROL}>`)).toContain('INC-1');
+      },
+    );
     expect(crash.call.response?.ok).toBe(true);
     const members = slack.channel(inc.channelId!)!.members;
     expect(members.filter((m) => m === CAROL)).toEqual([CAROL]);
@@ -251,9 +279,14 @@ describe('kill -9 during a Slack call: after the restart, exactly one visible ef
   });
 
   it('post (chat.postMessage, the incident card): found by its metadata, not posted again', async () => {
-    const crash = await crashDuring('chat.postMessage', (a) => channelName(a.channel).startsWith('inc-2-'), 'postMessage', async () => {
-      expect(await command('/incident', 'declare P2 Search is slow')).toContain('Declared *INC-2*');
-    });
+    const crash = await crashDuring(
+      'chat.postMessage',
+      (a) => channelName(a.channel).startsWith('inc-2-'),
+      'postMessage',
+      async () => {
+        expect(await command('/incident', 'declare P2 Search is slow')).toContain('Declared *INC-2*');
+      },
+    );
     const inc = await incident(2);
     expect(crash.call.args.channel).toBe(inc.channelId);
     // One card in the channel: the message Slack posted before the crash, adopted (its ts is the incident's card).
@@ -265,9 +298,14 @@ describe('kill -9 during a Slack call: after the restart, exactly one visible ef
   });
 
   it('pin (pins.add): repeated, already_pinned is success, one pin', async () => {
-    const crash = await crashDuring('pins.add', (a) => channelName(a.channel).startsWith('inc-3-'), 'pin', async () => {
-      expect(await command('/incident', 'declare P2 Login errors')).toContain('Declared *INC-3*');
-    });
+    const crash = await crashDuring(
+      'pins.add',
+      (a) => channelName(a.channel).startsWith('inc-3-'),
+      'pin',
+      async () => {
+        expect(await command('/incident', 'declare P2 Login errors')).toContain('Declared *INC-3*');
+      },
+    );
     const inc = await incident(3);
     expect(slack.pins(inc.channelId!).map((p) => p.ts)).toEqual([inc.cardTs]);
     const repeats = slack.callsTo('pins.add').filter((c) => c.args.channel === inc.channelId && c.at > crash.call.at);
@@ -276,9 +314,14 @@ describe('kill -9 during a Slack call: after the restart, exactly one visible ef
   });
 
   it('bookmark (bookmarks.add): found by bookmarks.list, not added again', async () => {
-    const crash = await crashDuring('bookmarks.add', (a) => channelName(a.channel_id).startsWith('inc-4-'), 'bookmark', async () => {
-      expect(await command('/incident', 'declare P2 Billing delays')).toContain('Declared *INC-4*');
-    });
+    const crash = await crashDuring(
+      'bookmarks.add',
+      (a) => channelName(a.channel_id).startsWith('inc-4-'),
+      'bookmark',
+      async () => {
+        expect(await command('/incident', 'declare P2 Billing delays')).toContain('Declared *INC-4*');
+      },
+    );
     const inc = await incident(4);
     const bookmarks = slack.bookmarks(inc.channelId!);
     expect(bookmarks.map((b) => b.id)).toEqual([(crash.call.response as { bookmark: { id: string } }).bookmark.id]);
@@ -292,9 +335,14 @@ describe('kill -9 during a Slack call: after the restart, exactly one visible ef
     const inc = await incident(1);
     const before = slack.messages(inc.channelId!).length;
     expect(JSON.stringify(slack.message(inc.channelId!, inc.cardTs!)!.blocks)).toContain(':mag: investigating');
-    const crash = await crashDuring('chat.update', (a) => a.channel === inc.channelId && a.ts === inc.cardTs, 'updateMessage', async () => {
-      expect(await command('/incident', 'INC-1 status identified Bad deploy of checkout-api')).toContain('INC-1');
-    });
+    const crash = await crashDuring(
+      'chat.update',
+      (a) => a.channel === inc.channelId && a.ts === inc.cardTs,
+      'updateMessage',
+      async () => {
+        expect(await command('/incident', 'INC-1 status identified Bad deploy of checkout-api')).toContain('INC-1');
+      },
+    );
     expect(crash.call.response?.ok).toBe(true);
     // chat.update sets the message's content: applying it twice leaves one message showing the same state.
     const updates = slack.callsTo('chat.update').filter((c) => c.args.ts === inc.cardTs && c.at >= crash.call.at);
@@ -309,9 +357,14 @@ describe('kill -9 during a Slack call: after the restart, exactly one visible ef
   });
 
   it('DM (chat.postMessage to an IM): found by its metadata, not sent again', async () => {
-    const crash = await crashDuring('chat.postMessage', (a) => slack.channel(String(a.channel))?.is_im === true && slack.channel(String(a.channel))?.user === DAN, 'dm', async () => {
-      expect(await command('/muster', `grant qa_lead <@${DAN}>`)).toBe(`Granted *qa_lead* to <@${DAN}>.`);
-    });
+    const crash = await crashDuring(
+      'chat.postMessage',
+      (a) => slack.channel(String(a.channel))?.is_im === true && slack.channel(String(a.channel))?.user === DAN,
+      'dm',
+      async () => {
+        expect(await command('/muster', `grant qa_lead <@${DAN}>`)).toBe(`Granted *qa_lead* to <@${DAN}>.`);
+      },
+    );
     const dms = slack.dms(DAN);
     expect(dms.map((m) => m.ts)).toEqual([(crash.call.response as { ts: string }).ts]);
     expect(dms[0]!.text).toContain('*qa_lead*');
@@ -321,9 +374,14 @@ describe('kill -9 during a Slack call: after the restart, exactly one visible ef
 
   it('upload (files.completeUploadExternal, the postmortem): found by files.list, not uploaded again', async () => {
     const inc = await incident(1);
-    const crash = await crashDuring('files.completeUploadExternal', (a) => a.channel_id === inc.channelId, 'uploadFile', async () => {
-      expect(await command('/incident', 'INC-1 postmortem')).toContain('INC-1 post-incident review generated');
-    });
+    const crash = await crashDuring(
+      'files.completeUploadExternal',
+      (a) => a.channel_id === inc.channelId,
+      'uploadFile',
+      async () => {
+        expect(await command('/incident', 'INC-1 postmortem')).toContain('INC-1 post-incident review generated');
+      },
+    );
     expect(crash.call.response?.ok).toBe(true);
     const files = slack.files.filter((f) => f.state === 'complete');
     expect(files.map((f) => [f.name, f.channels])).toEqual([['inc-1-postmortem.md', [inc.channelId]]]);
@@ -341,9 +399,14 @@ describe('kill -9 during a Slack call: after the restart, exactly one visible ef
     const resolving = await mark();
     expect(await command('/incident', 'INC-1 resolve Rolled back checkout-api')).toContain('INC-1 resolved');
     await settled(resolving.effectId);
-    const crash = await crashDuring('conversations.archive', (a) => a.channel === inc.channelId, 'archiveChannel', async () => {
-      expect(await command('/incident', 'INC-1 close')).toContain('INC-1 closed');
-    });
+    const crash = await crashDuring(
+      'conversations.archive',
+      (a) => a.channel === inc.channelId,
+      'archiveChannel',
+      async () => {
+        expect(await command('/incident', 'INC-1 close')).toContain('INC-1 closed');
+      },
+    );
     expect(crash.call.response?.ok).toBe(true);
     expect(slack.channel(inc.channelId!)!.is_archived).toBe(true);
     const archives = slack.callsTo('conversations.archive').filter((c) => c.args.channel === inc.channelId);

@@ -46,7 +46,10 @@ describe('war room invites', () => {
     const members = h.slack.channel(inc.channelId!)!.members;
     expect(members).toEqual(expect.arrayContaining([ANA, BOB, 'USRE']));
     expect(members).not.toContain(GUEST);
-    const notices = h.slack.messages(inc.channelId!).map((m) => m.text ?? '').filter((t) => t.includes('Could not add'));
+    const notices = h.slack
+      .messages(inc.channelId!)
+      .map((m) => m.text ?? '')
+      .filter((t) => t.includes('Could not add'));
     expect(notices.join('\n')).toContain(`<@${GUEST}> (`);
     expect(notices.join('\n')).toContain('the group S0GONE (no longer exists)');
     const timeline = await db().read((tx) => tx.timelineEntry.findMany({ where: { incidentId: inc.id, kind: 'invite' } }));
@@ -143,14 +146,20 @@ describe('inbound events', () => {
   it('unpinning (or taking the :pushpin: away) takes the message off the timeline', async () => {
     const inc = await incident(1);
     const m = h.slack.addMessage(inc.channelId!, { text: 'a wrong guess', user: BOB });
-    await h.event({ type: 'pin_added', user: ANA, channel_id: inc.channelId, item: { type: 'message', channel: inc.channelId, message: { ts: m.ts, text: m.text, user: BOB } }, event_ts: '4' }, { eventId: 'EvPIN' });
+    await h.event(
+      { type: 'pin_added', user: ANA, channel_id: inc.channelId, item: { type: 'message', channel: inc.channelId, message: { ts: m.ts, text: m.text, user: BOB } }, event_ts: '4' },
+      { eventId: 'EvPIN' },
+    );
     expect((await db().read((tx) => tx.timelineEntry.findFirstOrThrow({ where: { incidentId: inc.id, key: `msg:${m.ts}` } }))).removed).toBe(false);
     await h.event({ type: 'pin_removed', user: ANA, channel_id: inc.channelId, item: { type: 'message', channel: inc.channelId, message: { ts: m.ts } }, event_ts: '5' }, { eventId: 'EvUNPIN' });
     expect((await db().read((tx) => tx.timelineEntry.findFirstOrThrow({ where: { incidentId: inc.id, key: `msg:${m.ts}` } }))).removed).toBe(true);
     const audit = await db().read((tx) => tx.auditEntry.findFirst({ where: { action: 'incident.timeline.unpin' } }));
     expect(audit).not.toBeNull();
     // Re-pinned: back on the timeline.
-    await h.event({ type: 'pin_added', user: ANA, channel_id: inc.channelId, item: { type: 'message', channel: inc.channelId, message: { ts: m.ts, text: m.text, user: BOB } }, event_ts: '6' }, { eventId: 'EvREPIN' });
+    await h.event(
+      { type: 'pin_added', user: ANA, channel_id: inc.channelId, item: { type: 'message', channel: inc.channelId, message: { ts: m.ts, text: m.text, user: BOB } }, event_ts: '6' },
+      { eventId: 'EvREPIN' },
+    );
     expect((await db().read((tx) => tx.timelineEntry.findFirstOrThrow({ where: { incidentId: inc.id, key: `msg:${m.ts}` } }))).removed).toBe(false);
   });
 

@@ -77,7 +77,8 @@ const timersOf = async (n: number) => {
 };
 const auditOf = (ref: string) => db().read((tx) => tx.auditEntry.findMany({ where: { subjectId: ref }, orderBy: { seq: 'asc' } }));
 const dmsAbout = (user: string, ref: string) => h.slack.dms(user).filter((m) => `${m.text ?? ''}${JSON.stringify(m.blocks ?? [])}`.includes(ref));
-const hold = async (n: number) => JSON.parse((await request(n)).holdReason ?? 'null') as { problems: string[]; nextOpen: { start: string; end: string } | null; releasedAt?: string; exception?: string } | null;
+const hold = async (n: number) =>
+  JSON.parse((await request(n)).holdReason ?? 'null') as { problems: string[]; nextOpen: { start: string; end: string } | null; releasedAt?: string; exception?: string } | null;
 async function home(user: string) {
   const before = h.slack.callsTo('views.publish').length;
   await h.event({ type: 'app_home_opened', user, channel: 'D1', tab: 'home', event_ts: String(Date.now()) });
@@ -224,7 +225,7 @@ describe('Ask for an exception', () => {
     expect(reminders[0]!.text).toContain('has waited 2h');
   });
 
-  it('its approvers approve it: approved, and the flag is in the decision\'s audit entry', async () => {
+  it("its approvers approve it: approved, and the flag is in the decision's audit entry", async () => {
     const req = await request(1);
     await click(ACTIONS.approval.approve, req.id, RM);
     await click(ACTIONS.approval.approve, req.id, CTO);
@@ -299,7 +300,7 @@ describe('inside a window, and inside a freeze', () => {
   it('break-glass works on a held request: approved, flagged, its waiting exception withdrawn, the review opened', async () => {
     const held = await request(10);
     await click(ACTIONS.approval.exception, held.id, DEV);
-    expect((await request(11))).toMatchObject({ kind: 'exception', status: 'pending' });
+    expect(await request(11)).toMatchObject({ kind: 'exception', status: 'pending' });
     const r = await h.command('/approval', 'breakglass APR-10 checkout is down, the fix cannot wait', CTO, { channelId: CHANNEL });
     await h.flush();
     expect(r.reply.text).toBe('APR-10 approved by break-glass, outside its window or in a freeze (flagged). The security channel is notified and a post-review is open.');

@@ -1,14 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  classifySlackError,
-  describeInviteUserError,
-  INVITE_USER_ERRORS,
-  SLACK_COMMON_ERRORS,
-  SLACK_METHOD_ERRORS,
-  type SlackErrorClass,
-} from '../../../src/platforms/slack/errors.ts';
+import { classifySlackError, describeInviteUserError, INVITE_USER_ERRORS, SLACK_COMMON_ERRORS, SLACK_METHOD_ERRORS, type SlackErrorClass } from '../../../src/platforms/slack/errors.ts';
 
 /** The Web API methods Muster calls, in src and in the Slack fake its tests run against. */
 const MUSTER_METHODS = [
@@ -44,10 +37,7 @@ const MUSTER_METHODS = [
 
 const CLASSES: SlackErrorClass[] = ['permanent', 'transient', 'benign', 'conflict', 'rate_limited'];
 
-const tsFiles = (dir: string): string[] =>
-  readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
-    d.isDirectory() ? tsFiles(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : [],
-  );
+const tsFiles = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? tsFiles(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : []));
 
 /** Web API calls written in src: `client.chat.postMessage(`, `c.pins.add(`, `client.apiCall('x.y'`. */
 function methodsCalledInSrc(): Set<string> {

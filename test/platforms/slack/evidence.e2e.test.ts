@@ -147,7 +147,9 @@ describe('a normal change from the form to its review, then its evidence', () =>
     expect(md).toMatch(/\| @URM \| approve \| change manager \| release_manager \|/);
     expect(md).toMatch(/\| @UTL \| approve \| technical \| tech_lead \|/);
     expect(md).toMatch(/\| @USEC \| approve \| security \| security_lead \|/);
-    expect(md).toContain('1. CAB: 3 of 4 seats: change manager (release_manager), required; technical (tech_lead, platform_owner, devops_lead, cto); security (security_lead); business (product_owner)');
+    expect(md).toContain(
+      '1. CAB: 3 of 4 seats: change manager (release_manager), required; technical (tech_lead, platform_owner, devops_lead, cto); security (security_lead); business (product_owner)',
+    );
     // The deferral, the checklist, implementation, verification and review.
     expect(md).toMatch(/\| 2026-12-01T08:00:00Z \| @UPO \| Wait for the load test \|/);
     expect(md).toMatch(/\| Tested in staging.*\| yes \| @UREQ \| 2026-12-01T08:00:00Z \|/);

@@ -141,7 +141,11 @@ async function click(actionId: string, value: string, user: string, opts: { chan
   await post(h.muster.url, req, { secret: SIGNING_SECRET });
   return id;
 }
-const saidTo = (id: string) => h.slack.responsesTo(id).map((r) => JSON.stringify(r.body)).join('\n');
+const saidTo = (id: string) =>
+  h.slack
+    .responsesTo(id)
+    .map((r) => JSON.stringify(r.body))
+    .join('\n');
 
 /** Clicks until `done` holds; a click answered "something went wrong" (nothing changed) is clicked again. */
 async function clickUntil(actionId: string, value: string, user: string, done: () => Promise<boolean>, opts: { channelId?: string } = {}): Promise<void> {
@@ -221,11 +225,24 @@ async function runIncident(spec: (typeof INCIDENTS)[number], startAfterMs: numbe
   // A person pins a message; another marks one with :pushpin:. Slack tells Muster through the Events API.
   const pinned = h.slack.addMessage(ch, { text: `INC-${n} graph of the spike`, user: spec.tech });
   h.slack.channel(ch)!.pins.push({ ts: pinned.ts, created: Math.floor(Date.now() / 1000), created_by: spec.tech });
-  const pinEvent = await h.event({ type: 'pin_added', user: spec.tech, channel_id: ch, item: { type: 'message', channel: ch, message: { ts: pinned.ts, text: pinned.text, user: spec.tech } }, event_ts: slackTs() });
+  const pinEvent = await h.event({
+    type: 'pin_added',
+    user: spec.tech,
+    channel_id: ch,
+    item: { type: 'message', channel: ch, message: { ts: pinned.ts, text: pinned.text, user: spec.tech } },
+    event_ts: slackTs(),
+  });
   expect(pinEvent.status).toBe(200);
   const marked = h.slack.addMessage(ch, { text: `INC-${n} root cause: a config flag`, user: spec.commander });
   marked.reactions = [{ name: 'pushpin', users: [spec.comms], count: 1 }];
-  const reactionEvent = await h.event({ type: 'reaction_added', user: spec.comms, reaction: 'pushpin', item_user: spec.commander, item: { type: 'message', channel: ch, ts: marked.ts }, event_ts: slackTs() });
+  const reactionEvent = await h.event({
+    type: 'reaction_added',
+    user: spec.comms,
+    reaction: 'pushpin',
+    item_user: spec.commander,
+    item: { type: 'message', channel: ch, ts: marked.ts },
+    event_ts: slackTs(),
+  });
   expect(reactionEvent.status).toBe(200);
 
   if (spec.resolve === 'form') {
@@ -245,8 +262,7 @@ async function ask(text: string, title: string): Promise<{ n: number; id: string
   const row = await until(title, () => db().read((tx) => tx.approvalRequest.findFirst({ where: { title } })));
   return { n: row.number, id: row.id };
 }
-const voted = (requestId: string, user: string) => async () =>
-  (await db().read((tx) => tx.approvalVote.count({ where: { requestId, userId: { endsWith: `:${user}` } } }))) === 1;
+const voted = (requestId: string, user: string) => async () => (await db().read((tx) => tx.approvalVote.count({ where: { requestId, userId: { endsWith: `:${user}` } } }))) === 1;
 const approve = (r: { id: string }, user: string) => clickUntil(ACTIONS.approval.approve, r.id, user, voted(r.id, user));
 
 /** 5 production deploys (3 voted to approval by three people, 1 rejected with a reason, 1 break-glass) and 2 decision-rights requests. */
@@ -351,7 +367,8 @@ beforeAll(async () => {
     ['CSECURITY', 'security'],
     ['CAUDIT', 'audit'],
     [DEPLOYS, 'deploys'],
-  ] as const) h.slack.addChannel({ id, name });
+  ] as const)
+    h.slack.addChannel({ id, name });
   h.slack.addUsergroup('S0SRE', 'sre', SRE);
   for (const [role, user] of [
     ['oncall', BOB],
@@ -397,8 +414,7 @@ const effectOf = (m: FakeMessage) => {
   return meta?.event_type === EFFECT_EVENT ? Number(meta.event_payload?.effect) : undefined;
 };
 /** Every message Muster posted, in every channel and DM. */
-const botMessages = () =>
-  Object.keys(h.slack.summary().messages).flatMap((channel) => h.slack.messages(channel).filter((m) => m.user === BOT_USER_ID));
+const botMessages = () => Object.keys(h.slack.summary().messages).flatMap((channel) => h.slack.messages(channel).filter((m) => m.user === BOT_USER_ID));
 const hasButtons = (m: FakeMessage | undefined) => JSON.stringify(m?.blocks ?? []).includes('"type":"button"');
 
 describe(`Slack fails 20 % of Web API calls (seed ${SEED}, ${TEST_PROVIDER})`, () => {
@@ -425,15 +441,24 @@ describe(`Slack fails 20 % of Web API calls (seed ${SEED}, ${TEST_PROVIDER})`, (
       expect(ch.id, `INC-${inc.number}`).toBe(inc.channelId);
       // Exactly one card: the one message whose metadata names the card effect, the one the incident records.
       const cards = h.slack.messages(ch.id).filter((m) => effectOf(m) === inc.cardEffectId);
-      expect(cards.map((m) => m.ts), `INC-${inc.number} card`).toEqual([inc.cardTs]);
+      expect(
+        cards.map((m) => m.ts),
+        `INC-${inc.number} card`,
+      ).toEqual([inc.cardTs]);
       const looksLikeCard = h.slack.messages(ch.id).filter((m) => m.user === BOT_USER_ID && JSON.stringify(m.blocks ?? []).includes('incident-actions'));
       expect(looksLikeCard.length, `INC-${inc.number} card copies`).toBeLessThanOrEqual(1);
       // One pin by Muster, the card's (the other pin is the person's own).
       const pins = h.slack.pins(ch.id);
-      expect(pins.filter((p) => p.created_by === BOT_USER_ID).map((p) => p.ts), `INC-${inc.number} pins`).toEqual([inc.cardTs]);
+      expect(
+        pins.filter((p) => p.created_by === BOT_USER_ID).map((p) => p.ts),
+        `INC-${inc.number} pins`,
+      ).toEqual([inc.cardTs]);
       expect(pins).toHaveLength(2);
       const bookmarks = h.slack.bookmarks(ch.id);
-      expect(bookmarks.map((b) => b.title), `INC-${inc.number} bookmarks`).toEqual([`INC-${inc.number} incident card`]);
+      expect(
+        bookmarks.map((b) => b.title),
+        `INC-${inc.number} bookmarks`,
+      ).toEqual([`INC-${inc.number} incident card`]);
       expect(bookmarks[0]!.link).toContain(`p${inc.cardTs!.replace('.', '')}`);
       // Members: the reporter, on-call, the SRE group (expanded on its own), and everyone who took a role.
       expect(ch.members).toEqual(expect.arrayContaining([spec.reporter, BOB, ...SRE, spec.commander, spec.tech, spec.comms]));
@@ -473,7 +498,10 @@ describe(`Slack fails 20 % of Web API calls (seed ${SEED}, ${TEST_PROVIDER})`, (
         expect(hasButtons(copies[0]), `APR-${a.n} ${c.place} buttons`).toBe(false);
       }
       const told = h.slack.dms(DEV).filter((m) => (m.text ?? '').startsWith(`Your request APR-${a.n} `));
-      expect(told.map((m) => m.text), `APR-${a.n} announcements`).toHaveLength(1);
+      expect(
+        told.map((m) => m.text),
+        `APR-${a.n} announcements`,
+      ).toHaveLength(1);
       expect(told[0]!.text).toContain(`was *${a.expect}*`);
     }
   });
@@ -485,7 +513,10 @@ describe(`Slack fails 20 % of Web API calls (seed ${SEED}, ${TEST_PROVIDER})`, (
     expect(posted.filter((m) => effectOf(m) === undefined).map((m) => m.text)).toEqual([]);
     const seen = new Map<number, number>();
     for (const m of posted) seen.set(effectOf(m)!, (seen.get(effectOf(m)!) ?? 0) + 1);
-    expect([...seen].filter(([, count]) => count > 1), 'effects posted more than once').toEqual([]);
+    expect(
+      [...seen].filter(([, count]) => count > 1),
+      'effects posted more than once',
+    ).toEqual([]);
     // Every post recorded as done is there, under the channel id and ts its result names (later redraws use them).
     const posts = rows.filter((e) => e.op === 'postMessage' || e.op === 'dm' || (e.op === 'respond' && resultOf(e).via === 'dm'));
     const lost = posts.filter((e) => {

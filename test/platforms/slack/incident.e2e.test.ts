@@ -14,9 +14,7 @@ const CAROL = 'UCAROL'; // tech lead role holder (escalation level 1)
 const DAN = 'UDAN';
 const MGR = 'UMGR';
 
-const policy = parsePolicyText(
-  ['incidents:', '  broadcastChannel: "#incidents"', '  responders: ["role:oncall"]', '  severities:', '    P0:', '      responders: ["group:S0SRE"]'].join('\n'),
-).policy!;
+const policy = parsePolicyText(['incidents:', '  broadcastChannel: "#incidents"', '  responders: ["role:oncall"]', '  severities:', '    P0:', '      responders: ["group:S0SRE"]'].join('\n')).policy!;
 
 /*
  * Every test starts its own Muster on its own database and declares the incidents it needs, so each one passes
@@ -241,7 +239,13 @@ describe('running the war room', () => {
 
   it('pins and :pushpin: reactions join the timeline; edits update and deletions mark them', async () => {
     const m1 = h.slack.addMessage(ch, { text: 'graph shows the spike at 10:02', user: CAROL });
-    await h.event({ type: 'pin_added', user: DAN, channel_id: ch, item: { type: 'message', channel: ch, message: { ts: m1.ts, text: m1.text, user: CAROL, permalink: `https://x/p${m1.ts}` } }, event_ts: '1' });
+    await h.event({
+      type: 'pin_added',
+      user: DAN,
+      channel_id: ch,
+      item: { type: 'message', channel: ch, message: { ts: m1.ts, text: m1.text, user: CAROL, permalink: `https://x/p${m1.ts}` } },
+      event_ts: '1',
+    });
     const m2 = h.slack.addMessage(ch, { text: 'root cause: config flag', user: BOB });
     const ev = { type: 'reaction_added', user: ANA, reaction: 'pushpin', item_user: BOB, item: { type: 'message', channel: ch, ts: m2.ts }, event_ts: '2' };
     await h.event(ev, { eventId: 'EvPUSH1' });
@@ -284,7 +288,8 @@ describe('running the war room', () => {
     await staffed();
     // A private P0 alongside: neither it nor any severity may leak onto the page.
     await declarePrivate('P0', 'Secret vendor breach', DAN);
-    const page = async () => (await (await fetch(`${h.muster.url}/api/status/T0001/incidents`)).json()) as { active: { ref: string; title: string; services: string[]; updates: { text: string }[] }[] };
+    const page = async () =>
+      (await (await fetch(`${h.muster.url}/api/status/T0001/incidents`)).json()) as { active: { ref: string; title: string; services: string[]; updates: { text: string }[] }[] };
     // Declared and public in Slack, yet not on the page: nothing internal shows unless published.
     expect((await page()).active.map((x) => x.ref)).not.toContain('INC-1');
     // Neither the comms lead (ANA) nor a holder of publish_status: refused, audited, nothing written.
@@ -294,7 +299,9 @@ describe('running the war room', () => {
     expect(refusal?.actorId).toBe(`slack:T0001:${DAN}`);
     // The comms lead: an update before publishing is refused with the way to publish.
     expect((await h.command('/incident', 'public We are looking into it.', ANA, { channelId: ch })).reply.text).toContain('INC-1 is not on the status page. Publish it first');
-    expect((await h.command('/incident', 'public title Payments are failing for some customers', ANA, { channelId: ch })).reply.text).toContain('INC-1 is on the status page now as “Payments are failing for some customers”');
+    expect((await h.command('/incident', 'public title Payments are failing for some customers', ANA, { channelId: ch })).reply.text).toContain(
+      'INC-1 is on the status page now as “Payments are failing for some customers”',
+    );
     await h.command('/incident', 'public services checkout, payments', ANA, { channelId: ch });
     const pub = await h.command('/incident', 'public Checkout is degraded; we are rolling back.', ANA, { channelId: ch });
     expect(pub.reply.text).toBe('INC-1 public update posted to the status page.');
@@ -388,7 +395,9 @@ describe('nudges and escalation on the controllable clock', () => {
     h.clock.advance(60 * MIN);
     await h.tick();
     expect(h.slack.dms(MGR).filter((m) => m.text?.includes('INC-1'))).toHaveLength(0);
-    const audit = await db().read((tx) => tx.auditEntry.findMany({ where: { subjectId: 'INC-1', action: { in: ['incident.nudge', 'incident.escalate', 'nudge.acknowledge'] } }, orderBy: { seq: 'asc' } }));
+    const audit = await db().read((tx) =>
+      tx.auditEntry.findMany({ where: { subjectId: 'INC-1', action: { in: ['incident.nudge', 'incident.escalate', 'nudge.acknowledge'] } }, orderBy: { seq: 'asc' } }),
+    );
     const noCommander = audit.filter((a) => a.action === 'nudge.acknowledge' || (JSON.parse(a.after!) as { kind: string }).kind === 'no-commander');
     expect(noCommander.map((a) => a.action)).toEqual(['incident.nudge', 'incident.escalate', 'nudge.acknowledge']);
   });
@@ -402,7 +411,12 @@ describe('nudges and escalation on the controllable clock', () => {
     await h.command('/incident', 'update still digging', DAN, { channelId: inc.channelId! });
     h.clock.advance(20 * MIN); // 40 min since declare, 20 since the update: nothing due
     await h.tick();
-    expect(h.slack.messages(inc.channelId!).filter((m) => m.text?.includes('no incident commander') || m.text?.includes('no update for')).map((m) => m.text)).toEqual([]);
+    expect(
+      h.slack
+        .messages(inc.channelId!)
+        .filter((m) => m.text?.includes('no incident commander') || m.text?.includes('no update for'))
+        .map((m) => m.text),
+    ).toEqual([]);
     h.clock.advance(10 * MIN); // 30 min since the update (P1 cadence)
     await h.tick();
     expect(h.slack.dms(DAN).at(-1)?.text).toContain('INC-1 (P1) has had no update for 30 min');
@@ -421,11 +435,21 @@ describe('nudges and escalation on the controllable clock', () => {
     const dmsBefore = h.slack.dms(DAN).length;
     h.clock.advance(29 * MIN);
     await h.tick();
-    expect(h.slack.dms(DAN).slice(dmsBefore).filter((m) => m.text?.includes('INC-1'))).toEqual([]);
+    expect(
+      h.slack
+        .dms(DAN)
+        .slice(dmsBefore)
+        .filter((m) => m.text?.includes('INC-1')),
+    ).toEqual([]);
     expect((await db().read((tx) => tx.nudge.findFirstOrThrow({ where: { id: nudge.id } }))).status).toBe('cleared');
     h.clock.advance(1 * MIN);
     await h.tick();
-    expect(h.slack.dms(DAN).slice(dmsBefore).filter((m) => m.text?.includes('INC-1 (P1) has had no update for 30 min'))).toHaveLength(1);
+    expect(
+      h.slack
+        .dms(DAN)
+        .slice(dmsBefore)
+        .filter((m) => m.text?.includes('INC-1 (P1) has had no update for 30 min')),
+    ).toHaveLength(1);
   });
 });
 

@@ -193,7 +193,12 @@ describe('changes seen from incidents', () => {
 
   it('a change raised in the incident channel shows on its card as raised here', async () => {
     const inc = await incident(1);
-    await submitNew(REQ, { title: stateValue.plainText('Pin the gateway to 2 replicas'), windowStart: stateValue.plainText('2026-12-01 12:00'), windowLength: stateValue.plainText('30m') }, 'emergency', inc.channelId!);
+    await submitNew(
+      REQ,
+      { title: stateValue.plainText('Pin the gateway to 2 replicas'), windowStart: stateValue.plainText('2026-12-01 12:00'), windowLength: stateValue.plainText('30m') },
+      'emergency',
+      inc.channelId!,
+    );
     const c2 = await change(2);
     expect(c2).toMatchObject({ type: 'emergency', incidentId: inc.id, status: 'pending' });
     // The card is drawn from the records whenever it is redrawn: by change control's hook, as here, or any incident change.

@@ -33,10 +33,11 @@ afterAll(async () => h?.close());
 
 const db = () => h.muster.db;
 const grantsOf = (user: string) =>
-  db().read((tx) => tx.roleGrant.findMany({ where: { userId: `slack:${TEAM_ID}:${user}` }, select: { role: true } })).then((g) => g.map((x) => x.role).sort());
+  db()
+    .read((tx) => tx.roleGrant.findMany({ where: { userId: `slack:${TEAM_ID}:${user}` }, select: { role: true } }))
+    .then((g) => g.map((x) => x.role).sort());
 /** Everything a refused command must leave alone. */
-const written = () =>
-  db().read(async (tx) => ({ grants: await tx.roleGrant.count(), audit: await tx.auditEntry.count(), actions: await tx.actionItem.count(), roles: await tx.incidentRole.count() }));
+const written = () => db().read(async (tx) => ({ grants: await tx.roleGrant.count(), audit: await tx.auditEntry.count(), actions: await tx.actionItem.count(), roles: await tx.incidentRole.count() }));
 const listings = () => h.slack.callsTo('users.list').length;
 const PICK = "Pick the person from Slack's autocomplete (type @ and choose a name) so the mention arrives as a link.";
 
@@ -145,7 +146,10 @@ describe('/incident role and follow-up owners', () => {
     ref = /INC-\d+/.exec(r.reply.text ?? '')![0];
     await h.flush();
   });
-  const incidentId = () => db().read((tx) => tx.incident.findFirstOrThrow({ where: { number: Number(ref.slice(4)) } })).then((i) => i.id);
+  const incidentId = () =>
+    db()
+      .read((tx) => tx.incident.findFirstOrThrow({ where: { number: Number(ref.slice(4)) } }))
+      .then((i) => i.id);
   const followUp = async (number: number) => {
     const id = await incidentId();
     return db().read((tx) => tx.actionItem.findFirstOrThrow({ where: { incidentId: id, number } }));

@@ -80,14 +80,20 @@ describe('mrkdwn: neutral text rendered for Slack', () => {
   });
 
   it('a message renders its fallback text and blocks', () => {
-    const m = slackMessage({ text: '<!here> hi', blocks: [{ kind: 'header', text: 'INC-1 · <!everyone> down' }, { kind: 'section', text: concat(strong('Title'), ' <!channel>') }, { kind: 'fields', fields: [{ label: 'Who', value: 'x'.repeat(2500) }] }] });
+    const m = slackMessage({
+      text: '<!here> hi',
+      blocks: [
+        { kind: 'header', text: 'INC-1 · <!everyone> down' },
+        { kind: 'section', text: concat(strong('Title'), ' <!channel>') },
+        { kind: 'fields', fields: [{ label: 'Who', value: 'x'.repeat(2500) }] },
+      ],
+    });
     expect(m.text).toBe('&lt;!here&gt; hi');
     // Slack parses no markup in plain_text (headers): shown as typed.
     expect(m.blocks![0]).toEqual({ type: 'header', text: { type: 'plain_text', text: 'INC-1 · <!everyone> down', emoji: true } });
     expect(m.blocks![1]).toEqual({ type: 'section', text: { type: 'mrkdwn', text: '*Title* &lt;!channel&gt;', verbatim: true } });
     expect((m.blocks![2] as { fields: { text: string }[] }).fields[0]!.text.length).toBe(2000);
   });
-
 });
 
 describe('plainText', () => {

@@ -9,7 +9,13 @@ const BOB = 'UBOB';
 const CAROL = 'UCAROL';
 
 beforeAll(async () => {
-  h = await startHarness({ users: [{ id: BOB, name: 'bob' }, { id: CAROL, name: 'carol' }, { id: 'UROBOT', name: 'robot', is_bot: true }] });
+  h = await startHarness({
+    users: [
+      { id: BOB, name: 'bob' },
+      { id: CAROL, name: 'carol' },
+      { id: 'UROBOT', name: 'robot', is_bot: true },
+    ],
+  });
 });
 afterAll(async () => h?.close());
 

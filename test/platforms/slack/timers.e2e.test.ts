@@ -48,8 +48,7 @@ async function setup(o: { policy?: string; roles: [string, string][]; start?: nu
 }
 
 /** Slack's date token, as Muster writes it on cards: each reader sees it in their own time zone. */
-const slackDate = (ms: number) =>
-  `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} {time}|${new Date(ms).toISOString().replace('.000Z', 'Z')}>`;
+const slackDate = (ms: number) => `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} {time}|${new Date(ms).toISOString().replace('.000Z', 'Z')}>`;
 
 interface Seen {
   text: string;
@@ -112,9 +111,7 @@ async function at(ms: number, w: Watch, absolute = false): Promise<Record<string
 async function expectSettled(): Promise<void> {
   await h!.flush();
   expect(h!.slack.garbled, 'no text flattened to [object Object]').toEqual([]);
-  const stuck = await h!.muster.db.read((tx) =>
-    tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }),
-  );
+  const stuck = await h!.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
   expect(stuck.map((e) => ({ id: e.id, op: e.op, status: e.status, error: e.lastError }))).toEqual([]);
   const failed = await h!.muster.db.read((tx) => tx.timer.findMany({ where: { status: 'failed' } }));
   expect(failed.map((t) => ({ key: t.key, error: t.lastError }))).toEqual([]);
@@ -127,8 +124,7 @@ async function declare(text: string): Promise<{ id: string; channel: string }> {
   const row = await h!.muster.db.read((tx) => tx.incident.findFirstOrThrow({ where: { number: 1 } }));
   return { id: row.id, channel: row.channelId! };
 }
-const nudgeOf = (incidentId: string, kind: string) =>
-  h!.muster.db.read((tx) => tx.nudge.findFirstOrThrow({ where: { subjectId: incidentId, kind } }));
+const nudgeOf = (incidentId: string, kind: string) => h!.muster.db.read((tx) => tx.nudge.findFirstOrThrow({ where: { subjectId: incidentId, kind } }));
 
 const NUDGE_BUTTONS = (nudgeId: string): Seen['buttons'] => [
   ['Acknowledge', ACTIONS.nudge.acknowledge, nudgeId],
@@ -184,9 +180,7 @@ describe('incident nudges and the escalation path', () => {
     }
     // The path ends at the CTO: nothing more comes of this nudge.
     expect(await at(2 * HOUR - 1, w)).toEqual(w.none);
-    const audit = await h!.muster.db.read((tx) =>
-      tx.auditEntry.findMany({ where: { subjectId: 'INC-1', action: { in: ['incident.nudge', 'incident.escalate'] } }, orderBy: { seq: 'asc' } }),
-    );
+    const audit = await h!.muster.db.read((tx) => tx.auditEntry.findMany({ where: { subjectId: 'INC-1', action: { in: ['incident.nudge', 'incident.escalate'] } }, orderBy: { seq: 'asc' } }));
     expect(audit.map((a) => [a.action, (JSON.parse(a.after!) as { role: string }).role])).toEqual([
       ['incident.nudge', 'oncall'],
       ['incident.escalate', 'tech_lead'],
@@ -302,7 +296,16 @@ describe('approval reminders, escalation and expiry', () => {
 
   it('a deployment: approvers reminded at 2h, then manager 4h, director 8h, vp 16h; expired at 24h, the requester told once', async () => {
     // The requester also holds manager: an escalation never goes back to the person who asked.
-    await setup({ roles: [['qa_lead', QA], ['manager', MGR], ['manager', DEV], ['director', DIR], ['vp', VP], ['cto', CTO]] });
+    await setup({
+      roles: [
+        ['qa_lead', QA],
+        ['manager', MGR],
+        ['manager', DEV],
+        ['director', DIR],
+        ['vp', VP],
+        ['cto', CTO],
+      ],
+    });
     const r = await h!.command('/approval', 'deploy uat api 1.2.3', DEV);
     expect(r.reply.text).toBe(`APR-1 requested: Deploy api 1.2.3 to uat. Needs qa_lead (1 approval in all); asked <@${QA}>. Expires in 1d.`);
     await h!.flush();
@@ -343,11 +346,17 @@ describe('approval reminders, escalation and expiry', () => {
   });
 
   it('a decision-rights request: reminder at 24h, then manager 48h, director 72h, vp 5d, cto 7d; expired at 10d', async () => {
-    await setup({ roles: [['tech_lead', TL], ['manager', MGR], ['director', DIR], ['vp', VP], ['cto', CTO]] });
+    await setup({
+      roles: [
+        ['tech_lead', TL],
+        ['manager', MGR],
+        ['director', DIR],
+        ['vp', VP],
+        ['cto', CTO],
+      ],
+    });
     const r = await h!.command('/approval', 'request technical infrastructure - Move the fleet to ARM', DEV);
-    expect(r.reply.text).toBe(
-      `APR-1 requested: Move the fleet to ARM. Needs tech_lead or platform_owner or devops_lead (1 approval in all); asked <@${TL}>. Expires in 10d.`,
-    );
+    expect(r.reply.text).toBe(`APR-1 requested: Move the fleet to ARM. Needs tech_lead or platform_owner or devops_lead (1 approval in all); asked <@${TL}>. Expires in 10d.`);
     await h!.flush();
     const req = await h!.muster.db.read((tx) => tx.approvalRequest.findFirstOrThrow({ where: { number: 1 } }));
     const w = watch([DEV, TL, MGR, DIR, VP, CTO]);
@@ -388,9 +397,7 @@ describe('follow-up reminders', () => {
     expect(await add(`action rotate the export keys <@${CAROL}> due 2026-11-01`)).toBe(`Follow-up #1 added to INC-1 for <@${CAROL}>, due 2026-11-01.`);
     expect(await add(`action add an export canary <@${CAROL}> due 2026-11-03`)).toBe(`Follow-up #2 added to INC-1 for <@${CAROL}>, due 2026-11-03.`);
     await h!.flush();
-    const [keys, canary] = await h!.muster.db.read((tx) =>
-      tx.actionItem.findMany({ where: { incidentId: inc.id }, orderBy: { number: 'asc' } }),
-    );
+    const [keys, canary] = await h!.muster.db.read((tx) => tx.actionItem.findMany({ where: { incidentId: inc.id }, orderBy: { number: 'asc' } }));
     const card = (intro: string, item: NonNullable<typeof keys>): Seen => {
       const line = `${intro}: *#${item.number} ${item.text}* (due ${item.dueDate})`;
       return { text: line, lines: [line], buttons: [['Mark done', ACTIONS.followUp.done, item.id]] };

@@ -30,15 +30,7 @@ const CTO = 'UCTO';
 const QA = 'UQA';
 const SEC = 'USEC';
 
-const policy = parsePolicyText(
-  [
-    'incidents:',
-    '  broadcastChannel: "#incidents"',
-    'approvals:',
-    '  channel: "#approvals"',
-    '  securityChannel: "#security"',
-  ].join('\n'),
-).policy!;
+const policy = parsePolicyText(['incidents:', '  broadcastChannel: "#incidents"', 'approvals:', '  channel: "#approvals"', '  securityChannel: "#security"'].join('\n')).policy!;
 
 let h: Harness;
 let ackBodies: string[] = [];

@@ -4,13 +4,62 @@
  */
 import { escapeHtml, readViewState, renderBlocks, renderMessageBody, renderPlain, renderView, type RenderContext } from './blockKit.ts';
 
-interface Person { id: string; name: string; realName: string; title: string; roles: string[] }
-interface Bootstrap { team: { name: string }; mode: string; bot: { id: string; name: string }; people: Person[] }
-interface ChannelItem { id: string; name: string; isIm: boolean; isPrivate: boolean; isArchived: boolean; member: boolean; topic: string; purpose: string; latest: string | null }
-interface MessageItem { ts: string; user: string | null; bot: boolean; text: string; blocks: unknown[] | null; edited: boolean; reactions: Array<{ name: string; count: number; users: string[] }>; files: Array<{ id: string; name: string; title: string }>; replies: number }
-interface EphemeralItem { ts: string; text: string; blocks: unknown[] | null; at: number }
-interface FileItem { id: string; name: string; title: string; size: number; text: string }
-interface ModalItem { id: string; type: string; title: unknown; submit: unknown; close: unknown; blocks: unknown[] }
+interface Person {
+  id: string;
+  name: string;
+  realName: string;
+  title: string;
+  roles: string[];
+}
+interface Bootstrap {
+  team: { name: string };
+  mode: string;
+  bot: { id: string; name: string };
+  people: Person[];
+}
+interface ChannelItem {
+  id: string;
+  name: string;
+  isIm: boolean;
+  isPrivate: boolean;
+  isArchived: boolean;
+  member: boolean;
+  topic: string;
+  purpose: string;
+  latest: string | null;
+}
+interface MessageItem {
+  ts: string;
+  user: string | null;
+  bot: boolean;
+  text: string;
+  blocks: unknown[] | null;
+  edited: boolean;
+  reactions: Array<{ name: string; count: number; users: string[] }>;
+  files: Array<{ id: string; name: string; title: string }>;
+  replies: number;
+}
+interface EphemeralItem {
+  ts: string;
+  text: string;
+  blocks: unknown[] | null;
+  at: number;
+}
+interface FileItem {
+  id: string;
+  name: string;
+  title: string;
+  size: number;
+  text: string;
+}
+interface ModalItem {
+  id: string;
+  type: string;
+  title: unknown;
+  submit: unknown;
+  close: unknown;
+  blocks: unknown[];
+}
 interface ViewData {
   users: Record<string, string>;
   channels: ChannelItem[];
@@ -19,7 +68,11 @@ interface ViewData {
   home: { id: string; blocks: unknown[] } | null;
   modal: ModalItem | null;
 }
-interface Outcome { ok: boolean; error?: string; errors?: Record<string, string> }
+interface Outcome {
+  ok: boolean;
+  error?: string;
+  errors?: Record<string, string>;
+}
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
@@ -85,8 +138,14 @@ function draw(): void {
 function drawChannels(): void {
   const item = (c: ChannelItem) =>
     `<li><button type="button" data-channel="${escapeHtml(c.id)}" aria-current="${c.id === channel}" class="${c.isArchived ? 'archived' : ''}">${c.isIm ? '' : c.isPrivate ? '🔒 ' : '# '}${escapeHtml(c.name)}${c.isArchived ? ' (archived)' : ''}</button></li>`;
-  $('channel-list').innerHTML = data!.channels.filter((c) => !c.isIm).map(item).join('');
-  $('dm-list').innerHTML = data!.channels.filter((c) => c.isIm).map(item).join('');
+  $('channel-list').innerHTML = data!.channels
+    .filter((c) => !c.isIm)
+    .map(item)
+    .join('');
+  $('dm-list').innerHTML = data!.channels
+    .filter((c) => c.isIm)
+    .map(item)
+    .join('');
   $('home-button').setAttribute('aria-current', String(channel === 'home'));
 }
 
@@ -95,7 +154,9 @@ function drawHome(): void {
   $('channel-purpose').textContent = 'The App Home: what Muster has for you';
   $('channel-notice').innerHTML = '';
   const box = $('messages');
-  box.innerHTML = data!.home ? `<div class="home" data-view-id="${escapeHtml(data!.home.id)}">${renderBlocks(data!.home.blocks, ctx())}</div>` : '<p class="home">Muster has not published a Home for you yet.</p>';
+  box.innerHTML = data!.home
+    ? `<div class="home" data-view-id="${escapeHtml(data!.home.id)}">${renderBlocks(data!.home.blocks, ctx())}</div>`
+    : '<p class="home">Muster has not published a Home for you yet.</p>';
   composerEnabled(false, 'The App Home has no composer');
 }
 
@@ -111,7 +172,8 @@ function drawChannel(): void {
   $('channel-purpose').textContent = [c.topic, c.purpose].filter(Boolean).join(' — ');
   const notices: string[] = [];
   if (c.isArchived) notices.push('This channel has been archived. You can read it but not post in it.');
-  if (ch.bookmarks.length) notices.push(`Bookmarks: ${ch.bookmarks.map((b) => `<a href="${escapeHtml(safeUrl(b.link))}" target="_blank" rel="noopener noreferrer">${escapeHtml(b.title)}</a>`).join(' · ')}`);
+  if (ch.bookmarks.length)
+    notices.push(`Bookmarks: ${ch.bookmarks.map((b) => `<a href="${escapeHtml(safeUrl(b.link))}" target="_blank" rel="noopener noreferrer">${escapeHtml(b.title)}</a>`).join(' · ')}`);
   $('channel-notice').innerHTML = notices.map((n) => `<p class="notice">${n.startsWith('Bookmarks') ? n : escapeHtml(n)}</p>`).join('');
   const box = $('messages');
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
@@ -140,7 +202,10 @@ function messageHtml(m: MessageItem, pinned: boolean, files: FileItem[]): string
   const name = m.bot ? 'Muster' : (data!.users[m.user ?? ''] ?? m.user ?? 'someone');
   const c = ctx();
   const reactions = m.reactions
-    .map((r) => `<button type="button" class="reaction" data-react="${escapeHtml(r.name)}" aria-pressed="${r.users.includes(person)}" aria-label="${escapeHtml(`${r.name} reaction, ${r.count}`)}">${renderPlain(`:${r.name}:`, c)} ${r.count}</button>`)
+    .map(
+      (r) =>
+        `<button type="button" class="reaction" data-react="${escapeHtml(r.name)}" aria-pressed="${r.users.includes(person)}" aria-label="${escapeHtml(`${r.name} reaction, ${r.count}`)}">${renderPlain(`:${r.name}:`, c)} ${r.count}</button>`,
+    )
     .join('');
   const attached = m.files
     .map((f) => {
@@ -199,7 +264,10 @@ function drawModal(): void {
   first?.focus();
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const values = readViewState([...new FormData(form).entries()].map(([k, v]) => [k, String(v)] as [string, string]), m);
+    const values = readViewState(
+      [...new FormData(form).entries()].map(([k, v]) => [k, String(v)] as [string, string]),
+      m,
+    );
     void act({ op: 'submit', viewId: m.id, values }).then((out) => {
       modalErrors = out.errors ?? {};
       if (out.errors) draw();

@@ -180,8 +180,7 @@ function optionsOf(el: Obj): Obj[] {
   return all;
 }
 
-const initialValues = (el: Obj): Set<string> =>
-  new Set([...(isObj(el.initial_option) ? [el.initial_option] : []), ...arr(el.initial_options).filter(isObj)].map((o) => String(o.value ?? '')));
+const initialValues = (el: Obj): Set<string> => new Set([...(isObj(el.initial_option) ? [el.initial_option] : []), ...arr(el.initial_options).filter(isObj)].map((o) => String(o.value ?? '')));
 
 function optionTag(opt: Obj, ctx: RenderContext, selected: boolean): string {
   return `<option${attr('value', String(opt.value ?? ''))}${attr('data-option', JSON.stringify(opt))}${attr('data-url', str(opt.url))}${attr('selected', selected)}>${optionText(opt.text, ctx)}</option>`;
@@ -204,7 +203,15 @@ function staticSelect(el: Obj, s: Scope, o: ControlOpts, type: string): string {
   const groups = arr(el.option_groups).filter(isObj);
   let body: string;
   if (groups.length) {
-    body = groups.map((g) => `<optgroup${attr('label', plainOf(g.label))}>${arr(g.options).filter(isObj).map((opt) => optionTag(opt, s.ctx, chosen.has(String(opt.value ?? '')))).join('')}</optgroup>`).join('');
+    body = groups
+      .map(
+        (g) =>
+          `<optgroup${attr('label', plainOf(g.label))}>${arr(g.options)
+            .filter(isObj)
+            .map((opt) => optionTag(opt, s.ctx, chosen.has(String(opt.value ?? ''))))
+            .join('')}</optgroup>`,
+      )
+      .join('');
   } else {
     body = optionsOf(el)
       .map((opt) => optionTag(opt, s.ctx, chosen.has(String(opt.value ?? ''))))
@@ -220,11 +227,13 @@ function directorySelect(el: Obj, s: Scope, o: ControlOpts, type: string): strin
   const users = /users_select$/.test(type);
   const dir = users ? s.ctx.users : s.ctx.channels;
   const initial = new Set(
-    [el.initial_user, el.initial_conversation, el.initial_channel, ...arr(el.initial_users), ...arr(el.initial_conversations), ...arr(el.initial_channels)].filter((x): x is string => typeof x === 'string'),
+    [el.initial_user, el.initial_conversation, el.initial_channel, ...arr(el.initial_users), ...arr(el.initial_conversations), ...arr(el.initial_channels)].filter(
+      (x): x is string => typeof x === 'string',
+    ),
   );
   const ids = [...new Set([...Object.keys(dir), ...initial])].sort((a, b) => (dir[a] ?? a).localeCompare(dir[b] ?? b));
   const placeholder = plainOf(el.placeholder) || (users ? 'Select a person' : 'Select a channel');
-  const opts = ids.map((id) => `<option${attr('value', id)}${attr('selected', initial.has(id))}>${escapeHtml(users ? dir[id] ?? id : `#${dir[id] ?? id}`)}</option>`).join('');
+  const opts = ids.map((id) => `<option${attr('value', id)}${attr('selected', initial.has(id))}>${escapeHtml(users ? (dir[id] ?? id) : `#${dir[id] ?? id}`)}</option>`).join('');
   const first = multi ? '' : `<option value=""${initial.size ? '' : ' selected'}>${escapeHtml(placeholder)}</option>`;
   return `<select class="bk-select"${attr('name', name(s, o))}${attr('multiple', multi)}${dataAttrs(el, s, o, type)}${controlAttrs(o, placeholder)}${attr('autofocus', el.focus_on_load === true)}>${first}${opts}</select>`;
 }
@@ -272,7 +281,7 @@ function textInput(el: Obj, s: Scope, o: ControlOpts, type: string): string {
   const common = `${attr('name', name(s, o))}${dataAttrs(el, s, o, type)}${controlAttrs(o, placeholder || 'Text')}${attr('placeholder', placeholder || undefined)}${attr('autofocus', el.focus_on_load === true)}`;
   if (type === 'plain_text_input' || type === 'rich_text_input') {
     const len = attr('minlength', num(el.min_length)) + attr('maxlength', num(el.max_length));
-    const initial = type === 'rich_text_input' ? richTextPlain(el.initial_value) : str(el.initial_value) ?? '';
+    const initial = type === 'rich_text_input' ? richTextPlain(el.initial_value) : (str(el.initial_value) ?? '');
     if (el.multiline === true || type === 'rich_text_input') return `<textarea class="bk-textarea" rows="4"${common}${len}>${escapeHtml(initial)}</textarea>`;
     return `<input type="text" class="bk-text-input"${common}${len}${attr('value', initial || undefined)}>`;
   }
@@ -472,7 +481,10 @@ function videoBlock(b: Obj, blockId: string, s: Scope): string {
   const title = plainOf(b.title) || 'Video';
   const href = [str(b.title_url), str(b.video_url)].find((u) => u && isSafeUrl(u));
   const thumb = str(b.thumbnail_url);
-  const img = thumb && /^https?:\/\//i.test(thumb) && isSafeUrl(thumb) ? `<img class="bk-video-thumb"${attr('src', thumb)}${attr('alt', str(b.alt_text) ?? '')} loading="lazy" referrerpolicy="no-referrer">` : '';
+  const img =
+    thumb && /^https?:\/\//i.test(thumb) && isSafeUrl(thumb)
+      ? `<img class="bk-video-thumb"${attr('src', thumb)}${attr('alt', str(b.alt_text) ?? '')} loading="lazy" referrerpolicy="no-referrer">`
+      : '';
   const heading = `<span class="bk-video-icon" aria-hidden="true">▶</span> ${href ? linkHtml(href, renderText(b.title, s.ctx) || escapeHtml(title)) : renderText(b.title, s.ctx) || escapeHtml(title)}`;
   const by = [str(b.author_name), str(b.provider_name)].filter(Boolean).join(' · ');
   const desc = b.description !== undefined ? `<div class="bk-video-description">${renderText(b.description, s.ctx)}</div>` : '';
@@ -490,7 +502,15 @@ function inputBlock(b: Obj, blockId: string, s: Scope, error?: string): string {
   const errorId = `${id}-error`;
   const describedBy = [b.hint !== undefined ? hintId : '', error ? errorId : ''].filter(Boolean).join(' ');
   const labelInner = `${renderText(b.label, s.ctx)}${optional ? '<span class="bk-optional"> (optional)</span>' : ''}`;
-  const o: ControlOpts = { blockId, actionId: el ? actionIdOf(el, `${blockId}.input`) : `${blockId}.input`, id: `${id}-control`, labelText: plainOf(b.label), describedBy, required: !optional, invalid: !!error };
+  const o: ControlOpts = {
+    blockId,
+    actionId: el ? actionIdOf(el, `${blockId}.input`) : `${blockId}.input`,
+    id: `${id}-control`,
+    labelText: plainOf(b.label),
+    describedBy,
+    required: !optional,
+    invalid: !!error,
+  };
   const control = element(b.element, s, o, 'input');
   const hint = b.hint !== undefined ? `<div class="bk-hint" id="${escapeHtml(hintId)}">${renderText(b.hint, s.ctx)}</div>` : '';
   const err = error ? `<div class="bk-error" id="${escapeHtml(errorId)}" role="alert">${escapeHtml(error)}</div>` : '';

@@ -2,14 +2,43 @@ import { BLOCK_KIT_CSS, escapeHtml } from './blockKit.ts';
 
 /** The guided tour: following it shows every pillar (war rooms, button approvals, change control, the audit trail). */
 export const TOUR: ReadonlyArray<{ title: string; as: string; text: string; command?: string }> = [
-  { title: 'Declare an incident', as: 'Dana (on-call engineer)', text: 'In #general, send the command below. Muster opens a war room channel, posts the incident card there and announces it in #incidents.', command: '/incident declare P1 Checkout is failing for EU customers' },
+  {
+    title: 'Declare an incident',
+    as: 'Dana (on-call engineer)',
+    text: 'In #general, send the command below. Muster opens a war room channel, posts the incident card there and announces it in #incidents.',
+    command: '/incident declare P1 Checkout is failing for EU customers',
+  },
   { title: 'Take commander', as: 'Dana', text: 'Open the new inc-1-… channel and click “Take commander” on the card. The card shows the new commander at once.' },
   { title: 'Post an update', as: 'Dana', text: 'In the incident channel:', command: '/incident update Payments provider returns 502s; failing over' },
-  { title: 'Ask for a production deploy', as: 'Casey (engineer)', text: 'Switch to Casey, then in #deploys send the command below. It needs three approvals: release manager, CTO and security lead.', command: '/approval deploy production api 2.4.1 Fix the checkout timeout' },
-  { title: 'Approve it as three people', as: 'Riley, Sam, then Alex', text: 'Switch to Riley (release manager) and click “Approve” on the card in #deploys; then Sam (CTO); then Alex (security lead). The card counts 1/3, 2/3, then reads Approved, and Casey is told.' },
-  { title: 'Watch the reject modal', as: 'Casey, then Riley', text: 'As Casey ask for another deploy (e.g. version 2.4.2). As Riley click “Reject”: a modal asks for the reason; submit it empty to see the error next to the field, then give one.', command: '/approval deploy production api 2.4.2 Second try' },
-  { title: 'Raise a change request', as: 'Kim (tech lead)', text: 'Send the command below, fill in the form; the change card goes to #changes, where the CAB (Riley, Kim, Alex, Pat) votes with its buttons, then Start, Done and Rollback follow.', command: '/change new normal' },
-  { title: 'See it on the App Home and in the audit trail', as: 'anyone', text: 'Open “Home” in the sidebar for open incidents, what waits for your approval and the change KPIs; send /muster audit INC-1 for the incident’s audit entries, each hash-chained.', command: '/muster audit INC-1' },
+  {
+    title: 'Ask for a production deploy',
+    as: 'Casey (engineer)',
+    text: 'Switch to Casey, then in #deploys send the command below. It needs three approvals: release manager, CTO and security lead.',
+    command: '/approval deploy production api 2.4.1 Fix the checkout timeout',
+  },
+  {
+    title: 'Approve it as three people',
+    as: 'Riley, Sam, then Alex',
+    text: 'Switch to Riley (release manager) and click “Approve” on the card in #deploys; then Sam (CTO); then Alex (security lead). The card counts 1/3, 2/3, then reads Approved, and Casey is told.',
+  },
+  {
+    title: 'Watch the reject modal',
+    as: 'Casey, then Riley',
+    text: 'As Casey ask for another deploy (e.g. version 2.4.2). As Riley click “Reject”: a modal asks for the reason; submit it empty to see the error next to the field, then give one.',
+    command: '/approval deploy production api 2.4.2 Second try',
+  },
+  {
+    title: 'Raise a change request',
+    as: 'Kim (tech lead)',
+    text: 'Send the command below, fill in the form; the change card goes to #changes, where the CAB (Riley, Kim, Alex, Pat) votes with its buttons, then Start, Done and Rollback follow.',
+    command: '/change new normal',
+  },
+  {
+    title: 'See it on the App Home and in the audit trail',
+    as: 'anyone',
+    text: 'Open “Home” in the sidebar for open incidents, what waits for your approval and the change KPIs; send /muster audit INC-1 for the incident’s audit entries, each hash-chained.',
+    command: '/muster audit INC-1',
+  },
 ];
 
 const PAGE_CSS = `
@@ -79,9 +108,10 @@ aside.tour button { font: inherit; font-size: 12px; cursor: pointer; }
 /** The page: everything but the data, which the script loads from /sandbox/api. */
 export function pageHtml(o: { team: string; mode: string }): string {
   const steps = TOUR.map(
-    (s, i) => `<li><strong>${escapeHtml(s.title)}</strong> <span class="as">— as ${escapeHtml(s.as)}</span><br>${escapeHtml(s.text)}${
-      s.command ? `<code id="tour-cmd-${i}">${escapeHtml(s.command)}</code><button type="button" data-tour-command="${escapeHtml(s.command)}">Put in the composer</button>` : ''
-    }</li>`,
+    (s, i) =>
+      `<li><strong>${escapeHtml(s.title)}</strong> <span class="as">— as ${escapeHtml(s.as)}</span><br>${escapeHtml(s.text)}${
+        s.command ? `<code id="tour-cmd-${i}">${escapeHtml(s.command)}</code><button type="button" data-tour-command="${escapeHtml(s.command)}">Put in the composer</button>` : ''
+      }</li>`,
   ).join('\n');
   return `<!doctype html>
 <html lang="en">
