@@ -1,7 +1,7 @@
 import type { Application } from 'express';
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { defaultDatabaseUrl, discordTransports, type Env } from './config/env.ts';
 import type { Policy } from './config/policy.ts';
@@ -36,7 +36,7 @@ import { Routes, type APIUser } from 'discord-api-types/v10';
 import { createDiscordRest, DiscordChatPort } from './platforms/discord/chatPort.ts';
 import { DiscordDirectory } from './platforms/discord/directory.ts';
 import { discordInteractions } from './platforms/discord/interactions.ts';
-import { discordTimelineEvents, startDiscordGateway, type DiscordGateway } from './platforms/discord/gateway.ts';
+import { discordTimelineEvents, startDiscordGateway, type DiscordGateway, type PinEvent, type ReactionEvent } from './platforms/discord/gateway.ts';
 import { registerDiscordCommands } from './platforms/discord/commands.ts';
 import type { Directory } from './services/types.ts';
 
@@ -275,16 +275,36 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   if (discordSetup) {
     const deps = { applicationId: env.DISCORD_APPLICATION_ID ?? '', kernel, services, commands, rest: discordSetup.rest, log: log.child({ platform: 'discord' }) };
     const transports = discordTransports(env);
+    const timeline = discordTimelineEvents({ kernel, services, rest: discordSetup.rest, log: log.child({ platform: 'discord' }) });
+    inbox.on('discord', async (row, payload) => {
+      if (row.type === 'pin') await timeline.onPin(payload as unknown as PinEvent);
+      else if (row.type === 'reaction') await timeline.onReaction(payload as unknown as ReactionEvent);
+      else if (row.type === 'pins_update') await timeline.onPinsUpdate?.(payload as unknown as { guildId: string; channelId: string });
+    });
     if (transports.http) web.post('/discord/interactions', discordInteractions({ ...deps, publicKey: env.DISCORD_PUBLIC_KEY! }));
     discord = { port: discordSetup.port, rest: discordSetup.rest, mode: transports.http && transports.gateway ? 'http+gateway' : transports.http ? 'http' : transports.gateway ? 'gateway' : 'none' };
     discordGatewayStart = transports.gateway
       ? async () => {
           try {
+            // Pins and reactions are written to the inbox first (durable, retried with backoff, as Slack's events are),
+            // then handled from it by the timeline handlers.
+            const record = (type: string, guildId: string, parts: readonly string[], payload: object) =>
+              recordEvent(db, clock, {
+                key: `discord:${guildId}:${type}:${parts.join(':')}:${randomUUID()}`,
+                platform: 'discord',
+                workspaceId: `discord:${guildId}`,
+                type,
+                payload: payload as Record<string, unknown>,
+              }).then((recorded) => {
+                if (recorded) inbox.kick();
+              });
             return await startDiscordGateway({
               token: env.DISCORD_TOKEN!,
               apiUrl: env.DISCORD_API_URL,
               deps,
-              ...discordTimelineEvents({ kernel, services, rest: discordSetup.rest, log: log.child({ platform: 'discord' }) }),
+              onPin: (e) => record('pin', e.guildId, [e.channelId, e.messageId], e),
+              onReaction: (e) => record('reaction', e.guildId, [e.channelId, e.messageId, e.userId], e),
+              onPinsUpdate: (e) => record('pins_update', e.guildId, [e.channelId], e),
               log: log.child({ platform: 'discord', component: 'gateway' }),
             });
           } catch (e) {
