@@ -15,7 +15,7 @@
  *   a command; Discord refuses it 15 minutes after the interaction
  *   (https://discord.com/developers/docs/interactions/receiving-and-responding#followup-messages), which is how a
  *   handle is spent here: the fake's clock moves on.
- * - No bookmarks, no user groups to expand, no threads, no app home: the port declares them false and the contract
+ * - No bookmarks, no threads, no app home: the port declares them false and the contract
  *   skips or checks their refusal.
  */
 import { Routes, type APIMessage, type APIUser } from 'discord-api-types/v10';
@@ -41,7 +41,7 @@ const ROUTE: Record<EffectOp, string> = {
   reply: 'POST /webhooks/:id/:token',
   updateMessage: 'PATCH /channels/:id/messages/:id',
   createChannel: 'POST /guilds/:id/channels',
-  // the port expands no groups (userGroups: false): no call performs it
+  // a policy's group is a server role: the roles are read first, then List Guild Members
   expandGroups: 'GET /guilds/:id/roles',
   invite: 'GET /guilds/:id/members/:id',
   setTopic: 'PATCH /channels/:id',

@@ -404,6 +404,8 @@ export class FakeDiscord {
   botToken: string | undefined;
   /** false: REST reads withhold other people's message content as Discord does for an app without the intent */
   messageContentIntent = true;
+  /** The Server Members intent (GUILD_MEMBERS): List Guild Members answers 403 without it. */
+  membersIntent = true;
 
   private readonly now: () => number;
   private readonly limits: Limits;
@@ -1257,6 +1259,17 @@ export class FakeDiscord {
     this.route('GET', '/users/:id', ({ params: [id] }) => {
       if (!this.users.has(id ?? '')) throw E.unknownUser();
       return ok(this.userObject(id ?? ''));
+    });
+    // "This endpoint is restricted according to whether the GUILD_MEMBERS Privileged Intent is enabled for your
+    // application" (https://discord.com/developers/docs/resources/guild#list-guild-members): 403 Missing Access without
+    // it (`membersIntent = false`). Members in ascending user id order, `limit` 1–1000 (default 1), after a user id.
+    this.route('GET', '/guilds/:id/members', ({ params: [g], query }) => {
+      this.requireGuild(g ?? '');
+      if (!this.membersIntent) throw err(403, 50001, 'Missing Access');
+      const limit = Math.min(1000, Math.max(1, Number(query.get('limit') ?? 1) || 1));
+      const after = BigInt(query.get('after') ?? '0');
+      const list = [...this.members.values()].filter((m) => BigInt(m.userId) > after).sort((a, b) => (BigInt(a.userId) < BigInt(b.userId) ? -1 : 1));
+      return ok(list.slice(0, limit).map((m) => this.memberObject(m)));
     });
     this.route('GET', '/guilds/:id/members/search', ({ params: [g], query }) => {
       this.requireGuild(g ?? '');

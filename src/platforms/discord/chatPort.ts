@@ -147,7 +147,8 @@ export interface DiscordPortOptions {
 }
 
 /** What Discord can do through this port. */
-export const DISCORD_CAPABILITIES: Capabilities = { pins: true, bookmarks: false, userGroups: false, threads: false, fileUpload: true, appHome: false };
+/** A policy's `group:<id>` on Discord is a server role: its members are read with List Guild Members (which needs the Server Members intent). */
+export const DISCORD_CAPABILITIES: Capabilities = { pins: true, bookmarks: false, userGroups: true, threads: false, fileUpload: true, appHome: false };
 
 /**
  * What the bot needs in a private incident channel: see it, post, read back, embed, attach, pin (PIN_MESSAGES, split
@@ -232,7 +233,9 @@ export class DiscordChatPort implements ChatPort {
         out = await this.createChannel(guild, e.args.name, e.args.isPrivate === true, ctx.uncertain);
         break;
       case 'expandGroups':
-        throw new ChatError('Discord: this port does not expand groups', 'permanent', 'no_user_groups');
+        if (!this.capabilities.userGroups) throw new ChatError('Discord: this port does without user groups', 'permanent', 'no_user_groups');
+        out = await this.expandGroups(guild, e.args.groups);
+        break;
       case 'invite':
         out = await this.invite(guild, e.args.channel, e.args.users);
         break;
@@ -419,6 +422,46 @@ export class DiscordChatPort implements ChatPort {
       }
     }
     return { channel, invited, failed };
+  }
+
+  /**
+   * The members of server roles (a policy's `group:<role id>`). "List Guild Members" is "restricted according to
+   * whether the GUILD_MEMBERS Privileged Intent is enabled for your application"
+   * (https://discord.com/developers/docs/resources/guild#list-guild-members): without it, every role is reported as
+   * not expanded, saying which switch to turn on, and the people named one by one are still given access.
+   */
+  private async expandGroups(guild: string | undefined, groups: string[]): Promise<EffectResults['expandGroups']> {
+    if (!guild) throw new ChatError('Discord: no server', 'permanent', 'no_guild');
+    const roles = (await this.call('expandGroups', () => this.rest.get(Routes.guildRoles(guild)))) as { id: string; name: string }[];
+    const failedGroups: FailedGroup[] = [];
+    const wanted = new Set<string>();
+    for (const g of new Set(groups)) {
+      if (roles.some((r) => r.id === g)) wanted.add(g);
+      else failedGroups.push({ group: g, error: '10011', reason: 'is not a role of this Discord server' });
+    }
+    const users = new Set<string>();
+    if (wanted.size) {
+      try {
+        let after = '0';
+        for (;;) {
+          const page = (await this.rest.get(Routes.guildMembers(guild), { query: new URLSearchParams({ limit: '1000', after }) })) as APIGuildMember[];
+          for (const m of page) if (!m.user.bot && m.roles.some((r) => wanted.has(r))) users.add(m.user.id);
+          if (page.length < 1000) break;
+          after = page[page.length - 1]!.user.id;
+        }
+      } catch (e) {
+        const err = toChatError(e, 'expandGroups');
+        if (err.kind !== 'permanent') throw err;
+        for (const g of wanted)
+          failedGroups.push({
+            group: g,
+            error: String(codeOf(err) ?? err.code ?? 'error'),
+            reason: 'cannot be read: Muster needs the Server Members intent (Developer Portal → Bot → Privileged Gateway Intents)',
+          });
+        return { users: [], failedGroups };
+      }
+    }
+    return { users: [...users].filter((u) => u !== this.botUserId).sort(), failedGroups };
   }
 
   /**

@@ -231,3 +231,43 @@ describe('Discord rate limits', () => {
     console.log(`[discord burst] 429s answered: ${h.discord.rateLimited()}`);
   }, 60_000);
 });
+
+describe('Discord roles as responders', () => {
+  const ROLE = '1500000000000000077';
+  const PAT = '1300000000000000007';
+  let r: DiscordHarness;
+  beforeEach(async () => {
+    const policy = parsePolicyText(['incidents:', '  privateByDefault: true', '  responders:', `    - "group:${ROLE}"`].join('\n')).policy!;
+    r = await startDiscordHarness({ users: PEOPLE, admins: [ADMIN], policy });
+    r.discord.addRole(ROLE, 'sre');
+    r.discord.addUser({ id: PAT, username: 'pat', roles: [ROLE] });
+  });
+  afterEach(async () => {
+    try {
+      await r.flush();
+      const stuck = await r.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
+      expect(stuck.map((e) => ({ op: e.op, status: e.status, error: e.lastError }))).toEqual([]);
+    } finally {
+      await r.close();
+    }
+  });
+  const declarePrivate = async () => {
+    ephemeralText(await r.command('incident', 'declare', { severity: 'P1', title: 'Token leak' }, DANA));
+    await r.flush();
+    return r.discord.allChannels().find((c: Loose) => c.name?.startsWith('inc-1-token-leak'))!;
+  };
+
+  it('a role named in the policy: its members are given access to the private incident channel', async () => {
+    const channel = await declarePrivate();
+    expect(r.discord.canSee(channel.id, PAT)).toBe(true);
+    expect(r.discord.canSee(channel.id, CASEY)).toBe(false);
+  });
+
+  it('without the Server Members intent: the role is named as not added, with the switch to turn on; the declarer still gets in', async () => {
+    r.discord.membersIntent = false;
+    const channel = await declarePrivate();
+    expect(r.discord.canSee(channel.id, PAT)).toBe(false);
+    expect(r.discord.canSee(channel.id, DANA)).toBe(true);
+    expect(JSON.stringify(r.discord.messages(channel.id))).toContain('Server Members intent');
+  });
+});
