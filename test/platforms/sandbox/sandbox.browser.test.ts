@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { freePort, spawnNode, type Proc } from '../../support/process.ts';
+import { TEST_PROVIDER } from '../../support/db.ts';
 
 /**
  * The sandbox in a real browser (Debian's Chromium via playwright-core), started as a newcomer starts it: `npm start`
@@ -17,7 +18,8 @@ const MISSING = `Chromium not found at ${CHROMIUM}: install Debian's package (ap
 const SKIP = !HAVE_CHROMIUM && !IN_CI;
 if (SKIP) console.warn(`[sandbox.browser.test] skipped: ${MISSING}`);
 
-describe.skipIf(SKIP)('the sandbox in a browser', () => {
+// The sandbox keeps its own SQLite files whatever the suite's database: `npm test` runs this once, on its SQLite pass.
+describe.skipIf(SKIP || TEST_PROVIDER === 'postgresql')('the sandbox in a browser', () => {
   let proc: Proc | undefined;
   let browser: Browser | undefined;
   let url = '';

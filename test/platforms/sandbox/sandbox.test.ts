@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, spawnNode, type Proc } from '../../support/process.ts';
+import { TEST_PROVIDER } from '../../support/db.ts';
 import type { Recording } from '../../../src/platforms/sandbox/record.ts';
 
 /**
@@ -84,7 +85,8 @@ function button(blocks: unknown[] | null, label: string): { action_id: string; b
 
 const DANA = 'U0SBONCALL';
 
-describe('npm start with no chat credentials', () => {
+// The sandbox keeps its own SQLite files whatever the suite's database: `npm test` runs this once, on its SQLite pass.
+describe.skipIf(TEST_PROVIDER === 'postgresql')('npm start with no chat credentials', () => {
   it('starts the sandbox: banner, /readyz mode, the page; restarts keep the data; --reset starts fresh', async () => {
     const dir = scratch();
     const t0 = performance.now();
