@@ -35,6 +35,8 @@ const NEXT_PAGE = 'form.next';
 const FORM_TTL_MS = 30 * 60_000;
 
 interface FormSession {
+  /** its key in `sessions` (the modals' custom_ids carry it) */
+  key: string;
   user: string;
   form: Form;
   data: Record<string, unknown>;
@@ -54,7 +56,7 @@ function openForm(form: Form, user: string): APIInteractionResponse {
   if (d.stored) {
     const now = Date.now();
     for (const [k, v] of sessions) if (v.expires < now) sessions.delete(k);
-    sessions.set(d.stored.key, { user, form, data: d.stored.data, values: {}, pages: d.pages, next: 0, expires: now + FORM_TTL_MS });
+    sessions.set(d.stored.key, { key: d.stored.key, user, form, data: d.stored.data, values: {}, pages: d.pages, next: 0, expires: now + FORM_TTL_MS });
   }
   return { type: InteractionResponseType.Modal, data: d.pages[0]!.modal };
 }
@@ -62,11 +64,10 @@ function openForm(form: Form, user: string): APIInteractionResponse {
 /** The pages again, filled in with what was typed, from the first. Returns the key. */
 function restart(s: FormSession): string {
   const filled: Form = { ...s.form, fields: s.form.fields.map((f) => ({ ...f, ...(s.values[f.id] !== undefined ? { initial: s.values[f.id] } : {}) })) as Form['fields'] };
-  const key = Object.entries(Object.fromEntries(sessions)).find(([, v]) => v === s)?.[0] ?? '';
-  s.pages = discordForm(filled, { key }).pages;
+  s.pages = discordForm(filled, { key: s.key }).pages;
   s.next = 0;
   s.expires = Date.now() + FORM_TTL_MS;
-  return key;
+  return s.key;
 }
 
 /** The message command that puts a message on its incident's timeline (works without the gateway). */
