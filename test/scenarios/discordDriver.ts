@@ -1,3 +1,4 @@
+import { stuckEffects } from '../support/store.ts';
 import { expect } from 'vitest';
 import { ApplicationCommandOptionType, ApplicationCommandType, ChannelType, ComponentType, InteractionResponseType, InteractionType, type APIMessage } from 'discord-api-types/v10';
 import { startDiscordHarness, type DiscordHarness, type InteractionAnswer } from '../support/discordHarness.ts';
@@ -381,11 +382,7 @@ export async function startDiscordDriver(o: DriverOptions = {}): Promise<ChatDri
 
     async assertNothingStuck() {
       await h.flush();
-      const stuck = await h.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
-      expect(
-        stuck.map((e) => ({ op: e.op, status: e.status, error: e.lastError })),
-        'nothing dead-lettered or stuck',
-      ).toEqual([]);
+      expect(await stuckEffects(h.muster.db), 'nothing dead-lettered or stuck').toEqual([]);
       expect(
         discord.pings.filter((p) => p.kind !== 'user'),
         'no crowd or role ping',

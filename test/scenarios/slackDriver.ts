@@ -1,3 +1,4 @@
+import { stuckEffects } from '../support/store.ts';
 import { expect } from 'vitest';
 import { startHarness, ADMIN, SIGNING_SECRET, type Harness } from '../support/harness.ts';
 import { GENERAL_CHANNEL_ID, TEAM_ID, type FakeMessage, type FakeView } from '../support/fakeSlack.ts';
@@ -265,11 +266,7 @@ export async function startSlackDriver(o: DriverOptions = {}): Promise<ChatDrive
 
     async assertNothingStuck() {
       await h.flush();
-      const stuck = await h.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
-      expect(
-        stuck.map((e) => ({ op: e.op, status: e.status, error: e.lastError })),
-        'nothing dead-lettered or stuck',
-      ).toEqual([]);
+      expect(await stuckEffects(h.muster.db), 'nothing dead-lettered or stuck').toEqual([]);
       expect(slack.garbled, 'no text flattened to [object Object]').toEqual([]);
       // Answers that mean "done already" are how Muster's idempotent calls succeed a second time.
       const refused = slack.calls.filter((c) => (c.status >= 400 || (c.response as Json | undefined)?.ok === false) && !ALREADY.has(String((c.response as Json | undefined)?.error)));

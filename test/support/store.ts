@@ -16,3 +16,9 @@ export async function migratedDatabase(): Promise<{ tdb: TestDatabase; db: Datab
     },
   };
 }
+
+/** Outbox effects left dead-lettered, waiting or running: an end-to-end test ends with none. */
+export async function stuckEffects(db: Database): Promise<{ id: number; op: string; status: string; error: string | null }[]> {
+  const rows = await db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
+  return rows.map((e) => ({ id: e.id, op: e.op, status: e.status, error: e.lastError }));
+}

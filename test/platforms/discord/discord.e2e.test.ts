@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InteractionResponseType, MessageFlags } from 'discord-api-types/v10';
+import { stuckEffects } from '../../support/store.ts';
 import { startDiscordHarness, type DiscordHarness, type InteractionAnswer } from '../../support/discordHarness.ts';
 import { GENERAL_CHANNEL_ID, GUILD_ID } from '../../support/fakeDiscord.ts';
 import { parsePolicyText } from '../../../src/config/policy.ts';
@@ -31,8 +32,7 @@ beforeEach(async () => {
 afterEach(async () => {
   try {
     await h.flush();
-    const stuck = await h.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
-    expect(stuck.map((e) => ({ op: e.op, status: e.status, error: e.lastError }))).toEqual([]);
+    expect(await stuckEffects(h.muster.db)).toEqual([]);
     expect(
       h.discord.pings.filter((p) => p.kind !== 'user'),
       'no crowd or role ping',
@@ -157,8 +157,7 @@ describe('private incidents, the timeline and nudges on Discord', () => {
   afterEach(async () => {
     try {
       await p.flush();
-      const stuck = await p.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
-      expect(stuck.map((e) => ({ op: e.op, status: e.status, error: e.lastError }))).toEqual([]);
+      expect(await stuckEffects(p.muster.db)).toEqual([]);
     } finally {
       await p.close();
     }
@@ -245,8 +244,7 @@ describe('Discord roles as responders', () => {
   afterEach(async () => {
     try {
       await r.flush();
-      const stuck = await r.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
-      expect(stuck.map((e) => ({ op: e.op, status: e.status, error: e.lastError }))).toEqual([]);
+      expect(await stuckEffects(r.muster.db)).toEqual([]);
     } finally {
       await r.close();
     }

@@ -11,6 +11,7 @@ import {
   type APIInteraction,
   type APIMessage,
 } from 'discord-api-types/v10';
+import { stuckEffects } from '../../support/store.ts';
 import { startDiscordHarness, type DiscordHarness } from '../../support/discordHarness.ts';
 import { APPLICATION_ID, BOT_USER_ID, GENERAL_CHANNEL_ID, GUILD_ID } from '../../support/fakeDiscord.ts';
 import { FakeDiscordGateway, PRIVILEGED_INTENTS } from '../../support/fakeDiscordGateway.ts';
@@ -53,8 +54,7 @@ afterEach(async () => {
   try {
     await gateway?.stop();
     await h.flush();
-    const stuck = await h.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
-    expect(stuck.map((e) => ({ op: e.op, status: e.status, error: e.lastError }))).toEqual([]);
+    expect(await stuckEffects(h.muster.db)).toEqual([]);
     expect(gw.errors, 'nothing the stand-in refused').toEqual([]);
   } finally {
     await gw.close();
