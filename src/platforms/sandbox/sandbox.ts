@@ -257,6 +257,9 @@ export class Sandbox {
       ...(a.action.value !== undefined ? { value: a.action.value } : {}),
       ...(a.action.text !== undefined ? { text: a.action.text } : {}),
       ...(a.action.selected_option ? { selectedOption: a.action.selected_option } : {}),
+      ...(a.action.selected_user ? { selectedUser: a.action.selected_user } : {}),
+      ...(a.action.selected_date ? { selectedDate: a.action.selected_date } : {}),
+      ...(a.action.selected_time ? { selectedTime: a.action.selected_time } : {}),
       triggerId: this.workspace.trigger(a.user),
     };
     let req: SlackRequest;
@@ -292,13 +295,6 @@ export class Sandbox {
         ...(msg ? { message: { text: msg.text, blocks: msg.blocks ?? [], ...(msg.user ? { user: msg.user } : {}), ...(msg.thread_ts ? { thread_ts: msg.thread_ts } : {}) } } : {}),
         responseUrl: this.workspace.responseUrl(undefined, { channel: ch.id, user: a.user, ...(msg ? { messageTs: msg.ts } : {}) }),
       });
-      const payload = JSON.parse(new URLSearchParams(req.body).get('payload') ?? '{}') as Json;
-      // Slack echoes the selected value and the element's state with the action; add the extra selections.
-      const action = (payload.actions as Json[])[0]!;
-      if (a.action.selected_user) action.selected_user = a.action.selected_user;
-      if (a.action.selected_date) action.selected_date = a.action.selected_date;
-      if (a.action.selected_time) action.selected_time = a.action.selected_time;
-      req = { body: new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), contentType: req.contentType };
     }
     return this.send(req);
   }

@@ -160,6 +160,10 @@ export interface BlockActionInput {
   /** element type; default 'button' ('static_select' when selectedOption is given) */
   actionType?: string;
   selectedOption?: { value: string; text?: string };
+  /** what a users_select, datepicker or timepicker chose (echoed as Slack does) */
+  selectedUser?: string;
+  selectedDate?: string;
+  selectedTime?: string;
   /** button label echoed in the action */
   text?: string;
   /** state.values of the surface */
@@ -186,6 +190,9 @@ export function blockAction(input: BlockActionInput): SlackRequest {
       value: input.selectedOption.value,
     };
   }
+  if (input.selectedUser !== undefined) action.selected_user = input.selectedUser;
+  if (input.selectedDate !== undefined) action.selected_date = input.selectedDate;
+  if (input.selectedTime !== undefined) action.selected_time = input.selectedTime;
 
   const payload: Record<string, unknown> = {
     type: 'block_actions',
