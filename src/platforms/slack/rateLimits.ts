@@ -8,9 +8,13 @@
  * limit ("several hundred messages per minute"). Each method's tier is on its reference
  * page (https://api.slack.com/methods/<method>). Muster paces at 90 % of the tier so that a
  * burst is spread instead of answered by 429s; the Retry-After handling in the outbox
- * stays as the safety net when the real budget is smaller (shared with other apps' calls,
- * or another replica: see docs/scaling.md).
+ * stays as the safety net when the real budget is smaller (other tools calling with the same app's token: see
+ * docs/scaling.md). Replicas share one budget through the database (SharedRateLimiter).
  */
+
+import type { Clock } from '../../domain/clock.ts';
+import type { Database } from '../../store/db.ts';
+import { withBuckets } from '../../store/rateBuckets.ts';
 
 export interface Budget {
   /** Sustained calls per minute. */
@@ -60,49 +64,98 @@ export const METHOD_TIER: Record<string, 1 | 2 | 3 | 4> = {
 /** How much of a budget Muster uses: the rest is headroom for estimates that are "+" (at least). */
 const USE = 0.9;
 
-interface Bucket {
+/** One budget a call spends, and the bucket that keeps it (named by workspace, method, and channel for posts). */
+export interface BudgetUse {
+  key: string;
+  budget: Budget;
+}
+
+/** A token bucket: `tokens` as of `at` (ms). */
+export interface Bucket {
   tokens: number;
   at: number;
 }
 
 /**
- * Token buckets keyed by workspace and method (and channel for chat.postMessage). `reserve`
- * answers how long to wait before the call fits; when the answer is 0 it has taken a token.
+ * Answers how long to wait before a call that spends `uses` fits (0: go now, and a token was taken from every
+ * bucket). The budget for a key is the same however many processes ask, and a token taken by one is gone for all of
+ * them only if they share a Limiter's store: RateLimiter keeps it in this process, SharedRateLimiter in the database.
  */
-export class RateLimiter {
+export interface Limiter {
+  reserve(uses: BudgetUse[]): number | Promise<number>;
+}
+
+/**
+ * One reservation against buckets as they were last left (`undefined`: a new bucket, full). Each refills by the
+ * time elapsed at 90 % of its budget's rate (times `scale`), up to the burst; when every one holds a token, one is
+ * taken from each, else none is and the answer is the wait until all hold one. A clock behind a bucket's time (a
+ * replica whose clock is a little slow) refills nothing and never moves the bucket's time back.
+ */
+export function reserveFrom(uses: { budget: Budget; bucket: Bucket | undefined }[], now: number, scale = 1): { wait: number; buckets: Bucket[] } {
+  let wait = 0;
+  const buckets = uses.map(({ budget, bucket }) => {
+    const perMs = (budget.perMinute * USE * scale) / 60_000;
+    const b = bucket ? { tokens: Math.min(budget.burst, bucket.tokens + Math.max(0, now - bucket.at) * perMs), at: Math.max(bucket.at, now) } : { tokens: budget.burst, at: now };
+    if (b.tokens < 1) wait = Math.max(wait, Math.ceil((1 - b.tokens) / perMs));
+    return b;
+  });
+  if (wait === 0) for (const b of buckets) b.tokens -= 1;
+  return { wait, buckets };
+}
+
+/** Token buckets in this process's memory: the budget of one process alone (see SharedRateLimiter for several). */
+export class RateLimiter implements Limiter {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(private readonly o: { scale?: number; now?: () => number } = {}) {}
 
-  private now(): number {
-    return this.o.now ? this.o.now() : performance.now();
+  reserve(uses: BudgetUse[]): number {
+    const now = this.o.now ? this.o.now() : performance.now();
+    const { wait, buckets } = reserveFrom(
+      uses.map((u) => ({ budget: u.budget, bucket: this.buckets.get(u.key) })),
+      now,
+      this.o.scale,
+    );
+    // A refill computed while waiting need not be kept: refilling later from the older state comes to the same.
+    if (wait === 0) uses.forEach((u, i) => this.buckets.set(u.key, buckets[i]!));
+    return wait;
   }
+}
 
-  /** Waits needed for every budget of one call; takes a token from each only when all have one. */
-  reserve(budgets: { key: string; budget: Budget }[]): number {
-    const now = this.now();
-    let wait = 0;
-    const ready: Bucket[] = [];
-    for (const { key, budget } of budgets) {
-      const perMs = (budget.perMinute * USE * (this.o.scale ?? 1)) / 60_000;
-      let b = this.buckets.get(key);
-      if (!b) {
-        b = { tokens: budget.burst, at: now };
-        this.buckets.set(key, b);
-      }
-      b.tokens = Math.min(budget.burst, b.tokens + (now - b.at) * perMs);
-      b.at = now;
-      if (b.tokens >= 1) ready.push(b);
-      else wait = Math.max(wait, Math.ceil((1 - b.tokens) / perMs));
-    }
-    if (wait > 0) return wait;
-    for (const b of ready) b.tokens -= 1;
-    return 0;
+/**
+ * Token buckets in the database (`rate_buckets`), so that every replica on it spends one budget: Slack's limits are
+ * per app and workspace, not per process. Each reservation is one short transaction that locks the buckets it needs
+ * (src/store/rateBuckets.ts), so two replicas never take the same token. Time is Muster's Clock on each replica
+ * rather than the database's: replicas' clocks agree to well within a bucket's refill time (NTP), a clock a little
+ * behind refills nothing (see reserveFrom), and tests drive the limiter with a fake clock.
+ */
+export class SharedRateLimiter implements Limiter {
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+    private readonly o: { scale?: number } = {},
+  ) {}
+
+  async reserve(uses: BudgetUse[]): Promise<number> {
+    if (uses.length === 0) return 0;
+    const now = this.clock.now().getTime();
+    return withBuckets(
+      this.db,
+      uses.map((u) => ({ key: u.key, initial: { tokens: u.budget.burst, at: now } })),
+      (found) => {
+        const { wait, buckets } = reserveFrom(
+          uses.map((u) => ({ budget: u.budget, bucket: found.get(u.key) })),
+          now,
+          this.o.scale,
+        );
+        return { result: wait, write: wait === 0 ? uses.map((u, i) => ({ key: u.key, state: buckets[i]! })) : [] };
+      },
+    );
   }
 }
 
 /** The budgets one call of `method` spends, in a workspace (and a channel, for posts). */
-export function budgetsFor(method: string, workspace: string, channel?: string): { key: string; budget: Budget }[] {
+export function budgetsFor(method: string, workspace: string, channel?: string): BudgetUse[] {
   if (method === 'chat.postMessage') {
     return [
       { key: `${workspace}:chat.postMessage`, budget: POST_PER_WORKSPACE },
