@@ -57,8 +57,18 @@ export interface EffectArgs {
   updateMessage: Content & { channel: Ref<string>; ts: Ref<string> };
   /** A direct message to one person. */
   dm: Content & { user: string };
-  /** A reply to a request through its reply handle; when that is spent or expired, a DM to `fallbackUser`. */
-  reply: Content & { to: ReplyHandle; fallbackUser?: string; visibility?: 'ephemeral' | 'in_channel'; replaceOriginal?: boolean };
+  /**
+   * A reply to a request through its reply handle; when that is spent or expired, a DM to `fallbackUser`.
+   * With `replaceOriginal`, it redraws the message whose button was clicked; `fallbackUpdate` names that
+   * message, redrawn the usual way (chat.update) when the handle can no longer be used.
+   */
+  reply: Content & {
+    to: ReplyHandle;
+    fallbackUser?: string;
+    visibility?: 'ephemeral' | 'in_channel';
+    replaceOriginal?: boolean;
+    fallbackUpdate?: { channel: string; ts: string };
+  };
   /** A channel for an incident; a name taken by someone else gets -2, -3 … */
   createChannel: { name: string; isPrivate?: boolean };
   /** The members of user groups (a port with `userGroups`). */
@@ -95,7 +105,7 @@ export interface EffectResults {
   postMessage: { channel: string; ts: string; adopted?: boolean };
   updateMessage: { channel: string; ts: string };
   dm: { channel: string; ts: string; adopted?: boolean };
-  reply: { via: 'reply' | 'dm'; channel?: string; ts?: string; adopted?: boolean };
+  reply: { via: 'reply' | 'dm' | 'update'; channel?: string; ts?: string; adopted?: boolean };
   createChannel: { channel: string; name: string; adopted?: boolean };
   expandGroups: { users: string[]; failedGroups: FailedGroup[] };
   invite: { channel: string; invited: number; failed: FailedInvite[] };

@@ -11,7 +11,7 @@ import { hasPermission, isRole, type Permission, type Role } from '../domain/rba
 import { concat, joinText, mention, rt, type Text } from '../domain/text.ts';
 import { Refusal } from './errors.ts';
 import { NO_CAPABILITIES, type Capabilities } from '../platforms/effects.ts';
-import type { Actor, Directory, DirectoryUser, NameMatch, PersonRef, Reply, RequestMeta } from './types.ts';
+import type { Actor, Directory, DirectoryUser, NameMatch, PersonRef, Reply, ReplyHandle, RequestMeta } from './types.ts';
 
 /** What a service writes besides its own state, collected and stored in the same transaction. */
 export interface Unit {
@@ -159,6 +159,7 @@ export class Kernel {
     };
     const value = await body(unit);
     await this.audit.append(tx, audits);
+    if (meta.source && meta.replyTo && effects.length) await redrawClickedCopy(tx, effects, meta.source, meta.replyTo);
     if (effects.length) {
       await enqueueEffects(tx, this.clock, { workspaceId: actor.workspaceId, platform: actor.platform, requestId: meta.requestId }, effects);
     }
@@ -275,4 +276,37 @@ export class Kernel {
 /** The platform's own id of the actor's workspace (`<platform>:<id>` → `<id>`), as the Directory port takes it. */
 function platformWorkspace(actor: Actor): string {
   return actor.workspaceId.slice(actor.platform.length + 1);
+}
+
+/**
+ * The copy of a card whose button was clicked is redrawn through the click's own reply handle (Slack's
+ * response_url with replace_original) instead of a message update: the clicker sees the result as soon as
+ * the outbox sends it, and it spends none of chat.update's budget (Tier 3, about 50 a minute per workspace:
+ * https://api.slack.com/methods/chat.update), which the other copies need. The redraw keeps the copy's
+ * coalescing key, so it runs alone and in order with every other redraw of that copy, and it is drawn when
+ * sent, so it shows the newest state. Should the handle be spent or expired by then, the port redraws the
+ * copy with an update after all (`fallbackUpdate`). Found by the copy's posted channel and ts: one read of
+ * the redraws' own card effects, only for clicks.
+ */
+async function redrawClickedCopy(tx: Tx, effects: EffectSpec[], source: { channel: string; ts: string }, replyTo: ReplyHandle): Promise<void> {
+  const redraws = effects.map((e, i) => ({ e, i })).filter(({ e }) => e.op === 'updateMessage' && typeof e.after === 'number' && e.coalesce === `card:${e.after}` && !e.ref && !e.hook);
+  if (!redraws.length) return;
+  const posted = await tx.outboxEffect.findMany({ where: { id: { in: redraws.map(({ e }) => e.after as number) } }, select: { id: true, result: true } });
+  const copy = posted.find((p) => {
+    if (!p.result) return false;
+    const r = JSON.parse(p.result) as { channel?: unknown; ts?: unknown };
+    return r.channel === source.channel && r.ts === source.ts;
+  });
+  if (!copy) return;
+  for (const { e, i } of redraws) {
+    if (e.after !== copy.id || e.op !== 'updateMessage') continue;
+    const { channel: _c, ts: _t, ...content } = e.args;
+    effects[i] = {
+      op: 'reply',
+      after: copy.id,
+      coalesce: e.coalesce,
+      ...(e.afterAll ? { afterAll: e.afterAll } : {}),
+      args: { ...content, to: replyTo, visibility: 'in_channel', replaceOriginal: true, fallbackUpdate: { channel: source.channel, ts: source.ts } },
+    };
+  }
 }

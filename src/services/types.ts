@@ -28,6 +28,12 @@ export interface RequestMeta {
   replyTo?: ReplyHandle;
   /** When the platform delivered the request (a reply handle is valid for a while from then). */
   receivedAt?: Date;
+  /**
+   * The message whose button was clicked, when the platform can redraw it through `replyTo` (Slack's
+   * response_url with replace_original). A card copy redrawn by the click is then redrawn that way, which
+   * spends none of the platform's message-update budget (Kernel.inTx).
+   */
+  source?: { channel: string; ts: string };
 }
 
 export type { ReplyHandle } from '../platforms/effects.ts';

@@ -91,7 +91,9 @@ export async function startSlackDriver(o: DriverOptions = {}): Promise<ChatDrive
   const allCards = () => places().flatMap((c) => slack.messages(c).flatMap((m) => asCard(m)?.title ?? []));
 
   /** What a response_url was told, as text. */
-  const saidOn = (id: string) => slack.responsesTo(id).map((r) => norm(String((r.body as Json).text ?? '')));
+  // What the person was told: a replace_original post redraws the clicked card copy instead (Kernel.inTx).
+  const toldOn = (id: string) => slack.responsesTo(id).filter((r) => (r.body as Json).replace_original !== true);
+  const saidOn = (id: string) => toldOn(id).map((r) => norm(String((r.body as Json).text ?? '')));
 
   function mention(line: string): string {
     return line.replace(/@([a-z]+)\b/g, (m, name: string) => ((PEOPLE as readonly string[]).includes(name) ? `<@${ID[name as Person]}|${name}>` : m));
@@ -199,7 +201,8 @@ export async function startSlackDriver(o: DriverOptions = {}): Promise<ChatDrive
           channelName: slack.channel(hit.message.channel)?.name,
           messageTs: hit.message.ts,
           message: { text: hit.message.text, blocks: hit.message.blocks ?? [] },
-          responseUrl: slack.responseUrl(url),
+          // A click's response_url knows its message: replace_original redraws that message (Slack's "Handling user interaction").
+          responseUrl: slack.responseUrl(url, { channel: hit.message.channel, user: ID[who], messageTs: hit.message.ts }),
           triggerId: slack.trigger(ID[who]),
           text: button.text?.text,
         }),
@@ -215,7 +218,7 @@ export async function startSlackDriver(o: DriverOptions = {}): Promise<ChatDrive
       // The clicker is told on the response_url just after the ack: always for buttons that confirm, only on a problem otherwise.
       const action = String(button.action_id).replace(/#\d+$/, '') as keyof typeof BUTTONS;
       const confirms = BUTTONS[action]?.kind === 'run' && BUTTONS[action].confirm;
-      await slack.waitFor(() => slack.responsesTo(url).length > 0 || undefined, confirms ? SAID_MS : QUIET_MS).catch(() => undefined);
+      await slack.waitFor(() => toldOn(url).length > 0 || undefined, confirms ? SAID_MS : QUIET_MS).catch(() => undefined);
       return saidOn(url).join('\n');
     },
 

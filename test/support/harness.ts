@@ -28,8 +28,13 @@ export interface Harness {
     userId: string,
     opts?: { retryNum?: number; triggerId?: string; channelId?: string; escaping?: 'on' | 'off' },
   ): Promise<PostResult & { reply: { text?: string; blocks?: unknown[]; response_type?: string } }>;
-  /** Clicks a button (block_actions) through the real Bolt endpoint. */
-  click(actionId: string, value: string, userId: string, opts?: { channelId?: string; triggerId?: string }): Promise<PostResult>;
+  /**
+   * Clicks a button (block_actions) through the real Bolt endpoint. With `messageTs` (and `channelId`) the click is
+   * on that message, and its response_url acts on it as Slack's does (replace_original redraws it).
+   */
+  click(actionId: string, value: string, userId: string, opts?: { channelId?: string; messageTs?: string; triggerId?: string }): Promise<PostResult>;
+  /** The response_url id of the last click (what the fake records its posts under). */
+  lastClickUrl(): string;
   /** What Muster told the last clicker on the click's response_url (it is sent just after the ack). */
   lastSaid(): Promise<string>;
   /** Submits a modal (view_submission). */
@@ -125,15 +130,23 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
         userName: slack.user(userId)?.name,
         teamId: TEAM_ID,
         channelId: opts.channelId,
-        responseUrl: slack.responseUrl(lastClick),
+        messageTs: opts.messageTs,
+        responseUrl: slack.responseUrl(lastClick, opts.channelId && opts.messageTs ? { channel: opts.channelId, user: userId, messageTs: opts.messageTs } : undefined),
         triggerId: opts.triggerId,
       });
       return post(muster.url, req, { secret: SIGNING_SECRET });
     },
     async lastSaid() {
       const id = lastClick;
-      const r = await slack.waitFor(() => slack.responsesTo(id).at(-1));
+      // A replace_original post redraws the clicked card copy; what the clicker was told is the rest.
+      const r = await slack.waitFor(() =>
+        slack
+          .responsesTo(id)
+          .filter((x) => (x.body as { replace_original?: unknown }).replace_original !== true)
+          .at(-1),
+      );
       return JSON.stringify(r.body);
+    lastClickUrl: () => lastClick,
     },
     async submit(callbackId, privateMetadata, values, userId) {
       return post(muster.url, viewSubmission({ callbackId, privateMetadata, values, userId, userName: slack.user(userId)?.name, teamId: TEAM_ID }), { secret: SIGNING_SECRET });

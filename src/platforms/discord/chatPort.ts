@@ -333,6 +333,12 @@ export class DiscordChatPort implements ChatPort {
     const { message: m, adopted } = await this.post('reply', channel, body(args), ctx);
     return { via: 'dm', channel, ts: m.id, ...(adopted ? { adopted } : {}) };
   }
+    if (args.fallbackUpdate) {
+      // The clicked message, edited directly once the interaction token can no longer edit it.
+      const { channel, ts } = args.fallbackUpdate;
+      const m = (await this.call('reply', () => this.rest.patch(Routes.channelMessage(channel, ts), { body: body(args) }))) as APIMessage;
+      return { via: 'update', channel: m.channel_id, ts: m.id };
+    }
 
   /** `#name` (a policy's channel) or an id. */
   private async channelId(guild: string | undefined, ref: string): Promise<string> {

@@ -273,6 +273,12 @@ export class SlackChatPort implements ChatPort {
       // bookmarks.add is not idempotent: an earlier attempt's bookmark is recognised by its link.
       const r = (await api('bookmarks.list', () => this.client.bookmarks.list({ channel_id: channel }))) as { bookmarks?: { id?: string; link?: string; title?: string }[] };
       const hit = (r.bookmarks ?? []).find((b) => b.link === link && b.title === title);
+    if (a.fallbackUpdate) {
+      // A redraw of the clicked card copy whose response_url can no longer be used: chat.update redraws it instead.
+      const { channel, ts } = a.fallbackUpdate;
+      const r = await api('chat.update', () => this.client.chat.update({ channel, ts, ...body, blocks: body.blocks ?? [], parse: 'none' }));
+      return { via: 'update', channel: r.channel!, ts: r.ts! };
+    }
       if (hit) return { bookmarkId: hit.id, adopted: true };
     }
     const r = await api('bookmarks.add', () => this.client.bookmarks.add({ channel_id: channel, title, type: 'link', link }));

@@ -17,19 +17,30 @@ export interface InteractionDeps {
   log: Logger;
 }
 
-type Body = { team?: { id?: string } | null; user: { id: string; name?: string; username?: string }; trigger_id?: string; response_url?: string; channel?: { id?: string } };
+type Body = {
+  team?: { id?: string } | null;
+  user: { id: string; name?: string; username?: string };
+  trigger_id?: string;
+  response_url?: string;
+  channel?: { id?: string };
+  /** block_actions: where the clicked element is (a message: its channel and ts). */
+  container?: { type?: string; channel_id?: string; message_ts?: string; is_ephemeral?: boolean };
+};
 
 async function actorOf(kernel: Kernel, body: Body): Promise<Actor> {
   return kernel.actor('slack', body.team?.id ?? 'unknown', body.user.id, body.user.username ?? body.user.name);
 }
 
 function metaOf(kernel: Kernel, context: Record<string, unknown>, body: Body): RequestMeta {
+  const c = body.container;
   return {
     requestId: randomUUID(),
     requestKey: context.requestKey as string | undefined,
     channelId: body.channel?.id,
     receivedAt: kernel.clock.now(),
     ...(body.response_url ? { replyTo: { platform: 'slack', handle: body.response_url, issuedAt: kernel.clock.now().getTime() } } : {}),
+    // A button on a message Muster posted: its response_url can redraw that message (replace_original).
+    ...(body.response_url && c?.type === 'message' && !c.is_ephemeral && c.channel_id && c.message_ts ? { source: { channel: c.channel_id, ts: c.message_ts } } : {}),
   };
 }
 
