@@ -58,6 +58,8 @@ export interface MusterOptions {
   /** The address to listen on (default: every interface). The sandbox, which has no sign-in, keeps to 127.0.0.1. */
   host?: string;
   /** Routes to add to Muster's HTTP server before it listens (the sandbox's web app). */
+  /** The shortest time between two App Home publishes for one person (default 5 s: HOME_MIN_INTERVAL_MS; tests shorten it). */
+  homeMinIntervalMs?: number;
   mount?: (web: Application) => void;
 }
 
@@ -267,7 +269,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
         },
       })
     : undefined;
-  if (slackSetup) inbox.on('slack', slackEventHandler({ kernel, services, client: slackSetup.client, log: log.child({ component: 'events' }) }));
+  if (slackSetup) inbox.on('slack', slackEventHandler({ kernel, services, client: slackSetup.client, log: log.child({ component: 'events' }), homeMinIntervalMs: o.homeMinIntervalMs }));
 
   let discord: Muster['discord'];
   let discordGatewayStart: (() => Promise<DiscordGateway>) | undefined;

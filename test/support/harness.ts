@@ -64,6 +64,8 @@ export interface HarnessOptions {
   slack?: FakeSlack;
   /** Capabilities the Slack port does without (the services' degraded paths). */
   without?: readonly (keyof Capabilities)[];
+  /** App Home publish interval per person (ms; default 300 here, 5 s in production). */
+  homeMinIntervalMs?: number;
 }
 
 /** A Muster on a fresh database, talking to a fake Slack over HTTP, driven by signed requests. */
@@ -95,6 +97,8 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     // The limiter paces by real time while ManualClock stands still: off unless a test asks for it.
     slackPacing: o.slackPacing ?? false,
     slackWithout: o.without,
+    // App Home publishes at most once per person per interval; short here so tests that open it twice wait little.
+    homeMinIntervalMs: o.homeMinIntervalMs ?? 300,
   });
   let n = 0;
   let lastClick = '';

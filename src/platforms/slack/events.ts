@@ -21,7 +21,18 @@ interface Deps {
   services: Services;
   client: WebClient;
   log: Logger;
+  /** The shortest time between two App Home publishes for one person (default HOME_MIN_INTERVAL_MS). */
+  homeMinIntervalMs?: number;
 }
+
+/**
+ * App Home is published at most once per person in this many ms. views.publish is Tier 4 (100+ a minute per
+ * workspace: https://api.slack.com/methods/views.publish), shared by everyone: a person flicking between tabs, or
+ * many people opening the app at once during an incident, would otherwise spend it on identical views. An opening
+ * within the interval gets one publish at its end, drawn then, so the view is never left older than the last
+ * opening. Held per process: with N replicas a person's Home is published at most N times per interval.
+ */
+export const HOME_MIN_INTERVAL_MS = 5_000;
 
 interface SlackMessage {
   ts?: string;
@@ -42,6 +53,41 @@ type Envelope = { team_id?: string; event_id?: string; event?: Record<string, un
  */
 export function slackEventHandler(deps: Deps) {
   const { services, client } = deps;
+  const homeInterval = deps.homeMinIntervalMs ?? HOME_MIN_INTERVAL_MS;
+  /** Per workspace and person: when their Home was last published, and the publish waiting for the interval's end. */
+  const homes = new Map<string, { at: number; later?: NodeJS.Timeout }>();
+
+  async function publishHome(teamId: string, user: string): Promise<void> {
+    const actor = await deps.kernel.actor('slack', teamId, user);
+    const [incidents, waiting, kpis] = await Promise.all([services.incidents.openFor(actor), services.approvals.waitingFor(actor), services.admin.homeChangeKpis(actor)]);
+    const before = [...waitingSection(waiting), ...changeKpiBlocks(kpis, HOME_KPI_WINDOW)];
+    await client.views.publish({ user_id: user, view: slackHome(homeView(incidents, deps.kernel.clock.now(), before)) });
+  }
+
+  /** Publishes now, or once at the end of the person's interval if their Home was published within it. */
+  async function openHome(teamId: string, user: string): Promise<void> {
+    const key = `${teamId}:${user}`;
+    const now = Date.now();
+    const last = homes.get(key);
+    if (last && now - last.at < homeInterval) {
+      if (!last.later) {
+        last.later = setTimeout(
+          () => {
+            last.later = undefined;
+            last.at = Date.now();
+            publishHome(teamId, user).catch((err: unknown) => deps.log.warn({ err, user }, 'App Home publish at the end of its interval failed; the next opening publishes it'));
+          },
+          last.at + homeInterval - now,
+        );
+        last.later.unref();
+      }
+      return;
+    }
+    homes.set(key, { at: now });
+    // Forget people whose interval is long over, so the map stays as small as the people active in one interval.
+    if (homes.size > 1000) for (const [k, v] of homes) if (now - v.at >= homeInterval && !v.later) homes.delete(k);
+    await publishHome(teamId, user);
+  }
   // Slack failures reach the inbox classified (a 429 with its Retry-After is waited out, not counted).
   return async (row: InboxRow, body: Record<string, unknown>): Promise<void> => {
     try {
@@ -137,11 +183,7 @@ export function slackEventHandler(deps: Deps) {
         // The port's appHome capability (its absence is the only way out: Slack always has App Home).
         if (!deps.kernel.capabilities('slack').appHome) return;
         if (e.tab && e.tab !== 'home') return;
-        const user = String(e.user ?? '');
-        const actor = await deps.kernel.actor('slack', teamId, user);
-        const [incidents, waiting, kpis] = await Promise.all([services.incidents.openFor(actor), services.approvals.waitingFor(actor), services.admin.homeChangeKpis(actor)]);
-        const before = [...waitingSection(waiting), ...changeKpiBlocks(kpis, HOME_KPI_WINDOW)];
-        await client.views.publish({ user_id: user, view: slackHome(homeView(incidents, deps.kernel.clock.now(), before)) });
+        await openHome(teamId, String(e.user ?? ''));
         return;
       }
       default:
