@@ -140,6 +140,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       });
       return post(muster.url, req, { secret: SIGNING_SECRET });
     },
+    lastClickUrl: () => lastClick,
     async lastSaid() {
       const id = lastClick;
       // A replace_original post redraws the clicked card copy; what the clicker was told is the rest.
@@ -150,7 +151,6 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
           .at(-1),
       );
       return JSON.stringify(r.body);
-    lastClickUrl: () => lastClick,
     },
     async submit(callbackId, privateMetadata, values, userId) {
       return post(muster.url, viewSubmission({ callbackId, privateMetadata, values, userId, userName: slack.user(userId)?.name, teamId: TEAM_ID }), { secret: SIGNING_SECRET });
