@@ -2,7 +2,8 @@
  * `npm run bench`, section "approval clicks": ack latency of the Approve button on approval cards,
  * where every click is a real, successful vote.
  *
- *  - its own FakeSlack (no latency) and its own Muster process (fresh SQLite, MUSTER_ADMINS = a bench
+ *  - its own FakeSlack (no latency) and its own Muster process (a fresh SQLite file, or with `db: 'postgresql'` a
+ *    fresh PostgreSQL database made and dropped by bench/db.ts; MUSTER_ADMINS = a bench
  *    admin who grants release_manager, cto and security_lead to three bench users with signed
  *    `/muster grant <role> <@user>` commands);
  *  - before each measured phase, a requester creates the production deploys that phase needs with
@@ -28,18 +29,18 @@
  *    cards are current). Muster stops stepping once both have failed (higher rates would only build
  *    a longer backlog), then bisects once below each first failing rate; the bare Bolt app steps
  *    from Muster's highest held ack rate up;
- *  - after Muster stopped, its database is opened read-only (better-sqlite3) to check that each
+ *  - after Muster stopped, its database is read (better-sqlite3 read-only, or pg) to check that each
  *    click left one vote and every third one an approved request.
  */
 import http from 'node:http';
 import os from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { ACTIONS } from '../blocks/actionIds.ts';
 import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID, type FakeCall, type FakeResponse } from '../test/support/fakeSlack.ts';
 import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand } from '../test/support/slackRequests.ts';
 import { percentile, runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
+import { createBenchDatabase, openDbReader, type BenchDatabase, type BenchDb } from './db.ts';
 import {
   BENCH_AUDIT_KEY,
   describeExit,
@@ -59,6 +60,8 @@ import {
 } from './proc.ts';
 
 export interface ClickBenchOptions {
+  /** the database Muster runs on: a fresh SQLite file (default) or a fresh PostgreSQL database */
+  db?: BenchDb;
   root: string;
   tmp: string;
   /** environment for the children, Slack / database variables already removed */
@@ -232,6 +235,8 @@ export interface ClickBenchResult {
   };
   bare: { warmup?: PhaseRecord; main?: PhaseRecord; steps: PhaseRecord[]; readyMs: number; stop?: StopResult };
   grants: number;
+  /** which database Muster ran on */
+  database: BenchDb;
   db?: DbCheck;
   failures: string[];
 }
@@ -250,7 +255,8 @@ export async function cpuBusy(ms: number): Promise<number> {
   return b.all > a.all ? (1 - (b.idle - a.idle) / (b.all - a.all)) * 100 : 0;
 }
 
-function findApprove(blocks: unknown): string | undefined {
+/** The request id an Approve button carries, found anywhere in a message's blocks. */
+export function findApprove(blocks: unknown): string | undefined {
   if (Array.isArray(blocks)) {
     for (const b of blocks) {
       const v = findApprove(b);
@@ -289,13 +295,24 @@ const DECIDED_RE = /APR-\d+ approved — all \d+ approvals are in/;
 
 export async function runApprovalClickBench(o: ClickBenchOptions): Promise<ClickBenchResult> {
   const failures: string[] = [];
-  const result: ClickBenchResult = { muster: { steps: [], readyMs: Number.NaN, logLines: 0, lastOutput: '' }, bare: { steps: [], readyMs: Number.NaN }, grants: 0, failures };
+  const result: ClickBenchResult = {
+    muster: { steps: [], readyMs: Number.NaN, logLines: 0, lastOutput: '' },
+    bare: { steps: [], readyMs: Number.NaN },
+    grants: 0,
+    database: o.db ?? 'sqlite',
+    failures,
+  };
   const fake = await FakeSlack.start();
   let muster: Child | undefined;
   let bare: Child | undefined;
   const dir = join(o.tmp, 'clicks');
   mkdirSync(dir, { recursive: true });
-  const dbFile = join(dir, 'clicks.db');
+  const dbKind = o.db ?? 'sqlite';
+  /** how failures name this section: the PostgreSQL run's are told apart */
+  const sec = dbKind === 'postgresql' ? 'approval clicks on PostgreSQL' : 'approval clicks';
+  /** log files of a PostgreSQL run get their own names, so a run on both databases keeps both */
+  const suffix = dbKind === 'postgresql' ? '-pg' : '';
+  let database: BenchDatabase | undefined;
   const phaseClicks: Array<{ label: string; version: string; clicks: number }> = [];
 
   // When each response_url post reached the fake (performance.now()), and what it said.
@@ -330,6 +347,12 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
     for (const a of APPROVERS) fake.addUser({ id: a.id, name: a.name });
 
     // --- children ---
+    try {
+      database = await createBenchDatabase(dbKind, dir, 'clicks');
+    } catch (e) {
+      failures.push(`${sec}: could not create its ${dbKind} database: ${(e as Error).message}`);
+      return result;
+    }
     const port = await freePort();
     // Production deploys outside the deployment windows would be held: the bench runs at any hour.
     const policyFile = join(dir, 'policy.yml');
@@ -343,37 +366,37 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
         SLACK_BOT_TOKEN: o.botToken,
         SLACK_SIGNING_SECRET: o.secret,
         SLACK_API_URL: fake.url,
-        DATABASE_URL: `file:${dbFile}`,
+        DATABASE_URL: database.url,
         MUSTER_ADMINS: ADMIN,
         MUSTER_AUDIT_KEY: BENCH_AUDIT_KEY,
         MUSTER_CONFIG: policyFile,
       },
-      logFile: join(o.logDir, 'clicks-muster.log'),
+      logFile: join(o.logDir, `clicks-muster${suffix}.log`),
     });
     o.onChild('muster', muster);
     try {
       await waitForHttp200(muster, `http://127.0.0.1:${port}/readyz`, o.startTimeoutMs);
     } catch (e) {
-      failures.push(`approval clicks: Muster failed to start: ${(e as Error).message}`);
+      failures.push(`${sec}: Muster failed to start: ${(e as Error).message}`);
       result.muster.lastOutput = dumpOutput(muster);
       return result;
     }
     result.muster.readyMs = performance.now() - t0;
     const url = `http://127.0.0.1:${port}`;
-    console.log(`  muster    pid ${muster.pid} on :${port}, /readyz 200 after ${result.muster.readyMs.toFixed(0)} ms (fresh SQLite, MUSTER_ADMINS=${ADMIN})`);
+    console.log(`  muster    pid ${muster.pid} on :${port}, /readyz 200 after ${result.muster.readyMs.toFixed(0)} ms (${database.describe}, MUSTER_ADMINS=${ADMIN})`);
 
     const barePort = await freePort();
     t0 = performance.now();
     bare = startChild('bare-bolt (clicks)', ['--import', 'tsx', 'bench/bare-bolt.ts'], {
       cwd: o.root,
       env: { ...o.baseEnv, PORT: String(barePort), SLACK_SIGNING_SECRET: o.secret },
-      logFile: join(o.logDir, 'clicks-bare-bolt.log'),
+      logFile: join(o.logDir, `clicks-bare-bolt${suffix}.log`),
     });
     o.onChild('bare', bare);
     try {
       await waitForLine(bare, /^READY (\d+)/, o.startTimeoutMs);
     } catch (e) {
-      failures.push(`approval clicks: bare Bolt failed to start: ${(e as Error).message}`);
+      failures.push(`${sec}: bare Bolt failed to start: ${(e as Error).message}`);
       return result;
     }
     result.bare.readyMs = performance.now() - t0;
@@ -395,7 +418,7 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
     for (const a of APPROVERS) {
       const r = await command('/muster', `grant ${a.role} <@${a.id}>`, ADMIN, 'bench-admin');
       if (r.status !== 200 || !r.text.includes('Granted')) {
-        failures.push(`approval clicks: /muster grant ${a.role} <@${a.id}> answered HTTP ${r.status}: ${r.text.slice(0, 160)}`);
+        failures.push(`${sec}: /muster grant ${a.role} <@${a.id}> answered HTTP ${r.status}: ${r.text.slice(0, 160)}`);
         return result;
       }
       result.grants += 1;
@@ -749,14 +772,14 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
       process.stdout.write(`  bare bolt steps: ${result.bare.steps.map((r) => `${r.rate}/s p99 ${r.summary.p99.toFixed(1)} ms${passes(r) ? '' : ' ✗'}`).join(', ')}\n`);
     } catch (e) {
       process.stdout.write('\n');
-      failures.push(`approval clicks: ${(e as Error).message}`);
+      failures.push(`${sec}: ${(e as Error).message}`);
     }
 
     result.muster.memoryAfter = memoryOf(muster.pid);
     result.muster.stop = await stopChild(muster, o.shutdownLimitMs);
-    if (!result.muster.stop.graceful || result.muster.stop.code !== 0) failures.push(`approval clicks: Muster did not exit 0 within ${o.shutdownLimitMs / 1000} s of SIGTERM`);
+    if (!result.muster.stop.graceful || result.muster.stop.code !== 0) failures.push(`${sec}: Muster did not exit 0 within ${o.shutdownLimitMs / 1000} s of SIGTERM`);
     result.bare.stop = await stopChild(bare, o.shutdownLimitMs);
-    if (result.bare.stop.alreadyExited) failures.push(`approval clicks: bare Bolt had exited before SIGTERM`);
+    if (result.bare.stop.alreadyExited) failures.push(`${sec}: bare Bolt had exited before SIGTERM`);
     const logged = logSince(muster, logStart);
     result.muster.logLines = logged.warnPlus.length;
     result.muster.infoLines = logged.lines;
@@ -764,17 +787,19 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
     else if (logged.warnPlus.length > 0) result.muster.lastOutput = indentTail(logged.warnPlus.join('\n'), 3_000);
 
     // --- the database, read-only, Muster stopped ---
-    result.db = checkDatabase(dbFile, phaseClicks);
+    result.db = await checkDatabase(database.url, phaseClicks);
     return result;
   } finally {
     for (const c of [muster, bare]) if (c && !c.exitInfo) await stopChild(c, 3_000);
     o.onChild('muster', undefined);
     o.onChild('bare', undefined);
     await fake.close();
+    await database?.drop().catch((e: unknown) => console.log(`  (could not drop the bench database: ${(e as Error).message})`));
   }
 }
 
-function checkDatabase(file: string, phases: Array<{ label: string; version: string; clicks: number }>): DbCheck {
+/** Reads the votes and requests back from the database Muster used (`url`: its DATABASE_URL), after it stopped. */
+async function checkDatabase(url: string, phases: Array<{ label: string; version: string; clicks: number }>): Promise<DbCheck> {
   const expectedVotes = phases.reduce((n, p) => n + p.clicks, 0);
   const expectedApproved = phases.reduce((n, p) => n + Math.floor(p.clicks / VOTES_PER_REQUEST), 0);
   const expectedPending = phases.reduce((n, p) => n + (p.clicks % VOTES_PER_REQUEST ? 1 : 0), 0);
@@ -793,38 +818,36 @@ function checkDatabase(file: string, phases: Array<{ label: string; version: str
     outbox: {},
     byPhase: [],
   };
-  let db: Database.Database | undefined;
+  let db: Awaited<ReturnType<typeof openDbReader>> | undefined;
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true });
-    const one = (sql: string, ...args: unknown[]) =>
-      Number(
-        (db!
-          .prepare(sql)
-          .pluck()
-          .get(...args) as number | bigint | undefined) ?? 0,
-      );
-    const c: DbCheck = {
-      ...empty,
-      votes: one(`SELECT count(*) FROM approval_votes v JOIN approval_requests r ON r.id = v.request_id WHERE r.environment = 'production' AND v.decision = 'approve'`),
-      approved: one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND status = 'approved'`),
-      pending: one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND status = 'pending'`),
-      otherStatus: one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND status NOT IN ('approved', 'pending')`),
-      auditApprove: one(`SELECT count(*) FROM audit_entries WHERE action = 'approval.approve' AND outcome <> 'denied'`),
-      auditApproved: one(`SELECT count(*) FROM audit_entries WHERE action = 'approval.approved' AND outcome <> 'denied'`),
-      auditDenied: one(`SELECT count(*) FROM audit_entries WHERE action LIKE 'approval.%' AND outcome = 'denied'`),
-      outbox: Object.fromEntries(
-        (db.prepare('SELECT status, count(*) AS n FROM outbox GROUP BY status ORDER BY status').all() as Array<{ status: string; n: number }>).map((r) => [r.status, Number(r.n)]),
-      ),
-      byPhase: phases.map((p) => ({
+    db = await openDbReader(url);
+    const one = db.one;
+    const byPhase: DbCheck['byPhase'] = [];
+    for (const p of phases) {
+      byPhase.push({
         label: p.label,
         clicks: p.clicks,
-        votes: one(
+        votes: await one(
           `SELECT count(*) FROM approval_votes v JOIN approval_requests r ON r.id = v.request_id WHERE r.environment = 'production' AND r.version LIKE ? AND v.decision = 'approve'`,
           `${p.version}%`,
         ),
-        approved: one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND version LIKE ? AND status = 'approved'`, `${p.version}%`),
-        pending: one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND version LIKE ? AND status = 'pending'`, `${p.version}%`),
-      })),
+        approved: await one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND version LIKE ? AND status = 'approved'`, `${p.version}%`),
+        pending: await one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND version LIKE ? AND status = 'pending'`, `${p.version}%`),
+      });
+    }
+    const c: DbCheck = {
+      ...empty,
+      votes: await one(`SELECT count(*) FROM approval_votes v JOIN approval_requests r ON r.id = v.request_id WHERE r.environment = 'production' AND v.decision = 'approve'`),
+      approved: await one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND status = 'approved'`),
+      pending: await one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND status = 'pending'`),
+      otherStatus: await one(`SELECT count(*) FROM approval_requests WHERE environment = 'production' AND status NOT IN ('approved', 'pending')`),
+      auditApprove: await one(`SELECT count(*) FROM audit_entries WHERE action = 'approval.approve' AND outcome <> 'denied'`),
+      auditApproved: await one(`SELECT count(*) FROM audit_entries WHERE action = 'approval.approved' AND outcome <> 'denied'`),
+      auditDenied: await one(`SELECT count(*) FROM audit_entries WHERE action LIKE 'approval.%' AND outcome = 'denied'`),
+      outbox: Object.fromEntries(
+        (await db.all<{ status: string; n: number | string }>('SELECT status, count(*) AS n FROM outbox GROUP BY status ORDER BY status')).map((r) => [r.status, Number(r.n)]),
+      ),
+      byPhase,
     };
     c.ok =
       c.votes === expectedVotes &&
@@ -840,7 +863,7 @@ function checkDatabase(file: string, phases: Array<{ label: string; version: str
   } catch (e) {
     return { ...empty, error: (e as Error).message };
   } finally {
-    db?.close();
+    await db?.close();
   }
 }
 
@@ -895,6 +918,7 @@ export function summarizeApprovalClicks(
   cpuBusyPct: number,
 ): { text: string; json: Record<string, unknown>; failures: string[] } {
   const failures: string[] = [];
+  const sec = r.database === 'postgresql' ? 'approval clicks on PostgreSQL' : 'approval clicks';
   const m = r.muster.main;
   const b = r.bare.main;
   const lines: string[] = [];
@@ -1019,11 +1043,11 @@ export function summarizeApprovalClicks(
 
   const d = r.db;
   lines.push('');
-  if (!d) lines.push('database: not checked');
+  if (!d) lines.push(`database (${r.database}): not checked`);
   else if (d.error) lines.push(`database: could not be read: ${d.error}`);
   else {
     lines.push(
-      `database (read-only, after Muster stopped): ${d.votes}/${d.expectedVotes} approve votes, ${d.approved}/${d.expectedApproved} requests approved (${d.pending} pending, expected ${d.expectedPending}; ${d.otherStatus} otherwise), ` +
+      `database (${r.database}, read after Muster stopped): ${d.votes}/${d.expectedVotes} approve votes, ${d.approved}/${d.expectedApproved} requests approved (${d.pending} pending, expected ${d.expectedPending}; ${d.otherStatus} otherwise), ` +
         `audit ${d.auditApprove} approval.approve + ${d.auditApproved} approval.approved, ${d.auditDenied} denied; outbox ${
           Object.entries(d.outbox)
             .map(([k, v]) => `${v} ${k}`)
@@ -1039,17 +1063,17 @@ export function summarizeApprovalClicks(
 
   // --- verdict for the run ---
   if (m) {
-    if (m.summary.errorRate > 0.01) failures.push(`approval clicks: ${m.summary.errors}/${m.summary.sent} Muster clicks failed (> 1 %)`);
+    if (m.summary.errorRate > 0.01) failures.push(`${sec}: ${m.summary.errors}/${m.summary.sent} Muster clicks failed (> 1 %)`);
     if (m.outcomes && m.outcomes.refused + m.outcomes.other > 0)
-      failures.push(`approval clicks: ${m.outcomes.refused + m.outcomes.other} of the measured clicks were not votes: ${m.outcomes.samples.join(' | ')}`);
-    if (m.outcomes && m.outcomes.missing > 0) failures.push(`approval clicks: ${m.outcomes.missing} measured clicks never posted their outcome`);
-  } else failures.push('approval clicks: the measured Muster phase did not run');
-  if (b && b.summary.errorRate > 0.01) failures.push(`approval clicks: ${b.summary.errors}/${b.summary.sent} bare Bolt clicks failed (> 1 %)`);
+      failures.push(`${sec}: ${m.outcomes.refused + m.outcomes.other} of the measured clicks were not votes: ${m.outcomes.samples.join(' | ')}`);
+    if (m.outcomes && m.outcomes.missing > 0) failures.push(`${sec}: ${m.outcomes.missing} measured clicks never posted their outcome`);
+  } else failures.push(`${sec}: the measured Muster phase did not run`);
+  if (b && b.summary.errorRate > 0.01) failures.push(`${sec}: ${b.summary.errors}/${b.summary.sent} bare Bolt clicks failed (> 1 %)`);
   // Once the outbox is quiet every copy must show its request's final state, however late: a copy left on an older
   // state is a lost or out-of-order redraw (phases with failed clicks excepted: their final state is not known).
   for (const p of [r.muster.warmup, r.muster.idle, m, ...r.muster.steps]) {
     if (p?.cards?.wrong && p.summary.errors === 0)
-      failures.push(`approval clicks (${p.label}): ${p.cards.wrong} of ${p.cards.copies} card copies never showed their final state: ${p.cards.samples.join(' | ')}`);
+      failures.push(`${sec} (${p.label}): ${p.cards.wrong} of ${p.cards.copies} card copies never showed their final state: ${p.cards.samples.join(' | ')}`);
   }
   if (d && !d.ok) {
     // an overloaded step may lose clicks to client time-outs; anything else is a bug
@@ -1057,7 +1081,7 @@ export function summarizeApprovalClicks(
     const bad = d.byPhase.filter((p) => !overloaded.has(p.label) && (p.votes !== p.clicks || p.approved !== Math.floor(p.clicks / VOTES_PER_REQUEST)));
     if (d.error || bad.length || d.auditDenied > 0 || d.otherStatus > 0 || (d.outbox.dead ?? 0) > 0 || overloaded.size === 0) {
       failures.push(
-        `approval clicks: the database does not hold one vote per click${d.error ? ` (${d.error})` : bad.length ? ` (${bad.map((p) => `${p.label}: ${p.votes}/${p.clicks} votes, ${p.approved} approved`).join('; ')})` : ` (denied ${d.auditDenied}, other status ${d.otherStatus}, dead effects ${d.outbox.dead ?? 0})`}`,
+        `${sec}: the database does not hold one vote per click${d.error ? ` (${d.error})` : bad.length ? ` (${bad.map((p) => `${p.label}: ${p.votes}/${p.clicks} votes, ${p.approved} approved`).join('; ')})` : ` (denied ${d.auditDenied}, other status ${d.otherStatus}, dead effects ${d.outbox.dead ?? 0})`}`,
       );
     }
   }
@@ -1136,6 +1160,7 @@ export function summarizeApprovalClicks(
       refineSteps: o.refineSteps,
       slackAckDeadlineMs: SLACK_ACK_DEADLINE_MS,
       fakeSlackLatencyMs: 0,
+      database: r.database,
       openLoop: true,
     },
     cpuBusyBeforePct: r3(cpuBusyPct),

@@ -4,8 +4,9 @@
  *
  *  - its own FakeSlack (every Web API call and every response_url post answers after LATENCY ms),
  *    with #incidents so that P1 declarations are announced (policy `incidents.broadcastChannel`);
- *  - its own Muster process (`node --import tsx src/main.ts`, fresh SQLite, MUSTER_CONFIG = a temp YAML; LOG_LEVEL
- *    and MUSTER_SLACK_PACING from the bench's baseEnv, its output to <logDir>/warroom-muster.log);
+ *  - its own Muster process (`node --import tsx src/main.ts`, a fresh SQLite file or, with `db: 'postgresql'`, a fresh
+ *    PostgreSQL database made and dropped by bench/db.ts; MUSTER_CONFIG = a temp YAML; LOG_LEVEL and
+ *    MUSTER_SLACK_PACING from the bench's baseEnv, its output to <logDir>/warroom-muster.log, -pg.log on PostgreSQL);
  *  - one warm-up declaration (not counted), then N declarations one at a time. Each is timed from
  *    sending the signed command until the fake holds: the channel with the reporter in it, its topic,
  *    the card posted and pinned, the bookmark, the announcement in #incidents and the response_url
@@ -24,9 +25,12 @@ import { WebClient } from '@slack/web-api';
 import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_DOMAIN, TEAM_ID, type FakeCall, type FakeChannel, type FakeResponse } from '../test/support/fakeSlack.ts';
 import { post, slashCommand } from '../test/support/slackRequests.ts';
 import { percentile } from './load.ts';
+import { createBenchDatabase, type BenchDatabase, type BenchDb } from './db.ts';
 import { BENCH_AUDIT_KEY, describeExit, dumpOutput, freePort, indentTail, logMark, logSince, startChild, stopChild, waitForHttp200, type Child, type StopResult } from './proc.ts';
 
 export interface WarRoomOptions {
+  /** the database Muster runs on: a fresh SQLite file (default) or a fresh PostgreSQL database */
+  db?: BenchDb;
   root: string;
   /** scratch directory (policy file, SQLite database) */
   tmp: string;
@@ -72,6 +76,8 @@ export interface WarRoomRun {
 }
 
 export interface WarRoomResult {
+  /** which database Muster ran on */
+  database: BenchDb;
   runs: WarRoomRun[];
   warmup?: WarRoomRun;
   floorMs: number[];
@@ -284,7 +290,10 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
   const failures: string[] = [];
   const fake = await FakeSlack.start();
   let muster: Child | undefined;
-  const result: WarRoomResult = { runs: [], floorMs: [], readyMs: Number.NaN, failures, musterLogLines: 0, lastOutput: '' };
+  const dbKind = o.db ?? 'sqlite';
+  const sec = dbKind === 'postgresql' ? 'war room on PostgreSQL' : 'war room';
+  let database: BenchDatabase | undefined;
+  const result: WarRoomResult = { database: dbKind, runs: [], floorMs: [], readyMs: Number.NaN, failures, musterLogLines: 0, lastOutput: '' };
   try {
     for (const u of SEED_USERS) fake.addUser(u);
     fake.addChannel({ name: 'incidents' });
@@ -298,6 +307,12 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
     writeFileSync(policyFile, 'incidents:\n  broadcastChannel: "#incidents"\n');
     const dbDir = join(o.tmp, 'warroom');
     mkdirSync(dbDir, { recursive: true });
+    try {
+      database = await createBenchDatabase(dbKind, dbDir, 'warroom');
+    } catch (e) {
+      failures.push(`${sec}: could not create its ${dbKind} database: ${(e as Error).message}`);
+      return result;
+    }
     const port = await freePort();
     const t0 = performance.now();
     muster = startChild('muster (war room)', ['--import', 'tsx', 'src/main.ts'], {
@@ -308,23 +323,23 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
         SLACK_BOT_TOKEN: o.botToken,
         SLACK_SIGNING_SECRET: o.secret,
         SLACK_API_URL: fake.url,
-        DATABASE_URL: `file:${join(dbDir, 'warroom.db')}`,
+        DATABASE_URL: database.url,
         MUSTER_CONFIG: policyFile,
         MUSTER_AUDIT_KEY: BENCH_AUDIT_KEY,
       },
-      logFile: join(o.logDir, 'warroom-muster.log'),
+      logFile: join(o.logDir, `warroom-muster${dbKind === 'postgresql' ? '-pg' : ''}.log`),
     });
     o.onChild(muster);
     try {
       await waitForHttp200(muster, `http://127.0.0.1:${port}/readyz`, o.startTimeoutMs);
     } catch (e) {
-      failures.push(`war room: Muster failed to start: ${(e as Error).message}`);
+      failures.push(`${sec}: Muster failed to start: ${(e as Error).message}`);
       result.lastOutput = dumpOutput(muster);
       return result;
     }
     result.readyMs = performance.now() - t0;
     const url = `http://127.0.0.1:${port}`;
-    process.stdout.write(`  muster pid ${muster.pid} on :${port}, /readyz 200 after ${result.readyMs.toFixed(0)} ms (fresh SQLite, policy with broadcastChannel "#incidents")\n`);
+    process.stdout.write(`  muster pid ${muster.pid} on :${port}, /readyz 200 after ${result.readyMs.toFixed(0)} ms (${database.describe}, policy with broadcastChannel "#incidents")\n`);
     const mark = logMark(muster);
 
     process.stdout.write('  warm-up declaration … ');
@@ -336,20 +351,20 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
       const run = await declareOne(fake, o, url, String(i), stamps, muster);
       result.runs.push(run);
       if (muster.exitInfo) {
-        failures.push(`war room: ${describeExit(muster)} during declaration ${i}`);
+        failures.push(`${sec}: ${describeExit(muster)} during declaration ${i}`);
         break;
       }
-      if (run.ackStatus !== 200 || !/Declared \*INC-\d+\* \(P1\)/.test(run.ackText)) failures.push(`war room ${i}: unexpected ack (HTTP ${run.ackStatus}): ${run.ackText.slice(0, 160)}`);
+      if (run.ackStatus !== 200 || !/Declared \*INC-\d+\* \(P1\)/.test(run.ackText)) failures.push(`${sec} ${i}: unexpected ack (HTTP ${run.ackStatus}): ${run.ackText.slice(0, 160)}`);
       if (run.setupMs === undefined) {
         process.stdout.write('✗\n');
-        failures.push(`war room ${i}: not set up within ${o.timeoutMs / 1000} s (missing: ${run.missing.join(', ')})`);
+        failures.push(`${sec} ${i}: not set up within ${o.timeoutMs / 1000} s (missing: ${run.missing.join(', ')})`);
         break; // the next ones would measure a backlog
       }
       process.stdout.write('.');
     }
     process.stdout.write(' done\n');
     result.stop = await stopChild(muster, o.shutdownLimitMs);
-    if (!result.stop.graceful || result.stop.code !== 0) failures.push(`war room: Muster did not exit 0 within ${o.shutdownLimitMs / 1000} s of SIGTERM`);
+    if (!result.stop.graceful || result.stop.code !== 0) failures.push(`${sec}: Muster did not exit 0 within ${o.shutdownLimitMs / 1000} s of SIGTERM`);
     const logged = logSince(muster, mark);
     result.musterLogLines = logged.warnPlus.length;
     if (failures.length) result.lastOutput = dumpOutput(muster, 3_000);
@@ -365,6 +380,7 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
     if (muster && !muster.exitInfo) await stopChild(muster, 3_000);
     o.onChild(undefined);
     await fake.close();
+    await database?.drop().catch((e: unknown) => console.log(`  (could not drop the bench database: ${(e as Error).message})`));
   }
 }
 
@@ -463,6 +479,7 @@ export function summarizeWarRoom(r: WarRoomResult, o: Pick<WarRoomOptions, 'coun
       roundGapMs: o.roundGapMs,
       severity: 'P1',
       broadcastChannel: '#incidents',
+      database: r.database,
     },
     cpuBusyBeforePct: r1(cpuBusyPct),
     musterReadyMs: r1(r.readyMs),
