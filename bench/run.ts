@@ -24,6 +24,11 @@
  * a step-up for the highest rate at which the acks hold and at which every card copy is current; the votes
  * and approvals checked in the database afterwards.
  *
+ * BENCH_DB (default "sqlite,postgresql") picks the databases the war-room and approval-click sections run on, each
+ * run on a fresh database: a SQLite file, or a PostgreSQL database made with CREATE DATABASE on MUSTER_TEST_PG_URL
+ * (default postgresql://postgres@127.0.0.1:5432/postgres) and dropped afterwards (bench/db.ts). When PostgreSQL is not
+ * reachable its runs are skipped with a line saying so.
+ *
  * BENCH_ONLY runs some sections alone: a comma list of section names or parts of them (whoami, war room,
  * approval clicks, change votes), e.g. BENCH_ONLY=change or BENCH_ONLY=approval,change; unset: every
  * section, in that order.
@@ -66,6 +71,7 @@ import { runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
 import { runWarRoomBench, summarizeWarRoom } from './warroom.ts';
 import { runApprovalClickBench, summarizeApprovalClicks } from './approval-clicks.ts';
 import { runChangeVoteBench, summarizeChangeVotes } from './change-clicks.ts';
+import { dbsFromEnv, postgresProblem, type BenchDb } from './db.ts';
 import {
   describeExit,
   dumpOutput,
@@ -168,6 +174,15 @@ function sectionsFromEnv(name: string): Set<Section> {
   return picked;
 }
 const ONLY = sectionsFromEnv('BENCH_ONLY');
+/** the databases the war-room and approval-click sections run on (BENCH_DB) */
+const DBS: BenchDb[] = (() => {
+  try {
+    return dbsFromEnv(process.env.BENCH_DB);
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}`);
+    process.exit(2);
+  }
+})();
 const runs = (section: Section) => ONLY.has(section);
 /** where the children's logs go (overwritten by each run) */
 const LOG_DIR = join(root, 'bench', 'results', 'logs');
@@ -198,7 +213,11 @@ const SHUTDOWN_LIMIT_MS = 10_000;
 const MAX_ERROR_RATE = 0.01;
 /** ~2 minutes for the default run; longer runs get their measuring time on top (the sections that run). */
 const RUN_TIMEOUT_MS =
-  Math.max(120_000, (60 + 2 * (SECONDS + WARMUP)) * 1000) + 45_000 + WARROOMS * 2_000 + (runs('approval clicks') ? CLICK_BUDGET_MS : 0) + (runs('change votes') ? CHANGE_BUDGET_MS : 0);
+  Math.max(120_000, (60 + 2 * (SECONDS + WARMUP)) * 1000) +
+  45_000 +
+  WARROOMS * 2_000 * DBS.length +
+  (runs('approval clicks') ? CLICK_BUDGET_MS * DBS.length : 0) +
+  (runs('change votes') ? CHANGE_BUDGET_MS : 0);
 
 const SECRET = `bench-${randomBytes(12).toString('hex')}`;
 const BOT_TOKEN = 'xoxb-bench';
@@ -394,8 +413,8 @@ async function main(): Promise<number> {
   let m: TargetResult | undefined;
   let b: TargetResult | undefined;
   let musterLog: { lines: number; warnPlus: string[] } | undefined;
-  let warSummary: ReturnType<typeof summarizeWarRoom> | undefined;
-  let clickSummary: ReturnType<typeof summarizeApprovalClicks> | undefined;
+  const warSummaries: Partial<Record<BenchDb, ReturnType<typeof summarizeWarRoom>>> = {};
+  const clickSummaries: Partial<Record<BenchDb, ReturnType<typeof summarizeApprovalClicks>>> = {};
   let changeSummary: ReturnType<typeof summarizeChangeVotes> | undefined;
   try {
     if (runs('whoami')) {
@@ -508,9 +527,15 @@ async function main(): Promise<number> {
       );
     }
 
+    // PostgreSQL runs of the war-room and click sections need a server: skipped, saying so, when there is none.
+    const pgProblem = DBS.includes('postgresql') && (runs('war room') || runs('approval clicks')) ? await postgresProblem() : undefined;
+    if (pgProblem) console.log(`\nPostgreSQL runs of the war-room and approval-click sections skipped: ${pgProblem}`);
+    const sectionDbs = DBS.filter((d) => d !== 'postgresql' || !pgProblem);
+    const onDb = (d: BenchDb) => (d === 'postgresql' ? ' (PostgreSQL)' : DBS.length > 1 ? ' (SQLite)' : '');
+
     // --- war room set-up ---
-    if (runs('war room')) {
-      console.log('\n== war room set-up ==');
+    for (const db of runs('war room') ? sectionDbs : []) {
+      console.log(`\n== war room set-up${onDb(db)} ==`);
       const warBusy = await cpuBusy(500);
       console.log(
         `"/incident declare P1 Bench incident <i>" ×${WARROOMS}, one at a time; every Slack call (Web API and response_url) answers after ${WARROOM_LATENCY_MS} ms` +
@@ -526,6 +551,7 @@ async function main(): Promise<number> {
       const warOpts = { count: WARROOMS, latencyMs: WARROOM_LATENCY_MS, methodLatencyMs: WARROOM_SLOW, timeoutMs: WARROOM_TIMEOUT_MS, pollMs: WARROOM_POLL_MS, roundGapMs: WARROOM_ROUND_GAP_MS };
       const war = await runWarRoomBench({
         ...warOpts,
+        db,
         root,
         tmp,
         baseEnv,
@@ -538,7 +564,8 @@ async function main(): Promise<number> {
           warMuster = c;
         },
       });
-      warSummary = summarizeWarRoom(war, warOpts, warBusy * 100);
+      const warSummary = summarizeWarRoom(war, warOpts, warBusy * 100);
+      warSummaries[db] = warSummary;
       console.log('');
       console.log(warSummary.text);
       failures.push(...war.failures);
@@ -546,8 +573,8 @@ async function main(): Promise<number> {
     }
 
     // --- approval clicks ---
-    if (runs('approval clicks')) {
-      console.log('\n== approval clicks ==');
+    for (const db of runs('approval clicks') ? sectionDbs : []) {
+      console.log(`\n== approval clicks${onDb(db)} ==`);
       const clickBusy = await cpuBusy(500);
       console.log(
         `signed Approve clicks (block_actions, a fresh trigger_id each) on production-deploy cards that need release_manager + cto + security_lead: ` +
@@ -566,6 +593,7 @@ async function main(): Promise<number> {
       };
       const clicks = await runApprovalClickBench({
         ...clickOpts,
+        db,
         root,
         tmp,
         baseEnv,
@@ -582,7 +610,8 @@ async function main(): Promise<number> {
           else clickBare = c;
         },
       });
-      clickSummary = summarizeApprovalClicks(clicks, clickOpts, { rate: RATE, muster: m?.summary, bare: b?.summary }, clickBusy * 100);
+      const clickSummary = summarizeApprovalClicks(clicks, clickOpts, { rate: RATE, muster: m?.summary, bare: b?.summary }, clickBusy * 100);
+      clickSummaries[db] = clickSummary;
       console.log('');
       console.log(clickSummary.text);
       failures.push(...clicks.failures, ...clickSummary.failures);
@@ -694,8 +723,10 @@ async function main(): Promise<number> {
       ratios: m && b ? { p50: r3(m.summary.p50 / b.summary.p50), p99: r3(m.summary.p99 / b.summary.p99) } : null,
       musterShutdownMs: m?.stop ? r3(m.stop.ms) : null,
       musterLog: musterLog ? { lines: musterLog.lines, warnPlus: musterLog.warnPlus.length } : null,
-      warRoom: warSummary?.json ?? null,
-      approvalClicks: clickSummary?.json ?? null,
+      warRoom: warSummaries.sqlite?.json ?? null,
+      approvalClicks: clickSummaries.sqlite?.json ?? null,
+      ...(warSummaries.postgresql ? { warRoomPostgresql: warSummaries.postgresql.json } : {}),
+      ...(clickSummaries.postgresql ? { approvalClicksPostgresql: clickSummaries.postgresql.json } : {}),
       changeVotes: changeSummary?.json ?? null,
       pass: failures.length === 0,
       failures,
