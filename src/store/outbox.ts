@@ -98,20 +98,14 @@ export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, e
     if (id === undefined) throw new Error(`effect "${op}" waits for unknown effect "${name}"`);
     return id;
   };
+  const joinable = await waitingRedraws(tx, effects, now);
   for (const e of effects) {
     const dependsOnId = e.after !== undefined ? idOf(e.after, e.op) : undefined;
-    if (e.coalesce) {
-      const waiting = await tx.outboxEffect.findFirst({ where: { coalesceKey: e.coalesce, status: 'pending' }, orderBy: { id: 'asc' }, select: { id: true } });
-      // Joined only if still waiting once this transaction holds its row: a redraw claimed since the read renders
-      // before this transaction commits, so it would show the old state (a closed incident's card with live buttons,
-      // the fault suite on PostgreSQL). The update takes the row lock, which keeps claims
-      // (SKIP LOCKED) off it until commit; if a claim got there first, a new redraw is queued behind it instead.
-      const held = waiting ? await tx.outboxEffect.updateMany({ where: { id: waiting.id, status: 'pending' }, data: { updatedAt: now } }) : undefined;
-      if (waiting && held?.count === 1) {
-        if (e.ref) ids.set(e.ref, waiting.id);
-        out.push(waiting.id);
-        continue;
-      }
+    const waiting = e.coalesce ? joinable.get(e.coalesce) : undefined;
+    if (waiting !== undefined) {
+      if (e.ref) ids.set(e.ref, waiting);
+      out.push(waiting);
+      continue;
     }
     const payload: StoredPayload = { args: rewriteRefs(e.args, ids) as Record<string, unknown>, ...(e.hook ? { hook: e.hook } : {}) };
     const row = await tx.outboxEffect.create({
@@ -129,12 +123,41 @@ export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, e
       },
       select: { id: true },
     });
+    // A later redraw of this batch with the same key joins this one (it is waiting: this transaction holds it).
+    if (e.coalesce) joinable.set(e.coalesce, row.id);
     const order = [...new Set((e.afterAll ?? []).map((a) => idOf(a, e.op)))].filter((d) => d !== dependsOnId && d !== row.id);
     if (order.length) await tx.outboxDependency.createMany({ data: order.map((d) => ({ effectId: row.id, dependsOnId: d })) });
     if (e.ref) ids.set(e.ref, row.id);
     out.push(row.id);
   }
   return out;
+}
+
+/**
+ * The redraws already waiting that this batch's redraws join, by coalescing key: the oldest pending one per key,
+ * found for every key of the batch in one query and held in a second. Joined only if still waiting once this
+ * transaction holds its row: a redraw claimed since the read renders before this transaction commits, so it would
+ * show the old state (a closed incident's card with live buttons, the fault suite on PostgreSQL). The update takes
+ * the row lock, which keeps claims (SKIP LOCKED) off it until commit; if a claim got there first, a new redraw is
+ * queued behind it instead.
+ */
+async function waitingRedraws(tx: Tx, effects: StoredEffectSpec[], now: Date): Promise<Map<string, number>> {
+  const keys = [...new Set(effects.map((e) => e.coalesce).filter((k): k is string => Boolean(k)))];
+  const joinable = new Map<string, number>();
+  if (!keys.length) return joinable;
+  const rows = await tx.outboxEffect.findMany({ where: { coalesceKey: { in: keys }, status: 'pending' }, orderBy: { id: 'asc' }, select: { id: true, coalesceKey: true } });
+  const oldest = new Map<string, number>();
+  for (const r of rows) if (r.coalesceKey && !oldest.has(r.coalesceKey)) oldest.set(r.coalesceKey, r.id);
+  if (!oldest.size) return joinable;
+  const waiting = [...oldest.values()];
+  const held = await tx.outboxEffect.updateMany({ where: { id: { in: waiting }, status: 'pending' }, data: { updatedAt: now } });
+  if (held.count === waiting.length) return oldest;
+  // One was claimed between the read and the update (rare): find which are still held, one by one.
+  for (const [key, id] of oldest) {
+    const one = await tx.outboxEffect.updateMany({ where: { id, status: 'pending' }, data: { updatedAt: now } });
+    if (one.count === 1) joinable.set(key, id);
+  }
+  return joinable;
 }
 
 /** Statuses after which an effect will not run again (until an operator replays a dead one). */
