@@ -39,6 +39,7 @@ import { discordInteractions } from './platforms/discord/interactions.ts';
 import { discordTimelineEvents, startDiscordGateway, type DiscordGateway, type PinEvent, type ReactionEvent } from './platforms/discord/gateway.ts';
 import { registerDiscordCommands } from './platforms/discord/commands.ts';
 import type { Directory } from './services/types.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 
 export interface MusterOptions {
   env: Env;
@@ -79,6 +80,8 @@ export interface Muster {
   /** Present when Discord is configured: its port, REST client, and how interactions arrive. */
   discord?: { port: DiscordChatPort; rest: REST; mode: 'http' | 'gateway' | 'http+gateway' | 'none' };
   server: Server;
+  /** This Muster's Prometheus registry and metrics (served at GET /metrics). */
+  metrics: Metrics;
   stop(): Promise<void>;
 }
 
@@ -131,13 +134,14 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
 
   const migrated = await migrate(url);
   if (migrated.applied.length) log.info({ applied: migrated.applied, database: redact(url) }, 'migrations applied');
-  const db = await openDatabase(url);
+  const metrics = createMetrics();
+  const db = await openDatabase(url, { metrics });
   const resumed = await resumeUnfinished(db, clock, owner);
   const released = await releaseClaims(db, clock, owner);
   const events = await resumeEvents(db, clock, owner);
   if (resumed || released || events) log.info({ effects: resumed, timers: released, events }, 'resuming work left unfinished by the last run');
 
-  const dispatcher = new OutboxDispatcher(db, clock, log.child({ component: 'outbox' }), { owner, ...o.dispatcher });
+  const dispatcher = new OutboxDispatcher(db, clock, log.child({ component: 'outbox' }), { owner, ...o.dispatcher, metrics });
   // A channel that an incident already has is never adopted by another incident's channel effect.
   const channelOwned = async (channelId: string) => (await db.read((tx) => tx.incident.count({ where: { channelId } }))) > 0;
   const ports = new Map<string, SlackChatPort | DiscordChatPort>();
@@ -146,7 +150,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   // Slack, when configured (either platform alone is a deployment).
   let slackSetup: { client: ReturnType<typeof createWebClient>; port: SlackChatPort; identity: { botId?: string; botUserId?: string } } | undefined;
   if (env.SLACK_BOT_TOKEN) {
-    const client = createWebClient(env.SLACK_BOT_TOKEN, env.SLACK_API_URL);
+    const client = createWebClient(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, metrics);
     const slackPort = new SlackChatPort(client, { pacing: o.slackPacing ?? env.MUSTER_SLACK_PACING, without: o.slackWithout });
     slackPort.channelOwned = channelOwned;
     dispatcher.addPort(slackPort);
@@ -169,7 +173,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   // Discord, when configured: REST for effects, interactions over HTTP at POST /discord/interactions.
   let discordSetup: { rest: REST; port: DiscordChatPort } | undefined;
   if (env.DISCORD_TOKEN) {
-    const rest = createDiscordRest(env.DISCORD_TOKEN, env.DISCORD_API_URL);
+    const rest = createDiscordRest(env.DISCORD_TOKEN, env.DISCORD_API_URL, metrics);
     const discordPort = new DiscordChatPort({
       rest,
       applicationId: env.DISCORD_APPLICATION_ID ?? '',
@@ -220,7 +224,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
     capabilities: (platform) => ports.get(platform)?.capabilities,
   });
   const services = createServices(kernel);
-  const timers = new TimerScheduler(db, clock, log.child({ component: 'timers' }), { owner }, () => dispatcher.kick());
+  const timers = new TimerScheduler(db, clock, log.child({ component: 'timers' }), { owner, metrics }, () => dispatcher.kick());
   const inbox = new InboxProcessor(db, clock, log.child({ component: 'inbox' }), { owner, ...o.inbox });
   wireFeatures(services, dispatcher, timers);
   const cabDigest = new CabDigest({ kernel, log: log.child({ component: 'cab-digest' }) });
@@ -243,6 +247,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
     log: log.child({ component: 'web' }),
     statusPage: policy.statusPage,
     calendar: { changes: services.changes, token: env.CALENDAR_TOKEN, workspace: policy.statusPage.workspace, organization: policy.organization.name },
+    metrics: { metrics, token: env.METRICS_TOKEN },
   });
   const slack = slackSetup
     ? createSlackPlatform({
@@ -256,6 +261,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
         services,
         commands,
         log,
+        metrics,
         recordEvent: async (body) => {
           const team = String(body.team_id ?? '');
           const recorded = await recordEvent(db, clock, {
@@ -275,7 +281,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   let discordGatewayStart: (() => Promise<DiscordGateway>) | undefined;
   let gateway: DiscordGateway | undefined;
   if (discordSetup) {
-    const deps = { applicationId: env.DISCORD_APPLICATION_ID ?? '', kernel, services, commands, rest: discordSetup.rest, log: log.child({ platform: 'discord' }) };
+    const deps = { applicationId: env.DISCORD_APPLICATION_ID ?? '', kernel, services, commands, rest: discordSetup.rest, log: log.child({ platform: 'discord' }), metrics };
     const transports = discordTransports(env);
     const timeline = discordTimelineEvents({ kernel, services, rest: discordSetup.rest, log: log.child({ platform: 'discord' }) });
     inbox.on('discord', async (row, payload) => {
@@ -377,5 +383,5 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
       log.info('muster stopped');
     })());
 
-  return { port, url: `http://127.0.0.1:${port}`, db, kernel, services, dispatcher, timers, inbox, cabDigest, ...(slack ? { slack } : {}), ...(discord ? { discord } : {}), server, stop };
+  return { port, url: `http://127.0.0.1:${port}`, db, kernel, services, dispatcher, timers, inbox, cabDigest, ...(slack ? { slack } : {}), ...(discord ? { discord } : {}), server, metrics, stop };
 }

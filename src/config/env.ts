@@ -57,6 +57,14 @@ export const envSchema = z.object({
       .regex(/^[A-Za-z0-9._~-]+$/, 'CALENDAR_TOKEN may hold only letters, digits and . _ ~ - (it goes into the feed URL as it is)')
       .optional(),
   ),
+  // The bearer token `GET /metrics` needs (src/web/health.ts): `Authorization: Bearer <token>`; unset, /metrics is open.
+  METRICS_TOKEN: optionalNonEmpty.pipe(
+    z
+      .string()
+      .min(16, 'METRICS_TOKEN must be at least 16 characters (e.g. the output of `openssl rand -hex 16`)')
+      .regex(/^[\x21-\x7e]+$/, 'METRICS_TOKEN may hold only printable ASCII characters without spaces (it goes into an Authorization header)')
+      .optional(),
+  ),
   // Discord (src/platforms/discord/): the bot token, the application, its public key (enables POST /discord/interactions).
   DISCORD_TOKEN: optionalNonEmpty,
   DISCORD_APPLICATION_ID: optionalNonEmpty.pipe(

@@ -6,6 +6,7 @@ import { isEffectOp, type PortEffect, type SurfaceRef } from '../platforms/effec
 import { cascadeDead, claimEffects, resultsOf, type OutboxRow, type StoredPayload } from '../store/outbox.ts';
 import { SurfaceGone } from '../services/surfaces.ts';
 import type { Message } from '../../blocks/surface.ts';
+import type { Metrics } from '../metrics.ts';
 
 /**
  * Runs the effects of one `platform` column value. Chat platforms are typed ports (ChatPort,
@@ -64,6 +65,8 @@ export interface DispatcherOptions {
   pollMs?: number;
   /** The longest a database outage is retried with back-off before the loop just keeps polling. */
   maxOutageBackoffMs?: number;
+  /** Pacing waits (muster_outbox_pacing_wait_seconds). */
+  metrics?: Metrics;
 }
 
 function getPath(obj: unknown, path: string): unknown {
@@ -107,7 +110,8 @@ export class OutboxDispatcher {
   private readonly ports = new Map<string, EffectRunner>();
   private readonly hooks = new Map<string, EffectHook>();
   private draw?: SurfaceDrawer;
-  private readonly opts: Required<DispatcherOptions>;
+  private readonly opts: Required<Omit<DispatcherOptions, 'metrics'>>;
+  private readonly metrics?: Metrics;
   private claiming = false;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
@@ -128,7 +132,9 @@ export class OutboxDispatcher {
     private readonly log: Logger,
     opts: DispatcherOptions,
   ) {
-    this.opts = { concurrency: 8, leaseMs: 60_000, maxAttempts: 8, baseBackoffMs: 1_000, maxBackoffMs: 5 * 60_000, pollMs: 1_000, maxOutageBackoffMs: 10_000, ...opts };
+    const { metrics, ...rest } = opts;
+    this.opts = { concurrency: 8, leaseMs: 60_000, maxAttempts: 8, baseBackoffMs: 1_000, maxBackoffMs: 5 * 60_000, pollMs: 1_000, maxOutageBackoffMs: 10_000, ...rest };
+    this.metrics = metrics;
   }
 
   /** A chat platform's port. */
@@ -337,6 +343,7 @@ export class OutboxDispatcher {
 
   /** Puts an effect back without using up an attempt: it runs when the platform's budget allows. */
   private async defer(row: OutboxRow, waitMs: number): Promise<void> {
+    this.metrics?.outboxPacingWait.observe({ platform: row.platform, op: row.op }, waitMs / 1000);
     const now = this.clock.now().getTime();
     await this.db.tx((tx) =>
       tx.outboxEffect.updateMany({

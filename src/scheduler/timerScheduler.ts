@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Database, Tx } from '../store/db.ts';
 import type { Clock } from '../domain/clock.ts';
 import { claimTimers, type TimerRow } from '../store/timers.ts';
+import type { Metrics } from '../metrics.ts';
 
 export type TimerHandler = (tx: Tx, timer: TimerRow, payload: Record<string, unknown>) => Promise<void>;
 
@@ -12,6 +13,8 @@ export interface TimerSchedulerOptions {
   pollMs?: number;
   maxAttempts?: number;
   retryMs?: number;
+  /** Timer lag: fired minus due (muster_timer_lag_seconds). */
+  metrics?: Metrics;
 }
 
 /**
@@ -22,7 +25,8 @@ export interface TimerSchedulerOptions {
  */
 export class TimerScheduler {
   private readonly handlers = new Map<string, TimerHandler>();
-  private readonly opts: Required<TimerSchedulerOptions>;
+  private readonly opts: Required<Omit<TimerSchedulerOptions, 'metrics'>>;
+  private readonly metrics?: Metrics;
   private timer: NodeJS.Timeout | undefined;
   private current: Promise<unknown> = Promise.resolve();
   private stopped = true;
@@ -34,7 +38,9 @@ export class TimerScheduler {
     opts: TimerSchedulerOptions,
     private readonly afterFire: () => void = () => undefined,
   ) {
-    this.opts = { batch: 20, leaseMs: 60_000, pollMs: 1_000, maxAttempts: 5, retryMs: 30_000, ...opts };
+    const { metrics, ...rest } = opts;
+    this.opts = { batch: 20, leaseMs: 60_000, pollMs: 1_000, maxAttempts: 5, retryMs: 30_000, ...rest };
+    this.metrics = metrics;
   }
 
   on(kind: string, handler: TimerHandler): this {
@@ -79,11 +85,13 @@ export class TimerScheduler {
 
   private async fire(t: TimerRow): Promise<boolean> {
     const handler = this.handlers.get(t.kind);
+    let firedAt: Date | undefined;
     try {
-      return await this.db.tx(async (tx) => {
+      const fired = await this.db.tx(async (tx) => {
+        firedAt = this.clock.now();
         const flipped = await tx.timer.updateMany({
           where: { id: t.id, status: 'claimed', leasedBy: this.opts.owner },
-          data: { status: 'fired', firedAt: this.clock.now(), updatedAt: this.clock.now(), leaseUntil: null },
+          data: { status: 'fired', firedAt, updatedAt: firedAt, leaseUntil: null },
         });
         if (flipped.count !== 1) return false;
         if (!handler) {
@@ -93,6 +101,9 @@ export class TimerScheduler {
         await handler(tx, t, JSON.parse(t.payload) as Record<string, unknown>);
         return true;
       });
+      // Observed once committed: a timer that another replica fired, or whose handler failed, has not fired here.
+      if (fired && firedAt) this.metrics?.timerLag.observe({ kind: t.kind }, Math.max(0, firedAt.getTime() - t.dueAt.getTime()) / 1000);
+      return fired;
     } catch (e) {
       const give = t.attempts >= this.opts.maxAttempts;
       this.log.error({ err: e, key: t.key, attempts: t.attempts }, give ? 'timer handler failed; giving up' : 'timer handler failed; will retry');

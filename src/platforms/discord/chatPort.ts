@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { DefaultRestOptions, DiscordAPIError, HTTPError, RateLimitError, REST, type RawFile, type ResponseLike } from '@discordjs/rest';
+import { DefaultRestOptions, DiscordAPIError, HTTPError, RateLimitError, REST, RESTEvents, type RawFile, type ResponseLike } from '@discordjs/rest';
 import {
   ChannelType,
   OverwriteType,
@@ -17,6 +17,7 @@ import type { Message } from '../../../blocks/surface.ts';
 import type { Text } from '../../domain/text.ts';
 import { allowedMentions, discordMarkdown, isSnowflake, plainDiscord } from './markdown.ts';
 import { discordMessage } from './render.ts';
+import { observeDiscordLimiterWait, timedDiscordRequest, type Metrics } from '../../metrics.ts';
 
 /** Discord's REST base without the version (DISCORD_API_URL ends with /v10): what @discordjs/rest takes. */
 export function restOptions(apiUrl: string): { api: string; version: string } {
@@ -95,14 +96,18 @@ function effectAware(base: (url: string, init: Parameters<typeof DefaultRestOpti
  * A REST client for the bot token at DISCORD_API_URL. Waits longer than 5 s that the client foresees go back to the
  * outbox as rate_limited; what the port calls for an effect is never sent twice by the client (`effectAware`).
  */
-export function createDiscordRest(token: string, apiUrl: string): REST {
-  return new REST({
+export function createDiscordRest(token: string, apiUrl: string, metrics?: Metrics): REST {
+  const send: typeof DefaultRestOptions.makeRequest = (url, init) => DefaultRestOptions.makeRequest(url, init);
+  const rest = new REST({
     ...restOptions(apiUrl),
     timeout: 10_000,
     retries: 1,
     rejectOnRateLimit: (info) => info.retryAfter > 5_000,
-    makeRequest: effectAware((url, init) => DefaultRestOptions.makeRequest(url, init)),
+    // Timed inside effectAware: each HTTP request as sent and answered, 429s included.
+    makeRequest: effectAware(metrics ? timedDiscordRequest(send, metrics) : send),
   }).setToken(token);
+  if (metrics) rest.on(RESTEvents.RateLimited, (info) => observeDiscordLimiterWait(metrics, info));
+  return rest;
 }
 
 /**

@@ -28,6 +28,7 @@ import { parseDiscordText } from './markdown.ts';
 import { discordForm, discordMessage, parseCustomId, parseModalCustomId, readModalSubmit } from './render.ts';
 import type { Form } from '../../../blocks/surface.ts';
 import type { FormValues } from '../../services/interactions.ts';
+import type { AckKind, Metrics } from '../../metrics.ts';
 
 /** The button between the pages of a long form. */
 const NEXT_PAGE = 'form.next';
@@ -85,6 +86,8 @@ export interface DiscordInteractionDeps {
   commands: ReadonlyMap<string, Command<unknown>>;
   rest: REST;
   log: Logger;
+  /** Acknowledgement latency (muster_ack_duration_seconds). */
+  metrics?: Metrics;
 }
 
 /** The Ed25519 public key of the application, from its 32 raw bytes in hex. */
@@ -116,6 +119,7 @@ export function discordInteractions(deps: DiscordInteractionDeps) {
   const key = discordPublicKey(deps.publicKey);
   const raw = express.raw({ type: () => true, limit: '1mb' });
   return (req: Request, res: Response) => {
+    const arrived = performance.now();
     raw(req, res, () => {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       if (!verifyDiscordRequest(key, req.header('x-signature-ed25519'), req.header('x-signature-timestamp'), body)) {
@@ -134,7 +138,7 @@ export function discordInteractions(deps: DiscordInteractionDeps) {
         answered = true;
         res.json(r);
       };
-      handleInteraction(deps, interaction, respond).catch((e: unknown) => {
+      handleInteraction(deps, interaction, respond, arrived).catch((e: unknown) => {
         deps.log.error({ err: e, interaction: interaction.id }, 'discord interaction failed');
         if (!answered) res.json(ephemeralAnswer(errorMessage(rt`Something went wrong on our side and nothing was changed.`)));
       });
@@ -145,8 +149,12 @@ export function discordInteractions(deps: DiscordInteractionDeps) {
 /** How the first answer to an interaction goes: the HTTP response's body, or (gateway) the interaction callback. */
 export type Respond = (r: APIInteractionResponse) => Promise<void>;
 
-/** One interaction, from the HTTP endpoint or the gateway. */
-export async function handleInteraction(deps: Omit<DiscordInteractionDeps, 'publicKey'>, i: APIInteraction, respond: Respond): Promise<void> {
+/**
+ * One interaction, from the HTTP endpoint or the gateway. `arrived` (performance.now()) starts its acknowledgement's
+ * latency, which ends when the first answer has gone out (the HTTP response; over the gateway, the callback's POST).
+ */
+export async function handleInteraction(deps: Omit<DiscordInteractionDeps, 'publicKey'>, i: APIInteraction, respond: Respond, arrived = performance.now()): Promise<void> {
+  if (deps.metrics) respond = timedRespond(respond, deps.metrics, { platform: 'discord', ...ackLabel(i, deps.commands) }, arrived);
   const res = { json: (r: APIInteractionResponse) => void respond(r) };
   if (i.type === InteractionType.Ping) {
     res.json({ type: InteractionResponseType.Pong });
@@ -302,6 +310,47 @@ export async function handleInteraction(deps: Omit<DiscordInteractionDeps, 'publ
     return;
   }
   res.json(ephemeralAnswer(errorMessage(rt`Muster does not handle that kind of interaction.`)));
+}
+
+/** Observes the first answer's latency once it has gone out; the answer itself is unchanged. */
+function timedRespond(respond: Respond, metrics: Metrics, label: { platform: string; kind: AckKind; id: string }, arrived: number): Respond {
+  let observed = false;
+  return (r) => {
+    const sent = respond(r);
+    if (!observed) {
+      observed = true;
+      const observe = () => metrics.ack.observe(label, (performance.now() - arrived) / 1000);
+      void sent.then(observe, observe);
+    }
+    return sent;
+  };
+}
+
+/**
+ * What an interaction is, as muster_ack_duration_seconds labels it: only names Muster defines (its commands, its
+ * message command, the action ids of its buttons, its forms), anything else `other`. Read from the custom_id's head
+ * (`<action>:<value>`, `<form>[/<page>]:<data>`) without parsing the rest.
+ */
+function ackLabel(i: APIInteraction, commands: ReadonlyMap<string, Command<unknown>>): { kind: AckKind; id: string } {
+  const head = (customId: string) => customId.slice(0, Math.max(0, customId.indexOf(':')));
+  switch (i.type) {
+    case InteractionType.Ping:
+      return { kind: 'ping', id: 'ping' };
+    case InteractionType.ApplicationCommand: {
+      const name = i.data.name;
+      return { kind: 'command', id: commands.has(name) ? `/${name}` : name === ADD_TO_TIMELINE ? name : 'other' };
+    }
+    case InteractionType.MessageComponent: {
+      const action = head(i.data.custom_id);
+      return { kind: 'action', id: Object.hasOwn(BUTTONS, action) || action === NEXT_PAGE ? action : 'other' };
+    }
+    case InteractionType.ModalSubmit: {
+      const form = head(i.data.custom_id).replace(/\/\d+$/, '');
+      return { kind: 'form', id: Object.hasOwn(FORMS, form) ? form : 'other' };
+    }
+    default:
+      return { kind: 'other', id: 'other' };
+  }
 }
 
 /**

@@ -16,8 +16,11 @@ import { slackMessage, slackModal } from './blockKit.ts';
 import type { Message } from '../../../blocks/surface.ts';
 import { failureText, type Outcome } from '../../services/outcome.ts';
 import { code, rt } from '../../domain/text.ts';
-import { slackEventIntake, wantedEvent, type RecordSlackEvent } from './intake.ts';
+import { ACK_TIMING, slackEventIntake, slackEventLabel, wantedEvent, type AckTiming, type RecordSlackEvent } from './intake.ts';
 import type { EventEmitter } from 'node:events';
+import type { Metrics } from '../../metrics.ts';
+import { timedSlackFetch } from './webClient.ts';
+import { BUTTONS, FORMS } from '../../services/interactions.ts';
 
 export interface SlackAppOptions {
   botToken: string;
@@ -34,6 +37,8 @@ export interface SlackAppOptions {
   log: Logger;
   /** Writes an Events API envelope to the inbox (before Slack is acknowledged). */
   recordEvent: RecordSlackEvent;
+  /** Acknowledgement latency, and the Web API calls of Bolt's own clients (views.open, the clicker's DMs). */
+  metrics?: Metrics;
 }
 
 function boltLogger(log: Logger): BoltLogger {
@@ -62,7 +67,7 @@ export interface SlackPlatform {
 /** Bolt wiring: signed HTTP at POST /slack/events, or Socket Mode when an app token is set. */
 export function createSlackPlatform(o: SlackAppOptions): SlackPlatform {
   const logger = boltLogger(o.log);
-  const clientOptions = { slackApiUrl: o.slackApiUrl, retryConfig: { retries: 0 } };
+  const clientOptions = { slackApiUrl: o.slackApiUrl, retryConfig: { retries: 0 }, ...(o.metrics ? { fetch: timedSlackFetch(o.slackApiUrl, o.metrics) } : {}) };
   const socket = Boolean(o.appToken);
   const authorization = { botToken: o.botToken, botId: o.identity.botId, botUserId: o.identity.botUserId };
   const authorize = async () => authorization;
@@ -79,13 +84,18 @@ export function createSlackPlatform(o: SlackAppOptions): SlackPlatform {
     });
     recordBeforeAck(app, o);
   } else {
-    o.web.post('/slack/events', slackEventIntake({ signingSecret: o.signingSecret!, record: o.recordEvent, log: o.log }));
+    o.web.post('/slack/events', slackEventIntake({ signingSecret: o.signingSecret!, record: o.recordEvent, log: o.log, metrics: o.metrics }));
     const receiver = new ExpressReceiver({
       signingSecret: o.signingSecret!,
       endpoints: '/slack/events',
       app: o.web,
       logger,
       processBeforeResponse: false,
+      // The intake's AckTiming, for the first middleware to label (see `register`).
+      customPropertiesExtractor: (req) => {
+        const timing = (req as { [ACK_TIMING]?: AckTiming })[ACK_TIMING];
+        return timing ? { ackTiming: timing } : {};
+      },
     });
     app = new App({ authorize, receiver, logger, clientOptions, extendedErrorHandler: true });
   }
@@ -107,11 +117,28 @@ export function createSlackPlatform(o: SlackAppOptions): SlackPlatform {
  * Socket Mode: an Events API envelope is written to the inbox before Bolt acknowledges it (Bolt acks
  * events first thing). If the write fails the envelope is not acknowledged, and Slack delivers it again.
  */
-function recordBeforeAck(app: App, o: Pick<SlackAppOptions, 'recordEvent' | 'log'>): void {
+function recordBeforeAck(app: App, o: Pick<SlackAppOptions, 'recordEvent' | 'log' | 'metrics' | 'commands'>): void {
   const client = (app as unknown as { receiver: { client: EventEmitter } }).receiver.client;
   const bolt = client.listeners('slack_event') as ((args: unknown) => Promise<void>)[];
   client.removeAllListeners('slack_event');
-  client.on('slack_event', async (args: { type?: string; body?: Record<string, unknown> }) => {
+  const labelOf = ackLabeller(o.commands);
+  client.on('slack_event', async (args: { type?: string; body?: Record<string, unknown>; ack?: (...a: unknown[]) => Promise<void> }) => {
+    const ack = args.ack;
+    if (o.metrics && args.body && ack) {
+      // From the envelope's arrival over the socket to Bolt's ack of it (sent back over the socket).
+      const arrived = performance.now();
+      const label = { platform: 'slack', ...labelOf(args.body) };
+      const histogram = o.metrics.ack;
+      let observed = false;
+      args.ack = async (...a: unknown[]) => {
+        try {
+          return await ack(...a);
+        } finally {
+          if (!observed) histogram.observe(label, (performance.now() - arrived) / 1000);
+          observed = true;
+        }
+      };
+    }
     if (args.type === 'events_api' && args.body && wantedEvent(args.body)) {
       try {
         await o.recordEvent(args.body);
@@ -125,7 +152,16 @@ function recordBeforeAck(app: App, o: Pick<SlackAppOptions, 'recordEvent' | 'log
 }
 
 /** Registers every listener; each can also be called directly in a test. */
-export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services' | 'commands' | 'log'>): void {
+export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services' | 'commands' | 'log' | 'metrics'>): void {
+  const labelOf = ackLabeller(o.commands);
+  // Labels the request's acknowledgement over HTTP (observed by the intake when the answer is sent).
+  if (o.metrics) {
+    app.use(async ({ body, context, next }) => {
+      const timing = context.ackTiming as AckTiming | undefined;
+      if (timing) Object.assign(timing, labelOf(body as Record<string, unknown>));
+      await next();
+    });
+  }
   // Events are handled from the inbox (src/platforms/slack/events.ts), never here.
   app.use(async ({ body, next }) => {
     if ((body as { type?: string }).type === 'event_callback') return;
@@ -177,6 +213,32 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
     });
   }
 }
+/**
+ * What a request is, as muster_ack_duration_seconds labels it: only names Muster defines (its commands, the action
+ * ids of its buttons, its forms, the event types it subscribes to), anything else `other`.
+ */
+function ackLabeller(commands: Map<string, Command<unknown>>): (body: Record<string, unknown>) => AckTiming {
+  const names = new Set([...commands.keys(), ...PLANNED_COMMANDS].map((n) => `/${n}`));
+  return (body) => {
+    if (typeof body.command === 'string') return { kind: 'command', id: names.has(body.command) ? body.command : 'other' };
+    switch (body.type) {
+      case 'block_actions': {
+        // `<id>#<n>`: buttons sharing an id in one block are numbered (src/platforms/slack/blockKit.ts).
+        const id = String((body.actions as { action_id?: string }[] | undefined)?.[0]?.action_id ?? '').replace(/#\d+$/, '');
+        return { kind: 'action', id: Object.hasOwn(BUTTONS, id) ? id : 'other' };
+      }
+      case 'view_submission': {
+        const id = String((body.view as { callback_id?: string } | undefined)?.callback_id ?? '');
+        return { kind: 'form', id: Object.hasOwn(FORMS, id) ? id : 'other' };
+      }
+      case 'event_callback':
+        return slackEventLabel(body);
+      default:
+        return { kind: 'other', id: 'other' };
+    }
+  };
+}
+
 /**
  * The last resort: a listener that threw past runRequest (a bug, or Slack failing the modal or the
  * ack). Logged with a reference, and the person is told, on the request's response_url when it has
