@@ -6,7 +6,7 @@ import type { Policy } from '../config/policy.ts';
 import { AuditLog, type AuditInput } from '../store/audit.ts';
 import { enqueueEffects, type EffectSpec } from '../store/outbox.ts';
 import { scheduleTimer, cancelTimers, type TimerSpec } from '../store/timers.ts';
-import { ensureUser, ensureWorkspace, grantedRoles, userIdOf, workspaceIdOf } from '../store/identity.ts';
+import { ensureUser, ensureWorkspace, grantedRoles, personRoles, userIdOf, workspaceIdOf } from '../store/identity.ts';
 import { hasPermission, isRole, type Permission, type Role } from '../domain/rbac.ts';
 import { concat, joinText, mention, rt, type Text } from '../domain/text.ts';
 import { Refusal } from './errors.ts';
@@ -98,13 +98,15 @@ export class Kernel {
     const workspaceId = workspaceIdOf(platform, workspaceExternalId);
     const userId = userIdOf(workspaceId, userExternalId);
     const now = this.clock.now();
-    const granted = await this.db.tx(async (tx) => {
-      if (!this.knownUsers.has(userId)) {
-        await ensureWorkspace(tx, platform, workspaceExternalId, now);
-        await ensureUser(tx, workspaceId, userExternalId, now, name);
-      }
-      return grantedRoles(tx, userId, { person: true });
-    });
+    // Someone seen before (the rows exist) needs only their roles: one statement, outside any transaction. Every
+    // request looks its actor up before anything else, so this is on the path of every ack.
+    const granted = this.knownUsers.has(userId)
+      ? await personRoles(this.db, userId)
+      : await this.db.tx(async (tx) => {
+          await ensureWorkspace(tx, platform, workspaceExternalId, now);
+          await ensureUser(tx, workspaceId, userExternalId, now, name);
+          return grantedRoles(tx, userId, { person: true });
+        });
     this.knownUsers.add(userId);
     const envRoles = new Set<Role>(this.deps.admins.includes(userExternalId) ? ['admin'] : []);
     const roles = new Set<Role>([...granted.filter(isRole), ...envRoles]);

@@ -1,4 +1,4 @@
-import type { Tx } from './db.ts';
+import type { Database, Tx } from './db.ts';
 import { isRole, type Role } from '../domain/rbac.ts';
 
 export const workspaceIdOf = (platform: string, externalId: string) => `${platform}:${externalId}`;
@@ -29,6 +29,18 @@ export async function grantedRoles(tx: Tx, userId: string, o: { person?: boolean
   }
   const rows = await tx.roleGrant.findMany({ where: { userId: { in: ids } }, select: { role: true }, orderBy: { role: 'asc' } });
   return [...new Set(rows.map((r) => r.role).filter(isRole))];
+}
+
+/**
+ * grantedRoles with `person` in one statement, without a transaction (a single read is consistent on its own): the
+ * roles granted to the account or to any account linked to the same person.
+ */
+export async function personRoles(db: Database, userId: string): Promise<Role[]> {
+  const rows = await db.client.$queryRaw<{ role: string }[]>`
+    SELECT DISTINCT g.role AS role FROM role_grants g JOIN users u ON u.id = g.user_id
+     WHERE u.id = ${userId} OR u.person_id = (SELECT p.person_id FROM users p WHERE p.id = ${userId})
+     ORDER BY role`;
+  return rows.map((r) => r.role).filter(isRole);
 }
 
 /** Each id's person (`/muster link`): the person id of a linked account, the account's own id otherwise. */
