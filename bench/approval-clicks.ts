@@ -317,10 +317,23 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
 
   // When each response_url post reached the fake (performance.now()), and what it said.
   const outcomeAt = new Map<string, { at: number; text: string }>();
+  /** The card copy each click was on (`channel:ts`), by its response_url id: a replace_original post redraws that copy. */
+  const clickedCopy = new Map<string, string>();
   const push = fake.responses.push.bind(fake.responses);
   fake.responses.push = (...items: FakeResponse[]) => {
     const at = performance.now();
-    for (const it of items) if (it.id.startsWith('click-')) outcomeAt.set(it.id, { at, text: typeof it.body.text === 'string' ? it.body.text : JSON.stringify(it.body) });
+    for (const it of items) {
+      if (!it.id.startsWith('click-')) continue;
+      const text = typeof it.body.text === 'string' ? it.body.text : JSON.stringify(it.body);
+      // Muster redraws the clicked copy through the click's response_url (replace_original): an update of that copy,
+      // not what the clicker is told (counted with the copy's chat.update calls in `updates`).
+      const copy = it.body.replace_original === true ? clickedCopy.get(it.id) : undefined;
+      if (copy) {
+        const list = updates.get(copy) ?? [];
+        list.push({ at, text });
+        updates.set(copy, list);
+      } else outcomeAt.set(it.id, { at, text });
+    }
     return push(...items);
   };
 
@@ -506,6 +519,7 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
       path: '/slack/events',
       build(i) {
         const p = plan(i);
+        clickedCopy.set(responseId(i), `${GENERAL_CHANNEL_ID}:${p.card.ts}`);
         const { body } = blockAction({
           actionId: ACTIONS.approval.approve,
           value: p.card.id,
@@ -517,7 +531,8 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
           channelId: GENERAL_CHANNEL_ID,
           messageTs: p.card.ts,
           message: { text: p.card.text, blocks: p.card.blocks },
-          responseUrl: fake.responseUrl(responseId(i)),
+          // Slack's response_url of a click on a message acts on that message (replace_original redraws it).
+          responseUrl: fake.responseUrl(responseId(i), { channel: GENERAL_CHANNEL_ID, user: p.user.id, messageTs: p.card.ts }),
           // a fresh trigger_id per click (blockAction makes one)
         });
         return { body, headers: { ...sign(o.secret, body, nowSeconds(), FORM_CONTENT_TYPE) } };
@@ -967,7 +982,7 @@ export function summarizeApprovalClicks(
             idle?.cardLead ? `positive: the card first (${idle.cardLead.ahead} of ${idle.cardLead.n} far-apart clicks)` : '',
           ],
           ['last click → every card copy final, s', lagS(idle), lagS(m), `${copiesPer} copies per request: the channel card and one DM per approver`],
-          ['chat.update calls per click', perClick(idle), perClick(m), "redraws of the clicked requests' copies"],
+          ['redraws per click (chat.update + response_url)', perClick(idle), perClick(m), "redraws of the clicked requests' copies"],
           ['Muster main-thread CPU per click, ms', cpu(idle), cpu(m), 'first click → outbox quiet: the vote, the card copies redrawn, every 3rd a DM'],
           [
             'Muster CPU per click incl. GC/helper threads, ms',
@@ -1013,7 +1028,7 @@ export function summarizeApprovalClicks(
       stepRows,
     ),
   );
-  lines.push('("cards final +s": seconds from the last click until every copy of every clicked card showed its final state; "updates/click": chat.update calls on those copies per click)');
+  lines.push('("cards final +s": seconds from the last click until every copy of every clicked card showed its final state; "updates/click": redraws of those copies per click: chat.update, and replace_original through the click's response_url for the clicked copy)');
   const maxM = sustainedRate(r.muster.steps, passes);
   const maxB = sustainedRate(r.bare.steps, passes);
   const maxCards = sustainedRate(r.muster.steps, current);
