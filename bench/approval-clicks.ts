@@ -1028,7 +1028,9 @@ export function summarizeApprovalClicks(
       stepRows,
     ),
   );
-  lines.push('("cards final +s": seconds from the last click until every copy of every clicked card showed its final state; "updates/click": redraws of those copies per click: chat.update, and replace_original through the click's response_url for the clicked copy)');
+  lines.push(
+    '("cards final +s": seconds from the last click until every copy of every clicked card showed its final state; "updates/click": redraws of those copies per click: chat.update, and replace_original through the click response_url for the clicked copy)',
+  );
   const maxM = sustainedRate(r.muster.steps, passes);
   const maxB = sustainedRate(r.bare.steps, passes);
   const maxCards = sustainedRate(r.muster.steps, current);
