@@ -4,8 +4,7 @@ import { formatProblems, parsePolicyText, defaultPolicy, loadPolicy, PolicyError
 import { readFileSync } from 'node:fs';
 import { openDatabase, redact } from './store/db.ts';
 import { migrate } from './store/migrate.ts';
-import { exportAudit } from './store/audit.ts';
-import { auditVerify, UsageError } from './cliAudit.ts';
+import { auditExport, auditVerify, UsageError } from './cliAudit.ts';
 import { listEffects, replayEffects } from './store/outbox.ts';
 import { systemClock } from './domain/clock.ts';
 import { AuditKeyError, resolveAuditKeys } from './store/auditKeys.ts';
@@ -164,12 +163,12 @@ async function main(argv: string[]): Promise<number> {
         }
       }
       if (sub === 'export') {
-        const { values } = parseArgs({ args: rest, options: { format: { type: 'string', default: 'json' } }, strict: true });
-        if (values.format !== 'csv' && values.format !== 'json') fail(`--format must be csv or json, not "${values.format}"`);
-        return withDb(async (db) => {
-          await exportAudit(db, values.format as 'csv' | 'json', (chunk) => process.stdout.write(chunk));
-          return 0;
-        });
+        try {
+          return await auditExport(rest);
+        } catch (e) {
+          if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) fail((e as Error).message);
+          throw e;
+        }
       }
       fail(`unknown audit command "${sub ?? ''}"\n${USAGE}`);
     }

@@ -5,7 +5,7 @@ import { EnvError, defaultDatabaseUrl, parseEnv } from './config/env.ts';
 import { loadPolicy, PolicyError } from './config/policy.ts';
 import { openDatabase } from './store/db.ts';
 import { migrate } from './store/migrate.ts';
-import { verifyAudit, type TrailResult } from './store/audit.ts';
+import { exportAudit, verifyAudit, type TrailResult } from './store/audit.ts';
 import { AuditKeyError, resolveAuditKeys } from './store/auditKeys.ts';
 import { collectCheckpoints, type ParsedCheckpoints } from './store/auditCheckpoints.ts';
 import { readSlackCheckpoints } from './platforms/slack/checkpoints.ts';
@@ -107,6 +107,34 @@ export async function auditVerify(args: string[], out = (s: string) => console.l
     const r = await verifyAudit(db, keys.keyring, { checkpoints: parsed.found, malformed: parsed.malformed });
     print(r, sources, out, err);
     return r.ok ? 0 : 1;
+  } finally {
+    await db.close();
+  }
+}
+
+/**
+ * `muster audit export [--format csv|json]`: the whole trail to `out` (stdout). Each page waits until the stream has
+ * taken the previous one (its write callback), so memory stays one page whatever the size of the trail or the
+ * speed of the reader, and every byte has been handed to stdout when this returns (the CLI then exits: data still
+ * queued on a pipe would be lost). A reader that goes away (EPIPE) ends it with an error.
+ */
+export async function auditExport(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const { values } = parseArgs({ args, options: { format: { type: 'string', default: 'json' } }, strict: true });
+  if (values.format !== 'csv' && values.format !== 'json') throw new UsageError(`--format must be csv or json, not "${values.format}"`);
+  let env;
+  try {
+    env = parseEnv();
+  } catch (e) {
+    if (e instanceof EnvError) throw new UsageError(e.message);
+    throw e;
+  }
+  const url = env.DATABASE_URL ?? defaultDatabaseUrl();
+  await migrate(url);
+  const db = await openDatabase(url);
+  try {
+    const write = (chunk: string) => new Promise<void>((resolve, reject) => out.write(chunk, (e) => (e ? reject(e) : resolve())));
+    await exportAudit(db, values.format, write);
+    return 0;
   } finally {
     await db.close();
   }

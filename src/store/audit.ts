@@ -63,7 +63,9 @@ export function canonicalJson(value: unknown): string {
  * that verifies. Plain SHA-256 (key null) only for legacy entries written before keying.
  */
 export function entryHash(row: Omit<AuditRow, 'hash' | 'keyId'>, key: AuditKey | null): string {
-  const material = canonicalJson([
+  // canonicalJson of this list: every element is a string, a number or null (the time as ISO text), and canonicalJson
+  // only reorders object keys, so JSON.stringify writes the same bytes without calling a replacer for each element.
+  const material = JSON.stringify([
     row.seq,
     row.workspaceId,
     row.actorId,
@@ -231,6 +233,75 @@ export interface TrailResult extends VerifyResult {
   checkpoints: CheckpointReport;
 }
 
+/** Rows per page when the whole chain is read (verify, export): few round trips, and a page is a few MB at most. */
+export const CHAIN_PAGE = 5000;
+
+interface RawAuditRow {
+  seq: number | bigint;
+  workspace_id: string | null;
+  actor_id: string;
+  actor_name: string | null;
+  platform: string;
+  action: string;
+  outcome: string;
+  subject_type: string | null;
+  subject_id: string | null;
+  before: string | null;
+  after: string | null;
+  reason: string | null;
+  flags: string | null;
+  request_id: string | null;
+  created_at: Date | string;
+  prev_hash: string;
+  hash: string;
+  key_id: string | null;
+}
+
+/** A row as Prisma's model reads it (the same fields in the same order, so an export is the same either way). */
+function fromRaw(r: RawAuditRow): AuditRow {
+  return {
+    seq: Number(r.seq),
+    workspaceId: r.workspace_id,
+    actorId: r.actor_id,
+    actorName: r.actor_name,
+    platform: r.platform,
+    action: r.action,
+    outcome: r.outcome,
+    subjectType: r.subject_type,
+    subjectId: r.subject_id,
+    before: r.before,
+    after: r.after,
+    reason: r.reason,
+    flags: r.flags,
+    requestId: r.request_id,
+    // Both adapters read the column as a Date; were it ever text, a misread time fails the hash, never passes it.
+    createdAt: r.created_at instanceof Date ? r.created_at : new Date(r.created_at),
+    prevHash: r.prev_hash,
+    hash: r.hash,
+    keyId: r.key_id,
+  };
+}
+
+/**
+ * The whole chain in seq order, one page at a time: keyset pagination (seq > the last one seen, on the primary key)
+ * in raw SQL, so that each page costs one indexed range read and no per-row model mapping (findMany's, about
+ * two thirds of the time on a long trail). Only one page is held at a time.
+ */
+async function* chainPages(db: Database, batch: number): AsyncGenerator<AuditRow[]> {
+  const size = Math.max(1, Math.floor(batch));
+  const sql =
+    'SELECT seq, workspace_id, actor_id, actor_name, platform, action, outcome, subject_type, subject_id, before, after, reason, flags, request_id, ' +
+    `created_at, prev_hash, hash, key_id FROM audit_entries WHERE seq > ${db.provider === 'postgresql' ? '$1' : '?'} ORDER BY seq LIMIT ${size}`;
+  let after = 0;
+  for (;;) {
+    const raw = await db.read((tx) => tx.$queryRawUnsafe<RawAuditRow[]>(sql, after));
+    if (raw.length === 0) return;
+    const rows = raw.map(fromRaw);
+    after = rows[rows.length - 1]!.seq;
+    yield rows;
+  }
+}
+
 const short = (hash: string) => hash.slice(0, 12);
 const entries = (from: number, to: number, verb: 'are' | 'were') => (from === to ? `entry ${from} ${verb === 'are' ? 'is' : 'was'}` : `entries ${from}..${to} ${verb}`);
 const describe = (c: FoundCheckpoint) => `checkpoint seq=${c.seq} of ${c.at} (${c.source})`;
@@ -248,7 +319,7 @@ export async function verifyAudit(
   keyring: AuditKeyring,
   o: { checkpoints?: FoundCheckpoint[]; malformed?: { source: string; text: string }[]; batch?: number } = {},
 ): Promise<TrailResult> {
-  const batch = o.batch ?? 1000;
+  const batch = o.batch ?? CHAIN_PAGE;
   const report: CheckpointReport = { checked: 0, forged: [], problems: [] };
   for (const m of o.malformed ?? []) {
     report.forged.push({ checkpoint: m, why: 'the line carries the checkpoint tag but is not a whole checkpoint' });
@@ -273,12 +344,8 @@ export async function verifyAudit(
   const keyIds: string[] = [];
   /** Keys the chain has moved away from, with the entry where it did. */
   const retired = new Map<string, number>();
-  let after = 0;
-  for (;;) {
-    const rows = (await db.read((tx) => tx.auditEntry.findMany({ where: { seq: { gt: after } }, orderBy: { seq: 'asc' }, take: batch }))) as AuditRow[];
-    if (rows.length === 0) break;
+  for await (const rows of chainPages(db, batch)) {
     for (const row of rows) {
-      after = row.seq;
       head = { seq: row.seq, hash: row.hash };
       if (!firstBad) {
         const problem = entryProblem(row, expectedSeq, prevHash, keyring, keyIds, retired);
@@ -326,16 +393,17 @@ export async function verifyAudit(
 function entryProblem(row: AuditRow, expectedSeq: number, prevHash: string, keyring: AuditKeyring, keyIds: string[], retired: Map<string, number>): string | undefined {
   if (row.seq !== expectedSeq) return `entry ${expectedSeq} is missing (next present is ${row.seq})`;
   if (row.prevHash !== prevHash) return 'prev_hash does not match the hash of the entry before it';
-  const { hash, keyId, ...rest } = row;
+  // entryHash reads only the hashed fields, so the row is passed as it is (no copy without hash and keyId per entry).
+  const { hash, keyId } = row;
   if (keyId === null) {
     if (keyIds.length > 0) return 'it has no key id, yet it comes after keyed entries (legacy entries only come first): it was forged or rewritten';
-    return entryHash(rest, null) === hash ? undefined : 'content does not match its hash (the entry was altered)';
+    return entryHash(row, null) === hash ? undefined : 'content does not match its hash (the entry was altered)';
   }
   const key = keyring.get(keyId);
   if (!key) return `it was made with key ${keyId}, which is not among the known keys: add that key to MUSTER_AUDIT_PREVIOUS_KEYS, or the entry was forged`;
   const since = retired.get(keyId);
   if (since !== undefined) return `it was made with key ${keyId}, which the chain had moved away from at entry ${since}: a retired key cannot add entries`;
-  if (entryHash(rest, key) !== hash) return 'content does not match its hash (the entry was altered)';
+  if (entryHash(row, key) !== hash) return 'content does not match its hash (the entry was altered)';
   const previous = keyIds.at(-1);
   if (previous !== undefined && previous !== keyId) retired.set(previous, row.seq);
   if (previous !== keyId) keyIds.push(keyId);
@@ -343,7 +411,7 @@ function entryProblem(row: AuditRow, expectedSeq: number, prevHash: string, keyr
 }
 
 /** The chain alone (no checkpoints): see verifyAudit. */
-export function verifyChain(db: Database, keyring: AuditKeyring, batch = 1000): Promise<VerifyResult> {
+export function verifyChain(db: Database, keyring: AuditKeyring, batch = CHAIN_PAGE): Promise<VerifyResult> {
   return verifyAudit(db, keyring, { batch });
 }
 
@@ -396,22 +464,23 @@ function csvCell(v: unknown): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** Streams the chain in order as CSV (RFC 4180) or a JSON array. */
-export async function exportAudit(db: Database, format: 'csv' | 'json', write: (chunk: string) => void, batch = 1000): Promise<number> {
-  let after = 0;
+/**
+ * Streams the chain in order as CSV (RFC 4180) or a JSON array, one write per page. When `write` returns a promise
+ * (the CLI's resolves once the chunk is flushed to stdout), the next page is read only after it settles: however
+ * slow the reader, at most one page is held in memory.
+ */
+export async function exportAudit(db: Database, format: 'csv' | 'json', write: (chunk: string) => unknown, batch = CHAIN_PAGE): Promise<number> {
   let n = 0;
-  if (format === 'csv') write(`${EXPORT_COLUMNS.join(',')}\r\n`);
-  else write('[');
-  for (;;) {
-    const rows = (await db.read((tx) => tx.auditEntry.findMany({ where: { seq: { gt: after } }, orderBy: { seq: 'asc' }, take: batch }))) as AuditRow[];
-    if (rows.length === 0) break;
+  await write(format === 'csv' ? `${EXPORT_COLUMNS.join(',')}\r\n` : '[');
+  for await (const rows of chainPages(db, batch)) {
+    let chunk = '';
     for (const r of rows) {
-      if (format === 'csv') write(`${EXPORT_COLUMNS.map((c) => csvCell(r[c])).join(',')}\r\n`);
-      else write(`${n ? ',' : ''}\n  ${JSON.stringify({ ...r, createdAt: r.createdAt.toISOString() })}`);
+      if (format === 'csv') chunk += `${EXPORT_COLUMNS.map((c) => csvCell(r[c])).join(',')}\r\n`;
+      else chunk += `${n ? ',' : ''}\n  ${JSON.stringify({ ...r, createdAt: r.createdAt.toISOString() })}`;
       n += 1;
-      after = r.seq;
     }
+    await write(chunk);
   }
-  if (format === 'json') write(n ? '\n]\n' : ']\n');
+  if (format === 'json') await write(n ? '\n]\n' : ']\n');
   return n;
 }
