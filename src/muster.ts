@@ -151,7 +151,9 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   let slackSetup: { client: ReturnType<typeof createWebClient>; port: SlackChatPort; identity: { botId?: string; botUserId?: string } } | undefined;
   if (env.SLACK_BOT_TOKEN) {
     const client = createWebClient(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, metrics);
-    const slackPort = new SlackChatPort(client, { pacing: o.slackPacing ?? env.MUSTER_SLACK_PACING, without: o.slackWithout });
+    // On PostgreSQL the rate budget is held in the database, one for every replica; on SQLite, the only process keeps it in memory.
+    const pacing = o.slackPacing ?? env.MUSTER_SLACK_PACING;
+    const slackPort = new SlackChatPort(client, { pacing: pacing && db.provider === 'postgresql' ? { ...pacing, shared: { db, clock } } : pacing, without: o.slackWithout });
     slackPort.channelOwned = channelOwned;
     dispatcher.addPort(slackPort);
     let identity: { botId?: string; botUserId?: string };

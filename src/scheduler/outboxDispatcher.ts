@@ -15,7 +15,7 @@ import type { Metrics } from '../metrics.ts';
 export interface EffectRunner {
   readonly platform: string;
   perform(op: string, args: Record<string, unknown>, ctx: PerformContext): Promise<Record<string, unknown>>;
-  pace?(op: string, args: Record<string, unknown>, workspaceId: string | null): number;
+  pace?(op: string, args: Record<string, unknown>, workspaceId: string | null): number | Promise<number>;
 }
 
 /**
@@ -269,7 +269,9 @@ export class OutboxDispatcher {
       if (!port) throw new ChatError(`no chat port for platform "${row.platform}"`, 'permanent', 'no_port');
       const refs = collectRefs(payload.args, new Set());
       let args = resolveRefs(payload.args, await this.resultsFor([...refs])) as Record<string, unknown>;
-      const paceMs = port.pace?.(row.op, args, row.workspaceId) ?? 0;
+      // A number from a limiter in this process, a promise from one held in the database (shared by replicas).
+      const paced = port.pace?.(row.op, args, row.workspaceId) ?? 0;
+      const paceMs = typeof paced === 'number' ? paced : await paced;
       if (paceMs > 0) {
         await this.defer(row, paceMs);
         return;

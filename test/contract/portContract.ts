@@ -347,14 +347,16 @@ export function describePortContract(name: string, setup: () => Promise<Contract
       contractCase('pace: absent, or 0 when the budget allows and never negative', async () => {
         const effects: PortEffect[] = await Promise.all(EFFECT_OPS.map((op) => arrange(op)));
         // Unpaced (as the other cases run): nothing to wait for.
-        for (const e of effects) if (port.pace) expect(port.pace(e, 'contract'), e.op).toBe(0);
+        for (const e of effects) if (port.pace) expect(await port.pace(e, 'contract'), e.op).toBe(0);
         // Paced, fresh: every op may go at once.
         const paced = await t.port({ paced: true });
         if (!paced.pace) return;
-        for (const e of effects) expect(paced.pace(e, 'contract'), e.op).toBe(0);
+        for (const e of effects) expect(await paced.pace(e, 'contract'), e.op).toBe(0);
         // A burst far past any platform's per-channel budget is asked to wait, never a negative or endless time.
         const channel = await t.channel();
-        const waits = Array.from({ length: 50 }, () => paced.pace!({ op: 'postMessage', args: { channel, text: 'x' } }, 'contract'));
+        // One after another: a port whose budget is in a database answers each with a promise.
+        const waits: number[] = [];
+        for (let i = 0; i < 50; i++) waits.push(await paced.pace!({ op: 'postMessage', args: { channel, text: 'x' } }, 'contract'));
         for (const w of waits) {
           expect(Number.isFinite(w)).toBe(true);
           expect(w).toBeGreaterThanOrEqual(0);

@@ -7,7 +7,9 @@ import type { Text } from '../../domain/text.ts';
 import { mrkdwn, plain } from './mrkdwn.ts';
 import { slackMessage } from './blockKit.ts';
 import type { Message } from '../../../blocks/surface.ts';
-import { budgetsFor, RateLimiter } from './rateLimits.ts';
+import { budgetsFor, RateLimiter, SharedRateLimiter, type Limiter } from './rateLimits.ts';
+import type { Database } from '../../store/db.ts';
+import type { Clock } from '../../domain/clock.ts';
 import { classifySlackError, describeGroupError, describeInviteUserError, INVITE_USER_ERRORS as INVITE_USER_ERRORS_BY_CODE } from './errors.ts';
 
 const slackCode = (e: unknown): string | undefined => (e as { data?: { error?: string } }).data?.error;
@@ -61,8 +63,11 @@ const RESPONSE_URL_TTL_MS = 30 * 60_000;
 const RESPONSE_URL_MARGIN_MS = 60_000;
 
 export interface SlackPortOptions {
-  /** Pace calls against Slack's published tiers (default); `scale` multiplies every budget (tests). */
-  pacing?: false | { scale?: number };
+  /**
+   * Pace calls against Slack's published tiers (default); `scale` multiplies every budget. With `shared` the
+   * budget is held in that database, one for every process using it (replicas); without, in this process.
+   */
+  pacing?: false | { scale?: number; shared?: { db: Database; clock: Clock } };
   /**
    * Capabilities to do without, as if the workspace lacked them (tests of the services' degraded paths).
    * Effects that need one are refused by the port.
@@ -89,7 +94,7 @@ export class SlackChatPort implements ChatPort {
    */
   readonly capabilities: Capabilities;
   private readonly imChannels = new Map<string, string>();
-  private readonly limiter?: RateLimiter;
+  private readonly limiter?: Limiter;
   /** Times each response_url was used by this process (Slack allows 5; see RESPONSE_URL_USES). */
   private readonly responseUses = new Map<string, number>();
   /** The workspace's URL from auth.test (https://acme.slack.com/), for message permalinks. */
@@ -103,13 +108,17 @@ export class SlackChatPort implements ChatPort {
     private readonly client: WebClient,
     options: SlackPortOptions = {},
   ) {
-    if (options.pacing !== false) this.limiter = new RateLimiter({ scale: options.pacing?.scale });
+    const pacing = options.pacing ?? {};
+    if (pacing) {
+      const scale = pacing.scale;
+      this.limiter = pacing.shared ? new SharedRateLimiter(pacing.shared.db, pacing.shared.clock, { scale }) : new RateLimiter({ scale });
+    }
     const all: Capabilities = { pins: true, bookmarks: true, userGroups: true, threads: true, fileUpload: true, appHome: true };
     for (const c of options.without ?? []) all[c] = false;
     this.capabilities = all;
   }
 
-  pace(effect: PortEffect, workspaceId: string | null): number {
+  pace(effect: PortEffect, workspaceId: string | null): number | Promise<number> {
     if (!this.limiter) return 0;
     const method = METHOD_OF[effect.op];
     const channel = effect.op === 'dm' ? `dm:${effect.args.user}` : 'channel' in effect.args && typeof effect.args.channel === 'string' ? effect.args.channel : undefined;
