@@ -29,8 +29,16 @@
  * (default postgresql://postgres@127.0.0.1:5432/postgres) and dropped afterwards (bench/db.ts). When PostgreSQL is not
  * reachable its runs are skipped with a line saying so.
  *
+ * Then the "burst under real limits" section (bench/burst.ts): a burst of Approve clicks on cards with 5 copies each
+ * against a FakeSlack that enforces Slack's rate tiers, Muster pacing itself; the time until every copy is final
+ * against chat.update's floor, Slack calls per click by method, 429s.
+ *
+ * The run ends with one summary table (bench/summary.ts): every figure, its baseline from the same run, the ratio
+ * and issue 13's goal. `npm run bench -- --quick` runs every section at small sizes and short phases (about two
+ * minutes; for a CI smoke run, its figures are rough).
+ *
  * BENCH_ONLY runs some sections alone: a comma list of section names or parts of them (whoami, war room,
- * approval clicks, change votes), e.g. BENCH_ONLY=change or BENCH_ONLY=approval,change; unset: every
+ * approval clicks, change votes, burst), e.g. BENCH_ONLY=change or BENCH_ONLY=approval,change; unset: every
  * section, in that order.
  *
  * Every child runs at Muster's production log level, LOG_LEVEL=info, writing to its own file under
@@ -71,6 +79,8 @@ import { runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
 import { runWarRoomBench, summarizeWarRoom } from './warroom.ts';
 import { runApprovalClickBench, summarizeApprovalClicks } from './approval-clicks.ts';
 import { runChangeVoteBench, summarizeChangeVotes } from './change-clicks.ts';
+import { describeBurst, runBurstBench, type BurstResult } from './burst.ts';
+import { summaryRows, summaryTable } from './summary.ts';
 import { dbsFromEnv, postgresProblem, type BenchDb } from './db.ts';
 import {
   describeExit,
@@ -104,10 +114,13 @@ function numberFromEnv(name: string, fallback: number, min: number): number {
   return n;
 }
 
+/** `npm run bench -- --quick`: every section at small sizes and short phases, in about two minutes (a CI smoke run; its figures are rough). */
+const QUICK = process.argv.includes('--quick');
+const q = <T>(full: T, quick: T): T => (QUICK ? quick : full);
 const RATE = numberFromEnv('BENCH_RATE', 200, 0.1);
-const SECONDS = numberFromEnv('BENCH_SECONDS', 10, 0.1);
-const WARMUP = numberFromEnv('BENCH_WARMUP', 1, 0);
-const WARROOMS = Math.round(numberFromEnv('BENCH_WARROOMS', 10, 1));
+const SECONDS = numberFromEnv('BENCH_SECONDS', q(10, 2), 0.1);
+const WARMUP = numberFromEnv('BENCH_WARMUP', q(1, 0.5), 0);
+const WARROOMS = Math.round(numberFromEnv('BENCH_WARROOMS', q(10, 3), 1));
 const WARROOM_LATENCY_MS = 50;
 const WARROOM_TIMEOUT_MS = 10_000;
 const WARROOM_POLL_MS = 2;
@@ -139,20 +152,21 @@ function ratesFromEnv(name: string, fallback: number[]): number[] {
   return [...new Set(rates)].sort((a, b) => a - b);
 }
 const CLICK_RATE = numberFromEnv('BENCH_CLICK_RATE', 100, 0.1);
-const CLICK_SECONDS = numberFromEnv('BENCH_CLICK_SECONDS', 10, 0.1);
-const CLICK_STEPS = ratesFromEnv('BENCH_CLICK_STEPS', [10, 20, 40, 60, 80, 100, 150, 200, 300, 400]);
-const CLICK_STEP_SECONDS = numberFromEnv('BENCH_CLICK_STEP_SECONDS', 5, 0.1);
-const CLICK_MAX_P99_MS = numberFromEnv('BENCH_CLICK_MAX_P99', 500, 1);
+const CLICK_SECONDS = numberFromEnv('BENCH_CLICK_SECONDS', q(10, 2), 0.1);
+const CLICK_STEPS = ratesFromEnv('BENCH_CLICK_STEPS', q([10, 20, 40, 60, 80, 100, 150, 200, 300, 400], [20, 60]));
+const CLICK_STEP_SECONDS = numberFromEnv('BENCH_CLICK_STEP_SECONDS', q(5, 2), 0.1);
+// Issue 13's goal: 300 clicks/s with p99 under 100 ms.
+const CLICK_MAX_P99_MS = numberFromEnv('BENCH_CLICK_MAX_P99', 100, 1);
 const CARDS_MAX_LAG_MS = numberFromEnv('BENCH_CARDS_MAX_LAG', 2_000, 1);
-const CLICK_REFINE = Math.round(numberFromEnv('BENCH_CLICK_REFINE', 1, 0));
+const CLICK_REFINE = Math.round(numberFromEnv('BENCH_CLICK_REFINE', q(1, 0), 0));
 const SLACK_PACING = (process.env.BENCH_SLACK_PACING ?? '').trim() || 'off';
 const CHANGE_RATE = numberFromEnv('BENCH_CHANGE_RATE', 10, 0.1);
-const CHANGE_SECONDS = numberFromEnv('BENCH_CHANGE_SECONDS', 10, 0.1);
-const CHANGE_STEPS = ratesFromEnv('BENCH_CHANGE_STEPS', [10, 20, 40, 60, 80, 100, 150, 200]);
-const CHANGE_STEP_SECONDS = numberFromEnv('BENCH_CHANGE_STEP_SECONDS', 5, 0.1);
+const CHANGE_SECONDS = numberFromEnv('BENCH_CHANGE_SECONDS', q(10, 2), 0.1);
+const CHANGE_STEPS = ratesFromEnv('BENCH_CHANGE_STEPS', q([10, 20, 40, 60, 80, 100, 150, 200], [20]));
+const CHANGE_STEP_SECONDS = numberFromEnv('BENCH_CHANGE_STEP_SECONDS', q(5, 2), 0.1);
 
 /** The sections, in the order they run; BENCH_ONLY picks some of them. */
-const SECTIONS = ['whoami', 'war room', 'approval clicks', 'change votes'] as const;
+const SECTIONS = ['whoami', 'war room', 'approval clicks', 'change votes', 'burst'] as const;
 type Section = (typeof SECTIONS)[number];
 function sectionsFromEnv(name: string): Set<Section> {
   const raw = process.env[name]?.trim();
@@ -217,7 +231,9 @@ const RUN_TIMEOUT_MS =
   45_000 +
   WARROOMS * 2_000 * DBS.length +
   (runs('approval clicks') ? CLICK_BUDGET_MS * DBS.length : 0) +
-  (runs('change votes') ? CHANGE_BUDGET_MS : 0);
+  (runs('change votes') ? CHANGE_BUDGET_MS : 0) +
+  // the burst: set-up within the tiers, then chat.update's floor a few times over (bench/burst.ts waits that long at most)
+  (runs('burst') ? q(30, 6) * 60_000 : 0);
 
 const SECRET = `bench-${randomBytes(12).toString('hex')}`;
 const BOT_TOKEN = 'xoxb-bench';
@@ -236,10 +252,11 @@ let warMuster: Child | undefined;
 let clickMuster: Child | undefined;
 let clickBare: Child | undefined;
 let changeMuster: Child | undefined;
+let burstMuster: Child | undefined;
 
 function emergencyExit(reason: string, code: number): never {
   console.error(`\nbench: ${reason}`);
-  for (const c of [muster, bare, warMuster, clickMuster, clickBare, changeMuster]) {
+  for (const c of [muster, bare, warMuster, clickMuster, clickBare, changeMuster, burstMuster]) {
     if (!c) continue;
     console.error(`\n${describeExit(c)}; its last output:\n${dumpOutput(c)}`);
     killNow(c);
@@ -662,6 +679,20 @@ async function main(): Promise<number> {
       if (changes.muster.lastOutput) console.log(`\nchange-vote muster logged ${changes.muster.logLines} line(s) at warn or above; last output:\n${changes.muster.lastOutput}`);
     }
 
+    // --- burst under real limits ---
+    let burst: BurstResult | undefined;
+    if (runs('burst')) {
+      console.log('\n== burst under real limits ==');
+      console.log(
+        `Approve clicks in a burst on production deploys whose cards have 5 copies (the channel, #approvals, 3 approvers' DMs), against a FakeSlack ` +
+          `enforcing Slack's published rate tiers and Muster pacing itself (MUSTER_SLACK_PACING on)${QUICK ? '; quick: tiers and pacing ×10 faster, fewer requests' : ''}`,
+      );
+      burst = await runBurstBench({ quick: QUICK, root, tmp, logDir: LOG_DIR, baseEnv, secret: SECRET, botToken: BOT_TOKEN, log: (l) => console.log(l), onChild: (c) => (burstMuster = c) });
+      console.log('');
+      for (const l of describeBurst(burst)) console.log(l);
+      failures.push(...burst.failures);
+    }
+
     // --- verdict ---
     if (m && b && musterLog) {
       for (const r of [m, b]) {
@@ -728,9 +759,15 @@ async function main(): Promise<number> {
       ...(warSummaries.postgresql ? { warRoomPostgresql: warSummaries.postgresql.json } : {}),
       ...(clickSummaries.postgresql ? { approvalClicksPostgresql: clickSummaries.postgresql.json } : {}),
       changeVotes: changeSummary?.json ?? null,
+      burst: burst ?? null,
+      quick: QUICK,
       pass: failures.length === 0,
       failures,
     };
+    const rows = summaryRows(json as unknown as Record<string, unknown>);
+    console.log(`\n== summary${QUICK ? ' (quick run: rough figures)' : ''} ==`);
+    console.log(summaryTable(rows));
+    (json as Record<string, unknown>).summary = rows;
     const dir = join(root, 'bench', 'results');
     writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
     console.log(`\nwrote bench/results/latest.json`);
