@@ -9,7 +9,7 @@ import { AUDIT_KEY } from '../support/auditKey.ts';
 import { parseEnv } from '../../src/config/env.ts';
 import { defaultPolicy } from '../../src/config/policy.ts';
 import { startMuster } from '../../src/muster.ts';
-import { ACTIONS } from '../../blocks/actionIds.ts';
+import { ACTIONS, VIEWS } from '../../blocks/actionIds.ts';
 import { enqueueEffects } from '../../src/store/outbox.ts';
 import { scheduleTimer } from '../../src/store/timers.ts';
 import { discordRoute, statementKind } from '../../src/metrics.ts';
@@ -69,8 +69,15 @@ describe('GET /metrics (Slack)', () => {
     expect((await h.click(ACTIONS.incident.takeComms, inc.id, 'UCOMMS')).status).toBe(200);
     text = (await scrape()).text;
     expect(sample(text, 'muster_ack_duration_seconds_count', { platform: 'slack', kind: 'action', id: ACTIONS.incident.takeComms })).toBe(1);
-    // A command Muster does not know is counted as `other`, never under its own name.
-    expect(text).not.toMatch(/id="\/nope"/);
+  });
+
+  it('a form submission and an Events API delivery are labelled with the form id and the event type', async () => {
+    // A submission whose data is stale is answered with an error in the form: still acknowledged, and timed.
+    expect((await h.submit(VIEWS.declare, '{}', {}, 'UCOMMS')).status).toBe(200);
+    expect((await h.event({ type: 'app_home_opened', user: 'UCOMMS', channel: 'D1', tab: 'home', event_ts: '1.000' })).status).toBe(200);
+    const text = (await scrape()).text;
+    expect(sample(text, 'muster_ack_duration_seconds_count', { platform: 'slack', kind: 'form', id: VIEWS.declare })).toBe(1);
+    expect(sample(text, 'muster_ack_duration_seconds_count', { platform: 'slack', kind: 'event', id: 'app_home_opened' })).toBe(1);
   });
 
   it('the effects of the declaration are timed per Web API method', async () => {
