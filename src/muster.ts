@@ -36,7 +36,8 @@ import { Routes, type APIUser } from 'discord-api-types/v10';
 import { createDiscordRest, DiscordChatPort } from './platforms/discord/chatPort.ts';
 import { DiscordDirectory } from './platforms/discord/directory.ts';
 import { discordInteractions } from './platforms/discord/interactions.ts';
-import { discordTimelineEvents, startDiscordGateway, type DiscordGateway, type PinEvent, type ReactionEvent } from './platforms/discord/gateway.ts';
+// Types only: the gateway module (and discord.js, ~35 MB resident) is loaded when Discord is configured.
+import type { DiscordGateway, PinEvent, ReactionEvent } from './platforms/discord/gateway.ts';
 import { registerDiscordCommands } from './platforms/discord/commands.ts';
 import type { Directory } from './services/types.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -58,9 +59,9 @@ export interface MusterOptions {
   mode?: 'production' | 'sandbox';
   /** The address to listen on (default: every interface). The sandbox, which has no sign-in, keeps to 127.0.0.1. */
   host?: string;
-  /** Routes to add to Muster's HTTP server before it listens (the sandbox's web app). */
   /** The shortest time between two App Home publishes for one person (default 5 s: HOME_MIN_INTERVAL_MS; tests shorten it). */
   homeMinIntervalMs?: number;
+  /** Routes to add to Muster's HTTP server before it listens (the sandbox's web app). */
   mount?: (web: Application) => void;
 }
 
@@ -285,6 +286,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   if (discordSetup) {
     const deps = { applicationId: env.DISCORD_APPLICATION_ID ?? '', kernel, services, commands, rest: discordSetup.rest, log: log.child({ platform: 'discord' }), metrics };
     const transports = discordTransports(env);
+    const { discordTimelineEvents, startDiscordGateway } = await import('./platforms/discord/gateway.ts');
     const timeline = discordTimelineEvents({ kernel, services, rest: discordSetup.rest, log: log.child({ platform: 'discord' }) });
     inbox.on('discord', async (row, payload) => {
       if (row.type === 'pin') await timeline.onPin(payload as unknown as PinEvent);

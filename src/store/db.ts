@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3';
-import { PrismaPg } from '@prisma/adapter-pg';
-import { PrismaClient as PgClient } from './generated/postgresql/client.ts';
-import { PrismaClient as SqliteClient } from './generated/sqlite/client.ts';
+// Types only: each database's client and driver adapter are loaded when a database of that kind is opened
+// (openDatabase), so a process keeps one of them in memory, not both (about 12 MB each with its driver).
+import type { PrismaPg } from '@prisma/adapter-pg';
+import type { PrismaClient as PgClient } from './generated/postgresql/client.ts';
 import type { Prisma } from './generated/postgresql/client.ts';
 import { statementKind, type Metrics } from '../metrics.ts';
 
@@ -59,6 +59,7 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
     const file = sqlitePath(url);
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     // busy timeout: the CLI may write while the bot runs.
+    const [{ PrismaBetterSQLite3 }, { PrismaClient: SqliteClient }] = await Promise.all([import('@prisma/adapter-better-sqlite3'), import('./generated/sqlite/client.ts')]);
     const adapter = new PrismaBetterSQLite3({ url: file, timeout: 10_000 });
     if (o.metrics) {
       const connect = adapter.connect.bind(adapter);
@@ -70,6 +71,7 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
     await client.$queryRawUnsafe('PRAGMA synchronous = NORMAL');
     await client.$queryRawUnsafe('PRAGMA foreign_keys = ON');
   } else {
+    const [{ PrismaPg }, { PrismaClient: PgClient }] = await Promise.all([import('@prisma/adapter-pg'), import('./generated/postgresql/client.ts')]);
     const adapter = new PrismaPg({ connectionString: url, max: 10 });
     const connect = adapter.connect.bind(adapter);
     adapter.connect = async () => {
