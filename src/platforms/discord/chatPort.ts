@@ -333,17 +333,17 @@ export class DiscordChatPort implements ChatPort {
         if (err.kind !== 'permanent' || !args.fallbackUser) throw err;
       }
     }
-    if (!args.fallbackUser) throw new ChatError('Discord: the interaction token has expired and there is no one to tell by DM', 'permanent', 'expired_token');
-    const channel = await this.dmChannel(args.fallbackUser);
-    const { message: m, adopted } = await this.post('reply', channel, body(args), ctx);
-    return { via: 'dm', channel, ts: m.id, ...(adopted ? { adopted } : {}) };
-  }
     if (args.fallbackUpdate) {
       // The clicked message, edited directly once the interaction token can no longer edit it.
       const { channel, ts } = args.fallbackUpdate;
       const m = (await this.call('reply', () => this.rest.patch(Routes.channelMessage(channel, ts), { body: body(args) }))) as APIMessage;
       return { via: 'update', channel: m.channel_id, ts: m.id };
     }
+    if (!args.fallbackUser) throw new ChatError('Discord: the interaction token has expired and there is no one to tell by DM', 'permanent', 'expired_token');
+    const channel = await this.dmChannel(args.fallbackUser);
+    const { message: m, adopted } = await this.post('reply', channel, body(args), ctx);
+    return { via: 'dm', channel, ts: m.id, ...(adopted ? { adopted } : {}) };
+  }
 
   /** `#name` (a policy's channel) or an id. */
   private async channelId(guild: string | undefined, ref: string): Promise<string> {

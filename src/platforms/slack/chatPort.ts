@@ -273,6 +273,12 @@ export class SlackChatPort implements ChatPort {
       if (res.status >= 500) throw new ChatError(`response_url answered HTTP ${res.status}`, 'transient', `http_${res.status}`, undefined, { outcomeUnknown: true });
       // 404/410 and the like: the URL is used up or expired. Fall through to the DM.
     }
+    if (a.fallbackUpdate) {
+      // A redraw of the clicked card copy whose response_url can no longer be used: chat.update redraws it instead.
+      const { channel, ts } = a.fallbackUpdate;
+      const r = await api('chat.update', () => this.client.chat.update({ channel, ts, ...body, blocks: body.blocks ?? [], parse: 'none' }));
+      return { via: 'update', channel: r.channel!, ts: r.ts! };
+    }
     if (!a.fallbackUser) throw new ChatError('response_url expired and no one to tell by DM', 'permanent', 'expired_url');
     return { ...(await this.dm(a.fallbackUser, body, ctx)), via: 'dm' };
   }
@@ -282,12 +288,6 @@ export class SlackChatPort implements ChatPort {
       // bookmarks.add is not idempotent: an earlier attempt's bookmark is recognised by its link.
       const r = (await api('bookmarks.list', () => this.client.bookmarks.list({ channel_id: channel }))) as { bookmarks?: { id?: string; link?: string; title?: string }[] };
       const hit = (r.bookmarks ?? []).find((b) => b.link === link && b.title === title);
-    if (a.fallbackUpdate) {
-      // A redraw of the clicked card copy whose response_url can no longer be used: chat.update redraws it instead.
-      const { channel, ts } = a.fallbackUpdate;
-      const r = await api('chat.update', () => this.client.chat.update({ channel, ts, ...body, blocks: body.blocks ?? [], parse: 'none' }));
-      return { via: 'update', channel: r.channel!, ts: r.ts! };
-    }
       if (hit) return { bookmarkId: hit.id, adopted: true };
     }
     const r = await api('bookmarks.add', () => this.client.bookmarks.add({ channel_id: channel, title, type: 'link', link }));
