@@ -11,7 +11,10 @@ import type { Database } from './store/db.ts';
  * a channel or a workspace.
  */
 export interface Metrics {
+  /** This Muster's own metrics. */
   readonly registry: Registry;
+  /** The process's (memory, CPU, event loop, GC): one registry for the process, whichever Muster serves it. */
+  readonly processRegistry: Registry;
   /** From the request reaching Muster to its acknowledgement (the HTTP answer; Socket Mode's ack; Discord's callback). */
   readonly ack: Histogram<'platform' | 'kind' | 'id'>;
   readonly slackApi: Histogram<'method'>;
@@ -40,13 +43,27 @@ const DB_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 
 /** The outbox statuses of an effect not finished yet (src/store/outbox.ts): waiting, being performed, or its hook left. */
 export const UNFINISHED_STATUSES = ['pending', 'running', 'hook', 'hooking'] as const;
 
+let processRegistry: Registry | undefined;
+
+/**
+ * Process memory, CPU, event loop lag, heap, GC: prom-client's default set, with our prefix. Collected once per
+ * process: they describe the process, not a Muster, and prom-client's collectors keep their event-loop monitor and
+ * GC observer for good, so one set per Muster started would pile up in a process that starts several.
+ */
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry, prefix: 'muster_' });
+  }
+  return processRegistry;
+}
+
 export function createMetrics(): Metrics {
   const registry = new Registry();
   const registers = [registry];
-  // Process memory, CPU, event loop lag, heap, GC: prom-client's default set, with our prefix.
-  collectDefaultMetrics({ register: registry, prefix: 'muster_' });
   return {
     registry,
+    processRegistry: processMetrics(),
     ack: new Histogram({
       name: 'muster_ack_duration_seconds',
       help: 'Time from a chat request reaching Muster to its acknowledgement, by platform, kind (command, action, form, event, ping, other) and id (command name, action id, form id, event type)',
@@ -133,7 +150,8 @@ export async function renderMetrics(metrics: Metrics, db: Database, clock: Clock
   metrics.outboxDead.set(n.get('dead') ?? 0);
   const min = oldest._min.createdAt;
   metrics.outboxOldest.set(min ? Math.max(0, (clock.now().getTime() - min.getTime()) / 1000) : 0);
-  return metrics.registry.metrics();
+  // Two registries with no name in common: their texts (each ending with a newline) follow each other.
+  return (await metrics.processRegistry.metrics()) + (await metrics.registry.metrics());
 }
 
 /** `Authorization: Bearer <token>`, compared in constant time. */

@@ -85,6 +85,18 @@ describe('the alert rules in docs/operations.md', () => {
     expect([...used].filter((name) => !exposed.has(name))).toEqual([]);
   });
 
+  const checkMetrics = promtool ? '/metrics passes `promtool check metrics`' : '/metrics passes `promtool check metrics` (SKIPPED: promtool is not installed)';
+  it.skipIf(!promtool)(checkMetrics, async () => {
+    const text = await (await fetch(`${h.muster.url}/metrics`)).text();
+    const run = spawnSync(promtool!, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    // prom-client's own default gauges `muster_nodejs_active_{handles,requests,resources}_total` break the `_total`
+    // naming rule; nothing else may be reported.
+    const problems = (run.stdout + run.stderr)
+      .split('\n')
+      .filter((l) => l.trim() && !/^muster_nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/.test(l.trim()));
+    expect(problems).toEqual([]);
+  });
+
   const checkRules = promtool ? 'pass `promtool check rules`' : 'pass `promtool check rules` (SKIPPED: promtool is not installed; Debian: `apt-get install prometheus` provides it)';
   it.skipIf(!promtool)(checkRules, () => {
     const dir = mkdtempSync(join(tmpdir(), 'muster-rules-'));
