@@ -136,21 +136,24 @@ const f0 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? 
 
 /**
  * The fake's tiers for phase 4: Slack's published rates (RATE_TIERS, POST_MESSAGE_LIMITS in the fake) times `scale`,
- * as Muster paces with MUSTER_SLACK_PACING=<scale>, and the bursts Muster assumes (src/platforms/slack/rateLimits.ts:
- * Tier 2 3, Tier 3 5, Tier 4 10; chat.postMessage 2 per channel, 20 per workspace) instead of the fake's minute's worth.
- * Slack sizes no burst ("sporadic bursts are welcome", https://docs.slack.dev/apis/web-api/rate-limits): with a
- * minute's worth, spending beyond the budget would show only after a minute; with Muster's own bursts it shows within
- * seconds, and one process that keeps to its budget still gets no 429. The fake multiplies bursts by `scale` too,
- * hence the division.
+ * as Muster paces with MUSTER_SLACK_PACING=<scale>, and bursts a little above the ones Muster assumes
+ * (src/platforms/slack/rateLimits.ts: Tier 2 3, Tier 3 5, Tier 4 10; chat.postMessage 2 per channel, 20 per
+ * workspace) instead of the fake's minute's worth. Slack sizes no burst ("sporadic bursts are welcome",
+ * https://docs.slack.dev/apis/web-api/rate-limits): with a minute's worth, spending beyond the budget would show only
+ * after a minute; with Muster's own bursts it shows within seconds. The headroom (`HEADROOM` tokens, one for a
+ * post to one channel) absorbs the jitter between the moment Muster takes a token and the moment its call reaches the
+ * fake (drawing the card, a busy event loop), which would otherwise be answered 429 even for one process keeping to its
+ * budget. The fake multiplies bursts by `scale` too, hence the division.
  */
 export function tiersFor(scale: number): TierOptions {
   const b = (n: number) => (n + 0.5) / scale; // floor(b × scale) = n
   return {
     scale,
-    tiers: { 1: { burst: b(1) }, 2: { burst: b(3) }, 3: { burst: b(5) }, 4: { burst: b(10) } },
-    postMessage: { perChannel: { burst: b(2) }, workspace: { burst: b(20) } },
+    tiers: { 1: { burst: b(1 + HEADROOM) }, 2: { burst: b(3 + HEADROOM) }, 3: { burst: b(5 + HEADROOM) }, 4: { burst: b(10 + HEADROOM) } },
+    postMessage: { perChannel: { burst: b(2 + 1) }, workspace: { burst: b(20 + HEADROOM) } },
   };
 }
+const HEADROOM = 2;
 
 // ---------------------------------------------------------------------------
 // Results
@@ -244,6 +247,15 @@ export interface LimiterPhase {
   spanS: number;
   /** the database holds the shared budget (rate_buckets rows written) */
   sharedBuckets: number;
+  /**
+   * chat.update (Tier 3, the busiest method here): the most calls the fake applied in any 5 s, against what Muster's own
+   * budget allows in 5 s (its burst + 90 % of the scaled rate × 5 s) and what the fake allows (its burst + the rate × 5 s)
+   */
+  updatePeak5s: number;
+  updateBudget5s: number;
+  updateFakeAllows5s: number;
+  /** a few of the calls answered 429: method, message, when, and how many calls of that method the fake had applied in the second before */
+  samples429: string[];
   outcomes: Outcomes;
 }
 
@@ -832,7 +844,24 @@ async function limiterPhase(c: Ctx): Promise<{ phase: LimiterPhase; effects: Eff
   const spanS = (performance.now() - t0 - QUIET_MS) / 1000;
   c.fake.enforceTiers(false);
   const calls: Record<string, number> = {};
-  for (const call of c.fake.calls.slice(fromCall)) calls[call.method] = (calls[call.method] ?? 0) + 1;
+  const phaseCalls = c.fake.calls.slice(fromCall);
+  for (const call of phaseCalls) calls[call.method] = (calls[call.method] ?? 0) + 1;
+  const startedAt = phaseCalls[0]?.at ?? 0;
+  const applied = phaseCalls.filter((x) => x.method === 'chat.update' && x.status === 200).map((x) => x.at);
+  let updatePeak5s = 0;
+  for (let i = 0, j = 0; i < applied.length; i++) {
+    while (applied[j]! < applied[i]! - 5_000) j++;
+    updatePeak5s = Math.max(updatePeak5s, i - j + 1);
+  }
+  const tier3PerS = (50 * s.limiterScale) / 60;
+  const samples429 = phaseCalls
+    .filter((x) => x.status === 429)
+    .slice(0, 6)
+    .map((x) => {
+      const before = phaseCalls.filter((y) => y.method === x.method && y.status === 200 && y.at <= x.at && y.at > x.at - 1_000).length;
+      const where = typeof x.args.channel === 'string' ? ` ${x.args.channel === GENERAL_CHANNEL_ID ? '#general' : x.args.channel}` : '';
+      return `${x.method}${where} at +${((x.at - startedAt) / 1000).toFixed(2)} s, ${before} applied in the second before`;
+    });
   const rateLimited: Record<string, number> = {};
   for (const m of methods) {
     const d = c.fake.rateLimited(m) - (before.get(m) ?? 0);
@@ -857,6 +886,10 @@ async function limiterPhase(c: Ctx): Promise<{ phase: LimiterPhase; effects: Eff
       total429: Object.values(rateLimited).reduce((a, b) => a + b, 0),
       spanS,
       sharedBuckets,
+      updatePeak5s,
+      updateBudget5s: 5 + 0.9 * tier3PerS * 5,
+      updateFakeAllows5s: 5 + HEADROOM + tier3PerS * 5,
+      samples429,
       outcomes,
     },
     effects,
@@ -992,7 +1025,7 @@ async function runCount(n: number, sizes: ReplicaSizes, o: { log: (s: string) =>
 
     // 4. the rate budget, pacing on
     await startReplicas(c, String(sizes.limiterScale), ' paced');
-    o.log(`    restarted with MUSTER_SLACK_PACING=${sizes.limiterScale}; the fake enforces the tiers ×${sizes.limiterScale} with Muster's bursts`);
+    o.log(`    restarted with MUSTER_SLACK_PACING=${sizes.limiterScale}; the fake enforces the tiers ×${sizes.limiterScale} with Muster's bursts + ${HEADROOM}`);
     const lp = await limiterPhase(c);
     row.limiter = lp.phase;
     row.limiterEffects = lp.effects;
@@ -1122,28 +1155,36 @@ function report(r: Omit<ReplicaBenchResult, 'text'>): string {
   );
   lines.push('');
   lines.push(
-    `rate budget: ${s.limiterRequests} production deploys and their ${s.limiterRequests * VOTES} votes (${s.limiterClickRate} clicks/s) with MUSTER_SLACK_PACING=${s.limiterScale}, the fake enforcing Slack's tiers ×${s.limiterScale} with Muster's bursts:`,
+    `rate budget: ${s.limiterRequests} production deploys and their ${s.limiterRequests * VOTES} votes (${s.limiterClickRate} clicks/s) with MUSTER_SLACK_PACING=${s.limiterScale}, the fake enforcing Slack's tiers ×${s.limiterScale} with Muster's bursts + ${HEADROOM} (tiersFor):`,
   );
   const methods = [...new Set(r.rows.flatMap((x) => Object.keys(x.limiter?.calls ?? {})))].filter((m) => m !== 'auth.test').sort();
   lines.push(
     ...table(
-      ['replicas', 'Slack calls', '429s', '429 share', ...methods.map((m) => `${m} calls/429`), 'outbox idle +s', 'rate_buckets rows'],
+      ['replicas', 'Slack calls', '429s', '429 share', ...methods.map((m) => `${m} calls/429`), 'chat.update most in 5 s', 'outbox idle +s', 'rate_buckets rows'],
       r.rows.map((x) => {
         const l = x.limiter;
-        if (!l) return [String(x.replicas), '-', '-', '-', ...methods.map(() => '-'), '-', '-'];
+        if (!l) return [String(x.replicas), '-', '-', '-', ...methods.map(() => '-'), '-', '-', '-'];
         return [
           String(x.replicas),
           String(l.totalCalls),
           String(l.total429),
           `${((l.total429 / Math.max(1, l.totalCalls)) * 100).toFixed(1)} %`,
           ...methods.map((m) => `${l.calls[m] ?? 0}/${l.rateLimited[m] ?? 0}`),
+          String(l.updatePeak5s),
           f1(l.spanS),
           String(l.sharedBuckets),
         ];
       }),
     ),
   );
+  const lim = r.rows.find((x) => x.limiter)?.limiter;
+  if (lim)
+    lines.push(
+      `("chat.update most in 5 s": the most chat.update calls the fake applied within any 5 s; Muster's budget for all replicas together allows ${f1(lim.updateBudget5s)} (its burst of 5 + 90 % of ` +
+        `${f1((50 * s.limiterScale) / 60)}/s × 5 s), the fake ${f1(lim.updateFakeAllows5s)})`,
+    );
   lines.push(`budget: ${r.sharedLimiter.note}`);
+  for (const x of r.rows) if (x.limiter?.samples429.length) lines.push(`  429s with ${x.replicas} replica(s), e.g.: ${x.limiter.samples429.join('; ')}`);
   if (r.failures.length) {
     lines.push('');
     lines.push(`FAIL:\n${r.failures.map((x) => `  - ${x}`).join('\n')}`);
