@@ -80,13 +80,13 @@ export interface ReplicaSizes {
 export const FULL: ReplicaSizes = {
   counts: [1, 2, 3],
   clickRate: 20,
-  clickSeconds: 10,
-  steps: [10, 20, 30, 40, 60, 80],
-  stepSeconds: 4,
+  clickSeconds: 6,
+  steps: [10, 20, 40, 60],
+  stepSeconds: 3,
   maxP99Ms: 500,
-  burstRequests: 40,
+  burstRequests: 20,
   timers: 1000,
-  limiterRequests: 30,
+  limiterRequests: 20,
   limiterClickRate: 20,
   limiterScale: 5,
 };
@@ -1007,7 +1007,9 @@ async function runCount(n: number, sizes: ReplicaSizes, o: { log: (s: string) =>
     if (tp) row.timers = tp;
     if (tp)
       o.log(
-        `    timers: ${tp.fired}/${tp.timers} fired ${f1(tp.allFiredS)} s after being made due (by ${Object.entries(tp.byReplica)
+        `    timers: ${tp.timers} staging deploys created in ${f1(tp.createS)} s (cards and outbox idle ${f1(tp.settleS)} s later); ${tp.fired}/${tp.timers} fired ${f1(tp.allFiredS)} s after being made due (by ${Object.entries(
+          tp.byReplica,
+        )
           .map(([k, v]) => `${k} ${v}`)
           .join(', ')}), effects done at ${f1(tp.effectsDoneS)} s; ${tp.dmsOnce}/${tp.timers} requesters told once`,
       );
