@@ -89,12 +89,26 @@ export interface BurstResult {
   outbox: Record<string, number>;
   approved: number;
   cpuMsPerClick?: number;
+  /** SQL statements per click during the burst (set-up excluded), by kind, from Muster's /metrics */
+  statementsPerClick?: Record<string, number>;
   rssAfterMb?: number;
   setupMs: number;
   failures: string[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** SQL statements Muster has run so far, by kind (its GET /metrics: muster_db_statement_duration_seconds_count). */
+async function statementCounts(url: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    for (const m of text.matchAll(/^muster_db_statement_duration_seconds_count\{statement="([^"]+)"\} (\d+)/gm)) out.set(m[1]!, Number(m[2]));
+  } catch {
+    // no figures: the table says so
+  }
+  return out;
+}
 
 function numberFromEnv(name: string, fallback: number): number {
   const raw = process.env[name]?.trim();
@@ -172,7 +186,9 @@ export async function runBurstBench(o: BurstOptions): Promise<BurstResult> {
     const policyFile = join(dir, 'policy.yml');
     writeFileSync(policyFile, 'approvals:\n  channel: "#approvals"\nchanges:\n  enforcedIn: []\n');
     const port = await freePort();
-    muster = startChild('muster (burst)', ['--import', 'tsx', 'src/main.ts'], {
+    // BENCH_MUSTER_NODE_ARGS: extra node flags for the Muster child (e.g. --cpu-prof to see where its time goes).
+    const nodeArgs = (process.env.BENCH_MUSTER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    muster = startChild('muster (burst)', [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
       cwd: o.root,
       env: {
         ...o.baseEnv,
@@ -281,6 +297,7 @@ export async function runBurstBench(o: BurstOptions): Promise<BurstResult> {
     const rate = clicks / seconds;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
     const cpu0 = cpuMsOf(muster.pid);
+    const statements0 = await statementCounts(url);
     counting = true;
     const start = performance.now();
     let run;
@@ -331,6 +348,8 @@ export async function runBurstBench(o: BurstOptions): Promise<BurstResult> {
       db.close();
     }
     counting = false;
+    const statements1 = await statementCounts(url);
+    result.statementsPerClick = Object.fromEntries([...statements1].map(([k, n]) => [k, Math.round(((n - (statements0.get(k) ?? 0)) / clicks) * 100) / 100]).filter(([, n]) => (n as number) > 0));
     const cpu1 = cpuMsOf(muster.pid);
     if (cpu0 !== undefined && cpu1 !== undefined) result.cpuMsPerClick = (cpu1 - cpu0) / clicks;
     result.rssAfterMb = memoryOf(muster.pid)?.rssMb;
@@ -388,6 +407,14 @@ export function describeBurst(r: BurstResult): string[] {
       .map(([s, n]) => `${n} ${s}`)
       .join(', ')}; Muster CPU ${f1(r.cpuMsPerClick)} ms per click, RSS after ${f1(r.rssAfterMb)} MB`,
   );
+  if (r.statementsPerClick) {
+    const total = Object.values(r.statementsPerClick).reduce((a, b) => a + b, 0);
+    out.push(
+      `SQL statements per click (the vote, its redraws, pacing and the rest, until the outbox was quiet): ${total.toFixed(1)} — ${Object.entries(r.statementsPerClick)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}`,
+    );
+  }
   return out;
 }
 

@@ -13,10 +13,13 @@ export interface ChatPort {
   perform<K extends EffectOp>(effect: { op: K; args: PortArgs<K> }, ctx?: PerformContext): Promise<EffectResults[K]>;
   /**
    * How long this effect should wait before its call fits the platform's rate budget (0: go now).
-   * Asking reserves the budget when the answer is 0. A port whose budget is held outside the process (Slack's, in
-   * the database, shared by every replica) answers with a promise.
+   * Asking reserves the budget when the answer is 0; with `pacingBooks`, a positive answer has also booked the
+   * effect's turn (it is then sent without asking again). A port whose budget is held outside the process (Slack's,
+   * in the database, shared by every replica) answers with a promise.
    */
   pace?(effect: PortEffect, workspaceId: string | null): number | Promise<number>;
+  /** Whether a positive answer of `pace` is a booked turn (sent at it without asking again) rather than a plain wait. */
+  readonly pacingBooks?: boolean;
 }
 
 /** What the outbox knows about the effect being performed. */

@@ -16,6 +16,8 @@ export interface EffectRunner {
   readonly platform: string;
   perform(op: string, args: Record<string, unknown>, ctx: PerformContext): Promise<Record<string, unknown>>;
   pace?(op: string, args: Record<string, unknown>, workspaceId: string | null): number | Promise<number>;
+  /** Whether a wait `pace` answers is a booked turn: the effect is sent at it without asking again. */
+  readonly pacingBooks?: boolean;
 }
 
 /**
@@ -46,6 +48,9 @@ function chatRunner(port: ChatPort): EffectRunner {
     platform: port.platform,
     perform: async (op, args, ctx) => (await port.perform(typed(op, args), ctx)) as Record<string, unknown>,
     pace: port.pace ? (op, args, workspaceId) => port.pace!(typed(op, args), workspaceId) : undefined,
+    get pacingBooks() {
+      return port.pacingBooks === true;
+    },
   };
 }
 
@@ -68,6 +73,9 @@ export interface DispatcherOptions {
   /** Pacing waits (muster_outbox_pacing_wait_seconds). */
   metrics?: Metrics;
 }
+
+/** An effect claimed this close before its booked turn counts as at it (the poll and the claim take a little time). */
+const TURN_SLACK_MS = 20;
 
 function getPath(obj: unknown, path: string): unknown {
   return path.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), obj);
@@ -113,6 +121,8 @@ export class OutboxDispatcher {
   private readonly opts: Required<Omit<DispatcherOptions, 'metrics'>>;
   private readonly metrics?: Metrics;
   private claiming = false;
+  /** Effects whose pacing booked a turn (effect id → when, ms): sent at it without asking the port again. */
+  private readonly booked = new Map<number, number>();
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -270,9 +280,14 @@ export class OutboxDispatcher {
       const refs = collectRefs(payload.args, new Set());
       let args = resolveRefs(payload.args, await this.resultsFor([...refs])) as Record<string, unknown>;
       // A number from a limiter in this process, a promise from one held in the database (shared by replicas).
-      const paced = port.pace?.(row.op, args, row.workspaceId) ?? 0;
+      // An effect back at the turn its pacing booked goes now; any other asks (a replica that did not book it asks again).
+      const turn = this.booked.get(row.id);
+      if (turn !== undefined) this.booked.delete(row.id);
+      const due = turn !== undefined && turn <= this.clock.now().getTime() + TURN_SLACK_MS;
+      const paced = due ? 0 : (port.pace?.(row.op, args, row.workspaceId) ?? 0);
       const paceMs = typeof paced === 'number' ? paced : await paced;
       if (paceMs > 0) {
+        if (port.pacingBooks) this.book(row.id, this.clock.now().getTime() + paceMs);
         await this.defer(row, paceMs);
         return;
       }
@@ -341,6 +356,15 @@ export class OutboxDispatcher {
       );
       this.wakeIn(backoff);
     }
+  }
+
+  /** Remembers the turn an effect's pacing booked (forgetting turns long past: effects another replica took). */
+  private book(id: number, at: number): void {
+    if (this.booked.size >= 10_000) {
+      const stale = this.clock.now().getTime() - this.opts.leaseMs;
+      for (const [k, t] of this.booked) if (t < stale) this.booked.delete(k);
+    }
+    this.booked.set(id, at);
   }
 
   /** Puts an effect back without using up an attempt: it runs when the platform's budget allows. */

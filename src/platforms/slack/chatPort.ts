@@ -95,6 +95,13 @@ export class SlackChatPort implements ChatPort {
   readonly capabilities: Capabilities;
   private readonly imChannels = new Map<string, string>();
   private readonly limiter?: Limiter;
+  /**
+   * The in-process limiter (SQLite, one process) books each waiting effect's turn, so a burst of waiting effects goes
+   * out one turn after another with one reservation each. The database limiter (replicas) answers plain waits: a
+   * booking there would cost a transaction for every waiting effect, while a plain wait it already knows of is answered
+   * from memory (SharedRateLimiter), which keeps a burst off the database and the requests' connections free.
+   */
+  readonly pacingBooks: boolean;
   /** Times each response_url was used by this process (Slack allows 5; see RESPONSE_URL_USES). */
   private readonly responseUses = new Map<string, number>();
   /** The workspace's URL from auth.test (https://acme.slack.com/), for message permalinks. */
@@ -113,6 +120,7 @@ export class SlackChatPort implements ChatPort {
       const scale = pacing.scale;
       this.limiter = pacing.shared ? new SharedRateLimiter(pacing.shared.db, pacing.shared.clock, { scale }) : new RateLimiter({ scale });
     }
+    this.pacingBooks = this.limiter instanceof RateLimiter;
     const all: Capabilities = { pins: true, bookmarks: true, userGroups: true, threads: true, fileUpload: true, appHome: true };
     for (const c of options.without ?? []) all[c] = false;
     this.capabilities = all;
@@ -122,7 +130,7 @@ export class SlackChatPort implements ChatPort {
     if (!this.limiter) return 0;
     const method = METHOD_OF[effect.op];
     const channel = effect.op === 'dm' ? `dm:${effect.args.user}` : 'channel' in effect.args && typeof effect.args.channel === 'string' ? effect.args.channel : undefined;
-    return this.limiter.reserve(budgetsFor(method, workspaceId ?? '-', channel));
+    return this.limiter.reserve(budgetsFor(method, workspaceId ?? '-', channel), { book: this.pacingBooks });
   }
 
   async perform<K extends EffectOp>(

@@ -82,7 +82,12 @@ export interface Bucket {
  * them only if they share a Limiter's store: RateLimiter keeps it in this process, SharedRateLimiter in the database.
  */
 export interface Limiter {
-  reserve(uses: BudgetUse[]): number | Promise<number>;
+  /**
+   * With `book`, a call that must wait books its turn: the tokens are taken now (a bucket may go into debt) and the
+   * answer is when its turn comes, so the caller sends it then without asking again. Calls that wait get turns one
+   * after another instead of all the same moment, where all but one would find the bucket empty again.
+   */
+  reserve(uses: BudgetUse[], o?: { book?: boolean }): number | Promise<number>;
 }
 
 /**
@@ -91,7 +96,7 @@ export interface Limiter {
  * taken from each, else none is and the answer is the wait until all hold one. A clock behind a bucket's time (a
  * replica whose clock is a little slow) refills nothing and never moves the bucket's time back.
  */
-export function reserveFrom(uses: { budget: Budget; bucket: Bucket | undefined }[], now: number, scale = 1): { wait: number; waits: number[]; buckets: Bucket[] } {
+export function reserveFrom(uses: { budget: Budget; bucket: Bucket | undefined }[], now: number, scale = 1, book = false): { wait: number; waits: number[]; buckets: Bucket[] } {
   const waits: number[] = [];
   const buckets = uses.map(({ budget, bucket }) => {
     const perMs = (budget.perMinute * USE * scale) / 60_000;
@@ -100,7 +105,8 @@ export function reserveFrom(uses: { budget: Budget; bucket: Bucket | undefined }
     return b;
   });
   const wait = Math.max(0, ...waits);
-  if (wait === 0) for (const b of buckets) b.tokens -= 1;
+  // Booked: the turn's tokens are taken now, so the next caller's turn comes one refill later.
+  if (wait === 0 || book) for (const b of buckets) b.tokens -= 1;
   return { wait, waits, buckets };
 }
 
@@ -110,15 +116,16 @@ export class RateLimiter implements Limiter {
 
   constructor(private readonly o: { scale?: number; now?: () => number } = {}) {}
 
-  reserve(uses: BudgetUse[]): number {
+  reserve(uses: BudgetUse[], o: { book?: boolean } = {}): number {
     const now = this.o.now ? this.o.now() : performance.now();
     const { wait, buckets } = reserveFrom(
       uses.map((u) => ({ budget: u.budget, bucket: this.buckets.get(u.key) })),
       now,
       this.o.scale,
+      o.book,
     );
-    // A refill computed while waiting need not be kept: refilling later from the older state comes to the same.
-    if (wait === 0) uses.forEach((u, i) => this.buckets.set(u.key, buckets[i]!));
+    // A refill computed while waiting (and not booking) need not be kept: refilling later from the older state comes to the same.
+    if (wait === 0 || o.book) uses.forEach((u, i) => this.buckets.set(u.key, buckets[i]!));
     return wait;
   }
 }
@@ -155,11 +162,12 @@ export class SharedRateLimiter implements Limiter {
    * `emptyUntil`, a click was answered 404 after Slack's 3 s in the one run; with the queue alone, in 1 run of 2;
    * with both, in none of 3.)
    */
-  reserve(uses: BudgetUse[]): Promise<number> {
+  reserve(uses: BudgetUse[], o: { book?: boolean } = {}): Promise<number> {
     if (uses.length === 0) return Promise.resolve(0);
-    const known = this.knownWait(uses, this.clock.now().getTime());
+    // A booking changes the buckets whatever they hold: only a plain reservation can be answered from memory.
+    const known = o.book ? 0 : this.knownWait(uses, this.clock.now().getTime());
     if (known > 0) return Promise.resolve(known);
-    const run = this.tail.then(() => this.reserveNow(uses));
+    const run = this.tail.then(() => this.reserveNow(uses, o.book === true));
     this.tail = run.catch(() => undefined);
     return run;
   }
@@ -176,10 +184,10 @@ export class SharedRateLimiter implements Limiter {
     return wait;
   }
 
-  private async reserveNow(uses: BudgetUse[]): Promise<number> {
+  private async reserveNow(uses: BudgetUse[], book: boolean): Promise<number> {
     const now = this.clock.now().getTime();
     // A reservation queued behind others may find a bucket they found empty.
-    const known = this.knownWait(uses, now);
+    const known = book ? 0 : this.knownWait(uses, now);
     if (known > 0) return known;
     const { wait, waits } = await withBuckets(
       this.db,
@@ -189,11 +197,12 @@ export class SharedRateLimiter implements Limiter {
           uses.map((u) => ({ budget: u.budget, bucket: found.get(u.key) })),
           now,
           this.o.scale,
+          book,
         );
-        return { result: r, write: r.wait === 0 ? uses.map((u, i) => ({ key: u.key, state: r.buckets[i]! })) : [] };
+        return { result: r, write: r.wait === 0 || book ? uses.map((u, i) => ({ key: u.key, state: r.buckets[i]! })) : [] };
       },
     );
-    if (wait > 0) {
+    if (wait > 0 && !book) {
       if (this.emptyUntil.size > 10_000) for (const [key, until] of this.emptyUntil) if (until <= now) this.emptyUntil.delete(key);
       uses.forEach((u, i) => {
         if (waits[i]! > 0) this.emptyUntil.set(u.key, now + waits[i]!);
