@@ -1041,7 +1041,8 @@ export class ApprovalService {
     return this.k.db.read(async (tx) => {
       // A change's CAB or emergency round is voted on its change card and listed by /change list.
       const rows = await tx.approvalRequest.findMany({
-        where: { workspaceId: actor.workspaceId, kind: { not: 'change' }, OR: [{ status: 'pending' }, { status: 'held', requesterId: actor.userId }] },
+        // status IN (pending, held) as well: it lets the (workspace, status) index find the few open ones (the OR alone read every request).
+        where: { workspaceId: actor.workspaceId, kind: { not: 'change' }, status: { in: ['pending', 'held'] }, OR: [{ status: 'pending' }, { status: 'held', requesterId: actor.userId }] },
         orderBy: { createdAt: 'asc' },
         take: 100,
       });

@@ -123,14 +123,55 @@ export function touches(systems: readonly string[], services: readonly string[])
  * it names none), those linked to it as suspected causes, and those raised in it.
  */
 export async function incidentChanges(tx: Tx, inc: { id: string; workspaceId: string; services: string[] }, from: Date, to: Date): Promise<IncidentChanges> {
-  const [links, carried] = await Promise.all([
-    tx.changeIncidentLink.findMany({ where: { incidentId: inc.id }, include: { change: true }, orderBy: { at: 'asc' } }),
-    tx.changeRequest.findMany({
-      where: { workspaceId: inc.workspaceId, status: { in: CARRIED_OUT }, implementedAt: { gte: from, lte: to } },
-      orderBy: [{ implementedAt: 'desc' }, { number: 'desc' }],
-      take: 500,
-    }),
+  return (await changesAround(tx, [{ ...inc, from, to }]))[0]!;
+}
+
+/** How many carried-out changes one incident's card lists at most (the newest in its window). */
+const CARRIED_SHOWN = 500;
+
+/**
+ * incidentChanges for several incidents with one query for their links and one for the changes carried out per
+ * distinct window end: incidents still open all end now, and each one's newest CARRIED_SHOWN changes in [from, now]
+ * are the first of the newest CARRIED_SHOWN in [earliest from, now] that fall in its window, so one query serves them all.
+ */
+async function changesAround(tx: Tx, incs: { id: string; workspaceId: string; services: string[]; from: Date; to: Date }[]): Promise<IncidentChanges[]> {
+  if (incs.length === 0) return [];
+  const groups = new Map<string, { workspaceId: string; from: Date; to: Date }>();
+  for (const i of incs) {
+    const key = `${i.workspaceId}|${i.to.getTime()}`;
+    const g = groups.get(key);
+    if (!g) groups.set(key, { workspaceId: i.workspaceId, from: i.from, to: i.to });
+    else if (i.from < g.from) g.from = i.from;
+  }
+  const [links, ...carriedByGroup] = await Promise.all([
+    tx.changeIncidentLink.findMany({ where: { incidentId: { in: incs.map((i) => i.id) } }, include: { change: true }, orderBy: { at: 'asc' } }),
+    ...[...groups.values()].map((g) =>
+      tx.changeRequest.findMany({
+        where: { workspaceId: g.workspaceId, status: { in: CARRIED_OUT }, implementedAt: { gte: g.from, lte: g.to } },
+        orderBy: [{ implementedAt: 'desc' }, { number: 'desc' }],
+        take: CARRIED_SHOWN,
+      }),
+    ),
   ]);
+  const carriedOf = new Map([...groups.keys()].map((k, n) => [k, carriedByGroup[n]!]));
+  return incs.map((inc) => {
+    const carried = carriedOf
+      .get(`${inc.workspaceId}|${inc.to.getTime()}`)!
+      .filter((c) => c.implementedAt !== null && c.implementedAt >= inc.from)
+      .slice(0, CARRIED_SHOWN);
+    return assembleChanges(
+      inc,
+      links.filter((l) => l.incidentId === inc.id),
+      carried,
+    );
+  });
+}
+
+function assembleChanges(
+  inc: { services: string[]; from: Date; to: Date },
+  links: (Awaited<ReturnType<Tx['changeIncidentLink']['findMany']>>[number] & { change: ChangeRow })[],
+  carried: ChangeRow[],
+): IncidentChanges {
   const suspectedIds = new Set(links.filter((l) => l.kind === 'suspected_cause').map((l) => l.changeId));
   const recent = carried.filter((c) => touches(parseList(c.systems), inc.services)).map((c) => changeOf(c, suspectedIds.has(c.id)));
   // Suspected causes first; the sort is stable, so each group stays newest first.
@@ -145,7 +186,7 @@ export async function incidentChanges(tx: Tx, inc: { id: string; workspaceId: st
       suspectedElsewhere.push(changeOf(l.change, true));
     } else if (l.kind === 'raised_in') raised.push(changeOf(l.change, suspectedIds.has(l.changeId)));
   }
-  return { since: from, until: to, recent, suspectedElsewhere, raised };
+  return { since: inc.from, until: inc.to, recent, suspectedElsewhere, raised };
 }
 
 export const externalOf = (userId: string) => userId.slice(userId.lastIndexOf(':') + 1);
@@ -153,13 +194,42 @@ export const externalOf = (userId: string) => userId.slice(userId.lastIndexOf(':
 type IncidentRow = NonNullable<Awaited<ReturnType<Tx['incident']['findUnique']>>>;
 
 export async function incidentView(tx: Tx, policy: Policy, row: IncidentRow, now: Date): Promise<IncidentView> {
-  const services = JSON.parse(row.services) as string[];
+  return (await incidentViews(tx, policy, [row], now))[0]!;
+}
+
+/**
+ * The views of several incidents with a fixed number of queries (their current role holders, their open follow-up
+ * counts, the changes around them), whatever their number: a list of open incidents used to cost four queries per
+ * incident.
+ */
+export async function incidentViews(tx: Tx, policy: Policy, rows: IncidentRow[], now: Date): Promise<IncidentView[]> {
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.id);
+  const services = rows.map((r) => JSON.parse(r.services) as string[]);
   const [roles, openActions, changes] = await Promise.all([
-    tx.incidentRole.findMany({ where: { incidentId: row.id, relievedAt: null } }),
-    tx.actionItem.count({ where: { incidentId: row.id, status: 'open' } }),
+    tx.incidentRole.findMany({ where: { incidentId: { in: ids }, relievedAt: null }, orderBy: { id: 'asc' } }),
+    tx.actionItem.groupBy({ by: ['incidentId'], where: { incidentId: { in: ids }, status: 'open' }, _count: { _all: true } }),
     // Until it was resolved: what changed afterwards is not what caused it.
-    incidentChanges(tx, { id: row.id, workspaceId: row.workspaceId, services }, new Date(row.declaredAt.getTime() - CHANGE_LOOKBACK_MS), row.resolvedAt ?? now),
+    changesAround(
+      tx,
+      rows.map((row, n) => ({ id: row.id, workspaceId: row.workspaceId, services: services[n]!, from: new Date(row.declaredAt.getTime() - CHANGE_LOOKBACK_MS), to: row.resolvedAt ?? now })),
+    ),
   ]);
+  const open = new Map(openActions.map((a) => [a.incidentId, a._count._all]));
+  return rows.map((row, n) =>
+    buildView(
+      policy,
+      row,
+      now,
+      services[n]!,
+      roles.filter((r) => r.incidentId === row.id),
+      open.get(row.id) ?? 0,
+      changes[n]!,
+    ),
+  );
+}
+
+function buildView(policy: Policy, row: IncidentRow, now: Date, services: string[], roles: { role: string; userId: string }[], openActions: number, changes: IncidentChanges): IncidentView {
   const holder = (r: IncidentRoleName) => {
     const h = roles.find((x) => x.role === r);
     return h ? externalOf(h.userId) : undefined;
@@ -220,18 +290,19 @@ export interface PublicIncident {
 /** How people and channels read on the public status page: never by an internal id. */
 export const PUBLIC_NAMES = { person: () => 'a team member', channel: () => 'an internal channel' };
 
+/** How many incidents the status page shows at most. */
+const PUBLIC_SHOWN = 50;
+
 /** Published incidents of one workspace: active, or resolved within `recentMs`. Never private ones. */
 export async function publicIncidents(tx: Tx, workspaceId: string, now: Date, recentMs = 7 * 86_400_000): Promise<PublicIncident[]> {
-  const rows = await tx.incident.findMany({
-    where: {
-      workspaceId,
-      isPrivate: false,
-      publishedAt: { not: null },
-      OR: [{ status: { in: ['investigating', 'identified', 'monitoring'] } }, { resolvedAt: { gte: new Date(now.getTime() - recentMs) } }],
-    },
-    orderBy: [{ publishedAt: 'desc' }],
-    take: 50,
-  });
+  // The active ones and the recently resolved ones by a query each (the (workspace, status) and (workspace,
+  // resolved_at) indexes), then the newest 50 of both: one query with OR read every incident of the workspace.
+  const published = { workspaceId, isPrivate: false, publishedAt: { not: null } };
+  const [active, resolved] = await Promise.all([
+    tx.incident.findMany({ where: { ...published, status: { in: ['investigating', 'identified', 'monitoring'] } }, orderBy: [{ publishedAt: 'desc' }], take: PUBLIC_SHOWN }),
+    tx.incident.findMany({ where: { ...published, resolvedAt: { gte: new Date(now.getTime() - recentMs) } }, orderBy: [{ publishedAt: 'desc' }], take: PUBLIC_SHOWN }),
+  ]);
+  const rows = [...new Map([...active, ...resolved].map((r) => [r.id, r])).values()].sort((a, b) => b.publishedAt!.getTime() - a.publishedAt!.getTime()).slice(0, PUBLIC_SHOWN);
   const updates = await tx.timelineEntry.findMany({
     where: { incidentId: { in: rows.map((r) => r.id) }, kind: 'public', removed: false, internal: false },
     // Newest first; two updates in the same millisecond keep the order they were written in.

@@ -8,7 +8,7 @@ import { ensureUser, nextNumber, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
 import type { FailedGroup, FailedInvite, ResultRef, SurfaceRef } from '../platforms/effects.ts';
 import { Refusal, UsageError } from './errors.ts';
-import { CHANGE_LOOKBACK_MS, externalOf, incidentChanges, incidentView, PUBLIC_NAMES, touches, type IncidentChange, type IncidentView } from './incidentViews.ts';
+import { CHANGE_LOOKBACK_MS, externalOf, incidentChanges, incidentView, incidentViews, PUBLIC_NAMES, touches, type IncidentChange, type IncidentView } from './incidentViews.ts';
 import type { Kernel, Unit } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
 import { channelRef, code, decodeText, emoji, fmt, em, encodeText, isEmptyText, joinText, link, mention, plainText, rt, strong, time, trimText, type Text } from '../domain/text.ts';
@@ -858,7 +858,7 @@ export class IncidentService {
         },
         orderBy: [{ severity: 'asc' }, { declaredAt: 'asc' }],
       });
-      return Promise.all(rows.map((r) => this.view(tx, r)));
+      return incidentViews(tx, this.policy, rows, this.k.clock.now());
     });
   }
 
