@@ -80,7 +80,9 @@ import { runWarRoomBench, summarizeWarRoom } from './warroom.ts';
 import { runApprovalClickBench, summarizeApprovalClicks } from './approval-clicks.ts';
 import { runChangeVoteBench, summarizeChangeVotes } from './change-clicks.ts';
 import { describeBurst, runBurstBench, type BurstResult } from './burst.ts';
-import { summaryRows, summaryTable } from './summary.ts';
+import { summaryRows, summaryTable, type SummaryRow } from './summary.ts';
+import { formatSection, runCostBench, type CostFigures } from './cost.ts';
+import { runReplicaBench, type ReplicaBenchResult } from './replicas.ts';
 import { dbsFromEnv, postgresProblem, type BenchDb } from './db.ts';
 import {
   describeExit,
@@ -166,7 +168,7 @@ const CHANGE_STEPS = ratesFromEnv('BENCH_CHANGE_STEPS', q([10, 20, 40, 60, 80, 1
 const CHANGE_STEP_SECONDS = numberFromEnv('BENCH_CHANGE_STEP_SECONDS', q(5, 2), 0.1);
 
 /** The sections, in the order they run; BENCH_ONLY picks some of them. */
-const SECTIONS = ['whoami', 'war room', 'approval clicks', 'change votes', 'burst'] as const;
+const SECTIONS = ['whoami', 'war room', 'approval clicks', 'change votes', 'burst', 'cost', 'replicas'] as const;
 type Section = (typeof SECTIONS)[number];
 function sectionsFromEnv(name: string): Set<Section> {
   const raw = process.env[name]?.trim();
@@ -233,7 +235,9 @@ const RUN_TIMEOUT_MS =
   (runs('approval clicks') ? CLICK_BUDGET_MS * DBS.length : 0) +
   (runs('change votes') ? CHANGE_BUDGET_MS : 0) +
   // the burst: set-up within the tiers, then chat.update's floor a few times over (bench/burst.ts waits that long at most)
-  (runs('burst') ? q(30, 6) * 60_000 : 0);
+  (runs('burst') ? q(30, 6) * 60_000 : 0) +
+  (runs('cost') ? q(40, 5) * 60_000 : 0) +
+  (runs('replicas') ? q(40, 5) * 60_000 : 0);
 
 const SECRET = `bench-${randomBytes(12).toString('hex')}`;
 const BOT_TOKEN = 'xoxb-bench';
@@ -693,6 +697,25 @@ async function main(): Promise<number> {
       failures.push(...burst.failures);
     }
 
+    // --- cost as the work grows (1×, 10×, 100×) ---
+    let cost: CostFigures | undefined;
+    if (runs('cost')) {
+      console.log('\n== cost as the work grows ==');
+      cost = await runCostBench({ quick: QUICK, log: (l) => console.log(l), logDir: LOG_DIR });
+      for (const sec of cost.sections) console.log(`\n${formatSection(sec)}`);
+      failures.push(...cost.failures);
+    }
+
+    // --- replicas behind a round-robin proxy (PostgreSQL) ---
+    let replicas: ReplicaBenchResult | undefined;
+    if (runs('replicas')) {
+      console.log('\n== replicas ==');
+      replicas = await runReplicaBench({ quick: QUICK, log: (l) => console.log(l) });
+      if (replicas.skipped) console.log(`skipped: ${replicas.skipped}`);
+      else console.log(replicas.text);
+      failures.push(...replicas.failures);
+    }
+
     // --- verdict ---
     if (m && b && musterLog) {
       for (const r of [m, b]) {
@@ -760,6 +783,8 @@ async function main(): Promise<number> {
       ...(clickSummaries.postgresql ? { approvalClicksPostgresql: clickSummaries.postgresql.json } : {}),
       changeVotes: changeSummary?.json ?? null,
       burst: burst ?? null,
+      cost: cost ? { ...cost, summary: costSummary(cost) } : null,
+      replicas: replicas ? { ...replicas, text: undefined, summary: replicaSummary(replicas) } : null,
       quick: QUICK,
       pass: failures.length === 0,
       failures,
@@ -792,3 +817,57 @@ main().then(
   },
   (e: unknown) => emergencyExit(`crashed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, 1),
 );
+
+/** Summary rows of the cost tables: each row's figure at the largest size, against the smallest, with its goal. */
+function costSummary(c: CostFigures): SummaryRow[] {
+  return c.sections.flatMap((sec) =>
+    sec.rows
+      .filter((r) => r.goal || r.superlinear)
+      .map((r) => {
+        const last = r.values.at(-1) ?? null;
+        const first = r.values[0] ?? null;
+        return {
+          figure: `${sec.title}: ${r.name} at ${sec.sizes.at(-1)} (k ${r.growth.overall === null ? '-' : r.growth.overall.toFixed(2)})`,
+          value: last,
+          unit: r.unit,
+          baseline: first,
+          baselineIs: `at ${sec.sizes[0]}`,
+          ratio: last !== null && first ? last / first : null,
+          goal: r.goal ? r.goal.text : 'growth ≤ linear',
+          met: r.goal ? (r.met ?? null) : !r.superlinear,
+        };
+      }),
+  );
+}
+
+/** Summary rows of the replica bench: click throughput against one replica, and its correctness checks. */
+function replicaSummary(r: ReplicaBenchResult): SummaryRow[] {
+  if (r.skipped) return [];
+  const one = r.rows.find((x) => x.replicas === 1);
+  const rows: SummaryRow[] = [];
+  for (const x of r.rows) {
+    const v = x.heldRate ?? x.main?.summary.throughput ?? null;
+    const base = one ? (one.heldRate ?? one.main?.summary.throughput ?? null) : null;
+    rows.push({
+      figure: `${x.replicas} replica(s): approval clicks/s ${x.heldRate !== undefined ? 'held' : 'acked'}`,
+      value: v,
+      unit: '/s',
+      baseline: base,
+      baselineIs: '1 replica',
+      ratio: v !== null && base ? v / base : null,
+      goal: 'scales with replicas',
+      met: null,
+    });
+    rows.push({
+      figure: `${x.replicas} replica(s): timers, outcomes, effects exactly once`,
+      value: x.failures.length,
+      unit: 'failures',
+      baseline: null,
+      baselineIs: '-',
+      ratio: null,
+      goal: '0',
+      met: x.failures.length === 0,
+    });
+  }
+  return rows;
+}
