@@ -276,6 +276,8 @@ export interface ReplicaRow {
   proxied: number[];
   /** /approval deploy commands asked again because the first answer was not 200 and no card came (a busy machine) */
   createRetries: number;
+  /** what went wrong without breaking a guarantee (clicks not answered 200 in time: a throughput figure) */
+  notes: string[];
   /** lines logged at warn or above by the replicas */
   warnLines: number;
   warnSamples: string[];
@@ -920,7 +922,7 @@ function effectFailures(where: string, e: EffectCheck): string[] {
 const activeChildren: Child[] = [];
 
 async function runCount(n: number, sizes: ReplicaSizes, o: { log: (s: string) => void; tmp: string; logDir: string; baseEnv: NodeJS.ProcessEnv; musterRoot: string }): Promise<ReplicaRow> {
-  const row: ReplicaRow = { replicas: n, readyMs: Number.NaN, steps: [], proxied: [], createRetries: 0, warnLines: 0, warnSamples: [], failures: [] };
+  const row: ReplicaRow = { replicas: n, readyMs: Number.NaN, steps: [], proxied: [], createRetries: 0, notes: [], warnLines: 0, warnSamples: [], failures: [] };
   const fake = await FakeSlack.start();
   const proxy = await startProxy();
   let database: BenchDatabase | undefined;
@@ -978,7 +980,8 @@ async function runCount(n: number, sizes: ReplicaSizes, o: { log: (s: string) =>
           `${main.outcomes.approved}/${main.outcomes.expectedApproved} approved`,
       );
     if (main) row.failures.push(...outcomeFailures(`${n} replicas, clicks`, main.outcomes));
-    if (main?.summary.errors) row.failures.push(`${n} replicas, clicks: ${main.summary.errors}/${main.summary.sent} clicks failed (${Object.keys(main.summary.errorKinds).join('; ')})`);
+    // Slow acks are a throughput figure, not a correctness failure (the checks above say whether each vote counted once).
+    if (main?.summary.errors) row.notes.push(`${n} replicas, clicks: ${main.summary.errors}/${main.summary.sent} clicks not answered 200 (${Object.keys(main.summary.errorKinds).join('; ')})`);
     if (sizes.steps.length) {
       for (const rate of sizes.steps) {
         const p = await clickPhase(c, `step${rate}`, rate, sizes.stepSeconds);
@@ -1000,7 +1003,7 @@ async function runCount(n: number, sizes: ReplicaSizes, o: { log: (s: string) =>
           `${row.burst.outcomes.approved}/${row.burst.requests} approved once`,
       );
     if (row.burst) row.failures.push(...outcomeFailures(`${n} replicas, burst`, row.burst.outcomes));
-    if (row.burst && row.burst.acked !== row.burst.sent) row.failures.push(`${n} replicas, burst: ${row.burst.sent - row.burst.acked} of ${row.burst.sent} clicks were not acked with HTTP 200`);
+    if (row.burst && row.burst.acked !== row.burst.sent) row.notes.push(`${n} replicas, burst: ${row.burst.sent - row.burst.acked} of ${row.burst.sent} clicks were not acked with HTTP 200`);
 
     // 3. timers
     const tp = sizes.timers > 0 ? await timerPhase(c) : undefined;
@@ -1011,7 +1014,7 @@ async function runCount(n: number, sizes: ReplicaSizes, o: { log: (s: string) =>
           tp.byReplica,
         )
           .map(([k, v]) => `${k} ${v}`)
-          .join(', ')}), effects done at ${f1(tp.effectsDoneS)} s; ${tp.dmsOnce}/${tp.timers} requesters told once`,
+          .join(', ')}), effects done at ${f1(tp.effectsDoneS)} s; ${tp.dmsOnce}/${tp.timers} requesters told once; ${tp.claimedAgain} claimed more than once`,
       );
     if (tp && (tp.fired !== tp.timers || tp.notFired)) row.failures.push(`${n} replicas, timers: ${tp.fired}/${tp.timers} fired (${tp.notFired} in another state)`);
     if (tp?.firedTwice) row.failures.push(`${n} replicas, timers: ${tp.firedTwice} requests expired more than once (audit)`);
@@ -1190,6 +1193,14 @@ function report(r: Omit<ReplicaBenchResult, 'text'>): string {
   if (r.failures.length) {
     lines.push('');
     lines.push(`FAIL:\n${r.failures.map((x) => `  - ${x}`).join('\n')}`);
+  }
+  const notes = r.rows.flatMap((x) => x.notes);
+  if (notes.length) {
+    lines.push('');
+    lines.push(
+      'not answered in time: Slack wants an answer within 3 s (https://api.slack.com/interactivity/handling#acknowledgment_response) and Bolt answers 404 when ' +
+        `the listener has not acked by then, while the listener goes on (the checks above count its vote):\n${notes.map((x) => `  - ${x}`).join('\n')}`,
+    );
   }
   for (const x of r.rows)
     if (x.createRetries) lines.push(`${x.replicas} replicas: ${x.createRetries} /approval deploy command(s) asked again (not answered 200 within Slack's 3 s, no card: a busy machine)`);
