@@ -482,22 +482,34 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
       phaseNo += 1;
       const prefix = `${phaseNo}.0.`;
       const t1 = performance.now();
-      let next = 0;
-      const problems: string[] = [];
-      await Promise.all(
-        Array.from({ length: Math.min(o.createConcurrency, n) }, async () => {
-          while (next < n) {
-            const j = next++;
-            const r = await command('/approval', `deploy production api ${prefix}${j} bench`, REQUESTER, 'bench-dev');
-            if (r.status !== 200 || !/^APR-\d+ requested: Deploy api \S+ to production/.test(r.text)) problems.push(`HTTP ${r.status}: ${r.text.slice(0, 160)}`);
-          }
-        }),
-      );
-      const createMs = performance.now() - t1;
-      if (problems.length) throw new Error(`${problems.length}/${n} /approval deploy commands failed, e.g. ${problems[0]}`);
-      const t2 = performance.now();
       const want = Array.from({ length: n }, (_, j) => `${prefix}${j}`);
       const limit = QUIET_LIMIT_MS + n * QUIET_PER_ITEM_MS;
+      // On a machine too busy to answer within Slack's 3 s, Bolt answers 404 while the command goes on and creates the
+      // request: a failed command is not repeated at once; once Muster is quiet, only versions without a card are asked again.
+      let problems: string[] = [];
+      let createMs = 0;
+      for (let round = 0; round < 3; round++) {
+        const todo = round === 0 ? want : want.filter((v) => !cards.has(v));
+        if (todo.length === 0) break;
+        if (round > 0) console.log(`  (${todo.length} /approval deploy command(s) not answered 200 and without a card: asked again)`);
+        problems = [];
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: Math.min(o.createConcurrency, todo.length) }, async () => {
+            while (next < todo.length) {
+              const v = todo[next++]!;
+              const r = await command('/approval', `deploy production api ${v} bench`, REQUESTER, 'bench-dev');
+              if (r.status !== 200 || !/^APR-\d+ requested: Deploy api \S+ to production/.test(r.text)) problems.push(`HTTP ${r.status}: ${r.text.slice(0, 160)}`);
+            }
+          }),
+        );
+        if (round === 0) createMs = performance.now() - t1;
+        if (problems.length === 0) break;
+        if (!(await quiet(fake, limit))) throw new Error(`Muster's outbox did not go quiet within ${limit / 1000} s of creating the requests`);
+        scanCards();
+      }
+      if (want.some((v) => !cards.has(v)) && problems.length) throw new Error(`${problems.length}/${n} /approval deploy commands failed three times, e.g. ${problems[0]}`);
+      const t2 = performance.now();
       const deadline = t2 + limit;
       for (;;) {
         scanCards();
