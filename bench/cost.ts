@@ -27,8 +27,10 @@
  *    closed ones copied by SQL (with their votes) into a history of N; then `/approval list` (ApprovalService.list)
  *    and the App Home for an approver who also asked for N/20 of them.
  *
- * Query timings are the p50 (and p90) of several repetitions after two warm-up calls. Exits 1 when something
- * failed (a child did not start or exited non-zero, verify did not say intact, not every timer fired).
+ * Query timings are the p50 (and p90) of several repetitions after two warm-up calls. runCostBench logs progress
+ * through `log` and returns the figures (formatSection / markdownSection print a section's table); run alone, the
+ * tables are printed at the end and --json FILE writes the figures. Exits 1 when something failed (a child did not
+ * start or exited non-zero, verify did not say intact, not every timer fired, a list did not show what was seeded).
  */
 import http from 'node:http';
 import os from 'node:os';
@@ -1307,25 +1309,21 @@ export async function runCostBench(o: CostOptions): Promise<CostFigures> {
       o.log('pending timers …');
       const s = await timersSection(o, tmp, logDir, figures.failures);
       figures.sections.push(s);
-      o.log(`\n${formatSection(s)}\n`);
     }
     if (runs('incidents')) {
       o.log('incidents …');
       const s = await incidentsSection(o, tmp, logDir, figures.failures);
       figures.sections.push(s);
-      o.log(`\n${formatSection(s)}\n`);
     }
     if (runs('approvals')) {
       o.log('approvals …');
       const s = await approvalsSection(o, tmp, figures.failures);
       figures.sections.push(s);
-      o.log(`\n${formatSection(s)}\n`);
     }
     if (runs('audit')) {
       o.log('audit trail …');
       const s = await auditSection(o, tmp, figures.failures);
       figures.sections.push(s);
-      o.log(`\n${formatSection(s)}\n`);
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -1342,6 +1340,8 @@ async function main(): Promise<void> {
   const only = onlyArg ? (onlyArg.split(',').map((s) => s.trim()) as CostSection['key'][]) : undefined;
   const jsonFile = args.find((a) => a.startsWith('--json='))?.slice('--json='.length) ?? (args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined);
   const f = await runCostBench({ quick, log: (s) => console.log(s), only });
+  for (const s of f.sections) console.log(`\n${formatSection(s)}`);
+  console.log('');
   if (jsonFile) {
     writeFileSync(jsonFile, `${JSON.stringify(f, null, 2)}\n`);
     console.log(`wrote ${jsonFile}`);
