@@ -10,7 +10,7 @@ import { dispatchCommand } from '../../../commands/dispatch.ts';
 import type { Services } from '../../services/index.ts';
 import type { RequestMeta } from '../../services/types.ts';
 import { slackRequestKey } from './requestKey.ts';
-import { registerInteractions } from './interactions.ts';
+import { ackOrLate, registerInteractions } from './interactions.ts';
 import { parseSlackText } from './mrkdwn.ts';
 import { slackMessage, slackModal } from './blockKit.ts';
 import type { Message } from '../../../blocks/surface.ts';
@@ -198,7 +198,15 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
         // trigger_id is valid for 3 s: open the form before anything else.
         await client.views.open({ trigger_id: payload.trigger_id, view: slackModal(outcome.reply.form) });
         await ack();
-      } else await ack(answer(outcome) as never);
+      } else if (!(await ackOrLate(ack as never, log, answer(outcome)))) {
+        // Slack stopped waiting at 3 s, but the command ran (and committed): its answer goes to the response_url.
+        const reply = answer(outcome);
+        if (reply) {
+          await fetch(payload.response_url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(reply) }).catch((err: unknown) =>
+            log.warn({ err }, 'could not send a late answer to the response_url'),
+          );
+        }
+      }
       log.info({ ms: Math.round(performance.now() - started), outcome: outcome.kind }, 'command handled');
     });
   }

@@ -44,6 +44,22 @@ function metaOf(kernel: Kernel, context: Record<string, unknown>, body: Body): R
   };
 }
 
+/**
+ * Acks, and answers false when the ack could not be sent because the HTTP answer had already gone: Bolt answers a
+ * request its listener has not acked within Slack's 3 s itself, and a later ack() throws. The work is done by then
+ * (it committed before the ack), so the caller still tells the person the outcome, through the response_url,
+ * instead of letting the error reach the fallback, which would say that nothing was changed.
+ */
+export async function ackOrLate(ack: (response?: never) => Promise<void>, log: Logger, response?: unknown): Promise<boolean> {
+  try {
+    await ack(response as never);
+    return true;
+  } catch (err) {
+    log.warn({ err }, 'acknowledged after Slack had stopped waiting (3 s): the outcome goes to the response_url');
+    return false;
+  }
+}
+
 /** Shows the outcome of a click to the clicker only (errors, confirmations). */
 async function tellUser(client: WebClient, body: Body, text: Text, log: Logger): Promise<void> {
   try {
@@ -116,8 +132,9 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
         () => actorOf(kernel, body),
         (actor) => handler.run({ actor, meta, services }, value),
       );
-      await ack();
-      const text = toldAfterClick(outcome, handler.confirm);
+      const inTime = await ackOrLate(ack as never, log.child({ requestId: meta.requestId }));
+      // Told as usual; a late click whose outcome is a quiet success is told it went through (Slack showed a timeout).
+      const text = toldAfterClick(outcome, handler.confirm) ?? (inTime || outcome.kind !== 'reply' ? undefined : rt`${emoji('white_check_mark')} Done.`);
       if (text !== undefined) await tellUser(client, body, text, log.child({ requestId: meta.requestId }));
     });
   }
