@@ -121,7 +121,7 @@ export async function auditVerify(args: string[], out = (s: string) => console.l
 export async function auditExport(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const { values } = parseArgs({ args, options: { format: { type: 'string', default: 'json' } }, strict: true });
   if (values.format !== 'csv' && values.format !== 'json') throw new UsageError(`--format must be csv or json, not "${values.format}"`);
-  let env;
+  let env: ReturnType<typeof parseEnv>;
   try {
     env = parseEnv();
   } catch (e) {
