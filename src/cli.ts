@@ -1,17 +1,20 @@
 import { parseArgs } from 'node:util';
-import { EnvError, defaultDatabaseUrl, parseEnv } from './config/env.ts';
-import { formatProblems, parsePolicyText, defaultPolicy, loadPolicy, PolicyError } from './config/policy.ts';
 import { readFileSync } from 'node:fs';
-import { openDatabase, redact } from './store/db.ts';
-import { migrate } from './store/migrate.ts';
-import { auditExport, auditVerify, UsageError } from './cliAudit.ts';
-import { listEffects, replayEffects } from './store/outbox.ts';
-import { systemClock } from './domain/clock.ts';
-import { AuditKeyError, resolveAuditKeys } from './store/auditKeys.ts';
-import { evidenceJson, evidenceMarkdown, gatherEvidence, parseEvidenceRef } from './services/evidence.ts';
-import { createDiscordRest } from './platforms/discord/chatPort.ts';
-import { registerDiscordCommands } from './platforms/discord/commands.ts';
-import { commands } from '../commands/index.ts';
+import { EnvError, defaultDatabaseUrl, parseEnv } from './config/env.ts';
+import { UsageError } from './cliErrors.ts';
+
+// Each subcommand loads what it needs when it runs (a CLI process does one thing; loading the database
+// clients, the Discord REST client and every command's module up front cost most of a second per run).
+const load = {
+  policy: () => import('./config/policy.ts'),
+  db: () => import('./store/db.ts'),
+  migrate: () => import('./store/migrate.ts'),
+  audit: () => import('./cliAudit.ts'),
+  outbox: () => import('./store/outbox.ts'),
+  clock: () => import('./domain/clock.ts'),
+  auditKeys: () => import('./store/auditKeys.ts'),
+  evidence: () => import('./services/evidence.ts'),
+};
 
 const USAGE = `usage: muster <command>
   migrate                               apply database migrations (DATABASE_URL)
@@ -42,8 +45,11 @@ function databaseUrl(): string {
   }
 }
 
-async function withDb<T>(fn: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>): Promise<T> {
+type Database = Awaited<ReturnType<Awaited<ReturnType<typeof load.db>>['openDatabase']>>;
+
+async function withDb<T>(fn: (db: Database) => Promise<T>): Promise<T> {
   const url = databaseUrl();
+  const [{ migrate }, { openDatabase }] = await Promise.all([load.migrate(), load.db()]);
   await migrate(url);
   const db = await openDatabase(url);
   try {
@@ -67,6 +73,14 @@ async function evidence(args: string[]): Promise<number> {
     allowPositionals: true,
     strict: true,
   });
+  const [
+    { loadPolicy, PolicyError },
+    { openDatabase, redact },
+    { migrate },
+    { systemClock },
+    { AuditKeyError, resolveAuditKeys },
+    { evidenceJson, evidenceMarkdown, gatherEvidence, parseEvidenceRef },
+  ] = await Promise.all([load.policy(), load.db(), load.migrate(), load.clock(), load.auditKeys(), load.evidence()]);
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `one record at a time, not ${positionals.join(' ')}\n${EVIDENCE_USAGE}` : EVIDENCE_USAGE);
   const ref = parseEvidenceRef(positionals[0]!);
   if (!ref) throw new UsageError(`"${positionals[0]}" is not a record: write CHG-n, APR-n or INC-n\n${EVIDENCE_USAGE}`);
@@ -124,12 +138,14 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'migrate': {
       const url = databaseUrl();
+      const [{ migrate }, { redact }] = await Promise.all([load.migrate(), load.db()]);
       const r = await migrate(url);
       console.log(`${redact(url)}: ${r.applied.length} applied${r.applied.length ? ` (${r.applied.join(', ')})` : ''}, ${r.alreadyApplied.length} already applied`);
       return 0;
     }
     case 'config': {
       if (sub !== 'check') fail(`unknown config command "${sub ?? ''}"\n${USAGE}`);
+      const { defaultPolicy, formatProblems, parsePolicyText } = await load.policy();
       const file = rest[0] ?? process.env.MUSTER_CONFIG;
       if (!file) {
         defaultPolicy();
@@ -154,6 +170,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'audit': {
+      const { auditExport, auditVerify } = await load.audit();
       if (sub === 'verify') {
         try {
           return await auditVerify(rest);
@@ -174,6 +191,7 @@ async function main(argv: string[]): Promise<number> {
     }
     // eslint-disable-next-line no-fallthrough
     case 'outbox': {
+      const { listEffects, replayEffects } = await load.outbox();
       if (sub === 'list') {
         const all = rest.includes('--all');
         return withDb(async (db) => {
@@ -194,6 +212,7 @@ async function main(argv: string[]): Promise<number> {
           if (!Number.isInteger(n) || n <= 0) fail(`"${x}" is not an effect id`);
           return n;
         });
+        const { systemClock } = await load.clock();
         return withDb(async (db) => {
           const n = await replayEffects(db, systemClock, ids);
           console.log(`${n} effect(s) queued again; a running Muster sends them within a second`);
@@ -225,6 +244,11 @@ async function main(argv: string[]): Promise<number> {
       const missing = [...(env.DISCORD_TOKEN ? [] : ['DISCORD_TOKEN']), ...(env.DISCORD_APPLICATION_ID ? [] : ['DISCORD_APPLICATION_ID'])];
       if (missing.length) fail(`discord register needs ${missing.join(' and ')} (see docs/discord-setup.md)`);
       if (values.guild !== undefined && !/^\d{17,20}$/.test(values.guild)) fail(`--guild takes a server id (a number such as 123456789012345678), not "${values.guild}"`);
+      const [{ createDiscordRest }, { registerDiscordCommands }, { commands }] = await Promise.all([
+        import('./platforms/discord/chatPort.ts'),
+        import('./platforms/discord/commands.ts'),
+        import('../commands/index.ts'),
+      ]);
       const discordRest = createDiscordRest(env.DISCORD_TOKEN!, env.DISCORD_API_URL);
       const n = await registerDiscordCommands(discordRest, env.DISCORD_APPLICATION_ID!, commands.values(), values.guild);
       console.log(`registered ${n} Discord commands ${values.guild ? `in server ${values.guild}` : 'globally (they can take up to an hour to appear everywhere)'} at ${env.DISCORD_API_URL}`);

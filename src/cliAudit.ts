@@ -8,9 +8,10 @@ import { migrate } from './store/migrate.ts';
 import { exportAudit, verifyAudit, type TrailResult } from './store/audit.ts';
 import { AuditKeyError, resolveAuditKeys } from './store/auditKeys.ts';
 import { collectCheckpoints, type ParsedCheckpoints } from './store/auditCheckpoints.ts';
-import { readSlackCheckpoints } from './platforms/slack/checkpoints.ts';
 
-export class UsageError extends Error {}
+import { UsageError } from './cliErrors.ts';
+
+export { UsageError };
 
 /** Reads a file line by line, so a large log export is never held in memory. */
 async function readFileCheckpoints(file: string, into: ParsedCheckpoints): Promise<number> {
@@ -97,6 +98,8 @@ export async function auditVerify(args: string[], out = (s: string) => console.l
     }
   }
   if (canReadChannel && !values['no-channel']) {
+    // Loaded only when the channel is read: the Slack Web API client is most of this command's start-up.
+    const { readSlackCheckpoints } = await import('./platforms/slack/checkpoints.ts');
     const n = await readSlackCheckpoints(env, channel!, parsed);
     sources.push(`${channel} (${n})`);
   }
