@@ -87,7 +87,7 @@ describe('muster CLI', () => {
     const broken = await cli(['audit', 'verify']);
     expect(broken.code).toBe(1);
     expect(broken.stderr).toContain('audit chain BROKEN at entry 3');
-   }, 90_000); // ten muster processes, one after another: ~0.7 s each idle, several seconds each on a loaded CI machine
+  }, 90_000); // ten muster processes, one after another: ~0.7 s each idle, several seconds each on a loaded CI machine
 
   it('config check prints every problem with its path, or OK', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cli-policy-'));
