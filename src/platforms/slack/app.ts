@@ -1,6 +1,7 @@
 import { App, ExpressReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
 import type { Application } from 'express';
 import type { Logger } from 'pino';
+import { postToResponseUrl } from './responseUrl.ts';
 import { randomUUID } from 'node:crypto';
 import type { Command } from '../../../commands/types.ts';
 import { PLANNED_COMMANDS } from '../../../commands/index.ts';
@@ -202,9 +203,7 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
         // Slack stopped waiting at 3 s, but the command ran (and committed): its answer goes to the response_url.
         const reply = answer(outcome);
         if (reply) {
-          await fetch(payload.response_url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(reply) }).catch((err: unknown) =>
-            log.warn({ err }, 'could not send a late answer to the response_url'),
-          );
+          await postToResponseUrl(payload.response_url, reply, log, 'could not send a late answer');
         }
       }
       log.info({ ms: Math.round(performance.now() - started), outcome: outcome.kind }, 'command handled');
@@ -260,11 +259,7 @@ function registerFallback(app: App, log: Logger): void {
     log.error({ err: error, requestId, type: b.type ?? (b.command ? 'slash_command' : undefined), command: b.command }, 'unhandled error in a Slack listener');
     const url = b.response_url ?? b.response_urls?.[0]?.response_url;
     if (!url) return;
-    try {
-      await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ephemeral(errorMessage(failureText(requestId)))) });
-    } catch (e) {
-      log.warn({ err: e, requestId }, 'could not tell the person about the failure');
-    }
+    await postToResponseUrl(url, ephemeral(errorMessage(failureText(requestId))), log.child({ requestId }), 'could not tell the person about the failure');
   };
   app.error(fallback);
 }

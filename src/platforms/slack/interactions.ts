@@ -2,6 +2,7 @@ import type { App, BlockAction, ButtonAction, SlackViewAction } from '@slack/bol
 import type { WebClient } from '@slack/web-api';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { postToResponseUrl } from './responseUrl.ts';
 import type { Services } from '../../services/index.ts';
 import type { Kernel } from '../../services/kernel.ts';
 import type { Actor, RequestMeta } from '../../services/types.ts';
@@ -62,17 +63,13 @@ export async function ackOrLate(ack: (response?: never) => Promise<void>, log: L
 
 /** Shows the outcome of a click to the clicker only (errors, confirmations). */
 async function tellUser(client: WebClient, body: Body, text: Text, log: Logger): Promise<void> {
+  if (body.response_url) {
+    await postToResponseUrl(body.response_url, { response_type: 'ephemeral', replace_original: false, text: mrkdwn(text) }, log, 'could not tell the user the outcome of their click');
+    return;
+  }
   try {
-    if (body.response_url) {
-      await fetch(body.response_url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text: mrkdwn(text) }),
-      });
-    } else {
-      const im = await client.conversations.open({ users: body.user.id });
-      if (im.channel?.id) await client.chat.postMessage({ channel: im.channel.id, text: mrkdwn(text) });
-    }
+    const im = await client.conversations.open({ users: body.user.id });
+    if (im.channel?.id) await client.chat.postMessage({ channel: im.channel.id, text: mrkdwn(text) });
   } catch (e) {
     log.warn({ err: e }, 'could not tell the user the outcome of their click');
   }
