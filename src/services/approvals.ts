@@ -18,6 +18,8 @@ import type { Actor, Reply, RequestMeta } from './types.ts';
 import { code, decodeNullable, decodeText, em, emoji, encodeText, joinText, mention, plainText, rt, strong, time, type Text } from '../domain/text.ts';
 
 type RequestRow = NonNullable<Awaited<ReturnType<Tx['approvalRequest']['findUnique']>>>;
+/** A vote as stored: the step it counted for and the role it filled. */
+type StoredVote = Vote & { step: number; role: string | null };
 
 /** An approval as cards and replies show it. */
 export interface ApprovalView {
@@ -279,10 +281,21 @@ export class ApprovalService {
     if (this.k.db.provider === 'postgresql') await tx.$executeRawUnsafe('SELECT 1 FROM approval_requests WHERE id = $1 FOR UPDATE', id);
   }
 
-  private async votesOf(tx: Tx, requestId: string): Promise<(Vote & { step: number; role: string | null })[]> {
-    const rows = await tx.approvalVote.findMany({ where: { requestId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
-    return Promise.all(
-      rows.map(async (r) => ({
+  private async votesOf(tx: Tx, requestId: string): Promise<StoredVote[]> {
+    return (await this.votesOfMany(tx, [requestId])).get(requestId) ?? [];
+  }
+
+  /** The votes of several requests in one query, each request's in the order they were cast. */
+  private async votesOfMany(tx: Tx, requestIds: string[]): Promise<Map<string, StoredVote[]>> {
+    const out = new Map<string, StoredVote[]>();
+    if (requestIds.length === 0) return out;
+    const rows = await tx.approvalVote.findMany({
+      where: requestIds.length === 1 ? { requestId: requestIds[0]! } : { requestId: { in: requestIds } },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+    });
+    for (const r of rows) {
+      const list = out.get(r.requestId) ?? [];
+      list.push({
         userId: r.userId,
         decision: r.decision as Decision,
         at: r.createdAt,
@@ -291,47 +304,100 @@ export class ApprovalService {
         roles: (JSON.parse(r.roles) as string[]).filter((x): x is Role => isRole(x) || x === 'incident_commander'),
         step: r.step,
         role: r.role,
-      })),
-    );
+      });
+      out.set(r.requestId, list);
+    }
+    return out;
   }
 
   /** Platform ids of people who could still move the open step forward. */
   private async eligible(tx: Tx, row: RequestRow, ev: Evaluation, votes: Vote[]): Promise<string[]> {
-    if (row.status !== 'pending') return [];
-    const roles = [...new Set(ev.missing.flatMap((m) => m.anyOf))];
-    if (!roles.length) return [];
-    const grants = await tx.roleGrant.findMany({ where: { workspaceId: row.workspaceId, role: { in: roles } }, select: { userId: true } });
-    const ids = new Set(grants.map((g) => g.userId));
-    if (roles.includes('admin')) for (const a of this.k.deps.admins) ids.add(userIdOf(row.workspaceId, a));
-    const hooks = this.hooksOf(row);
-    for (const id of (await hooks?.extraEligible?.(tx, row)) ?? []) ids.add(id);
-    const voted = new Set(votes.map((v) => v.userId));
-    for (const id of [...ids]) if (id === row.requesterId || voted.has(id)) ids.delete(id);
+    return (await this.eligibleMany(tx, [{ row, ev, votes }]))[0]!;
+  }
+
+  /**
+   * eligible() for several requests with two queries in all (the grants of the roles still missing, then every
+   * role of those candidates), whatever the number of requests; a subject's hooks (a change's commander) add theirs.
+   */
+  private async eligibleMany(tx: Tx, items: { row: RequestRow; ev: Evaluation; votes: Vote[] }[]): Promise<string[][]> {
+    const missingRoles = items.map(({ row, ev }) => (row.status === 'pending' ? [...new Set(ev.missing.flatMap((m) => m.anyOf))] : []));
+    const wanted = [...new Set(missingRoles.flat())];
+    if (wanted.length === 0) return items.map(() => []);
+    const workspaces = [...new Set(items.filter((_, i) => missingRoles[i]!.length > 0).map(({ row }) => row.workspaceId))];
+    const byRole = new Map<string, string[]>();
+    const grants = await tx.roleGrant.findMany({
+      where: { workspaceId: workspaces.length === 1 ? workspaces[0]! : { in: workspaces }, role: { in: wanted } },
+      select: { workspaceId: true, userId: true, role: true },
+    });
+    for (const g of grants) {
+      const key = `${g.workspaceId}\u0000${g.role}`;
+      byRole.set(key, [...(byRole.get(key) ?? []), g.userId]);
+    }
+    const candidates: Set<string>[] = [];
+    for (const [i, { row, votes }] of items.entries()) {
+      const roles = missingRoles[i]!;
+      const ids = new Set<string>();
+      for (const role of roles) for (const id of byRole.get(`${row.workspaceId}\u0000${role}`) ?? []) ids.add(id);
+      if (roles.includes('admin')) for (const a of this.k.deps.admins) ids.add(userIdOf(row.workspaceId, a));
+      if (roles.length > 0) for (const id of (await this.hooksOf(row)?.extraEligible?.(tx, row)) ?? []) ids.add(id);
+      const voted = new Set(votes.map((v) => v.userId));
+      for (const id of [...ids]) if (id === row.requesterId || voted.has(id)) ids.delete(id);
+      candidates.push(ids);
+    }
     // All roles of the candidates in one query (a person may fill a part through another role).
+    const everyone = [...new Set(candidates.flatMap((ids) => [...ids]))];
     const held = new Map<string, Role[]>();
-    for (const g of await tx.roleGrant.findMany({ where: { userId: { in: [...ids] } }, select: { userId: true, role: true } })) {
-      if (isRole(g.role)) held.set(g.userId, [...(held.get(g.userId) ?? []), g.role]);
+    if (everyone.length > 0) {
+      for (const g of await tx.roleGrant.findMany({ where: { userId: { in: everyone } }, select: { userId: true, role: true } })) {
+        if (isRole(g.role)) held.set(g.userId, [...(held.get(g.userId) ?? []), g.role]);
+      }
     }
-    for (const a of this.k.deps.admins) {
-      const id = userIdOf(row.workspaceId, a);
-      if (ids.has(id)) held.set(id, [...new Set([...(held.get(id) ?? []), 'admin' as Role])]);
+    const out: string[][] = [];
+    for (const [i, { row, votes }] of items.entries()) {
+      const admins = new Set(this.k.deps.admins.map((a) => userIdOf(row.workspaceId, a)));
+      const route = JSON.parse(row.route) as Route;
+      const hooks = this.hooksOf(row);
+      const list: string[] = [];
+      for (const id of candidates[i]!) {
+        const extra = ((await hooks?.extraRoles?.(tx, row, id)) ?? []) as Role[];
+        const roles = admins.has(id) ? [...new Set([...(held.get(id) ?? []), 'admin' as Role])] : (held.get(id) ?? []);
+        const c = checkVote(route, { status: 'pending', requesterId: row.requesterId }, votes, { userId: id, roles: [...roles, ...extra] }, 'approve');
+        if (c.ok) list.push(externalOf(id));
+      }
+      out.push(list.sort());
     }
-    const route = JSON.parse(row.route) as Route;
-    const out: string[] = [];
-    for (const id of ids) {
-      const extra = ((await hooks?.extraRoles?.(tx, row, id)) ?? []) as Role[];
-      const c = checkVote(route, { status: 'pending', requesterId: row.requesterId }, votes, { userId: id, roles: [...(held.get(id) ?? []), ...extra] }, 'approve');
-      if (c.ok) out.push(externalOf(id));
-    }
-    return out.sort();
+    return out;
   }
 
   async view(tx: Tx, row: RequestRow): Promise<ApprovalView> {
-    const votes = await this.votesOf(tx, row.id);
-    const route = JSON.parse(row.route) as Route;
-    const ev = evaluate(route, votes);
-    const hold = await this.holdOf(tx, row);
-    const subject = row.subjectType === 'approval' && row.subjectId ? await tx.approvalRequest.findUnique({ where: { id: row.subjectId }, select: { number: true } }) : null;
+    return (await this.views(tx, [row]))[0]!;
+  }
+
+  /**
+   * The views of several requests: their votes and who may still approve them take three queries in all, however
+   * many requests (a list used to cost three per request); a held request's hold and an exception's subject add one each.
+   */
+  async views(tx: Tx, rows: RequestRow[]): Promise<ApprovalView[]> {
+    const votesBy = await this.votesOfMany(
+      tx,
+      rows.map((r) => r.id),
+    );
+    const items = rows.map((row) => {
+      const votes = votesBy.get(row.id) ?? [];
+      return { row, votes, ev: evaluate(JSON.parse(row.route) as Route, votes) };
+    });
+    const eligibleBy = await this.eligibleMany(tx, items);
+    const out: ApprovalView[] = [];
+    for (const [i, { row, votes, ev }] of items.entries()) {
+      const hold = await this.holdOf(tx, row);
+      const subject = row.subjectType === 'approval' && row.subjectId ? await tx.approvalRequest.findUnique({ where: { id: row.subjectId }, select: { number: true } }) : null;
+      const eligible = eligibleBy[i]!;
+      out.push(this.viewOf(row, votes, ev, hold, subject, eligible));
+    }
+    return out;
+  }
+
+  private viewOf(row: RequestRow, votes: StoredVote[], ev: Evaluation, hold: HoldView | null, subject: { number: number } | null, eligible: string[]): ApprovalView {
     const details: [string, string][] =
       row.kind === 'exception' || row.kind === 'change'
         ? [
@@ -370,7 +436,7 @@ export class ApprovalService {
       progress: progressLine(ev),
       approvals: ev.approvals,
       required: ev.required,
-      eligible: await this.eligible(tx, row, ev, votes),
+      eligible,
       votes: votes.map((v) => ({ user: externalOf(v.userId), decision: v.decision, at: v.at, role: v.role, step: v.step, reason: v.reason === undefined ? null : decodeText(v.reason) })),
       details,
       flags: readFlags(row.flags),
@@ -1046,12 +1112,7 @@ export class ApprovalService {
         orderBy: { createdAt: 'asc' },
         take: 100,
       });
-      const out: ApprovalView[] = [];
-      for (const r of rows) {
-        const v = await this.view(tx, r);
-        if (v.status === 'held' || v.eligible.includes(actor.externalId)) out.push(v);
-      }
-      return out;
+      return (await this.views(tx, rows)).filter((v) => v.status === 'held' || v.eligible.includes(actor.externalId));
     });
   }
 
