@@ -34,6 +34,15 @@ interface Deps {
  */
 export const HOME_MIN_INTERVAL_MS = 5_000;
 
+/** How many times the publish at the end of an interval is tried before the next opening is left to publish. */
+export const TRAILING_ATTEMPTS = 3;
+
+/** A person's App Home: when it was last published, and the publish waiting for the interval's end. */
+interface HomeEntry {
+  at: number;
+  later?: NodeJS.Timeout;
+}
+
 interface SlackMessage {
   ts?: string;
   text?: string;
@@ -55,7 +64,7 @@ export function slackEventHandler(deps: Deps) {
   const { services, client } = deps;
   const homeInterval = deps.homeMinIntervalMs ?? HOME_MIN_INTERVAL_MS;
   /** Per workspace and person: when their Home was last published, and the publish waiting for the interval's end. */
-  const homes = new Map<string, { at: number; later?: NodeJS.Timeout }>();
+  const homes = new Map<string, HomeEntry>();
 
   async function publishHome(teamId: string, user: string): Promise<void> {
     const actor = await deps.kernel.actor('slack', teamId, user);
@@ -64,23 +73,42 @@ export function slackEventHandler(deps: Deps) {
     await client.views.publish({ user_id: user, view: slackHome(homeView(incidents, deps.kernel.clock.now(), before)) });
   }
 
+  /**
+   * The publish at the end of a person's interval. It has no inbox row to retry it, so it retries itself: a 429
+   * after its Retry-After, another failure after an interval, TRAILING_ATTEMPTS times in all. When it gives up (or
+   * Slack refuses it outright), the person's interval is cleared, so their next opening publishes at once.
+   */
+  function publishLater(teamId: string, user: string, entry: HomeEntry, delayMs: number, attempt = 1): void {
+    entry.later = setTimeout(() => {
+      entry.at = Date.now();
+      publishHome(teamId, user).then(
+        () => {
+          entry.later = undefined;
+        },
+        (err: unknown) => {
+          const e = toChatError(err);
+          if (attempt < TRAILING_ATTEMPTS && e.kind !== 'permanent') {
+            deps.log.warn({ err, user, attempt }, 'App Home publish at the end of its interval failed; trying again');
+            publishLater(teamId, user, entry, e.retryAfterMs ?? homeInterval, attempt + 1);
+            return;
+          }
+          entry.later = undefined;
+          entry.at = 0;
+          deps.log.warn({ err, user, attempt }, 'App Home publish at the end of its interval failed; the next opening publishes it');
+        },
+      );
+    }, delayMs);
+    entry.later.unref();
+  }
+
   /** Publishes now, or once at the end of the person's interval if their Home was published within it. */
   async function openHome(teamId: string, user: string): Promise<void> {
     const key = `${teamId}:${user}`;
     const now = Date.now();
     const last = homes.get(key);
     if (last && now - last.at < homeInterval) {
-      if (!last.later) {
-        last.later = setTimeout(
-          () => {
-            last.later = undefined;
-            last.at = Date.now();
-            publishHome(teamId, user).catch((err: unknown) => deps.log.warn({ err, user }, 'App Home publish at the end of its interval failed; the next opening publishes it'));
-          },
-          last.at + homeInterval - now,
-        );
-        last.later.unref();
-      }
+      // One publish waits (or is being retried) already: it draws the Home when it goes, so this opening is in it.
+      if (!last.later) publishLater(teamId, user, last, last.at + homeInterval - now);
       return;
     }
     homes.set(key, { at: now });

@@ -42,3 +42,22 @@ it('five openings in a burst: one publish at once, one at the end of the interva
   await open(A, 6);
   expect(publishes(A)).toHaveLength(3);
 });
+
+it('the publish at the end of the interval is tried again when Slack refuses it for a while (429, then 500)', async () => {
+  // Past any earlier interval of A's.
+  await new Promise((r) => setTimeout(r, INTERVAL));
+  const before = publishes(A).length;
+  await open(A, 10);
+  await open(A, 11);
+  expect(publishes(A)).toHaveLength(before + 1);
+  expect((await h.command('/incident', 'declare P3 Retried home', A)).status).toBe(200);
+  // The publish at the interval's end meets a rate limit (Retry-After 1 s), then an internal error; the third try lands.
+  h.slack.failNext('views.publish', { status: 429, retryAfterSec: 1 });
+  h.slack.failNext('views.publish', { status: 500 });
+  await h.slack.waitFor(() => publishes(A).filter((c) => c.status === 200).length > before + 1 || undefined, INTERVAL * 3 + 3_000);
+  const tried = publishes(A).slice(before + 1);
+  expect(tried.map((c) => c.status)).toEqual([429, 500, 200]);
+  // The 429 was waited out (Retry-After 1 s), not retried at once.
+  expect(tried[1]!.at - tried[0]!.at).toBeGreaterThanOrEqual(950);
+  expect(JSON.stringify(h.slack.homeView(A))).toContain('Retried home');
+}, 30_000);
