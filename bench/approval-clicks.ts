@@ -57,6 +57,7 @@ import {
   type Child,
   type Memory,
   type StopResult,
+  musterNodeArgs,
 } from './proc.ts';
 
 export interface ClickBenchOptions {
@@ -89,8 +90,6 @@ export interface ClickBenchOptions {
   shutdownLimitMs: number;
   /** requests created concurrently during set-up */
   createConcurrency: number;
-  /** extra node flags for the Muster child (e.g. --cpu-prof when looking into where the time goes) */
-  musterNodeArgs?: string[];
   /** told about each child as soon as it is spawned, and undefined when it is gone (emergency cleanup) */
   onChild(name: 'muster' | 'bare', c: Child | undefined): void;
 }
@@ -371,7 +370,7 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
     const policyFile = join(dir, 'policy.yml');
     writeFileSync(policyFile, 'changes:\n  enforcedIn: []\n');
     let t0 = performance.now();
-    muster = startChild('muster (clicks)', [...(o.musterNodeArgs ?? []), '--import', 'tsx', 'src/main.ts'], {
+    muster = startChild('muster (clicks)', [...musterNodeArgs(), '--import', 'tsx', 'src/main.ts'], {
       cwd: o.root,
       env: {
         ...o.baseEnv,

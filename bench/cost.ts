@@ -44,7 +44,7 @@ import pino from 'pino';
 import type { WebClient } from '@slack/web-api';
 import { FakeSlack } from '../test/support/fakeSlack.ts';
 import { percentile } from './load.ts';
-import { BENCH_AUDIT_KEY, describeExit, dumpOutput, freePort, killNow, memoryOf, startChild, stopChild, waitForHttp200, type Child } from './proc.ts';
+import { BENCH_AUDIT_KEY, describeExit, dumpOutput, freePort, killNow, memoryOf, startChild, stopChild, waitForHttp200, type Child, musterNodeArgs } from './proc.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { openDatabase, type Database } from '../src/store/db.ts';
 import { AuditLog, entryHash, canonicalJson, GENESIS_HASH, type AuditRow } from '../src/store/audit.ts';
@@ -327,7 +327,7 @@ interface MusterChild {
 async function startMusterChild(name: string, dbUrl: string, fake: FakeSlack, logDir: string, timeoutMs = 120_000): Promise<MusterChild> {
   const port = await freePort();
   const t0 = performance.now();
-  const child = startChild(name, ['--import', 'tsx', 'src/main.ts'], {
+  const child = startChild(name, [...musterNodeArgs(), '--import', 'tsx', 'src/main.ts'], {
     cwd: root,
     env: childEnv({
       PORT: String(port),

@@ -26,6 +26,14 @@ export interface Child {
   exitInfo?: { code: number | null; signal: NodeJS.Signals | null };
 }
 
+/**
+ * Extra node flags for every Muster child a bench starts, from BENCH_MUSTER_NODE_ARGS (space separated), e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where its time goes.
+ */
+export function musterNodeArgs(): string[] {
+  return (process.env.BENCH_MUSTER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+}
+
 export function startChild(name: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; logFile: string }): Child {
   mkdirSync(dirname(opts.logFile), { recursive: true });
   const fd = openSync(opts.logFile, 'w');

@@ -101,6 +101,7 @@ import {
   type Child,
   type Memory,
   type StopResult,
+  musterNodeArgs,
 } from './proc.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -442,7 +443,7 @@ async function main(): Promise<number> {
       // --- start both children (one after the other) ---
       const musterPort = await freePort();
       let t0 = performance.now();
-      muster = startChild('muster', ['--import', 'tsx', 'src/main.ts'], {
+      muster = startChild('muster', [...musterNodeArgs(), '--import', 'tsx', 'src/main.ts'], {
         cwd: root,
         env: {
           ...baseEnv,
