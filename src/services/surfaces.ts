@@ -21,8 +21,11 @@ export class SurfaceGone extends Error {
 export function surfaceDrawer(services: Services): (s: SurfaceRef) => Promise<Message> {
   const { kernel, incidents, approvals } = services;
   // Every vote redraws every copy of an approval card (channel, approvals channel, each approver's DM):
-  // drawn once per version of the request, not once per copy.
-  const drawn = new Map<string, Message>();
+  // drawn once per version of the request, not once per copy. The draw itself is shared while it runs: the copies'
+  // redraws go out together, and each used to find nothing drawn yet and draw the same card again (four queries).
+  // A copy joins a draw only for the version it read after it was claimed, and a draw reads the request after that
+  // version, so a shared card is never older than what the copy was asked to show.
+  const drawn = new Map<string, Promise<Message>>();
   const approvalCardOf = async (id: string): Promise<Message> => {
     const stamp = await kernel.db.read((tx) => tx.approvalRequest.findUnique({ where: { id }, select: { updatedAt: true, status: true, reviewStatus: true, _count: { select: { votes: true } } } }));
     if (!stamp) throw new SurfaceGone('approval request');
@@ -30,11 +33,17 @@ export function surfaceDrawer(services: Services): (s: SurfaceRef) => Promise<Me
     const key = `${id}:${stamp.updatedAt.getTime()}:${stamp.status}:${stamp.reviewStatus}:${stamp._count.votes}`;
     const hit = drawn.get(key);
     if (hit) return hit;
-    const v = await approvals.viewById(id);
-    if (!v) throw new SurfaceGone('approval request');
-    const card = approvalCard(v);
+    const card = (async () => {
+      const v = await approvals.viewById(id);
+      if (!v) throw new SurfaceGone('approval request');
+      return approvalCard(v);
+    })();
     if (drawn.size >= 500) drawn.delete(drawn.keys().next().value!);
     drawn.set(key, card);
+    // A draw that failed (the database away) is not kept: the next copy draws again.
+    card.catch(() => {
+      if (drawn.get(key) === card) drawn.delete(key);
+    });
     return card;
   };
   const incident = async (id: string) => {

@@ -5,6 +5,7 @@ import { parsePolicyText } from '../../../src/config/policy.ts';
 import { ACTIONS, FIELDS, VIEWS } from '../../../blocks/actionIds.ts';
 import { verifyChain } from '../../../src/store/audit.ts';
 import { ManualClock } from '../../../src/domain/clock.ts';
+import { surfaceDrawer } from '../../../src/services/surfaces.ts';
 
 const HOUR = 3_600_000;
 let h: Harness;
@@ -301,6 +302,26 @@ describe('stats', () => {
     expect(r.reply.text).toContain('Deployments to production: 4, approved 3');
     expect(r.reply.text).toMatch(/Median time to decision: \d/);
     expect(r.reply.text).toContain('Break-glass approvals: 1');
+  });
+});
+
+describe('drawing the card', () => {
+  it('copies redrawn together share one drawing of the version they read; a vote after it is drawn anew', async () => {
+    const r = await h.command('/approval', 'deploy production api 9.9.1 draw check', DEV);
+    expect(r.status).toBe(200);
+    await h.flush();
+    const row = await db().read((tx) => tx.approvalRequest.findFirstOrThrow({ where: { version: '9.9.1' } }));
+    const draw = surfaceDrawer(h.muster.services);
+    const surface = { kind: 'approval.card', requestId: row.id } as const;
+    const together = await Promise.all([draw(surface), draw(surface), draw(surface), draw(surface)]);
+    // One drawing, handed to every copy (each copy used to draw the same card with four queries of its own).
+    expect(new Set(together).size).toBe(1);
+    expect(JSON.stringify(together[0])).toContain('0/3');
+    await h.click(ACTIONS.approval.approve, row.id, RM);
+    await h.flush();
+    const after = await draw(surface);
+    expect(after).not.toBe(together[0]);
+    expect(JSON.stringify(after)).toContain('1/3');
   });
 });
 
