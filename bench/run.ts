@@ -203,7 +203,7 @@ const DBS: BenchDb[] = (() => {
 const runs = (section: Section) => ONLY.has(section);
 /** where the children's logs go (overwritten by each run) */
 const LOG_DIR = join(root, 'bench', 'results', 'logs');
-const LOG_LEVEL = 'info';
+const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
 /** the most the click section can take: set-up, clicks and outbox drain for every phase (a safety net) */
 const CLICK_BUDGET_MS =
   120_000 +
