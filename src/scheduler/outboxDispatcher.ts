@@ -54,8 +54,13 @@ function chatRunner(port: ChatPort): EffectRunner {
   };
 }
 
-/** Draws a named surface as a neutral message (src/services/surfaces.ts); the port renders it for its platform. */
-export type SurfaceDrawer = (surface: SurfaceRef) => Promise<Message>;
+/**
+ * Draws a named surface as a neutral message (src/services/surfaces.ts) from the records as they are now; the port
+ * renders it for its platform. `notBefore` (performance.now() when the effect was claimed): a
+ * drawing of the same surface begun at or after it may be shared (it read the records after the change that queued
+ * the effect had committed).
+ */
+export type SurfaceDrawer = (surface: SurfaceRef, o?: { notBefore?: number }) => Promise<Message>;
 
 export type EffectHook = (tx: Tx, ctx: { effect: OutboxRow; result: Record<string, unknown>; data: Record<string, unknown> }) => Promise<void>;
 
@@ -227,8 +232,9 @@ export class OutboxDispatcher {
         const free = this.opts.concurrency - this.inflight.size;
         if (free <= 0) break; // a finishing effect kicks again
         const rows = await claimEffects(this.db, this.clock, this.opts.owner, free, this.opts.leaseMs, this.busy);
+        const claimedAt = performance.now();
         this.outage = 0;
-        for (const row of rows) this.track(row.id, this.execute(row));
+        for (const row of rows) this.track(row.id, this.execute(row, claimedAt));
         if (rows.length === free) this.again = true;
       } while (this.again && !this.stopped);
     } catch (e) {
@@ -256,9 +262,10 @@ export class OutboxDispatcher {
   /** Claims one batch and runs it; returns how many effects it ran. */
   async runOnce(): Promise<number> {
     const rows = await claimEffects(this.db, this.clock, this.opts.owner, this.opts.concurrency, this.opts.leaseMs, this.busy);
+    const claimedAt = performance.now();
     const mine: Promise<void>[] = [];
     for (const row of rows) {
-      const p = this.execute(row);
+      const p = this.execute(row, claimedAt);
       mine.push(p);
       this.track(row.id, p);
     }
@@ -266,7 +273,7 @@ export class OutboxDispatcher {
     return rows.length;
   }
 
-  private async execute(row: OutboxRow): Promise<void> {
+  private async execute(row: OutboxRow, claimedAt: number): Promise<void> {
     const log = this.log.child({ effect: row.id, op: row.op, requestId: row.requestId ?? undefined });
     try {
       const payload = JSON.parse(row.payload) as StoredPayload;
@@ -295,7 +302,7 @@ export class OutboxDispatcher {
         if (!this.draw) throw new ChatError('no surface drawer', 'permanent', 'no_drawer');
         const { surface, ...rest } = args;
         try {
-          args = { ...rest, message: await this.draw(surface as SurfaceRef) };
+          args = { ...rest, message: await this.draw(surface as SurfaceRef, { notBefore: claimedAt }) };
         } catch (e) {
           // The record is gone (deleted by hand, say): this effect can never succeed.
           if (e instanceof SurfaceGone) throw new ChatError(e.message, 'permanent', 'record_gone');

@@ -18,7 +18,7 @@ export class SurfaceGone extends Error {
 }
 
 /** Draws surfaces as neutral messages (blocks/surface.ts); each platform renders those. */
-export function surfaceDrawer(services: Services): (s: SurfaceRef) => Promise<Message> {
+export function surfaceDrawer(services: Services): (s: SurfaceRef, o?: { notBefore?: number }) => Promise<Message> {
   const { kernel, incidents, approvals } = services;
   // Every vote redraws every copy of an approval card (channel, approvals channel, each approver's DM):
   // drawn once per version of the request, not once per copy. The draw itself is shared while it runs: the copies'
@@ -46,12 +46,34 @@ export function surfaceDrawer(services: Services): (s: SurfaceRef) => Promise<Me
     });
     return card;
   };
-  const incident = async (id: string) => {
+  const incidentOf = async (id: string) => {
     const v = await incidents.viewById(id);
     if (!v) throw new SurfaceGone('incident');
     return v;
   };
-  return async (s: SurfaceRef): Promise<Message> => {
+  // Copies of one surface claimed together (every copy of a change card; the card, the announcement and the ready
+  // message of a new incident, which draw one incident) share one drawing: a copy may use a drawing begun at or after
+  // it was claimed, which read the records after the change that queued the copy had committed (see SurfaceDrawer).
+  // A later change queues a redraw of its own, claimed later, so it never shares a drawing begun before it.
+  const recent = new Map<string, { startedAt: number; value: Promise<unknown> }>();
+  function share<T>(key: string, notBefore: number | undefined, make: () => Promise<T>): Promise<T> {
+    const hit = recent.get(key);
+    if (hit && notBefore !== undefined && hit.startedAt >= notBefore) return hit.value as Promise<T>;
+    const startedAt = performance.now();
+    const value = make();
+    recent.delete(key);
+    if (recent.size >= 200) recent.delete(recent.keys().next().value!);
+    recent.set(key, { startedAt, value });
+    // A drawing that failed (the database away) is not shared: the next copy draws again.
+    value.catch(() => {
+      if (recent.get(key)?.value === value) recent.delete(key);
+    });
+    return value;
+  }
+  return (s: SurfaceRef, o: { notBefore?: number } = {}): Promise<Message> => share(JSON.stringify(s), o.notBefore, () => draw(s, o.notBefore));
+
+  async function draw(s: SurfaceRef, notBefore: number | undefined): Promise<Message> {
+    const incident = (id: string) => share(`incident:${id}`, notBefore, () => incidentOf(id));
     switch (s.kind) {
       case 'incident.card':
         return incidentCard(await incident(s.incidentId));
@@ -96,5 +118,5 @@ export function surfaceDrawer(services: Services): (s: SurfaceRef) => Promise<Me
         return breakGlassNotice(v);
       }
     }
-  };
+  }
 }

@@ -5,6 +5,7 @@ import { parsePolicyText } from '../../../src/config/policy.ts';
 import { ACTIONS, FIELDS, VIEWS } from '../../../blocks/actionIds.ts';
 import { verifyChain } from '../../../src/store/audit.ts';
 import { ManualClock } from '../../../src/domain/clock.ts';
+import { surfaceDrawer } from '../../../src/services/surfaces.ts';
 
 const MIN = 60_000;
 let h: Harness;
@@ -184,6 +185,23 @@ describe('running the war room', () => {
     await h.click(ACTIONS.incident.takeComms, id, ANA, { channelId: ch });
     await h.flush();
   }
+
+  it('drawings are shared only by copies claimed before they began: a change after a drawing began is drawn anew', async () => {
+    const draw = surfaceDrawer(h.muster.services);
+    const card = { kind: 'incident.card', incidentId: id } as const;
+    const claimed = performance.now();
+    // Claimed together: one drawing of the incident for both (the dispatcher passes the claim time as notBefore).
+    const [a, b] = await Promise.all([draw(card, { notBefore: claimed }), draw(card, { notBefore: claimed })]);
+    expect(b).toBe(a);
+    // Nobody becomes commander in the drawing begun before the change; a copy claimed after it is drawn anew.
+    await h.click(ACTIONS.incident.takeCommander, id, DAN, { channelId: ch });
+    const after = await draw(card, { notBefore: performance.now() });
+    expect(after).not.toBe(a);
+    expect(JSON.stringify(after)).toContain(DAN);
+    expect(JSON.stringify(a)).not.toContain(DAN);
+    // Without a claim time (anyone else drawing) nothing is shared.
+    expect(await draw(card)).not.toBe(after);
+  });
 
   it('Take commander: role, DM with duties, card updated in place, hand-off history kept', async () => {
     const r = await h.click(ACTIONS.incident.takeCommander, id, BOB, { channelId: ch });
