@@ -126,8 +126,11 @@ export interface DecisionInput {
  * each runs inside the transaction of the vote or decision that triggers it.
  */
 export interface SubjectHooks {
-  /** Approver roles a voter holds for this request only (e.g. `incident_commander` of the linked incident). */
-  extraRoles?(tx: Tx, row: RequestRow, userId: string): Promise<string[]>;
+  /**
+   * Approver roles people hold for this request only (e.g. `incident_commander` of the linked incident): read once
+   * per request, then asked for each voter or candidate.
+   */
+  extraRoles?(tx: Tx, row: RequestRow): Promise<(userId: string) => string[]>;
   /** People (internal user ids) who may approve besides role holders (e.g. that commander). */
   extraEligible?(tx: Tx, row: RequestRow): Promise<string[]>;
   /** What approvers get by DM instead of the approval card (the subject's own card); undefined: the approval card. */
@@ -356,10 +359,10 @@ export class ApprovalService {
     for (const [i, { row, votes }] of items.entries()) {
       const admins = new Set(this.k.deps.admins.map((a) => userIdOf(row.workspaceId, a)));
       const route = JSON.parse(row.route) as Route;
-      const hooks = this.hooksOf(row);
+      const extraOf = candidates[i]!.size > 0 ? await this.hooksOf(row)?.extraRoles?.(tx, row) : undefined;
       const list: string[] = [];
       for (const id of candidates[i]!) {
-        const extra = ((await hooks?.extraRoles?.(tx, row, id)) ?? []) as Role[];
+        const extra = (extraOf?.(id) ?? []) as Role[];
         const roles = admins.has(id) ? [...new Set([...(held.get(id) ?? []), 'admin' as Role])] : (held.get(id) ?? []);
         const c = checkVote(route, { status: 'pending', requesterId: row.requesterId }, votes, { userId: id, roles: [...roles, ...extra] }, 'approve');
         if (c.ok) list.push(externalOf(id));
@@ -687,7 +690,7 @@ export class ApprovalService {
       if (mine) return { text: `You already ${mine.decision === 'approve' ? 'approved' : 'rejected'} ${refName}; nothing changed.` };
       const route = JSON.parse(row.route) as Route;
       const hooks = this.hooksOf(row);
-      const extra = ((await hooks?.extraRoles?.(u.tx, row, actor.userId)) ?? []) as Role[];
+      const extra = ((await hooks?.extraRoles?.(u.tx, row))?.(actor.userId) ?? []) as Role[];
       // The rules are about people: accounts linked with /muster link count as one (no self-approval, no stacking).
       const person = await personKeys(u.tx, [row.requesterId, actor.userId, ...votes.map((v) => v.userId)]);
       const p = (id: string) => person.get(id) ?? id;

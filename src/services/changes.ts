@@ -229,7 +229,10 @@ export class ChangeService {
     private readonly incidents?: Pick<IncidentService, 'redrawForChange' | 'noteChange'>,
   ) {
     approvals.registerSubject('change', {
-      extraRoles: async (tx, row, userId) => ((await this.commanderOf(tx, row)) === userId ? [INCIDENT_COMMANDER] : []),
+      extraRoles: async (tx, row) => {
+        const commander = await this.commanderOf(tx, row);
+        return (userId) => (commander !== null && commander === userId ? [INCIDENT_COMMANDER] : []);
+      },
       extraEligible: async (tx, row) => {
         const commander = await this.commanderOf(tx, row);
         return commander ? [commander] : [];

@@ -223,13 +223,14 @@ describe('windows, freezes and exceptions', () => {
     ]);
   });
 
-  it('an emergency change from an incident channel in a freeze: allowed, flagged, announced to leadership, approved at once by on-call', async () => {
+  it('an emergency change from an incident channel in a freeze: allowed, flagged, announced to leadership, approved at once by the commander of the incident', async () => {
     clock.set(new Date('2026-12-05T03:00:00Z'));
     await h.command('/change', 'freeze all 2026-12-06 weekend freeze', RM);
     await h.command('/incident', 'declare P0 Payments are failing', ONCALL);
     await h.flush();
     const inc = await db().read((tx) => tx.incident.findFirstOrThrow({ where: { number: 1 } }));
-    await h.command('/incident', 'role commander me', ONCALL, { channelId: inc.channelId! });
+    // The commander holds no approver role of the route: they approve as the incident's commander only.
+    await h.command('/incident', 'role commander me', CTO, { channelId: inc.channelId! });
     const r = await h.command('/change', 'new emergency', REQ, { channelId: inc.channelId! });
     expect(r.status).toBe(200);
     const view = h.slack.lastCall('views.open')!.args.view as { private_metadata: string };
@@ -251,10 +252,15 @@ describe('windows, freezes and exceptions', () => {
     expect(c).toMatchObject({ type: 'emergency', status: 'pending', incidentId: inc.id });
     expect(JSON.parse(c.flags).map((f: { code: string }) => f.code)).toEqual(expect.arrayContaining(['outside_window', 'in_freeze']));
     expect(h.slack.messages('CLEAD').some((m) => (m.text ?? '').includes('CHG-5'))).toBe(true);
-    // P0: one approval by on-call or the incident's commander is enough.
-    await h.click(ACTIONS.change.approve, c.id, ONCALL);
+    // P0: one approval by on-call or the incident's commander is enough; anyone else is refused.
+    await h.click(ACTIONS.change.approve, c.id, PO);
+    await h.flush();
+    expect((await change(5)).status).toBe('pending');
+    await h.click(ACTIONS.change.approve, c.id, CTO);
     await h.flush();
     expect((await change(5)).status).toBe('scheduled');
+    const votes = await db().read((tx) => tx.approvalVote.findMany({ where: { requestId: c.approvalId! } }));
+    expect(votes.map((v) => [v.userId.split(':').pop(), v.role])).toEqual([[CTO, 'incident_commander']]);
     // An emergency change may start with its checklist open: flagged.
     clock.set(new Date('2026-12-05T03:05:00Z'));
     expect((await h.command('/change', 'start CHG-5', REQ)).reply.text).toContain('implementing');
