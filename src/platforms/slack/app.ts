@@ -181,8 +181,12 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
     await next();
   });
 
-  for (const command of o.commands.values()) {
-    app.command(`/${command.name}`, async ({ command: payload, ack, context, client }) => {
+  // One listener for all of Muster's commands (Bolt runs every request through every listener's matchers).
+  const escape = (name: string) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const commandNames = new RegExp(`^/(?:${[...o.commands.keys()].map(escape).join('|')})$`);
+  if (o.commands.size > 0) {
+    app.command(commandNames, async ({ command: payload, ack, context, client }) => {
+      const command = o.commands.get(payload.command.slice(1))!;
       const requestId = randomUUID();
       const log = o.log.child({ requestId, command: `/${command.name}`, user: payload.user_id, team: payload.team_id });
       const now = o.kernel.clock.now();
@@ -213,10 +217,10 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
   registerFallback(app, o.log);
   registerInteractions(app, o);
 
-  for (const name of PLANNED_COMMANDS) {
-    if (o.commands.has(name)) continue;
-    app.command(`/${name}`, async ({ ack }) => {
-      await ack(ephemeral(errorMessage(rt`${code(`/${name}`)} is not available in this Muster release yet. ${code('/muster help')} lists what is.`)) as never);
+  const planned = PLANNED_COMMANDS.filter((name) => !o.commands.has(name));
+  if (planned.length > 0) {
+    app.command(new RegExp(`^/(?:${planned.map(escape).join('|')})$`), async ({ command: payload, ack }) => {
+      await ack(ephemeral(errorMessage(rt`${code(payload.command)} is not available in this Muster release yet. ${code('/muster help')} lists what is.`)) as never);
     });
   }
 }

@@ -106,59 +106,63 @@ function formValues(state: SlackViewAction['view']['state']): FormValues {
 export function registerInteractions(app: App, deps: InteractionDeps): void {
   const { services, kernel, log } = deps;
 
-  for (const [actionId, handler] of Object.entries(BUTTONS)) {
-    // `<id>` or `<id>#<n>`: buttons that share an id in one block are numbered (src/platforms/slack/blockKit.ts).
-    const matches = new RegExp(`^${actionId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:#\\d+)?$`);
-    app.action<BlockAction<ButtonAction>>({ action_id: matches }, async ({ ack, body, action, client, context }) => {
-      const value = action.value ?? '';
-      if (handler.kind === 'form') {
-        const form = await handler.open(services, value);
-        if (!form) {
-          await ack();
-          return tellUser(client, body, rt`${emoji('warning')} ${handler.missing}`, log);
-        }
-        await client.views.open({ trigger_id: body.trigger_id, view: slackModal(form) });
-        await ack();
-        return;
-      }
-      const meta = metaOf(kernel, context, body);
-      const outcome = await runRequest(
-        kernel,
-        log,
-        meta,
-        () => actorOf(kernel, body),
-        (actor) => handler.run({ actor, meta, services }, value),
-      );
-      const inTime = await ackOrLate(ack as never, log.child({ requestId: meta.requestId }));
-      // Told as usual; a late click whose outcome is a quiet success is told it went through (Slack showed a timeout).
-      const text = toldAfterClick(outcome, handler.confirm) ?? (inTime || outcome.kind !== 'reply' ? undefined : rt`${emoji('white_check_mark')} Done.`);
-      if (text !== undefined) await tellUser(client, body, text, log.child({ requestId: meta.requestId }));
-    });
-  }
+  // One listener for every button and one for every form: Bolt runs each request through every listener's
+  // matchers, so a listener per button (twenty) and per form (ten) cost every request, commands included, more than
+  // Bolt's own work.
+  const escape = (id: string) => id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // `<id>` or `<id>#<n>`: buttons that share an id in one block are numbered (src/platforms/slack/blockKit.ts).
+  const buttonIds = new RegExp(`^(?:${Object.keys(BUTTONS).map(escape).join('|')})(?:#\\d+)?$`);
+  const formIds = new RegExp(`^(?:${Object.keys(FORMS).map(escape).join('|')})$`);
 
-  for (const [formId, handler] of Object.entries(FORMS)) {
-    app.view<SlackViewAction>(formId, async ({ ack, body, view, context }) => {
-      const read = handler.read(formValues(view.state));
-      if ('errors' in read) return ack({ response_action: 'errors', errors: read.errors });
-      let data: unknown;
-      try {
-        data = JSON.parse(view.private_metadata || '{}');
-      } catch {
-        data = undefined;
+  app.action<BlockAction<ButtonAction>>({ action_id: buttonIds }, async ({ ack, body, action, client, context }) => {
+    const handler = BUTTONS[action.action_id.replace(/#\d+$/, '') as keyof typeof BUTTONS];
+    const value = action.value ?? '';
+    if (handler.kind === 'form') {
+      const form = await handler.open(services, value);
+      if (!form) {
+        await ack();
+        return tellUser(client, body, rt`${emoji('warning')} ${handler.missing}`, log);
       }
-      const checked = handler.data.safeParse(data);
-      if (!checked.success) return ack({ response_action: 'errors', errors: { [handler.problemField]: handler.stale } });
-      const meta = metaOf(kernel, context, body as unknown as Body);
-      const outcome = await runRequest(
-        kernel,
-        log,
-        meta,
-        () => actorOf(kernel, body as unknown as Body),
-        (actor) => handler.submit({ actor, meta, services }, checked.data as never, read.input as never),
-      );
-      // Slack shows form errors as plain text under the field, 150 characters at most.
-      const problem = outcome.kind === 'reply' || outcome.kind === 'duplicate' ? undefined : plainText(outcome.message).slice(0, 150);
-      await ack(problem ? { response_action: 'errors', errors: { [handler.problemField]: problem } } : undefined);
-    });
-  }
+      await client.views.open({ trigger_id: body.trigger_id, view: slackModal(form) });
+      await ack();
+      return;
+    }
+    const meta = metaOf(kernel, context, body);
+    const outcome = await runRequest(
+      kernel,
+      log,
+      meta,
+      () => actorOf(kernel, body),
+      (actor) => handler.run({ actor, meta, services }, value),
+    );
+    const inTime = await ackOrLate(ack as never, log.child({ requestId: meta.requestId }));
+    // Told as usual; a late click whose outcome is a quiet success is told it went through (Slack showed a timeout).
+    const text = toldAfterClick(outcome, handler.confirm) ?? (inTime || outcome.kind !== 'reply' ? undefined : rt`${emoji('white_check_mark')} Done.`);
+    if (text !== undefined) await tellUser(client, body, text, log.child({ requestId: meta.requestId }));
+  });
+
+  app.view<SlackViewAction>({ callback_id: formIds }, async ({ ack, body, view, context }) => {
+    const handler = FORMS[view.callback_id as keyof typeof FORMS];
+    const read = handler.read(formValues(view.state));
+    if ('errors' in read) return ack({ response_action: 'errors', errors: read.errors });
+    let data: unknown;
+    try {
+      data = JSON.parse(view.private_metadata || '{}');
+    } catch {
+      data = undefined;
+    }
+    const checked = handler.data.safeParse(data);
+    if (!checked.success) return ack({ response_action: 'errors', errors: { [handler.problemField]: handler.stale } });
+    const meta = metaOf(kernel, context, body as unknown as Body);
+    const outcome = await runRequest(
+      kernel,
+      log,
+      meta,
+      () => actorOf(kernel, body as unknown as Body),
+      (actor) => handler.submit({ actor, meta, services }, checked.data as never, read.input as never),
+    );
+    // Slack shows form errors as plain text under the field, 150 characters at most.
+    const problem = outcome.kind === 'reply' || outcome.kind === 'duplicate' ? undefined : plainText(outcome.message).slice(0, 150);
+    await ack(problem ? { response_action: 'errors', errors: { [handler.problemField]: problem } } : undefined);
+  });
 }
