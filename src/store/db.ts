@@ -27,6 +27,13 @@ export interface Database {
    */
   tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   read<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * One raw SELECT (`?` placeholders) of committed data, outside any transaction: on SQLite through a read-only
+   * connection of its own with its statements prepared once, which neither waits for a transaction of Prisma's
+   * connection nor joins one (a statement sent on that connection while a transaction is open reads inside it,
+   * uncommitted writes included); on PostgreSQL one statement from the pool.
+   */
+  query<T>(sql: string, ...params: unknown[]): Promise<T[]>;
   close(): Promise<void>;
 }
 
@@ -82,13 +89,60 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
     await client.$connect();
   }
   const tx = <T>(fn: (tx: Tx) => Promise<T>) => client.$transaction(fn, TX_OPTIONS);
+  const reader = provider === 'sqlite' && sqlitePath(url) !== ':memory:' ? await sqliteReader(sqlitePath(url), o.metrics) : undefined;
+  let pgParams: Map<string, string> | undefined;
+  const query = async <T>(sql: string, ...params: unknown[]): Promise<T[]> => {
+    if (reader) return reader.all<T>(sql, params);
+    if (provider === 'sqlite') return tx((t) => t.$queryRawUnsafe<T[]>(sql, ...params));
+    pgParams ??= new Map();
+    let text = pgParams.get(sql);
+    if (text === undefined) {
+      let n = 0;
+      text = sql.replace(/\?/g, () => `$${++n}`);
+      pgParams.set(sql, text);
+    }
+    return client.$queryRawUnsafe<T[]>(text, ...params);
+  };
   return {
     provider,
     url,
     client,
     tx,
     read: provider === 'sqlite' ? tx : (fn) => fn(client as unknown as Tx),
-    close: () => client.$disconnect(),
+    query,
+    close: async () => {
+      reader?.close();
+      await client.$disconnect();
+    },
+  };
+}
+
+/**
+ * A read-only connection to a SQLite file (WAL: it reads the last committed state while the writer works), with its
+ * statements prepared once. better-sqlite3 is synchronous: each read is a few microseconds of the main thread.
+ */
+async function sqliteReader(file: string, metrics: Metrics | undefined) {
+  const { default: Sqlite } = await import('better-sqlite3');
+  const conn = new Sqlite(file, { readonly: true, fileMustExist: true, timeout: 10_000 });
+  const prepared = new Map<string, import('better-sqlite3').Statement<unknown[], unknown>>();
+  return {
+    all<T>(sql: string, params: unknown[]): Promise<T[]> {
+      const started = performance.now();
+      try {
+        let stmt = prepared.get(sql);
+        if (!stmt) {
+          stmt = conn.prepare(sql);
+          if (prepared.size >= 100) prepared.clear();
+          prepared.set(sql, stmt);
+        }
+        return Promise.resolve(stmt.all(...params) as T[]);
+      } catch (e) {
+        return Promise.reject(e);
+      } finally {
+        metrics?.dbStatement.labels({ statement: statementKind(sql) }).observe((performance.now() - started) / 1000);
+      }
+    },
+    close: () => conn.close(),
   };
 }
 

@@ -32,14 +32,17 @@ export async function grantedRoles(tx: Tx, userId: string, o: { person?: boolean
 }
 
 /**
- * grantedRoles with `person` in one statement, without a transaction (a single read is consistent on its own): the
+ * grantedRoles with `person` in one statement of committed data, outside any transaction (db.query): the
  * roles granted to the account or to any account linked to the same person.
  */
 export async function personRoles(db: Database, userId: string): Promise<Role[]> {
-  const rows = await db.client.$queryRaw<{ role: string }[]>`
-    SELECT DISTINCT g.role AS role FROM role_grants g JOIN users u ON u.id = g.user_id
-     WHERE u.id = ${userId} OR u.person_id = (SELECT p.person_id FROM users p WHERE p.id = ${userId})
-     ORDER BY role`;
+  const rows = await db.query<{ role: string }>(
+    `SELECT DISTINCT g.role AS role FROM role_grants g JOIN users u ON u.id = g.user_id
+      WHERE u.id = ? OR u.person_id = (SELECT p.person_id FROM users p WHERE p.id = ?)
+      ORDER BY role`,
+    userId,
+    userId,
+  );
   return rows.map((r) => r.role).filter(isRole);
 }
 
