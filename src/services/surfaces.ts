@@ -27,10 +27,15 @@ export function surfaceDrawer(services: Services): (s: SurfaceRef, o?: { notBefo
   // version, so a shared card is never older than what the copy was asked to show.
   const drawn = new Map<string, Promise<Message>>();
   const approvalCardOf = async (id: string): Promise<Message> => {
-    const stamp = await kernel.db.read((tx) => tx.approvalRequest.findUnique({ where: { id }, select: { updatedAt: true, status: true, reviewStatus: true, _count: { select: { votes: true } } } }));
+    // The version, in one committed read outside any transaction (each copy's redraw reads it).
+    const [stamp] = await kernel.db.query<{ updated_at: Date | string | number; status: string; review_status: string | null; votes: number | bigint }>(
+      'SELECT r.updated_at, r.status, r.review_status, (SELECT count(*) FROM approval_votes v WHERE v.request_id = r.id) AS votes FROM approval_requests r WHERE r.id = ?',
+      id,
+    );
     if (!stamp) throw new SurfaceGone('approval request');
     // Votes can land within one millisecond: the vote count and status make the version.
-    const key = `${id}:${stamp.updatedAt.getTime()}:${stamp.status}:${stamp.reviewStatus}:${stamp._count.votes}`;
+    const at = stamp.updated_at instanceof Date ? stamp.updated_at.getTime() : String(stamp.updated_at);
+    const key = `${id}:${at}:${stamp.status}:${stamp.review_status}:${Number(stamp.votes)}`;
     const hit = drawn.get(key);
     if (hit) return hit;
     const card = (async () => {
