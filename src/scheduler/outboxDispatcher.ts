@@ -290,7 +290,15 @@ export class OutboxDispatcher {
       // An effect back at the turn its pacing booked goes now; any other asks (a replica that did not book it asks again).
       const turn = this.booked.get(row.id);
       if (turn !== undefined) this.booked.delete(row.id);
-      const due = turn !== undefined && turn <= this.clock.now().getTime() + TURN_SLACK_MS;
+      const now = this.clock.now().getTime();
+      if (turn !== undefined && turn > now + TURN_SLACK_MS) {
+        // Back before its booked turn (claimed early: a poll, a clock that jumped): it waits for that turn again,
+        // keeping its booking; asking the limiter again would take a second turn for one call.
+        this.book(row.id, turn);
+        await this.defer(row, turn - now);
+        return;
+      }
+      const due = turn !== undefined;
       const paced = due ? 0 : (port.pace?.(row.op, args, row.workspaceId) ?? 0);
       const paceMs = typeof paced === 'number' ? paced : await paced;
       if (paceMs > 0) {
