@@ -204,39 +204,6 @@ describe('delivery: rate limits', () => {
   });
 });
 
-describe('booked turns', () => {
-  it('an effect claimed before its booked turn waits for that turn again, without booking a second one', async () => {
-    const clock = new ManualClock(new Date(Date.now() + 1000));
-    const paced = new SlackChatPort(createWebClient('xoxb-test', slack.url), { pacing: { scale: 1 } });
-    let asked = 0;
-    const pace = paced.pace.bind(paced);
-    paced.pace = (...args) => {
-      asked += 1;
-      return pace(...args);
-    };
-    // conversations.setTopic is Tier 2 (burst 3): the fourth books the next turn.
-    const ids = await enqueue(...Array.from({ length: 4 }, (_, i): EffectSpec => ({ op: 'setTopic', args: { channel: GENERAL_CHANNEL_ID, topic: `b${i}` } })));
-    const d = dispatcher('d1', {}, clock, paced);
-    await d.runOnce();
-    expect(slack.callsTo('conversations.setTopic')).toHaveLength(3);
-    expect(asked).toBe(4);
-    const turn = (await status(ids[3]!)).nextAttemptAt;
-    expect(turn.getTime()).toBeGreaterThan(clock.now().getTime());
-    // Claimed early (made due now: a clock that jumped, a replay): it goes back to its turn, the limiter not asked.
-    await db.tx((tx) => tx.outboxEffect.update({ where: { id: ids[3]! }, data: { nextAttemptAt: clock.now() } }));
-    expect(await d.runOnce()).toBe(1);
-    expect(asked).toBe(4);
-    expect(await status(ids[3]!)).toMatchObject({ status: 'pending', attempts: 0, nextAttemptAt: turn });
-    expect(slack.callsTo('conversations.setTopic')).toHaveLength(3);
-    // At its turn it goes, still without asking again.
-    clock.set(turn);
-    expect(await d.runOnce()).toBe(1);
-    expect(asked).toBe(4);
-    expect(slack.callsTo('conversations.setTopic')).toHaveLength(4);
-    expect((await status(ids[3]!)).status).toBe('done');
-  });
-});
-
 describe('delivery: redraws coalesce and never go out of order', () => {
   it('while a redraw of a message waits, newer ones join it: one update sends the newest state', async () => {
     const [card] = await enqueue({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: 'v0' } });
