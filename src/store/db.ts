@@ -99,6 +99,7 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
     if (text === undefined) {
       let n = 0;
       text = sql.replace(/\?/g, () => `$${++n}`);
+      if (pgParams.size >= 100) pgParams.clear();
       pgParams.set(sql, text);
     }
     return client.$queryRawUnsafe<T[]>(text, ...params);
@@ -135,7 +136,9 @@ async function sqliteReader(file: string, metrics: Metrics | undefined) {
           if (prepared.size >= 100) prepared.clear();
           prepared.set(sql, stmt);
         }
-        return Promise.resolve(stmt.all(...params) as T[]);
+        // Values as Prisma's adapter writes them: times as ISO 8601 text with +00:00, booleans as 0/1.
+        const values = params.map((v) => (v instanceof Date ? v.toISOString().replace('Z', '+00:00') : typeof v === 'boolean' ? Number(v) : v));
+        return Promise.resolve(stmt.all(...values) as T[]);
       } catch (e) {
         return Promise.reject(e);
       } finally {

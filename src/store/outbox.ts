@@ -172,16 +172,13 @@ export const FINISHED = ['done', 'dead'] as const;
  * or waits ahead of it. `hook` rows (the call succeeded, the hook failed) are claimed to retry the hook.
  */
 export async function claimEffects(db: Database, clock: Clock, owner: string, limit: number, leaseMs: number, busy: Iterable<number> = []): Promise<OutboxRow[]> {
-  return db.tx(async (tx) => {
-    const now = clock.now();
-    const lock = db.provider === 'postgresql' ? 'FOR UPDATE OF o SKIP LOCKED' : '';
-    const p = db.provider === 'postgresql' ? (n: number) => `$${n}` : () => '?';
-    // Effects this process is performing right now are never taken over by itself, however late
-    // their lease looks (a clock that jumps, a call slower than the lease).
-    const inFlight = [...busy].filter((n) => Number.isInteger(n));
-    const notBusy = inFlight.length ? `\n         AND o.id NOT IN (${inFlight.join(',')})` : '';
-    const picked = await tx.$queryRawUnsafe<{ id: number | bigint; status: string }[]>(
-      `SELECT o.id, o.status FROM outbox o LEFT JOIN outbox d ON d.id = o.depends_on_id
+  const now = clock.now();
+  // Effects this process is performing right now are never taken over by itself, however late
+  // their lease looks (a clock that jumps, a call slower than the lease).
+  const inFlight = [...busy].filter((n) => Number.isInteger(n));
+  const notBusy = inFlight.length ? `\n         AND o.id NOT IN (${inFlight.join(',')})` : '';
+  const selection = (p: (n: number) => string) =>
+    `FROM outbox o LEFT JOIN outbox d ON d.id = o.depends_on_id
        WHERE (((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ${p(1)})
               OR ((o.status = 'running' OR o.status = 'hooking') AND o.lease_until < ${p(2)}))
          AND (o.depends_on_id IS NULL OR d.status = 'done')${notBusy}
@@ -189,7 +186,16 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
                          WHERE x.effect_id = o.id AND od.status NOT IN ('done', 'dead'))
          AND (o.coalesce_key IS NULL OR NOT EXISTS (
                SELECT 1 FROM outbox c WHERE c.coalesce_key = o.coalesce_key AND c.id <> o.id
-                 AND (c.status = 'running' OR (c.status = 'pending' AND c.id < o.id))))
+                 AND (c.status = 'running' OR (c.status = 'pending' AND c.id < o.id))))`;
+  // Most claims find nothing (each finished effect asks for one): the same selection as one committed read first,
+  // without a transaction. It sees what the claim would see, so nothing is missed by asking first; the claim below
+  // selects again under its lock.
+  if ((await db.query(`SELECT o.id ${selection(() => '?')} LIMIT 1`, now, now)).length === 0) return [];
+  return db.tx(async (tx) => {
+    const lock = db.provider === 'postgresql' ? 'FOR UPDATE OF o SKIP LOCKED' : '';
+    const p = db.provider === 'postgresql' ? (n: number) => `$${n}` : () => '?';
+    const picked = await tx.$queryRawUnsafe<{ id: number | bigint; status: string }[]>(
+      `SELECT o.id, o.status ${selection(p)}
        ORDER BY o.id LIMIT ${Math.max(1, Math.floor(limit))} ${lock}`,
       now,
       now,
