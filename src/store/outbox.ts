@@ -1,4 +1,4 @@
-import type { Database, Tx } from './db.ts';
+import { sqliteWriterOf, type Database, type Tx } from './db.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Effect, ResultRef } from '../platforms/effects.ts';
 
@@ -85,6 +85,10 @@ function rewriteRefs(value: unknown, ids: Map<string, number>): unknown {
   return value;
 }
 
+/** The row outboxEffect.create writes (the columns Prisma fills from the schema's defaults given as they are). */
+const INSERT_EFFECT = `INSERT INTO outbox (workspace_id, platform, op, payload, status, depends_on_id, attempts, next_attempt_at, request_id,
+  created_at, updated_at, coalesce_key, uncertain, rate_limited) VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, 0, 0)`;
+
 /**
  * Writes effects inside the caller's transaction; they run only once it commits. Returns one id per
  * effect: for a redraw that joins one already waiting (same `coalesce` key), the waiting one's id.
@@ -99,6 +103,7 @@ export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, e
     return id;
   };
   const joinable = await waitingRedraws(tx, effects, now);
+  const sqlite = sqliteWriterOf(tx);
   for (const e of effects) {
     const dependsOnId = e.after !== undefined ? idOf(e.after, e.op) : undefined;
     const waiting = e.coalesce ? joinable.get(e.coalesce) : undefined;
@@ -108,21 +113,27 @@ export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, e
       continue;
     }
     const payload: StoredPayload = { args: rewriteRefs(e.args, ids) as Record<string, unknown>, ...(e.hook ? { hook: e.hook } : {}) };
-    const row = await tx.outboxEffect.create({
-      data: {
-        workspaceId: ctx.workspaceId ?? null,
-        platform: ctx.platform,
-        op: e.op,
-        payload: JSON.stringify(payload),
-        dependsOnId: dependsOnId ?? null,
-        coalesceKey: e.coalesce ?? null,
-        nextAttemptAt: now,
-        requestId: ctx.requestId ?? null,
-        createdAt: now,
-        updatedAt: now,
-      },
-      select: { id: true },
-    });
+    const data = {
+      workspaceId: ctx.workspaceId ?? null,
+      platform: ctx.platform,
+      op: e.op,
+      payload: JSON.stringify(payload),
+      dependsOnId: dependsOnId ?? null,
+      coalesceKey: e.coalesce ?? null,
+      nextAttemptAt: now,
+      requestId: ctx.requestId ?? null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    // Every command and click writes a few of these: on SQLite one prepared statement on the transaction's connection.
+    const row = sqlite
+      ? {
+          id: Number(
+            sqlite.run(INSERT_EFFECT, data.workspaceId, data.platform, data.op, data.payload, data.dependsOnId, data.nextAttemptAt, data.requestId, data.createdAt, data.updatedAt, data.coalesceKey)
+              .lastInsertRowid,
+          ),
+        }
+      : await tx.outboxEffect.create({ data, select: { id: true } });
     // A later redraw of this batch with the same key joins this one (it is waiting: this transaction holds it).
     if (e.coalesce) joinable.set(e.coalesce, row.id);
     const order = [...new Set((e.afterAll ?? []).map((a) => idOf(a, e.op)))].filter((d) => d !== dependsOnId && d !== row.id);
