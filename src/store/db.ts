@@ -151,24 +151,31 @@ function sqliteValue(v: unknown): unknown {
   return v instanceof Date ? v.toISOString().replace('Z', '+00:00') : typeof v === 'boolean' ? Number(v) : v;
 }
 
-function sqliteWriter(conn: SqliteConnection, metrics: Metrics | undefined): SqliteWriter {
+/**
+ * Runs statements of one connection, each prepared once (the last hundred texts kept) and timed as
+ * muster_db_statement_duration_seconds; values are written as Prisma's adapter writes them (sqliteValue).
+ */
+function preparedStatements(conn: SqliteConnection, metrics: Metrics | undefined) {
   const prepared = new Map<string, import('better-sqlite3').Statement<unknown[], unknown>>();
-  return {
-    run(sql, ...params) {
-      const started = performance.now();
-      try {
-        let stmt = prepared.get(sql);
-        if (!stmt) {
-          stmt = conn.prepare(sql);
-          if (prepared.size >= 100) prepared.clear();
-          prepared.set(sql, stmt);
-        }
-        return stmt.run(...params.map(sqliteValue));
-      } finally {
-        metrics?.dbStatement.labels({ statement: statementKind(sql) }).observe((performance.now() - started) / 1000);
+  return <R>(sql: string, params: unknown[], use: (stmt: import('better-sqlite3').Statement<unknown[], unknown>, values: unknown[]) => R): R => {
+    const started = performance.now();
+    try {
+      let stmt = prepared.get(sql);
+      if (!stmt) {
+        stmt = conn.prepare(sql);
+        if (prepared.size >= 100) prepared.clear();
+        prepared.set(sql, stmt);
       }
-    },
+      return use(stmt, params.map(sqliteValue));
+    } finally {
+      metrics?.dbStatement.labels({ statement: statementKind(sql) }).observe((performance.now() - started) / 1000);
+    }
   };
+}
+
+function sqliteWriter(conn: SqliteConnection, metrics: Metrics | undefined): SqliteWriter {
+  const statement = preparedStatements(conn, metrics);
+  return { run: (sql, ...params) => statement(sql, params, (stmt, values) => stmt.run(...values)) };
 }
 
 /**
@@ -178,22 +185,13 @@ function sqliteWriter(conn: SqliteConnection, metrics: Metrics | undefined): Sql
 async function sqliteReader(file: string, metrics: Metrics | undefined) {
   const { default: Sqlite } = await import('better-sqlite3');
   const conn = new Sqlite(file, { readonly: true, fileMustExist: true, timeout: 10_000 });
-  const prepared = new Map<string, import('better-sqlite3').Statement<unknown[], unknown>>();
+  const statement = preparedStatements(conn, metrics);
   return {
     all<T>(sql: string, params: unknown[]): Promise<T[]> {
-      const started = performance.now();
       try {
-        let stmt = prepared.get(sql);
-        if (!stmt) {
-          stmt = conn.prepare(sql);
-          if (prepared.size >= 100) prepared.clear();
-          prepared.set(sql, stmt);
-        }
-        return Promise.resolve(stmt.all(...params.map(sqliteValue)) as T[]);
+        return Promise.resolve(statement(sql, params, (stmt, values) => stmt.all(...values) as T[]));
       } catch (e) {
         return Promise.reject(e);
-      } finally {
-        metrics?.dbStatement.labels({ statement: statementKind(sql) }).observe((performance.now() - started) / 1000);
       }
     },
     close: () => conn.close(),
