@@ -11,7 +11,7 @@ import { dispatchCommand } from '../../../commands/dispatch.ts';
 import type { Services } from '../../services/index.ts';
 import type { RequestMeta } from '../../services/types.ts';
 import { slackRequestKey } from './requestKey.ts';
-import { ackOrLate, registerInteractions } from './interactions.ts';
+import { ackOrLate, oneOf, registerInteractions } from './interactions.ts';
 import { parseSlackText } from './mrkdwn.ts';
 import { slackMessage, slackModal } from './blockKit.ts';
 import type { Message } from '../../../blocks/surface.ts';
@@ -182,10 +182,8 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
   });
 
   // One listener for all of Muster's commands (Bolt runs every request through every listener's matchers).
-  const escape = (name: string) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const commandNames = new RegExp(`^/(?:${[...o.commands.keys()].map(escape).join('|')})$`);
   if (o.commands.size > 0) {
-    app.command(commandNames, async ({ command: payload, ack, context, client }) => {
+    app.command(oneOf([...o.commands.keys()].map((name) => `/${name}`)), async ({ command: payload, ack, context, client }) => {
       const command = o.commands.get(payload.command.slice(1))!;
       const requestId = randomUUID();
       const log = o.log.child({ requestId, command: `/${command.name}`, user: payload.user_id, team: payload.team_id });
@@ -203,12 +201,10 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
         // trigger_id is valid for 3 s: open the form before anything else.
         await client.views.open({ trigger_id: payload.trigger_id, view: slackModal(outcome.reply.form) });
         await ack();
-      } else if (!(await ackOrLate(ack as never, log, answer(outcome)))) {
-        // Slack stopped waiting at 3 s, but the command ran (and committed): its answer goes to the response_url.
+      } else {
         const reply = answer(outcome);
-        if (reply) {
-          await postToResponseUrl(payload.response_url, reply, log, 'could not send a late answer');
-        }
+        // Slack stopped waiting at 3 s, but the command ran (and committed): its answer goes to the response_url.
+        if (!(await ackOrLate(ack as never, log, reply)) && reply) await postToResponseUrl(payload.response_url, reply, log, 'could not send a late answer');
       }
       log.info({ ms: Math.round(performance.now() - started), outcome: outcome.kind }, 'command handled');
     });
@@ -219,7 +215,7 @@ export function register(app: App, o: Pick<SlackAppOptions, 'kernel' | 'services
 
   const planned = PLANNED_COMMANDS.filter((name) => !o.commands.has(name));
   if (planned.length > 0) {
-    app.command(new RegExp(`^/(?:${planned.map(escape).join('|')})$`), async ({ command: payload, ack }) => {
+    app.command(oneOf(planned.map((name) => `/${name}`)), async ({ command: payload, ack }) => {
       await ack(ephemeral(errorMessage(rt`${code(payload.command)} is not available in this Muster release yet. ${code('/muster help')} lists what is.`)) as never);
     });
   }

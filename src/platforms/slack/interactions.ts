@@ -61,6 +61,12 @@ export async function ackOrLate(ack: (response?: never) => Promise<void>, log: L
   }
 }
 
+/** Matches exactly one of `names` (taken literally), then `suffix` (a pattern): one Bolt listener for many ids. */
+export function oneOf(names: Iterable<string>, suffix = ''): RegExp {
+  const literal = (name: string) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^(?:${[...names].map(literal).join('|')})${suffix}$`);
+}
+
 /** Shows the outcome of a click to the clicker only (errors, confirmations). */
 async function tellUser(client: WebClient, body: Body, text: Text, log: Logger): Promise<void> {
   if (body.response_url) {
@@ -109,10 +115,9 @@ export function registerInteractions(app: App, deps: InteractionDeps): void {
   // One listener for every button and one for every form: Bolt runs each request through every listener's
   // matchers, so a listener per button (twenty) and per form (ten) cost every request, commands included, more than
   // Bolt's own work.
-  const escape = (id: string) => id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   // `<id>` or `<id>#<n>`: buttons that share an id in one block are numbered (src/platforms/slack/blockKit.ts).
-  const buttonIds = new RegExp(`^(?:${Object.keys(BUTTONS).map(escape).join('|')})(?:#\\d+)?$`);
-  const formIds = new RegExp(`^(?:${Object.keys(FORMS).map(escape).join('|')})$`);
+  const buttonIds = oneOf(Object.keys(BUTTONS), '(?:#\\d+)?');
+  const formIds = oneOf(Object.keys(FORMS));
 
   app.action<BlockAction<ButtonAction>>({ action_id: buttonIds }, async ({ ack, body, action, client, context }) => {
     const handler = BUTTONS[action.action_id.replace(/#\d+$/, '') as keyof typeof BUTTONS];
