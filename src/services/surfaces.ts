@@ -20,42 +20,6 @@ export class SurfaceGone extends Error {
 /** Draws surfaces as neutral messages (blocks/surface.ts); each platform renders those. */
 export function surfaceDrawer(services: Services): (s: SurfaceRef, o?: { notBefore?: number }) => Promise<Message> {
   const { kernel, incidents, approvals } = services;
-  // Every vote redraws every copy of an approval card (channel, approvals channel, each approver's DM):
-  // drawn once per version of the request, not once per copy. The draw itself is shared while it runs: the copies'
-  // redraws go out together, and each used to find nothing drawn yet and draw the same card again (four queries).
-  // A copy joins a draw only for the version it read after it was claimed, and a draw reads the request after that
-  // version, so a shared card is never older than what the copy was asked to show.
-  const drawn = new Map<string, Promise<Message>>();
-  const approvalCardOf = async (id: string): Promise<Message> => {
-    // The version, in one committed read outside any transaction (each copy's redraw reads it).
-    const [stamp] = await kernel.db.query<{ updated_at: Date | string | number; status: string; review_status: string | null; votes: number | bigint }>(
-      'SELECT r.updated_at, r.status, r.review_status, (SELECT count(*) FROM approval_votes v WHERE v.request_id = r.id) AS votes FROM approval_requests r WHERE r.id = ?',
-      id,
-    );
-    if (!stamp) throw new SurfaceGone('approval request');
-    // Votes can land within one millisecond: the vote count and status make the version.
-    const at = stamp.updated_at instanceof Date ? stamp.updated_at.getTime() : String(stamp.updated_at);
-    const key = `${id}:${at}:${stamp.status}:${stamp.review_status}:${Number(stamp.votes)}`;
-    const hit = drawn.get(key);
-    if (hit) return hit;
-    const card = (async () => {
-      const v = await approvals.viewById(id);
-      if (!v) throw new SurfaceGone('approval request');
-      return approvalCard(v);
-    })();
-    if (drawn.size >= 500) drawn.delete(drawn.keys().next().value!);
-    drawn.set(key, card);
-    // A draw that failed (the database away) is not kept: the next copy draws again.
-    card.catch(() => {
-      if (drawn.get(key) === card) drawn.delete(key);
-    });
-    return card;
-  };
-  const incidentOf = async (id: string) => {
-    const v = await incidents.viewById(id);
-    if (!v) throw new SurfaceGone('incident');
-    return v;
-  };
   // Copies of one surface claimed together (every copy of a change card; the card, the announcement and the ready
   // message of a new incident, which draw one incident) share one drawing: a copy may use a drawing begun at or after
   // it was claimed, which read the records after the change that queued the copy had committed (see SurfaceDrawer).
@@ -75,6 +39,29 @@ export function surfaceDrawer(services: Services): (s: SurfaceRef, o?: { notBefo
     });
     return value;
   }
+  // Every vote redraws every copy of an approval card (channel, approvals channel, each approver's DM): drawn once
+  // per version of the request, whenever the copy was claimed. A copy reads the version after it was claimed, and a
+  // drawing of that version reads the request after it, so a shared card is never older than what the copy asks for.
+  const approvalCardOf = async (id: string): Promise<Message> => {
+    // The version, in one committed read outside any transaction (each copy's redraw reads it).
+    const [stamp] = await kernel.db.query<{ updated_at: Date | string | number; status: string; review_status: string | null; votes: number | bigint }>(
+      'SELECT r.updated_at, r.status, r.review_status, (SELECT count(*) FROM approval_votes v WHERE v.request_id = r.id) AS votes FROM approval_requests r WHERE r.id = ?',
+      id,
+    );
+    if (!stamp) throw new SurfaceGone('approval request');
+    // Votes can land within one millisecond: the vote count and status make the version.
+    const at = stamp.updated_at instanceof Date ? stamp.updated_at.getTime() : String(stamp.updated_at);
+    return share(`approval:${id}:${at}:${stamp.status}:${stamp.review_status}:${Number(stamp.votes)}`, Number.NEGATIVE_INFINITY, async () => {
+      const v = await approvals.viewById(id);
+      if (!v) throw new SurfaceGone('approval request');
+      return approvalCard(v);
+    });
+  };
+  const incidentOf = async (id: string) => {
+    const v = await incidents.viewById(id);
+    if (!v) throw new SurfaceGone('incident');
+    return v;
+  };
   return (s: SurfaceRef, o: { notBefore?: number } = {}): Promise<Message> => share(JSON.stringify(s), o.notBefore, () => draw(s, o.notBefore));
 
   async function draw(s: SurfaceRef, notBefore: number | undefined): Promise<Message> {
