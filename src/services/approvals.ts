@@ -292,10 +292,7 @@ export class ApprovalService {
   private async votesOfMany(tx: Tx, requestIds: string[]): Promise<Map<string, StoredVote[]>> {
     const out = new Map<string, StoredVote[]>();
     if (requestIds.length === 0) return out;
-    const rows = await tx.approvalVote.findMany({
-      where: requestIds.length === 1 ? { requestId: requestIds[0]! } : { requestId: { in: requestIds } },
-      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-    });
+    const rows = await tx.approvalVote.findMany({ where: { requestId: { in: requestIds } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
     for (const r of rows) {
       const list = out.get(r.requestId) ?? [];
       list.push({
@@ -329,7 +326,7 @@ export class ApprovalService {
     const workspaces = [...new Set(items.filter((_, i) => missingRoles[i]!.length > 0).map(({ row }) => row.workspaceId))];
     const byRole = new Map<string, string[]>();
     const grants = await tx.roleGrant.findMany({
-      where: { workspaceId: workspaces.length === 1 ? workspaces[0]! : { in: workspaces }, role: { in: wanted } },
+      where: { workspaceId: { in: workspaces }, role: { in: wanted } },
       select: { workspaceId: true, userId: true, role: true },
     });
     for (const g of grants) {
