@@ -983,7 +983,7 @@ export function summarizeApprovalClicks(
       ...table(
         ['where a click goes (Muster)', `far apart, ${IDLE_RATE}/s`, `at ${o.rate}/s`, ''],
         [
-          ['click sent → ack received, p50 / p99 ms', pq(idle?.split?.toAck), pq(m.split.toAck), 'Bolt, actor lookup (1 transaction), the vote (1 transaction), and the queue ahead of them'],
+          ['click sent → ack received, p50 / p99 ms', pq(idle?.split?.toAck), pq(m.split.toAck), 'Bolt, actor lookup (1 committed read), the vote (1 transaction), and the queue ahead of them'],
           ['ack received → outcome posted, p50 / p99 ms', pq(idle?.split?.ackToOutcome), pq(m.split.ackToOutcome), 'after ack() the handler POSTs "Your approval … is in" to the response_url'],
           ['click sent → outcome posted, p50 / p99 ms', pq(idle?.split?.toOutcome), pq(m.split.toOutcome), 'until the clicker sees the confirmation'],
           [
