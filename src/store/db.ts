@@ -21,9 +21,9 @@ export interface Database {
   readonly url: string;
   readonly client: Client;
   /**
-   * Runs `fn` in one transaction. On SQLite every statement goes through here: the
-   * adapter shares one connection, and a statement issued outside a transaction while
-   * another is open would join it.
+   * Runs `fn` in one transaction. On SQLite every statement on Prisma's connection goes through
+   * here: the adapter shares one connection, and a statement issued outside a transaction while
+   * another is open would join it (reads outside transactions use `query`, on a connection of its own).
    */
   tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   read<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
