@@ -1,4 +1,4 @@
-import { sqliteWriterOf, type Database, type Tx } from './db.ts';
+import { asBool, asDate, asDateOrNull, sqliteWriterOf, sqlOf, type Database, type Tx } from './db.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Effect, ResultRef } from '../platforms/effects.ts';
 
@@ -156,17 +156,21 @@ async function waitingRedraws(tx: Tx, effects: StoredEffectSpec[], now: Date): P
   const keys = [...new Set(effects.map((e) => e.coalesce).filter((k): k is string => Boolean(k)))];
   const joinable = new Map<string, number>();
   if (!keys.length) return joinable;
-  const rows = await tx.outboxEffect.findMany({ where: { coalesceKey: { in: keys }, status: 'pending' }, orderBy: { id: 'asc' }, select: { id: true, coalesceKey: true } });
+  const sql = sqlOf(tx);
+  const rows = await sql.all<{ id: number | bigint; coalesce_key: string | null }>(
+    `SELECT id, coalesce_key FROM outbox WHERE coalesce_key IN (${keys.map(() => '?').join(', ')}) AND status = 'pending' ORDER BY id`,
+    ...keys,
+  );
   const oldest = new Map<string, number>();
-  for (const r of rows) if (r.coalesceKey && !oldest.has(r.coalesceKey)) oldest.set(r.coalesceKey, r.id);
+  for (const r of rows) if (r.coalesce_key && !oldest.has(r.coalesce_key)) oldest.set(r.coalesce_key, Number(r.id));
   if (!oldest.size) return joinable;
   const waiting = [...oldest.values()];
-  const held = await tx.outboxEffect.updateMany({ where: { id: { in: waiting }, status: 'pending' }, data: { updatedAt: now } });
-  if (held.count === waiting.length) return oldest;
+  const held = await sql.run(`UPDATE outbox SET updated_at = ? WHERE id IN (${waiting.join(', ')}) AND status = 'pending'`, now);
+  if (held === waiting.length) return oldest;
   // One was claimed between the read and the update (rare): find which are still held, one by one.
   for (const [key, id] of oldest) {
-    const one = await tx.outboxEffect.updateMany({ where: { id, status: 'pending' }, data: { updatedAt: now } });
-    if (one.count === 1) joinable.set(key, id);
+    const one = await sql.run(`UPDATE outbox SET updated_at = ? WHERE id = ? AND status = 'pending'`, now, id);
+    if (one === 1) joinable.set(key, id);
   }
   return joinable;
 }
@@ -212,18 +216,53 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
       now,
     );
     if (picked.length === 0) return [];
-    const lease = { leasedBy: owner, leaseUntil: new Date(now.getTime() + leaseMs), updatedAt: now };
+    const sql = sqlOf(tx);
+    const leaseUntil = new Date(now.getTime() + leaseMs);
+    // Ids are integers the select above returned: written into the statement, so each list length is one text.
     const byStatus = (...st: string[]) => picked.filter((r) => st.includes(r.status)).map((r) => Number(r.id));
+    const lease = (ids: number[], set: string) => sql.run(`UPDATE outbox SET ${set}, leased_by = ?, lease_until = ?, updated_at = ? WHERE id IN (${ids.join(',')})`, owner, leaseUntil, now);
     // A call whose lease ran out may have reached the platform before its process died.
     const fresh = byStatus('pending');
     const takenOver = byStatus('running');
     const hooks = byStatus('hook', 'hooking');
-    if (fresh.length) await tx.outboxEffect.updateMany({ where: { id: { in: fresh } }, data: { status: 'running', attempts: { increment: 1 }, ...lease } });
-    if (takenOver.length) await tx.outboxEffect.updateMany({ where: { id: { in: takenOver } }, data: { status: 'running', uncertain: true, attempts: { increment: 1 }, ...lease } });
-    if (hooks.length) await tx.outboxEffect.updateMany({ where: { id: { in: hooks } }, data: { status: 'hooking', ...lease } });
+    if (fresh.length) await lease(fresh, `status = 'running', attempts = attempts + 1`);
+    if (takenOver.length) await lease(takenOver, `status = 'running', uncertain = TRUE, attempts = attempts + 1`);
+    if (hooks.length) await lease(hooks, `status = 'hooking'`);
     const ids = picked.map((r) => Number(r.id));
-    return (await tx.outboxEffect.findMany({ where: { id: { in: ids } }, orderBy: { id: 'asc' } })) as OutboxRow[];
+    const rows = await sql.all<Record<string, unknown>>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE id IN (${ids.join(',')}) ORDER BY id`);
+    return rows.map(outboxRowOf);
   });
+}
+
+/** Every column of the outbox, named as OutboxRow's fields. */
+const OUTBOX_COLUMNS = `id, workspace_id, platform, op, payload, status, depends_on_id, attempts, next_attempt_at, lease_until, leased_by, last_error,
+  result, request_id, created_at, updated_at, done_at, coalesce_key, uncertain, rate_limited`;
+
+/** A raw outbox row (either database's driver types) as the OutboxRow Prisma's model API would give. */
+function outboxRowOf(r: Record<string, unknown>): OutboxRow {
+  const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return {
+    id: Number(r.id),
+    workspaceId: (r.workspace_id as string | null) ?? null,
+    platform: r.platform as string,
+    op: r.op as string,
+    payload: r.payload as string,
+    status: r.status as string,
+    dependsOnId: n(r.depends_on_id),
+    attempts: Number(r.attempts),
+    nextAttemptAt: asDate(r.next_attempt_at),
+    leaseUntil: asDateOrNull(r.lease_until),
+    leasedBy: (r.leased_by as string | null) ?? null,
+    lastError: (r.last_error as string | null) ?? null,
+    result: (r.result as string | null) ?? null,
+    requestId: (r.request_id as string | null) ?? null,
+    createdAt: asDate(r.created_at),
+    updatedAt: asDate(r.updated_at),
+    doneAt: asDateOrNull(r.done_at),
+    coalesceKey: (r.coalesce_key as string | null) ?? null,
+    uncertain: asBool(r.uncertain),
+    rateLimited: Number(r.rate_limited),
+  };
 }
 
 /**
