@@ -6,7 +6,7 @@ import { incidentRef, isActive } from '../domain/incident.ts';
 import { hasPermission, isRole, type Role } from '../domain/rbac.ts';
 import { checkSchedule, isCritical, type LinkedIncident, type RuntimeFreeze } from '../domain/windows.ts';
 import { formatDuration } from '../domain/duration.ts';
-import type { Tx } from '../store/db.ts';
+import { asDate, sqlOf, type Tx } from '../store/db.ts';
 import { nextNumber, personKeys, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
 import type { SurfaceRef } from '../platforms/effects.ts';
@@ -292,20 +292,25 @@ export class ApprovalService {
   private async votesOfMany(tx: Tx, requestIds: string[]): Promise<Map<string, StoredVote[]>> {
     const out = new Map<string, StoredVote[]>();
     if (requestIds.length === 0) return out;
-    const rows = await tx.approvalVote.findMany({ where: { requestId: { in: requestIds } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+    // Raw (every click and every card drawn reads votes): one statement, the driver's types.
+    const rows = await sqlOf(tx).all<{ request_id: string; user_id: string; decision: string; reason: string | null; step: number | bigint; role: string | null; roles: string; created_at: unknown }>(
+      `SELECT request_id, user_id, decision, reason, step, role, roles, created_at FROM approval_votes WHERE request_id IN (${requestIds.map(() => '?').join(', ')})
+        ORDER BY created_at, id`,
+      ...requestIds,
+    );
     for (const r of rows) {
-      const list = out.get(r.requestId) ?? [];
+      const list = out.get(r.request_id) ?? [];
       list.push({
-        userId: r.userId,
+        userId: r.user_id,
         decision: r.decision as Decision,
-        at: r.createdAt,
+        at: asDate(r.created_at),
         reason: r.reason ?? undefined,
         // The roles held when voting are kept, so later grant changes never rewrite history.
         roles: (JSON.parse(r.roles) as string[]).filter((x): x is Role => isRole(x) || x === 'incident_commander'),
-        step: r.step,
+        step: Number(r.step),
         role: r.role,
       });
-      out.set(r.requestId, list);
+      out.set(r.request_id, list);
     }
     return out;
   }
@@ -325,13 +330,17 @@ export class ApprovalService {
     if (wanted.length === 0) return items.map(() => []);
     const workspaces = [...new Set(items.filter((_, i) => missingRoles[i]!.length > 0).map(({ row }) => row.workspaceId))];
     const byRole = new Map<string, string[]>();
-    const grants = await tx.roleGrant.findMany({
-      where: { workspaceId: { in: workspaces }, role: { in: wanted } },
-      select: { workspaceId: true, userId: true, role: true },
-    });
+    const sql = sqlOf(tx);
+    const list = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+    // Raw, like the votes: every card drawn asks.
+    const grants = await sql.all<{ workspace_id: string; user_id: string; role: string }>(
+      `SELECT workspace_id, user_id, role FROM role_grants WHERE workspace_id IN (${list(workspaces.length)}) AND role IN (${list(wanted.length)}) ORDER BY id`,
+      ...workspaces,
+      ...wanted,
+    );
     for (const g of grants) {
-      const key = `${g.workspaceId}\u0000${g.role}`;
-      byRole.set(key, [...(byRole.get(key) ?? []), g.userId]);
+      const key = `${g.workspace_id}\u0000${g.role}`;
+      byRole.set(key, [...(byRole.get(key) ?? []), g.user_id]);
     }
     const candidates: Set<string>[] = [];
     for (const [i, { row, votes }] of items.entries()) {
@@ -348,8 +357,8 @@ export class ApprovalService {
     const everyone = [...new Set(candidates.flatMap((ids) => [...ids]))];
     const held = new Map<string, Role[]>();
     if (everyone.length > 0) {
-      for (const g of await tx.roleGrant.findMany({ where: { userId: { in: everyone } }, select: { userId: true, role: true } })) {
-        if (isRole(g.role)) held.set(g.userId, [...(held.get(g.userId) ?? []), g.role]);
+      for (const g of await sql.all<{ user_id: string; role: string }>(`SELECT user_id, role FROM role_grants WHERE user_id IN (${list(everyone.length)}) ORDER BY id`, ...everyone)) {
+        if (isRole(g.role)) held.set(g.user_id, [...(held.get(g.user_id) ?? []), g.role]);
       }
     }
     const out: string[][] = [];
@@ -478,7 +487,10 @@ export class ApprovalService {
   // ------------------------------------------------------------ cards
 
   private async refreshCards(u: Unit, row: RequestRow): Promise<void> {
-    const cards = await u.tx.approvalCard.findMany({ where: { requestId: row.id } });
+    const cards = (await sqlOf(u.tx).all<{ effect_id: number | bigint; place: string }>('SELECT effect_id, place FROM approval_cards WHERE request_id = ? ORDER BY id', row.id)).map((c) => ({
+      effectId: Number(c.effect_id),
+      place: c.place,
+    }));
     for (const c of cards) {
       const surface: SurfaceRef | undefined =
         c.place === 'review' ? { kind: 'approval.review', requestId: row.id } : c.place === 'subject-dm' ? this.hooksOf(row)?.dmSurface?.(row) : { kind: 'approval.card', requestId: row.id };
@@ -703,20 +715,19 @@ export class ApprovalService {
         throw new Refusal(`You cannot ${decision} ${refName}: ${check.reason}.`, { action: `approval.${decision}`, subjectType: 'approval', subjectId: refName, reason: check.code });
       }
       const before = evaluate(route, votes);
-      await u.tx.approvalVote.create({
-        data: {
-          requestId: row.id,
-          userId: actor.userId,
-          decision,
-          // Neutral text like every other text column (a form's reason is a plain string: stored as it is).
-          reason: reason === undefined ? null : encodeText(reason),
-          step: before.step,
-          requirement: check.fills?.requirement ?? null,
-          role: check.fills?.role ?? null,
-          roles: JSON.stringify([...voter.roles].sort()),
-          createdAt: u.now,
-        },
-      });
+      await sqlOf(u.tx).run(
+        'INSERT INTO approval_votes (request_id, user_id, decision, reason, step, requirement, role, roles, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        row.id,
+        actor.userId,
+        decision,
+        // Neutral text like every other text column (a form's reason is a plain string: stored as it is).
+        reason === undefined ? null : encodeText(reason),
+        before.step,
+        check.fills?.requirement ?? null,
+        check.fills?.role ?? null,
+        JSON.stringify([...voter.roles].sort()),
+        u.now,
+      );
       const after = evaluate(route, [...votes, { ...voter, decision, at: u.now, reason }]);
       u.audit({
         action: `approval.${decision}`,
@@ -730,7 +741,7 @@ export class ApprovalService {
         await this.decide(u, row, after.status, actor, reason);
         text = after.status === 'approved' ? `${refName} approved — all ${after.required} approvals are in.` : `${refName} rejected.`;
       } else {
-        await u.tx.approvalRequest.update({ where: { id: row.id }, data: { updatedAt: u.now } });
+        await sqlOf(u.tx).run('UPDATE approval_requests SET updated_at = ? WHERE id = ?', u.now, row.id);
         if (after.step > before.step) {
           // The next step of the chain opens: its approvers are asked now.
           const eligible = await this.eligible(u.tx, row, after, [...votes, { ...voter, decision, at: u.now }]);

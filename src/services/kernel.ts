@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Database, Tx } from '../store/db.ts';
-import { isUniqueViolation } from '../store/db.ts';
+import { isUniqueViolation, sqlOf } from '../store/db.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Policy } from '../config/policy.ts';
 import { AuditLog, type AuditInput } from '../store/audit.ts';
@@ -259,11 +259,14 @@ export class Kernel {
     }
   }
 
+  /**
+   * Takes a request's key for this transaction, one raw statement on every command and click: a key already taken
+   * (committed, or by a transaction still open, which it waits for on PostgreSQL) inserts nothing.
+   */
   private async claimKey(tx: Tx, key: string, now: Date): Promise<void> {
-    const existing = await tx.processedRequest.findUnique({ where: { key }, select: { key: true } });
-    if (existing) throw new DuplicateRequest();
     try {
-      await tx.processedRequest.create({ data: { key, createdAt: now } });
+      const taken = await sqlOf(tx).run('INSERT INTO processed_requests ("key", created_at) VALUES (?, ?) ON CONFLICT ("key") DO NOTHING', key, now);
+      if (taken !== 1) throw new DuplicateRequest();
     } catch (e) {
       if (isUniqueViolation(e)) throw new DuplicateRequest();
       throw e;
@@ -293,7 +296,11 @@ function platformWorkspace(actor: Actor): string {
 async function redrawClickedCopy(tx: Tx, effects: EffectSpec[], source: { channel: string; ts: string }, replyTo: ReplyHandle): Promise<void> {
   const redraws = effects.map((e, i) => ({ e, i })).filter(({ e }) => e.op === 'updateMessage' && typeof e.after === 'number' && e.coalesce === `card:${e.after}` && !e.ref && !e.hook);
   if (!redraws.length) return;
-  const posted = await tx.outboxEffect.findMany({ where: { id: { in: redraws.map(({ e }) => e.after as number) } }, select: { id: true, result: true } });
+  const ids = [...new Set(redraws.map(({ e }) => Number(e.after)))];
+  const posted = (await sqlOf(tx).all<{ id: number | bigint; result: string | null }>(`SELECT id, result FROM outbox WHERE id IN (${ids.join(', ')})`)).map((p) => ({
+    id: Number(p.id),
+    result: p.result,
+  }));
   const copy = posted.find((p) => {
     if (!p.result) return false;
     const r = JSON.parse(p.result) as { channel?: unknown; ts?: unknown };

@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import Sqlite from 'better-sqlite3';
-import { sqlitePath, type Database, type Tx } from './db.ts';
+import { sqlOf, sqlitePath, type Database, type Tx } from './db.ts';
 import type { Clock } from '../domain/clock.ts';
 import { AuditKeyError, type AuditKey, type AuditKeyring } from './auditKeys.ts';
 import { checkpointForgery, recordCheckpoint, type ChatChannel, type Checkpoint, type CheckpointReason, type FoundCheckpoint } from './auditCheckpoints.ts';
@@ -99,6 +99,12 @@ export interface AuditLogOptions {
   };
 }
 
+/** The columns of an appended entry, in the order append() gives their values. */
+const AUDIT_COLUMNS = 'seq, workspace_id, actor_id, actor_name, platform, action, outcome, subject_type, subject_id, "before", "after", reason, flags, request_id, created_at, prev_hash, hash, key_id';
+const AUDIT_PLACEHOLDERS = `(${AUDIT_COLUMNS.split(',')
+  .map(() => '?')
+  .join(', ')})`;
+
 export class AuditLog {
   constructor(
     private readonly provider: Database['provider'],
@@ -121,7 +127,9 @@ export class AuditLog {
     if (list.length === 0) return [];
     await this.lockChain(tx);
     const key = this.keyring.current;
-    const last = await tx.auditEntry.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true, hash: true, keyId: true } });
+    const sql = sqlOf(tx);
+    const [head] = await sql.all<{ seq: number | bigint; hash: string; key_id: string | null }>('SELECT seq, hash, key_id FROM audit_entries ORDER BY seq DESC LIMIT 1');
+    const last = head ? { seq: Number(head.seq), hash: head.hash, keyId: head.key_id } : undefined;
     if (last?.keyId && !this.keyring.get(last.keyId)) {
       // Another process rotated to a key this one does not have. Writing on with the old
       // key would make entries that verification rejects (a retired key cannot add entries).
@@ -155,7 +163,30 @@ export class AuditLog {
       rows.push(row);
       prevHash = row.hash;
     }
-    await tx.auditEntry.createMany({ data: rows });
+    // One statement for the batch (every command and click appends): raw, as each database's driver writes it.
+    await sql.run(
+      `INSERT INTO audit_entries (${AUDIT_COLUMNS}) VALUES ${rows.map(() => AUDIT_PLACEHOLDERS).join(', ')}`,
+      ...rows.flatMap((r) => [
+        r.seq,
+        r.workspaceId,
+        r.actorId,
+        r.actorName,
+        r.platform,
+        r.action,
+        r.outcome,
+        r.subjectType,
+        r.subjectId,
+        r.before,
+        r.after,
+        r.reason,
+        r.flags,
+        r.requestId,
+        r.createdAt,
+        r.prevHash,
+        r.hash,
+        r.keyId,
+      ]),
+    );
     const every = this.options.checkpoints?.every;
     if (every && Math.floor((last?.seq ?? 0) / every) < Math.floor(seq / every)) {
       await this.checkpoint(tx, { seq, hash: prevHash }, 'every');
@@ -317,7 +348,7 @@ function fromRaw(r: RawAuditRow): AuditRow {
   };
 }
 
-const CHAIN_COLUMNS = 'seq, workspace_id, actor_id, actor_name, platform, action, outcome, subject_type, subject_id, before, after, reason, flags, request_id, created_at, prev_hash, hash, key_id';
+const CHAIN_COLUMNS = 'seq, workspace_id, actor_id, actor_name, platform, action, outcome, subject_type, subject_id, "before", "after", reason, flags, request_id, created_at, prev_hash, hash, key_id';
 
 /**
  * The whole chain in seq order, one page at a time: keyset pagination (seq > the last one seen, on the primary key)

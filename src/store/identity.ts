@@ -1,4 +1,4 @@
-import type { Database, Tx } from './db.ts';
+import { sqlOf, type Database, type Tx } from './db.ts';
 import { isRole, type Role } from '../domain/rbac.ts';
 
 export const workspaceIdOf = (platform: string, externalId: string) => `${platform}:${externalId}`;
@@ -49,8 +49,11 @@ export async function personRoles(db: Database, userId: string): Promise<Role[]>
 /** Each id's person (`/muster link`): the person id of a linked account, the account's own id otherwise. */
 export async function personKeys(tx: Tx, userIds: readonly string[]): Promise<Map<string, string>> {
   const out = new Map<string, string>(userIds.map((id) => [id, id]));
-  const rows = await tx.user.findMany({ where: { id: { in: [...new Set(userIds)] }, personId: { not: null } }, select: { id: true, personId: true } });
-  for (const r of rows) if (r.personId) out.set(r.id, `person:${r.personId}`);
+  const ids = [...new Set(userIds)];
+  if (!ids.length) return out;
+  // Raw: every vote asks (one statement, the driver's types).
+  const rows = await sqlOf(tx).all<{ id: string; person_id: string | null }>(`SELECT id, person_id FROM users WHERE id IN (${ids.map(() => '?').join(', ')}) AND person_id IS NOT NULL`, ...ids);
+  for (const r of rows) if (r.person_id) out.set(r.id, `person:${r.person_id}`);
   return out;
 }
 
