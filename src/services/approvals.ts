@@ -6,7 +6,7 @@ import { incidentRef, isActive } from '../domain/incident.ts';
 import { hasPermission, isRole, type Role } from '../domain/rbac.ts';
 import { checkSchedule, isCritical, type LinkedIncident, type RuntimeFreeze } from '../domain/windows.ts';
 import { formatDuration } from '../domain/duration.ts';
-import { asDate, sqlOf, type Tx } from '../store/db.ts';
+import { asBool, asDate, asDateOrNull, sqlOf, type Tx } from '../store/db.ts';
 import { nextNumber, personKeys, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
 import type { SurfaceRef } from '../platforms/effects.ts';
@@ -18,6 +18,51 @@ import type { Actor, Reply, RequestMeta } from './types.ts';
 import { code, decodeNullable, decodeText, em, emoji, encodeText, joinText, mention, plainText, rt, strong, time, type Text } from '../domain/text.ts';
 
 type RequestRow = NonNullable<Awaited<ReturnType<Tx['approvalRequest']['findUnique']>>>;
+
+/**
+ * A request by id in one raw statement (each vote and each card drawn reads one): the row Prisma's model API would
+ * give, from either database's driver types.
+ */
+async function requestById(tx: Tx, id: string): Promise<RequestRow | null> {
+  const [r] = await sqlOf(tx).all<Record<string, unknown>>('SELECT * FROM approval_requests WHERE id = ?', id);
+  if (!r) return null;
+  const s = (k: string) => (r[k] ?? null) as string | null;
+  const num = (k: string) => (r[k] === null || r[k] === undefined ? null : Number(r[k]));
+  return {
+    id: r.id as string,
+    workspaceId: r.workspace_id as string,
+    number: Number(r.number),
+    kind: r.kind as string,
+    title: r.title as string,
+    environment: s('environment'),
+    component: s('component'),
+    version: s('version'),
+    reason: s('reason'),
+    decisionType: s('decision_type'),
+    category: s('category'),
+    amount: num('amount'),
+    band: s('band'),
+    route: r.route as string,
+    requesterId: r.requester_id as string,
+    channelId: s('channel_id'),
+    status: r.status as string,
+    decidedAt: asDateOrNull(r.decided_at),
+    decidedBy: s('decided_by'),
+    rejectReason: s('reject_reason'),
+    breakGlass: asBool(r.break_glass),
+    breakGlassReason: s('break_glass_reason'),
+    reviewStatus: s('review_status'),
+    reviewedBy: s('reviewed_by'),
+    reviewedAt: asDateOrNull(r.reviewed_at),
+    expiresAt: asDate(r.expires_at),
+    createdAt: asDate(r.created_at),
+    updatedAt: asDate(r.updated_at),
+    subjectType: s('subject_type'),
+    subjectId: s('subject_id'),
+    holdReason: s('hold_reason'),
+    flags: r.flags as string,
+  };
+}
 /** A vote as stored: the step it counted for and the role it filled. */
 type StoredVote = Vote & { step: number; role: string | null };
 
@@ -479,7 +524,7 @@ export class ApprovalService {
 
   async viewById(id: string): Promise<ApprovalView | null> {
     return this.k.db.read(async (tx) => {
-      const row = await tx.approvalRequest.findUnique({ where: { id } });
+      const row = await requestById(tx, id);
       return row ? this.view(tx, row) : null;
     });
   }
@@ -683,7 +728,7 @@ export class ApprovalService {
     if (decision === 'reject' && !reason?.trim()) throw new UsageError('A rejection needs a reason.');
     return this.k.run(actor, meta, async (u) => {
       await this.lock(u.tx, requestId);
-      const row = await u.tx.approvalRequest.findUnique({ where: { id: requestId } });
+      const row = await requestById(u.tx, requestId);
       if (!row || row.workspaceId !== actor.workspaceId) throw new Refusal('That approval request does not exist.');
       const refName = approvalRef(row.number);
       if (row.status === 'held') {
@@ -758,11 +803,25 @@ export class ApprovalService {
   /** The single transition to a final state: announced once, timers stopped. */
   private async decide(u: Unit, row: RequestRow, status: 'approved' | 'rejected' | 'expired' | 'cancelled', actor: Actor, reason?: Text, extra: Record<string, unknown> = {}, quiet = false) {
     // Held requests end here too: cancelled, broken out by break-glass, or rejected when their exception is refused.
-    const moved = await u.tx.approvalRequest.updateMany({
-      where: { id: row.id, status: { in: ['pending', 'held'] } },
-      data: { status, decidedAt: u.now, decidedBy: actor.userId, rejectReason: status === 'rejected' && reason ? encodeText(reason) : null, updatedAt: u.now, ...extra },
-    });
-    if (moved.count !== 1) throw new Refusal(`${approvalRef(row.number)} is already decided.`);
+    const rejectReason = status === 'rejected' && reason ? encodeText(reason) : null;
+    // Raw when nothing else changes (a vote's decision, on the click path); Prisma for the extra fields of break-glass.
+    const moved = Object.keys(extra).length
+      ? (
+          await u.tx.approvalRequest.updateMany({
+            where: { id: row.id, status: { in: ['pending', 'held'] } },
+            data: { status, decidedAt: u.now, decidedBy: actor.userId, rejectReason, updatedAt: u.now, ...extra },
+          })
+        ).count
+      : await sqlOf(u.tx).run(
+          `UPDATE approval_requests SET status = ?, decided_at = ?, decided_by = ?, reject_reason = ?, updated_at = ? WHERE id = ? AND status IN ('pending', 'held')`,
+          status,
+          u.now,
+          actor.userId,
+          rejectReason,
+          u.now,
+          row.id,
+        );
+    if (moved !== 1) throw new Refusal(`${approvalRef(row.number)} is already decided.`);
     const refName = approvalRef(row.number);
     // A request of its own carries its flags (an exception that released it) into its decision's audit entry.
     const auditFlags = [...new Set([...(row.subjectType ? [] : readFlags(row.flags)), ...(extra.breakGlass ? ['break_glass'] : [])])];

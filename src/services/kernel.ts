@@ -297,7 +297,7 @@ async function redrawClickedCopy(tx: Tx, effects: EffectSpec[], source: { channe
   const redraws = effects.map((e, i) => ({ e, i })).filter(({ e }) => e.op === 'updateMessage' && typeof e.after === 'number' && e.coalesce === `card:${e.after}` && !e.ref && !e.hook);
   if (!redraws.length) return;
   const ids = [...new Set(redraws.map(({ e }) => Number(e.after)))];
-  const posted = (await sqlOf(tx).all<{ id: number | bigint; result: string | null }>(`SELECT id, result FROM outbox WHERE id IN (${ids.join(', ')})`)).map((p) => ({
+  const posted = (await sqlOf(tx).all<{ id: number | bigint; result: string | null }>(`SELECT id, result FROM outbox WHERE id IN (${ids.map(() => '?').join(', ')})`, ...ids)).map((p) => ({
     id: Number(p.id),
     result: p.result,
   }));

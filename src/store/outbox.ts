@@ -165,7 +165,7 @@ async function waitingRedraws(tx: Tx, effects: StoredEffectSpec[], now: Date): P
   for (const r of rows) if (r.coalesce_key && !oldest.has(r.coalesce_key)) oldest.set(r.coalesce_key, Number(r.id));
   if (!oldest.size) return joinable;
   const waiting = [...oldest.values()];
-  const held = await sql.run(`UPDATE outbox SET updated_at = ? WHERE id IN (${waiting.join(', ')}) AND status = 'pending'`, now);
+  const held = await sql.run(`UPDATE outbox SET updated_at = ? WHERE id IN (${marks(waiting)}) AND status = 'pending'`, now, ...waiting);
   if (held === waiting.length) return oldest;
   // One was claimed between the read and the update (rare): find which are still held, one by one.
   for (const [key, id] of oldest) {
@@ -191,11 +191,12 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
   // Effects this process is performing right now are never taken over by itself, however late
   // their lease looks (a clock that jumps, a call slower than the lease).
   const inFlight = [...busy].filter((n) => Number.isInteger(n));
-  const notBusy = inFlight.length ? `\n         AND o.id NOT IN (${inFlight.join(',')})` : '';
-  const selection = (p: (n: number) => string) =>
+  // As parameters: one statement text per count of effects in flight, prepared once, not one per set of ids.
+  const notBusy = inFlight.length ? `\n         AND o.id NOT IN (${marks(inFlight)})` : '';
+  const selection = () =>
     `FROM outbox o LEFT JOIN outbox d ON d.id = o.depends_on_id
-       WHERE (((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ${p(1)})
-              OR ((o.status = 'running' OR o.status = 'hooking') AND o.lease_until < ${p(2)}))
+       WHERE (((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ?)
+              OR ((o.status = 'running' OR o.status = 'hooking') AND o.lease_until < ?))
          AND (o.depends_on_id IS NULL OR d.status = 'done')${notBusy}
          AND NOT EXISTS (SELECT 1 FROM outbox_dependencies x JOIN outbox od ON od.id = x.depends_on_id
                          WHERE x.effect_id = o.id AND od.status NOT IN ('done', 'dead'))
@@ -205,22 +206,22 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
   // Most claims find nothing (each finished effect asks for one): the same selection as one committed read first,
   // without a transaction. It sees what the claim would see, so nothing is missed by asking first; the claim below
   // selects again under its lock.
-  if ((await db.query(`SELECT o.id ${selection(() => '?')} LIMIT 1`, now, now)).length === 0) return [];
+  if ((await db.query(`SELECT o.id ${selection()} LIMIT 1`, now, now, ...inFlight)).length === 0) return [];
   return db.tx(async (tx) => {
     const lock = db.provider === 'postgresql' ? 'FOR UPDATE OF o SKIP LOCKED' : '';
-    const p = db.provider === 'postgresql' ? (n: number) => `$${n}` : () => '?';
-    const picked = await tx.$queryRawUnsafe<{ id: number | bigint; status: string }[]>(
-      `SELECT o.id, o.status ${selection(p)}
+    const sql = sqlOf(tx);
+    const picked = await sql.all<{ id: number | bigint; status: string }>(
+      `SELECT o.id, o.status ${selection()}
        ORDER BY o.id LIMIT ${Math.max(1, Math.floor(limit))} ${lock}`,
       now,
       now,
+      ...inFlight,
     );
     if (picked.length === 0) return [];
-    const sql = sqlOf(tx);
     const leaseUntil = new Date(now.getTime() + leaseMs);
-    // Ids are integers the select above returned: written into the statement, so each list length is one text.
+    // Ids as parameters: one statement text per list length, prepared once.
     const byStatus = (...st: string[]) => picked.filter((r) => st.includes(r.status)).map((r) => Number(r.id));
-    const lease = (ids: number[], set: string) => sql.run(`UPDATE outbox SET ${set}, leased_by = ?, lease_until = ?, updated_at = ? WHERE id IN (${ids.join(',')})`, owner, leaseUntil, now);
+    const lease = (ids: number[], set: string) => sql.run(`UPDATE outbox SET ${set}, leased_by = ?, lease_until = ?, updated_at = ? WHERE id IN (${marks(ids)})`, owner, leaseUntil, now, ...ids);
     // A call whose lease ran out may have reached the platform before its process died.
     const fresh = byStatus('pending');
     const takenOver = byStatus('running');
@@ -229,9 +230,14 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
     if (takenOver.length) await lease(takenOver, `status = 'running', uncertain = TRUE, attempts = attempts + 1`);
     if (hooks.length) await lease(hooks, `status = 'hooking'`);
     const ids = picked.map((r) => Number(r.id));
-    const rows = await sql.all<Record<string, unknown>>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE id IN (${ids.join(',')}) ORDER BY id`);
+    const rows = await sql.all<Record<string, unknown>>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE id IN (${marks(ids)}) ORDER BY id`, ...ids);
     return rows.map(outboxRowOf);
   });
+}
+
+/** `?, ?, …`: one placeholder per item of a list. */
+export function marks(list: readonly unknown[]): string {
+  return list.map(() => '?').join(', ');
 }
 
 /** Every column of the outbox, named as OutboxRow's fields. */

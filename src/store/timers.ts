@@ -1,4 +1,4 @@
-import type { Database, Tx } from './db.ts';
+import { sqlOf, type Database, type Tx } from './db.ts';
 import type { Clock } from '../domain/clock.ts';
 
 export interface TimerSpec {
@@ -53,12 +53,13 @@ export async function scheduleTimer(tx: Tx, clock: Clock, spec: TimerSpec): Prom
 
 /** Cancels pending timers by key, or every pending timer of a subject (optionally of some kinds). */
 export async function cancelTimers(tx: Tx, clock: Clock, by: { key: string } | { subjectType: string; subjectId: string; kinds?: string[] }): Promise<number> {
-  const where = 'key' in by ? { key: by.key } : { subjectType: by.subjectType, subjectId: by.subjectId, ...(by.kinds ? { kind: { in: by.kinds } } : {}) };
-  const r = await tx.timer.updateMany({
-    where: { ...where, status: { in: ['pending', 'claimed'] } },
-    data: { status: 'cancelled', updatedAt: clock.now(), leaseUntil: null },
-  });
-  return r.count;
+  // Raw (every decision cancels its request's timers): one statement.
+  const set = `UPDATE timers SET status = 'cancelled', updated_at = ?, lease_until = NULL WHERE status IN ('pending', 'claimed') AND`;
+  const sql = sqlOf(tx);
+  if ('key' in by) return sql.run(`${set} "key" = ?`, clock.now(), by.key);
+  if (by.kinds && by.kinds.length === 0) return 0;
+  const kinds = by.kinds ? ` AND kind IN (${by.kinds.map(() => '?').join(', ')})` : '';
+  return sql.run(`${set} subject_type = ? AND subject_id = ?${kinds}`, clock.now(), by.subjectType, by.subjectId, ...(by.kinds ?? []));
 }
 
 /**
