@@ -155,31 +155,71 @@ export function pgText(sql: string): string {
 type SqliteConnection = import('better-sqlite3').Database;
 
 /**
- * `db.run` on SQLite: a write on the writer connection committed on its own. better-sqlite3 is synchronous, so a
- * statement run while the connection has no transaction open is its own transaction and nothing can start one
- * meanwhile. While one is open (one of Prisma's: BEGIN … COMMIT over several turns of the event loop), the write
- * waits and runs when that transaction ends: the adapter's transactions are wrapped so that their commit or
+ * `db.run` on SQLite: a write on the writer connection committed outside any other transaction. better-sqlite3 is
+ * synchronous, so statements run while the connection has no transaction open are their own transaction and
+ * nothing can start one meanwhile. The writes asked for in one turn of the event loop run together just after it,
+ * in one transaction of their own (one commit). While a transaction of Prisma's is open (BEGIN … COMMIT over several
+ * turns of the event loop), they wait and run when it ends: the adapter's transactions are wrapped so that their commit or
  * rollback runs the waiting writes, in order, before the next transaction can begin (the adapter's own lock is
  * released after them).
  */
 function sqliteAutocommit(conn: SqliteConnection, writer: SqliteWriter, adapter: { startTransaction(...args: never[]): Promise<unknown> }) {
-  const waiting: { sql: string; params: unknown[]; resolve(n: number): void; reject(e: unknown): void }[] = [];
-  let again = false;
+  type Waiting = { sql: string; params: unknown[]; resolve(n: number): void; reject(e: unknown): void };
+  const waiting: Waiting[] = [];
+  let retrying = false;
+  let soon = false;
+  const runOne = (w: Waiting) => {
+    try {
+      w.resolve(writer.run(w.sql, ...w.params).changes);
+    } catch (e) {
+      w.reject(e);
+    }
+  };
   const flush = () => {
-    again = false;
-    while (waiting.length && !conn.inTransaction) {
-      const w = waiting.shift()!;
+    soon = false;
+    if (!waiting.length) return;
+    if (conn.inTransaction) {
+      // Still open (a transaction's end not seen by the wrapper below): looked at again shortly.
+      if (!retrying) {
+        retrying = true;
+        setTimeout(() => {
+          retrying = false;
+          flush();
+        }, 1);
+      }
+      return;
+    }
+    const batch = waiting.splice(0);
+    if (batch.length === 1) return runOne(batch[0]!);
+    // Several: one transaction, one commit (each commit appends its pages to the WAL). A statement that fails
+    // fails alone (SQLite undoes that statement, not the transaction); a failed commit fails them all.
+    try {
+      writer.run('BEGIN');
+    } catch {
+      for (const w of batch) runOne(w);
+      return;
+    }
+    const done: (() => void)[] = [];
+    for (const w of batch) {
       try {
-        w.resolve(writer.run(w.sql, ...w.params).changes);
+        const n = writer.run(w.sql, ...w.params).changes;
+        done.push(() => w.resolve(n));
       } catch (e) {
-        w.reject(e);
+        done.push(() => w.reject(e));
       }
     }
-    // Still open (a transaction's end not seen by the wrapper below): looked at again shortly.
-    if (waiting.length && !again) {
-      again = true;
-      setTimeout(flush, 1);
+    try {
+      writer.run('COMMIT');
+    } catch (e) {
+      try {
+        writer.run('ROLLBACK');
+      } catch {
+        // already rolled back by SQLite
+      }
+      for (const w of batch) w.reject(e);
+      return;
     }
+    for (const settle of done) settle();
   };
   const start = adapter.startTransaction.bind(adapter) as (...args: never[]) => Promise<{ commit(): Promise<void>; rollback(): Promise<void> }>;
   (adapter as { startTransaction: (...args: never[]) => Promise<unknown> }).startTransaction = async (...args) => {
@@ -197,18 +237,15 @@ function sqliteAutocommit(conn: SqliteConnection, writer: SqliteWriter, adapter:
     };
     return t;
   };
-  return (sql: string, params: unknown[]): Promise<number> => {
-    if (!conn.inTransaction && !waiting.length) {
-      try {
-        return Promise.resolve(writer.run(sql, ...params).changes);
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    }
-    return new Promise<number>((resolve, reject) => {
+  // Writes asked for in one turn of the event loop (effects finishing together) are committed together, right after it.
+  return (sql: string, params: unknown[]): Promise<number> =>
+    new Promise<number>((resolve, reject) => {
       waiting.push({ sql, params, resolve, reject });
+      if (!soon) {
+        soon = true;
+        setImmediate(flush);
+      }
     });
-  };
 }
 
 /** Runs one statement with `?` placeholders; the values are written as Prisma's adapter writes them. */
