@@ -160,11 +160,13 @@ export class Kernel {
       cancel: (by) => cancelTimers(tx, this.clock, by),
     };
     const value = await body(unit);
-    await this.audit.append(tx, audits);
     if (meta.source && meta.replyTo && effects.length) await redrawClickedCopy(tx, effects, meta.source, meta.replyTo);
     if (effects.length) {
       await enqueueEffects(tx, this.clock, { workspaceId: actor.workspaceId, platform: actor.platform, requestId: meta.requestId }, effects);
     }
+    // Last: on PostgreSQL the append takes the chain's lock, which every writing transaction queues for until the one
+    // holding it commits, so it is held for two statements and the commit, not for the outbox writes too.
+    await this.audit.append(tx, audits);
     return { value, wroteEffects: effects.length > 0 || enqueued };
   }
 
