@@ -3,7 +3,7 @@ import type { Severity } from '../config/policy.ts';
 import { channelName, incidentRef, isActive, postmortemMarkdown, ROLE_DUTIES, ROLE_LABEL, statusTransition, timerKeys, type IncidentRoleName, type IncidentStatus } from '../domain/incident.ts';
 import { hasPermission, type Role } from '../domain/rbac.ts';
 import { changeRef, parseChangeRef, STATUS_LABEL, type ChangeStatus } from '../domain/change.ts';
-import type { Tx } from '../store/db.ts';
+import { sqlOf, type Tx } from '../store/db.ts';
 import { ensureUser, nextNumber, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
 import type { FailedGroup, FailedInvite, ResultRef, SurfaceRef } from '../platforms/effects.ts';
@@ -121,22 +121,22 @@ export class IncidentService {
   }
 
   private async timeline(u: Unit, row: IncidentRow, actor: Actor, kind: string, text: Text, extra: { key?: string; permalink?: string; internal?: boolean } = {}) {
-    await u.tx.timelineEntry.create({
-      data: {
-        incidentId: row.id,
-        kind,
-        actorId: actor.userId === 'system' ? null : actor.userId,
-        text: encodeText(text),
-        at: u.now,
-        internal: extra.internal ?? true,
-        key: extra.key ?? null,
-        permalink: extra.permalink ?? null,
-      },
-    });
+    // Raw, like the other writes every incident command makes: one statement without Prisma's model layer.
+    await sqlOf(u.tx).run(
+      'INSERT INTO timeline_entries (incident_id, kind, actor_id, text, "at", internal, "key", permalink, removed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, FALSE)',
+      row.id,
+      kind,
+      actor.userId === 'system' ? null : actor.userId,
+      encodeText(text),
+      u.now,
+      extra.internal ?? true,
+      extra.key ?? null,
+      extra.permalink ?? null,
+    );
   }
 
   private async addMember(tx: Tx, incidentId: string, userId: string, now: Date) {
-    await tx.incidentMember.upsert({ where: { incidentId_userId: { incidentId, userId } }, create: { incidentId, userId, addedAt: now }, update: {} });
+    await sqlOf(tx).run('INSERT INTO incident_members (incident_id, user_id, added_at) VALUES (?, ?, ?) ON CONFLICT (incident_id, user_id) DO NOTHING', incidentId, userId, now);
   }
 
   /** (Re-)arms one of an incident's SLA clocks; scheduling the same key replaces it. */

@@ -40,15 +40,24 @@ export async function scheduleTimer(tx: Tx, clock: Clock, spec: TimerSpec): Prom
     workspaceId: spec.workspaceId ?? null,
     payload: JSON.stringify(spec.payload ?? {}),
     dueAt: spec.dueAt,
-    status: 'pending',
-    leaseUntil: null,
-    leasedBy: null,
-    attempts: 0,
-    lastError: null,
-    firedAt: null,
-    updatedAt: now,
   };
-  await tx.timer.upsert({ where: { key: spec.key }, create: { key: spec.key, createdAt: now, ...data }, update: data });
+  // One raw statement (a request or an incident arms several): inserted, or the keyed timer re-armed as new.
+  await sqlOf(tx).run(
+    `INSERT INTO timers (workspace_id, kind, subject_type, subject_id, "key", payload, due_at, status, lease_until, leased_by, attempts, last_error, fired_at, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, 0, NULL, NULL, ?, ?)
+     ON CONFLICT ("key") DO UPDATE SET kind = excluded.kind, subject_type = excluded.subject_type, subject_id = excluded.subject_id,
+       workspace_id = excluded.workspace_id, payload = excluded.payload, due_at = excluded.due_at, status = 'pending', lease_until = NULL,
+       leased_by = NULL, attempts = 0, last_error = NULL, fired_at = NULL, updated_at = excluded.updated_at`,
+    data.workspaceId,
+    data.kind,
+    data.subjectType,
+    data.subjectId,
+    spec.key,
+    data.payload,
+    data.dueAt,
+    now,
+    now,
+  );
 }
 
 /** Cancels pending timers by key, or every pending timer of a subject (optionally of some kinds). */
