@@ -357,7 +357,12 @@ beforeAll(async () => {
     policy,
     clock: systemClock,
     loops: true,
-    dispatcher: { baseBackoffMs: 10, pollMs: 20 },
+    // 12 attempts, not 8: with a 10 ms back-off an effect's attempts come within about a second, and a post to a
+    // channel by name whose outcome is unknown makes three calls per attempt (conversations.list, .history, then the
+    // post), each failing (5xx or applied-then-failed) about one time in seven here. Eight such attempts in a row all
+    // failed in one of about a dozen runs of this file (a post dead-lettered, CI on PostgreSQL); at 12 that is about
+    // forty times rarer. Production's back-off (1 s, doubling) spreads eight attempts over about two minutes.
+    dispatcher: { baseBackoffMs: 10, pollMs: 20, maxAttempts: 12 },
     env: { MUSTER_AUDIT_CHECKPOINT_FILE: checkpointFile },
     users: [...PEOPLE, BOB, ...SRE, DEV, RM, CTO, SEC, TL, DIR, MGR].map((id) => ({ id, name: id.slice(1).toLowerCase() })),
   });
