@@ -6,7 +6,7 @@ import { incidentRef, isActive } from '../domain/incident.ts';
 import { hasPermission, isRole, type Role } from '../domain/rbac.ts';
 import { checkSchedule, isCritical, type LinkedIncident, type RuntimeFreeze } from '../domain/windows.ts';
 import { formatDuration } from '../domain/duration.ts';
-import { asBool, asDate, asDateOrNull, sqlOf, type Tx } from '../store/db.ts';
+import { asBool, asDate, asDateOrNull, marks, sqlOf, type Tx } from '../store/db.ts';
 import { nextNumber, personKeys, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
 import type { SurfaceRef } from '../platforms/effects.ts';
@@ -339,7 +339,7 @@ export class ApprovalService {
     if (requestIds.length === 0) return out;
     // Raw (every click and every card drawn reads votes): one statement, the driver's types.
     const rows = await sqlOf(tx).all<{ request_id: string; user_id: string; decision: string; reason: string | null; step: number | bigint; role: string | null; roles: string; created_at: unknown }>(
-      `SELECT request_id, user_id, decision, reason, step, role, roles, created_at FROM approval_votes WHERE request_id IN (${requestIds.map(() => '?').join(', ')})
+      `SELECT request_id, user_id, decision, reason, step, role, roles, created_at FROM approval_votes WHERE request_id IN (${marks(requestIds)})
         ORDER BY created_at, id`,
       ...requestIds,
     );
@@ -376,10 +376,9 @@ export class ApprovalService {
     const workspaces = [...new Set(items.filter((_, i) => missingRoles[i]!.length > 0).map(({ row }) => row.workspaceId))];
     const byRole = new Map<string, string[]>();
     const sql = sqlOf(tx);
-    const list = (n: number) => Array.from({ length: n }, () => '?').join(', ');
     // Raw, like the votes: every card drawn asks.
     const grants = await sql.all<{ workspace_id: string; user_id: string; role: string }>(
-      `SELECT workspace_id, user_id, role FROM role_grants WHERE workspace_id IN (${list(workspaces.length)}) AND role IN (${list(wanted.length)}) ORDER BY id`,
+      `SELECT workspace_id, user_id, role FROM role_grants WHERE workspace_id IN (${marks(workspaces)}) AND role IN (${marks(wanted)}) ORDER BY id`,
       ...workspaces,
       ...wanted,
     );
@@ -402,7 +401,7 @@ export class ApprovalService {
     const everyone = [...new Set(candidates.flatMap((ids) => [...ids]))];
     const held = new Map<string, Role[]>();
     if (everyone.length > 0) {
-      for (const g of await sql.all<{ user_id: string; role: string }>(`SELECT user_id, role FROM role_grants WHERE user_id IN (${list(everyone.length)}) ORDER BY id`, ...everyone)) {
+      for (const g of await sql.all<{ user_id: string; role: string }>(`SELECT user_id, role FROM role_grants WHERE user_id IN (${marks(everyone)}) ORDER BY id`, ...everyone)) {
         if (isRole(g.role)) held.set(g.user_id, [...(held.get(g.user_id) ?? []), g.role]);
       }
     }

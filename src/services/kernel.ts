@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Database, Tx } from '../store/db.ts';
-import { isUniqueViolation, sqlOf } from '../store/db.ts';
+import { isUniqueViolation, marks, sqlOf } from '../store/db.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Policy } from '../config/policy.ts';
 import { AuditLog, type AuditInput } from '../store/audit.ts';
@@ -299,7 +299,7 @@ async function redrawClickedCopy(tx: Tx, effects: EffectSpec[], source: { channe
   const redraws = effects.map((e, i) => ({ e, i })).filter(({ e }) => e.op === 'updateMessage' && typeof e.after === 'number' && e.coalesce === `card:${e.after}` && !e.ref && !e.hook);
   if (!redraws.length) return;
   const ids = [...new Set(redraws.map(({ e }) => Number(e.after)))];
-  const posted = (await sqlOf(tx).all<{ id: number | bigint; result: string | null }>(`SELECT id, result FROM outbox WHERE id IN (${ids.map(() => '?').join(', ')})`, ...ids)).map((p) => ({
+  const posted = (await sqlOf(tx).all<{ id: number | bigint; result: string | null }>(`SELECT id, result FROM outbox WHERE id IN (${marks(ids)})`, ...ids)).map((p) => ({
     id: Number(p.id),
     result: p.result,
   }));

@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import Sqlite from 'better-sqlite3';
-import { sqlOf, sqlitePath, type Database, type Tx } from './db.ts';
+import { marks, sqlOf, sqlitePath, type Database, type Tx } from './db.ts';
 import type { Clock } from '../domain/clock.ts';
 import { AuditKeyError, type AuditKey, type AuditKeyring } from './auditKeys.ts';
 import { checkpointForgery, recordCheckpoint, type ChatChannel, type Checkpoint, type CheckpointReason, type FoundCheckpoint } from './auditCheckpoints.ts';
@@ -99,12 +99,6 @@ export interface AuditLogOptions {
   };
 }
 
-/** The columns of an appended entry, in the order append() gives their values. */
-const AUDIT_COLUMNS = 'seq, workspace_id, actor_id, actor_name, platform, action, outcome, subject_type, subject_id, "before", "after", reason, flags, request_id, created_at, prev_hash, hash, key_id';
-const AUDIT_PLACEHOLDERS = `(${AUDIT_COLUMNS.split(',')
-  .map(() => '?')
-  .join(', ')})`;
-
 export class AuditLog {
   constructor(
     private readonly provider: Database['provider'],
@@ -165,7 +159,7 @@ export class AuditLog {
     }
     // One statement for the batch (every command and click appends): raw, as each database's driver writes it.
     await sql.run(
-      `INSERT INTO audit_entries (${AUDIT_COLUMNS}) VALUES ${rows.map(() => AUDIT_PLACEHOLDERS).join(', ')}`,
+      `INSERT INTO audit_entries (${CHAIN_COLUMNS}) VALUES ${rows.map(() => CHAIN_PLACEHOLDERS).join(', ')}`,
       ...rows.flatMap((r) => [
         r.seq,
         r.workspaceId,
@@ -348,7 +342,9 @@ function fromRaw(r: RawAuditRow): AuditRow {
   };
 }
 
+/** An entry's columns: read in this order by verify and export, and given in this order by append(). */
 const CHAIN_COLUMNS = 'seq, workspace_id, actor_id, actor_name, platform, action, outcome, subject_type, subject_id, "before", "after", reason, flags, request_id, created_at, prev_hash, hash, key_id';
+const CHAIN_PLACEHOLDERS = `(${marks(CHAIN_COLUMNS.split(','))})`;
 
 /**
  * The whole chain in seq order, one page at a time: keyset pagination (seq > the last one seen, on the primary key)

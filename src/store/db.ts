@@ -249,7 +249,7 @@ function sqliteAutocommit(conn: SqliteConnection, writer: SqliteWriter, adapter:
 }
 
 /** Runs one statement with `?` placeholders; the values are written as Prisma's adapter writes them. */
-export interface SqliteWriter {
+interface SqliteWriter {
   run(sql: string, ...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
   all<T>(sql: string, ...params: unknown[]): T[];
 }
@@ -273,20 +273,8 @@ export function sqlOf(tx: Tx): TxSql {
   const w = writers.get(tx);
   if (w) {
     return {
-      run: (sql, ...params) => {
-        try {
-          return Promise.resolve(w.run(sql, ...params).changes);
-        } catch (e) {
-          return Promise.reject(e);
-        }
-      },
-      all: <T>(sql: string, ...params: unknown[]) => {
-        try {
-          return Promise.resolve(w.all<T>(sql, ...params));
-        } catch (e) {
-          return Promise.reject(e);
-        }
-      },
+      run: (sql, ...params) => settled(() => w.run(sql, ...params).changes),
+      all: <T>(sql: string, ...params: unknown[]) => settled(() => w.all<T>(sql, ...params)),
     };
   }
   const text = pgClients.has(tx) ? pgText : (sql: string) => sql;
@@ -294,6 +282,20 @@ export function sqlOf(tx: Tx): TxSql {
     run: (sql, ...params) => tx.$executeRawUnsafe(text(sql), ...params),
     all: <T>(sql: string, ...params: unknown[]) => tx.$queryRawUnsafe<T[]>(text(sql), ...params),
   };
+}
+
+/** A synchronous call of better-sqlite3 (which throws, rather than rejects) as a promise. */
+function settled<T>(call: () => T): Promise<T> {
+  try {
+    return Promise.resolve(call());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** `?, ?, …`: one placeholder per item of a list (an `IN (…)` of a raw statement). */
+export function marks(list: readonly unknown[]): string {
+  return list.map(() => '?').join(', ');
 }
 
 /** A time column of a raw row: ISO text on SQLite, a Date on PostgreSQL. */
@@ -306,16 +308,6 @@ export function asDateOrNull(v: unknown): Date | null {
 /** A boolean column of a raw row: 0/1 on SQLite, a boolean on PostgreSQL. */
 export function asBool(v: unknown): boolean {
   return v === true || v === 1 || v === 1n;
-}
-
-/**
- * On SQLite, inside `db.tx`: the transaction's own connection, for the statements of a hot path that Prisma's model
- * API makes about thirty times dearer (a model insert costs ~0.35 ms of the main thread, a prepared one ~10 µs).
- * Prisma's adapter runs every statement of the transaction on this one connection, after its BEGIN and before its
- * COMMIT, so these are part of the transaction. Undefined elsewhere (PostgreSQL, or no transaction): use Prisma.
- */
-export function sqliteWriterOf(tx: Tx): SqliteWriter | undefined {
-  return writers.get(tx);
 }
 
 /** Times as ISO 8601 text with +00:00 and booleans as 0/1, as Prisma's SQLite adapter writes them. */
@@ -397,13 +389,7 @@ async function sqliteReader(file: string, metrics: Metrics | undefined) {
   const conn = new Sqlite(file, { readonly: true, fileMustExist: true, timeout: 10_000 });
   const statement = preparedStatements(conn, metrics);
   return {
-    all<T>(sql: string, params: unknown[]): Promise<T[]> {
-      try {
-        return Promise.resolve(statement(sql, params, (stmt, values) => stmt.all(...values) as T[]));
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    },
+    all: <T>(sql: string, params: unknown[]): Promise<T[]> => settled(() => statement(sql, params, (stmt, values) => stmt.all(...values) as T[])),
     close: () => conn.close(),
   };
 }

@@ -1,4 +1,4 @@
-import { sqlOf, type Database, type Tx } from './db.ts';
+import { marks, sqlOf, type Database, type Tx } from './db.ts';
 import { isRole, type Role } from '../domain/rbac.ts';
 
 export const workspaceIdOf = (platform: string, externalId: string) => `${platform}:${externalId}`;
@@ -52,7 +52,7 @@ export async function personKeys(tx: Tx, userIds: readonly string[]): Promise<Ma
   const ids = [...new Set(userIds)];
   if (!ids.length) return out;
   // Raw: every vote asks (one statement, the driver's types).
-  const rows = await sqlOf(tx).all<{ id: string; person_id: string | null }>(`SELECT id, person_id FROM users WHERE id IN (${ids.map(() => '?').join(', ')}) AND person_id IS NOT NULL`, ...ids);
+  const rows = await sqlOf(tx).all<{ id: string; person_id: string | null }>(`SELECT id, person_id FROM users WHERE id IN (${marks(ids)}) AND person_id IS NOT NULL`, ...ids);
   for (const r of rows) if (r.person_id) out.set(r.id, `person:${r.person_id}`);
   return out;
 }

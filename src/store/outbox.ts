@@ -1,4 +1,4 @@
-import { asBool, asDate, asDateOrNull, sqliteWriterOf, sqlOf, type Database, type Tx } from './db.ts';
+import { asBool, asDate, asDateOrNull, marks, sqlOf, type Database, type Tx } from './db.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Effect, ResultRef } from '../platforms/effects.ts';
 
@@ -87,7 +87,7 @@ function rewriteRefs(value: unknown, ids: Map<string, number>): unknown {
 
 /** The row outboxEffect.create writes (the columns Prisma fills from the schema's defaults given as they are). */
 const INSERT_EFFECT = `INSERT INTO outbox (workspace_id, platform, op, payload, status, depends_on_id, attempts, next_attempt_at, request_id,
-  created_at, updated_at, coalesce_key, uncertain, rate_limited) VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, FALSE, 0)`;
+  created_at, updated_at, coalesce_key, uncertain, rate_limited) VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, FALSE, 0) RETURNING id`;
 
 /**
  * Writes effects inside the caller's transaction; they run only once it commits. Returns one id per
@@ -103,7 +103,7 @@ export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, e
     return id;
   };
   const joinable = await waitingRedraws(tx, effects, now);
-  const sqlite = sqliteWriterOf(tx);
+  const sql = sqlOf(tx);
   for (const e of effects) {
     const dependsOnId = e.after !== undefined ? idOf(e.after, e.op) : undefined;
     const waiting = e.coalesce ? joinable.get(e.coalesce) : undefined;
@@ -113,24 +113,21 @@ export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, e
       continue;
     }
     const payload: StoredPayload = { args: rewriteRefs(e.args, ids) as Record<string, unknown>, ...(e.hook ? { hook: e.hook } : {}) };
-    const data = {
-      workspaceId: ctx.workspaceId ?? null,
-      platform: ctx.platform,
-      op: e.op,
-      payload: JSON.stringify(payload),
-      dependsOnId: dependsOnId ?? null,
-      coalesceKey: e.coalesce ?? null,
-      nextAttemptAt: now,
-      requestId: ctx.requestId ?? null,
-      createdAt: now,
-      updatedAt: now,
-    };
-    // Every command and click writes a few of these: on SQLite one prepared statement on the transaction's connection,
-    // on PostgreSQL one raw statement (about half of a model insert of Prisma's).
-    const values = [data.workspaceId, data.platform, data.op, data.payload, data.dependsOnId, data.nextAttemptAt, data.requestId, data.createdAt, data.updatedAt, data.coalesceKey];
-    const row = sqlite
-      ? { id: Number(sqlite.run(INSERT_EFFECT, ...values).lastInsertRowid) }
-      : { id: Number((await sqlOf(tx).all<{ id: number | bigint }>(`${INSERT_EFFECT} RETURNING id`, ...values))[0]!.id) };
+    // Every command and click writes a few of these: one raw statement each (sqlOf).
+    const [inserted] = await sql.all<{ id: number | bigint }>(
+      INSERT_EFFECT,
+      ctx.workspaceId ?? null,
+      ctx.platform,
+      e.op,
+      JSON.stringify(payload),
+      dependsOnId ?? null,
+      now,
+      ctx.requestId ?? null,
+      now,
+      now,
+      e.coalesce ?? null,
+    );
+    const row = { id: Number(inserted!.id) };
     // A later redraw of this batch with the same key joins this one (it is waiting: this transaction holds it).
     if (e.coalesce) joinable.set(e.coalesce, row.id);
     const order = [...new Set((e.afterAll ?? []).map((a) => idOf(a, e.op)))].filter((d) => d !== dependsOnId && d !== row.id);
@@ -155,7 +152,7 @@ async function waitingRedraws(tx: Tx, effects: StoredEffectSpec[], now: Date): P
   if (!keys.length) return joinable;
   const sql = sqlOf(tx);
   const rows = await sql.all<{ id: number | bigint; coalesce_key: string | null }>(
-    `SELECT id, coalesce_key FROM outbox WHERE coalesce_key IN (${keys.map(() => '?').join(', ')}) AND status = 'pending' ORDER BY id`,
+    `SELECT id, coalesce_key FROM outbox WHERE coalesce_key IN (${marks(keys)}) AND status = 'pending' ORDER BY id`,
     ...keys,
   );
   const oldest = new Map<string, number>();
@@ -230,11 +227,6 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
     const rows = await sql.all<Record<string, unknown>>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE id IN (${marks(ids)}) ORDER BY id`, ...ids);
     return rows.map(outboxRowOf);
   });
-}
-
-/** `?, ?, …`: one placeholder per item of a list. */
-export function marks(list: readonly unknown[]): string {
-  return list.map(() => '?').join(', ');
 }
 
 /** Every column of the outbox, named as OutboxRow's fields. */

@@ -1,4 +1,4 @@
-import { sqlOf, type Database, type Tx } from './db.ts';
+import { marks, sqlOf, type Database, type Tx } from './db.ts';
 import type { Clock } from '../domain/clock.ts';
 
 export interface TimerSpec {
@@ -67,7 +67,7 @@ export async function cancelTimers(tx: Tx, clock: Clock, by: { key: string } | {
   const sql = sqlOf(tx);
   if ('key' in by) return sql.run(`${set} "key" = ?`, clock.now(), by.key);
   if (by.kinds && by.kinds.length === 0) return 0;
-  const kinds = by.kinds ? ` AND kind IN (${by.kinds.map(() => '?').join(', ')})` : '';
+  const kinds = by.kinds ? ` AND kind IN (${marks(by.kinds)})` : '';
   return sql.run(`${set} subject_type = ? AND subject_id = ?${kinds}`, clock.now(), by.subjectType, by.subjectId, ...(by.kinds ?? []));
 }
 
