@@ -1,8 +1,17 @@
-import { createHash, createHmac } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import Sqlite from 'better-sqlite3';
+import { CHAIN_COLUMNS, entryHash, fromArray, storedTime, type AuditRow } from './auditChain.ts';
+import type { RangeRequest, RangeResult, VerifyWorkerData } from './auditVerifyWorker.ts';
 import { marks, sqlOf, sqlitePath, type Database, type Tx } from './db.ts';
 import type { Clock } from '../domain/clock.ts';
 import { AuditKeyError, type AuditKey, type AuditKeyring } from './auditKeys.ts';
+
+export { entryHash, type AuditRow } from './auditChain.ts';
 import { checkpointForgery, recordCheckpoint, type ChatChannel, type Checkpoint, type CheckpointReason, type FoundCheckpoint } from './auditCheckpoints.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -27,28 +36,6 @@ export interface AuditInput {
   requestId?: string | null;
 }
 
-export interface AuditRow {
-  seq: number;
-  workspaceId: string | null;
-  actorId: string;
-  actorName: string | null;
-  platform: string;
-  action: string;
-  outcome: string;
-  subjectType: string | null;
-  subjectId: string | null;
-  before: string | null;
-  after: string | null;
-  reason: string | null;
-  flags: string | null;
-  requestId: string | null;
-  createdAt: Date;
-  prevHash: string;
-  hash: string;
-  /** The key that made `hash`; null on legacy entries (plain SHA-256, written before the chain was keyed). */
-  keyId: string | null;
-}
-
 /** JSON with object keys sorted, so the same value always hashes the same. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => {
@@ -57,34 +44,6 @@ export function canonicalJson(value: unknown): string {
     }
     return v;
   });
-}
-
-/**
- * HMAC-SHA256 under the key when there is one: without the key nobody can compute a hash
- * that verifies. Plain SHA-256 (key null) only for legacy entries written before keying.
- */
-export function entryHash(row: Omit<AuditRow, 'hash' | 'keyId'>, key: AuditKey | null): string {
-  // canonicalJson of this list: every element is a string, a number or null (the time as ISO text), and canonicalJson
-  // only reorders object keys, so JSON.stringify writes the same bytes without calling a replacer for each element.
-  const material = JSON.stringify([
-    row.seq,
-    row.workspaceId,
-    row.actorId,
-    row.actorName,
-    row.platform,
-    row.action,
-    row.outcome,
-    row.subjectType,
-    row.subjectId,
-    row.before,
-    row.after,
-    row.reason,
-    row.flags,
-    row.requestId,
-    row.createdAt.toISOString(),
-    row.prevHash,
-  ]);
-  return (key ? createHmac('sha256', key.secret) : createHash('sha256')).update(material).digest('hex');
 }
 
 const toText = (v: unknown) => (v === undefined || v === null ? null : canonicalJson(v));
@@ -283,41 +242,6 @@ interface RawAuditRow {
   key_id: string | null;
 }
 
-/**
- * created_at as a Date: Prisma hands one back; read from SQLite directly it is the text Prisma wrote (ISO 8601 with
- * +00:00), or milliseconds. Text without an offset is taken as UTC, as SQLite's own times are. A misread time would
- * fail the entry's hash, never pass it.
- */
-function storedTime(v: Date | string | number): Date {
-  if (v instanceof Date) return v;
-  if (typeof v === 'number') return new Date(v);
-  return new Date(/(Z|[+-]\d\d:?\d\d)$/i.test(v) ? v : `${v.replace(' ', 'T')}Z`);
-}
-
-/** A row read as an array of CHAIN_COLUMNS, as Prisma's model reads it (see fromRaw). */
-function fromArray(a: unknown[]): AuditRow {
-  return {
-    seq: Number(a[0]),
-    workspaceId: a[1] as string | null,
-    actorId: a[2] as string,
-    actorName: a[3] as string | null,
-    platform: a[4] as string,
-    action: a[5] as string,
-    outcome: a[6] as string,
-    subjectType: a[7] as string | null,
-    subjectId: a[8] as string | null,
-    before: a[9] as string | null,
-    after: a[10] as string | null,
-    reason: a[11] as string | null,
-    flags: a[12] as string | null,
-    requestId: a[13] as string | null,
-    createdAt: storedTime(a[14] as string | number),
-    prevHash: a[15] as string,
-    hash: a[16] as string,
-    keyId: a[17] as string | null,
-  };
-}
-
 /** A row as Prisma's model reads it (the same fields in the same order, so an export is the same either way). */
 function fromRaw(r: RawAuditRow): AuditRow {
   return {
@@ -342,8 +266,6 @@ function fromRaw(r: RawAuditRow): AuditRow {
   };
 }
 
-/** An entry's columns: read in this order by verify and export, and given in this order by append(). */
-const CHAIN_COLUMNS = 'seq, workspace_id, actor_id, actor_name, platform, action, outcome, subject_type, subject_id, "before", "after", reason, flags, request_id, created_at, prev_hash, hash, key_id';
 const CHAIN_PLACEHOLDERS = `(${marks(CHAIN_COLUMNS.split(','))})`;
 
 /**
@@ -383,6 +305,135 @@ async function* chainPages(db: Database, batch: number): AsyncGenerator<AuditRow
   }
 }
 
+/** What the chain walk needs of an entry: the whole row (its hash recomputed in the walk), or a worker's answer for it. */
+type WalkRow = AuditRow | (Pick<AuditRow, 'seq' | 'prevHash' | 'hash' | 'keyId'> & { hashOk: boolean });
+
+const hashMatches = (row: WalkRow, key: AuditKey | null): boolean => ('hashOk' in row ? row.hashOk : entryHash(row, key) === row.hash);
+
+/** How verify spreads the hashing over worker threads (SQLite files only); the defaults suit the CLI. */
+export interface ParallelVerify {
+  /** worker threads (default verifyThreads()); 0: the main thread alone */
+  threads?: number;
+  /** a trail whose newest seq is below this is verified in the main thread, where starting the workers would cost
+   * more than they save (default 50,000) */
+  from?: number;
+  /** the seq range a worker reads and hashes per request (default 5,000: a larger one held more memory in flight for no gain) */
+  range?: number;
+}
+
+/** How many worker threads verify a SQLite trail: one per CPU up to 4; none on one CPU. */
+export function verifyThreads(): number {
+  const cpus = availableParallelism();
+  return cpus < 2 ? 0 : Math.min(cpus, 4);
+}
+
+/**
+ * The chain of a SQLite file, hashed by worker threads (auditVerifyWorker.ts): the workers take seq ranges in turn,
+ * each on a read-only connection of its own, and the ranges are handed to the walk in seq order, so the walk sees
+ * what chainPages would give it, with the hashes already checked. Rows appended while it runs are read too: when the
+ * ranges reach the newest seq, the newest seq is read again. Recomputing the hashes is most of verify's time; on
+ * two CPUs the workers take about half as long (docs/scaling.md).
+ */
+async function* parallelChain(file: string, keyring: AuditKeyring, threads: number, range: number): AsyncGenerator<WalkRow[]> {
+  const conn = new Sqlite(file, { readonly: true, fileMustExist: true, timeout: 10_000 });
+  const newest = conn.prepare<[], number | null>('SELECT MAX(seq) FROM audit_entries').pluck();
+  const data: VerifyWorkerData = { file, keys: keyring.ids.map((id) => ({ id, secret: keyring.get(id)!.secret })) };
+  const workers = Array.from({ length: threads }, () => verifyWorker(data));
+  try {
+    const queue: Promise<RangeResult>[] = [];
+    let top = Number(newest.get() ?? 0);
+    let dispatched = 0;
+    let turn = 0;
+    const fill = () => {
+      while (queue.length < threads * 2) {
+        if (dispatched >= top) top = Number(newest.get() ?? 0);
+        if (dispatched >= top) return;
+        const lo = dispatched;
+        dispatched = Math.min(top, lo + range);
+        queue.push(workers[turn++ % threads]!.range(lo, dispatched));
+      }
+    };
+    fill();
+    while (queue.length > 0) {
+      const r = await queue.shift()!;
+      fill();
+      const rows: WalkRow[] = new Array(r.seq.length);
+      for (let i = 0; i < rows.length; i++) rows[i] = { seq: r.seq[i]!, prevHash: r.prevHash[i]!, hash: r.hash[i]!, keyId: r.keyId[i]!, hashOk: r.hashOk[i] === 1 };
+      if (rows.length > 0) yield rows;
+    }
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+    conn.close();
+  }
+}
+
+interface VerifyWorker {
+  range(lo: number, hi: number): Promise<RangeResult>;
+  stop(): Promise<void>;
+}
+
+function verifyWorker(data: VerifyWorkerData): VerifyWorker {
+  // Compiled (dist/), the worker is dist/auditVerifyWorker.js next to the bundle; from the sources (tests, the CLI
+  // through tsx) it is auditVerifyWorker.ts, loaded through tsx registered in the thread itself (Node 20 does not
+  // pass --import on to worker threads).
+  const built = new URL('./auditVerifyWorker.js', import.meta.url);
+  let worker: Worker;
+  if (existsSync(fileURLToPath(built))) worker = new Worker(built, { workerData: data });
+  else {
+    // tsx's ESM entry (its CommonJS one cannot register hooks from a thread), by its package.json exports.
+    const pkg = createRequire(import.meta.url).resolve('tsx/package.json');
+    const exported = (JSON.parse(readFileSync(pkg, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports['./esm/api']!.import.default;
+    const tsx = pathToFileURL(join(dirname(pkg), exported)).href;
+    const source = new URL('./auditVerifyWorker.ts', import.meta.url).href;
+    worker = new Worker(`import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(source)}); })`, { eval: true, workerData: data });
+  }
+  const waiting = new Map<number, { resolve: (r: RangeResult) => void; reject: (e: Error) => void }>();
+  let failed: Error | undefined;
+  const failAll = (e: Error) => {
+    failed ??= e;
+    for (const w of waiting.values()) w.reject(failed);
+    waiting.clear();
+  };
+  worker.on('message', (r: RangeResult) => {
+    const w = waiting.get(r.id);
+    waiting.delete(r.id);
+    if (r.error) w?.reject(new Error(`audit verify: a worker could not read the trail: ${r.error}`));
+    else w?.resolve(r);
+  });
+  worker.on('error', (e) => failAll(e));
+  worker.on('exit', (code) => failAll(new Error(`audit verify: a worker thread stopped (exit ${code})`)));
+  let next = 0;
+  return {
+    range(lo, hi) {
+      if (failed) return Promise.reject(failed);
+      const id = next++;
+      return new Promise<RangeResult>((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        worker.postMessage({ id, lo, hi } satisfies RangeRequest);
+      });
+    },
+    async stop() {
+      worker.removeAllListeners('exit');
+      await worker.terminate();
+    },
+  };
+}
+
+/** The pages the chain walk of verifyAudit reads: from worker threads for a long SQLite trail, else chainPages. */
+function walkPages(db: Database, keyring: AuditKeyring, batch: number, p: ParallelVerify): AsyncGenerator<WalkRow[]> {
+  const threads = p.threads ?? verifyThreads();
+  const file = db.provider === 'sqlite' ? sqlitePath(db.url) : ':memory:';
+  if (file === ':memory:' || threads < 1) return chainPages(db, batch);
+  const probe = new Sqlite(file, { readonly: true, fileMustExist: true, timeout: 10_000 });
+  try {
+    const newest = Number(probe.prepare('SELECT MAX(seq) FROM audit_entries').pluck().get() ?? 0);
+    if (newest < (p.from ?? 50_000)) return chainPages(db, batch);
+  } finally {
+    probe.close();
+  }
+  return parallelChain(file, keyring, threads, Math.max(1, Math.floor(p.range ?? 5_000)));
+}
+
 const short = (hash: string) => hash.slice(0, 12);
 const entries = (from: number, to: number, verb: 'are' | 'were') => (from === to ? `entry ${from} ${verb === 'are' ? 'is' : 'was'}` : `entries ${from}..${to} ${verb}`);
 const describe = (c: FoundCheckpoint) => `checkpoint seq=${c.seq} of ${c.at} (${c.source})`;
@@ -398,7 +449,7 @@ const describe = (c: FoundCheckpoint) => `checkpoint seq=${c.seq} of ${c.at} (${
 export async function verifyAudit(
   db: Database,
   keyring: AuditKeyring,
-  o: { checkpoints?: FoundCheckpoint[]; malformed?: { source: string; text: string }[]; batch?: number } = {},
+  o: { checkpoints?: FoundCheckpoint[]; malformed?: { source: string; text: string }[]; batch?: number; parallel?: ParallelVerify } = {},
 ): Promise<TrailResult> {
   const batch = o.batch ?? CHAIN_PAGE;
   const report: CheckpointReport = { checked: 0, forged: [], problems: [] };
@@ -425,7 +476,7 @@ export async function verifyAudit(
   const keyIds: string[] = [];
   /** Keys the chain has moved away from, with the entry where it did. */
   const retired = new Map<string, number>();
-  for await (const rows of chainPages(db, batch)) {
+  for await (const rows of walkPages(db, keyring, batch, o.parallel ?? {})) {
     for (const row of rows) {
       head = { seq: row.seq, hash: row.hash };
       if (!firstBad) {
@@ -471,20 +522,20 @@ export async function verifyAudit(
   return { ok, checked, lastHash: prevHash, legacy, keyIds, head, ...(firstBad ? { firstBad } : {}), checkpoints: report };
 }
 
-function entryProblem(row: AuditRow, expectedSeq: number, prevHash: string, keyring: AuditKeyring, keyIds: string[], retired: Map<string, number>): string | undefined {
+function entryProblem(row: WalkRow, expectedSeq: number, prevHash: string, keyring: AuditKeyring, keyIds: string[], retired: Map<string, number>): string | undefined {
   if (row.seq !== expectedSeq) return `entry ${expectedSeq} is missing (next present is ${row.seq})`;
   if (row.prevHash !== prevHash) return 'prev_hash does not match the hash of the entry before it';
   // entryHash reads only the hashed fields, so the row is passed as it is (no copy without hash and keyId per entry).
-  const { hash, keyId } = row;
+  const { keyId } = row;
   if (keyId === null) {
     if (keyIds.length > 0) return 'it has no key id, yet it comes after keyed entries (legacy entries only come first): it was forged or rewritten';
-    return entryHash(row, null) === hash ? undefined : 'content does not match its hash (the entry was altered)';
+    return hashMatches(row, null) ? undefined : 'content does not match its hash (the entry was altered)';
   }
   const key = keyring.get(keyId);
   if (!key) return `it was made with key ${keyId}, which is not among the known keys: add that key to MUSTER_AUDIT_PREVIOUS_KEYS, or the entry was forged`;
   const since = retired.get(keyId);
   if (since !== undefined) return `it was made with key ${keyId}, which the chain had moved away from at entry ${since}: a retired key cannot add entries`;
-  if (entryHash(row, key) !== hash) return 'content does not match its hash (the entry was altered)';
+  if (!hashMatches(row, key)) return 'content does not match its hash (the entry was altered)';
   const previous = keyIds.at(-1);
   if (previous !== undefined && previous !== keyId) retired.set(previous, row.seq);
   if (previous !== keyId) keyIds.push(keyId);
