@@ -57,7 +57,8 @@ import {
   type Child,
   type Memory,
   type StopResult,
-  musterNodeArgs,
+  musterMain,
+  bareBoltMain,
 } from './proc.ts';
 
 export interface ClickBenchOptions {
@@ -370,7 +371,7 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
     const policyFile = join(dir, 'policy.yml');
     writeFileSync(policyFile, 'changes:\n  enforcedIn: []\n');
     let t0 = performance.now();
-    muster = startChild('muster (clicks)', [...musterNodeArgs(), '--import', 'tsx', 'src/main.ts'], {
+    muster = startChild('muster (clicks)', musterMain(o.root), {
       cwd: o.root,
       env: {
         ...o.baseEnv,
@@ -399,7 +400,7 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
 
     const barePort = await freePort();
     t0 = performance.now();
-    bare = startChild('bare-bolt (clicks)', ['--import', 'tsx', 'bench/bare-bolt.ts'], {
+    bare = startChild('bare-bolt (clicks)', bareBoltMain(o.root), {
       cwd: o.root,
       env: { ...o.baseEnv, PORT: String(barePort), SLACK_SIGNING_SECRET: o.secret },
       logFile: join(o.logDir, `clicks-bare-bolt${suffix}.log`),

@@ -34,7 +34,7 @@ import { ACTIONS } from '../blocks/actionIds.ts';
 import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID, type FakeCall, type FakeResponse } from '../test/support/fakeSlack.ts';
 import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand } from '../test/support/slackRequests.ts';
 import { runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
-import { BENCH_AUDIT_KEY, dumpOutput, freePort, memoryOf, startChild, stopChild, waitForHttp200, type Child, musterNodeArgs } from './proc.ts';
+import { BENCH_AUDIT_KEY, dumpOutput, freePort, memoryOf, startChild, stopChild, waitForHttp200, type Child, musterMain } from './proc.ts';
 import { cpuMsOf, findApprove } from './approval-clicks.ts';
 
 const ADMIN = 'UBRSTADMIN';
@@ -186,7 +186,7 @@ export async function runBurstBench(o: BurstOptions): Promise<BurstResult> {
     const policyFile = join(dir, 'policy.yml');
     writeFileSync(policyFile, 'approvals:\n  channel: "#approvals"\nchanges:\n  enforcedIn: []\n');
     const port = await freePort();
-    muster = startChild('muster (burst)', [...musterNodeArgs(), '--import', 'tsx', 'src/main.ts'], {
+    muster = startChild('muster (burst)', musterMain(o.root), {
       cwd: o.root,
       env: {
         ...o.baseEnv,

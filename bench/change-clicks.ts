@@ -51,7 +51,7 @@ import {
   type Child,
   type Memory,
   type StopResult,
-  musterNodeArgs,
+  musterMain,
 } from './proc.ts';
 import { SLACK_ACK_DEADLINE_MS, cardsHeld, cpuBusy, cpuMsOf, quantiles, quiet, stepHeld, sustainedRate, table, type CardsRecord, type PhaseRecord, type Quantiles } from './approval-clicks.ts';
 
@@ -291,7 +291,7 @@ export async function runChangeVoteBench(o: ChangeBenchOptions): Promise<ChangeB
     const policyFile = join(dir, 'policy.yml');
     writeFileSync(policyFile, POLICY_TEXT);
     const t0 = performance.now();
-    muster = startChild('muster (change votes)', [...musterNodeArgs(), '--import', 'tsx', 'src/main.ts'], {
+    muster = startChild('muster (change votes)', musterMain(o.root), {
       cwd: o.root,
       env: {
         ...o.baseEnv,

@@ -44,7 +44,7 @@ import pino from 'pino';
 import type { WebClient } from '@slack/web-api';
 import { FakeSlack } from '../test/support/fakeSlack.ts';
 import { percentile } from './load.ts';
-import { BENCH_AUDIT_KEY, describeExit, dumpOutput, freePort, killNow, memoryOf, startChild, stopChild, waitForHttp200, type Child, musterNodeArgs } from './proc.ts';
+import { BENCH_AUDIT_KEY, describeExit, ensureBuilt, dumpOutput, freePort, killNow, memoryOf, startChild, stopChild, waitForHttp200, type Child, musterMain } from './proc.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { openDatabase, type Database } from '../src/store/db.ts';
 import { AuditLog, entryHash, canonicalJson, GENESIS_HASH, type AuditRow } from '../src/store/audit.ts';
@@ -270,12 +270,12 @@ interface CliRun {
   stderr: string;
 }
 
-/** Runs `node --import tsx src/cli.ts …args` with its stdout read through a pipe (counted, not kept). */
+/** Runs `node bin/muster.js …args` (the `muster` command; it runs dist/cli.js when that is current) with its stdout read through a pipe (counted, not kept). */
 function runCli(args: string[], env: NodeJS.ProcessEnv, peakFile: string): Promise<CliRun> {
   rmSync(peakFile, { force: true });
   return new Promise((resolveRun) => {
     const t0 = performance.now();
-    const proc = spawn(process.execPath, ['--import', PEAK_HOOK, '--import', 'tsx', 'src/cli.ts', ...args], {
+    const proc = spawn(process.execPath, ['--import', PEAK_HOOK, 'bin/muster.js', ...args], {
       cwd: root,
       env: { ...env, COST_PEAK_FILE: peakFile },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -327,7 +327,7 @@ interface MusterChild {
 async function startMusterChild(name: string, dbUrl: string, fake: FakeSlack, logDir: string, timeoutMs = 120_000): Promise<MusterChild> {
   const port = await freePort();
   const t0 = performance.now();
-  const child = startChild(name, [...musterNodeArgs(), '--import', 'tsx', 'src/main.ts'], {
+  const child = startChild(name, musterMain(root), {
     cwd: root,
     env: childEnv({
       PORT: String(port),
@@ -1283,6 +1283,8 @@ async function approvalsSection(o: CostOptions, tmp: string, failures: string[])
 // ---------------------------------------------------------------------------
 
 export async function runCostBench(o: CostOptions): Promise<CostFigures> {
+  // The CLI runs as `muster` (bin/muster.js), which runs dist/cli.js when it is newer than the sources: build it now.
+  ensureBuilt(root);
   const started = performance.now();
   const cpus = os.cpus();
   const figures: CostFigures = {

@@ -8,7 +8,8 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { buildSync } from 'esbuild';
 import http from 'node:http';
 import net from 'node:net';
 
@@ -32,6 +33,42 @@ export interface Child {
  */
 export function musterNodeArgs(): string[] {
   return (process.env.BENCH_MUSTER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+}
+
+const built = new Set<string>();
+
+/**
+ * Compiles what the bench starts, once per bench process: Muster as `npm start` runs it (scripts/build.mjs: dist/main.js
+ * and dist/cli.js, plain JavaScript, no tsx in the process), and the bare Bolt baseline the same way
+ * (dist/bench/bare-bolt.js), so that neither side of a ratio carries tsx's loader.
+ */
+export function ensureBuilt(root: string): void {
+  if (built.has(root)) return;
+  execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs'), '--quiet'], { cwd: root, stdio: 'inherit' });
+  buildSync({
+    absWorkingDir: root,
+    entryPoints: ['bench/bare-bolt.ts'],
+    outfile: join(root, 'dist', 'bench', 'bare-bolt.js'),
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'warning',
+  });
+  built.add(root);
+}
+
+/** Node arguments that start Muster as `npm start` does, with BENCH_MUSTER_NODE_ARGS in front (cwd: the root). */
+export function musterMain(root: string, ...args: string[]): string[] {
+  ensureBuilt(root);
+  return [...musterNodeArgs(), 'dist/main.js', ...args];
+}
+
+/** Node arguments that start the bare Bolt baseline (bench/bare-bolt.ts), compiled like Muster (cwd: the root). */
+export function bareBoltMain(root: string): string[] {
+  ensureBuilt(root);
+  return ['dist/bench/bare-bolt.js'];
 }
 
 export function startChild(name: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; logFile: string }): Child {

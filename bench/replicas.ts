@@ -49,7 +49,7 @@ import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand } 
 import { cpuBusy, findApprove, quantiles, table } from './approval-clicks.ts';
 import { createBenchDatabase, openDbReader, postgresProblem, type BenchDatabase, type DbReader } from './db.ts';
 import { runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
-import { BENCH_AUDIT_KEY, dumpOutput, freePort, logSince, startChild, stopChild, waitForHttp200, type Child, musterNodeArgs } from './proc.ts';
+import { BENCH_AUDIT_KEY, dumpOutput, freePort, logSince, startChild, stopChild, waitForHttp200, type Child, musterMain } from './proc.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -412,7 +412,7 @@ async function startReplicas(c: Ctx, pacing: string, tag: string): Promise<numbe
     const port = await freePort();
     ports.push(port);
     c.replicas.push(
-      startChild(`replica ${i + 1}/${c.n}${tag}`, [...musterNodeArgs(), '--import', 'tsx', 'src/main.ts'], {
+      startChild(`replica ${i + 1}/${c.n}${tag}`, musterMain(c.musterRoot), {
         cwd: c.musterRoot,
         env: env(c, i, port, pacing),
         logFile: join(c.logDir, `replicas-${c.n}-${i + 1}${tag ? `-${tag.trim().replace(/\W+/g, '-')}` : ''}.log`),

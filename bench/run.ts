@@ -101,7 +101,8 @@ import {
   type Child,
   type Memory,
   type StopResult,
-  musterNodeArgs,
+  musterMain,
+  bareBoltMain,
 } from './proc.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -443,7 +444,7 @@ async function main(): Promise<number> {
       // --- start both children (one after the other) ---
       const musterPort = await freePort();
       let t0 = performance.now();
-      muster = startChild('muster', [...musterNodeArgs(), '--import', 'tsx', 'src/main.ts'], {
+      muster = startChild('muster', musterMain(root), {
         cwd: root,
         env: {
           ...baseEnv,
@@ -468,7 +469,7 @@ async function main(): Promise<number> {
 
       const barePort = await freePort();
       t0 = performance.now();
-      bare = startChild('bare-bolt', ['--import', 'tsx', 'bench/bare-bolt.ts'], {
+      bare = startChild('bare-bolt', bareBoltMain(root), {
         cwd: root,
         env: { ...baseEnv, PORT: String(barePort), SLACK_SIGNING_SECRET: SECRET },
         logFile: join(LOG_DIR, 'whoami-bare-bolt.log'),

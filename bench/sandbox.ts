@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, memoryOf, startChild, stopChild, type Child, type Memory } from './proc.ts';
+import { freePort, memoryOf, musterMain, startChild, stopChild, type Child, type Memory } from './proc.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Math.max(1, Number(process.env.BENCH_SANDBOX_RUNS ?? 3));
@@ -35,7 +35,7 @@ function baseEnv(dataDir: string, port: number): NodeJS.ProcessEnv {
 async function start(dataDir: string, logName: string): Promise<Started> {
   const port = await freePort();
   const t0 = performance.now();
-  const child = startChild(`sandbox ${logName}`, ['--import', 'tsx', 'src/main.ts'], {
+  const child = startChild(`sandbox ${logName}`, musterMain(root), {
     cwd: root,
     env: baseEnv(dataDir, port),
     logFile: join(root, 'bench', 'results', 'logs', `sandbox-${logName}.log`),

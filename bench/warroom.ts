@@ -26,7 +26,7 @@ import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_DOMAIN, TEAM_ID, type FakeCall, typ
 import { post, slashCommand } from '../test/support/slackRequests.ts';
 import { percentile } from './load.ts';
 import { createBenchDatabase, type BenchDatabase, type BenchDb } from './db.ts';
-import { BENCH_AUDIT_KEY, describeExit, dumpOutput, freePort, indentTail, logMark, logSince, startChild, stopChild, waitForHttp200, type Child, type StopResult, musterNodeArgs } from './proc.ts';
+import { BENCH_AUDIT_KEY, describeExit, dumpOutput, freePort, indentTail, logMark, logSince, startChild, stopChild, waitForHttp200, type Child, type StopResult, musterMain } from './proc.ts';
 
 export interface WarRoomOptions {
   /** the database Muster runs on: a fresh SQLite file (default) or a fresh PostgreSQL database */
@@ -315,7 +315,7 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
     }
     const port = await freePort();
     const t0 = performance.now();
-    muster = startChild('muster (war room)', [...musterNodeArgs(), '--import', 'tsx', 'src/main.ts'], {
+    muster = startChild('muster (war room)', musterMain(o.root), {
       cwd: o.root,
       env: {
         ...o.baseEnv,

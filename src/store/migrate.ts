@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import pg from 'pg';
+import { ROOT } from '../root.ts';
 import { providerOf, sqlitePath, type Provider, type Database } from './db.ts';
 import { mkdirSync } from 'node:fs';
 import { DATA_MIGRATIONS_TABLE_MIGRATION, DATA_STEPS, driveAsync, driveSync, pgPlaceholders, type DataStep, type Row } from './dataMigrations.ts';
@@ -18,7 +18,6 @@ import { DATA_MIGRATIONS_TABLE_MIGRATION, DATA_STEPS, driveAsync, driveSync, pgP
  * are kept out of `_prisma_migrations`, which lists SQL files only.
  */
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // The advisory lock id Prisma Migrate itself takes, so the two never interleave.
 const PRISMA_ADVISORY_LOCK = 72707369;
 

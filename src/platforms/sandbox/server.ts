@@ -1,15 +1,12 @@
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
 import express, { type Request, type Response, type Router } from 'express';
 import { build } from 'esbuild';
 import { z } from 'zod';
 import type { Logger } from 'pino';
+import { sourceFile } from '../../root.ts';
 import { SANDBOX_PEOPLE } from './people.ts';
 import { SANDBOX_COMMANDS, SANDBOX_TEAM, type PersonAction, type Sandbox } from './sandbox.ts';
 import { BOT_USER_ID, type FakeChannel, type FakeMessage } from './slackWorkspace.ts';
 import { pageHtml } from './web/page.ts';
-
-const here = dirname(fileURLToPath(import.meta.url));
 
 /** How many messages of a channel the page shows (the most recent). */
 const PAGE_MESSAGES = 200;
@@ -17,7 +14,7 @@ const PAGE_MESSAGES = 200;
 /** The web app's script: src/platforms/sandbox/web/app.ts bundled for the browser once, at start-up. */
 export async function bundleApp(): Promise<string> {
   const out = await build({
-    entryPoints: [join(here, 'web', 'app.ts')],
+    entryPoints: [sourceFile('src', 'platforms', 'sandbox', 'web', 'app.ts')],
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -75,7 +72,7 @@ export function sandboxRouter(sandbox: Sandbox, o: { log: Logger; script: string
       res.status(404).type('text').send('not found');
       return;
     }
-    res.type('text/plain; charset=utf-8').sendFile(join(here, '..', '..', '..', 'docs', name), (err) => {
+    res.type('text/plain; charset=utf-8').sendFile(sourceFile('docs', name), (err) => {
       if (err && !res.headersSent) res.status(404).type('text').send('not found');
     });
   });

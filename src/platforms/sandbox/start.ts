@@ -1,10 +1,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Env } from '../../config/env.ts';
 import type { Policy } from '../../config/policy.ts';
+import { sourceFile } from '../../root.ts';
 import { startMuster, type Muster } from '../../muster.ts';
 import { WorkspaceFile } from './persist.ts';
 import { IdMap, readRecording, unpackRecording, type Recording } from './record.ts';
@@ -12,10 +12,8 @@ import { Sandbox, type PersonAction } from './sandbox.ts';
 import { bundleApp, sandboxRouter } from './server.ts';
 import type { WorkspaceChange } from './slackWorkspace.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
-
 /** The sandbox's policy when MUSTER_CONFIG is not set. */
-export const SANDBOX_POLICY = join(here, 'policy.yml');
+export const SANDBOX_POLICY = sourceFile('src', 'platforms', 'sandbox', 'policy.yml');
 
 export interface SandboxRun {
   muster: Muster;
