@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { discordConfigured, EnvError, missingDiscordVariables, missingSlackVariables, noChatCredentials, parseEnv, SETUP_GUIDE, slackConfigured, type Env } from './config/env.ts';
 import { loadPolicy, PolicyError } from './config/policy.ts';
+import { tuneHeap } from './heap.ts';
 import { createLogger } from './log.ts';
 import { startMuster, StartupError, type Muster } from './muster.ts';
 import { SANDBOX_POLICY, startSandbox, type SandboxRun } from './platforms/sandbox/start.ts';
@@ -9,6 +10,7 @@ const USAGE = `usage: npm start                          run Muster (the sandbox
        npm run sandbox [-- --reset] [-- --record FILE | --replay FILE]`;
 
 async function main(): Promise<void> {
+  tuneHeap();
   let args;
   try {
     args = parseArgs({ options: { sandbox: { type: 'boolean' }, reset: { type: 'boolean' }, record: { type: 'string' }, replay: { type: 'string' } }, strict: true }).values;
