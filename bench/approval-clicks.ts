@@ -85,6 +85,8 @@ export interface ClickBenchOptions {
   cardsMaxLagMs: number;
   /** extra Muster steps bisecting between the last held and first failing rate, per criterion */
   refineSteps: number;
+  /** seconds of the clicks far apart (IDLE_RATE clicks/s; default IDLE_SECONDS) */
+  idleSeconds?: number;
   maxSockets: number;
   requestTimeoutMs: number;
   startTimeoutMs: number;
@@ -741,8 +743,9 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
         result.muster.warmup = await musterPhase('warmup', o.rate, o.warmupSeconds);
         process.stdout.write(`${line(result.muster.warmup)}\n`);
       }
-      process.stdout.write(`  muster: clicks far apart, ${IDLE_SECONDS} s at ${IDLE_RATE}/s … `);
-      result.muster.idle = await musterPhase('idle', IDLE_RATE, IDLE_SECONDS);
+      const idleSeconds = o.idleSeconds ?? IDLE_SECONDS;
+      process.stdout.write(`  muster: clicks far apart, ${idleSeconds} s at ${IDLE_RATE}/s … `);
+      result.muster.idle = await musterPhase('idle', IDLE_RATE, idleSeconds);
       process.stdout.write(`${line(result.muster.idle)}\n`);
       process.stdout.write(`  muster: ${Math.ceil(clicksFor(o.rate, o.seconds) / VOTES_PER_REQUEST)} production deploys, then ${o.seconds} s at ${o.rate} clicks/s … `);
       result.muster.main = await musterPhase('main', o.rate, o.seconds);

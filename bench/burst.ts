@@ -17,7 +17,7 @@
  * until every copy shows its final state, against that floor. Goal: ×1.2 of the floor, no copy left stale (a lost
  * update), ≤ 1 % of calls answered 429, nothing dead-lettered or stuck in the outbox.
  *
- * BENCH_BURST_SCALE (default 1; `--quick` 10) multiplies the fake's rates and Muster's pacing alike, so a quick run
+ * BENCH_BURST_SCALE (default 1; `--quick` 20) multiplies the fake's rates and Muster's pacing alike, so a quick run
  * shows the same shape in a tenth of the time. BENCH_BURST_REQUESTS (100), BENCH_BURST_CLICKS (300; at most 3 per
  * request), BENCH_BURST_SECONDS (10).
  *
@@ -119,9 +119,9 @@ function numberFromEnv(name: string, fallback: number): number {
 }
 
 export async function runBurstBench(o: BurstOptions): Promise<BurstResult> {
-  const scale = numberFromEnv('BENCH_BURST_SCALE', o.quick ? 10 : 1);
-  const requests = Math.round(numberFromEnv('BENCH_BURST_REQUESTS', o.quick ? 30 : 100));
-  const clicks = Math.min(requests * APPROVERS.length, Math.round(numberFromEnv('BENCH_BURST_CLICKS', o.quick ? 90 : 300)));
+  const scale = numberFromEnv('BENCH_BURST_SCALE', o.quick ? 20 : 1);
+  const requests = Math.round(numberFromEnv('BENCH_BURST_REQUESTS', o.quick ? 20 : 100));
+  const clicks = Math.min(requests * APPROVERS.length, Math.round(numberFromEnv('BENCH_BURST_CLICKS', o.quick ? 60 : 300)));
   const seconds = numberFromEnv('BENCH_BURST_SECONDS', o.quick ? 3 : 10);
   const failures: string[] = [];
   const lastVoters = new Map<number, number>(); // request index → votes it gets

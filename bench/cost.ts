@@ -4,13 +4,13 @@
  * next to every row, the growth exponent k of value ∝ n^k: from 1× to 100× (log(v100/v1)/log(100)) and per
  * step (1×→10×, 10×→100×). k ≈ 0 is flat, k ≈ 1 linear; a k above 1 (worse than linear) is flagged.
  *
- *  - Pending timers (1k, 10k, 100k; --quick 100, 1k, 10k): N timer rows of a real kind (approval.expire, whose
+ *  - Pending timers (1k, 10k, 100k; --quick 10, 100, 1k): N timer rows of a real kind (approval.expire, whose
  *    handler finds nothing left to expire and returns) in a fresh SQLite file; Muster started as its own process
  *    (`node --import tsx src/main.ts`, its FakeSlack in this process): start-up = spawn → /readyz 200 with the N
  *    timers pending (due in an hour); then every timer is made due within the next second plus a 2 s window, and
  *    the fire drift (fired_at − due_at, from the database once all have fired), how long until the last fired,
  *    Muster's RSS and peak RSS (VmHWM).
- *  - Audit trail (10k, 100k, 1M; --quick 1k, 10k, 100k): valid keyed, chained entries (hashed with
+ *  - Audit trail (10k, 100k, 1M; --quick 1k, 5k, 25k): valid keyed, chained entries (hashed with
  *    src/store/audit.ts's entryHash, inserted in batches by raw SQL) and a checkpoint file with one signed
  *    checkpoint per 1,000 entries, as Muster publishes them; then the append cost per entry through the real
  *    AuditLog (one entry per transaction, as a service appends), `muster audit verify --checkpoints FILE` and
@@ -474,7 +474,7 @@ async function timerRun(n: number, tmp: string, fake: FakeSlack, logDir: string,
 }
 
 async function timersSection(o: CostOptions, tmp: string, logDir: string, failures: string[]): Promise<CostSection> {
-  const sizes = o.quick ? [100, 1_000, 10_000] : [1_000, 10_000, 100_000];
+  const sizes = o.quick ? [10, 100, 1_000] : [1_000, 10_000, 100_000];
   const fake = await FakeSlack.start();
   const runs: (TimerRun | undefined)[] = [];
   try {
@@ -644,7 +644,7 @@ export function seedAuditTrail(file: string, n: number, keyring: AuditKeyring): 
 }
 
 async function auditSection(o: CostOptions, tmp: string, failures: string[]): Promise<CostSection> {
-  const sizes = o.quick ? [1_000, 10_000, 100_000] : [10_000, 100_000, 1_000_000];
+  const sizes = o.quick ? [1_000, 5_000, 25_000] : [10_000, 100_000, 1_000_000];
   const keyring = new AuditKeyring(BENCH_AUDIT_KEY);
   const appendMs: number[] = [];
   const cols = {

@@ -1,10 +1,10 @@
 /**
- * `npm run bench:replicas` (or `node --import tsx bench/replicas.ts [--quick]`): Muster as 1, 2 and 3 replicas on one
+ * `npm run bench:replicas` (or `node --import tsx bench/replicas.ts [--quick]`): Muster as 1, 2 and 3 replicas (--quick: 2) on one
  * PostgreSQL database, behind a round-robin proxy, against one FakeSlack.
  *
  * For each replica count:
  *  - a fresh PostgreSQL database (bench/db.ts: CREATE DATABASE through `pg`, dropped afterwards), a fresh FakeSlack, and
- *    N Muster processes (`node --import tsx src/main.ts`) started together on that database with the same Slack
+ *    N Muster processes (`node dist/main.js`, what `npm start` runs) started together on that database with the same Slack
  *    credentials, policy, MUSTER_ADMINS and MUSTER_AUDIT_KEY, each with its own MUSTER_INSTANCE_ID (replica-1…N) and
  *    port, logging at info to bench/results/logs/replicas-<N>-<i>.log;
  *  - a small HTTP proxy in this process (node:http) hands each request to the next replica in turn: method, path,
@@ -92,7 +92,7 @@ export const FULL: ReplicaSizes = {
 };
 
 export const QUICK: ReplicaSizes = {
-  counts: [1, 2, 3],
+  counts: [2],
   clickRate: 15,
   clickSeconds: 2,
   steps: [],
@@ -102,7 +102,7 @@ export const QUICK: ReplicaSizes = {
   timers: 50,
   limiterRequests: 5,
   limiterClickRate: 15,
-  limiterScale: 5,
+  limiterScale: 10,
 };
 
 // ---------------------------------------------------------------------------
