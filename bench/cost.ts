@@ -6,7 +6,7 @@
  *
  *  - Pending timers (1k, 10k, 100k; --quick 10, 100, 1k): N timer rows of a real kind (approval.expire, whose
  *    handler finds nothing left to expire and returns) in a fresh SQLite file; Muster started as its own process
- *    (`node --import tsx src/main.ts`, its FakeSlack in this process): start-up = spawn → /readyz 200 with the N
+ *    (`node dist/main.js`, its FakeSlack in this process): start-up = spawn → /readyz 200 with the N
  *    timers pending (due in an hour); then every timer is made due within the next second plus a 2 s window, and
  *    the fire drift (fired_at − due_at, from the database once all have fired), how long until the last fired,
  *    Muster's RSS and peak RSS (VmHWM).
@@ -14,7 +14,7 @@
  *    src/store/audit.ts's entryHash, inserted in batches by raw SQL) and a checkpoint file with one signed
  *    checkpoint per 1,000 entries, as Muster publishes them; then the append cost per entry through the real
  *    AuditLog (one entry per transaction, as a service appends), `muster audit verify --checkpoints FILE` and
- *    `muster audit export --format csv|json` run as child processes (`node --import tsx src/cli.ts …`): wall time,
+ *    `muster audit export --format csv|json` run as child processes (`node bin/muster.js …`, which runs dist/cli.js): wall time,
  *    peak RSS (VmHWM, read by the child at exit) and bytes written (read from its stdout through a pipe).
  *  - Incidents (100, 1k, 10k; --quick 10, 100, 1k): template incidents made through the real services (declared,
  *    commander taken, updated, published, resolved, closed, action items; the channel and card hooks run with
@@ -323,7 +323,7 @@ interface MusterChild {
   readyMs: number;
 }
 
-/** `node --import tsx src/main.ts` on `dbUrl`, against the bench's FakeSlack; resolves once /readyz answers 200. */
+/** `node dist/main.js` on `dbUrl`, against the bench's FakeSlack; resolves once /readyz answers 200. */
 async function startMusterChild(name: string, dbUrl: string, fake: FakeSlack, logDir: string, timeoutMs = 120_000): Promise<MusterChild> {
   const port = await freePort();
   const t0 = performance.now();
@@ -662,7 +662,7 @@ async function auditSection(o: CostOptions, tmp: string, failures: string[]): Pr
   };
   const notes: string[] = [];
   const APPENDS = o.quick ? 100 : 300;
-  // The CLI's own cost: verify on an empty trail (node, tsx, the migration check).
+  // The CLI's own cost: verify on an empty trail (node, the compiled CLI, the migration check).
   {
     const dir = join(tmp, 'audit-empty');
     mkdirSync(dir, { recursive: true });
@@ -731,7 +731,7 @@ async function auditSection(o: CostOptions, tmp: string, failures: string[]): Pr
     rmSync(dir, { recursive: true, force: true });
   }
   notes.push(
-    `append: p50 of ${APPENDS} transactions of one entry each through AuditLog.append (checkpoint every 1,000) on the seeded file; verify and export: wall time of the CLI child from spawn to exit (node + tsx start-up included), peak RSS = its VmHWM`,
+    `append: p50 of ${APPENDS} transactions of one entry each through AuditLog.append (checkpoint every 1,000) on the seeded file; verify and export: wall time of the CLI child from spawn to exit (node start-up included), peak RSS = its VmHWM`,
   );
   notes.push(`seeding (raw SQL, entries hashed as AuditLog does): ${cols.seedS.map((s) => `${s?.toFixed(1)} s`).join(', ')}; database file ${cols.dbMb.map((m) => `${m?.toFixed(0)} MB`).join(', ')}`);
   const last = sizes[sizes.length - 1]!;

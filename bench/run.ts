@@ -3,7 +3,7 @@
  * check, actor lookup on SQLite, reply blocks) against a bare Bolt app that only acks.
  *
  *  - a FakeSlack (test/support/fakeSlack.ts) in this process answers Muster's auth.test;
- *  - Muster runs as its own process (`node --import tsx src/main.ts`) on a fresh SQLite file;
+ *  - Muster runs as its own process (`node dist/main.js`, compiled by scripts/build.mjs as `npm start` does) on a fresh SQLite file;
  *  - the bare Bolt baseline (bench/bare-bolt.ts) runs as another process;
  *  - this process sends signed slash commands open-loop at a fixed rate to one target at a time.
  *

@@ -1,7 +1,8 @@
 /**
  * `npm run bench:sandbox`: what a newcomer waits for and what the sandbox costs.
  *
- *  - first run: `node --import tsx src/main.ts` (what `npm start` runs) with no chat credentials and an empty
+ *  - first run: `node dist/main.js` (what `npm start` runs after compiling, which takes about 0.2–0.4 s more and is
+ *    not timed here: the bench compiles once before the runs) with no chat credentials and an empty
  *    MUSTER_SANDBOX_DIR, timed from spawn until `GET /` answers 200 (the page) — migrations, the workspace, the
  *    script bundle and the admin's role grants included; BENCH_SANDBOX_RUNS times (default 3), median and max;
  *  - a restart on the data the first run left (the "kept" path);

@@ -4,7 +4,7 @@
  *
  *  - its own FakeSlack (every Web API call and every response_url post answers after LATENCY ms),
  *    with #incidents so that P1 declarations are announced (policy `incidents.broadcastChannel`);
- *  - its own Muster process (`node --import tsx src/main.ts`, a fresh SQLite file or, with `db: 'postgresql'`, a fresh
+ *  - its own Muster process (`node dist/main.js`, what `npm start` runs, a fresh SQLite file or, with `db: 'postgresql'`, a fresh
  *    PostgreSQL database made and dropped by bench/db.ts; MUSTER_CONFIG = a temp YAML; LOG_LEVEL and
  *    MUSTER_SLACK_PACING from the bench's baseEnv, its output to <logDir>/warroom-muster.log, -pg.log on PostgreSQL);
  *  - one warm-up declaration (not counted), then N declarations one at a time. Each is timed from
