@@ -10,9 +10,9 @@ import type { RangeRequest, RangeResult, VerifyWorkerData } from './auditVerifyW
 import { marks, sqlOf, sqlitePath, type Database, type Tx } from './db.ts';
 import type { Clock } from '../domain/clock.ts';
 import { AuditKeyError, type AuditKey, type AuditKeyring } from './auditKeys.ts';
+import { checkpointForgery, recordCheckpoint, type ChatChannel, type Checkpoint, type CheckpointReason, type FoundCheckpoint } from './auditCheckpoints.ts';
 
 export { entryHash, type AuditRow } from './auditChain.ts';
-import { checkpointForgery, recordCheckpoint, type ChatChannel, type Checkpoint, type CheckpointReason, type FoundCheckpoint } from './auditCheckpoints.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 // pg_advisory_xact_lock key that serialises appends to the one chain.
@@ -328,20 +328,35 @@ export function verifyThreads(): number {
 }
 
 /**
- * The chain of a SQLite file, hashed by worker threads (auditVerifyWorker.ts): the workers take seq ranges in turn,
- * each on a read-only connection of its own, and the ranges are handed to the walk in seq order, so the walk sees
- * what chainPages would give it, with the hashes already checked. Rows appended while it runs are read too: when the
- * ranges reach the newest seq, the newest seq is read again. Recomputing the hashes is most of verify's time; on
- * two CPUs the workers take about half as long (docs/scaling.md).
+ * The pages the chain walk of verifyAudit reads. A SQLite file whose newest seq is at least `from` is hashed by worker
+ * threads (auditVerifyWorker.ts): the workers take seq ranges in turn, each on a read-only connection of its own, and
+ * the ranges are handed to the walk in seq order, so the walk sees what chainPages would give it, with the hashes
+ * already checked. Rows appended while it runs are read too: when the ranges reach the newest seq, the newest seq is
+ * read again. Recomputing the hashes is most of verify's time; on two CPUs the workers take about half as long
+ * (docs/scaling.md). Anything else (PostgreSQL, a short trail, no threads) is read by chainPages.
  */
-async function* parallelChain(file: string, keyring: AuditKeyring, threads: number, range: number): AsyncGenerator<WalkRow[]> {
+async function* walkPages(db: Database, keyring: AuditKeyring, batch: number, p: ParallelVerify): AsyncGenerator<WalkRow[]> {
+  const threads = p.threads ?? verifyThreads();
+  const file = db.provider === 'sqlite' ? sqlitePath(db.url) : ':memory:';
+  if (file === ':memory:' || threads < 1) {
+    yield* chainPages(db, batch);
+    return;
+  }
   const conn = new Sqlite(file, { readonly: true, fileMustExist: true, timeout: 10_000 });
-  const newest = conn.prepare<[], number | null>('SELECT MAX(seq) FROM audit_entries').pluck();
-  const data: VerifyWorkerData = { file, keys: keyring.ids.map((id) => ({ id, secret: keyring.get(id)!.secret })) };
-  const workers = Array.from({ length: threads }, () => verifyWorker(data));
+  const workers: VerifyWorker[] = [];
   try {
-    const queue: Promise<RangeResult>[] = [];
+    const newest = conn.prepare<[], number | null>('SELECT MAX(seq) FROM audit_entries').pluck();
     let top = Number(newest.get() ?? 0);
+    if (top < (p.from ?? 50_000)) {
+      conn.close();
+      yield* chainPages(db, batch);
+      return;
+    }
+    const range = Math.max(1, Math.floor(p.range ?? 5_000));
+    const start = verifyWorkerStarter();
+    const data: VerifyWorkerData = { file, keys: keyring.ids.map((id) => ({ id, secret: keyring.get(id)!.secret })) };
+    for (let i = 0; i < threads; i++) workers.push(verifyWorker(start(data)));
+    const queue: Promise<RangeResult>[] = [];
     let dispatched = 0;
     let turn = 0;
     const fill = () => {
@@ -363,8 +378,26 @@ async function* parallelChain(file: string, keyring: AuditKeyring, threads: numb
     }
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
-    conn.close();
+    if (conn.open) conn.close();
   }
+}
+
+/**
+ * How a verify worker thread is started, worked out once per verify. Compiled (dist/), the worker is
+ * dist/auditVerifyWorker.js next to the bundle; from the sources (tests, the CLI through tsx) it is
+ * auditVerifyWorker.ts, loaded through tsx registered in the thread itself (Node 20 does not pass --import on to
+ * worker threads).
+ */
+function verifyWorkerStarter(): (data: VerifyWorkerData) => Worker {
+  const built = new URL('./auditVerifyWorker.js', import.meta.url);
+  if (existsSync(fileURLToPath(built))) return (data) => new Worker(built, { workerData: data });
+  // tsx's ESM entry (its CommonJS one cannot register hooks from a thread), by its package.json exports.
+  const pkg = createRequire(import.meta.url).resolve('tsx/package.json');
+  const exported = (JSON.parse(readFileSync(pkg, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports['./esm/api']!.import.default;
+  const tsx = pathToFileURL(join(dirname(pkg), exported)).href;
+  const source = new URL('./auditVerifyWorker.ts', import.meta.url).href;
+  const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(source)}); })`;
+  return (data) => new Worker(boot, { eval: true, workerData: data });
 }
 
 interface VerifyWorker {
@@ -372,21 +405,8 @@ interface VerifyWorker {
   stop(): Promise<void>;
 }
 
-function verifyWorker(data: VerifyWorkerData): VerifyWorker {
-  // Compiled (dist/), the worker is dist/auditVerifyWorker.js next to the bundle; from the sources (tests, the CLI
-  // through tsx) it is auditVerifyWorker.ts, loaded through tsx registered in the thread itself (Node 20 does not
-  // pass --import on to worker threads).
-  const built = new URL('./auditVerifyWorker.js', import.meta.url);
-  let worker: Worker;
-  if (existsSync(fileURLToPath(built))) worker = new Worker(built, { workerData: data });
-  else {
-    // tsx's ESM entry (its CommonJS one cannot register hooks from a thread), by its package.json exports.
-    const pkg = createRequire(import.meta.url).resolve('tsx/package.json');
-    const exported = (JSON.parse(readFileSync(pkg, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports['./esm/api']!.import.default;
-    const tsx = pathToFileURL(join(dirname(pkg), exported)).href;
-    const source = new URL('./auditVerifyWorker.ts', import.meta.url).href;
-    worker = new Worker(`import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(source)}); })`, { eval: true, workerData: data });
-  }
+/** Requests to one worker thread, answered by id. */
+function verifyWorker(worker: Worker): VerifyWorker {
   const waiting = new Map<number, { resolve: (r: RangeResult) => void; reject: (e: Error) => void }>();
   let failed: Error | undefined;
   const failAll = (e: Error) => {
@@ -417,21 +437,6 @@ function verifyWorker(data: VerifyWorkerData): VerifyWorker {
       await worker.terminate();
     },
   };
-}
-
-/** The pages the chain walk of verifyAudit reads: from worker threads for a long SQLite trail, else chainPages. */
-function walkPages(db: Database, keyring: AuditKeyring, batch: number, p: ParallelVerify): AsyncGenerator<WalkRow[]> {
-  const threads = p.threads ?? verifyThreads();
-  const file = db.provider === 'sqlite' ? sqlitePath(db.url) : ':memory:';
-  if (file === ':memory:' || threads < 1) return chainPages(db, batch);
-  const probe = new Sqlite(file, { readonly: true, fileMustExist: true, timeout: 10_000 });
-  try {
-    const newest = Number(probe.prepare('SELECT MAX(seq) FROM audit_entries').pluck().get() ?? 0);
-    if (newest < (p.from ?? 50_000)) return chainPages(db, batch);
-  } finally {
-    probe.close();
-  }
-  return parallelChain(file, keyring, threads, Math.max(1, Math.floor(p.range ?? 5_000)));
 }
 
 const short = (hash: string) => hash.slice(0, 12);
