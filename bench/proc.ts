@@ -9,7 +9,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { buildSync } from 'esbuild';
 import http from 'node:http';
 import net from 'node:net';
 
@@ -40,22 +39,11 @@ const built = new Set<string>();
 /**
  * Compiles what the bench starts, once per bench process: Muster as `npm start` runs it (scripts/build.mjs: dist/main.js
  * and dist/cli.js, plain JavaScript, no tsx in the process), and the bare Bolt baseline the same way
- * (dist/bench/bare-bolt.js), so that neither side of a ratio carries tsx's loader.
+ * (scripts/build.mjs --bench: dist/bench/bare-bolt.js), so that neither side of a ratio carries tsx's loader.
  */
 export function ensureBuilt(root: string): void {
   if (built.has(root)) return;
-  execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs'), '--quiet'], { cwd: root, stdio: 'inherit' });
-  buildSync({
-    absWorkingDir: root,
-    entryPoints: ['bench/bare-bolt.ts'],
-    outfile: join(root, 'dist', 'bench', 'bare-bolt.js'),
-    bundle: true,
-    packages: 'external',
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'warning',
-  });
+  execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs'), '--quiet', '--bench'], { cwd: root, stdio: 'inherit' });
   built.add(root);
 }
 

@@ -13,7 +13,10 @@
 // Each file is written next to its final name and renamed into place, so a second process starting from the same
 // folder at the same moment (replicas on one machine) reads either the old file or the new one, never half of one.
 //
-//   node scripts/build.mjs [--outdir DIR] [--quiet]
+//   node scripts/build.mjs [--outdir DIR] [--quiet] [--bench]
+//
+// --bench also compiles the benchmark's bare Bolt baseline (bench/bare-bolt.ts → dist/bench/bare-bolt.js) with the same
+// settings, so that neither side of the bench's ratios carries tsx.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +31,7 @@ if (at >= 0 && !args[at + 1]) {
 }
 const outdir = at >= 0 ? args[at + 1] : join(root, 'dist');
 const quiet = args.includes('--quiet');
+const bench = args.includes('--bench');
 
 const started = performance.now();
 let result;
@@ -35,7 +39,12 @@ try {
   result = await build({
     absWorkingDir: root,
     // the worker threads of `muster audit verify` load a file of their own (src/store/audit.ts finds it next to the bundle)
-    entryPoints: { main: 'src/main.ts', cli: 'src/cli.ts', auditVerifyWorker: 'src/store/auditVerifyWorker.ts' },
+    entryPoints: {
+      main: 'src/main.ts',
+      cli: 'src/cli.ts',
+      auditVerifyWorker: 'src/store/auditVerifyWorker.ts',
+      ...(bench ? { 'bench/bare-bolt': 'bench/bare-bolt.ts' } : {}),
+    },
     outdir,
     bundle: true,
     packages: 'external',
@@ -56,8 +65,8 @@ try {
   process.exit(1);
 }
 try {
-  mkdirSync(outdir, { recursive: true });
   for (const f of result.outputFiles) {
+    mkdirSync(dirname(f.path), { recursive: true });
     const tmp = `${f.path}.${process.pid}.tmp`;
     writeFileSync(tmp, f.contents);
     renameSync(tmp, f.path);
