@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/db.ts';
-import { freePort, ROOT, spawnNode } from './support/process.ts';
+import { ROOT } from './support/process.ts';
+import { act, startSandboxProcess, stop, until, view } from './support/sandbox.ts';
 
 /**
  * `npm start` runs Muster compiled by scripts/build.mjs (dist/main.js), not its TypeScript through tsx. The rest of the
@@ -55,16 +56,10 @@ describe('scripts/build.mjs', () => {
 
   it('the compiled bot starts the sandbox: page, page script, docs and policy found from dist/; SIGTERM exits 0', async () => {
     if (!existsSync(join(OUT, 'main.js'))) expect(build('--outdir', OUT, '--quiet').status).toBe(0);
-    const port = await freePort();
-    const proc = spawnNode([join(OUT, 'main.js')], { PORT: String(port), MUSTER_SANDBOX_DIR: join(scratch, 'sandbox'), MUSTER_AUDIT_KEY: '', LOG_LEVEL: 'warn' });
+    const r = await startSandboxProcess([join(OUT, 'main.js')], scratch);
+    const { url } = r;
+    let code: number | null;
     try {
-      const deadline = Date.now() + 40_000;
-      while (!proc.stdout().includes('Open http://')) {
-        if (proc.child.exitCode !== null) throw new Error(`exited ${proc.child.exitCode}: ${proc.stderr()}${proc.stdout()}`);
-        if (Date.now() > deadline) throw new Error(`no banner: ${proc.stderr()}${proc.stdout()}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      const url = `http://localhost:${port}`;
       expect(await (await fetch(`${url}/readyz`)).json()).toMatchObject({ status: 'ready', mode: 'sandbox' });
       const page = await fetch(`${url}/`);
       expect(await page.text()).toContain('Guided tour');
@@ -76,23 +71,12 @@ describe('scripts/build.mjs', () => {
       expect(doc.status).toBe(200);
       expect(await doc.text()).toContain('manifest.yml');
       // a command through the whole bot: Bolt, the database through the bundled Prisma client, the fake workspace
-      const res = await fetch(`${url}/sandbox/api/do`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ op: 'command', user: 'U0SBRELMGR', channel: 'C0GENERAL', text: '/muster whoami' }),
-      });
-      expect(await res.json()).toMatchObject({ ok: true });
-      const deadline2 = Date.now() + 15_000;
-      for (;;) {
-        const v = (await (await fetch(`${url}/sandbox/api/view?user=U0SBRELMGR&channel=C0GENERAL`)).json()) as { channel: { ephemerals: Array<{ text: string }> } };
-        if (v.channel.ephemerals.some((e) => e.text.includes('release_manager'))) break;
-        if (Date.now() > deadline2) throw new Error('no whoami answer');
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      expect(await act(r, { op: 'command', user: 'U0SBRELMGR', channel: 'C0GENERAL', text: '/muster whoami' })).toMatchObject({ ok: true });
+      await until('the whoami answer', async () => (await view(r, 'U0SBRELMGR', 'C0GENERAL')).channel?.ephemerals.some((e) => e.text.includes('release_manager')));
     } finally {
-      proc.child.kill('SIGTERM');
+      code = await stop(r);
     }
-    expect((await proc.exited).code).toBe(0);
-    expect(proc.stderr()).toBe('');
+    expect(code).toBe(0);
+    expect(r.proc.stderr()).toBe('');
   }, 60_000);
 });

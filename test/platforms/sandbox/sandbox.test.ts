@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, spawnNode, type Proc } from '../../support/process.ts';
+import { act, startSandboxProcess, stop, until, view, type Running } from '../../support/sandbox.ts';
 import { TEST_PROVIDER } from '../../support/db.ts';
 import type { Recording } from '../../../src/platforms/sandbox/record.ts';
 
@@ -22,56 +22,8 @@ function scratch(): string {
   return d;
 }
 
-interface Running {
-  proc: Proc;
-  url: string;
-}
-
 /** `npm start` (or `npm run sandbox -- …` with flags) with no chat credentials and no audit key: a newcomer's shell. */
-async function start(dir: string, flags: string[] = [], extra: Record<string, string> = {}): Promise<Running> {
-  const port = await freePort();
-  const proc = spawnNode(['--import', 'tsx', 'src/main.ts', ...flags], { PORT: String(port), MUSTER_SANDBOX_DIR: join(dir, 'sandbox'), MUSTER_AUDIT_KEY: '', LOG_LEVEL: 'warn', ...extra });
-  const url = `http://localhost:${port}`;
-  const deadline = Date.now() + 40_000;
-  while (!proc.stdout().includes('Open http://')) {
-    if (proc.child.exitCode !== null) throw new Error(`exited ${proc.child.exitCode}: ${proc.stderr()}${proc.stdout()}`);
-    if (Date.now() > deadline) throw new Error(`no banner: ${proc.stderr()}${proc.stdout()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { proc, url };
-}
-
-async function stop(r: Running): Promise<number | null> {
-  r.proc.child.kill('SIGTERM');
-  return (await r.proc.exited).code;
-}
-
-async function act(r: Running, body: Record<string, unknown>): Promise<{ ok: boolean; error?: string; errors?: Record<string, string> }> {
-  const res = await fetch(`${r.url}/sandbox/api/do`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return (await res.json()) as { ok: boolean; error?: string };
-}
-
-interface View {
-  channels: Array<{ id: string; name: string; isArchived: boolean }>;
-  channel: { messages: Array<{ ts: string; text: string; blocks: unknown[] | null; bot: boolean }>; ephemerals: Array<{ text: string }>; pins: string[] } | null;
-  modal: { id: string; blocks: unknown[] } | null;
-}
-
-async function view(r: Running, user: string, channel: string): Promise<View> {
-  const res = await fetch(`${r.url}/sandbox/api/view?user=${user}&channel=${channel}`);
-  expect(res.status).toBe(200);
-  return (await res.json()) as View;
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const start = (dir: string, flags: string[] = [], extra: Record<string, string> = {}): Promise<Running> => startSandboxProcess(['--import', 'tsx', 'src/main.ts', ...flags], dir, extra);
 
 /** The button with `label` in a message's blocks, as the page would send it. */
 function button(blocks: unknown[] | null, label: string): { action_id: string; block_id: string; value?: string } | undefined {
