@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migratedDatabase } from '../support/store.ts';
+import { heldTransaction, migratedDatabase } from '../support/store.ts';
 import { ensureUser, ensureWorkspace, personRoles } from '../../src/store/identity.ts';
 import type { Database } from '../../src/store/db.ts';
 
@@ -25,22 +25,10 @@ afterAll(async () => ctx?.close());
 
 describe('committed reads outside transactions', () => {
   it('the roles of a person do not include a grant whose transaction is still open, nor one rolled back', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let granted = false;
-    const grant = db
-      .tx(async (tx) => {
-        await tx.roleGrant.create({ data: { workspaceId, userId: user, role: 'cto', grantedBy: 'test' } });
-        granted = true;
-        await gate;
-        throw new Error('rolled back');
-      })
-      .catch((e: Error) => e.message);
-    while (!granted) await new Promise((r) => setTimeout(r, 5));
+    const held = await heldTransaction(db, (tx) => tx.roleGrant.create({ data: { workspaceId, userId: user, role: 'cto', grantedBy: 'test' } }));
     // The grant is written and not committed.
     expect(await personRoles(db, user)).toEqual([]);
-    release();
-    expect(await grant).toBe('rolled back');
+    expect(await held.rollBack()).toBe('rolled back');
     expect(await personRoles(db, user)).toEqual([]);
     // Committed, it is read at once.
     await db.tx((tx) => tx.roleGrant.create({ data: { workspaceId, userId: user, role: 'cto', grantedBy: 'test' } }));

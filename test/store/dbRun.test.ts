@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migratedDatabase } from '../support/store.ts';
+import { heldTransaction, migratedDatabase } from '../support/store.ts';
 import { ensureUser, ensureWorkspace } from '../../src/store/identity.ts';
 import { sqlOf, type Database } from '../../src/store/db.ts';
 
@@ -25,23 +25,11 @@ const nameOf = async (externalId: string) => (await db.query<{ name: string | nu
 
 describe('db.run', () => {
   it('is not part of a transaction open while it is asked for: the rollback keeps it, the commit comes after it', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let open = false;
-    const rolledBack = db
-      .tx(async (tx) => {
-        await sqlOf(tx).run('UPDATE users SET name = ? WHERE workspace_id = ? AND external_id = ?', 'inside', workspaceId, 'U1');
-        open = true;
-        await gate;
-        throw new Error('rolled back');
-      })
-      .catch((e: Error) => e.message);
-    while (!open) await new Promise((r) => setTimeout(r, 5));
+    const held = await heldTransaction(db, (tx) => sqlOf(tx).run('UPDATE users SET name = ? WHERE workspace_id = ? AND external_id = ?', 'inside', workspaceId, 'U1'));
     const outside = db.run('UPDATE users SET name = ? WHERE workspace_id = ? AND external_id = ?', 'outside', workspaceId, 'U2');
     // Not committed while the transaction is open (SQLite: it waits; PostgreSQL: its own connection).
     if (db.provider === 'sqlite') expect(await nameOf('U2')).toBeNull();
-    release();
-    expect(await rolledBack).toBe('rolled back');
+    expect(await held.rollBack()).toBe('rolled back');
     expect(await outside).toBe(1);
     expect(await nameOf('U2')).toBe('outside');
     expect(await nameOf('U1')).toBeNull();
