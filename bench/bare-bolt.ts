@@ -5,7 +5,7 @@
  *
  *   PORT=3100 SLACK_SIGNING_SECRET=... LOG_LEVEL=info node --import tsx bench/bare-bolt.ts
  *
- * The bench runs it compiled like Muster (dist/bench/bare-bolt.js, bench/proc.ts), so neither side carries tsx.
+ * The bench runs it compiled like Muster (scripts/build.mjs --bench: dist/bench/bare-bolt.js), so neither side carries tsx.
  *
  * Prints `READY <port>` on stdout once listening; exits 0 on SIGTERM/SIGINT after closing.
  */

@@ -48,9 +48,9 @@ export function ensureBuilt(root: string): void {
 }
 
 /** Node arguments that start Muster as `npm start` does, with BENCH_MUSTER_NODE_ARGS in front (cwd: the root). */
-export function musterMain(root: string, ...args: string[]): string[] {
+export function musterMain(root: string): string[] {
   ensureBuilt(root);
-  return [...musterNodeArgs(), 'dist/main.js', ...args];
+  return [...musterNodeArgs(), 'dist/main.js'];
 }
 
 /** Node arguments that start the bare Bolt baseline (bench/bare-bolt.ts), compiled like Muster (cwd: the root). */
