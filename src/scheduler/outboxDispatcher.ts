@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Database, Tx } from '../store/db.ts';
+import { sqlOf, type Database, type Tx } from '../store/db.ts';
 import type { Clock } from '../domain/clock.ts';
 import { ChatError, type ChatPort, type PerformContext } from '../platforms/port.ts';
 import { isEffectOp, type PortEffect, type SurfaceRef } from '../platforms/effects.ts';
@@ -328,58 +328,117 @@ export class OutboxDispatcher {
       const result = await port.perform(row.op, args, ctx);
       // The call is on record before anything else can fail: a retry never repeats it.
       const at = this.clock.now();
-      const recorded = payload.hook
-        ? await this.db.run(`UPDATE outbox SET status = 'hooking', result = ?, uncertain = ?, last_error = NULL, updated_at = ? ${LEASED}`, JSON.stringify(result), false, at, row.id, this.opts.owner)
-        : await this.db.run(
-            `UPDATE outbox SET status = 'done', result = ?, uncertain = ?, last_error = NULL, updated_at = ?, done_at = ? ${LEASED}`,
-            JSON.stringify(result),
-            false,
-            at,
-            at,
-            row.id,
-            this.opts.owner,
-          );
+      if (payload.hook) {
+        await this.recordWithHook(row, payload, result, at);
+        return;
+      }
+      const recorded = await this.db.run(
+        `UPDATE outbox SET status = 'done', result = ?, uncertain = ?, last_error = NULL, updated_at = ?, done_at = ? ${LEASED}`,
+        JSON.stringify(result),
+        false,
+        at,
+        at,
+        row.id,
+        this.opts.owner,
+      );
       // Lost the lease to another replica: it owns the outcome now.
       if (recorded !== 1) return;
       this.remember(row.id, result);
-      if (payload.hook) await this.finishHook({ ...row, status: 'hooking' }, payload, result);
       log.debug('effect done');
     } catch (e) {
       await this.fail(row, e, log);
     }
   }
 
-  /** Runs an effect's hook in its own transaction and marks the effect done with it. */
+  /**
+   * A call with a hook, just made: its result, the effect done and the hook in one transaction, one write where a
+   * `hooking` write and then the hook's transaction were two (the war room's channel and card hooks are each between
+   * two rounds of Slack calls). Should the hook fail, that transaction rolls back and the result is recorded on its
+   * own, as `hook` after a back-off: the call is never repeated, only the hook is tried again (finishHook).
+   */
+  private async recordWithHook(row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>, at: Date): Promise<void> {
+    let recorded = false;
+    try {
+      recorded = await this.db.tx(async (tx) => {
+        const done = await sqlOf(tx).run(
+          `UPDATE outbox SET status = 'done', result = ?, uncertain = ?, last_error = NULL, updated_at = ?, done_at = ? ${LEASED}`,
+          JSON.stringify(result),
+          false,
+          at,
+          at,
+          row.id,
+          this.opts.owner,
+        );
+        // Lost the lease to another replica: it owns the outcome now.
+        if (done !== 1) return false;
+        await this.runHook(tx, { ...row, status: 'hooking' }, payload, result);
+        return true;
+      });
+    } catch (e) {
+      await this.hookFailed(row, payload, e, result);
+      return;
+    }
+    if (recorded) this.remember(row.id, result);
+  }
+
+  /** Runs the hook of an effect whose call was recorded earlier (`hook`, claimed as `hooking`) and marks the effect done with it. */
   private async finishHook(row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>): Promise<void> {
-    const hook = this.hooks.get(payload.hook!.name);
     try {
       await this.db.tx(async (tx) => {
-        const done = await tx.outboxEffect.updateMany({
-          where: { id: row.id, status: 'hooking', leasedBy: this.opts.owner },
-          data: { status: 'done', doneAt: this.clock.now(), updatedAt: this.clock.now(), lastError: null },
-        });
-        if (done.count !== 1) return;
-        if (!hook) this.log.warn({ hook: payload.hook!.name, effect: row.id }, 'no handler registered for effect hook');
-        else await hook(tx, { effect: row, result, data: payload.hook!.data ?? {} });
+        const now = this.clock.now();
+        const done = await sqlOf(tx).run(
+          `UPDATE outbox SET status = 'done', done_at = ?, updated_at = ?, last_error = NULL WHERE id = ? AND status = 'hooking' AND leased_by = ?`,
+          now,
+          now,
+          row.id,
+          this.opts.owner,
+        );
+        if (done !== 1) return;
+        await this.runHook(tx, row, payload, result);
       });
       this.remember(row.id, result);
     } catch (e) {
-      // The call is done and recorded: only the hook is tried again, after a back-off.
-      const now = this.clock.now().getTime();
-      const message = `hook ${payload.hook!.name}: ${(e as Error)?.message ?? String(e)}`.slice(0, 2000);
-      const backoff = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.min(row.attempts, 10));
-      this.log.warn({ err: message, effect: row.id }, 'effect hook failed; the call is kept and only the hook is retried');
-      await this.db.run(
-        `UPDATE outbox SET status = 'hook', last_error = ?, lease_until = NULL, next_attempt_at = ?, attempts = attempts + 1, updated_at = ?
-           WHERE id = ? AND status = 'hooking' AND leased_by = ?`,
-        message,
-        new Date(now + backoff),
-        new Date(now),
-        row.id,
-        this.opts.owner,
-      );
-      this.wakeIn(backoff);
+      await this.hookFailed(row, payload, e);
     }
+  }
+
+  private async runHook(tx: Tx, row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>): Promise<void> {
+    const hook = this.hooks.get(payload.hook!.name);
+    if (!hook) this.log.warn({ hook: payload.hook!.name, effect: row.id }, 'no handler registered for effect hook');
+    else await hook(tx, { effect: row, result, data: payload.hook!.data ?? {} });
+  }
+
+  /**
+   * The hook failed and its transaction rolled back: the call is done and kept (with its result when it was just
+   * made: `justCalled`), and only the hook is tried again, after a back-off.
+   */
+  private async hookFailed(row: OutboxRow, payload: StoredPayload, e: unknown, justCalled?: Record<string, unknown>): Promise<void> {
+    const now = this.clock.now().getTime();
+    const message = `hook ${payload.hook!.name}: ${(e as Error)?.message ?? String(e)}`.slice(0, 2000);
+    const backoff = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.min(row.attempts, 10));
+    this.log.warn({ err: message, effect: row.id }, 'effect hook failed; the call is kept and only the hook is retried');
+    const kept = justCalled
+      ? await this.db.run(
+          `UPDATE outbox SET status = 'hook', result = ?, uncertain = ?, last_error = ?, lease_until = NULL, next_attempt_at = ?, attempts = attempts + 1, updated_at = ? ${LEASED}`,
+          JSON.stringify(justCalled),
+          false,
+          message,
+          new Date(now + backoff),
+          new Date(now),
+          row.id,
+          this.opts.owner,
+        )
+      : await this.db.run(
+          `UPDATE outbox SET status = 'hook', last_error = ?, lease_until = NULL, next_attempt_at = ?, attempts = attempts + 1, updated_at = ?
+             WHERE id = ? AND status = 'hooking' AND leased_by = ?`,
+          message,
+          new Date(now + backoff),
+          new Date(now),
+          row.id,
+          this.opts.owner,
+        );
+    if (kept === 1 && justCalled) this.remember(row.id, justCalled);
+    this.wakeIn(backoff);
   }
 
   /** Remembers the turn an effect's pacing booked (forgetting turns long past: effects another replica took). */

@@ -1,4 +1,4 @@
-import type { Tx } from '../store/db.ts';
+import { marks, modelRow, sqlOf, type Tx } from '../store/db.ts';
 import type { Policy, Severity } from '../config/policy.ts';
 import { decodeNullable, decodeText, plainText, type Text } from '../domain/text.ts';
 import { incidentRef, slaClocks, type IncidentRoleName, type IncidentStatus, type SlaClocks } from '../domain/incident.ts';
@@ -82,6 +82,30 @@ export const CHANGE_LOOKBACK_MS = 24 * 3_600_000;
 const CARRIED_OUT = ['implemented', 'failed', 'rolled_back', 'reviewed', 'closed'];
 
 type ChangeRow = NonNullable<Awaited<ReturnType<Tx['changeRequest']['findUnique']>>>;
+type LinkRow = NonNullable<Awaited<ReturnType<Tx['changeIncidentLink']['findUnique']>>>;
+type IncidentRow = NonNullable<Awaited<ReturnType<Tx['incident']['findUnique']>>>;
+
+// The time and boolean columns of the rows read here with raw statements (modelRow).
+const CHANGE_KINDS = {
+  times: new Set(['window_start', 'window_end', 'deferred_at', 'decided_at', 'started_at', 'implemented_at', 'review_due_at', 'reviewed_at', 'closed_at', 'created_at', 'updated_at']),
+  flags: new Set(['downtime', 'rollback_tested']),
+};
+const LINK_KINDS = { times: new Set(['at']) };
+const INCIDENT_KINDS = {
+  times: new Set(['public_updated_at', 'published_at', 'postmortem_at', 'declared_at', 'acknowledged_at', 'last_update_at', 'resolved_at', 'closed_at', 'created_at', 'updated_at']),
+  flags: new Set(['is_private']),
+};
+
+const changeRow = (r: Record<string, unknown>) => modelRow<ChangeRow>(r, CHANGE_KINDS);
+
+/**
+ * An incident by id in one raw statement (every drawing of its card, announcement and link reads one, as do the
+ * hooks of its war room): the row Prisma's model API would give.
+ */
+export async function incidentById(tx: Tx, id: string): Promise<IncidentRow | null> {
+  const [r] = await sqlOf(tx).all<Record<string, unknown>>('SELECT * FROM incidents WHERE id = ?', id);
+  return r ? modelRow<IncidentRow>(r, INCIDENT_KINDS) : null;
+}
 
 function changeOf(row: ChangeRow, suspected: boolean): IncidentChange {
   return {
@@ -143,16 +167,31 @@ async function changesAround(tx: Tx, incs: { id: string; workspaceId: string; se
     if (!g) groups.set(key, { workspaceId: i.workspaceId, from: i.from, to: i.to });
     else if (i.from < g.from) g.from = i.from;
   }
-  const [links, ...carriedByGroup] = await Promise.all([
-    tx.changeIncidentLink.findMany({ where: { incidentId: { in: incs.map((i) => i.id) } }, include: { change: true }, orderBy: { at: 'asc' } }),
-    ...[...groups.values()].map((g) =>
-      tx.changeRequest.findMany({
-        where: { workspaceId: g.workspaceId, status: { in: CARRIED_OUT }, implementedAt: { gte: g.from, lte: g.to } },
-        orderBy: [{ implementedAt: 'desc' }, { number: 'desc' }],
-        take: CARRIED_SHOWN,
-      }),
+  const sql = sqlOf(tx);
+  const ids = incs.map((i) => i.id);
+  const [linkRows, ...carriedByGroup] = await Promise.all([
+    sql.all<Record<string, unknown>>(`SELECT * FROM change_incident_links WHERE incident_id IN (${marks(ids)}) ORDER BY "at", id`, ...ids),
+    ...[...groups.values()].map(async (g) =>
+      (
+        await sql.all<Record<string, unknown>>(
+          `SELECT * FROM change_requests WHERE workspace_id = ? AND status IN (${marks(CARRIED_OUT)}) AND implemented_at >= ? AND implemented_at <= ?
+           ORDER BY implemented_at DESC, number DESC LIMIT ${CARRIED_SHOWN}`,
+          g.workspaceId,
+          ...CARRIED_OUT,
+          g.from,
+          g.to,
+        )
+      ).map(changeRow),
     ),
   ]);
+  const linkedIds = [...new Set(linkRows.map((l) => l.change_id as string))];
+  const linked = new Map(
+    (linkedIds.length ? await sql.all<Record<string, unknown>>(`SELECT * FROM change_requests WHERE id IN (${marks(linkedIds)})`, ...linkedIds) : []).map((r) => {
+      const c = changeRow(r);
+      return [c.id, c];
+    }),
+  );
+  const links = linkRows.map((r) => ({ ...modelRow<LinkRow>(r, LINK_KINDS), change: linked.get(r.change_id as string)! }));
   const carriedOf = new Map([...groups.keys()].map((k, n) => [k, carriedByGroup[n]!]));
   return incs.map((inc) => {
     const carried = carriedOf
@@ -167,11 +206,7 @@ async function changesAround(tx: Tx, incs: { id: string; workspaceId: string; se
   });
 }
 
-function assembleChanges(
-  inc: { services: string[]; from: Date; to: Date },
-  links: (Awaited<ReturnType<Tx['changeIncidentLink']['findMany']>>[number] & { change: ChangeRow })[],
-  carried: ChangeRow[],
-): IncidentChanges {
+function assembleChanges(inc: { services: string[]; from: Date; to: Date }, links: (LinkRow & { change: ChangeRow })[], carried: ChangeRow[]): IncidentChanges {
   const suspectedIds = new Set(links.filter((l) => l.kind === 'suspected_cause').map((l) => l.changeId));
   const recent = carried.filter((c) => touches(parseList(c.systems), inc.services)).map((c) => changeOf(c, suspectedIds.has(c.id)));
   // Suspected causes first; the sort is stable, so each group stays newest first.
@@ -191,8 +226,6 @@ function assembleChanges(
 
 export const externalOf = (userId: string) => userId.slice(userId.lastIndexOf(':') + 1);
 
-type IncidentRow = NonNullable<Awaited<ReturnType<Tx['incident']['findUnique']>>>;
-
 export async function incidentView(tx: Tx, policy: Policy, row: IncidentRow, now: Date): Promise<IncidentView> {
   return (await incidentViews(tx, policy, [row], now))[0]!;
 }
@@ -206,23 +239,27 @@ export async function incidentViews(tx: Tx, policy: Policy, rows: IncidentRow[],
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id);
   const services = rows.map((r) => JSON.parse(r.services) as string[]);
+  const sql = sqlOf(tx);
   const [roles, openActions, changes] = await Promise.all([
-    tx.incidentRole.findMany({ where: { incidentId: { in: ids }, relievedAt: null }, orderBy: { id: 'asc' } }),
-    tx.actionItem.groupBy({ by: ['incidentId'], where: { incidentId: { in: ids }, status: 'open' }, _count: { _all: true } }),
+    sql.all<{ incident_id: string; role: string; user_id: string }>(
+      `SELECT incident_id, role, user_id FROM incident_roles WHERE incident_id IN (${marks(ids)}) AND relieved_at IS NULL ORDER BY id`,
+      ...ids,
+    ),
+    sql.all<{ incident_id: string; n: number | bigint }>(`SELECT incident_id, count(*) AS n FROM action_items WHERE incident_id IN (${marks(ids)}) AND status = 'open' GROUP BY incident_id`, ...ids),
     // Until it was resolved: what changed afterwards is not what caused it.
     changesAround(
       tx,
       rows.map((row, n) => ({ id: row.id, workspaceId: row.workspaceId, services: services[n]!, from: new Date(row.declaredAt.getTime() - CHANGE_LOOKBACK_MS), to: row.resolvedAt ?? now })),
     ),
   ]);
-  const open = new Map(openActions.map((a) => [a.incidentId, a._count._all]));
+  const open = new Map(openActions.map((a) => [a.incident_id, Number(a.n)]));
   return rows.map((row, n) =>
     buildView(
       policy,
       row,
       now,
       services[n]!,
-      roles.filter((r) => r.incidentId === row.id),
+      roles.filter((r) => r.incident_id === row.id).map((r) => ({ role: r.role, userId: r.user_id })),
       open.get(row.id) ?? 0,
       changes[n]!,
     ),

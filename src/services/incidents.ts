@@ -8,7 +8,7 @@ import { ensureUser, nextNumber, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
 import type { FailedGroup, FailedInvite, ResultRef, SurfaceRef } from '../platforms/effects.ts';
 import { Refusal, UsageError } from './errors.ts';
-import { CHANGE_LOOKBACK_MS, externalOf, incidentChanges, incidentView, incidentViews, PUBLIC_NAMES, touches, type IncidentChange, type IncidentView } from './incidentViews.ts';
+import { CHANGE_LOOKBACK_MS, externalOf, incidentById, incidentChanges, incidentView, incidentViews, PUBLIC_NAMES, touches, type IncidentChange, type IncidentView } from './incidentViews.ts';
 import type { Kernel, Unit } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
 import { channelRef, code, decodeText, emoji, fmt, em, encodeText, isEmptyText, joinText, link, mention, plainText, rt, strong, time, trimText, type Text } from '../domain/text.ts';
@@ -50,7 +50,7 @@ export class IncidentService {
   async find(tx: Tx, actor: Actor, target: Target): Promise<IncidentRow> {
     let row: IncidentRow | null = null;
     if (target.id) {
-      row = await tx.incident.findUnique({ where: { id: target.id } });
+      row = await incidentById(tx, target.id);
       if (!row || row.workspaceId !== actor.workspaceId || !(await this.canSee(tx, actor, row))) throw new Refusal('That incident does not exist (or is private and you are not in it).');
     } else if (target.ref) {
       const n = Number(target.ref.slice(4));
@@ -78,7 +78,7 @@ export class IncidentService {
 
   async viewById(id: string): Promise<IncidentView | null> {
     return this.k.db.read(async (tx) => {
-      const row = await tx.incident.findUnique({ where: { id } });
+      const row = await incidentById(tx, id);
       return row ? this.view(tx, row) : null;
     });
   }
@@ -180,25 +180,58 @@ export class IncidentService {
       const sev = this.policy.incidents.severities[input.severity];
       const isPrivate = input.isPrivate ?? this.policy.incidents.privateByDefault;
       const name = channelName(this.policy.incidents.channelPrefix, number, plainTitle);
-      const row = await u.tx.incident.create({
-        data: {
-          id,
-          workspaceId: actor.workspaceId,
-          number,
-          title: encodeText(title),
-          description: input.description && !isEmptyText(trimText(input.description)) ? encodeText(trimText(input.description)) : null,
-          services: JSON.stringify(input.services ?? []),
-          severity: input.severity,
-          status: 'investigating',
-          isPrivate,
-          reporterId: actor.userId,
-          channelName: name,
-          declaredAt: u.now,
-          lastUpdateAt: u.now,
-          createdAt: u.now,
-          updatedAt: u.now,
-        },
-      });
+      // Raw, on the war room's path: the row as the model API would have written and returned it.
+      const row: IncidentRow = {
+        id,
+        workspaceId: actor.workspaceId,
+        number,
+        title: encodeText(title),
+        description: input.description && !isEmptyText(trimText(input.description)) ? encodeText(trimText(input.description)) : null,
+        services: JSON.stringify(input.services ?? []),
+        severity: input.severity,
+        status: 'investigating',
+        isPrivate,
+        reporterId: actor.userId,
+        channelId: null,
+        channelName: name,
+        cardEffectId: null,
+        cardTs: null,
+        publicText: null,
+        publicUpdatedAt: null,
+        publicTitle: null,
+        publicServices: null,
+        publishedAt: null,
+        publishedBy: null,
+        summary: null,
+        postmortem: null,
+        postmortemAt: null,
+        declaredAt: u.now,
+        acknowledgedAt: null,
+        lastUpdateAt: u.now,
+        resolvedAt: null,
+        closedAt: null,
+        createdAt: u.now,
+        updatedAt: u.now,
+      };
+      await sqlOf(u.tx).run(
+        `INSERT INTO incidents (id, workspace_id, number, title, description, services, severity, status, is_private, reporter_id, channel_name, declared_at, last_update_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        row.id,
+        row.workspaceId,
+        row.number,
+        row.title,
+        row.description,
+        row.services,
+        row.severity,
+        row.status,
+        row.isPrivate,
+        row.reporterId,
+        row.channelName,
+        row.declaredAt,
+        row.lastUpdateAt,
+        row.createdAt,
+        row.updatedAt,
+      );
       const refName = incidentRef(number);
       await this.addMember(u.tx, id, actor.userId, u.now);
       const responders = await this.responders(u.tx, actor.workspaceId, input.severity);
@@ -929,7 +962,14 @@ export class IncidentService {
   // ---------------------------------------------------------------- effect hooks
 
   async onChannelCreated(tx: Tx, incidentId: string, result: Record<string, unknown>): Promise<void> {
-    await tx.incident.update({ where: { id: incidentId }, data: { channelId: String(result.channel), channelName: String(result.name ?? '') || undefined } });
+    // Raw, on the war room's path; the name the platform gave, when it says (else the one asked for stays).
+    const changed = await sqlOf(tx).run(
+      'UPDATE incidents SET channel_id = ?, channel_name = COALESCE(?, channel_name) WHERE id = ?',
+      String(result.channel),
+      String(result.name ?? '') || null,
+      incidentId,
+    );
+    if (changed !== 1) throw new Error(`incident ${incidentId} not found`);
   }
 
   /**
@@ -941,7 +981,7 @@ export class IncidentService {
     const failed = Array.isArray(result.failed) ? (result.failed as FailedInvite[]) : [];
     const groups = Array.isArray(result.failedGroups) ? (result.failedGroups as FailedGroup[]) : [];
     if (!failed.length && !groups.length) return;
-    const row = await tx.incident.findUnique({ where: { id: incidentId } });
+    const row = await incidentById(tx, incidentId);
     if (!row?.channelId) return;
     await this.k.inTx(tx, this.k.systemActor(row.workspaceId), { requestId: `invite:${incidentId}` }, async (u) => {
       await this.notAdded(u, row, failed, groups, row.channelId!);
@@ -965,7 +1005,8 @@ export class IncidentService {
   }
 
   async onCardPosted(tx: Tx, incidentId: string, effectId: number, result: Record<string, unknown>): Promise<void> {
-    await tx.incident.update({ where: { id: incidentId }, data: { cardEffectId: effectId, cardTs: String(result.ts) } });
+    const changed = await sqlOf(tx).run('UPDATE incidents SET card_effect_id = ?, card_ts = ? WHERE id = ?', effectId, String(result.ts), incidentId);
+    if (changed !== 1) throw new Error(`incident ${incidentId} not found`);
   }
 }
 

@@ -396,6 +396,31 @@ export function asBool(v: unknown): boolean {
   return v === true || v === 1 || v === 1n;
 }
 
+/** snake_case column → camelCase field, as the schema maps every column (`is_private` → `isPrivate`); cached per name. */
+const fieldNames = new Map<string, string>();
+function fieldOf(column: string): string {
+  let f = fieldNames.get(column);
+  if (f === undefined) {
+    f = column.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+    fieldNames.set(column, f);
+  }
+  return f;
+}
+
+/**
+ * A raw row (`SELECT *`, snake_case columns, the driver's types) as Prisma's model API gives it: camelCase fields,
+ * the time columns named in `times` as Date (or null), those in `flags` as booleans, integers (a bigint of a driver)
+ * as numbers. For hot paths that read a model's whole row with one raw statement instead of the model API.
+ */
+export function modelRow<T>(r: Record<string, unknown>, kinds: { times?: ReadonlySet<string>; flags?: ReadonlySet<string> }): T {
+  const out: Record<string, unknown> = {};
+  for (const column in r) {
+    const v = r[column];
+    out[fieldOf(column)] = v === null || v === undefined ? null : kinds.times?.has(column) ? asDate(v) : kinds.flags?.has(column) ? asBool(v) : typeof v === 'bigint' ? Number(v) : v;
+  }
+  return out as T;
+}
+
 /** Times as ISO 8601 text with +00:00 and booleans as 0/1, as Prisma's SQLite adapter writes them. */
 function sqliteValue(v: unknown): unknown {
   return v instanceof Date ? v.toISOString().replace('Z', '+00:00') : typeof v === 'boolean' ? Number(v) : v;

@@ -59,10 +59,11 @@ export async function personKeys(tx: Tx, userIds: readonly string[]): Promise<Ma
 
 /** Next dense number for INC/CHG/APR in a workspace; taken inside the caller's transaction. */
 export async function nextNumber(tx: Tx, workspaceId: string, kind: string): Promise<number> {
-  const row = await tx.counter.upsert({
-    where: { workspaceId_kind: { workspaceId, kind } },
-    create: { workspaceId, kind, value: 1 },
-    update: { value: { increment: 1 } },
-  });
-  return row.value;
+  // Raw: one statement on the path of every declaration and request (the model API's upsert cost ten times more).
+  const [row] = await sqlOf(tx).all<{ value: number | bigint }>(
+    'INSERT INTO counters (workspace_id, kind, value) VALUES (?, ?, 1) ON CONFLICT (workspace_id, kind) DO UPDATE SET value = counters.value + 1 RETURNING value',
+    workspaceId,
+    kind,
+  );
+  return Number(row!.value);
 }

@@ -7,7 +7,7 @@ import { SlackChatPort } from '../../src/platforms/slack/chatPort.ts';
 import { createWebClient } from '../../src/platforms/slack/webClient.ts';
 import { enqueueEffects, listEffects, ref, replayEffects, type EffectSpec } from '../../src/store/outbox.ts';
 import { ManualClock, systemClock, type Clock } from '../../src/domain/clock.ts';
-import type { Database } from '../../src/store/db.ts';
+import { sqlOf, type Database } from '../../src/store/db.ts';
 
 let slack: FakeSlack;
 let ctx: Awaited<ReturnType<typeof migratedDatabase>>;
@@ -284,6 +284,32 @@ describe('delivery: a call is never repeated for its hook', () => {
     }
     expect(await status(id!)).toMatchObject({ status: 'done' });
     expect(hookRuns).toBe(3);
+    expect(slack.callsTo('chat.postMessage')).toHaveLength(1);
+  });
+
+  it("the hook's writes and the effect's done commit together; a hook that fails leaves the call's result and none of its writes", async () => {
+    let fail = true;
+    const key = `hook-write-${Date.now()}`;
+    const d = dispatcher('d1', { maxAttempts: 5 }).addHook('writes', async (tx, { result }) => {
+      await sqlOf(tx).run('INSERT INTO processed_requests ("key", created_at) VALUES (?, ?)', `${key}:${String(result.ts)}`, new Date());
+      if (fail) throw new Error('the record is locked');
+    });
+    const [id] = await enqueue({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: 'hook writes' }, hook: { name: 'writes' } });
+    await d.runOnce();
+    // The call is on record (its result, status hook), the hook's write is not, and the effect is not done.
+    const after = await status(id!);
+    expect(after).toMatchObject({ status: 'hook', attempts: 2 });
+    const ts = (JSON.parse(after.result!) as { ts: string }).ts;
+    expect(ts).toBeTruthy();
+    expect(await db.query('SELECT "key" FROM processed_requests WHERE "key" LIKE ?', `${key}%`)).toEqual([]);
+    fail = false;
+    for (let i = 0; i < 50 && (await status(id!)).status !== 'done'; i++) {
+      await d.runOnce();
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    expect(await status(id!)).toMatchObject({ status: 'done' });
+    // The retried hook got the first call's result; the call was made once.
+    expect(await db.query('SELECT "key" FROM processed_requests WHERE "key" LIKE ?', `${key}%`)).toEqual([{ key: `${key}:${ts}` }]);
     expect(slack.callsTo('chat.postMessage')).toHaveLength(1);
   });
 });
