@@ -11,6 +11,7 @@ import { budgetsFor, RateLimiter, SharedRateLimiter, type Limiter } from './rate
 import type { Database } from '../../store/db.ts';
 import type { Clock } from '../../domain/clock.ts';
 import { classifySlackError, describeGroupError, describeInviteUserError, INVITE_USER_ERRORS as INVITE_USER_ERRORS_BY_CODE } from './errors.ts';
+import { slackFetch } from './http.ts';
 
 const slackCode = (e: unknown): string | undefined => (e as { data?: { error?: string } }).data?.error;
 
@@ -269,7 +270,7 @@ export class SlackChatPort implements ChatPort {
     const fresh = ctx.now.getTime() - issuedAt < RESPONSE_URL_TTL_MS - RESPONSE_URL_MARGIN_MS && uses < RESPONSE_URL_USES;
     if (fresh) {
       this.responseUses.set(url, uses + 1);
-      const res = await fetch(url, {
+      const res = await slackFetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ ...body, response_type: a.visibility ?? 'ephemeral', replace_original: a.replaceOriginal === true }),

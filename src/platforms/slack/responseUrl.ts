@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { slackFetch } from './http.ts';
 
 /**
  * Posts one message to a command's or click's response_url now, outside the outbox: the answers that belong to
@@ -10,8 +11,7 @@ import type { Logger } from 'pino';
  */
 export async function postToResponseUrl(url: string, message: Record<string, unknown>, log: Logger, what: string): Promise<boolean> {
   try {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(message) });
-    await res.body?.cancel();
+    const res = await slackFetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(message) });
     if (!res.ok) {
       log.warn({ status: res.status }, `${what}: the response_url answered HTTP ${res.status}`);
       return false;
