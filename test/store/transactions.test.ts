@@ -69,6 +69,48 @@ describe('db.tx', () => {
   });
 });
 
+describe('raw statements in db.tx', () => {
+  it('write and read times as UTC, as the model API does, whatever the time zone of the process', async () => {
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      const key = `tx-time-${++n}`;
+      const when = new Date('2026-07-01T23:30:00.123Z');
+      await db.tx((tx) => sqlOf(tx).run('INSERT INTO processed_requests ("key", created_at) VALUES (?, ?)', key, when));
+      const [raw] = await db.tx((tx) =>
+        sqlOf(tx).all<{ created_at: unknown; later: unknown }>(
+          'SELECT created_at, (SELECT count(*) FROM processed_requests WHERE created_at > ?) AS later FROM processed_requests WHERE "key" = ?',
+          new Date('2026-07-01T23:00:00Z'),
+          key,
+        ),
+      );
+      const model = await db.read((tx) => tx.processedRequest.findUniqueOrThrow({ where: { key } }));
+      expect(model.createdAt.toISOString()).toBe(when.toISOString());
+      expect(new Date(raw!.created_at as string | Date).toISOString()).toBe(when.toISOString());
+      expect(Number(raw!.later)).toBeGreaterThanOrEqual(1);
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+});
+
+describe.runIf(TEST_PROVIDER === 'postgresql')('db.tx on PostgreSQL', () => {
+  it("raw statements run on the transaction's own connection, and one sent after it ended is refused", async () => {
+    const key = `tx-late-${++n}`;
+    let kept: Tx | undefined;
+    const [raw, model] = await db.tx(async (tx) => {
+      kept = tx;
+      const [a] = await sqlOf(tx).all<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const [b] = await tx.$queryRawUnsafe<{ pid: number }[]>('SELECT pg_backend_pid() AS pid');
+      return [a!.pid, b!.pid];
+    });
+    expect(raw).toBe(model);
+    await expect(sqlOf(kept!).run('INSERT INTO processed_requests ("key", created_at) VALUES (?, ?)', key, at)).rejects.toThrow(/transaction already closed/i);
+    expect(await db.query('SELECT "key" FROM processed_requests WHERE "key" = ?', key)).toEqual([]);
+  });
+});
+
 describe.runIf(TEST_PROVIDER === 'sqlite')('db.tx on SQLite', () => {
   it('a nested write that fails inside a transaction undoes itself alone; the transaction goes on and commits', async () => {
     const id = `tx-nested-fail-${++n}`;
