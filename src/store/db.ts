@@ -76,6 +76,7 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
   let autocommit: ((sql: string, params: unknown[]) => Promise<number>) | undefined;
   let ownTx: (<T>(fn: (tx: Tx) => Promise<T>) => Promise<T>) | undefined;
   let pgPool: TxSql | undefined;
+  let pgTypes: PgTypes | undefined;
   if (provider === 'sqlite') {
     const file = sqlitePath(url);
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -102,21 +103,23 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
     await client.$queryRawUnsafe('PRAGMA synchronous = NORMAL');
     await client.$queryRawUnsafe('PRAGMA foreign_keys = ON');
   } else {
-    const [{ PrismaPg }, { PrismaClient: PgClient }] = await Promise.all([import('@prisma/adapter-pg'), import('./generated/postgresql/client.ts')]);
+    const [{ PrismaPg }, { PrismaClient: PgClient }, { default: pg }] = await Promise.all([import('@prisma/adapter-pg'), import('./generated/postgresql/client.ts'), import('pg')]);
+    const types = pgTypeParsers(pg.types);
+    pgTypes = types;
     const adapter = new PrismaPg({ connectionString: url, max: 10 });
     const connect = adapter.connect.bind(adapter);
     adapter.connect = async () => {
       const connected = pgTransactionConnections(releaseWhenEndFails(await connect()));
       // The adapter's pg pool (internal to @prisma/adapter-pg 6.19): `query` and `run` send on it directly.
       const pool = (connected as unknown as { client?: PgConnection }).client;
-      if (pool && typeof pool.query === 'function') pgPool = pgSql(pool, o.metrics);
+      if (pool && typeof pool.query === 'function') pgPool = pgSql(pool, types, o.metrics);
       return o.metrics ? timeStatements(connected, o.metrics) : connected;
     };
     client = new PgClient({ adapter });
     pgClients.add(client);
     await client.$connect();
     // What `db.read` passes on PostgreSQL (no transaction): its raw statements go to the pool directly too.
-    if (pgPool) pgPooled.set(client, pgPool);
+    if (pgPool) pgDirect.set(client, pgPool);
   }
   const tx = <T>(fn: (tx: Tx) => Promise<T>) =>
     ownTx
@@ -127,14 +130,12 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
               pgClients.add(t);
               // The pg connection the adapter opened this transaction on (pgTransactionConnections): sqlOf sends on it.
               const slot = pgTransactionSlots.getStore();
-              if (slot?.conn) pgConnections.set(t, { slot, metrics: o.metrics });
+              if (slot?.conn && pgTypes) pgDirect.set(t, pgSql(slot.conn, pgTypes, o.metrics, slot));
               return fn(t);
             }, TX_OPTIONS),
           )
-        : client.$transaction((t) => {
-            if (writer) writers.set(t, writer);
-            return fn(t);
-          }, TX_OPTIONS);
+        : // SQLite before its connection is open (sqliteTransactions takes over once it is): Prisma's transaction.
+          client.$transaction(fn, TX_OPTIONS);
   const reader = provider === 'sqlite' && sqlitePath(url) !== ':memory:' ? await sqliteReader(sqlitePath(url), o.metrics) : undefined;
   const query = async <T>(sql: string, ...params: unknown[]): Promise<T[]> => {
     if (reader) return reader.all<T>(sql, params);
@@ -375,10 +376,8 @@ export interface TxSql {
 }
 
 export function sqlOf(tx: Tx): TxSql {
-  const direct = pgConnections.get(tx);
-  if (direct) return pgSql(direct.slot.conn!, direct.metrics, direct.slot);
-  const pooled = pgPooled.get(tx);
-  if (pooled) return pooled;
+  const direct = pgDirect.get(tx);
+  if (direct) return direct;
   const w = writers.get(tx);
   if (w) {
     return {
@@ -405,10 +404,11 @@ interface PgSlot {
   conn?: PgConnection;
   ended?: boolean;
 }
-/** PostgreSQL's client (what `db.read` passes): its raw statements go straight to the adapter's pool. */
-const pgPooled = new WeakMap<object, TxSql>();
-/** PostgreSQL transactions (what `db.tx` passes) whose raw statements go straight to their connection. */
-const pgConnections = new WeakMap<object, { slot: PgSlot; metrics: Metrics | undefined }>();
+/**
+ * PostgreSQL's transactions (what `db.tx` passes), whose raw statements go straight to their connection, and its
+ * client (what `db.read` passes), whose raw statements go straight to the adapter's pool.
+ */
+const pgDirect = new WeakMap<object, TxSql>();
 
 /**
  * Notes, for the `db.tx` that asked for it, the pg connection of each transaction @prisma/adapter-pg opens (`client` of
@@ -426,20 +426,11 @@ function pgTransactionConnections(adapter: PgAdapter): PgAdapter {
       slot.conn = conn;
       // Once Prisma ends the transaction (COMMIT or ROLLBACK sent: its end, a rollback, its 20 s timeout), the
       // connection goes back to the pool: a statement sent on it afterwards would run in whatever uses it next.
+      // The adapter's transactions do not use phantom queries: Prisma ends each by sending COMMIT or ROLLBACK.
       const executeRaw = tx.executeRaw.bind(tx);
       tx.executeRaw = async (query) => {
         if (query.sql === 'COMMIT' || query.sql === 'ROLLBACK') slot.ended = true;
         return executeRaw(query);
-      };
-      const commit = tx.commit.bind(tx);
-      const rollback = tx.rollback.bind(tx);
-      tx.commit = async () => {
-        slot.ended = true;
-        return commit();
-      };
-      tx.rollback = async () => {
-        slot.ended = true;
-        return rollback();
       };
     }
     return tx;
@@ -454,16 +445,12 @@ function pgTransactionConnections(adapter: PgAdapter): PgAdapter {
  */
 const PG_TIMESTAMP = 1114;
 const PG_INT8 = 20;
-let pgTypes: { getTypeParser(oid: number, format?: string): unknown } | undefined;
-async function pgTypeParsers() {
-  if (!pgTypes) {
-    const { types } = (await import('pg')).default;
-    pgTypes = {
-      getTypeParser: (oid: number, format?: string) =>
-        oid === PG_TIMESTAMP ? (v: string) => new Date(`${v.replace(' ', 'T')}Z`) : oid === PG_INT8 ? (v: string) => BigInt(v) : types.getTypeParser(oid, format as 'text'),
-    };
-  }
-  return pgTypes;
+type PgTypes = { getTypeParser(oid: number, format?: string): unknown };
+function pgTypeParsers(types: { getTypeParser(oid: number, format: 'text'): unknown }): PgTypes {
+  return {
+    getTypeParser: (oid: number, format?: string) =>
+      oid === PG_TIMESTAMP ? (v: string) => new Date(`${v.replace(' ', 'T')}Z`) : oid === PG_INT8 ? (v: string) => BigInt(v) : types.getTypeParser(oid, format as 'text'),
+  };
 }
 const pgValue = (v: unknown) => (v instanceof Date ? v.toISOString() : v);
 
@@ -472,13 +459,13 @@ const pgValue = (v: unknown) => (v instanceof Date ? v.toISOString() : v);
  * about half a millisecond of the main thread (its query compiler and executor), as much as the rest of a click's work
  * on PostgreSQL (a CPU profile of approval clicks: Prisma's client and its wasm compiler 42 % of the busy time).
  */
-function pgSql(conn: PgConnection, metrics: Metrics | undefined, slot?: PgSlot): TxSql {
+function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined, slot?: PgSlot): TxSql {
   const send = async (sql: string, params: unknown[]) => {
     // As Prisma's raw API refuses a statement of a transaction already closed.
     if (slot?.ended) throw new Error('Transaction already closed: a statement was sent after its transaction ended');
     const started = performance.now();
     try {
-      return await conn.query({ text: pgText(sql), values: params.map(pgValue), types: await pgTypeParsers() });
+      return await conn.query({ text: pgText(sql), values: params.map(pgValue), types });
     } finally {
       metrics?.dbStatement.labels({ statement: statementKind(sql) }).observe((performance.now() - started) / 1000);
     }
