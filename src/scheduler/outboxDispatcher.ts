@@ -332,17 +332,8 @@ export class OutboxDispatcher {
         await this.recordWithHook(row, payload, result, at);
         return;
       }
-      const recorded = await this.db.run(
-        `UPDATE outbox SET status = 'done', result = ?, uncertain = ?, last_error = NULL, updated_at = ?, done_at = ? ${LEASED}`,
-        JSON.stringify(result),
-        false,
-        at,
-        at,
-        row.id,
-        this.opts.owner,
-      );
       // Lost the lease to another replica: it owns the outcome now.
-      if (recorded !== 1) return;
+      if ((await this.recordDone(this.db.run, row, result, at)) !== 1) return;
       this.remember(row.id, result);
       log.debug('effect done');
     } catch (e) {
@@ -360,17 +351,8 @@ export class OutboxDispatcher {
     let recorded = false;
     try {
       recorded = await this.db.tx(async (tx) => {
-        const done = await sqlOf(tx).run(
-          `UPDATE outbox SET status = 'done', result = ?, uncertain = ?, last_error = NULL, updated_at = ?, done_at = ? ${LEASED}`,
-          JSON.stringify(result),
-          false,
-          at,
-          at,
-          row.id,
-          this.opts.owner,
-        );
         // Lost the lease to another replica: it owns the outcome now.
-        if (done !== 1) return false;
+        if ((await this.recordDone(sqlOf(tx).run, row, result, at)) !== 1) return false;
         await this.runHook(tx, { ...row, status: 'hooking' }, payload, result);
         return true;
       });
@@ -379,6 +361,19 @@ export class OutboxDispatcher {
       return;
     }
     if (recorded) this.remember(row.id, result);
+  }
+
+  /** Records a call just made as done with its result, if this dispatcher still holds the effect's lease: the rows changed. */
+  private recordDone(run: (sql: string, ...params: unknown[]) => Promise<number>, row: OutboxRow, result: Record<string, unknown>, at: Date): Promise<number> {
+    return run(
+      `UPDATE outbox SET status = 'done', result = ?, uncertain = ?, last_error = NULL, updated_at = ?, done_at = ? ${LEASED}`,
+      JSON.stringify(result),
+      false,
+      at,
+      at,
+      row.id,
+      this.opts.owner,
+    );
   }
 
   /** Runs the hook of an effect whose call was recorded earlier (`hook`, claimed as `hooking`) and marks the effect done with it. */
