@@ -20,7 +20,7 @@ afterAll(async () => ctx?.close());
 const at = new Date('2026-11-27T10:00:00Z');
 let n = 0;
 /** A workspace with one user, written by one nested create (two INSERTs: Prisma runs them in a transaction of its own). */
-const nestedCreate = (_db: Database, tx: Tx, id: string, userExternalId = 'U1') =>
+const nestedCreate = (tx: Tx, id: string, userExternalId = 'U1') =>
   tx.workspace.create({
     data: { id, platform: 'slack', externalId: id, createdAt: at, users: { create: [{ id: `${id}:${userExternalId}`, externalId: userExternalId, createdAt: at }] } },
   });
@@ -33,7 +33,7 @@ describe('db.tx', () => {
   it('commits model and raw writes together, nested writes included', async () => {
     const id = `tx-commit-${++n}`;
     await db.tx(async (tx) => {
-      await nestedCreate(db, tx, id);
+      await nestedCreate(tx, id);
       await sqlOf(tx).run('UPDATE users SET name = ? WHERE workspace_id = ?', 'raw', id);
     });
     expect(await rowsOf(id)).toEqual({ workspaces: 1, users: 1 });
@@ -44,7 +44,7 @@ describe('db.tx', () => {
     const id = `tx-rollback-${++n}`;
     await expect(
       db.tx(async (tx) => {
-        await nestedCreate(db, tx, id);
+        await nestedCreate(tx, id);
         await sqlOf(tx).run('INSERT INTO processed_requests ("key", created_at) VALUES (?, ?)', id, at);
         throw new Error('changed my mind');
       }),
@@ -52,7 +52,7 @@ describe('db.tx', () => {
     expect(await rowsOf(id)).toEqual({ workspaces: 0, users: 0 });
     expect(await db.query('SELECT "key" FROM processed_requests WHERE "key" = ?', id)).toEqual([]);
     // The lock was given back: another transaction runs.
-    await db.tx((tx) => nestedCreate(db, tx, id));
+    await db.tx((tx) => nestedCreate(tx, id));
     expect(await rowsOf(id)).toEqual({ workspaces: 1, users: 1 });
   });
 
@@ -115,7 +115,7 @@ describe.runIf(TEST_PROVIDER === 'sqlite')('db.tx on SQLite', () => {
   it('a nested write that fails inside a transaction undoes itself alone; the transaction goes on and commits', async () => {
     const id = `tx-nested-fail-${++n}`;
     const other = `tx-nested-other-${n}`;
-    await db.tx((tx) => nestedCreate(db, tx, other));
+    await db.tx((tx) => nestedCreate(tx, other));
     await db.tx(async (tx) => {
       await sqlOf(tx).run('INSERT INTO processed_requests ("key", created_at) VALUES (?, ?)', id, at);
       // The workspace row goes in, then its user collides with the other workspace's user id: Prisma's own
@@ -125,7 +125,7 @@ describe.runIf(TEST_PROVIDER === 'sqlite')('db.tx on SQLite', () => {
         () => 'refused',
       );
       expect(failed).toBe('refused');
-      await nestedCreate(db, tx, `${id}-after`);
+      await nestedCreate(tx, `${id}-after`);
     });
     expect(await rowsOf(id)).toEqual({ workspaces: 0, users: 0 });
     expect(await rowsOf(`${id}-after`)).toEqual({ workspaces: 1, users: 1 });

@@ -1,41 +1,35 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { slackFetch } from '../../../src/platforms/slack/http.ts';
+import { startScriptedServer, type SeenRequest } from '../../support/scriptedServer.ts';
 
 /**
  * slackFetch answers what the Web API client and the response_url posts read of a fetch Response, the same as Node's
  * fetch does for the same request: both are asked here and compared.
  */
-let server: http.Server;
+let server: Awaited<ReturnType<typeof startScriptedServer>>;
 let base: string;
-const seen: { method?: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
+let seen: SeenRequest[];
 beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      seen.push({ method: req.method, headers: req.headers, body: Buffer.concat(chunks).toString() });
-      if (req.url === '/limited') {
-        res.writeHead(429, { 'Retry-After': '3', 'content-type': 'application/json' });
-        res.end('{"ok":false,"error":"ratelimited"}');
-        return;
-      }
-      if (req.url === '/moved') {
-        res.writeHead(302, { location: '/elsewhere' });
-        res.end();
-        return;
-      }
-      res.setHeader('content-type', 'application/json; charset=utf-8');
-      res.setHeader('x-oauth-scopes', 'chat:write, channels:manage');
-      res.setHeader('set-cookie', ['a=1', 'b=2']);
-      res.end(JSON.stringify({ ok: true, text: 'héllo ✓' }));
-    });
+  server = await startScriptedServer((req, res) => {
+    if (req.url === '/limited') {
+      res.writeHead(429, { 'Retry-After': '3', 'content-type': 'application/json' });
+      res.end('{"ok":false,"error":"ratelimited"}');
+      return;
+    }
+    if (req.url === '/moved') {
+      res.writeHead(302, { location: '/elsewhere' });
+      res.end();
+      return;
+    }
+    res.setHeader('content-type', 'application/json; charset=utf-8');
+    res.setHeader('x-oauth-scopes', 'chat:write, channels:manage');
+    res.setHeader('set-cookie', ['a=1', 'b=2']);
+    res.end(JSON.stringify({ ok: true, text: 'héllo ✓' }));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = server.url;
+  seen = server.seen;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => server.close());
 
 const form = { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'channel=C1&text=h%C3%A9' };
 

@@ -1,47 +1,40 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebClient } from '@slack/web-api';
 import { createWebClient } from '../../../src/platforms/slack/webClient.ts';
 import { slackFetch } from '../../../src/platforms/slack/http.ts';
+import { startScriptedServer, type SeenRequest } from '../../support/scriptedServer.ts';
 
 /**
  * createWebClient's client makes text calls itself (without WebClient's per-call debug lines and queues): what it
  * sends and what it answers, results and errors, must be what @slack/web-api's own WebClient sends and answers for
  * the same call. Both are asked here against one scripted server and compared.
  */
-type Seen = { url?: string; headers: http.IncomingHttpHeaders; body: string };
-let server: http.Server;
+let server: Awaited<ReturnType<typeof startScriptedServer>>;
 let base: string;
-const seen: Seen[] = [];
+let seen: SeenRequest[];
 beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      seen.push({ url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() });
-      const method = req.url!.split('/').pop()!;
-      const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-        res.writeHead(status, { 'content-type': 'application/json', ...headers });
-        res.end(JSON.stringify(body));
-      };
-      if (method === 'chat.update')
-        return json(200, { ok: true, channel: 'C1', ts: '1.2', message: { text: 'hi' } }, { 'x-oauth-scopes': 'chat:write, pins:write', 'x-accepted-oauth-scopes': 'chat:write' });
-      if (method === 'chat.postMessage') return json(200, { ok: false, error: 'channel_not_found' });
-      if (method === 'pins.add') return json(429, { ok: false, error: 'ratelimited' }, { 'retry-after': '7' });
-      if (method === 'bookmarks.add') return json(429, { ok: false, error: 'ratelimited' });
-      if (method === 'conversations.create') return json(503, { ok: false, error: 'service_unavailable' });
-      if (method === 'conversations.setTopic') {
-        res.writeHead(200, { 'content-type': 'text/html' });
-        return res.end('<html>not json</html>');
-      }
-      return json(200, { ok: true, warning: 'superfluous_charset', response_metadata: { warnings: ['superfluous_charset'] } }, { 'retry-after': '2' });
-    });
+  server = await startScriptedServer((req, res) => {
+    const method = req.url!.split('/').pop()!;
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json', ...headers });
+      res.end(JSON.stringify(body));
+    };
+    if (method === 'chat.update')
+      return json(200, { ok: true, channel: 'C1', ts: '1.2', message: { text: 'hi' } }, { 'x-oauth-scopes': 'chat:write, pins:write', 'x-accepted-oauth-scopes': 'chat:write' });
+    if (method === 'chat.postMessage') return json(200, { ok: false, error: 'channel_not_found' });
+    if (method === 'pins.add') return json(429, { ok: false, error: 'ratelimited' }, { 'retry-after': '7' });
+    if (method === 'bookmarks.add') return json(429, { ok: false, error: 'ratelimited' });
+    if (method === 'conversations.create') return json(503, { ok: false, error: 'service_unavailable' });
+    if (method === 'conversations.setTopic') {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      return res.end('<html>not json</html>');
+    }
+    return json(200, { ok: true, warning: 'superfluous_charset', response_metadata: { warnings: ['superfluous_charset'] } }, { 'retry-after': '2' });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/`;
+  base = `${server.url}/api/`;
+  seen = server.seen;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => server.close());
 
 function sortedForm(body: string): string {
   const p = new URLSearchParams(body);
