@@ -44,6 +44,12 @@ export interface Database {
    * one statement from the pool. Never inside a `tx` callback: on SQLite it would wait for that very transaction.
    */
   run(sql: string, ...params: unknown[]): Promise<number>;
+  /**
+   * One raw write statement with RETURNING, committed on its own; resolves to the rows it returns. On PostgreSQL one
+   * statement from the pool (no BEGIN, no COMMIT: one round trip); on SQLite in a transaction of its own (`tx`).
+   * Never inside a `tx` callback.
+   */
+  write<T>(sql: string, ...params: unknown[]): Promise<T[]>;
   close(): Promise<void>;
 }
 
@@ -150,6 +156,11 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
     // Not connected yet (the adapter connects on the first statement): once through Prisma.
     return tx((t) => t.$executeRawUnsafe(sql, ...params));
   };
+  const write = async <T>(sql: string, ...params: unknown[]): Promise<T[]> => {
+    if (pgPool) return pgPool.all<T>(sql, ...params);
+    if (provider === 'postgresql') return client.$queryRawUnsafe<T[]>(pgText(sql), ...params);
+    return tx((t) => sqlOf(t).all<T>(sql, ...params));
+  };
   return {
     provider,
     url,
@@ -158,6 +169,7 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
     read: provider === 'sqlite' ? tx : (fn) => fn(client as unknown as Tx),
     query,
     run,
+    write,
     close: async () => {
       reader?.close();
       await client.$disconnect();

@@ -86,12 +86,30 @@ function rewriteRefs(value: unknown, ids: Map<string, number>): unknown {
 }
 
 /** The row outboxEffect.create writes (the columns Prisma fills from the schema's defaults given as they are). */
-const INSERT_EFFECT = `INSERT INTO outbox (workspace_id, platform, op, payload, status, depends_on_id, attempts, next_attempt_at, request_id,
-  created_at, updated_at, coalesce_key, uncertain, rate_limited) VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, FALSE, 0) RETURNING id`;
+const INSERT_EFFECTS = `INSERT INTO outbox (workspace_id, platform, op, payload, status, depends_on_id, attempts, next_attempt_at, request_id,
+  created_at, updated_at, coalesce_key, uncertain, rate_limited) VALUES `;
+const EFFECT_ROW = `(?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, FALSE, 0)`;
+/** Rows per INSERT at most (eleven parameters each: far below either database's limit on parameters). */
+const EFFECTS_PER_INSERT = 500;
+
+/** The names of this batch an effect's arguments use (`{ "$ref": "<name>", path }`). */
+function refNames(value: unknown, out: Set<string>): Set<string> {
+  if (Array.isArray(value)) for (const v of value) refNames(v, out);
+  else if (value && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    if (typeof obj.$ref === 'string') out.add(obj.$ref);
+    else for (const v of Object.values(obj)) refNames(v, out);
+  }
+  return out;
+}
 
 /**
  * Writes effects inside the caller's transaction; they run only once it commits. Returns one id per
  * effect: for a redraw that joins one already waiting (same `coalesce` key), the waiting one's id.
+ *
+ * Consecutive effects are written by one multi-row INSERT (a vote's card copies, a declaration's war room), each
+ * statement a round trip on PostgreSQL. An effect that needs the id of one not yet written (it waits for it, uses its
+ * result, or joins its redraw) starts a new INSERT once the earlier ones have theirs.
  */
 export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, effects: StoredEffectSpec[]): Promise<number[]> {
   const ids = new Map<string, number>();
@@ -104,68 +122,76 @@ export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, e
   };
   const joinable = await waitingRedraws(tx, effects, now);
   const sql = sqlOf(tx);
-  for (const e of effects) {
+  // The effects of the INSERT being gathered, with the names and coalescing keys they will give ids to.
+  let pending: { at: number; e: StoredEffectSpec; dependsOnId: number | undefined; payload: string }[] = [];
+  const pendingNames = new Set<string>();
+  const pendingKeys = new Set<string>();
+  const write = async () => {
+    if (!pending.length) return;
+    const rows = await sql.all<{ id: number | bigint }>(
+      `${INSERT_EFFECTS}${pending.map(() => EFFECT_ROW).join(', ')} RETURNING id`,
+      ...pending.flatMap((p) => [ctx.workspaceId ?? null, ctx.platform, p.e.op, p.payload, p.dependsOnId ?? null, now, ctx.requestId ?? null, now, now, p.e.coalesce ?? null]),
+    );
+    // Ids come from one sequence in the order of the rows (RETURNING itself promises no order).
+    const inserted = rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+    if (inserted.length !== pending.length) throw new Error(`wrote ${pending.length} effects but got ${inserted.length} ids back`);
+    const written = pending;
+    pending = [];
+    pendingNames.clear();
+    pendingKeys.clear();
+    for (let k = 0; k < written.length; k++) {
+      const { at, e, dependsOnId } = written[k]!;
+      const id = inserted[k]!;
+      out[at] = id;
+      // A later redraw of this batch with the same key joins this one (it is waiting: this transaction holds it).
+      if (e.coalesce) joinable.set(e.coalesce, id);
+      if (e.ref) ids.set(e.ref, id);
+      const order = [...new Set((e.afterAll ?? []).map((a) => idOf(a, e.op)))].filter((d) => d !== dependsOnId && d !== id);
+      if (order.length) await tx.outboxDependency.createMany({ data: order.map((d) => ({ effectId: id, dependsOnId: d })) });
+    }
+  };
+  for (let at = 0; at < effects.length; at++) {
+    const e = effects[at]!;
+    if (pending.length) {
+      const needs = pendingNames.size ? refNames(e.args, new Set([e.after, ...(e.afterAll ?? [])].filter((n): n is string => typeof n === 'string'))) : undefined;
+      if ((needs && [...needs].some((n) => pendingNames.has(n))) || (e.coalesce && pendingKeys.has(e.coalesce)) || pending.length >= EFFECTS_PER_INSERT) await write();
+    }
     const dependsOnId = e.after !== undefined ? idOf(e.after, e.op) : undefined;
     const waiting = e.coalesce ? joinable.get(e.coalesce) : undefined;
     if (waiting !== undefined) {
       if (e.ref) ids.set(e.ref, waiting);
-      out.push(waiting);
+      out[at] = waiting;
       continue;
     }
     const payload: StoredPayload = { args: rewriteRefs(e.args, ids) as Record<string, unknown>, ...(e.hook ? { hook: e.hook } : {}) };
-    // Every command and click writes a few of these: one raw statement each (sqlOf).
-    const [inserted] = await sql.all<{ id: number | bigint }>(
-      INSERT_EFFECT,
-      ctx.workspaceId ?? null,
-      ctx.platform,
-      e.op,
-      JSON.stringify(payload),
-      dependsOnId ?? null,
-      now,
-      ctx.requestId ?? null,
-      now,
-      now,
-      e.coalesce ?? null,
-    );
-    const row = { id: Number(inserted!.id) };
-    // A later redraw of this batch with the same key joins this one (it is waiting: this transaction holds it).
-    if (e.coalesce) joinable.set(e.coalesce, row.id);
-    const order = [...new Set((e.afterAll ?? []).map((a) => idOf(a, e.op)))].filter((d) => d !== dependsOnId && d !== row.id);
-    if (order.length) await tx.outboxDependency.createMany({ data: order.map((d) => ({ effectId: row.id, dependsOnId: d })) });
-    if (e.ref) ids.set(e.ref, row.id);
-    out.push(row.id);
+    pending.push({ at, e, dependsOnId, payload: JSON.stringify(payload) });
+    if (e.ref) pendingNames.add(e.ref);
+    if (e.coalesce) pendingKeys.add(e.coalesce);
   }
+  await write();
   return out;
 }
 
 /**
- * The redraws already waiting that this batch's redraws join, by coalescing key: the oldest pending one per key,
- * found for every key of the batch in one query and held in a second. Joined only if still waiting once this
- * transaction holds its row: a redraw claimed since the read renders before this transaction commits, so it would
+ * The redraws already waiting that this batch's redraws join, by coalescing key: the oldest pending one per key, held
+ * by this transaction, found and held for every key of the batch in one statement. Joined only if still waiting once
+ * this transaction holds its row: a redraw claimed since would render before this transaction commits, so it would
  * show the old state (a closed incident's card with live buttons, the fault suite on PostgreSQL). The update takes
- * the row lock, which keeps claims (SKIP LOCKED) off it until commit; if a claim got there first, a new redraw is
- * queued behind it instead.
+ * the row lock, which keeps claims (SKIP LOCKED) off it until commit; on PostgreSQL a row a claim changed meanwhile
+ * is checked again as it now is (no longer pending: not joined), and a new redraw is queued behind it instead.
  */
 async function waitingRedraws(tx: Tx, effects: StoredEffectSpec[], now: Date): Promise<Map<string, number>> {
   const keys = [...new Set(effects.map((e) => e.coalesce).filter((k): k is string => Boolean(k)))];
   const joinable = new Map<string, number>();
   if (!keys.length) return joinable;
-  const sql = sqlOf(tx);
-  const rows = await sql.all<{ id: number | bigint; coalesce_key: string | null }>(
-    `SELECT id, coalesce_key FROM outbox WHERE coalesce_key IN (${marks(keys)}) AND status = 'pending' ORDER BY id`,
+  const held = await sqlOf(tx).all<{ id: number | bigint; coalesce_key: string | null }>(
+    `UPDATE outbox SET updated_at = ? WHERE status = 'pending' AND id IN (
+       SELECT min(id) FROM outbox WHERE coalesce_key IN (${marks(keys)}) AND status = 'pending' GROUP BY coalesce_key)
+     RETURNING id, coalesce_key`,
+    now,
     ...keys,
   );
-  const oldest = new Map<string, number>();
-  for (const r of rows) if (r.coalesce_key && !oldest.has(r.coalesce_key)) oldest.set(r.coalesce_key, Number(r.id));
-  if (!oldest.size) return joinable;
-  const waiting = [...oldest.values()];
-  const held = await sql.run(`UPDATE outbox SET updated_at = ? WHERE id IN (${marks(waiting)}) AND status = 'pending'`, now, ...waiting);
-  if (held === waiting.length) return oldest;
-  // One was claimed between the read and the update (rare): find which are still held, one by one.
-  for (const [key, id] of oldest) {
-    const one = await sql.run(`UPDATE outbox SET updated_at = ? WHERE id = ? AND status = 'pending'`, now, id);
-    if (one === 1) joinable.set(key, id);
-  }
+  for (const r of held) if (r.coalesce_key) joinable.set(r.coalesce_key, Number(r.id));
   return joinable;
 }
 
@@ -197,41 +223,49 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
          AND (o.coalesce_key IS NULL OR NOT EXISTS (
                SELECT 1 FROM outbox c WHERE c.coalesce_key = o.coalesce_key AND c.id <> o.id
                  AND (c.status = 'running' OR (c.status = 'pending' AND c.id < o.id))))`;
-  // Most claims find nothing (each finished effect asks for one): the same selection as one committed read first,
-  // without a transaction. It sees what the claim would see, so nothing is missed by asking first; the claim below
-  // selects again under its lock.
-  if ((await db.query(`SELECT o.id ${selection()} LIMIT 1`, now, now, ...inFlight)).length === 0) return [];
-  return db.tx(async (tx) => {
-    const lock = db.provider === 'postgresql' ? 'FOR UPDATE OF o SKIP LOCKED' : '';
-    const sql = sqlOf(tx);
-    const picked = await sql.all<{ id: number | bigint; status: string }>(
-      `SELECT o.id, o.status ${selection()}
-       ORDER BY o.id LIMIT ${Math.max(1, Math.floor(limit))} ${lock}`,
+  const leaseUntil = new Date(now.getTime() + leaseMs);
+  const pick = `SELECT o.id ${selection()}
+       ORDER BY o.id LIMIT ${Math.max(1, Math.floor(limit))}`;
+  // The lease, by the status it takes over: a fresh call is one more attempt; a call whose lease ran out may have
+  // reached the platform before its process died (uncertain); a hook to retry (the call succeeded) is no new attempt.
+  // Every SET reads the row as it was before this statement.
+  const lease = `status = CASE WHEN status IN ('hook', 'hooking') THEN 'hooking' ELSE 'running' END,
+         attempts = CASE WHEN status IN ('hook', 'hooking') THEN attempts ELSE attempts + 1 END,
+         uncertain = CASE WHEN status = 'running' THEN TRUE ELSE uncertain END,
+         leased_by = ?, lease_until = ?, updated_at = ?`;
+  let rows: Record<string, unknown>[];
+  if (db.provider === 'postgresql') {
+    // One statement, committed on its own: the pick locks its rows (SKIP LOCKED: replicas never take the same row,
+    // nor wait for each other) and the update leases them. A claim that finds nothing costs one round trip, as a
+    // probe would; it was five (BEGIN, the pick, the lease, the rows read back, COMMIT).
+    rows = await db.write<Record<string, unknown>>(
+      `WITH picked AS (${pick} FOR UPDATE OF o SKIP LOCKED)
+       UPDATE outbox SET ${lease} FROM picked WHERE outbox.id = picked.id RETURNING ${OUTBOX_COLUMNS_QUALIFIED}`,
       now,
       now,
       ...inFlight,
+      owner,
+      leaseUntil,
+      now,
     );
-    if (picked.length === 0) return [];
-    const leaseUntil = new Date(now.getTime() + leaseMs);
-    // Ids as parameters: one statement text per list length, prepared once.
-    const byStatus = (...st: string[]) => picked.filter((r) => st.includes(r.status)).map((r) => Number(r.id));
-    const lease = (ids: number[], set: string) => sql.run(`UPDATE outbox SET ${set}, leased_by = ?, lease_until = ?, updated_at = ? WHERE id IN (${marks(ids)})`, owner, leaseUntil, now, ...ids);
-    // A call whose lease ran out may have reached the platform before its process died.
-    const fresh = byStatus('pending');
-    const takenOver = byStatus('running');
-    const hooks = byStatus('hook', 'hooking');
-    if (fresh.length) await lease(fresh, `status = 'running', attempts = attempts + 1`);
-    if (takenOver.length) await lease(takenOver, `status = 'running', uncertain = TRUE, attempts = attempts + 1`);
-    if (hooks.length) await lease(hooks, `status = 'hooking'`);
-    const ids = picked.map((r) => Number(r.id));
-    const rows = await sql.all<Record<string, unknown>>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE id IN (${marks(ids)}) ORDER BY id`, ...ids);
-    return rows.map(outboxRowOf);
-  });
+  } else {
+    // Most claims find nothing (each finished effect asks for one): the same selection as one committed read first,
+    // on the reader connection, which waits for no transaction. It sees what the claim would see, so nothing is missed
+    // by asking first; the claim selects again as it writes (SQLite has one writer: nobody claims in between).
+    if ((await db.query(`${pick}`, now, now, ...inFlight)).length === 0) return [];
+    rows = await db.write<Record<string, unknown>>(`UPDATE outbox SET ${lease} WHERE id IN (${pick}) RETURNING ${OUTBOX_COLUMNS}`, owner, leaseUntil, now, now, now, ...inFlight);
+  }
+  return rows.map(outboxRowOf).sort((a, b) => a.id - b.id);
 }
 
 /** Every column of the outbox, named as OutboxRow's fields. */
 const OUTBOX_COLUMNS = `id, workspace_id, platform, op, payload, status, depends_on_id, attempts, next_attempt_at, lease_until, leased_by, last_error,
   result, request_id, created_at, updated_at, done_at, coalesce_key, uncertain, rate_limited`;
+
+/** The same, each as `outbox.<column>` (a claim on PostgreSQL joins the rows it picked, which have an id too). */
+const OUTBOX_COLUMNS_QUALIFIED = OUTBOX_COLUMNS.split(',')
+  .map((c) => `outbox.${c.trim()}`)
+  .join(', ');
 
 /** A raw outbox row (either database's driver types) as the OutboxRow Prisma's model API would give. */
 function outboxRowOf(r: Record<string, unknown>): OutboxRow {

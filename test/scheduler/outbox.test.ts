@@ -5,7 +5,7 @@ import { migratedDatabase } from '../support/store.ts';
 import { OutboxDispatcher } from '../../src/scheduler/outboxDispatcher.ts';
 import { SlackChatPort } from '../../src/platforms/slack/chatPort.ts';
 import { createWebClient } from '../../src/platforms/slack/webClient.ts';
-import { enqueueEffects, listEffects, ref, replayEffects, type EffectSpec } from '../../src/store/outbox.ts';
+import { claimEffects, enqueueEffects, listEffects, ref, replayEffects, type EffectSpec } from '../../src/store/outbox.ts';
 import { ManualClock, systemClock, type Clock } from '../../src/domain/clock.ts';
 import { sqlOf, type Database } from '../../src/store/db.ts';
 
@@ -151,6 +151,27 @@ describe('outbox dispatcher', () => {
     await dispatcher('d2').drain();
     expect(await status(id!)).toMatchObject({ status: 'done', leasedBy: 'd2' });
     expect(slack.messages(GENERAL_CHANNEL_ID).filter((m) => m.text === 'resumed')).toHaveLength(1);
+  });
+
+  it('a claim leases by what it takes over: a fresh call, a call a dead replica left running (uncertain), a hook to retry (no new attempt)', async () => {
+    const [fresh, taken, hook, busy] = await enqueue(...['fresh', 'taken', 'hook', 'busy'].map((text): EffectSpec => ({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text } })));
+    const past = new Date(Date.now() - 1);
+    await db.tx(async (tx) => {
+      await tx.outboxEffect.update({ where: { id: taken! }, data: { status: 'running', attempts: 1, leasedBy: 'dead-replica', leaseUntil: past } });
+      await tx.outboxEffect.update({ where: { id: hook! }, data: { status: 'hook', attempts: 1, result: '{"ok":true}' } });
+    });
+    const rows = await claimEffects(db, systemClock, 'd2', 10, 60_000, [busy!]);
+    // In id order, the busy one (in flight in this process) left alone.
+    expect(rows.map((r) => r.id)).toEqual([fresh, taken, hook]);
+    const [a, b, c] = rows;
+    expect(a).toMatchObject({ status: 'running', attempts: 1, uncertain: false, leasedBy: 'd2' });
+    expect(b).toMatchObject({ status: 'running', attempts: 2, uncertain: true, leasedBy: 'd2' });
+    expect(c).toMatchObject({ status: 'hooking', attempts: 1, uncertain: false, leasedBy: 'd2', result: '{"ok":true}' });
+    for (const r of rows) expect(r.leaseUntil!.getTime()).toBeGreaterThan(Date.now() + 50_000);
+    // What the claim returns is what it wrote.
+    for (const r of rows) expect(await status(r.id)).toMatchObject({ status: r.status, attempts: r.attempts, uncertain: r.uncertain, leasedBy: 'd2' });
+    // Leased: nobody claims them again until the lease runs out; the busy one is still free for another process.
+    expect((await claimEffects(db, systemClock, 'd3', 10, 60_000)).map((r) => r.id)).toEqual([busy]);
   });
 
   it('two dispatchers on one queue send each effect once', async () => {
@@ -424,7 +445,11 @@ describe('delivery: replies through response_url', () => {
     const issuedAt = clock.now().getTime();
     clock.advance(29 * 60_000 + 30_000);
     const [id] = await enqueue({ op: 'reply', args: { to: { platform: 'slack', handle: url, issuedAt }, fallbackUser: 'UANA', text: 'your war room is ready' } });
-    await dispatcher('d1', {}, clock).drain();
+    // A dispatcher half an hour ahead: stopped once drained, so that no late kick of its own (a finished effect kicks
+    // the next claim) takes the next test's effects with its clock.
+    const ahead = dispatcher('ahead', {}, clock);
+    await ahead.drain();
+    await ahead.stop();
     expect(JSON.parse((await status(id!)).result!)).toMatchObject({ via: 'dm' });
     expect(slack.responsesTo('r-old')).toHaveLength(0);
     expect(slack.dms('UANA').some((m) => m.text === 'your war room is ready')).toBe(true);
