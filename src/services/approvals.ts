@@ -21,10 +21,10 @@ type RequestRow = NonNullable<Awaited<ReturnType<Tx['approvalRequest']['findUniq
 
 /**
  * A request by id in one raw statement (each vote and each card drawn reads one): the row Prisma's model API would
- * give, from either database's driver types.
+ * give, from either database's driver types. `forUpdate` also locks it for the rest of the transaction (PostgreSQL).
  */
-async function requestById(tx: Tx, id: string): Promise<RequestRow | null> {
-  const [r] = await sqlOf(tx).all<Record<string, unknown>>('SELECT * FROM approval_requests WHERE id = ?', id);
+async function requestById(tx: Tx, id: string, forUpdate = false): Promise<RequestRow | null> {
+  const [r] = await sqlOf(tx).all<Record<string, unknown>>(`SELECT * FROM approval_requests WHERE id = ?${forUpdate ? ' FOR UPDATE' : ''}`, id);
   if (!r) return null;
   const s = (k: string) => (r[k] ?? null) as string | null;
   const num = (k: string) => (r[k] === null || r[k] === undefined ? null : Number(r[k]));
@@ -326,7 +326,7 @@ export class ApprovalService {
 
   /** Locks the request row for the rest of the transaction (PostgreSQL; SQLite writes are serial). */
   private async lock(tx: Tx, id: string): Promise<void> {
-    if (this.k.db.provider === 'postgresql') await tx.$executeRawUnsafe('SELECT 1 FROM approval_requests WHERE id = $1 FOR UPDATE', id);
+    if (this.k.db.provider === 'postgresql') await sqlOf(tx).run('SELECT 1 FROM approval_requests WHERE id = ? FOR UPDATE', id);
   }
 
   private async votesOf(tx: Tx, requestId: string): Promise<StoredVote[]> {
@@ -531,9 +531,16 @@ export class ApprovalService {
   // ------------------------------------------------------------ cards
 
   private async refreshCards(u: Unit, row: RequestRow): Promise<void> {
-    const cards = (await sqlOf(u.tx).all<{ effect_id: number | bigint; place: string }>('SELECT effect_id, place FROM approval_cards WHERE request_id = ? ORDER BY id', row.id)).map((c) => ({
+    // With each copy's posted result (channel and ts), which the kernel needs to find the copy that was clicked.
+    const cards = (
+      await sqlOf(u.tx).all<{ effect_id: number | bigint; place: string; result: string | null }>(
+        'SELECT c.effect_id, c.place, o.result FROM approval_cards c LEFT JOIN outbox o ON o.id = c.effect_id WHERE c.request_id = ? ORDER BY c.id',
+        row.id,
+      )
+    ).map((c) => ({
       effectId: Number(c.effect_id),
       place: c.place,
+      result: c.result ?? null,
     }));
     for (const c of cards) {
       const surface: SurfaceRef | undefined =
@@ -541,7 +548,13 @@ export class ApprovalService {
       if (!surface) continue;
       // Redraws of one copy coalesce (as incident cards do): a burst of votes used to queue one chat.update per copy
       // per vote, each sent even when a newer one already showed the same state. The one that runs renders the newest.
-      u.effects({ op: 'updateMessage', after: c.effectId, coalesce: `card:${c.effectId}`, args: { channel: ref(c.effectId, 'channel'), ts: ref(c.effectId, 'ts'), surface } });
+      u.effects({
+        op: 'updateMessage',
+        after: c.effectId,
+        afterResult: c.result,
+        coalesce: `card:${c.effectId}`,
+        args: { channel: ref(c.effectId, 'channel'), ts: ref(c.effectId, 'ts'), surface },
+      });
     }
   }
 
@@ -726,8 +739,8 @@ export class ApprovalService {
   async vote(actor: Actor, meta: RequestMeta, requestId: string, decision: Decision, reason?: string): Promise<Reply> {
     if (decision === 'reject' && !reason?.trim()) throw new UsageError('A rejection needs a reason.');
     return this.k.run(actor, meta, async (u) => {
-      await this.lock(u.tx, requestId);
-      const row = await requestById(u.tx, requestId);
+      // Locked as it is read on PostgreSQL (one round trip; SQLite writes are serial).
+      const row = await requestById(u.tx, requestId, this.k.db.provider === 'postgresql');
       if (!row || row.workspaceId !== actor.workspaceId) throw new Refusal('That approval request does not exist.');
       const refName = approvalRef(row.number);
       if (row.status === 'held') {

@@ -48,7 +48,7 @@ import {
 import { formatDuration, parseDuration } from '../domain/duration.ts';
 import { incidentRef } from '../domain/incident.ts';
 import { code, decodeNullable, decodeText, emoji, encodeText, joinText, mention, plainText, rt, strong, time, trimText, type Text } from '../domain/text.ts';
-import type { Tx } from '../store/db.ts';
+import { sqlOf, type Tx } from '../store/db.ts';
 import { nextNumber } from '../store/identity.ts';
 import { ref } from '../store/outbox.ts';
 import type { SurfaceRef } from '../platforms/effects.ts';
@@ -276,7 +276,7 @@ export class ChangeService {
 
   /** Locks the change row for the rest of the transaction (PostgreSQL; SQLite writes are serial). */
   private async lock(tx: Tx, id: string): Promise<void> {
-    if (this.k.db.provider === 'postgresql') await tx.$executeRawUnsafe('SELECT 1 FROM change_requests WHERE id = $1 FOR UPDATE', id);
+    if (this.k.db.provider === 'postgresql') await sqlOf(tx).run('SELECT 1 FROM change_requests WHERE id = ? FOR UPDATE', id);
   }
 
   /** The internal user id of the commander of the incident a round's change is linked to. */

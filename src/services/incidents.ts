@@ -456,7 +456,7 @@ export class IncidentService {
       const change = await u.tx.changeRequest.findUnique({ where: { workspaceId_number: { workspaceId: actor.workspaceId, number: n } } });
       if (!change) throw new Refusal(rt`${chg} does not exist: name a change request raised with ${code('/change')}, e.g. ${code(`/incident ${refName} link CHG-4`)}.`);
       // Two people linking the same change at once: the second waits here, then finds the first's link.
-      if (this.k.db.provider === 'postgresql') await u.tx.$executeRawUnsafe('SELECT 1 FROM change_requests WHERE id = $1 FOR UPDATE', change.id);
+      if (this.k.db.provider === 'postgresql') await sqlOf(u.tx).run('SELECT 1 FROM change_requests WHERE id = ? FOR UPDATE', change.id);
       const key = { changeId: change.id, incidentId: row.id, kind: 'suspected_cause' };
       const existing = await u.tx.changeIncidentLink.findUnique({ where: { changeId_incidentId_kind: key } });
       if (existing) {

@@ -299,10 +299,14 @@ async function redrawClickedCopy(tx: Tx, effects: EffectSpec[], source: { channe
   const redraws = effects.map((e, i) => ({ e, i })).filter(({ e }) => e.op === 'updateMessage' && typeof e.after === 'number' && e.coalesce === `card:${e.after}` && !e.ref && !e.hook);
   if (!redraws.length) return;
   const ids = [...new Set(redraws.map(({ e }) => Number(e.after)))];
-  const posted = (await sqlOf(tx).all<{ id: number | bigint; result: string | null }>(`SELECT id, result FROM outbox WHERE id IN (${marks(ids)})`, ...ids)).map((p) => ({
-    id: Number(p.id),
-    result: p.result,
-  }));
+  // The service may have read the posted copies' results already (afterResult): then nothing is read here.
+  const known = redraws.every(({ e }) => e.afterResult !== undefined);
+  const posted = known
+    ? redraws.map(({ e }) => ({ id: Number(e.after), result: e.afterResult ?? null }))
+    : (await sqlOf(tx).all<{ id: number | bigint; result: string | null }>(`SELECT id, result FROM outbox WHERE id IN (${marks(ids)})`, ...ids)).map((p) => ({
+        id: Number(p.id),
+        result: p.result,
+      }));
   const copy = posted.find((p) => {
     if (!p.result) return false;
     const r = JSON.parse(p.result) as { channel?: unknown; ts?: unknown };

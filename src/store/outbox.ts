@@ -29,6 +29,11 @@ export interface EffectOrder {
   coalesce?: string;
   /** Effects (names of this batch or earlier ids) this one runs after for order only: done or dead both release it. */
   afterAll?: (string | number)[];
+  /**
+   * The stored result of `after` (an earlier effect's id), when the service read it in this transaction anyway: the
+   * kernel then finds the copy of a card that was clicked without reading it again (not stored with the effect).
+   */
+  afterResult?: string | null;
 }
 
 export interface EffectContext {
