@@ -122,7 +122,8 @@ export class Kernel {
     let wroteEffects = false;
     const result = await this.db.tx(async (tx) => {
       if (meta.requestKey) await this.claimKey(tx, meta.requestKey, this.clock.now());
-      const r = await this.inTx(tx, actor, meta, body);
+      // The transaction ends with the unit's audit entries (commit: nothing of it follows them).
+      const r = await this.inTx(tx, actor, meta, body, { commit: true });
       wroteEffects = r.wroteEffects;
       return r.value;
     });
@@ -134,7 +135,7 @@ export class Kernel {
    * The same unit of work inside a transaction someone else owns (a timer firing, an
    * effect hook): audit entries, effects and timers are written before it returns.
    */
-  async inTx<T>(tx: Tx, actor: Actor, meta: RequestMeta, body: (unit: Unit) => Promise<T>): Promise<{ value: T; wroteEffects: boolean }> {
+  async inTx<T>(tx: Tx, actor: Actor, meta: RequestMeta, body: (unit: Unit) => Promise<T>, o: { commit?: boolean } = {}): Promise<{ value: T; wroteEffects: boolean }> {
     const now = this.clock.now();
     const audits: AuditInput[] = [];
     const effects: EffectSpec[] = [];
@@ -166,7 +167,8 @@ export class Kernel {
     }
     // Last: on PostgreSQL the append takes the chain's lock, which every writing transaction queues for until the one
     // holding it commits, so it is held for two statements and the commit, not for the outbox writes too.
-    await this.audit.append(tx, audits);
+    // `commit` (run: this is the transaction's last write): on PostgreSQL the entries and the COMMIT go together.
+    await this.audit.append(tx, audits, o);
     return { value, wroteEffects: effects.length > 0 || enqueued };
   }
 

@@ -71,17 +71,38 @@ export class AuditLog {
 
   private async lockChain(tx: Tx): Promise<void> {
     // Concurrent writers on PostgreSQL queue here, so the chain never forks. (SQLite has one writer.)
-    if (this.provider === 'postgresql') await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${CHAIN_LOCK})`);
+    if (this.provider === 'postgresql') await sqlOf(tx).run(`SELECT pg_advisory_xact_lock(${CHAIN_LOCK})`);
   }
 
-  /** Appends entries to the chain inside the caller's transaction. */
-  async append(tx: Tx, inputs: AuditInput | AuditInput[]): Promise<AuditRow[]> {
+  /**
+   * Takes the chain's lock (PostgreSQL) and reads its head. On PostgreSQL both go in one round trip: the lock is held
+   * until the transaction commits, and every writing transaction queues for it, so each wait for the network and the
+   * event loop while holding it is paid by all of them. The head is read by a statement that starts once the lock is
+   * held, so it sees every entry appended before.
+   */
+  private async lockedHead(tx: Tx): Promise<{ seq: number | bigint; hash: string; key_id: string | null } | undefined> {
+    const sql = sqlOf(tx);
+    const head = 'SELECT seq, hash, key_id FROM audit_entries ORDER BY seq DESC LIMIT 1';
+    if (this.provider === 'postgresql' && sql.batch) {
+      const [, rows] = await sql.batch([`SELECT pg_advisory_xact_lock(${CHAIN_LOCK})`, head]);
+      return rows![0] as { seq: number | bigint; hash: string; key_id: string | null } | undefined;
+    }
+    await this.lockChain(tx);
+    const [row] = await sql.all<{ seq: number | bigint; hash: string; key_id: string | null }>(head);
+    return row;
+  }
+
+  /**
+   * Appends entries to the chain inside the caller's transaction. `commit`: the caller's transaction ends with this
+   * append (nothing of it follows): on PostgreSQL the entries and the COMMIT then go in one round trip, so the chain's
+   * lock, which every writing transaction queues for, is released without waiting for this process's event loop.
+   */
+  async append(tx: Tx, inputs: AuditInput | AuditInput[], o: { commit?: boolean } = {}): Promise<AuditRow[]> {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     if (list.length === 0) return [];
-    await this.lockChain(tx);
     const key = this.keyring.current;
     const sql = sqlOf(tx);
-    const [head] = await sql.all<{ seq: number | bigint; hash: string; key_id: string | null }>('SELECT seq, hash, key_id FROM audit_entries ORDER BY seq DESC LIMIT 1');
+    const head = await this.lockedHead(tx);
     const last = head ? { seq: Number(head.seq), hash: head.hash, keyId: head.key_id } : undefined;
     if (last?.keyId && !this.keyring.get(last.keyId)) {
       // Another process rotated to a key this one does not have. Writing on with the old
@@ -116,34 +137,36 @@ export class AuditLog {
       rows.push(row);
       prevHash = row.hash;
     }
-    // One statement for the batch (every command and click appends): raw, as each database's driver writes it.
-    await sql.run(
-      `INSERT INTO audit_entries (${CHAIN_COLUMNS}) VALUES ${rows.map(() => CHAIN_PLACEHOLDERS).join(', ')}`,
-      ...rows.flatMap((r) => [
-        r.seq,
-        r.workspaceId,
-        r.actorId,
-        r.actorName,
-        r.platform,
-        r.action,
-        r.outcome,
-        r.subjectType,
-        r.subjectId,
-        r.before,
-        r.after,
-        r.reason,
-        r.flags,
-        r.requestId,
-        r.createdAt,
-        r.prevHash,
-        r.hash,
-        r.keyId,
-      ]),
-    );
     const every = this.options.checkpoints?.every;
-    if (every && Math.floor((last?.seq ?? 0) / every) < Math.floor(seq / every)) {
-      await this.checkpoint(tx, { seq, hash: prevHash }, 'every');
+    const checkpointDue = Boolean(every && Math.floor((last?.seq ?? 0) / every) < Math.floor(seq / every));
+    // One statement for the batch (every command and click appends): raw, as each database's driver writes it.
+    const insert = `INSERT INTO audit_entries (${CHAIN_COLUMNS}) VALUES ${rows.map(() => CHAIN_PLACEHOLDERS).join(', ')}`;
+    const params = rows.flatMap((r) => [
+      r.seq,
+      r.workspaceId,
+      r.actorId,
+      r.actorName,
+      r.platform,
+      r.action,
+      r.outcome,
+      r.subjectType,
+      r.subjectId,
+      r.before,
+      r.after,
+      r.reason,
+      r.flags,
+      r.requestId,
+      r.createdAt,
+      r.prevHash,
+      r.hash,
+      r.keyId,
+    ]);
+    if (o.commit && !checkpointDue && sql.batch) {
+      await sql.batch([{ sql: insert, params }, 'COMMIT']);
+      return rows;
     }
+    await sql.run(insert, ...params);
+    if (checkpointDue) await this.checkpoint(tx, { seq, hash: prevHash }, 'every');
     return rows;
   }
 

@@ -112,6 +112,7 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
     const [{ PrismaPg }, { PrismaClient: PgClient }, { default: pg }] = await Promise.all([import('@prisma/adapter-pg'), import('./generated/postgresql/client.ts'), import('pg')]);
     const types = pgTypeParsers(pg.types);
     pgTypes = types;
+    pgEscape = pg.escapeLiteral;
     const adapter = new PrismaPg({ connectionString: url, max: 10 });
     const connect = adapter.connect.bind(adapter);
     adapter.connect = async () => {
@@ -385,6 +386,14 @@ const pgClients = new WeakSet<object>();
 export interface TxSql {
   run(sql: string, ...params: unknown[]): Promise<number>;
   all<T>(sql: string, ...params: unknown[]): Promise<T[]>;
+  /**
+   * PostgreSQL's direct statements only: statements sent together, in one round trip (the simple query protocol, which
+   * takes no parameters: a statement's `?` are written into its text as literals, escaped by node-pg), run one after
+   * the other; resolves to each one's rows. The first that fails stops the rest. In READ COMMITTED each statement
+   * reads what was committed when it starts, after the one before it has finished (a lock it took is held). A
+   * COMMIT among them ends the transaction there: no statement of it may follow (they are refused).
+   */
+  batch?(statements: readonly (string | { sql: string; params: readonly unknown[] })[]): Promise<unknown[][]>;
 }
 
 export function sqlOf(tx: Tx): TxSql {
@@ -406,8 +415,9 @@ export function sqlOf(tx: Tx): TxSql {
 
 /** The part of a pg pool client that runs statements. */
 interface PgConnection {
-  query(config: { text: string; values: unknown[]; types: unknown }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  query(config: { text: string; values: unknown[]; types: unknown }): Promise<PgResult | PgResult[]>;
 }
+type PgResult = { rows: unknown[]; rowCount: number | null };
 
 /** Each PostgreSQL `db.tx`: the pg connection its transaction was opened on, once the adapter has opened it. */
 const pgTransactionSlots = new AsyncLocalStorage<PgSlot>();
@@ -465,6 +475,34 @@ function pgTypeParsers(types: { getTypeParser(oid: number, format: 'text'): unkn
   };
 }
 const pgValue = (v: unknown) => (v instanceof Date ? v.toISOString() : v);
+/** node-pg's escapeLiteral, once PostgreSQL is opened (it needs pg, loaded only then). */
+let pgEscape: ((s: string) => string) | undefined;
+
+/** A parameter as a literal of a statement's text (`batch`): what the parameter would have sent, escaped by node-pg. */
+function pgLiteral(v: unknown): string {
+  const value = pgValue(v);
+  if (value === null || value === undefined) return 'NULL';
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error(`cannot write ${value} into a statement`);
+    return String(value);
+  }
+  if (typeof value === 'bigint') return String(value);
+  if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
+  if (typeof value === 'string' && pgEscape) return pgEscape(value);
+  throw new Error(`cannot write a ${typeof value} into a statement`);
+}
+
+/** A statement with its `?` replaced by its parameters as literals (`batch`). */
+function inlined(statement: string | { sql: string; params: readonly unknown[] }): string {
+  if (typeof statement === 'string') return statement;
+  let i = 0;
+  const text = statement.sql.replace(/\?/g, () => {
+    if (i >= statement.params.length) throw new Error('a statement has more placeholders than parameters');
+    return pgLiteral(statement.params[i++]);
+  });
+  if (i !== statement.params.length) throw new Error('a statement has fewer placeholders than parameters');
+  return text;
+}
 
 /**
  * Raw statements inside a PostgreSQL `db.tx`, sent on its connection as they are: through Prisma's raw API each cost
@@ -472,19 +510,36 @@ const pgValue = (v: unknown) => (v instanceof Date ? v.toISOString() : v);
  * on PostgreSQL (a CPU profile of approval clicks: Prisma's client and its wasm compiler 42 % of the busy time).
  */
 function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined, slot?: PgSlot): TxSql {
-  const send = async (sql: string, params: unknown[]) => {
+  // `text`: already PostgreSQL's text (a batch: its literals may hold a `?`), sent as it is.
+  const send = async (sql: string, params: unknown[], text = pgText(sql)) => {
     // As Prisma's raw API refuses a statement of a transaction already closed.
     if (slot?.ended) throw new Error('Transaction already closed: a statement was sent after its transaction ended');
     const started = performance.now();
     try {
-      return await conn.query({ text: pgText(sql), values: params.map(pgValue), types });
+      return await conn.query({ text, values: params.map(pgValue), types });
     } finally {
       metrics?.dbStatement.labels({ statement: statementKind(sql) }).observe((performance.now() - started) / 1000);
     }
   };
+  const one = (r: PgResult | PgResult[]) => (Array.isArray(r) ? r[r.length - 1]! : r);
   return {
-    run: async (sql, ...params) => (await send(sql, params)).rowCount ?? 0,
-    all: async <T>(sql: string, ...params: unknown[]) => (await send(sql, params)).rows as T[],
+    run: async (sql, ...params) => one(await send(sql, params)).rowCount ?? 0,
+    all: async <T>(sql: string, ...params: unknown[]) => one(await send(sql, params)).rows as T[],
+    batch: async (statements) => {
+      // No parameters: node-pg sends the text as one simple query, and answers one result per statement.
+      const text = statements.map(inlined).join(';\n');
+      const commits = statements.some((st) => st === 'COMMIT' || st === 'ROLLBACK');
+      let r: PgResult | PgResult[];
+      try {
+        r = await send(text, [], text);
+      } finally {
+        // Whether or not it got that far, the transaction is over for Muster's statements (Prisma still ends it).
+        if (commits && slot) slot.ended = true;
+      }
+      const results = Array.isArray(r) ? r : [r];
+      if (results.length !== statements.length) throw new Error(`sent ${statements.length} statements, got ${results.length} results`);
+      return results.map((x) => x.rows);
+    },
   };
 }
 
