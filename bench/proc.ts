@@ -47,10 +47,22 @@ export function ensureBuilt(root: string): void {
   built.add(root);
 }
 
-/** Node arguments that start Muster as `npm start` does, with BENCH_MUSTER_NODE_ARGS in front (cwd: the root). */
+/**
+ * The V8 flags `npm start` gives node (package.json config.node_flags, passed as $npm_package_config_node_flags by
+ * the start script: a young generation of at most 2 × 8 MB and two V8 helper threads, docs/deployment.md).
+ */
+export function startFlags(root: string): string[] {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { config?: { node_flags?: string } };
+  return (pkg.config?.node_flags ?? '').split(' ').filter(Boolean);
+}
+
+/**
+ * Node arguments that start Muster as `npm start` does (its flags, startFlags), then BENCH_MUSTER_NODE_ARGS, which
+ * win where they set the same flag (cwd: the root).
+ */
 export function musterMain(root: string): string[] {
   ensureBuilt(root);
-  return [...musterNodeArgs(), 'dist/main.js'];
+  return [...startFlags(root), ...musterNodeArgs(), 'dist/main.js'];
 }
 
 /** Node arguments that start the bare Bolt baseline (bench/bare-bolt.ts), compiled like Muster (cwd: the root). */

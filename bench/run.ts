@@ -104,6 +104,8 @@ import {
   type StopResult,
   musterMain,
   bareBoltMain,
+  startFlags,
+  musterNodeArgs,
 } from './proc.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -413,7 +415,9 @@ async function main(): Promise<number> {
   if (ONLY.size < SECTIONS.length) console.log(`Muster benchmark: ${[...ONLY].join(', ')} only (BENCH_ONLY=${process.env.BENCH_ONLY?.trim()})`);
   console.log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}, ${machine.platform}, ${machine.totalMemMb} MB RAM`);
   console.log(`CPU busy in the second before the run: ${machine.cpuBusyBeforeStartPct.toFixed(1)} % (load average ${machine.loadAvgAtStart.join(' / ')})`);
-  console.log(`every child: LOG_LEVEL=${LOG_LEVEL}, output to bench/results/logs/; Muster children: MUSTER_SLACK_PACING=${SLACK_PACING}`);
+  console.log(
+    `every child: LOG_LEVEL=${LOG_LEVEL}, output to bench/results/logs/; Muster children: MUSTER_SLACK_PACING=${SLACK_PACING}, node ${[...startFlags(root), ...musterNodeArgs()].join(' ') || '(no flags)'} dist/main.js`,
+  );
   if (busyBefore > 0.15) console.log('note: something else is using the CPUs: figures will be noisy and slower than on a quiet machine');
   console.log('');
 
@@ -777,6 +781,7 @@ async function main(): Promise<number> {
         openLoop: true,
         logLevel: LOG_LEVEL,
         musterSlackPacing: SLACK_PACING,
+        musterNodeFlags: [...startFlags(root), ...musterNodeArgs()],
       },
       machine: { ...machine, loadAvgAtEnd },
       ...(ONLY.size < SECTIONS.length ? { sections: [...ONLY] } : {}),

@@ -10,7 +10,7 @@ const USAGE = `usage: npm start                          run Muster (the sandbox
        npm run sandbox [-- --reset] [-- --record FILE | --replay FILE]`;
 
 async function main(): Promise<void> {
-  tuneHeap();
+  const heapGrowingPercent = tuneHeap();
   let args;
   try {
     args = parseArgs({ options: { sandbox: { type: 'boolean' }, reset: { type: 'boolean' }, record: { type: 'string' }, replay: { type: 'string' } }, strict: true }).values;
@@ -69,6 +69,8 @@ async function main(): Promise<void> {
   }
   const log = createLogger(env.LOG_LEVEL);
   handleStrayErrors(log);
+  // What V8 was given (`npm start` passes the package's config.node_flags: docs/deployment.md), for whoever sizes the host.
+  log.info({ node: process.version, nodeFlags: process.execArgv, heapGrowingPercent: heapGrowingPercent ?? 'as given' }, 'node runtime');
   // Signals are handled from the start: one that arrives while Muster is still starting (migrations, the sandbox's
   // role grants) stops it gracefully as soon as it is up, instead of killing it halfway.
   let stop: (() => Promise<void>) | undefined;

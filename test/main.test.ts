@@ -137,6 +137,13 @@ describe('npm start (src/main.ts) as a process', () => {
     const code = await exited;
     expect(performance.now() - t0).toBeLessThan(10_000);
     expect(out).toContain('"msg":"muster stopped"');
+    // npm start gives node the package's V8 flags (a smaller young generation, two V8 helper threads: docs/deployment.md).
+    const runtime = out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg?: string; nodeFlags?: string[] })
+      .find((l) => l.msg === 'node runtime');
+    expect(runtime?.nodeFlags).toEqual(['--max-semi-space-size=8', '--v8-pool-size=2']);
     expect(code === 0 || code === null).toBe(true);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   });
