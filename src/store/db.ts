@@ -425,6 +425,8 @@ const pgTransactionSlots = new AsyncLocalStorage<PgSlot>();
 interface PgSlot {
   conn?: PgConnection;
   ended?: boolean;
+  /** Muster's own statements committed it (`batch` with a COMMIT): Prisma's COMMIT or ROLLBACK is then not sent. */
+  committed?: boolean;
 }
 /**
  * PostgreSQL's transactions (what `db.tx` passes), whose raw statements go straight to their connection, and its
@@ -451,7 +453,13 @@ function pgTransactionConnections(adapter: PgAdapter): PgAdapter {
       // The adapter's transactions do not use phantom queries: Prisma ends each by sending COMMIT or ROLLBACK.
       const executeRaw = tx.executeRaw.bind(tx);
       tx.executeRaw = async (query) => {
-        if (query.sql === 'COMMIT' || query.sql === 'ROLLBACK') slot.ended = true;
+        if (query.sql === 'COMMIT' || query.sql === 'ROLLBACK') {
+          slot.ended = true;
+          // Already committed by Muster's own COMMIT (an audit append that ends its request): the server has no
+          // transaction left to end, so nothing is sent (it would be a round trip answered with a warning). The
+          // adapter's commit()/rollback() that follow still give the connection back to the pool.
+          if (slot.committed) return 0;
+        }
         return executeRaw(query);
       };
     }
@@ -528,14 +536,16 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
     batch: async (statements) => {
       // No parameters: node-pg sends the text as one simple query, and answers one result per statement.
       const text = statements.map(inlined).join(';\n');
-      const commits = statements.some((st) => st === 'COMMIT' || st === 'ROLLBACK');
+      const ends = statements.some((st) => st === 'COMMIT' || st === 'ROLLBACK');
       let r: PgResult | PgResult[];
       try {
         r = await send(text, [], text);
       } finally {
         // Whether or not it got that far, the transaction is over for Muster's statements (Prisma still ends it).
-        if (commits && slot) slot.ended = true;
+        if (ends && slot) slot.ended = true;
       }
+      // Every statement ran, the COMMIT too: Prisma's own COMMIT (or ROLLBACK) has nothing left to end.
+      if (ends && slot && statements.includes('COMMIT')) slot.committed = true;
       const results = Array.isArray(r) ? r : [r];
       if (results.length !== statements.length) throw new Error(`sent ${statements.length} statements, got ${results.length} results`);
       return results.map((x) => x.rows);

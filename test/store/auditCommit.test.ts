@@ -89,6 +89,11 @@ describe('an append that ends its transaction (commit)', () => {
     const seqs = (await db.read((tx) => tx.auditEntry.findMany({ select: { seq: true }, orderBy: { seq: 'asc' } }))).map((r) => r.seq);
     expect(seqs).toEqual(Array.from({ length: before + 80 }, (_, i) => i + 1));
     expect(await db.read((tx) => tx.processedRequest.count({ where: { key: { startsWith: 'commit-' } } }))).toBe(40);
+    if (db.provider === 'postgresql') {
+      // Prisma's own COMMIT is not sent after Muster's: every connection went back to the pool with no transaction open.
+      const open = await db.query<{ n: number | bigint }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'");
+      expect(Number(open[0]!.n)).toBe(0);
+    }
   });
 
   it.runIf(process.env.MUSTER_TEST_DB === 'postgresql')('on PostgreSQL the transaction is over once the append returns: a later statement is refused, the entries stay', async () => {
