@@ -772,7 +772,7 @@ export class ApprovalService {
         throw new Refusal(`You cannot ${decision} ${refName}: ${check.reason}.`, { action: `approval.${decision}`, subjectType: 'approval', subjectId: refName, reason: check.code });
       }
       const before = evaluate(route, votes);
-      await sqlOf(u.tx).run(
+      await sqlOf(u.tx).later(
         'INSERT INTO approval_votes (request_id, user_id, decision, reason, step, requirement, role, roles, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         row.id,
         actor.userId,
@@ -798,7 +798,7 @@ export class ApprovalService {
         await this.decide(u, row, after.status, actor, reason);
         text = after.status === 'approved' ? `${refName} approved — all ${after.required} approvals are in.` : `${refName} rejected.`;
       } else {
-        await sqlOf(u.tx).run('UPDATE approval_requests SET updated_at = ? WHERE id = ?', u.now, row.id);
+        await sqlOf(u.tx).later('UPDATE approval_requests SET updated_at = ? WHERE id = ?', u.now, row.id);
         if (after.step > before.step) {
           // The next step of the chain opens: its approvers are asked now.
           const eligible = await this.eligible(u.tx, row, after, [...votes, { ...voter, decision, at: u.now }]);

@@ -122,7 +122,7 @@ export class IncidentService {
 
   private async timeline(u: Unit, row: IncidentRow, actor: Actor, kind: string, text: Text, extra: { key?: string; permalink?: string; internal?: boolean } = {}) {
     // Raw, like the other writes every incident command makes: one statement without Prisma's model layer.
-    await sqlOf(u.tx).run(
+    await sqlOf(u.tx).later(
       'INSERT INTO timeline_entries (incident_id, kind, actor_id, text, "at", internal, "key", permalink, removed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, FALSE)',
       row.id,
       kind,
@@ -136,7 +136,7 @@ export class IncidentService {
   }
 
   private async addMember(tx: Tx, incidentId: string, userId: string, now: Date) {
-    await sqlOf(tx).run('INSERT INTO incident_members (incident_id, user_id, added_at) VALUES (?, ?, ?) ON CONFLICT (incident_id, user_id) DO NOTHING', incidentId, userId, now);
+    await sqlOf(tx).later('INSERT INTO incident_members (incident_id, user_id, added_at) VALUES (?, ?, ?) ON CONFLICT (incident_id, user_id) DO NOTHING', incidentId, userId, now);
   }
 
   /** (Re-)arms one of an incident's SLA clocks; scheduling the same key replaces it. */

@@ -138,7 +138,11 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
               // The pg connection the adapter opened this transaction on (pgTransactionConnections): sqlOf sends on it.
               const slot = pgTransactionSlots.getStore();
               if (slot?.conn && pgTypes) pgDirect.set(t, pgSql(slot.conn, pgTypes, o.metrics, slot));
-              return fn(t);
+              return fn(t).then(async (value) => {
+                // Writes still waiting for a next statement (`later`) are sent now, before Prisma's COMMIT.
+                if (slot && !slot.ended) await slot.flush?.();
+                return value;
+              });
             }, TX_OPTIONS),
           )
         : // SQLite before its connection is open (sqliteTransactions takes over once it is): Prisma's transaction.
@@ -394,6 +398,13 @@ export interface TxSql {
    * COMMIT among them ends the transaction there: no statement of it may follow (they are refused).
    */
   batch?(statements: readonly (string | { sql: string; params: readonly unknown[] })[]): Promise<unknown[][]>;
+  /**
+   * A write whose outcome the caller does not read (an insert, an update it does not count). On PostgreSQL, inside a
+   * transaction, it is sent with the transaction's next statement, in the same round trip (as `batch` sends), or
+   * before Prisma's next statement of that transaction, its COMMIT included; a rollback drops it. Should it fail, the
+   * statement it went with fails, and the transaction with it. Elsewhere it runs at once.
+   */
+  later(sql: string, ...params: unknown[]): Promise<void>;
 }
 
 export function sqlOf(tx: Tx): TxSql {
@@ -404,12 +415,17 @@ export function sqlOf(tx: Tx): TxSql {
     return {
       run: (sql, ...params) => settled(() => w.run(sql, ...params).changes),
       all: <T>(sql: string, ...params: unknown[]) => settled(() => w.all<T>(sql, ...params)),
+      // SQLite runs in this process (microseconds): nothing to save by waiting.
+      later: (sql, ...params) => settled(() => void w.run(sql, ...params)),
     };
   }
   const text = pgClients.has(tx) ? pgText : (sql: string) => sql;
   return {
     run: (sql, ...params) => tx.$executeRawUnsafe(text(sql), ...params),
     all: <T>(sql: string, ...params: unknown[]) => tx.$queryRawUnsafe<T[]>(text(sql), ...params),
+    later: async (sql, ...params) => {
+      await tx.$executeRawUnsafe(text(sql), ...params);
+    },
   };
 }
 
@@ -427,6 +443,10 @@ interface PgSlot {
   ended?: boolean;
   /** Muster's own statements committed it (`batch` with a COMMIT): Prisma's COMMIT or ROLLBACK is then not sent. */
   committed?: boolean;
+  /** Sends the writes waiting to go with the next statement (`later`), before a statement of Prisma's. */
+  flush?: () => Promise<void>;
+  /** Drops them (a rollback). */
+  discard?: () => void;
 }
 /**
  * PostgreSQL's transactions (what `db.tx` passes), whose raw statements go straight to their connection, and its
@@ -452,7 +472,18 @@ function pgTransactionConnections(adapter: PgAdapter): PgAdapter {
       // connection goes back to the pool: a statement sent on it afterwards would run in whatever uses it next.
       // The adapter's transactions do not use phantom queries: Prisma ends each by sending COMMIT or ROLLBACK.
       const executeRaw = tx.executeRaw.bind(tx);
+      // Muster's writes waiting for the transaction's next statement (`later`) go before Prisma's, in order; a
+      // ROLLBACK drops them. Before COMMIT they have been sent already: `db.tx` sends them when its callback returns,
+      // where a failure is the callback's and rolls back (here it would leave the connection in a failed
+      // transaction, out of the pool: releaseWhenEndFails releases only when the COMMIT itself fails).
+      const queryRaw = tx.queryRaw.bind(tx);
+      tx.queryRaw = async (query) => {
+        await slot.flush?.();
+        return queryRaw(query);
+      };
       tx.executeRaw = async (query) => {
+        if (query.sql === 'ROLLBACK') slot.discard?.();
+        else if (query.sql !== 'COMMIT') await slot.flush?.();
         if (query.sql === 'COMMIT' || query.sql === 'ROLLBACK') {
           slot.ended = true;
           // Already committed by Muster's own COMMIT (an audit append that ends its request): the server has no
@@ -530,25 +561,50 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
     }
   };
   const one = (r: PgResult | PgResult[]) => (Array.isArray(r) ? r[r.length - 1]! : r);
+  type Statement = string | { sql: string; params: readonly unknown[] };
+  // Writes waiting for the transaction's next statement (`later`): only inside a transaction.
+  let waiting: Statement[] = [];
+  const batch = async (own: readonly Statement[]): Promise<PgResult[]> => {
+    const statements = [...waiting, ...own];
+    waiting = [];
+    // No parameters: node-pg sends the text as one simple query, and answers one result per statement.
+    const text = statements.map(inlined).join(';\n');
+    const ends = own.some((st) => st === 'COMMIT' || st === 'ROLLBACK');
+    let r: PgResult | PgResult[];
+    try {
+      r = await send(typeof statements[0] === 'string' ? statements[0] : statements[0]!.sql, [], text);
+    } finally {
+      // Whether or not it got that far, the transaction is over for Muster's statements (Prisma still ends it).
+      if (ends && slot) slot.ended = true;
+    }
+    // Every statement ran, the COMMIT too: Prisma's own COMMIT (or ROLLBACK) has nothing left to end.
+    if (ends && slot && own.includes('COMMIT')) slot.committed = true;
+    const results = Array.isArray(r) ? r : [r];
+    if (results.length !== statements.length) throw new Error(`sent ${statements.length} statements, got ${results.length} results`);
+    return results.slice(statements.length - own.length);
+  };
+  // A statement of its own, or, with writes waiting, the last of their batch.
+  const statement = async (sql: string, params: unknown[]): Promise<PgResult> => (waiting.length ? (await batch([{ sql, params }]))[0]! : one(await send(sql, params)));
+  if (slot) {
+    slot.flush = async () => {
+      if (waiting.length) await batch([]);
+    };
+    slot.discard = () => {
+      waiting = [];
+    };
+  }
   return {
-    run: async (sql, ...params) => one(await send(sql, params)).rowCount ?? 0,
-    all: async <T>(sql: string, ...params: unknown[]) => one(await send(sql, params)).rows as T[],
-    batch: async (statements) => {
-      // No parameters: node-pg sends the text as one simple query, and answers one result per statement.
-      const text = statements.map(inlined).join(';\n');
-      const ends = statements.some((st) => st === 'COMMIT' || st === 'ROLLBACK');
-      let r: PgResult | PgResult[];
-      try {
-        r = await send(text, [], text);
-      } finally {
-        // Whether or not it got that far, the transaction is over for Muster's statements (Prisma still ends it).
-        if (ends && slot) slot.ended = true;
+    run: async (sql, ...params) => (await statement(sql, params)).rowCount ?? 0,
+    all: async <T>(sql: string, ...params: unknown[]) => (await statement(sql, params)).rows as T[],
+    batch: async (statements) => (await batch(statements)).map((x) => x.rows),
+    later: async (sql, ...params) => {
+      if (!slot) {
+        await send(sql, params);
+        return;
       }
-      // Every statement ran, the COMMIT too: Prisma's own COMMIT (or ROLLBACK) has nothing left to end.
-      if (ends && slot && statements.includes('COMMIT')) slot.committed = true;
-      const results = Array.isArray(r) ? r : [r];
-      if (results.length !== statements.length) throw new Error(`sent ${statements.length} statements, got ${results.length} results`);
-      return results.map((x) => x.rows);
+      if (slot.ended) throw new Error('Transaction already closed: a statement was sent after its transaction ended');
+      // Written into the text now, so a parameter changed by the caller afterwards changes nothing.
+      waiting.push(inlined({ sql, params }));
     },
   };
 }

@@ -42,7 +42,7 @@ export async function scheduleTimer(tx: Tx, clock: Clock, spec: TimerSpec): Prom
     dueAt: spec.dueAt,
   };
   // One raw statement (a request or an incident arms several): inserted, or the keyed timer re-armed as new.
-  await sqlOf(tx).run(
+  await sqlOf(tx).later(
     `INSERT INTO timers (workspace_id, kind, subject_type, subject_id, "key", payload, due_at, status, lease_until, leased_by, attempts, last_error, fired_at, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, 0, NULL, NULL, ?, ?)
      ON CONFLICT ("key") DO UPDATE SET kind = excluded.kind, subject_type = excluded.subject_type, subject_id = excluded.subject_id,
