@@ -166,8 +166,8 @@ export class Kernel {
       await enqueueEffects(tx, this.clock, { workspaceId: actor.workspaceId, platform: actor.platform, requestId: meta.requestId }, effects);
     }
     // Last: on PostgreSQL the append takes the chain's lock, which every writing transaction queues for until the one
-    // holding it commits, so it is held for two statements and the commit, not for the outbox writes too.
-    // `commit` (run: this is the transaction's last write): on PostgreSQL the entries and the COMMIT go together.
+    // holding it commits, so it is held for the append and the commit, not for the outbox writes too. With `commit`
+    // (run: this is the transaction's last write) the entries and the COMMIT go in one round trip.
     await this.audit.append(tx, audits, o);
     return { value, wroteEffects: effects.length > 0 || enqueued };
   }
@@ -287,6 +287,12 @@ function platformWorkspace(actor: Actor): string {
   return actor.workspaceId.slice(actor.platform.length + 1);
 }
 
+/** The stored results of posted effects, by id. */
+async function postedResults(tx: Tx, ids: number[]): Promise<{ id: number; result: string | null }[]> {
+  const rows = await sqlOf(tx).all<{ id: number | bigint; result: string | null }>(`SELECT id, result FROM outbox WHERE id IN (${marks(ids)})`, ...ids);
+  return rows.map((p) => ({ id: Number(p.id), result: p.result }));
+}
+
 /**
  * The copy of a card whose button was clicked is redrawn through the click's own reply handle (Slack's
  * response_url with replace_original) instead of a message update: the clicker sees the result as soon as
@@ -300,15 +306,10 @@ function platformWorkspace(actor: Actor): string {
 async function redrawClickedCopy(tx: Tx, effects: EffectSpec[], source: { channel: string; ts: string }, replyTo: ReplyHandle): Promise<void> {
   const redraws = effects.map((e, i) => ({ e, i })).filter(({ e }) => e.op === 'updateMessage' && typeof e.after === 'number' && e.coalesce === `card:${e.after}` && !e.ref && !e.hook);
   if (!redraws.length) return;
-  const ids = [...new Set(redraws.map(({ e }) => Number(e.after)))];
   // The service may have read the posted copies' results already (afterResult): then nothing is read here.
-  const known = redraws.every(({ e }) => e.afterResult !== undefined);
-  const posted = known
+  const posted = redraws.every(({ e }) => e.afterResult !== undefined)
     ? redraws.map(({ e }) => ({ id: Number(e.after), result: e.afterResult ?? null }))
-    : (await sqlOf(tx).all<{ id: number | bigint; result: string | null }>(`SELECT id, result FROM outbox WHERE id IN (${marks(ids)})`, ...ids)).map((p) => ({
-        id: Number(p.id),
-        result: p.result,
-      }));
+    : await postedResults(tx, [...new Set(redraws.map(({ e }) => Number(e.after)))]);
   const copy = posted.find((p) => {
     if (!p.result) return false;
     const r = JSON.parse(p.result) as { channel?: unknown; ts?: unknown };

@@ -58,6 +58,9 @@ export interface AuditLogOptions {
   };
 }
 
+/** The newest entry of the chain as the head's SELECT returns it (either database's driver types). */
+type ChainHead = { seq: number | bigint; hash: string; key_id: string | null };
+
 export class AuditLog {
   constructor(
     private readonly provider: Database['provider'],
@@ -80,15 +83,15 @@ export class AuditLog {
    * event loop while holding it is paid by all of them. The head is read by a statement that starts once the lock is
    * held, so it sees every entry appended before.
    */
-  private async lockedHead(tx: Tx): Promise<{ seq: number | bigint; hash: string; key_id: string | null } | undefined> {
+  private async lockedHead(tx: Tx): Promise<ChainHead | undefined> {
     const sql = sqlOf(tx);
     const head = 'SELECT seq, hash, key_id FROM audit_entries ORDER BY seq DESC LIMIT 1';
     if (this.provider === 'postgresql' && sql.batch) {
       const [, rows] = await sql.batch([`SELECT pg_advisory_xact_lock(${CHAIN_LOCK})`, head]);
-      return rows![0] as { seq: number | bigint; hash: string; key_id: string | null } | undefined;
+      return rows![0] as ChainHead | undefined;
     }
     await this.lockChain(tx);
-    const [row] = await sql.all<{ seq: number | bigint; hash: string; key_id: string | null }>(head);
+    const [row] = await sql.all<ChainHead>(head);
     return row;
   }
 

@@ -549,10 +549,13 @@ function inlined(statement: string | { sql: string; params: readonly unknown[] }
  * on PostgreSQL (a CPU profile of approval clicks: Prisma's client and its wasm compiler 42 % of the busy time).
  */
 function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined, slot?: PgSlot): TxSql {
+  // As Prisma's raw API refuses a statement of a transaction already closed.
+  const refuseWhenEnded = () => {
+    if (slot?.ended) throw new Error('Transaction already closed: a statement was sent after its transaction ended');
+  };
   // `text`: already PostgreSQL's text (a batch: its literals may hold a `?`), sent as it is.
   const send = async (sql: string, params: unknown[], text = pgText(sql)) => {
-    // As Prisma's raw API refuses a statement of a transaction already closed.
-    if (slot?.ended) throw new Error('Transaction already closed: a statement was sent after its transaction ended');
+    refuseWhenEnded();
     const started = performance.now();
     try {
       return await conn.query({ text, values: params.map(pgValue), types });
@@ -602,7 +605,7 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
         await send(sql, params);
         return;
       }
-      if (slot.ended) throw new Error('Transaction already closed: a statement was sent after its transaction ended');
+      refuseWhenEnded();
       // Written into the text now, so a parameter changed by the caller afterwards changes nothing.
       waiting.push(inlined({ sql, params }));
     },

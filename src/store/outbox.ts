@@ -257,7 +257,7 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
     // Most claims find nothing (each finished effect asks for one): the same selection as one committed read first,
     // on the reader connection, which waits for no transaction. It sees what the claim would see, so nothing is missed
     // by asking first; the claim selects again as it writes (SQLite has one writer: nobody claims in between).
-    if ((await db.query(`${pick}`, now, now, ...inFlight)).length === 0) return [];
+    if ((await db.query(pick, now, now, ...inFlight)).length === 0) return [];
     rows = await db.write<Record<string, unknown>>(`UPDATE outbox SET ${lease} WHERE id IN (${pick}) RETURNING ${OUTBOX_COLUMNS}`, owner, leaseUntil, now, now, now, ...inFlight);
   }
   return rows.map(outboxRowOf).sort((a, b) => a.id - b.id);

@@ -41,7 +41,8 @@ export async function scheduleTimer(tx: Tx, clock: Clock, spec: TimerSpec): Prom
     payload: JSON.stringify(spec.payload ?? {}),
     dueAt: spec.dueAt,
   };
-  // One raw statement (a request or an incident arms several): inserted, or the keyed timer re-armed as new.
+  // One raw statement (a request or an incident arms several), sent with the transaction's next one (`later`):
+  // inserted, or the keyed timer re-armed as new.
   await sqlOf(tx).later(
     `INSERT INTO timers (workspace_id, kind, subject_type, subject_id, "key", payload, due_at, status, lease_until, leased_by, attempts, last_error, fired_at, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, 0, NULL, NULL, ?, ?)
