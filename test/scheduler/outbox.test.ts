@@ -174,6 +174,31 @@ describe('outbox dispatcher', () => {
     expect((await claimEffects(db, systemClock, 'd3', 10, 60_000)).map((r) => r.id)).toEqual([busy]);
   });
 
+  it('a claim takes the earliest due first, past effects that are not free, and stops at its limit whatever waits behind', async () => {
+    const at = (msAgo: number) => new Date(Date.now() - msAgo);
+    const texts = ['late', 'early', 'blocked', 'middle', ...Array.from({ length: 40 }, (_, i) => `backlog ${i}`)];
+    const ids = await enqueue(...texts.map((text): EffectSpec => ({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text } })));
+    const [late, early, blocked, middle, ...backlog] = ids as number[];
+    await db.tx(async (tx) => {
+      for (const id of backlog) await tx.outboxEffect.update({ where: { id }, data: { nextAttemptAt: at(1_000) } });
+      await tx.outboxEffect.update({ where: { id: late! }, data: { nextAttemptAt: at(500) } });
+      await tx.outboxEffect.update({ where: { id: early! }, data: { nextAttemptAt: at(9_000) } });
+      // due before all of them, but waiting for an effect that is still pending
+      await tx.outboxEffect.update({ where: { id: blocked! }, data: { nextAttemptAt: at(10_000), dependsOnId: late! } });
+      // a call a dead replica left running, its lease out 5 s ago: due then
+      await tx.outboxEffect.update({ where: { id: middle! }, data: { status: 'running', attempts: 1, leasedBy: 'dead-replica', leaseUntil: at(5_000) } });
+    });
+    expect((await claimEffects(db, systemClock, 'd2', 2, 60_000)).map((r) => r.id)).toEqual([early, middle]);
+    // the backlog (due 1 s ago) in id order, then the late one
+    expect((await claimEffects(db, systemClock, 'd2', 3, 60_000)).map((r) => r.id)).toEqual(backlog.slice(0, 3));
+    const rest = await claimEffects(db, systemClock, 'd2', 100, 60_000);
+    // (a claim's rows come back in id order: they start together)
+    expect(rest.map((r) => r.id)).toEqual([late, ...backlog.slice(3)]);
+    // once the one it waits for is done, the blocked one is free
+    await db.tx((tx) => tx.outboxEffect.update({ where: { id: late! }, data: { status: 'done' } }));
+    expect((await claimEffects(db, systemClock, 'd2', 100, 60_000)).map((r) => r.id)).toEqual([blocked]);
+  });
+
   it('two dispatchers on one queue send each effect once', async () => {
     const ids = await enqueue(...Array.from({ length: 30 }, (_, i): EffectSpec => ({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: `m${i}` } })));
     await Promise.all([dispatcher('a').drain(), dispatcher('b').drain()]);
