@@ -224,11 +224,14 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
          AND (o.coalesce_key IS NULL OR NOT EXISTS (
                SELECT 1 FROM outbox c WHERE c.coalesce_key = o.coalesce_key AND c.id <> o.id
                  AND (c.status = 'running' OR (c.status = 'pending' AND c.id < o.id))))`;
+  // Its data dependency done: a lookup by id for each effect that has one. (As a LEFT JOIN, PostgreSQL hashed the whole
+  // outbox, done effects included, once a few hundred effects were due: 9 ms per claim at 40k rows against 0.5 ms.)
+  const dependencyDone = `(o.depends_on_id IS NULL OR (SELECT d.status FROM outbox d WHERE d.id = o.depends_on_id) = 'done')`;
   const selection = () =>
-    `FROM outbox o LEFT JOIN outbox d ON d.id = o.depends_on_id
+    `FROM outbox o
        WHERE (((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ?)
               OR ((o.status = 'running' OR o.status = 'hooking') AND o.lease_until < ?))
-         AND (o.depends_on_id IS NULL OR d.status = 'done')${notBusy}
+         AND ${dependencyDone}${notBusy}
          AND ${free}`;
   const leaseUntil = new Date(now.getTime() + leaseMs);
   // The earliest due first (a lease that ran out is due when it ran out), ids in a tie.
@@ -266,7 +269,7 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
     const branch = (status: string, due: 'next_attempt_at' | 'lease_until') =>
       `SELECT * FROM (SELECT o.id, o.${due} AS due FROM outbox o
          WHERE o.status = '${status}' AND o.${due} ${due === 'lease_until' ? '<' : '<='} ?
-           AND (o.depends_on_id IS NULL OR (SELECT d.status FROM outbox d WHERE d.id = o.depends_on_id) = 'done')${notBusy}
+           AND ${dependencyDone}${notBusy}
            AND ${free}
          ORDER BY o.${due}, o.id LIMIT ${take})`;
     const sqlitePick = `SELECT id FROM (${branch('pending', 'next_attempt_at')} UNION ALL ${branch('hook', 'next_attempt_at')}
