@@ -46,8 +46,8 @@ export interface Database {
   run(sql: string, ...params: unknown[]): Promise<number>;
   /**
    * One raw write statement with RETURNING, committed on its own; resolves to the rows it returns. On PostgreSQL one
-   * statement from the pool (no BEGIN, no COMMIT: one round trip); on SQLite in a transaction of its own (`tx`).
-   * Never inside a `tx` callback.
+   * statement from the pool (no BEGIN, no COMMIT: one round trip); on SQLite as `run` runs it (committed with the
+   * other writes of its turn of the event loop). Never inside a `tx` callback.
    */
   write<T>(sql: string, ...params: unknown[]): Promise<T[]>;
   close(): Promise<void>;
@@ -79,7 +79,7 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
   const provider = providerOf(url);
   let client: Client;
   let writer: SqliteWriter | undefined;
-  let autocommit: ((sql: string, params: unknown[]) => Promise<number>) | undefined;
+  let autocommit: SqliteAutocommit | undefined;
   let ownTx: (<T>(fn: (tx: Tx) => Promise<T>) => Promise<T>) | undefined;
   let pgPool: TxSql | undefined;
   let pgTypes: PgTypes | undefined;
@@ -157,13 +157,14 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
   const run = async (sql: string, ...params: unknown[]): Promise<number> => {
     if (pgPool) return pgPool.run(sql, ...params);
     if (provider === 'postgresql') return client.$executeRawUnsafe(pgText(sql), ...params);
-    if (autocommit) return autocommit(sql, params);
+    if (autocommit) return autocommit.run(sql, params);
     // Not connected yet (the adapter connects on the first statement): once through Prisma.
     return tx((t) => t.$executeRawUnsafe(sql, ...params));
   };
   const write = async <T>(sql: string, ...params: unknown[]): Promise<T[]> => {
     if (pgPool) return pgPool.all<T>(sql, ...params);
     if (provider === 'postgresql') return client.$queryRawUnsafe<T[]>(pgText(sql), ...params);
+    if (autocommit) return autocommit.all<T>(sql, params);
     return tx((t) => sqlOf(t).all<T>(sql, ...params));
   };
   return {
@@ -206,14 +207,20 @@ type SqliteConnection = import('better-sqlite3').Database;
  * rollback runs the waiting writes, in order, before the next transaction can begin (the adapter's own lock is
  * released after them).
  */
-function sqliteAutocommit(conn: SqliteConnection, writer: SqliteWriter, adapter: { startTransaction(...args: never[]): Promise<unknown> }) {
-  type Waiting = { sql: string; params: unknown[]; resolve(n: number): void; reject(e: unknown): void };
+interface SqliteAutocommit {
+  run(sql: string, params: unknown[]): Promise<number>;
+  /** A statement with RETURNING: its rows. */
+  all<T>(sql: string, params: unknown[]): Promise<T[]>;
+}
+function sqliteAutocommit(conn: SqliteConnection, writer: SqliteWriter, adapter: { startTransaction(...args: never[]): Promise<unknown> }): SqliteAutocommit {
+  type Waiting = { sql: string; params: unknown[]; rows: boolean; resolve(r: unknown): void; reject(e: unknown): void };
+  const exec = (w: Waiting): unknown => (w.rows ? writer.all(w.sql, ...w.params) : writer.run(w.sql, ...w.params).changes);
   const waiting: Waiting[] = [];
   let retrying = false;
   let soon = false;
   const runOne = (w: Waiting) => {
     try {
-      w.resolve(writer.run(w.sql, ...w.params).changes);
+      w.resolve(exec(w));
     } catch (e) {
       w.reject(e);
     }
@@ -245,8 +252,8 @@ function sqliteAutocommit(conn: SqliteConnection, writer: SqliteWriter, adapter:
     const done: (() => void)[] = [];
     for (const w of batch) {
       try {
-        const n = writer.run(w.sql, ...w.params).changes;
-        done.push(() => w.resolve(n));
+        const r = exec(w);
+        done.push(() => w.resolve(r));
       } catch (e) {
         done.push(() => w.reject(e));
       }
@@ -280,15 +287,17 @@ function sqliteAutocommit(conn: SqliteConnection, writer: SqliteWriter, adapter:
     };
     return t;
   };
-  // Writes asked for in one turn of the event loop (effects finishing together) are committed together, right after it.
-  return (sql: string, params: unknown[]): Promise<number> =>
-    new Promise<number>((resolve, reject) => {
-      waiting.push({ sql, params, resolve, reject });
+  // Writes asked for in one turn of the event loop (effects finishing together, the claim that follows them) are
+  // committed together, right after it.
+  const ask = <R>(sql: string, params: unknown[], rows: boolean) =>
+    new Promise<R>((resolve, reject) => {
+      waiting.push({ sql, params, rows, resolve: resolve as (r: unknown) => void, reject });
       if (!soon) {
         soon = true;
         setImmediate(flush);
       }
     });
+  return { run: (sql, params) => ask<number>(sql, params, false), all: <T>(sql: string, params: unknown[]) => ask<T[]>(sql, params, true) };
 }
 
 /** The part of a Prisma driver adapter that starts transactions and runs statements (on the adapter and its transactions). */
