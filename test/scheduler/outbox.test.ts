@@ -514,3 +514,86 @@ describe('delivery: replies through response_url', () => {
     expect(row.lastError).toContain('unknown effect "teleport"');
   });
 });
+
+describe('delivery: a claim only when there may be work', () => {
+  /** Waits (up to 3 s, far below the 60 s poll these dispatchers have) until the effect is done. */
+  async function doneSoon(id: number) {
+    for (let i = 0; i < 150 && (await status(id)).status !== 'done'; i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await status(id)).status).toBe('done');
+  }
+
+  it('an effect that others wait for starts them as it ends, by its data, for order, or behind it (a redraw): no poll needed', async () => {
+    const d = dispatcher('frees', { pollMs: 60_000 });
+    d.start();
+    try {
+      // by its data: written while the post is in flight (its commit kicks a claim, which finds it waiting)
+      const heldPost = slack.hold('chat.postMessage');
+      const [post] = await enqueue({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: 'v0' } });
+      d.kick();
+      await heldPost.arrived;
+      const [update] = await enqueue({ op: 'updateMessage', after: post!, args: { channel: GENERAL_CHANNEL_ID, ts: ref(post!, 'ts'), text: 'v1' } });
+      d.kick();
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await status(update!)).status).toBe('pending');
+      heldPost.release();
+      await doneSoon(update!);
+
+      // behind it: a redraw of the same message queued while one is in flight
+      const redraw = (v: number): EffectSpec => ({ op: 'updateMessage', after: post!, coalesce: `card:${post}`, args: { channel: GENERAL_CHANNEL_ID, ts: ref(post!, 'ts'), text: `v${v}` } });
+      const heldUpdate = slack.hold('chat.update');
+      const [first] = await enqueue(redraw(2));
+      d.kick();
+      await heldUpdate.arrived;
+      const [second] = await enqueue(redraw(3));
+      expect(second).not.toBe(first);
+      d.kick();
+      await new Promise((r) => setTimeout(r, 50));
+      heldUpdate.release();
+      await doneSoon(second!);
+
+      // for order: written with it, claimed without it
+      const [topic, after] = await enqueue(
+        { op: 'setTopic', ref: 'topic', args: { channel: GENERAL_CHANNEL_ID, topic: 'first' } },
+        { op: 'setTopic', afterAll: ['topic'], args: { channel: GENERAL_CHANNEL_ID, topic: 'then' } },
+      );
+      d.kick();
+      await doneSoon(topic!);
+      await doneSoon(after!);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it('an effect that frees none asks for no claim as it ends', async () => {
+    // The claim's own selection (`FROM outbox o`): on SQLite each claim reads it first (`query`); on PostgreSQL it is one `write`.
+    let claims = 0;
+    const counted = (sql: string) => {
+      if (/FROM outbox o\s/.test(sql)) claims += 1;
+    };
+    const counting: Database = {
+      ...db,
+      query: (sql, ...params) => {
+        if (db.provider === 'sqlite') counted(sql);
+        return db.query(sql, ...params);
+      },
+      write: (sql, ...params) => {
+        if (db.provider === 'postgresql') counted(sql);
+        return db.write(sql, ...params);
+      },
+    };
+    const d = new OutboxDispatcher(counting, systemClock, log, { owner: 'quiet', pollMs: 60_000 }).addPort(slackPort());
+    d.start();
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      const before = claims;
+      const ids = await enqueue(...['a', 'b', 'c'].map((text): EffectSpec => ({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text } })));
+      d.kick();
+      for (const id of ids) await doneSoon(id);
+      await new Promise((r) => setTimeout(r, 100));
+      // One claim took all three; none of them freed another, so none asked for more.
+      expect(claims - before).toBe(1);
+    } finally {
+      await d.stop();
+    }
+  });
+});
