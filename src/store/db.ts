@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 // Types only: each database's client and driver adapter are loaded when a database of that kind is opened
@@ -181,6 +182,25 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
       await client.$disconnect();
     },
   };
+}
+
+/**
+ * A statement of Muster's own as a prepared statement of PostgreSQL's: `?` placeholders as `$1, $2, …`, and a name
+ * made from its text, under which node-pg prepares it once per connection (Parse) and then only binds and runs it.
+ * Its plan is then PostgreSQL's to keep: after five runs it keeps one generic plan when that is estimated no dearer
+ * than planning each run (plan_cache_mode auto). The outbox claim took 0.25 ms to parse and 0.5–1 ms to plan on every
+ * run (the server's log, log_min_duration_statement=0, during approval clicks), more than it took to run.
+ */
+const pgNames = new Map<string, { name: string; text: string }>();
+function pgPrepared(sql: string): { name: string; text: string } {
+  let p = pgNames.get(sql);
+  if (!p) {
+    const text = pgText(sql);
+    p = { name: `muster_${createHash('sha1').update(text).digest('hex').slice(0, 32)}`, text };
+    if (pgNames.size >= 1000) pgNames.clear();
+    pgNames.set(sql, p);
+  }
+  return p;
 }
 
 /** `?` placeholders as PostgreSQL's `$1, $2, …` (the last hundred texts kept). */
@@ -440,7 +460,7 @@ export function sqlOf(tx: Tx): TxSql {
 
 /** The part of a pg pool client that runs statements. */
 interface PgConnection {
-  query(config: { text: string; values: unknown[]; types: unknown }): Promise<PgResult | PgResult[]>;
+  query(config: { name?: string; text: string; values: unknown[]; types: unknown }): Promise<PgResult | PgResult[]>;
 }
 type PgResult = { rows: unknown[]; rowCount: number | null };
 
@@ -562,12 +582,14 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
   const refuseWhenEnded = () => {
     if (slot?.ended) throw new Error('Transaction already closed: a statement was sent after its transaction ended');
   };
-  // `text`: already PostgreSQL's text (a batch: its literals may hold a `?`), sent as it is.
-  const send = async (sql: string, params: unknown[], text = pgText(sql)) => {
+  // `text`: already PostgreSQL's text (a batch: its literals may hold a `?`), sent as it is, unprepared.
+  const send = async (sql: string, params: unknown[], text?: string) => {
     refuseWhenEnded();
     const started = performance.now();
     try {
-      return await conn.query({ text, values: params.map(pgValue), types });
+      if (text !== undefined) return await conn.query({ text, values: params, types });
+      const prepared = pgPrepared(sql);
+      return await conn.query({ name: prepared.name, text: prepared.text, values: params.map(pgValue), types });
     } finally {
       metrics?.dbStatement.labels({ statement: statementKind(sql) }).observe((performance.now() - started) / 1000);
     }

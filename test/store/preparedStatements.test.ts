@@ -1,0 +1,37 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migratedDatabase } from '../support/store.ts';
+import { sqlOf, type Database } from '../../src/store/db.ts';
+
+/**
+ * On PostgreSQL Muster's own statements are prepared once per connection, under a name made from their text, and then
+ * only bound and run: the outbox claim took longer to parse and plan than to run. SQLite prepares each once anyway.
+ */
+let ctx: Awaited<ReturnType<typeof migratedDatabase>>;
+let db: Database;
+beforeAll(async () => {
+  ctx = await migratedDatabase();
+  db = ctx.db;
+});
+afterAll(async () => ctx?.close());
+
+describe('prepared statements', () => {
+  it.runIf(process.env.MUSTER_TEST_DB === 'postgresql')('a statement of Muster’s is prepared once on its connection and reused, with new values each time', async () => {
+    const sql = 'SELECT ?::int + ?::int AS sum, ? AS said';
+    const [first, second, prepared] = await db.tx(async (tx) => {
+      const a = await sqlOf(tx).all<{ sum: number; said: string }>(sql, 1, 2, 'one');
+      const b = await sqlOf(tx).all<{ sum: number; said: string }>(sql, 40, 2, "it's ? $1");
+      const p = await sqlOf(tx).all<{ name: string; statement: string }>("SELECT name, statement FROM pg_prepared_statements WHERE statement LIKE 'SELECT $1::int%'");
+      return [a, b, p];
+    });
+    expect(first).toEqual([{ sum: 3, said: 'one' }]);
+    expect(second).toEqual([{ sum: 42, said: "it's ? $1" }]);
+    expect(prepared).toHaveLength(1);
+    expect(prepared[0]!.name).toMatch(/^muster_[0-9a-f]{32}$/);
+    expect(prepared[0]!.statement).toBe('SELECT $1::int + $2::int AS sum, $3 AS said');
+  });
+
+  it('a statement that fails to prepare fails as it would unprepared, and the connection goes on', async () => {
+    await expect(db.tx((tx) => sqlOf(tx).all('SELECT nope FROM workspaces WHERE id = ?', 'x'))).rejects.toThrow(/nope/);
+    expect(await db.query<{ n: number | bigint }>('SELECT count(*) AS n FROM workspaces WHERE id = ?', 'x')).toEqual([{ n: expect.anything() }]);
+  });
+});
