@@ -39,7 +39,7 @@ export interface Database {
   query<T>(sql: string, ...params: unknown[]): Promise<T[]>;
   /**
    * One raw write statement (`?` placeholders) committed on its own, outside any transaction; resolves to the rows it
-   * changed. For the bookkeeping of the outbox (an effect done, deferred, failed), where a transaction of Prisma's would
+   * changed. For the bookkeeping of the outbox (an effect deferred, failed, rate-limited), where a transaction of Prisma's would
    * cost ten times the statement. On SQLite it runs, prepared once, on the writer connection when no transaction is
    * open on it, or as soon as the open one ends (a statement sent while one is open would join it); on PostgreSQL it is
    * one statement from the pool. Never inside a `tx` callback: on SQLite it would wait for that very transaction.
