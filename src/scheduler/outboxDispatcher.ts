@@ -367,16 +367,8 @@ export class OutboxDispatcher {
         await this.recordWithHook(row, payload, result, at);
         return;
       }
-      const [done] = await this.db.write<{ frees: unknown }>(
-        `UPDATE outbox SET status = 'done', result = ?, uncertain = ?, last_error = NULL, updated_at = ?, done_at = ? ${LEASED}
-         RETURNING ${FREES}`,
-        JSON.stringify(result),
-        false,
-        at,
-        at,
-        row.id,
-        this.opts.owner,
-      );
+      const [sql, ...params] = this.doneStatement(row, result, at);
+      const [done] = await this.db.write<{ frees: unknown }>(`${sql} RETURNING ${FREES}`, ...params);
       // Lost the lease to another replica: it owns the outcome now.
       if (!done) return;
       this.remember(row.id, result);
@@ -398,7 +390,7 @@ export class OutboxDispatcher {
     try {
       recorded = await this.db.tx(async (tx) => {
         // Lost the lease to another replica: it owns the outcome now.
-        if ((await this.recordDone(sqlOf(tx).run, row, result, at)) !== 1) return false;
+        if ((await sqlOf(tx).run(...this.doneStatement(row, result, at))) !== 1) return false;
         await this.runHook(tx, { ...row, status: 'hooking' }, payload, result);
         return true;
       });
@@ -409,17 +401,9 @@ export class OutboxDispatcher {
     if (recorded) this.remember(row.id, result);
   }
 
-  /** Records a call just made as done with its result, if this dispatcher still holds the effect's lease: the rows changed. */
-  private recordDone(run: (sql: string, ...params: unknown[]) => Promise<number>, row: OutboxRow, result: Record<string, unknown>, at: Date): Promise<number> {
-    return run(
-      `UPDATE outbox SET status = 'done', result = ?, uncertain = ?, last_error = NULL, updated_at = ?, done_at = ? ${LEASED}`,
-      JSON.stringify(result),
-      false,
-      at,
-      at,
-      row.id,
-      this.opts.owner,
-    );
+  /** The statement that records a call just made as done with its result, if this dispatcher still holds the effect's lease. */
+  private doneStatement(row: OutboxRow, result: Record<string, unknown>, at: Date): [string, ...unknown[]] {
+    return [`UPDATE outbox SET status = 'done', result = ?, uncertain = ?, last_error = NULL, updated_at = ?, done_at = ? ${LEASED}`, JSON.stringify(result), false, at, at, row.id, this.opts.owner];
   }
 
   /** Runs the hook of an effect whose call was recorded earlier (`hook`, claimed as `hooking`) and marks the effect done with it. */

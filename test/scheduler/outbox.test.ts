@@ -581,10 +581,9 @@ describe('delivery: a claim only when there may be work', () => {
         return db.write(sql, ...params);
       },
     };
+    // Not started: no poll, and no claim but the ones asked for here.
     const d = new OutboxDispatcher(counting, systemClock, log, { owner: 'quiet', pollMs: 60_000 }).addPort(slackPort());
-    d.start();
     try {
-      await new Promise((r) => setTimeout(r, 50));
       const before = claims;
       const ids = await enqueue(...['a', 'b', 'c'].map((text): EffectSpec => ({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text } })));
       d.kick();
