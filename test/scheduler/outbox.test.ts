@@ -336,7 +336,9 @@ describe('delivery: a call is never repeated for its hook', () => {
   it("the hook's writes and the effect's done commit together; a hook that fails leaves the call's result and none of its writes", async () => {
     let fail = true;
     const key = `hook-write-${Date.now()}`;
-    const d = dispatcher('d1', { maxAttempts: 5 }).addHook('writes', async (tx, { result }) => {
+    // A back-off the checks below outlast (10 ms doubled, and the dispatcher's own claim after the run, on a busy
+    // PostgreSQL, could find the hook due again before the first check: `hooking`).
+    const d = dispatcher('d1', { maxAttempts: 5, baseBackoffMs: 100 }).addHook('writes', async (tx, { result }) => {
       await sqlOf(tx).run('INSERT INTO processed_requests ("key", created_at) VALUES (?, ?)', `${key}:${String(result.ts)}`, new Date());
       if (fail) throw new Error('the record is locked');
     });
@@ -364,7 +366,8 @@ describe('delivery: an attempt with an unknown outcome is looked up, not repeate
   it('a post whose answer was lost is found by its metadata', async () => {
     const held = slack.hold('chat.postMessage');
     const [id] = await enqueue({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: 'said once' } });
-    const d = dispatcher('d1', { maxAttempts: 5 });
+    // A back-off the check below outlasts (see the hook test above).
+    const d = dispatcher('d1', { maxAttempts: 5, baseBackoffMs: 100 });
     const run = d.runOnce();
     await held.arrived;
     held.drop();
