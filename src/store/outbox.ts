@@ -275,7 +275,7 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
     const sqlitePick = `SELECT id FROM (${branch('pending', 'next_attempt_at')} UNION ALL ${branch('hook', 'next_attempt_at')}
        UNION ALL ${branch('running', 'lease_until')} UNION ALL ${branch('hooking', 'lease_until')}) ORDER BY due, id LIMIT ${take}`;
     const args = [now, ...inFlight, now, ...inFlight, now, ...inFlight, now, ...inFlight];
-    // Most claims find nothing (each finished effect asks for one): the same selection as one committed read first,
+    // Many claims find nothing (the poll's; one after an effect whose dependents wait for more): the same selection as one committed read first,
     // on the reader connection, which waits for no transaction. It sees what the claim would see, so nothing is missed
     // by asking first; the claim selects again as it writes (SQLite has one writer: nobody claims in between).
     if ((await db.query(sqlitePick, ...args)).length === 0) return [];
