@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migratedDatabase } from '../support/store.ts';
+import { describe, expect, it } from 'vitest';
+import { onMigratedDatabase } from '../support/store.ts';
 import { sqlOf, type Database } from '../../src/store/db.ts';
 
 /**
@@ -7,13 +7,10 @@ import { sqlOf, type Database } from '../../src/store/db.ts';
  * goes in the same round trip, written into the text as literals; on SQLite it runs at once. Either way the
  * transaction must read it back, commit it, roll it back and fail with it exactly as if it had been sent at once.
  */
-let ctx: Awaited<ReturnType<typeof migratedDatabase>>;
 let db: Database;
-beforeAll(async () => {
-  ctx = await migratedDatabase();
-  db = ctx.db;
+onMigratedDatabase((opened) => {
+  db = opened;
 });
-afterAll(async () => ctx?.close());
 
 const at = new Date('2026-11-27T10:00:00.123Z');
 let n = 0;

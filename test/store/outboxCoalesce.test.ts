@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migratedDatabase } from '../support/store.ts';
+import { describe, expect, it } from 'vitest';
+import { onMigratedDatabase } from '../support/store.ts';
 import { claimEffects, enqueueEffects, type EffectSpec } from '../../src/store/outbox.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 import type { Database } from '../../src/store/db.ts';
@@ -10,13 +10,10 @@ import type { Database } from '../../src/store/db.ts';
  * committed) a dispatcher could claim the waiting redraw between the join and the commit, render the old state and
  * send it, and no later redraw was queued: the card kept a stale state (seen as stale approval cards after bursts).
  */
-let ctx: Awaited<ReturnType<typeof migratedDatabase>>;
 let db: Database;
-beforeAll(async () => {
-  ctx = await migratedDatabase();
-  db = ctx.db;
+onMigratedDatabase((opened) => {
+  db = opened;
 });
-afterAll(async () => ctx?.close());
 
 const redraw = (key: string): EffectSpec => ({ op: 'updateMessage', coalesce: key, args: { channel: 'C1', ts: '1.000100', text: 'card' } });
 const enqueue = (...e: EffectSpec[]) => db.tx((tx) => enqueueEffects(tx, systemClock, { platform: 'slack' }, e));

@@ -1,18 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migratedDatabase } from '../support/store.ts';
+import { describe, expect, it } from 'vitest';
+import { onMigratedDatabase } from '../support/store.ts';
 import { sqlOf, type Database } from '../../src/store/db.ts';
 
 /**
  * On PostgreSQL Muster's own statements are prepared once per connection, under a name made from their text, and then
  * only bound and run: the outbox claim took longer to parse and plan than to run. SQLite prepares each once anyway.
  */
-let ctx: Awaited<ReturnType<typeof migratedDatabase>>;
 let db: Database;
-beforeAll(async () => {
-  ctx = await migratedDatabase();
-  db = ctx.db;
+onMigratedDatabase((opened) => {
+  db = opened;
 });
-afterAll(async () => ctx?.close());
 
 describe('prepared statements', () => {
   it.runIf(process.env.MUSTER_TEST_DB === 'postgresql')('a statement of Muster’s is prepared once on its connection and reused, with new values each time', async () => {

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migratedDatabase } from '../support/store.ts';
+import { describe, expect, it } from 'vitest';
+import { onMigratedDatabase } from '../support/store.ts';
 import { TEST_PROVIDER } from '../support/db.ts';
 import { sqlOf, type Database, type Tx } from '../../src/store/db.ts';
 
@@ -9,13 +9,10 @@ import { sqlOf, type Database, type Tx } from '../../src/store/db.ts';
  * and roll back together, a model write that needs several statements (Prisma's own transaction) is part of it, a
  * failed one undoes itself alone, and transactions on SQLite run one at a time.
  */
-let ctx: Awaited<ReturnType<typeof migratedDatabase>>;
 let db: Database;
-beforeAll(async () => {
-  ctx = await migratedDatabase();
-  db = ctx.db;
+onMigratedDatabase((opened) => {
+  db = opened;
 });
-afterAll(async () => ctx?.close());
 
 const at = new Date('2026-11-27T10:00:00Z');
 let n = 0;

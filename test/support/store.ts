@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import { migrate } from '../../src/store/migrate.ts';
 import { openDatabase, type Database, type Tx } from '../../src/store/db.ts';
@@ -15,6 +16,19 @@ export async function migratedDatabase(): Promise<{ tdb: TestDatabase; db: Datab
       await tdb.drop();
     },
   };
+}
+
+/**
+ * For a test file: a migrated database opened before its tests, handed to `opened`, and closed and dropped after
+ * them (the file's beforeAll / afterAll).
+ */
+export function onMigratedDatabase(opened: (db: Database) => void): void {
+  let ctx: Awaited<ReturnType<typeof migratedDatabase>> | undefined;
+  beforeAll(async () => {
+    ctx = await migratedDatabase();
+    opened(ctx.db);
+  });
+  afterAll(async () => ctx?.close());
 }
 
 /** Outbox effects left dead-lettered, waiting or running: an end-to-end test ends with none. */
