@@ -227,16 +227,8 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
   // Its data dependency done: a lookup by id for each effect that has one. (As a LEFT JOIN, PostgreSQL hashed the whole
   // outbox, done effects included, once a few hundred effects were due: 9 ms per claim at 40k rows against 0.5 ms.)
   const dependencyDone = `(o.depends_on_id IS NULL OR (SELECT d.status FROM outbox d WHERE d.id = o.depends_on_id) = 'done')`;
-  const selection = () =>
-    `FROM outbox o
-       WHERE (((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ?)
-              OR ((o.status = 'running' OR o.status = 'hooking') AND o.lease_until < ?))
-         AND ${dependencyDone}${notBusy}
-         AND ${free}`;
+  const take = Math.max(1, Math.floor(limit));
   const leaseUntil = new Date(now.getTime() + leaseMs);
-  // The earliest due first (a lease that ran out is due when it ran out), ids in a tie.
-  const pick = `SELECT o.id ${selection()}
-       ORDER BY CASE WHEN o.status IN ('pending', 'hook') THEN o.next_attempt_at ELSE o.lease_until END, o.id LIMIT ${Math.max(1, Math.floor(limit))}`;
   // The lease, by the status it takes over: a fresh call is one more attempt; a call whose lease ran out may have
   // reached the platform before its process died (uncertain); a hook to retry (the call succeeded) is no new attempt.
   // Every SET reads the row as it was before this statement.
@@ -249,6 +241,13 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
     // One statement, committed on its own: the pick locks its rows (SKIP LOCKED: replicas never take the same row,
     // nor wait for each other) and the update leases them. A claim that finds nothing costs one round trip, as a
     // probe would; it was five (BEGIN, the pick, the lease, the rows read back, COMMIT).
+    // The earliest due first (a lease that ran out is due when it ran out), ids in a tie.
+    const pick = `SELECT o.id FROM outbox o
+       WHERE (((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ?)
+              OR ((o.status = 'running' OR o.status = 'hooking') AND o.lease_until < ?))
+         AND ${dependencyDone}${notBusy}
+         AND ${free}
+       ORDER BY CASE WHEN o.status IN ('pending', 'hook') THEN o.next_attempt_at ELSE o.lease_until END, o.id LIMIT ${take}`;
     rows = await db.write<Record<string, unknown>>(
       `WITH picked AS (${pick} FOR UPDATE OF o SKIP LOCKED)
        UPDATE outbox SET ${lease} FROM picked WHERE outbox.id = picked.id RETURNING ${OUTBOX_COLUMNS_QUALIFIED}`,
@@ -260,12 +259,11 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
       now,
     );
   } else {
-    // SQLite would read the pick above by gathering every due row (both statuses, through the (status, next_attempt_at)
+    // SQLite would read PostgreSQL's pick above by gathering every due row (both statuses, through the (status, next_attempt_at)
     // index), testing each one's dependencies and coalescing, and sorting them by id for the LIMIT: with a thousand
     // effects waiting (a burst, the DMs of a batch of new requests) that is 0.3 ms per probe, and each finished effect
     // probes. Here each status is one branch that walks that index in its own order (due time, then id) and stops at
     // the limit: the same rows are free to run, the earliest due first (ids in a tie), at any backlog (0.02 ms).
-    const take = Math.max(1, Math.floor(limit));
     const branch = (status: string, due: 'next_attempt_at' | 'lease_until') =>
       `SELECT * FROM (SELECT o.id, o.${due} AS due FROM outbox o
          WHERE o.status = '${status}' AND o.${due} ${due === 'lease_until' ? '<' : '<='} ?
