@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { sqlOf, type Database, type Tx } from '../store/db.ts';
+import { asBool, sqlOf, type Database, type Tx } from '../store/db.ts';
 import type { Clock } from '../domain/clock.ts';
 import { ChatError, type ChatPort, type PerformContext } from '../platforms/port.ts';
 import { isEffectOp, type PortEffect, type SurfaceRef } from '../platforms/effects.ts';
@@ -373,7 +373,7 @@ export class OutboxDispatcher {
       if (!done) return;
       this.remember(row.id, result);
       log.debug('effect done');
-      return done.frees === true || Number(done.frees) === 1;
+      return asBool(done.frees);
     } catch (e) {
       await this.fail(row, e, log);
     }

@@ -191,29 +191,26 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
  * than planning each run (plan_cache_mode auto). The outbox claim took 0.25 ms to parse and 0.5–1 ms to plan on every
  * run (the server's log, log_min_duration_statement=0, during approval clicks), more than it took to run.
  */
-const pgNames = new Map<string, { name: string; text: string }>();
 function pgPrepared(sql: string): { name: string; text: string } {
-  let p = pgNames.get(sql);
-  if (!p) {
-    const text = pgText(sql);
-    p = { name: `muster_${createHash('sha1').update(text).digest('hex').slice(0, 32)}`, text };
-    if (pgNames.size >= 1000) pgNames.clear();
-    pgNames.set(sql, p);
-  }
-  return p;
+  const statement = pgStatement(sql);
+  statement.name ??= `muster_${createHash('sha1').update(statement.text).digest('hex').slice(0, 32)}`;
+  return statement as { name: string; text: string };
 }
 
-/** `?` placeholders as PostgreSQL's `$1, $2, …` (the last hundred texts kept). */
-const pgTexts = new Map<string, string>();
-export function pgText(sql: string): string {
-  let text = pgTexts.get(sql);
-  if (text === undefined) {
+/** `?` placeholders as PostgreSQL's `$1, $2, …`, and the prepared statement's name once one is asked for (the last thousand texts kept). */
+const pgStatements = new Map<string, { text: string; name?: string }>();
+function pgStatement(sql: string): { text: string; name?: string } {
+  let statement = pgStatements.get(sql);
+  if (statement === undefined) {
     let n = 0;
-    text = sql.replace(/\?/g, () => `$${++n}`);
-    if (pgTexts.size >= 100) pgTexts.clear();
-    pgTexts.set(sql, text);
+    statement = { text: sql.replace(/\?/g, () => `$${++n}`) };
+    if (pgStatements.size >= 1000) pgStatements.clear();
+    pgStatements.set(sql, statement);
   }
-  return text;
+  return statement;
+}
+export function pgText(sql: string): string {
+  return pgStatement(sql).text;
 }
 
 type SqliteConnection = import('better-sqlite3').Database;
