@@ -1,5 +1,5 @@
 /**
- * `npm run bench:cost` (node --import tsx bench/cost.ts [--quick] [--only timers,audit,incidents,approvals]):
+ * `npm run bench:cost` (node --import tsx bench/cost.ts [--quick] [--only timers,audit,incidents,approvals,outbox]):
  * cost as the work grows. Each section measures the same things at 1×, 10× and 100× of its data and writes,
  * next to every row, the growth exponent k of value ∝ n^k: from 1× to 100× (log(v100/v1)/log(100)) and per
  * step (1×→10×, 10×→100×). k ≈ 0 is flat, k ≈ 1 linear; a k above 1 (worse than linear) is flagged.
@@ -26,6 +26,11 @@
  *    (production deploys approved by three votes, staging deploys rejected, cancelled ones, 10 pending), the
  *    closed ones copied by SQL (with their votes) into a history of N; then `/approval list` (ApprovalService.list)
  *    and the App Home for an approver who also asked for N/20 of them.
+ *  - Outbox backlog (1k, 10k, 100k effects due; --quick 100, 1k, 10k), on SQLite and, when it is reachable,
+ *    PostgreSQL (a fresh database, bench/db.ts): N effects due at once, as a burst leaves them (half DMs, half
+ *    redraws of N/10 messages, five queued per message), after a history of N done; then the dispatcher's claim
+ *    (claimEffects, 8 at a time, as the dispatcher asks) timed, each claimed batch put back untimed. On
+ *    PostgreSQL the tables are analyzed after the load, as autovacuum would.
  *
  * Query timings are the p50 (and p90) of several repetitions after two warm-up calls. runCostBench logs progress
  * through `log` and returns the figures (formatSection / markdownSection print a section's table); run alone, the
@@ -47,6 +52,8 @@ import { percentile } from './load.ts';
 import { BENCH_AUDIT_KEY, describeExit, ensureBuilt, dumpOutput, freePort, killNow, memoryOf, startChild, stopChild, waitForHttp200, type Child, musterMain } from './proc.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { openDatabase, type Database } from '../src/store/db.ts';
+import { claimEffects } from '../src/store/outbox.ts';
+import { createBenchDatabase, postgresProblem, type BenchDb } from './db.ts';
 import { AuditLog, entryHash, canonicalJson, GENESIS_HASH, type AuditRow } from '../src/store/audit.ts';
 import { AuditKeyring } from '../src/store/auditKeys.ts';
 import { formatCheckpoint, signCheckpoint } from '../src/store/auditCheckpoints.ts';
@@ -95,7 +102,7 @@ export interface CostRow {
 }
 
 export interface CostSection {
-  key: 'timers' | 'audit' | 'incidents' | 'approvals';
+  key: 'timers' | 'audit' | 'incidents' | 'approvals' | 'outbox';
   title: string;
   sizeLabel: string;
   sizes: number[];
@@ -1279,6 +1286,117 @@ async function approvalsSection(o: CostOptions, tmp: string, failures: string[])
 }
 
 // ---------------------------------------------------------------------------
+// Outbox backlog
+// ---------------------------------------------------------------------------
+
+/** The dispatcher's default concurrency: how many effects one claim asks for. */
+const CLAIM_BATCH = 8;
+
+/**
+ * N effects due at once after a history of N done ones: half DMs, half redraws of N/10 messages (five queued per
+ * message, coalesced: only the first of each may run).
+ */
+async function seedOutbox(db: Database, n: number, now: Date): Promise<void> {
+  const series = db.provider === 'postgresql' ? 'generate_series(1, ?) AS s(i)' : '(WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < ?) SELECT i FROM r) AS s';
+  const messages = Math.max(1, Math.floor(n / 10));
+  const insert = (status: string, extra: string) =>
+    `INSERT INTO outbox (workspace_id, platform, op, payload, status, attempts, next_attempt_at, created_at, updated_at, done_at, coalesce_key, result)
+     SELECT '${WORKSPACE}', 'slack', CASE WHEN i % 2 = 0 THEN 'post' ELSE 'update' END, '{"args":{}}', '${status}', ${status === 'done' ? 1 : 0}, ?, ?, ?, ${extra}
+       FROM ${series}`;
+  // history: done, the same mix
+  await db.run(insert('done', `?, CASE WHEN i % 2 = 0 THEN NULL ELSE 'slack:C0COST:' || (i % ${messages}) END, '{}'`), new Date(now.getTime() - 3_600_000), now, now, now, n);
+  // due: spread over the last minute, the oldest first
+  await db.run(insert('pending', `NULL, CASE WHEN i % 2 = 0 THEN NULL ELSE 'slack:C0COST:' || (i % ${messages}) END, NULL`), new Date(now.getTime() - 60_000), now, now, n);
+  if (db.provider === 'postgresql') await db.run('ANALYZE outbox');
+}
+
+async function claimRun(kind: BenchDb, n: number, dir: string, log: (s: string) => void, failures: string[]): Promise<{ p50: number; p90: number; cpu: number } | undefined> {
+  const database = await createBenchDatabase(kind, dir, `outbox_${n}`);
+  try {
+    await migrate(database.url);
+    const db = await openDatabase(database.url);
+    try {
+      const clock = new ManualClock(new Date());
+      const ts = performance.now();
+      await seedOutbox(db, n, clock.now());
+      const seedMs = performance.now() - ts;
+      const owner = 'cost:claim';
+      // Each claim is timed, then its effects are put back (untimed): every claim sees the same backlog.
+      const times: number[] = [];
+      const cpu: number[] = [];
+      for (let i = 0; i < REPS + 2; i++) {
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        const rows = await claimEffects(db, clock, owner, CLAIM_BATCH, 60_000);
+        const ms = performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        if (i >= 2) {
+          times.push(ms);
+          cpu.push((c.user + c.system) / 1000);
+        }
+        if (rows.length !== CLAIM_BATCH) failures.push(`outbox ${kind} ${n}: a claim took ${rows.length} effects, expected ${CLAIM_BATCH}`);
+        const ids = rows.map((r) => r.id);
+        const put = ids.length
+          ? await db.run(`UPDATE outbox SET status = 'pending', attempts = 0, leased_by = NULL, lease_until = NULL WHERE id IN (${ids.map(() => '?').join(', ')}) AND leased_by = ?`, ...ids, owner)
+          : 0;
+        if (put !== ids.length) failures.push(`outbox ${kind} ${n}: ${ids.length} effects claimed but ${put} found leased`);
+      }
+      log(`  outbox ${kind} ${fmtSize(n)} due: seeded in ${(seedMs / 1000).toFixed(1)} s; claim of ${CLAIM_BATCH} p50 ${p50(times).toFixed(2)} ms, p90 ${p90(times).toFixed(2)} ms`);
+      return { p50: p50(times), p90: p90(times), cpu: p50(cpu) };
+    } finally {
+      await db.close();
+    }
+  } finally {
+    await database.drop();
+  }
+}
+
+async function outboxSection(o: CostOptions, tmp: string, failures: string[]): Promise<CostSection> {
+  const sizes = o.quick ? [100, 1_000, 10_000] : [1_000, 10_000, 100_000];
+  const dir = join(tmp, 'outbox');
+  mkdirSync(dir, { recursive: true });
+  const pgProblem = await postgresProblem();
+  const notes: string[] = [
+    `N effects due at once (half DMs, half redraws of N/10 messages, five queued per message) after a history of N done; each claim asks for ${CLAIM_BATCH} (the dispatcher's concurrency) and its effects are put back afterwards, untimed (${REPS} claims after 2 warm-up ones); PostgreSQL analyzed after the load, as autovacuum would`,
+  ];
+  const cols: Record<BenchDb, { p50: (number | null)[]; p90: (number | null)[]; cpu: (number | null)[] }> = {
+    sqlite: { p50: [], p90: [], cpu: [] },
+    postgresql: { p50: [], p90: [], cpu: [] },
+  };
+  try {
+    for (const kind of ['sqlite', 'postgresql'] as const) {
+      if (kind === 'postgresql' && pgProblem) {
+        notes.push(`PostgreSQL not measured: ${pgProblem}`);
+        for (const c of Object.values(cols.postgresql)) c.push(...sizes.map(() => null));
+        continue;
+      }
+      for (const n of sizes) {
+        const r = await claimRun(kind, n, dir, o.log, failures);
+        cols[kind].p50.push(r?.p50 ?? null);
+        cols[kind].p90.push(r?.p90 ?? null);
+        cols[kind].cpu.push(r?.cpu ?? null);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return {
+    key: 'outbox',
+    title: 'outbox backlog',
+    sizeLabel: 'due',
+    sizes,
+    rows: [
+      row(sizes, `claim of ${CLAIM_BATCH}, SQLite, p50`, 'ms', cols.sqlite.p50),
+      row(sizes, `claim of ${CLAIM_BATCH}, SQLite, p90`, 'ms', cols.sqlite.p90),
+      row(sizes, `claim of ${CLAIM_BATCH}, PostgreSQL, p50`, 'ms', cols.postgresql.p50),
+      row(sizes, `claim of ${CLAIM_BATCH}, PostgreSQL, p90`, 'ms', cols.postgresql.p90),
+      row(sizes, `claim of ${CLAIM_BATCH}, PostgreSQL, this process's CPU (p50)`, 'ms', cols.postgresql.cpu),
+    ],
+    notes,
+  };
+}
+
+// ---------------------------------------------------------------------------
 // Runner
 // ---------------------------------------------------------------------------
 
@@ -1320,6 +1438,11 @@ export async function runCostBench(o: CostOptions): Promise<CostFigures> {
     if (runs('approvals')) {
       o.log('approvals …');
       const s = await approvalsSection(o, tmp, figures.failures);
+      figures.sections.push(s);
+    }
+    if (runs('outbox')) {
+      o.log('outbox backlog …');
+      const s = await outboxSection(o, tmp, figures.failures);
       figures.sections.push(s);
     }
     if (runs('audit')) {
