@@ -199,6 +199,18 @@ describe('outbox dispatcher', () => {
     expect((await claimEffects(db, systemClock, 'd2', 100, 60_000)).map((r) => r.id)).toEqual([blocked]);
   });
 
+  it('effects due at the same moment (one transaction wrote them) are claimed in id order, a limit at a time', async () => {
+    const ids = (await enqueue(...Array.from({ length: 20 }, (_, i): EffectSpec => ({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: `tie ${i}` } })))) as number[];
+    const due = new Date(Date.now() - 1_000);
+    // Written last first: where rows lie in the table (PostgreSQL's index keeps equal keys in that order) says nothing.
+    await db.tx(async (tx) => {
+      for (const id of [...ids].reverse()) await tx.outboxEffect.update({ where: { id }, data: { nextAttemptAt: due } });
+    });
+    expect((await claimEffects(db, systemClock, 'ties', 8, 60_000)).map((r) => r.id)).toEqual(ids.slice(0, 8));
+    expect((await claimEffects(db, systemClock, 'ties', 8, 60_000)).map((r) => r.id)).toEqual(ids.slice(8, 16));
+    expect((await claimEffects(db, systemClock, 'ties', 8, 60_000)).map((r) => r.id)).toEqual(ids.slice(16));
+  });
+
   it('two dispatchers on one queue send each effect once', async () => {
     const ids = await enqueue(...Array.from({ length: 30 }, (_, i): EffectSpec => ({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: `m${i}` } })));
     await Promise.all([dispatcher('a').drain(), dispatcher('b').drain()]);
@@ -568,7 +580,7 @@ describe('delivery: a claim only when there may be work', () => {
   });
 
   it('an effect that frees none asks for no claim as it ends', async () => {
-    // The claim's own selection (`FROM outbox o`): on SQLite each claim reads it first (`query`); on PostgreSQL it is one `write`.
+    // The claim's own selection (`FROM outbox o`): on SQLite each claim reads it first (`query`); on PostgreSQL it is one `claim`.
     let claims = 0;
     const counted = (sql: string) => {
       if (/FROM outbox o\s/.test(sql)) claims += 1;
@@ -579,9 +591,9 @@ describe('delivery: a claim only when there may be work', () => {
         if (db.provider === 'sqlite') counted(sql);
         return db.query(sql, ...params);
       },
-      write: (sql, ...params) => {
+      claim: (sql, ...params) => {
         if (db.provider === 'postgresql') counted(sql);
-        return db.write(sql, ...params);
+        return db.claim(sql, ...params);
       },
     };
     // Not started: no poll, and no claim but the ones asked for here.

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { onMigratedDatabase } from '../support/store.ts';
 import { sqlOf, type Database } from '../../src/store/db.ts';
+import { claimEffects } from '../../src/store/outbox.ts';
+import { systemClock } from '../../src/domain/clock.ts';
 
 /**
  * On PostgreSQL Muster's own statements are prepared once per connection, under a name made from their text, and then
@@ -25,6 +27,24 @@ describe('prepared statements', () => {
     expect(prepared).toHaveLength(1);
     expect(prepared[0]!.name).toMatch(/^muster_[0-9a-f]{32}$/);
     expect(prepared[0]!.statement).toBe('SELECT $1::int + $2::int AS sum, $3 AS said');
+  });
+
+  it.runIf(process.env.MUSTER_TEST_DB === 'postgresql')('the outbox claim runs on a connection of its own, which keeps one generic plan for it; no connection of Muster’s JIT-compiles', async () => {
+    for (let i = 0; i < 7; i++) await claimEffects(db, systemClock, 'plans', 8, 60_000);
+    const [claimConn] = await db.claim<{ plan: string; jit: string; pid: number }>("SELECT current_setting('plan_cache_mode') AS plan, current_setting('jit') AS jit, pg_backend_pid() AS pid");
+    expect(claimConn).toMatchObject({ plan: 'force_generic_plan', jit: 'off' });
+    const plans = await db.claim<{ generic: number | bigint; custom: number | bigint }>(
+      "SELECT generic_plans AS generic, custom_plans AS custom FROM pg_prepared_statements WHERE statement LIKE 'WITH picked AS%'",
+    );
+    expect(plans).toHaveLength(1);
+    expect(Number(plans[0]!.generic)).toBeGreaterThanOrEqual(7);
+    expect(Number(plans[0]!.custom)).toBe(0);
+    // the pool's connections (requests, reads): plans left to the server, no JIT; not the claim's connection
+    const [pooled] = await db.query<{ plan: string; jit: string; pid: number }>("SELECT current_setting('plan_cache_mode') AS plan, current_setting('jit') AS jit, pg_backend_pid() AS pid");
+    expect(pooled).toMatchObject({ plan: 'auto', jit: 'off' });
+    expect(pooled!.pid).not.toBe(claimConn!.pid);
+    const [inTx] = await db.tx((tx) => sqlOf(tx).all<{ jit: string }>("SELECT current_setting('jit') AS jit"));
+    expect(inTx).toEqual({ jit: 'off' });
   });
 
   it('a statement that fails to prepare fails as it would unprepared, and the connection goes on', async () => {
