@@ -476,6 +476,11 @@ export interface TxSql {
    * statement it went with fails, and the transaction with it. Elsewhere it runs at once.
    */
   later(sql: string, ...params: unknown[]): Promise<void>;
+  /**
+   * PostgreSQL's direct statements in a `db.tx` only: whether Muster's own COMMIT (the last statement of a `batch`) has
+   * ended the transaction, committed, before `db.tx` returns (Prisma then only hands the connection back).
+   */
+  committed?(): boolean;
 }
 
 export function sqlOf(tx: Tx): TxSql {
@@ -673,6 +678,7 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
     run: async (sql, ...params) => (await statement(sql, params)).rowCount ?? 0,
     all: async <T>(sql: string, ...params: unknown[]) => (await statement(sql, params)).rows as T[],
     batch: async (statements) => (await batch(statements)).map((x) => x.rows),
+    ...(slot ? { committed: () => slot.committed === true } : {}),
     later: async (sql, ...params) => {
       if (!slot) {
         await send(sql, params);
