@@ -6,19 +6,23 @@
 //
 // esbuild (already a dependency: the sandbox bundles its web page with it) bundles our own modules only; packages stay
 // imports of node_modules (packages: 'external'), so native modules (better-sqlite3) and Prisma's runtime load as
-// they are installed. The Prisma clients generated into src/store/generated are our modules and are bundled; each is
-// still loaded only when a database of its kind is opened (a dynamic import becomes a lazy module in the bundle).
+// they are installed. A module our code imports dynamically (`await import('./…')`: the Prisma client of each database,
+// the Discord platform, the sandbox) goes into a chunk of its own (splitting), loaded with its packages' imports when it
+// is first imported: in one file, esbuild would hoist every package import to the top of the bundle, and a Slack-only
+// Muster would load discord.js (about 50 MB resident) at start-up.
 // esbuild strips types without checking them: `npm run lint` type-checks.
 //
 // Each file is written next to its final name and renamed into place, so a second process starting from the same
 // folder at the same moment (replicas on one machine) reads either the old file or the new one, never half of one.
+// Chunks are named by their content and written before the entry points that import them; chunks of earlier builds
+// are removed once they are an hour old (a process started from the old entry point may still be loading them).
 //
 //   node scripts/build.mjs [--outdir DIR] [--quiet] [--bench]
 //
 // --bench also compiles the benchmark's bare Bolt baseline (bench/bare-bolt.ts → dist/bench/bare-bolt.js) with the same
 // settings, so that neither side of the bench's ratios carries tsx.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -47,6 +51,8 @@ try {
     },
     outdir,
     bundle: true,
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
     packages: 'external',
     platform: 'node',
     format: 'esm',
@@ -64,12 +70,20 @@ try {
   console.error(`build: Muster's sources did not compile:\n${e.message}`);
   process.exit(1);
 }
+const isChunk = (path) => /^chunk-[A-Z0-9]+\.js(\.map)?$/.test(basename(path));
 try {
-  for (const f of result.outputFiles) {
+  // chunks first: an entry point is in place only once everything it imports is
+  const files = [...result.outputFiles].sort((a, b) => Number(isChunk(b.path)) - Number(isChunk(a.path)));
+  for (const f of files) {
     mkdirSync(dirname(f.path), { recursive: true });
     const tmp = `${f.path}.${process.pid}.tmp`;
     writeFileSync(tmp, f.contents);
     renameSync(tmp, f.path);
+  }
+  const current = new Set(result.outputFiles.map((f) => basename(f.path)));
+  for (const name of readdirSync(outdir)) {
+    const path = join(outdir, name);
+    if (isChunk(path) && !current.has(name) && Date.now() - statSync(path).mtimeMs > 3_600_000) rmSync(path, { force: true });
   }
 } catch (e) {
   // An installation whose folder the service user cannot write (built at install time by `npm ci`, whose postinstall
@@ -87,6 +101,9 @@ try {
   process.exit(1);
 }
 if (!quiet) {
-  const kb = result.outputFiles.filter((f) => f.path.endsWith('.js')).map((f) => `${relative(process.cwd(), f.path)} ${(f.contents.length / 1024).toFixed(0)} kB`);
-  console.error(`build: ${kb.join(', ')} in ${(performance.now() - started).toFixed(0)} ms`);
+  const js = result.outputFiles.filter((f) => f.path.endsWith('.js'));
+  const kb = (files) => (files.reduce((n, f) => n + f.contents.length, 0) / 1024).toFixed(0);
+  const entries = js.filter((f) => !isChunk(f.path)).map((f) => `${relative(process.cwd(), f.path)} ${kb([f])} kB`);
+  const chunks = js.filter((f) => isChunk(f.path));
+  console.error(`build: ${entries.join(', ')} in ${(performance.now() - started).toFixed(0)} ms (and ${chunks.length} chunks, ${kb(chunks)} kB)`);
 }

@@ -4,7 +4,8 @@ import { loadPolicy, PolicyError } from './config/policy.ts';
 import { tuneHeap } from './heap.ts';
 import { createLogger } from './log.ts';
 import { startMuster, StartupError, type Muster } from './muster.ts';
-import { SANDBOX_POLICY, startSandbox, type SandboxRun } from './platforms/sandbox/start.ts';
+// Types only: the sandbox (and esbuild, which bundles its page) is loaded in sandbox mode alone.
+import type { SandboxRun } from './platforms/sandbox/start.ts';
 
 const USAGE = `usage: npm start                          run Muster (the sandbox when no chat credentials are set)
        npm run sandbox [-- --reset] [-- --record FILE | --replay FILE]`;
@@ -57,9 +58,10 @@ async function main(): Promise<void> {
     console.error('muster: --record and --replay cannot be used together.');
     process.exit(2);
   }
+  const sandboxes = sandbox ? await import('./platforms/sandbox/start.ts') : undefined;
   let policy;
   try {
-    policy = loadPolicy(env.MUSTER_CONFIG ?? (sandbox ? SANDBOX_POLICY : undefined));
+    policy = loadPolicy(env.MUSTER_CONFIG ?? sandboxes?.SANDBOX_POLICY);
   } catch (e) {
     if (e instanceof PolicyError) {
       console.error(`muster: ${e.message}\nFix the file (check it with \`muster config check\`) and start again.`);
@@ -102,8 +104,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
   try {
-    if (sandbox) {
-      const run: SandboxRun = await startSandbox({ env, policy, log, reset: args.reset === true, record: args.record, replay: args.replay });
+    if (sandboxes) {
+      const run: SandboxRun = await sandboxes.startSandbox({ env, policy, log, reset: args.reset === true, record: args.record, replay: args.replay });
       stop = run.stop;
     } else {
       const muster: Muster = await startMuster({ env, policy, log });

@@ -31,14 +31,12 @@ import { CabDigest } from './scheduler/cabDigest.ts';
 import { AuditLog } from './store/audit.ts';
 import { AuditKeyError, resolveAuditKeys } from './store/auditKeys.ts';
 import { checkpointFileProblem, wireAuditCheckpoints } from './scheduler/auditCheckpoints.ts';
+// Types only: the Discord platform (discord.js, @discordjs/rest: about 50 MB resident) is loaded when Discord is
+// configured. The build puts modules loaded this way in chunks of their own, with their packages' imports.
 import type { REST } from '@discordjs/rest';
-import { Routes, type APIUser } from 'discord-api-types/v10';
-import { createDiscordRest, DiscordChatPort } from './platforms/discord/chatPort.ts';
-import { DiscordDirectory } from './platforms/discord/directory.ts';
-import { discordInteractions } from './platforms/discord/interactions.ts';
-// Types only: the gateway module (and discord.js, ~35 MB resident) is loaded when Discord is configured.
+import type { APIUser } from 'discord-api-types/v10';
+import type { DiscordChatPort } from './platforms/discord/chatPort.ts';
 import type { DiscordGateway, PinEvent, ReactionEvent } from './platforms/discord/gateway.ts';
-import { registerDiscordCommands } from './platforms/discord/commands.ts';
 import type { Directory } from './services/types.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 
@@ -176,6 +174,11 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   // Discord, when configured: REST for effects, interactions over HTTP at POST /discord/interactions.
   let discordSetup: { rest: REST; port: DiscordChatPort } | undefined;
   if (env.DISCORD_TOKEN) {
+    const [{ createDiscordRest, DiscordChatPort }, { DiscordDirectory }, { Routes }] = await Promise.all([
+      import('./platforms/discord/chatPort.ts'),
+      import('./platforms/discord/directory.ts'),
+      import('discord-api-types/v10'),
+    ]);
     const rest = createDiscordRest(env.DISCORD_TOKEN, env.DISCORD_API_URL, metrics);
     const discordPort = new DiscordChatPort({
       rest,
@@ -286,7 +289,11 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   if (discordSetup) {
     const deps = { applicationId: env.DISCORD_APPLICATION_ID ?? '', kernel, services, commands, rest: discordSetup.rest, log: log.child({ platform: 'discord' }), metrics };
     const transports = discordTransports(env);
-    const { discordTimelineEvents, startDiscordGateway } = await import('./platforms/discord/gateway.ts');
+    const [{ discordTimelineEvents, startDiscordGateway }, { discordInteractions }, { registerDiscordCommands }] = await Promise.all([
+      import('./platforms/discord/gateway.ts'),
+      import('./platforms/discord/interactions.ts'),
+      import('./platforms/discord/commands.ts'),
+    ]);
     const timeline = discordTimelineEvents({ kernel, services, rest: discordSetup.rest, log: log.child({ platform: 'discord' }) });
     inbox.on('discord', async (row, payload) => {
       if (row.type === 'pin') await timeline.onPin(payload as unknown as PinEvent);

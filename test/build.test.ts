@@ -1,11 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/db.ts';
 import { ROOT } from './support/process.ts';
+import { freePort, spawnNode, waitReady } from './support/process.ts';
 import { act, startSandboxProcess, stop, until, view } from './support/sandbox.ts';
+import { FakeDiscord, APPLICATION_ID } from './support/fakeDiscord.ts';
+import { discordKeys } from './support/discordHarness.ts';
 
 /**
  * `npm start` runs Muster compiled by scripts/build.mjs (dist/main.js), not its TypeScript through tsx. The rest of the
@@ -27,7 +30,7 @@ function build(...args: string[]) {
 describe('scripts/build.mjs', () => {
   it('compiles main.js and cli.js; the CLI migrates the suite database and says which migrations it applied', async () => {
     const r = build('--outdir', OUT);
-    expect(r.stderr).toMatch(/main\.js \d+ kB, .*cli\.js \d+ kB, .*auditVerifyWorker\.js \d+ kB in \d+ ms/);
+    expect(r.stderr).toMatch(/main\.js \d+ kB, .*cli\.js \d+ kB, .*auditVerifyWorker\.js \d+ kB in \d+ ms \(and \d+ chunks, \d+ kB\)/);
     expect(r.status).toBe(0);
     expect(existsSync(join(OUT, 'main.js'))).toBe(true);
     expect(existsSync(join(OUT, 'main.js.map'))).toBe(true);
@@ -46,6 +49,57 @@ describe('scripts/build.mjs', () => {
     } finally {
       await db.drop();
     }
+  }, 60_000);
+
+  it('main.js loads the Discord platform and the sandbox (discord.js, esbuild) only when they are used: their packages are imported by chunks of their own', () => {
+    if (!existsSync(join(OUT, 'main.js'))) expect(build('--outdir', OUT, '--quiet').status).toBe(0);
+    // What loading main.js loads: the files it imports statically, and theirs, and the packages they name.
+    const files = new Set<string>();
+    const packages = new Set<string>();
+    const walk = (file: string) => {
+      if (files.has(file)) return;
+      files.add(file);
+      for (const m of readFileSync(join(OUT, file), 'utf8').matchAll(/^(?:import|export)\s[^;]*?from\s*"([^"]+)"|^import\s*"([^"]+)"/gms)) {
+        const spec = (m[1] ?? m[2])!;
+        if (spec.startsWith('./')) walk(spec.slice(2));
+        else packages.add(spec);
+      }
+    };
+    walk('main.js');
+    expect(packages).toContain('@slack/bolt');
+    for (const lazy of ['discord.js', '@discordjs/rest', 'discord-api-types/v10', 'esbuild']) expect(packages).not.toContain(lazy);
+    // and the chunks loaded later do import them
+    const all = readFileSync(join(OUT, 'main.js'), 'utf8');
+    expect(all).toMatch(/import\("\.\/chunk-[A-Z0-9]+\.js"\)/);
+  });
+
+  it('the compiled bot starts with Discord configured: its platform is loaded from its chunks', async () => {
+    if (!existsSync(join(OUT, 'main.js'))) expect(build('--outdir', OUT, '--quiet').status).toBe(0);
+    const discord = await FakeDiscord.start();
+    const db = await createTestDatabase();
+    const port = await freePort();
+    const proc = spawnNode([join(OUT, 'main.js')], {
+      PORT: String(port),
+      DATABASE_URL: db.url,
+      DISCORD_TOKEN: 'discord-test-token',
+      DISCORD_APPLICATION_ID: APPLICATION_ID,
+      DISCORD_PUBLIC_KEY: discordKeys().publicKeyHex,
+      DISCORD_API_URL: discord.api,
+      LOG_LEVEL: 'warn',
+    });
+    try {
+      await waitReady(`http://127.0.0.1:${port}`, proc);
+      expect(await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()).toMatchObject({ status: 'ready' });
+      // the interactions endpoint (src/platforms/discord/interactions.ts, in a chunk) answers: an unsigned request is refused
+      expect((await fetch(`http://127.0.0.1:${port}/discord/interactions`, { method: 'POST', body: '{}' })).status).toBe(401);
+    } finally {
+      proc.child.kill('SIGTERM');
+      const exit = await proc.exited;
+      await discord.close();
+      await db.drop();
+      expect(exit.code).toBe(0);
+    }
+    expect(proc.stderr()).toBe('');
   }, 60_000);
 
   it('a bad argument is refused with a specific message, and nothing is written', () => {
