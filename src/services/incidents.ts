@@ -213,7 +213,8 @@ export class IncidentService {
         createdAt: u.now,
         updatedAt: u.now,
       };
-      await sqlOf(u.tx).run(
+      // Sent with the transaction's next statement (the declarer's membership and the timeline go with it too).
+      await sqlOf(u.tx).later(
         `INSERT INTO incidents (id, workspace_id, number, title, description, services, severity, status, is_private, reporter_id, channel_name, declared_at, last_update_at, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         row.id,

@@ -67,24 +67,21 @@ export interface Database {
  * more than it saves; every statement of Muster's is short. With a backlog, the old outbox claim's estimate crossed it
  * and the compilation took 30–45 ms of the server's CPU per claim, where running it took 4 (`EXPLAIN ANALYZE`).
  */
-const PG_SESSION = 'SET jit = off';
+const PG_SESSION = '-c jit=off';
 /** Set on the claim's own connection: a generic plan kept for each statement (a claim plans in about 0.4 ms, runs in 0.1–0.5). */
-const PG_CLAIM_SESSION = `${PG_SESSION}; SET plan_cache_mode = force_generic_plan`;
-
-/** The pg pool's part Muster uses to set up each new connection and to hear of one that failed while idle. */
-interface PgPoolEvents {
-  on(event: 'connect', listener: (client: { query(text: string): Promise<unknown> }) => void): unknown;
-  on(event: 'error', listener: (err: Error) => void): unknown;
-}
+const PG_CLAIM_SESSION = `${PG_SESSION} -c plan_cache_mode=force_generic_plan`;
 
 /**
- * Runs `settings` on each connection the pool opens, before anything else sent on it (node-pg sends a connection's
- * statements in order). Should the server refuse them, the connection still works, without them.
+ * A pg pool's connection settings with `settings` given to the server when each connection starts (the `options` of
+ * its start-up message: no statement of its own). node-pg takes the URL's parameters over the pool's, so an `options`
+ * of the URL's is moved into the pool's, after Muster's: the operator's settings win.
  */
-function pgSessionSettings(pool: PgPoolEvents, settings: string): void {
-  pool.on('connect', (client) => {
-    client.query(settings).catch(() => undefined);
-  });
+export function pgConnection(url: string, settings: string): { connectionString: string; options: string } {
+  if (!/[?&]options=/.test(url)) return { connectionString: url, options: settings };
+  const u = new URL(url);
+  const own = u.searchParams.get('options');
+  u.searchParams.delete('options');
+  return { connectionString: u.toString(), options: own ? `${settings} ${own}` : settings };
 }
 
 export function providerOf(url: string): Provider {
@@ -148,24 +145,20 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
     const types = pgTypeParsers(pg.types);
     pgTypes = types;
     pgEscape = pg.escapeLiteral;
-    const adapter = new PrismaPg({ connectionString: url, max: 10 });
+    const adapter = new PrismaPg({ ...pgConnection(url, PG_SESSION), max: 10 });
     const connect = adapter.connect.bind(adapter);
     adapter.connect = async () => {
       const connected = pgTransactionConnections(releaseWhenEndFails(await connect()));
       // The adapter's pg pool (internal to @prisma/adapter-pg 6.19): `query` and `run` send on it directly.
-      const pool = (connected as unknown as { client?: PgConnection & Partial<PgPoolEvents> }).client;
-      if (pool && typeof pool.query === 'function') {
-        if (typeof pool.on === 'function') pgSessionSettings(pool as PgPoolEvents, PG_SESSION);
-        pgPool = pgSql(pool, types, o.metrics);
-      }
+      const pool = (connected as unknown as { client?: PgConnection }).client;
+      if (pool && typeof pool.query === 'function') pgPool = pgSql(pool, types, o.metrics);
       return o.metrics ? timeStatements(connected, o.metrics) : connected;
     };
     client = new PgClient({ adapter });
     pgClients.add(client);
     await client.$connect();
     // The claim's connection: one, kept open (the pool opens it again after a failure).
-    const claims = new pg.Pool({ connectionString: url, max: 1, idleTimeoutMillis: 0, allowExitOnIdle: true });
-    pgSessionSettings(claims, PG_CLAIM_SESSION);
+    const claims = new pg.Pool({ ...pgConnection(url, PG_CLAIM_SESSION), max: 1, idleTimeoutMillis: 0, allowExitOnIdle: true });
     // A connection that fails while idle (the server restarted) is dropped; the next claim opens another.
     claims.on('error', () => undefined);
     pgClaims = Object.assign(pgSql(claims as unknown as PgConnection, types, o.metrics), { end: () => claims.end() });

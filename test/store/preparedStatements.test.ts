@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { onMigratedDatabase } from '../support/store.ts';
-import { sqlOf, type Database } from '../../src/store/db.ts';
+import { openDatabase, pgConnection, sqlOf, type Database } from '../../src/store/db.ts';
 import { claimEffects } from '../../src/store/outbox.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 
@@ -45,6 +45,22 @@ describe('prepared statements', () => {
     expect(pooled!.pid).not.toBe(claimConn!.pid);
     const [inTx] = await db.tx((tx) => sqlOf(tx).all<{ jit: string }>("SELECT current_setting('jit') AS jit"));
     expect(inTx).toEqual({ jit: 'off' });
+  });
+
+  it('the settings go into each connection’s start-up options; an `options` of the URL’s comes after them and wins', async () => {
+    expect(pgConnection('postgresql://u@h:5432/db', '-c jit=off')).toEqual({ connectionString: 'postgresql://u@h:5432/db', options: '-c jit=off' });
+    expect(pgConnection('postgresql://u:p%40ss@h:5432/db?sslmode=disable&options=-c%20jit%3Don', '-c jit=off')).toEqual({
+      connectionString: 'postgresql://u:p%40ss@h:5432/db?sslmode=disable',
+      options: '-c jit=off -c jit=on',
+    });
+    if (db.provider !== 'postgresql') return;
+    const own = await openDatabase(`${db.url}${db.url.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c jit=on')}`);
+    try {
+      expect(await own.query("SELECT current_setting('jit') AS jit")).toEqual([{ jit: 'on' }]);
+      expect(await own.claim("SELECT current_setting('jit') AS jit, current_setting('plan_cache_mode') AS plan")).toEqual([{ jit: 'on', plan: 'force_generic_plan' }]);
+    } finally {
+      await own.close();
+    }
   });
 
   it('a statement that fails to prepare fails as it would unprepared, and the connection goes on', async () => {
