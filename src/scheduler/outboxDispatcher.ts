@@ -154,6 +154,8 @@ export class OutboxDispatcher {
    * of its CPU, the largest share of a click's), and most effects free nothing.
    */
   private mayHaveWork = true;
+  /** Whether the last claim found as many effects as it asked for: more may be waiting (claimEffects' `backlog`). */
+  private backlog = true;
   private kicks = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -264,7 +266,8 @@ export class OutboxDispatcher {
         const free = this.opts.concurrency - this.inflight.size;
         if (free <= 0) break; // a finishing effect kicks again
         const kicks = this.kicks;
-        const rows = await claimEffects(this.db, this.clock, this.opts.owner, free, this.opts.leaseMs, this.busy);
+        const rows = await claimEffects(this.db, this.clock, this.opts.owner, free, this.opts.leaseMs, this.busy, { backlog: this.backlog });
+        this.backlog = rows.length === free;
         const claimedAt = performance.now();
         this.outage = 0;
         for (const row of rows) this.track(row.id, this.execute(row, claimedAt));
@@ -302,7 +305,8 @@ export class OutboxDispatcher {
 
   /** Claims one batch and runs it; returns how many effects it ran. */
   async runOnce(): Promise<number> {
-    const rows = await claimEffects(this.db, this.clock, this.opts.owner, this.opts.concurrency, this.opts.leaseMs, this.busy);
+    const rows = await claimEffects(this.db, this.clock, this.opts.owner, this.opts.concurrency, this.opts.leaseMs, this.busy, { backlog: this.backlog });
+    this.backlog = rows.length === this.opts.concurrency;
     const claimedAt = performance.now();
     const mine: Promise<unknown>[] = [];
     for (const row of rows) {

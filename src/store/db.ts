@@ -53,9 +53,8 @@ export interface Database {
   write<T>(sql: string, ...params: unknown[]): Promise<T[]>;
   /**
    * The outbox claim: one raw write statement with RETURNING, committed on its own, as `write` runs it. On PostgreSQL it
-   * goes to a connection of its own (PG_CLAIM_SESSION), where the server keeps one generic plan per statement: it
-   * would otherwise plan the claim again on every run (its estimate of the generic plan came out dearer), and the
-   * claim's planning cost more than running it. Effects are then claimed however busy the pool is with requests.
+   * goes to a connection of its own (PG_CLAIM_SESSION), where the server plans it anew on every run, from the outbox as
+   * it is then. Effects are claimed however busy the pool is with requests.
    */
   claim<T>(sql: string, ...params: unknown[]): Promise<T[]>;
   close(): Promise<void>;
@@ -68,8 +67,14 @@ export interface Database {
  * and the compilation took 30–45 ms of the server's CPU per claim, where running it took 4 (`EXPLAIN ANALYZE`).
  */
 const PG_SESSION = '-c jit=off';
-/** Set on the claim's own connection: a generic plan kept for each statement (a claim plans in about 0.4 ms, runs in 0.1–0.5). */
-const PG_CLAIM_SESSION = `${PG_SESSION} -c plan_cache_mode=force_generic_plan`;
+/**
+ * Set on the claim's own connection: a plan made for each run (force_custom_plan), never one kept. A plan the server
+ * keeps is made from the outbox as it was then: one made while it was small (a fresh install, before autovacuum's next
+ * ANALYZE) read the whole table, or walked a whole index, for every claim once it held thousands of effects (seen with
+ * force_generic_plan, and possible in auto mode, which keeps a generic plan it finds no dearer). Planning costs the
+ * server about 0.4 ms per claim; a claim that reads the whole outbox costs more at any size worth the name.
+ */
+const PG_CLAIM_SESSION = `${PG_SESSION} -c plan_cache_mode=force_custom_plan`;
 
 /**
  * A pg pool's connection settings with `settings` given to the server when each connection starts (the `options` of

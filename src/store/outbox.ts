@@ -210,8 +210,12 @@ export const FINISHED = ['done', 'dead'] as const;
  * have reached the platform. An effect is free to run when its data dependency is done, every
  * order dependency is done or dead, and, for a redraw, no other redraw of the same message runs
  * or waits ahead of it. `hook` rows (the call succeeded, the hook failed) are claimed to retry the hook.
+ *
+ * `backlog: false` (PostgreSQL): the caller's last claim found fewer effects than it asked for, so few are likely due;
+ * the claim is then one selection of every due effect, which the server plans in half the time of the walk that a
+ * backlog needs (both take the same effects, in the same order).
  */
-export async function claimEffects(db: Database, clock: Clock, owner: string, limit: number, leaseMs: number, busy: Iterable<number> = []): Promise<OutboxRow[]> {
+export async function claimEffects(db: Database, clock: Clock, owner: string, limit: number, leaseMs: number, busy: Iterable<number> = [], o: { backlog?: boolean } = {}): Promise<OutboxRow[]> {
   const now = clock.now();
   // Effects this process is performing right now are never taken over by itself, however late
   // their lease looks (a clock that jumps, a call slower than the lease).
@@ -219,8 +223,9 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
   // As parameters: one statement text per count of effects in flight, prepared once, not one per set of ids.
   const notBusy = inFlight.length ? `\n         AND o.id NOT IN (${marks(inFlight)})` : '';
   // Every order dependency done or dead; for a redraw, no other redraw of its message running or waiting ahead of it.
-  const free = `NOT EXISTS (SELECT 1 FROM outbox_dependencies x JOIN outbox od ON od.id = x.depends_on_id
-                         WHERE x.effect_id = o.id AND od.status NOT IN ('done', 'dead'))
+  // (Each a lookup by id, not a join: PostgreSQL plans every claim, and a join in each status's branch cost it 0.5 ms more.)
+  const free = `NOT EXISTS (SELECT 1 FROM outbox_dependencies x
+                         WHERE x.effect_id = o.id AND (SELECT od.status FROM outbox od WHERE od.id = x.depends_on_id) NOT IN ('done', 'dead'))
          AND (o.coalesce_key IS NULL OR NOT EXISTS (
                SELECT 1 FROM outbox c WHERE c.coalesce_key = o.coalesce_key AND c.id <> o.id
                  AND (c.status = 'running' OR (c.status = 'pending' AND c.id < o.id))))`;
@@ -253,15 +258,32 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
   const args = [now, ...inFlight, now, ...inFlight, now, ...inFlight, now, ...inFlight];
   let rows: Record<string, unknown>[];
   if (db.provider === 'postgresql') {
+    // PostgreSQL plans every claim (PG_CLAIM_SESSION): the walk's four branches took it 0.8–1.5 ms to plan, the single
+    // selection 0.4. With few effects due the selection reads about as few rows as the walk.
+    const [select, selectArgs] =
+      o.backlog === false
+        ? [
+            `SELECT o.id FROM outbox o
+               WHERE (((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ?)
+                      OR ((o.status = 'running' OR o.status = 'hooking') AND o.lease_until < ?))
+                 AND ${dependencyDone}${notBusy}
+                 AND ${free}
+               ORDER BY CASE WHEN o.status IN ('pending', 'hook') THEN o.next_attempt_at ELSE o.lease_until END, o.id LIMIT ${take}`,
+            [now, now, ...inFlight],
+          ]
+        : [`SELECT id FROM (${pick}) AS p`, args];
     // One statement, committed on its own: the pick, then its rows locked (SKIP LOCKED: replicas never take the same
     // row, nor wait for each other) and leased. A row another replica claimed between the pick and the lock is locked
-    // in its new version, which the lock's own condition (due, by its status) then leaves out.
+    // in its new version, which the lock's own condition (due, by its status) then leaves out. The picked ids are an
+    // array (ARRAY(…): run once, before the rest), looked up by primary key whatever the planner estimates: as a join,
+    // a plan made while the outbox was small read the whole outbox for them, 1.6 ms per claim at 2,300 rows.
     rows = await db.claim<Record<string, unknown>>(
-      `WITH picked AS (SELECT o.id FROM outbox o JOIN (${pick}) AS p ON p.id = o.id
-          WHERE (o.status IN ('pending', 'hook') AND o.next_attempt_at <= ?) OR (o.status IN ('running', 'hooking') AND o.lease_until < ?)
+      `WITH picked AS (SELECT o.id FROM outbox o
+          WHERE o.id = ANY (ARRAY(${select}))
+            AND ((o.status IN ('pending', 'hook') AND o.next_attempt_at <= ?) OR (o.status IN ('running', 'hooking') AND o.lease_until < ?))
           FOR UPDATE OF o SKIP LOCKED)
-       UPDATE outbox SET ${lease} FROM picked WHERE outbox.id = picked.id RETURNING ${OUTBOX_COLUMNS_QUALIFIED}`,
-      ...args,
+       UPDATE outbox SET ${lease} WHERE outbox.id = ANY (ARRAY(SELECT id FROM picked)) RETURNING ${OUTBOX_COLUMNS_QUALIFIED}`,
+      ...selectArgs,
       now,
       now,
       owner,

@@ -174,13 +174,14 @@ describe('outbox dispatcher', () => {
     expect((await claimEffects(db, systemClock, 'd3', 10, 60_000)).map((r) => r.id)).toEqual([busy]);
   });
 
-  it('a claim takes the earliest due first, past effects that are not free, and stops at its limit whatever waits behind', async () => {
+  // Both ways a claim selects on PostgreSQL (backlog: the walk; no backlog: one selection) take the same effects.
+  it.each([true, false])('a claim takes the earliest due first, past effects that are not free, and stops at its limit whatever waits behind (backlog %s)', async (backlog) => {
     const at = (msAgo: number) => new Date(Date.now() - msAgo);
     const texts = ['late', 'early', 'blocked', 'middle', ...Array.from({ length: 40 }, (_, i) => `backlog ${i}`)];
     const ids = await enqueue(...texts.map((text): EffectSpec => ({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text } })));
-    const [late, early, blocked, middle, ...backlog] = ids as number[];
+    const [late, early, blocked, middle, ...waiting] = ids as number[];
     await db.tx(async (tx) => {
-      for (const id of backlog) await tx.outboxEffect.update({ where: { id }, data: { nextAttemptAt: at(1_000) } });
+      for (const id of waiting) await tx.outboxEffect.update({ where: { id }, data: { nextAttemptAt: at(1_000) } });
       await tx.outboxEffect.update({ where: { id: late! }, data: { nextAttemptAt: at(500) } });
       await tx.outboxEffect.update({ where: { id: early! }, data: { nextAttemptAt: at(9_000) } });
       // due before all of them, but waiting for an effect that is still pending
@@ -188,27 +189,29 @@ describe('outbox dispatcher', () => {
       // a call a dead replica left running, its lease out 5 s ago: due then
       await tx.outboxEffect.update({ where: { id: middle! }, data: { status: 'running', attempts: 1, leasedBy: 'dead-replica', leaseUntil: at(5_000) } });
     });
-    expect((await claimEffects(db, systemClock, 'd2', 2, 60_000)).map((r) => r.id)).toEqual([early, middle]);
+    const claim = (limit: number) => claimEffects(db, systemClock, 'd2', limit, 60_000, [], { backlog });
+    expect((await claim(2)).map((r) => r.id)).toEqual([early, middle]);
     // the backlog (due 1 s ago) in id order, then the late one
-    expect((await claimEffects(db, systemClock, 'd2', 3, 60_000)).map((r) => r.id)).toEqual(backlog.slice(0, 3));
-    const rest = await claimEffects(db, systemClock, 'd2', 100, 60_000);
+    expect((await claim(3)).map((r) => r.id)).toEqual(waiting.slice(0, 3));
+    const rest = await claim(100);
     // (a claim's rows come back in id order: they start together)
-    expect(rest.map((r) => r.id)).toEqual([late, ...backlog.slice(3)]);
+    expect(rest.map((r) => r.id)).toEqual([late, ...waiting.slice(3)]);
     // once the one it waits for is done, the blocked one is free
     await db.tx((tx) => tx.outboxEffect.update({ where: { id: late! }, data: { status: 'done' } }));
-    expect((await claimEffects(db, systemClock, 'd2', 100, 60_000)).map((r) => r.id)).toEqual([blocked]);
+    expect((await claim(100)).map((r) => r.id)).toEqual([blocked]);
   });
 
-  it('effects due at the same moment (one transaction wrote them) are claimed in id order, a limit at a time', async () => {
+  it.each([true, false])('effects due at the same moment (one transaction wrote them) are claimed in id order, a limit at a time (backlog %s)', async (backlog) => {
     const ids = (await enqueue(...Array.from({ length: 20 }, (_, i): EffectSpec => ({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: `tie ${i}` } })))) as number[];
     const due = new Date(Date.now() - 1_000);
     // Written last first: where rows lie in the table (PostgreSQL's index keeps equal keys in that order) says nothing.
     await db.tx(async (tx) => {
       for (const id of [...ids].reverse()) await tx.outboxEffect.update({ where: { id }, data: { nextAttemptAt: due } });
     });
-    expect((await claimEffects(db, systemClock, 'ties', 8, 60_000)).map((r) => r.id)).toEqual(ids.slice(0, 8));
-    expect((await claimEffects(db, systemClock, 'ties', 8, 60_000)).map((r) => r.id)).toEqual(ids.slice(8, 16));
-    expect((await claimEffects(db, systemClock, 'ties', 8, 60_000)).map((r) => r.id)).toEqual(ids.slice(16));
+    const claim = () => claimEffects(db, systemClock, 'ties', 8, 60_000, [], { backlog });
+    expect((await claim()).map((r) => r.id)).toEqual(ids.slice(0, 8));
+    expect((await claim()).map((r) => r.id)).toEqual(ids.slice(8, 16));
+    expect((await claim()).map((r) => r.id)).toEqual(ids.slice(16));
   });
 
   it('two dispatchers on one queue send each effect once', async () => {
