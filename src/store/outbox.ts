@@ -211,9 +211,9 @@ export const FINISHED = ['done', 'dead'] as const;
  * order dependency is done or dead, and, for a redraw, no other redraw of the same message runs
  * or waits ahead of it. `hook` rows (the call succeeded, the hook failed) are claimed to retry the hook.
  *
- * `backlog: false` (PostgreSQL): the caller's last claim found fewer effects than it asked for, so few are likely due;
- * the claim is then one selection of every due effect, which the server plans in half the time of the walk that a
- * backlog needs (both take the same effects, in the same order).
+ * `backlog: false` (PostgreSQL): few effects are likely due (the dispatcher's last walk came back short, see
+ * OutboxDispatcher.backlog); the claim is then one selection of every due effect, which the server plans in half the
+ * time of the walk that a backlog needs (both take the same effects, in the same order).
  */
 export async function claimEffects(db: Database, clock: Clock, owner: string, limit: number, leaseMs: number, busy: Iterable<number> = [], o: { backlog?: boolean } = {}): Promise<OutboxRow[]> {
   const now = clock.now();
@@ -260,36 +260,44 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
   if (db.provider === 'postgresql') {
     // PostgreSQL plans every claim (PG_CLAIM_SESSION): the walk's four branches took it 0.8–1.5 ms to plan, the single
     // selection 0.4. With few effects due the selection reads about as few rows as the walk.
-    const [select, selectArgs] =
-      o.backlog === false
-        ? [
-            `SELECT o.id FROM outbox o
-               WHERE (((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ?)
-                      OR ((o.status = 'running' OR o.status = 'hooking') AND o.lease_until < ?))
-                 AND ${dependencyDone}${notBusy}
-                 AND ${free}
-               ORDER BY CASE WHEN o.status IN ('pending', 'hook') THEN o.next_attempt_at ELSE o.lease_until END, o.id LIMIT ${take}`,
-            [now, now, ...inFlight],
-          ]
-        : [`SELECT id FROM (${pick}) AS p`, args];
-    // One statement, committed on its own: the pick, then its rows locked (SKIP LOCKED: replicas never take the same
-    // row, nor wait for each other) and leased. A row another replica claimed between the pick and the lock is locked
-    // in its new version, which the lock's own condition (due, by its status) then leaves out. The picked ids are an
-    // array (ARRAY(…): run once, before the rest), looked up by primary key whatever the planner estimates: as a join,
-    // a plan made while the outbox was small read the whole outbox for them, 1.6 ms per claim at 2,300 rows.
-    rows = await db.claim<Record<string, unknown>>(
-      `WITH picked AS (SELECT o.id FROM outbox o
-          WHERE o.id = ANY (ARRAY(${select}))
-            AND ((o.status IN ('pending', 'hook') AND o.next_attempt_at <= ?) OR (o.status IN ('running', 'hooking') AND o.lease_until < ?))
-          FOR UPDATE OF o SKIP LOCKED)
-       UPDATE outbox SET ${lease} WHERE outbox.id = ANY (ARRAY(SELECT id FROM picked)) RETURNING ${OUTBOX_COLUMNS_QUALIFIED}`,
-      ...selectArgs,
-      now,
-      now,
-      owner,
-      leaseUntil,
-      now,
-    );
+    if (o.backlog === false) {
+      // One statement, committed on its own: the selection locks its rows (SKIP LOCKED: replicas never take the same
+      // row, nor wait for each other) and the update leases them.
+      rows = await db.claim<Record<string, unknown>>(
+        `WITH picked AS (SELECT o.id FROM outbox o
+            WHERE (((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ?)
+                   OR ((o.status = 'running' OR o.status = 'hooking') AND o.lease_until < ?))
+              AND ${dependencyDone}${notBusy}
+              AND ${free}
+            ORDER BY CASE WHEN o.status IN ('pending', 'hook') THEN o.next_attempt_at ELSE o.lease_until END, o.id LIMIT ${take}
+            FOR UPDATE OF o SKIP LOCKED)
+         UPDATE outbox SET ${lease} FROM picked WHERE outbox.id = picked.id RETURNING ${OUTBOX_COLUMNS_QUALIFIED}`,
+        now,
+        now,
+        ...inFlight,
+        owner,
+        leaseUntil,
+        now,
+      );
+    } else {
+      // The walk, then its rows locked and leased. A row another replica claimed between the walk and the lock is
+      // locked in its new version, which the lock's own condition (due, by its status) then leaves out. The walked ids
+      // are an array (ARRAY(…): run once, before the rest), looked up by primary key whatever the planner estimates:
+      // as a join, a plan made while the outbox was small read the whole outbox for them, 1.6 ms per claim at 2,300 rows.
+      rows = await db.claim<Record<string, unknown>>(
+        `WITH picked AS (SELECT o.id FROM outbox o
+            WHERE o.id = ANY (ARRAY(SELECT id FROM (${pick}) AS p))
+              AND ((o.status IN ('pending', 'hook') AND o.next_attempt_at <= ?) OR (o.status IN ('running', 'hooking') AND o.lease_until < ?))
+            FOR UPDATE OF o SKIP LOCKED)
+         UPDATE outbox SET ${lease} WHERE outbox.id = ANY (ARRAY(SELECT id FROM picked)) RETURNING ${OUTBOX_COLUMNS_QUALIFIED}`,
+        ...args,
+        now,
+        now,
+        owner,
+        leaseUntil,
+        now,
+      );
+    }
   } else {
     // Many claims find nothing (the poll's; one after an effect whose dependents wait for more): the same selection as one committed read first,
     // on the reader connection, which waits for no transaction. It sees what the claim would see, so nothing is missed

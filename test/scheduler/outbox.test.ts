@@ -582,6 +582,31 @@ describe('delivery: a claim only when there may be work', () => {
     }
   });
 
+  it.runIf(process.env.MUSTER_TEST_DB === 'postgresql')('on PostgreSQL a claim walks the statuses until a walk comes back short, and then selects the due effects in one go', async () => {
+    const kinds: string[] = [];
+    const counting: Database = {
+      ...db,
+      claim: (sql, ...params) => {
+        if (/FROM outbox o\s/.test(sql)) kinds.push(sql.includes('UNION ALL') ? 'walk' : 'select');
+        return db.claim(sql, ...params);
+      },
+    };
+    // Not started: no poll; the claims are this test's and the ones the effects' ends ask for.
+    const d = new OutboxDispatcher(counting, systemClock, log, { owner: 'modes', pollMs: 60_000 }).addPort(slackPort());
+    try {
+      const ids = await enqueue(...['m1', 'm2', 'm3'].map((text): EffectSpec => ({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text } })));
+      // Nothing known yet: a walk, which finds three of the eight it asks for.
+      expect(await d.runOnce()).toBe(3);
+      for (const id of ids) expect((await status(id)).status).toBe('done');
+      expect(await d.runOnce()).toBe(0);
+      expect(kinds[0]).toBe('walk');
+      expect(kinds.length).toBeGreaterThan(1);
+      expect(kinds.slice(1).every((k) => k === 'select')).toBe(true);
+    } finally {
+      await d.stop();
+    }
+  });
+
   it('an effect that frees none asks for no claim as it ends', async () => {
     // The claim's own selection (`FROM outbox o`): on SQLite each claim reads it first (`query`); on PostgreSQL it is one `claim`.
     let claims = 0;
