@@ -232,8 +232,9 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
  * A statement of Muster's own as a prepared statement of PostgreSQL's: `?` placeholders as `$1, $2, …`, and a name
  * made from its text, under which node-pg prepares it once per connection (Parse) and then only binds and runs it.
  * Its plan is then PostgreSQL's to keep: after five runs it keeps one generic plan when that is estimated no dearer
- * than planning each run (plan_cache_mode auto). The outbox claim took 0.25 ms to parse and 0.5–1 ms to plan on every
- * run (the server's log, log_min_duration_statement=0, during approval clicks), more than it took to run.
+ * than planning each run (plan_cache_mode auto). The outbox claim took 0.25 ms to parse on every run (the server's
+ * log, log_min_duration_statement=0, during approval clicks); it is still planned on every run, on purpose
+ * (PG_CLAIM_SESSION).
  */
 function pgPrepared(sql: string): { name: string; text: string } {
   const statement = pgStatement(sql);
