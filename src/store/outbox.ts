@@ -253,59 +253,48 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
            AND ${dependencyDone}${notBusy}
            AND ${free}
          ORDER BY o.${due}, o.id LIMIT ${take}) AS b_${status}`;
-  const pick = `SELECT id, due FROM (${branch('pending', 'next_attempt_at')} UNION ALL ${branch('hook', 'next_attempt_at')}
-       UNION ALL ${branch('running', 'lease_until')} UNION ALL ${branch('hooking', 'lease_until')}) AS u ORDER BY due, id LIMIT ${take}`;
-  const args = [now, ...inFlight, now, ...inFlight, now, ...inFlight, now, ...inFlight];
-  let rows: Record<string, unknown>[];
-  if (db.provider === 'postgresql') {
-    // PostgreSQL plans every claim (PG_CLAIM_SESSION): the walk's four branches took it 0.8–1.5 ms to plan, the single
-    // selection 0.4. With few effects due the selection reads about as few rows as the walk.
-    if (o.backlog === false) {
-      // One statement, committed on its own: the selection locks its rows (SKIP LOCKED: replicas never take the same
-      // row, nor wait for each other) and the update leases them.
-      rows = await db.claim<Record<string, unknown>>(
-        `WITH picked AS (SELECT o.id FROM outbox o
-            WHERE (((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ?)
-                   OR ((o.status = 'running' OR o.status = 'hooking') AND o.lease_until < ?))
-              AND ${dependencyDone}${notBusy}
-              AND ${free}
-            ORDER BY CASE WHEN o.status IN ('pending', 'hook') THEN o.next_attempt_at ELSE o.lease_until END, o.id LIMIT ${take}
-            FOR UPDATE OF o SKIP LOCKED)
-         UPDATE outbox SET ${lease} FROM picked WHERE outbox.id = picked.id RETURNING ${OUTBOX_COLUMNS_QUALIFIED}`,
-        now,
-        now,
-        ...inFlight,
-        owner,
-        leaseUntil,
-        now,
-      );
-    } else {
-      // The walk, then its rows locked and leased. A row another replica claimed between the walk and the lock is
-      // locked in its new version, which the lock's own condition (due, by its status) then leaves out. The walked ids
-      // are an array (ARRAY(…): run once, before the rest), looked up by primary key whatever the planner estimates:
-      // as a join, a plan made while the outbox was small read the whole outbox for them, 1.6 ms per claim at 2,300 rows.
-      rows = await db.claim<Record<string, unknown>>(
-        `WITH picked AS (SELECT o.id FROM outbox o
-            WHERE o.id = ANY (ARRAY(SELECT id FROM (${pick}) AS p))
-              AND ((o.status IN ('pending', 'hook') AND o.next_attempt_at <= ?) OR (o.status IN ('running', 'hooking') AND o.lease_until < ?))
-            FOR UPDATE OF o SKIP LOCKED)
-         UPDATE outbox SET ${lease} WHERE outbox.id = ANY (ARRAY(SELECT id FROM picked)) RETURNING ${OUTBOX_COLUMNS_QUALIFIED}`,
-        ...args,
-        now,
-        now,
-        owner,
-        leaseUntil,
-        now,
-      );
-    }
-  } else {
+  const walk = () => `SELECT id FROM (SELECT id, due FROM (${branch('pending', 'next_attempt_at')} UNION ALL ${branch('hook', 'next_attempt_at')}
+       UNION ALL ${branch('running', 'lease_until')} UNION ALL ${branch('hooking', 'lease_until')}) AS u ORDER BY due, id LIMIT ${take}) AS w`;
+  const walkArgs = () => [now, ...inFlight, now, ...inFlight, now, ...inFlight, now, ...inFlight];
+  if (db.provider !== 'postgresql') {
     // Many claims find nothing (the poll's; one after an effect whose dependents wait for more): the same selection as one committed read first,
     // on the reader connection, which waits for no transaction. It sees what the claim would see, so nothing is missed
     // by asking first; the claim selects again as it writes (SQLite has one writer: nobody claims in between).
-    const sqlitePick = `SELECT id FROM (${pick})`;
-    if ((await db.query(sqlitePick, ...args)).length === 0) return [];
-    rows = await db.write<Record<string, unknown>>(`UPDATE outbox SET ${lease} WHERE id IN (${sqlitePick}) RETURNING ${OUTBOX_COLUMNS}`, owner, leaseUntil, now, ...args);
+    const [pick, args] = [walk(), walkArgs()];
+    if ((await db.query(pick, ...args)).length === 0) return [];
+    const rows = await db.write<Record<string, unknown>>(`UPDATE outbox SET ${lease} WHERE id IN (${pick}) RETURNING ${OUTBOX_COLUMNS}`, owner, leaseUntil, now, ...args);
+    return rows.map(outboxRowOf).sort((a, b) => a.id - b.id);
   }
+  // Due now, by its status (a lease that ran out is due when it ran out).
+  const dueNow = `(((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ?)
+                   OR ((o.status = 'running' OR o.status = 'hooking') AND o.lease_until < ?))`;
+  // PostgreSQL plans every claim (PG_CLAIM_SESSION): the walk's four branches took it 0.8–1.5 ms to plan, the single
+  // selection 0.4. With few effects due the selection reads about as few rows as the walk. Either way one statement,
+  // committed on its own, whose rows are locked with SKIP LOCKED (replicas never take the same row, nor wait for each
+  // other) and leased.
+  const [picked, pickedArgs, leased] =
+    o.backlog === false
+      ? [
+          // The selection locks its rows as it selects them.
+          `SELECT o.id FROM outbox o
+            WHERE ${dueNow}
+              AND ${dependencyDone}${notBusy}
+              AND ${free}
+            ORDER BY CASE WHEN o.status IN ('pending', 'hook') THEN o.next_attempt_at ELSE o.lease_until END, o.id LIMIT ${take}
+            FOR UPDATE OF o SKIP LOCKED`,
+          [now, now, ...inFlight],
+          'FROM picked WHERE outbox.id = picked.id',
+        ]
+      : [
+          // The walk, then its rows locked. A row another replica claimed between the walk and the lock is locked in its
+          // new version, which the lock's own condition (due now) then leaves out. The walked ids are an array (ARRAY(…):
+          // run once, before the rest), looked up by primary key whatever the planner estimates: as a join, a plan made
+          // while the outbox was small read the whole outbox for them, 1.6 ms per claim at 2,300 rows.
+          `SELECT o.id FROM outbox o WHERE o.id = ANY (ARRAY(${walk()})) AND ${dueNow} FOR UPDATE OF o SKIP LOCKED`,
+          [...walkArgs(), now, now],
+          'WHERE outbox.id = ANY (ARRAY(SELECT id FROM picked))',
+        ];
+  const rows = await db.claim<Record<string, unknown>>(`WITH picked AS (${picked}) UPDATE outbox SET ${lease} ${leased} RETURNING ${OUTBOX_COLUMNS_QUALIFIED}`, ...pickedArgs, owner, leaseUntil, now);
   return rows.map(outboxRowOf).sort((a, b) => a.id - b.id);
 }
 
