@@ -119,22 +119,19 @@ export class Kernel {
    * rolls everything back; the caller records it (see commands/dispatch.ts).
    */
   async run<T>(actor: Actor, meta: RequestMeta, body: (unit: Unit) => Promise<T>): Promise<T> {
-    let wroteEffects = false;
-    let told = false;
+    /** Effects were written and the dispatcher is still to hear of them once the transaction has committed. */
+    let tellAfter = false;
     const result = await this.db.tx(async (tx) => {
       if (meta.requestKey) await this.claimKey(tx, meta.requestKey, this.clock.now());
       // The transaction ends with the unit's audit entries (commit: nothing of it follows them).
       const r = await this.inTx(tx, actor, meta, body, { commit: true });
-      wroteEffects = r.wroteEffects;
       // On PostgreSQL that append's COMMIT has ended it: the effects are committed, and the dispatcher starts on them
       // now rather than after Prisma has closed its transaction (about a millisecond).
-      if (wroteEffects && sqlOf(tx).committed?.()) {
-        told = true;
-        this.deps.onEffects?.();
-      }
+      if (r.wroteEffects && sqlOf(tx).committed?.()) this.deps.onEffects?.();
+      else tellAfter = r.wroteEffects;
       return r.value;
     });
-    if (wroteEffects && !told) this.deps.onEffects?.();
+    if (tellAfter) this.deps.onEffects?.();
     return result;
   }
 
