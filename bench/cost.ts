@@ -51,7 +51,7 @@ import { FakeSlack } from '../test/support/fakeSlack.ts';
 import { percentile } from './load.ts';
 import { BENCH_AUDIT_KEY, describeExit, ensureBuilt, dumpOutput, freePort, killNow, memoryOf, startChild, stopChild, waitForHttp200, type Child, musterMain } from './proc.ts';
 import { migrate } from '../src/store/migrate.ts';
-import { openDatabase, type Database } from '../src/store/db.ts';
+import { marks, openDatabase, type Database } from '../src/store/db.ts';
 import { claimEffects } from '../src/store/outbox.ts';
 import { createBenchDatabase, postgresProblem, type BenchDb } from './db.ts';
 import { AuditLog, entryHash, canonicalJson, GENESIS_HASH, type AuditRow } from '../src/store/audit.ts';
@@ -1337,7 +1337,7 @@ async function claimRun(kind: BenchDb, n: number, dir: string, log: (s: string) 
         if (rows.length !== CLAIM_BATCH) failures.push(`outbox ${kind} ${n}: a claim took ${rows.length} effects, expected ${CLAIM_BATCH}`);
         const ids = rows.map((r) => r.id);
         const put = ids.length
-          ? await db.run(`UPDATE outbox SET status = 'pending', attempts = 0, leased_by = NULL, lease_until = NULL WHERE id IN (${ids.map(() => '?').join(', ')}) AND leased_by = ?`, ...ids, owner)
+          ? await db.run(`UPDATE outbox SET status = 'pending', attempts = 0, leased_by = NULL, lease_until = NULL WHERE id IN (${marks(ids)}) AND leased_by = ?`, ...ids, owner)
           : 0;
         if (put !== ids.length) failures.push(`outbox ${kind} ${n}: ${ids.length} effects claimed but ${put} found leased`);
       }
