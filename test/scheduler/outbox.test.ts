@@ -534,6 +534,27 @@ describe('delivery: replies through response_url', () => {
 });
 
 describe('delivery: a claim only when there may be work', () => {
+  /**
+   * The database, telling `seen` the text of each claim run on it (`FROM outbox o`): on SQLite a claim reads its
+   * selection first (`query`); on PostgreSQL it is one `claim`.
+   */
+  function watchingClaims(seen: (sql: string) => void): Database {
+    const claimed = (sql: string) => {
+      if (/FROM outbox o\s/.test(sql)) seen(sql);
+    };
+    return {
+      ...db,
+      query: (sql, ...params) => {
+        if (db.provider === 'sqlite') claimed(sql);
+        return db.query(sql, ...params);
+      },
+      claim: (sql, ...params) => {
+        if (db.provider === 'postgresql') claimed(sql);
+        return db.claim(sql, ...params);
+      },
+    };
+  }
+
   /** Waits (up to 3 s, far below the 60 s poll these dispatchers have) until the effect is done. */
   async function doneSoon(id: number) {
     for (let i = 0; i < 150 && (await status(id)).status !== 'done'; i++) await new Promise((r) => setTimeout(r, 20));
@@ -584,13 +605,7 @@ describe('delivery: a claim only when there may be work', () => {
 
   it.runIf(process.env.MUSTER_TEST_DB === 'postgresql')('on PostgreSQL a claim walks the statuses until a walk comes back short, and then selects the due effects in one go', async () => {
     const kinds: string[] = [];
-    const counting: Database = {
-      ...db,
-      claim: (sql, ...params) => {
-        if (/FROM outbox o\s/.test(sql)) kinds.push(sql.includes('UNION ALL') ? 'walk' : 'select');
-        return db.claim(sql, ...params);
-      },
-    };
+    const counting = watchingClaims((sql) => kinds.push(sql.includes('UNION ALL') ? 'walk' : 'select'));
     // Not started: no poll; the claims are this test's and the ones the effects' ends ask for.
     const d = new OutboxDispatcher(counting, systemClock, log, { owner: 'modes', pollMs: 60_000 }).addPort(slackPort());
     try {
@@ -608,22 +623,10 @@ describe('delivery: a claim only when there may be work', () => {
   });
 
   it('an effect that frees none asks for no claim as it ends', async () => {
-    // The claim's own selection (`FROM outbox o`): on SQLite each claim reads it first (`query`); on PostgreSQL it is one `claim`.
     let claims = 0;
-    const counted = (sql: string) => {
-      if (/FROM outbox o\s/.test(sql)) claims += 1;
-    };
-    const counting: Database = {
-      ...db,
-      query: (sql, ...params) => {
-        if (db.provider === 'sqlite') counted(sql);
-        return db.query(sql, ...params);
-      },
-      claim: (sql, ...params) => {
-        if (db.provider === 'postgresql') counted(sql);
-        return db.claim(sql, ...params);
-      },
-    };
+    const counting = watchingClaims(() => {
+      claims += 1;
+    });
     // Not started: no poll, and no claim but the ones asked for here.
     const d = new OutboxDispatcher(counting, systemClock, log, { owner: 'quiet', pollMs: 60_000 }).addPort(slackPort());
     try {
