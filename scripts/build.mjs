@@ -57,7 +57,7 @@ try {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    // Stack traces name dist/main.js lines; the map next to it turns them back into src/ lines
+    // Stack traces name lines of dist/ files (mostly chunks); the map next to each turns them back into src/ lines
     // (node --enable-source-maps dist/main.js, or any source-map tool).
     sourcemap: 'linked',
     sourcesContent: false,
