@@ -227,6 +227,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
     audit,
     directories,
     onEffects: () => dispatcher.kick(),
+    effectLeases: { watch: (tx) => dispatcher.watch(tx), lease: (tx) => dispatcher.leaseInTx(tx) },
     capabilities: (platform) => ports.get(platform)?.capabilities,
   });
   const services = createServices(kernel);

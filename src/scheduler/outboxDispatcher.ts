@@ -3,7 +3,7 @@ import { asBool, sqlOf, type Database, type Tx } from '../store/db.ts';
 import type { Clock } from '../domain/clock.ts';
 import { ChatError, type ChatPort, type PerformContext } from '../platforms/port.ts';
 import { isEffectOp, type PortEffect, type SurfaceRef } from '../platforms/effects.ts';
-import { cascadeDead, claimEffects, resultsOf, type OutboxRow, type StoredPayload } from '../store/outbox.ts';
+import { cascadeDead, claimEffects, leaseWritten, resultsOf, watchWrites, type OutboxRow, type StoredPayload } from '../store/outbox.ts';
 import { SurfaceGone } from '../services/surfaces.ts';
 import type { Message } from '../../blocks/surface.ts';
 import type { Metrics } from '../metrics.ts';
@@ -24,6 +24,17 @@ const LEASED = `WHERE id = ? AND status = 'running' AND leased_by = ?`;
 const FREES = `(EXISTS (SELECT 1 FROM outbox w WHERE w.depends_on_id = outbox.id)
   OR EXISTS (SELECT 1 FROM outbox_dependencies x WHERE x.depends_on_id = outbox.id)
   OR (outbox.coalesce_key IS NOT NULL AND EXISTS (SELECT 1 FROM outbox f WHERE f.coalesce_key = outbox.coalesce_key AND f.status = 'pending'))) AS frees`;
+
+/** Effects leased in the transaction that wrote them (OutboxDispatcher.leaseInTx). */
+export interface WrittenLease {
+  /**
+   * After the commit: runs them; resolves to whether nothing is left for a claim (every effect the transaction wrote
+   * was leased, and no more were free than it could take). Never rejects.
+   */
+  adopt(): Promise<boolean>;
+  /** The transaction did not commit: their slots are free again. */
+  release(): void;
+}
 
 /**
  * Runs the effects of one `platform` column value. Chat platforms are typed ports (ChatPort,
@@ -94,6 +105,8 @@ export interface DispatcherOptions {
   maxOutageBackoffMs?: number;
   /** Pacing waits (muster_outbox_pacing_wait_seconds). */
   metrics?: Metrics;
+  /** A selection slower than this, ms, makes the next claims walk (SELECTION_SLOW_MS; a test on a loaded machine sets more). */
+  selectionSlowMs?: number;
 }
 
 /**
@@ -173,6 +186,10 @@ export class OutboxDispatcher {
   private kicks = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Polling (start): effects a transaction writes may be leased in it for this dispatcher (leaseWritten). */
+  private started = false;
+  /** Slots held for effects being leased in transactions not yet committed (leaseWritten). */
+  private reserved = 0;
   private current: Promise<void> = Promise.resolve();
   private readonly inflight = new Set<Promise<void>>();
   /** Ids of the effects this process is performing now. */
@@ -190,7 +207,17 @@ export class OutboxDispatcher {
     opts: DispatcherOptions,
   ) {
     const { metrics, ...rest } = opts;
-    this.opts = { concurrency: 8, leaseMs: 60_000, maxAttempts: 8, baseBackoffMs: 1_000, maxBackoffMs: 5 * 60_000, pollMs: 1_000, maxOutageBackoffMs: 10_000, ...rest };
+    this.opts = {
+      concurrency: 8,
+      leaseMs: 60_000,
+      maxAttempts: 8,
+      baseBackoffMs: 1_000,
+      maxBackoffMs: 5 * 60_000,
+      pollMs: 1_000,
+      maxOutageBackoffMs: 10_000,
+      selectionSlowMs: SELECTION_SLOW_MS,
+      ...rest,
+    };
     this.metrics = metrics;
   }
 
@@ -238,6 +265,7 @@ export class OutboxDispatcher {
 
   start(): void {
     this.stopped = false;
+    this.started = true;
     const tick = () => {
       this.kick();
       this.timer = setTimeout(tick, this.opts.pollMs);
@@ -249,6 +277,7 @@ export class OutboxDispatcher {
   /** Stops polling; effects already claimed finish. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.started = false;
     if (this.timer) clearTimeout(this.timer);
     await this.current;
     await Promise.all([...this.inflight]);
@@ -277,8 +306,8 @@ export class OutboxDispatcher {
       if (Date.now() < this.retryAt) return;
       do {
         this.again = false;
-        const free = this.opts.concurrency - this.inflight.size;
-        if (free <= 0) break; // a finishing effect kicks again
+        const free = this.opts.concurrency - this.inflight.size - this.reserved;
+        if (free <= 0) break; // a finishing effect (or a lease given back) kicks again
         const kicks = this.kicks;
         const rows = await this.claim(free);
         const claimedAt = performance.now();
@@ -295,6 +324,70 @@ export class OutboxDispatcher {
     } finally {
       this.claiming = false;
     }
+  }
+
+  /**
+   * For the owner of a transaction that writes effects (a command's or click's unit, an effect's hook): call `watch` as
+   * it begins, and `lease` as its last statement is sent; the effects it wrote that are free to run are leased in it
+   * for this dispatcher, up to its free slots (outbox.ts, leaseWritten), and with `freedBy` (an effect the
+   * transaction marked done) the effects that waited for it. After the commit, `adopt` runs them and
+   * resolves to whether every effect the transaction wrote was leased (if not, a claim is still needed: kick);
+   * `release` gives the slots back when it did not commit. Nothing is leased unless the dispatcher is polling (start).
+   */
+  leaseInTx(tx: Tx, freedBy?: number): WrittenLease | undefined {
+    const slots = this.started && !this.stopped ? this.opts.concurrency - this.inflight.size - this.reserved : 0;
+    const leasing = slots > 0 ? leaseWritten(tx, this.clock, this.opts.owner, slots, this.opts.leaseMs, freedBy) : undefined;
+    if (!leasing) return undefined;
+    this.reserved += slots;
+    let held = slots;
+    const giveBack = (n: number) => {
+      const k = Math.min(n, held);
+      held -= k;
+      this.reserved -= k;
+      if (k > 0 && this.mayHaveWork) this.pumpSoon();
+    };
+    // Slots the statement did not fill are given back as soon as it has run.
+    const rows = leasing.rows.then(
+      (r) => {
+        giveBack(held - r.length);
+        return r;
+      },
+      (e: unknown) => {
+        giveBack(held);
+        throw e;
+      },
+    );
+    rows.catch(() => {}); // the transaction fails with it: its owner sees that error
+    return {
+      adopt: async () => {
+        let r: OutboxRow[];
+        try {
+          r = await rows;
+        } catch {
+          return false;
+        }
+        const claimedAt = performance.now();
+        // Slots for in-flight effects now: given back as they are tracked, in the same turn.
+        held -= r.length;
+        this.reserved -= r.length;
+        for (const row of r) this.track(row.id, this.execute(row, claimedAt));
+        // Every effect it wrote leased, and the limit not reached (so no effect that was free is left): nothing for a
+        // claim. An effect it wrote that waits for one still running is started by that one's end (FREES), or by a
+        // claim kicked here should that one have ended while this transaction was open (its FREES could not see it).
+        return (await leasing.all) && r.length < slots;
+      },
+      release: () => {
+        void rows.then(
+          (r) => giveBack(r.length),
+          () => {},
+        );
+      },
+    };
+  }
+
+  /** Starts the list of effects `tx` writes, for `leaseInTx` (outbox.ts, watchWrites). */
+  watch(tx: Tx): void {
+    if (this.started && !this.stopped) watchWrites(tx);
   }
 
   /** `p` resolves to whether the effect's end may have freed others (false only when it is known to free none). */
@@ -334,7 +427,7 @@ export class OutboxDispatcher {
     const walk = this.backlog;
     const started = performance.now();
     const rows = await claimEffects(this.db, this.clock, this.opts.owner, limit, this.opts.leaseMs, this.busy, { backlog: walk });
-    this.backlog = walk ? rows.length === limit : (rows.length === limit && limit >= this.opts.concurrency) || performance.now() - started > SELECTION_SLOW_MS;
+    this.backlog = walk ? rows.length === limit : (rows.length === limit && limit >= this.opts.concurrency) || performance.now() - started > this.opts.selectionSlowMs;
     return rows;
   }
 
@@ -345,8 +438,7 @@ export class OutboxDispatcher {
       const payload = JSON.parse(row.payload) as StoredPayload;
       if (row.status === 'hooking') {
         // The call succeeded earlier; only its hook is left.
-        await this.finishHook(row, payload, JSON.parse(row.result ?? '{}') as Record<string, unknown>);
-        return;
+        return await this.finishHook(row, payload, JSON.parse(row.result ?? '{}') as Record<string, unknown>);
       }
       const port = this.ports.get(row.platform);
       if (!port) throw new ChatError(`no chat port for platform "${row.platform}"`, 'permanent', 'no_port');
@@ -387,10 +479,7 @@ export class OutboxDispatcher {
       const result = await port.perform(row.op, args, ctx);
       // The call is on record before anything else can fail: a retry never repeats it.
       const at = this.clock.now();
-      if (payload.hook) {
-        await this.recordWithHook(row, payload, result, at);
-        return;
-      }
+      if (payload.hook) return await this.recordWithHook(row, payload, result, at);
       const [sql, ...params] = this.doneStatement(row, result, at);
       const [done] = await this.db.write<{ frees: unknown }>(`${sql} RETURNING ${FREES}`, ...params);
       // Lost the lease to another replica: it owns the outcome now.
@@ -409,20 +498,29 @@ export class OutboxDispatcher {
    * two rounds of Slack calls). Should the hook fail, that transaction rolls back and the result is recorded on its
    * own, as `hook` after a back-off: the call is never repeated, only the hook is tried again (finishHook).
    */
-  private async recordWithHook(row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>, at: Date): Promise<void> {
+  private async recordWithHook(row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>, at: Date): Promise<false | undefined> {
     let recorded = false;
+    let leased: WrittenLease | undefined;
     try {
       recorded = await this.db.tx(async (tx) => {
+        this.watch(tx);
         // Lost the lease to another replica: it owns the outcome now.
         if ((await sqlOf(tx).run(...this.doneStatement(row, result, at))) !== 1) return false;
         await this.runHook(tx, { ...row, status: 'hooking' }, payload, result);
+        // What the hook wrote and what waited for this effect, leased; on PostgreSQL sent with the COMMIT.
+        leased = this.leaseInTx(tx, row.id);
+        if (leased) await sqlOf(tx).batch?.(['COMMIT']);
         return true;
       });
     } catch (e) {
+      leased?.release();
       await this.hookFailed(row, payload, e, result);
       return;
     }
     if (recorded) this.remember(row.id, result);
+    // What the hook wrote or this effect freed, leased, starts now (the war room's card once its channel exists); this
+    // effect's end kicks a claim only if something may be left for one.
+    if (leased && (await leased.adopt())) return false;
   }
 
   /** The statement that records a call just made as done with its result, if this dispatcher still holds the effect's lease. */
@@ -431,9 +529,11 @@ export class OutboxDispatcher {
   }
 
   /** Runs the hook of an effect whose call was recorded earlier (`hook`, claimed as `hooking`) and marks the effect done with it. */
-  private async finishHook(row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>): Promise<void> {
+  private async finishHook(row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>): Promise<false | undefined> {
+    let leased: WrittenLease | undefined;
     try {
       await this.db.tx(async (tx) => {
+        this.watch(tx);
         const now = this.clock.now();
         const done = await sqlOf(tx).run(
           `UPDATE outbox SET status = 'done', done_at = ?, updated_at = ?, last_error = NULL WHERE id = ? AND status = 'hooking' AND leased_by = ?`,
@@ -444,11 +544,16 @@ export class OutboxDispatcher {
         );
         if (done !== 1) return;
         await this.runHook(tx, row, payload, result);
+        leased = this.leaseInTx(tx, row.id);
+        if (leased) await sqlOf(tx).batch?.(['COMMIT']);
       });
       this.remember(row.id, result);
     } catch (e) {
+      leased?.release();
       await this.hookFailed(row, payload, e);
+      return;
     }
+    if (leased && (await leased.adopt())) return false;
   }
 
   private async runHook(tx: Tx, row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>): Promise<void> {

@@ -5,6 +5,7 @@ import type { Clock } from '../domain/clock.ts';
 import type { Policy } from '../config/policy.ts';
 import { AuditLog, type AuditInput } from '../store/audit.ts';
 import { enqueueEffects, type EffectSpec } from '../store/outbox.ts';
+import type { WrittenLease } from '../scheduler/outboxDispatcher.ts';
 import { scheduleTimer, cancelTimers, type TimerSpec } from '../store/timers.ts';
 import { ensureUser, ensureWorkspace, grantedRoles, personRoles, userIdOf, workspaceIdOf } from '../store/identity.ts';
 import { hasPermission, isRole, type Permission, type Role } from '../domain/rbac.ts';
@@ -59,6 +60,12 @@ export interface KernelDeps {
   directories?: Readonly<Record<string, Directory>>;
   /** Called after a commit that wrote effects: the dispatcher runs them at once. */
   onEffects?: () => void;
+  /**
+   * The dispatcher's leases in the transaction that writes the effects (OutboxDispatcher.leaseInTx): `watch` as a
+   * command's or click's transaction begins, `lease` as its last statements are sent. What it leased runs after the
+   * commit without a claim; `onEffects` is called only for what it left.
+   */
+  effectLeases?: { watch(tx: Tx): void; lease(tx: Tx): WrittenLease | undefined };
   /** What each platform's port can do (src/platforms/effects.ts), by platform name. */
   capabilities?: (platform: string) => Capabilities | undefined;
 }
@@ -121,25 +128,52 @@ export class Kernel {
   async run<T>(actor: Actor, meta: RequestMeta, body: (unit: Unit) => Promise<T>): Promise<T> {
     /** Effects were written and the dispatcher is still to hear of them once the transaction has committed. */
     let tellAfter = false;
-    const result = await this.db.tx(async (tx) => {
-      if (meta.requestKey) await this.claimKey(tx, meta.requestKey, this.clock.now());
-      // The transaction ends with the unit's audit entries (commit: nothing of it follows them).
-      const r = await this.inTx(tx, actor, meta, body, { commit: true });
-      // On PostgreSQL that append's COMMIT has ended it: the effects are committed, and the dispatcher starts on them
-      // now rather than after Prisma has closed its transaction (about a millisecond).
-      if (r.wroteEffects && sqlOf(tx).committed?.()) this.deps.onEffects?.();
-      else tellAfter = r.wroteEffects;
-      return r.value;
-    });
-    if (tellAfter) this.deps.onEffects?.();
+    let leased: WrittenLease | undefined;
+    let result: T;
+    try {
+      result = await this.db.tx(async (tx) => {
+        this.deps.effectLeases?.watch(tx);
+        if (meta.requestKey) await this.claimKey(tx, meta.requestKey, this.clock.now());
+        // The transaction ends with the unit's audit entries (commit: nothing of it follows them).
+        const r = await this.inTx(tx, actor, meta, body, { commit: true, lease: (l) => (leased = l) });
+        // On PostgreSQL that append's COMMIT has ended it: the effects are committed, and the dispatcher starts on them
+        // now rather than after Prisma has closed its transaction (about a millisecond).
+        if (r.wroteEffects && sqlOf(tx).committed?.()) {
+          this.effectsCommitted(leased);
+          leased = undefined;
+        } else tellAfter = r.wroteEffects;
+        return r.value;
+      });
+    } catch (e) {
+      leased?.release();
+      throw e;
+    }
+    if (tellAfter) this.effectsCommitted(leased);
     return result;
+  }
+
+  /** After a commit that wrote effects: those leased in it run now; a claim for the others (if any). */
+  private effectsCommitted(leased: WrittenLease | undefined): void {
+    if (!leased) {
+      this.deps.onEffects?.();
+      return;
+    }
+    void leased.adopt().then((all) => {
+      if (!all) this.deps.onEffects?.();
+    });
   }
 
   /**
    * The same unit of work inside a transaction someone else owns (a timer firing, an
    * effect hook): audit entries, effects and timers are written before it returns.
    */
-  async inTx<T>(tx: Tx, actor: Actor, meta: RequestMeta, body: (unit: Unit) => Promise<T>, o: { commit?: boolean } = {}): Promise<{ value: T; wroteEffects: boolean }> {
+  async inTx<T>(
+    tx: Tx,
+    actor: Actor,
+    meta: RequestMeta,
+    body: (unit: Unit) => Promise<T>,
+    o: { commit?: boolean; lease?: (leased: WrittenLease | undefined) => void } = {},
+  ): Promise<{ value: T; wroteEffects: boolean }> {
     const now = this.clock.now();
     const audits: AuditInput[] = [];
     const effects: EffectSpec[] = [];
@@ -169,6 +203,8 @@ export class Kernel {
     if (effects.length) {
       await enqueueEffects(tx, this.clock, { workspaceId: actor.workspaceId, platform: actor.platform, requestId: meta.requestId }, effects);
     }
+    // The effects written, leased for the dispatcher: sent with the append's first statement (laterAll), before its lock.
+    if (o.lease && (effects.length || enqueued)) o.lease(this.deps.effectLeases?.lease(tx));
     // Last: on PostgreSQL the append takes the chain's lock, which every writing transaction queues for until the one
     // holding it commits, so it is held for the append and the commit, not for the outbox writes too. With `commit`
     // (run: this is the transaction's last write) the entries and the COMMIT go in one round trip.

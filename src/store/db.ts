@@ -477,6 +477,12 @@ export interface TxSql {
    */
   later(sql: string, ...params: unknown[]): Promise<void>;
   /**
+   * A statement whose rows the caller needs only after the transaction's next statement: sent as `later` sends it, in
+   * the same round trip as that statement on PostgreSQL. Resolves to its rows once it has run; rejects when the
+   * statement it went with fails or the transaction rolls back first. Elsewhere it runs at once.
+   */
+  laterAll<T>(sql: string, ...params: unknown[]): Promise<T[]>;
+  /**
    * PostgreSQL's direct statements in a `db.tx` only: whether Muster's own COMMIT (the last statement of a `batch`) has
    * ended the transaction, committed, before `db.tx` returns (Prisma then only hands the connection back).
    */
@@ -493,6 +499,7 @@ export function sqlOf(tx: Tx): TxSql {
       all: <T>(sql: string, ...params: unknown[]) => settled(() => w.all<T>(sql, ...params)),
       // SQLite runs in this process (microseconds): nothing to save by waiting.
       later: (sql, ...params) => settled(() => void w.run(sql, ...params)),
+      laterAll: <T>(sql: string, ...params: unknown[]) => settled(() => w.all<T>(sql, ...params)),
     };
   }
   const text = pgClients.has(tx) ? pgText : (sql: string) => sql;
@@ -502,6 +509,7 @@ export function sqlOf(tx: Tx): TxSql {
     later: async (sql, ...params) => {
       await tx.$executeRawUnsafe(text(sql), ...params);
     },
+    laterAll: <T>(sql: string, ...params: unknown[]) => tx.$queryRawUnsafe<T[]>(text(sql), ...params),
   };
 }
 
@@ -643,11 +651,25 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
   };
   const one = (r: PgResult | PgResult[]) => (Array.isArray(r) ? r[r.length - 1]! : r);
   type Statement = string | { sql: string; params: readonly unknown[] };
-  // Writes waiting for the transaction's next statement (`later`): only inside a transaction.
+  // Writes waiting for the transaction's next statement (`later`): only inside a transaction. Those sent by `laterAll`
+  // are told their rows (or the failure) once their batch has run.
   let waiting: Statement[] = [];
+  let told: { at: number; resolve(rows: unknown[]): void; reject(e: unknown): void }[] = [];
   const batch = async (own: readonly Statement[]): Promise<PgResult[]> => {
     const statements = [...waiting, ...own];
+    const tell = told;
     waiting = [];
+    told = [];
+    try {
+      const results = await sendBatch(statements, own);
+      for (const t of tell) t.resolve(results[t.at]!.rows);
+      return results.slice(statements.length - own.length);
+    } catch (e) {
+      for (const t of tell) t.reject(e);
+      throw e;
+    }
+  };
+  const sendBatch = async (statements: readonly Statement[], own: readonly Statement[]): Promise<PgResult[]> => {
     // No parameters: node-pg sends the text as one simple query, and answers one result per statement.
     const text = statements.map(inlined).join(';\n');
     const ends = own.some((st) => st === 'COMMIT' || st === 'ROLLBACK');
@@ -662,7 +684,7 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
     if (ends && slot && own.includes('COMMIT')) slot.committed = true;
     const results = Array.isArray(r) ? r : [r];
     if (results.length !== statements.length) throw new Error(`sent ${statements.length} statements, got ${results.length} results`);
-    return results.slice(statements.length - own.length);
+    return results;
   };
   // A statement of its own, or, with writes waiting, the last of their batch.
   const statement = async (sql: string, params: unknown[]): Promise<PgResult> => (waiting.length ? (await batch([{ sql, params }]))[0]! : one(await send(sql, params)));
@@ -672,6 +694,9 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
     };
     slot.discard = () => {
       waiting = [];
+      const tell = told;
+      told = [];
+      for (const t of tell) t.reject(new Error('the transaction rolled back before this statement was sent'));
     };
   }
   return {
@@ -687,6 +712,14 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
       refuseWhenEnded();
       // Written into the text now, so a parameter changed by the caller afterwards changes nothing.
       waiting.push(inlined({ sql, params }));
+    },
+    laterAll: <T>(sql: string, ...params: unknown[]): Promise<T[]> => {
+      if (!slot) return statement(sql, params).then((r) => r.rows as T[]);
+      refuseWhenEnded();
+      return new Promise<T[]>((resolve, reject) => {
+        told.push({ at: waiting.length, resolve: resolve as (rows: unknown[]) => void, reject });
+        waiting.push(inlined({ sql, params }));
+      });
     },
   };
 }

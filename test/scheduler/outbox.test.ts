@@ -606,8 +606,9 @@ describe('delivery: a claim only when there may be work', () => {
   it.runIf(process.env.MUSTER_TEST_DB === 'postgresql')('on PostgreSQL a claim walks the statuses until a walk comes back short, and then selects the due effects in one go', async () => {
     const kinds: string[] = [];
     const counting = watchingClaims((sql) => kinds.push(sql.includes('UNION ALL') ? 'walk' : 'select'));
-    // Not started: no poll; the claims are this test's and the ones the effects' ends ask for.
-    const d = new OutboxDispatcher(counting, systemClock, log, { owner: 'modes', pollMs: 60_000 }).addPort(slackPort());
+    // Not started: no poll; the claims are this test's and the ones the effects' ends ask for. (A selection slower than
+    // 10 ms also makes the next claims walk: on a machine loaded by the other suite one can be; not this rule's test.)
+    const d = new OutboxDispatcher(counting, systemClock, log, { owner: 'modes', pollMs: 60_000, selectionSlowMs: 60_000 }).addPort(slackPort());
     try {
       const ids = await enqueue(...['m1', 'm2', 'm3'].map((text): EffectSpec => ({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text } })));
       // Nothing known yet: a walk, which finds three of the eight it asks for.

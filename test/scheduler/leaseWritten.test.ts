@@ -1,0 +1,253 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { onMigratedDatabase } from '../support/store.ts';
+import { AUDIT_KEYRING } from '../support/auditKey.ts';
+import type { Database } from '../../src/store/db.ts';
+import { AuditLog } from '../../src/store/audit.ts';
+import { Kernel } from '../../src/services/kernel.ts';
+import { OutboxDispatcher } from '../../src/scheduler/outboxDispatcher.ts';
+import { defaultPolicy } from '../../src/config/policy.ts';
+import { systemClock } from '../../src/domain/clock.ts';
+
+/**
+ * Effects leased in the transaction that wrote them (outbox.ts leaseWritten, OutboxDispatcher.leaseInTx): a command's
+ * or click's effects run once it has committed, with no claim of the dispatcher's; what they leave (effects waiting for
+ * others, more than the free slots) is claimed as before, and a transaction that fails gives its slots back.
+ */
+let db: Database;
+onMigratedDatabase((opened) => {
+  db = opened;
+});
+
+const log = pino({ level: 'silent' });
+const WORKSPACE = 'slack:T0LEASE';
+
+/** `db` with every claim of the dispatcher's counted (SQLite asks on the reader first; PostgreSQL has a connection for it). */
+function counting(base: Database, claims: { n: number; took: Set<number> }): Database {
+  const claimed = (sql: string) => {
+    if (/FROM outbox o\s/.test(sql)) claims.n += 1;
+  };
+  // The ids a claim took (SQLite's claim writes on the writer, PostgreSQL's on its own connection).
+  const took = <T>(rows: Promise<T[]>) =>
+    rows.then((r) => {
+      for (const row of r) claims.took.add(Number((row as { id: unknown }).id));
+      return r;
+    });
+  return {
+    ...base,
+    query: (sql, ...params) => {
+      if (base.provider === 'sqlite') claimed(sql);
+      return base.query(sql, ...params);
+    },
+    write: (sql, ...params) => (/^UPDATE outbox SET status = CASE/.test(sql) ? took(base.write(sql, ...params)) : base.write(sql, ...params)),
+    claim: (sql, ...params) => {
+      if (base.provider === 'postgresql') claimed(sql);
+      return took(base.claim(sql, ...params));
+    },
+  };
+}
+
+/**
+ * Fault injection in the database: the audit entry of a unit whose subject is `refused` cannot be inserted. That insert
+ * is a unit's last statement, after the lease (on PostgreSQL it goes with the COMMIT): the whole transaction rolls back.
+ */
+async function refuseAuditOf(subject: string, on: boolean) {
+  if (db.provider === 'sqlite') {
+    if (on) await db.run(`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_entries WHEN NEW.subject_id = '${subject}' BEGIN SELECT RAISE(ABORT, 'audit insert refused'); END`);
+    else await db.run('DROP TRIGGER IF EXISTS refuse_audit');
+    return;
+  }
+  if (on) {
+    await db.run(
+      `CREATE OR REPLACE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.subject_id = '${subject}' THEN RAISE EXCEPTION 'audit insert refused'; END IF; RETURN NEW; END $$`,
+    );
+    await db.run('CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION refuse_audit()');
+  } else {
+    await db.run('DROP TRIGGER IF EXISTS refuse_audit ON audit_entries');
+    await db.run('DROP FUNCTION IF EXISTS refuse_audit()');
+  }
+}
+
+function setUp(opts: { concurrency?: number } = {}) {
+  const claims = { n: 0, took: new Set<number>() };
+  const counted = counting(db, claims);
+  const ran: string[] = [];
+  /** The claims made before each effect ran, by its text. */
+  const claimsBefore = new Map<string, number>();
+  const dispatcher = new OutboxDispatcher(counted, systemClock, log, { owner: 'lease-test', pollMs: 60_000, concurrency: opts.concurrency ?? 8 }).addRunner({
+    platform: 'slack',
+    perform: async (_op, args) => {
+      ran.push(String(args.text));
+      claimsBefore.set(String(args.text), claims.n);
+      return { ok: true, n: ran.length };
+    },
+  });
+  const kernel = new Kernel({
+    db: counted,
+    clock: systemClock,
+    policy: defaultPolicy(),
+    log,
+    admins: [],
+    audit: new AuditLog(db.provider, systemClock, { keyring: AUDIT_KEYRING }),
+    onEffects: () => dispatcher.kick(),
+    effectLeases: { watch: (tx) => dispatcher.watch(tx), lease: (tx) => dispatcher.leaseInTx(tx) },
+  });
+  return { claims, ran, claimsBefore, dispatcher, kernel, actor: kernel.systemActor(WORKSPACE) };
+}
+
+async function effectsOf(requestId: string) {
+  return db.query<{ id: unknown; status: string; attempts: unknown; leased_by: string | null; uncertain: unknown }>(
+    'SELECT id, status, attempts, leased_by, uncertain FROM outbox WHERE request_id = ? ORDER BY id',
+    requestId,
+  );
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string) {
+  for (let i = 0; i < 250; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The dispatcher started (its first poll claims at once) and that claim over: the 60 s poll claims no more here. */
+async function started(dispatcher: OutboxDispatcher, claims: { n: number; took: Set<number> }) {
+  dispatcher.start();
+  await until(() => claims.n >= 1, 'the first poll');
+  await new Promise((r) => setTimeout(r, 50));
+  claims.n = 0;
+}
+
+describe('effects leased in the transaction that wrote them', () => {
+  it("a unit's effects run once it has committed, each once, with no claim", async () => {
+    const t = setUp();
+    await started(t.dispatcher, t.claims);
+    try {
+      await t.kernel.run(t.actor, { requestId: 'lease:one' }, async (u) => {
+        u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'one' });
+        u.effects({ op: 'postMessage', args: { channel: 'C0LEASE', text: 'first' } }, { op: 'postMessage', args: { channel: 'C0LEASE', text: 'second' } });
+      });
+      await until(async () => (await effectsOf('lease:one')).every((e) => e.status === 'done'), 'the effects done');
+      expect(t.ran.sort()).toEqual(['first', 'second']);
+      expect(t.claims.n).toBe(0);
+      for (const e of await effectsOf('lease:one')) {
+        expect(Number(e.attempts)).toBe(1);
+        expect(e.leased_by).toBe('lease-test');
+        expect(Boolean(Number(e.uncertain) || e.uncertain === true)).toBe(false);
+      }
+    } finally {
+      await t.dispatcher.stop();
+    }
+  });
+
+  it('an effect waiting for another is left to the claim that the first one kicks as it ends; the first is leased', async () => {
+    const t = setUp();
+    await started(t.dispatcher, t.claims);
+    try {
+      await t.kernel.run(t.actor, { requestId: 'lease:after' }, async (u) => {
+        u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'after' });
+        u.effects({ op: 'postMessage', args: { channel: 'C0LEASE', text: 'parent' }, ref: 'p' }, { op: 'postMessage', args: { channel: 'C0LEASE', text: 'child' }, after: 'p' });
+      });
+      await until(async () => (await effectsOf('lease:after')).every((e) => e.status === 'done'), 'both effects done');
+      expect(t.ran).toEqual(['parent', 'child']);
+      // A claim took the child; the unit leased the parent.
+      const [parent, child] = await effectsOf('lease:after');
+      expect(t.claims.took.has(Number(child!.id))).toBe(true);
+      expect(t.claims.took.has(Number(parent!.id))).toBe(false);
+      expect((await effectsOf('lease:after')).map((e) => Number(e.attempts))).toEqual([1, 1]);
+    } finally {
+      await t.dispatcher.stop();
+    }
+  });
+
+  it('no more are leased than the dispatcher has free slots; the claim takes the rest, and every effect runs once', async () => {
+    const t = setUp({ concurrency: 2 });
+    await started(t.dispatcher, t.claims);
+    try {
+      const texts = ['a', 'b', 'c', 'd', 'e'];
+      await t.kernel.run(t.actor, { requestId: 'lease:slots' }, async (u) => {
+        u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'slots' });
+        u.effects(...texts.map((text) => ({ op: 'postMessage' as const, args: { channel: 'C0LEASE', text } })));
+      });
+      await until(async () => (await effectsOf('lease:slots')).every((e) => e.status === 'done'), 'every effect done');
+      expect(t.ran.sort()).toEqual(texts);
+      expect(t.claims.n).toBeGreaterThanOrEqual(1);
+      expect((await effectsOf('lease:slots')).map((e) => Number(e.attempts))).toEqual([1, 1, 1, 1, 1]);
+    } finally {
+      await t.dispatcher.stop();
+    }
+  });
+
+  it("what an effect's hook writes, and what waited for the effect, are leased in the hook's transaction and start before any claim (a war room's card once its channel exists)", async () => {
+    const t = setUp();
+    t.dispatcher.addHook('then', async (tx, { result }) => {
+      const actor = t.kernel.systemActor(WORKSPACE);
+      await t.kernel.inTx(tx, actor, { requestId: 'lease:hook' }, async (u) => {
+        u.audit({ action: 'test.hook', subjectType: 'test', subjectId: 'hook' });
+        u.effects({ op: 'postMessage', args: { channel: 'C0LEASE', text: `after ${String(result.n)}` } });
+      });
+    });
+    await started(t.dispatcher, t.claims);
+    try {
+      await t.kernel.run(t.actor, { requestId: 'lease:hook' }, async (u) => {
+        u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'hooked' });
+        u.effects(
+          { op: 'postMessage', args: { channel: 'C0LEASE', text: 'hooked' }, hook: { name: 'then' }, ref: 'h' },
+          { op: 'postMessage', args: { channel: 'C0LEASE', text: 'waited' }, after: 'h' },
+        );
+      });
+      await until(async () => {
+        const all = await effectsOf('lease:hook');
+        return all.length === 3 && all.every((e) => e.status === 'done');
+      }, 'the hooked effect, the one waiting for it and the one its hook wrote done');
+      expect(t.ran[0]).toBe('hooked');
+      expect(t.ran.slice(1).sort()).toEqual(['after 1', 'waited']);
+      // No claim took any: the first was leased by its unit, the others by the hook's transaction (the one its hook
+      // wrote, and the one that waited for it). (The unit kicked a claim for the one left waiting; it found nothing.)
+      expect(t.claimsBefore.get('hooked')).toBe(0);
+      expect((await effectsOf('lease:hook')).filter((e) => t.claims.took.has(Number(e.id)))).toEqual([]);
+    } finally {
+      await t.dispatcher.stop();
+    }
+  });
+
+  it('a transaction that fails after leasing (its audit insert refused) leaves nothing leased and gives its slots back', async () => {
+    const t = setUp({ concurrency: 1 });
+    await started(t.dispatcher, t.claims);
+    await refuseAuditOf('refused', true);
+    try {
+      await expect(
+        t.kernel.run(t.actor, { requestId: 'lease:failed' }, async (u) => {
+          u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'refused' });
+          u.effects({ op: 'postMessage', args: { channel: 'C0LEASE', text: 'never' } });
+        }),
+      ).rejects.toThrow('audit insert refused');
+      await refuseAuditOf('refused', false);
+      expect(await effectsOf('lease:failed')).toEqual([]);
+      // Its one slot is free again: the next unit's effect is leased in its transaction (no claim), and runs.
+      await t.kernel.run(t.actor, { requestId: 'lease:next' }, async (u) => {
+        u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'next' });
+        u.effects({ op: 'postMessage', args: { channel: 'C0LEASE', text: 'next' } });
+      });
+      await until(async () => (await effectsOf('lease:next')).every((e) => e.status === 'done'), 'the next effect done');
+      expect(t.ran).toEqual(['next']);
+      // (It took the one slot, so a claim was kicked for what might be left; it found nothing.)
+      expect((await effectsOf('lease:next')).filter((e) => t.claims.took.has(Number(e.id)))).toEqual([]);
+    } finally {
+      await refuseAuditOf('refused', false);
+      await t.dispatcher.stop();
+    }
+  });
+
+  it('a dispatcher that is not polling (runOnce and kicks only: tests, the CLI) leases nothing: its claim takes the effects', async () => {
+    const t = setUp();
+    await t.kernel.run(t.actor, { requestId: 'lease:idle' }, async (u) => {
+      u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'idle' });
+      u.effects({ op: 'postMessage', args: { channel: 'C0LEASE', text: 'claimed' } });
+    });
+    await until(async () => (await effectsOf('lease:idle')).every((e) => e.status === 'done'), 'the effect done');
+    expect(t.ran).toEqual(['claimed']);
+    expect(t.claims.n).toBeGreaterThanOrEqual(1);
+    await t.dispatcher.stop();
+  });
+});
