@@ -80,4 +80,39 @@ describe('later writes', () => {
     await Promise.all(Array.from({ length: 12 }, (_, i) => db.tx((tx) => later(`later-after-${n}-${i}`, tx, 'ok'))));
     expect((await db.query<{ id: string }>("SELECT id FROM workspaces WHERE id LIKE 'later-after-%'")).length).toBe(12);
   });
+
+  it('with rows wanted (laterAll): resolve to them once sent, with the next statement or at the end; reject when the transaction rolls back first', async () => {
+    const a = `later-rows-${++n}`;
+    const b = `later-rows-${++n}`;
+    const insert = (tx: Parameters<Parameters<Database['tx']>[0]>[0], id: string) =>
+      sqlOf(tx).laterAll<{ id: string }>('INSERT INTO workspaces (id, platform, external_id, name, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id', id, 'slack', id, 'rows', at);
+    let first: Promise<{ id: string }[]> | undefined;
+    let second: Promise<{ id: string }[]> | undefined;
+    const seen = await db.tx(async (tx) => {
+      first = insert(tx, a);
+      const read = await sqlOf(tx).all<{ id: string }>('SELECT id FROM workspaces WHERE id = ?', a);
+      // Sent with that read: its rows are known now.
+      expect(await first).toEqual([{ id: a }]);
+      second = insert(tx, b);
+      return read;
+    });
+    expect(seen).toEqual([{ id: a }]);
+    // Sent before the commit.
+    expect(await second).toEqual([{ id: b }]);
+    expect(await stored(b)).toMatchObject({ name: 'rows' });
+
+    const c = `later-rows-${++n}`;
+    let dropped: Promise<{ id: string }[]> | undefined;
+    await expect(
+      db.tx(async (tx) => {
+        dropped = insert(tx, c);
+        dropped.catch(() => {});
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    // SQLite ran it at once (then rolled it back); PostgreSQL never sent it.
+    if (db.provider === 'postgresql') await expect(dropped).rejects.toThrow(/rolled back/);
+    else await expect(dropped).resolves.toEqual([{ id: c }]);
+    expect(await stored(c)).toBeUndefined();
+  });
 });
