@@ -331,8 +331,8 @@ export class OutboxDispatcher {
    * it begins, and `lease` as its last statement is sent; the effects it wrote that are free to run are leased in it
    * for this dispatcher, up to its free slots (outbox.ts, leaseWritten), and with `freedBy` (an effect the
    * transaction marked done) the effects that waited for it. After the commit, `adopt` runs them and
-   * resolves to whether every effect the transaction wrote was leased (if not, a claim is still needed: kick);
-   * `release` gives the slots back when it did not commit. Nothing is leased unless the dispatcher is polling (start).
+   * resolves to whether nothing is left for a claim (if something may be, the owner kicks one); `release` gives the
+   * slots back when it did not commit. Nothing is leased unless the dispatcher is polling (start).
    */
   leaseInTx(tx: Tx, freedBy?: number): WrittenLease | undefined {
     const slots = this.started && !this.stopped ? this.opts.concurrency - this.inflight.size - this.reserved : 0;
@@ -438,7 +438,8 @@ export class OutboxDispatcher {
       const payload = JSON.parse(row.payload) as StoredPayload;
       if (row.status === 'hooking') {
         // The call succeeded earlier; only its hook is left.
-        return await this.finishHook(row, payload, JSON.parse(row.result ?? '{}') as Record<string, unknown>);
+        await this.finishHook(row, payload, JSON.parse(row.result ?? '{}') as Record<string, unknown>);
+        return;
       }
       const port = this.ports.get(row.platform);
       if (!port) throw new ChatError(`no chat port for platform "${row.platform}"`, 'permanent', 'no_port');
@@ -479,7 +480,10 @@ export class OutboxDispatcher {
       const result = await port.perform(row.op, args, ctx);
       // The call is on record before anything else can fail: a retry never repeats it.
       const at = this.clock.now();
-      if (payload.hook) return await this.recordWithHook(row, payload, result, at);
+      if (payload.hook) {
+        await this.recordWithHook(row, payload, result, at);
+        return;
+      }
       const [sql, ...params] = this.doneStatement(row, result, at);
       const [done] = await this.db.write<{ frees: unknown }>(`${sql} RETURNING ${FREES}`, ...params);
       // Lost the lease to another replica: it owns the outcome now.
@@ -498,7 +502,7 @@ export class OutboxDispatcher {
    * two rounds of Slack calls). Should the hook fail, that transaction rolls back and the result is recorded on its
    * own, as `hook` after a back-off: the call is never repeated, only the hook is tried again (finishHook).
    */
-  private async recordWithHook(row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>, at: Date): Promise<false | undefined> {
+  private async recordWithHook(row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>, at: Date): Promise<void> {
     let recorded = false;
     let leased: WrittenLease | undefined;
     try {
@@ -518,9 +522,9 @@ export class OutboxDispatcher {
       return;
     }
     if (recorded) this.remember(row.id, result);
-    // What the hook wrote or this effect freed, leased, starts now (the war room's card once its channel exists); this
-    // effect's end kicks a claim only if something may be left for one.
-    if (leased && (await leased.adopt())) return false;
+    // What the hook wrote or this effect freed, leased, starts now (the war room's card once its channel exists). This
+    // effect's end still kicks a claim: a redraw that waited behind it, or for it, is left to one.
+    await leased?.adopt();
   }
 
   /** The statement that records a call just made as done with its result, if this dispatcher still holds the effect's lease. */
@@ -529,7 +533,7 @@ export class OutboxDispatcher {
   }
 
   /** Runs the hook of an effect whose call was recorded earlier (`hook`, claimed as `hooking`) and marks the effect done with it. */
-  private async finishHook(row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>): Promise<false | undefined> {
+  private async finishHook(row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>): Promise<void> {
     let leased: WrittenLease | undefined;
     try {
       await this.db.tx(async (tx) => {
@@ -553,7 +557,7 @@ export class OutboxDispatcher {
       await this.hookFailed(row, payload, e);
       return;
     }
-    if (leased && (await leased.adopt())) return false;
+    await leased?.adopt();
   }
 
   private async runHook(tx: Tx, row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>): Promise<void> {

@@ -160,6 +160,24 @@ describe('effects leased in the transaction that wrote them', () => {
     }
   });
 
+  it('a redraw (an effect with a coalescing key) is left to the claim, so that the next change can join it; the others are leased', async () => {
+    const t = setUp();
+    await started(t.dispatcher, t.claims);
+    try {
+      await t.kernel.run(t.actor, { requestId: 'lease:redraw' }, async (u) => {
+        u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'redraw' });
+        u.effects({ op: 'postMessage', args: { channel: 'C0LEASE', text: 'posted' } }, { op: 'postMessage', args: { channel: 'C0LEASE', text: 'redrawn' }, coalesce: 'card:lease-test' });
+      });
+      await until(async () => (await effectsOf('lease:redraw')).every((e) => e.status === 'done'), 'both effects done');
+      expect(t.ran.sort()).toEqual(['posted', 'redrawn']);
+      const [posted, redrawn] = await effectsOf('lease:redraw');
+      expect(t.claims.took.has(Number(posted!.id))).toBe(false);
+      expect(t.claims.took.has(Number(redrawn!.id))).toBe(true);
+    } finally {
+      await t.dispatcher.stop();
+    }
+  });
+
   it('no more are leased than the dispatcher has free slots; the claim takes the rest, and every effect runs once', async () => {
     const t = setUp({ concurrency: 2 });
     await started(t.dispatcher, t.claims);
