@@ -6,6 +6,7 @@ import type { Database } from '../../src/store/db.ts';
 import { AuditLog } from '../../src/store/audit.ts';
 import { Kernel } from '../../src/services/kernel.ts';
 import { OutboxDispatcher } from '../../src/scheduler/outboxDispatcher.ts';
+import type { EffectSpec } from '../../src/store/outbox.ts';
 import { defaultPolicy } from '../../src/config/policy.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 
@@ -110,6 +111,40 @@ async function until(check: () => boolean | Promise<boolean>, what: string) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
+type SetUp = ReturnType<typeof setUp>;
+const post = (text: string, more: Omit<EffectSpec, 'op' | 'args'> = {}): EffectSpec => ({ op: 'postMessage', args: { channel: 'C0LEASE', text }, ...more });
+
+/** A command's unit (Kernel.run) that audits and writes these effects, under its own request id. */
+function unit(t: SetUp, requestId: string, ...effects: EffectSpec[]) {
+  return t.kernel.run(t.actor, { requestId }, async (u) => {
+    u.audit({ action: 'test.lease', subjectType: 'test', subjectId: requestId });
+    u.effects(...effects);
+  });
+}
+
+/** Waits until the request's `count` effects (all it wrote, by default) are done. */
+async function allDone(requestId: string, count?: number) {
+  await until(async () => {
+    const all = await effectsOf(requestId);
+    return (count === undefined || all.length === count) && all.every((e) => e.status === 'done');
+  }, `the effects of ${requestId} done`);
+}
+
+/** The ids of the request's effects that a claim took. */
+async function claimedOf(t: SetUp, requestId: string) {
+  return (await effectsOf(requestId)).filter((e) => t.claims.took.has(Number(e.id))).map((e) => Number(e.id));
+}
+
+/** A test body run with the dispatcher polling (started), stopped after it. */
+async function polling(t: SetUp, body: () => Promise<void>) {
+  await started(t.dispatcher, t.claims);
+  try {
+    await body();
+  } finally {
+    await t.dispatcher.stop();
+  }
+}
+
 /** The dispatcher started (its first poll claims at once) and that claim over: the 60 s poll claims no more here. */
 async function started(dispatcher: OutboxDispatcher, claims: { n: number; took: Set<number> }) {
   dispatcher.start();
@@ -121,13 +156,9 @@ async function started(dispatcher: OutboxDispatcher, claims: { n: number; took: 
 describe('effects leased in the transaction that wrote them', () => {
   it("a unit's effects run once it has committed, each once, with no claim", async () => {
     const t = setUp();
-    await started(t.dispatcher, t.claims);
-    try {
-      await t.kernel.run(t.actor, { requestId: 'lease:one' }, async (u) => {
-        u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'one' });
-        u.effects({ op: 'postMessage', args: { channel: 'C0LEASE', text: 'first' } }, { op: 'postMessage', args: { channel: 'C0LEASE', text: 'second' } });
-      });
-      await until(async () => (await effectsOf('lease:one')).every((e) => e.status === 'done'), 'the effects done');
+    await polling(t, async () => {
+      await unit(t, 'lease:one', post('first'), post('second'));
+      await allDone('lease:one');
       expect(t.ran.sort()).toEqual(['first', 'second']);
       expect(t.claims.n).toBe(0);
       for (const e of await effectsOf('lease:one')) {
@@ -135,137 +166,90 @@ describe('effects leased in the transaction that wrote them', () => {
         expect(e.leased_by).toBe('lease-test');
         expect(Boolean(Number(e.uncertain) || e.uncertain === true)).toBe(false);
       }
-    } finally {
-      await t.dispatcher.stop();
-    }
+    });
   });
 
   it('an effect waiting for another is left to the claim that the first one kicks as it ends; the first is leased', async () => {
     const t = setUp();
-    await started(t.dispatcher, t.claims);
-    try {
-      await t.kernel.run(t.actor, { requestId: 'lease:after' }, async (u) => {
-        u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'after' });
-        u.effects({ op: 'postMessage', args: { channel: 'C0LEASE', text: 'parent' }, ref: 'p' }, { op: 'postMessage', args: { channel: 'C0LEASE', text: 'child' }, after: 'p' });
-      });
-      await until(async () => (await effectsOf('lease:after')).every((e) => e.status === 'done'), 'both effects done');
+    await polling(t, async () => {
+      await unit(t, 'lease:after', post('parent', { ref: 'p' }), post('child', { after: 'p' }));
+      await allDone('lease:after');
       expect(t.ran).toEqual(['parent', 'child']);
       // A claim took the child; the unit leased the parent.
       const [parent, child] = await effectsOf('lease:after');
-      expect(t.claims.took.has(Number(child!.id))).toBe(true);
-      expect(t.claims.took.has(Number(parent!.id))).toBe(false);
-      expect((await effectsOf('lease:after')).map((e) => Number(e.attempts))).toEqual([1, 1]);
-    } finally {
-      await t.dispatcher.stop();
-    }
+      expect(await claimedOf(t, 'lease:after')).toEqual([Number(child!.id)]);
+      expect([parent, child].map((e) => Number(e!.attempts))).toEqual([1, 1]);
+    });
   });
 
   it('a redraw (an effect with a coalescing key) is left to the claim, so that the next change can join it; the others are leased', async () => {
     const t = setUp();
-    await started(t.dispatcher, t.claims);
-    try {
-      await t.kernel.run(t.actor, { requestId: 'lease:redraw' }, async (u) => {
-        u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'redraw' });
-        u.effects({ op: 'postMessage', args: { channel: 'C0LEASE', text: 'posted' } }, { op: 'postMessage', args: { channel: 'C0LEASE', text: 'redrawn' }, coalesce: 'card:lease-test' });
-      });
-      await until(async () => (await effectsOf('lease:redraw')).every((e) => e.status === 'done'), 'both effects done');
+    await polling(t, async () => {
+      await unit(t, 'lease:redraw', post('posted'), post('redrawn', { coalesce: 'card:lease-test' }));
+      await allDone('lease:redraw');
       expect(t.ran.sort()).toEqual(['posted', 'redrawn']);
-      const [posted, redrawn] = await effectsOf('lease:redraw');
-      expect(t.claims.took.has(Number(posted!.id))).toBe(false);
-      expect(t.claims.took.has(Number(redrawn!.id))).toBe(true);
-    } finally {
-      await t.dispatcher.stop();
-    }
+      const [, redrawn] = await effectsOf('lease:redraw');
+      expect(await claimedOf(t, 'lease:redraw')).toEqual([Number(redrawn!.id)]);
+    });
   });
 
   it('no more are leased than the dispatcher has free slots; the claim takes the rest, and every effect runs once', async () => {
     const t = setUp({ concurrency: 2 });
-    await started(t.dispatcher, t.claims);
-    try {
+    await polling(t, async () => {
       const texts = ['a', 'b', 'c', 'd', 'e'];
-      await t.kernel.run(t.actor, { requestId: 'lease:slots' }, async (u) => {
-        u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'slots' });
-        u.effects(...texts.map((text) => ({ op: 'postMessage' as const, args: { channel: 'C0LEASE', text } })));
-      });
-      await until(async () => (await effectsOf('lease:slots')).every((e) => e.status === 'done'), 'every effect done');
+      await unit(t, 'lease:slots', ...texts.map((text) => post(text)));
+      await allDone('lease:slots');
       expect(t.ran.sort()).toEqual(texts);
-      expect(t.claims.n).toBeGreaterThanOrEqual(1);
+      expect((await claimedOf(t, 'lease:slots')).length).toBeGreaterThanOrEqual(3);
       expect((await effectsOf('lease:slots')).map((e) => Number(e.attempts))).toEqual([1, 1, 1, 1, 1]);
-    } finally {
-      await t.dispatcher.stop();
-    }
+    });
   });
 
   it("what an effect's hook writes, and what waited for the effect, are leased in the hook's transaction and start before any claim (a war room's card once its channel exists)", async () => {
     const t = setUp();
     t.dispatcher.addHook('then', async (tx, { result }) => {
-      const actor = t.kernel.systemActor(WORKSPACE);
-      await t.kernel.inTx(tx, actor, { requestId: 'lease:hook' }, async (u) => {
+      await t.kernel.inTx(tx, t.actor, { requestId: 'lease:hook' }, async (u) => {
         u.audit({ action: 'test.hook', subjectType: 'test', subjectId: 'hook' });
-        u.effects({ op: 'postMessage', args: { channel: 'C0LEASE', text: `after ${String(result.n)}` } });
+        u.effects(post(`after ${String(result.n)}`));
       });
     });
-    await started(t.dispatcher, t.claims);
-    try {
-      await t.kernel.run(t.actor, { requestId: 'lease:hook' }, async (u) => {
-        u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'hooked' });
-        u.effects(
-          { op: 'postMessage', args: { channel: 'C0LEASE', text: 'hooked' }, hook: { name: 'then' }, ref: 'h' },
-          { op: 'postMessage', args: { channel: 'C0LEASE', text: 'waited' }, after: 'h' },
-        );
-      });
-      await until(async () => {
-        const all = await effectsOf('lease:hook');
-        return all.length === 3 && all.every((e) => e.status === 'done');
-      }, 'the hooked effect, the one waiting for it and the one its hook wrote done');
+    await polling(t, async () => {
+      await unit(t, 'lease:hook', post('hooked', { hook: { name: 'then' }, ref: 'h' }), post('waited', { after: 'h' }));
+      await allDone('lease:hook', 3);
       expect(t.ran[0]).toBe('hooked');
       expect(t.ran.slice(1).sort()).toEqual(['after 1', 'waited']);
       // No claim took any: the first was leased by its unit, the others by the hook's transaction (the one its hook
       // wrote, and the one that waited for it). (The unit kicked a claim for the one left waiting; it found nothing.)
       expect(t.claimsBefore.get('hooked')).toBe(0);
-      expect((await effectsOf('lease:hook')).filter((e) => t.claims.took.has(Number(e.id)))).toEqual([]);
-    } finally {
-      await t.dispatcher.stop();
-    }
+      expect(await claimedOf(t, 'lease:hook')).toEqual([]);
+    });
   });
 
   it('a transaction that fails after leasing (its audit insert refused) leaves nothing leased and gives its slots back', async () => {
     const t = setUp({ concurrency: 1 });
-    await started(t.dispatcher, t.claims);
-    await refuseAuditOf('refused', true);
-    try {
-      await expect(
-        t.kernel.run(t.actor, { requestId: 'lease:failed' }, async (u) => {
-          u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'refused' });
-          u.effects({ op: 'postMessage', args: { channel: 'C0LEASE', text: 'never' } });
-        }),
-      ).rejects.toThrow('audit insert refused');
-      await refuseAuditOf('refused', false);
+    await polling(t, async () => {
+      await refuseAuditOf('lease:failed', true);
+      try {
+        await expect(unit(t, 'lease:failed', post('never'))).rejects.toThrow('audit insert refused');
+      } finally {
+        await refuseAuditOf('lease:failed', false);
+      }
       expect(await effectsOf('lease:failed')).toEqual([]);
-      // Its one slot is free again: the next unit's effect is leased in its transaction (no claim), and runs.
-      await t.kernel.run(t.actor, { requestId: 'lease:next' }, async (u) => {
-        u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'next' });
-        u.effects({ op: 'postMessage', args: { channel: 'C0LEASE', text: 'next' } });
-      });
-      await until(async () => (await effectsOf('lease:next')).every((e) => e.status === 'done'), 'the next effect done');
+      // Its one slot is free again: the next unit's effect is leased in its transaction, and runs. (It took the one
+      // slot, so a claim was kicked for what might be left; it found nothing.)
+      await unit(t, 'lease:next', post('next'));
+      await allDone('lease:next');
       expect(t.ran).toEqual(['next']);
-      // (It took the one slot, so a claim was kicked for what might be left; it found nothing.)
-      expect((await effectsOf('lease:next')).filter((e) => t.claims.took.has(Number(e.id)))).toEqual([]);
-    } finally {
-      await refuseAuditOf('refused', false);
-      await t.dispatcher.stop();
-    }
+      expect(await claimedOf(t, 'lease:next')).toEqual([]);
+    });
   });
 
   it('a dispatcher that is not polling (runOnce and kicks only: tests, the CLI) leases nothing: its claim takes the effects', async () => {
     const t = setUp();
-    await t.kernel.run(t.actor, { requestId: 'lease:idle' }, async (u) => {
-      u.audit({ action: 'test.lease', subjectType: 'test', subjectId: 'idle' });
-      u.effects({ op: 'postMessage', args: { channel: 'C0LEASE', text: 'claimed' } });
-    });
-    await until(async () => (await effectsOf('lease:idle')).every((e) => e.status === 'done'), 'the effect done');
+    await unit(t, 'lease:idle', post('claimed'));
+    await allDone('lease:idle');
     expect(t.ran).toEqual(['claimed']);
-    expect(t.claims.n).toBeGreaterThanOrEqual(1);
+    expect((await claimedOf(t, 'lease:idle')).length).toBe(1);
     await t.dispatcher.stop();
   });
 });
