@@ -503,28 +503,7 @@ export class OutboxDispatcher {
    * own, as `hook` after a back-off: the call is never repeated, only the hook is tried again (finishHook).
    */
   private async recordWithHook(row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>, at: Date): Promise<void> {
-    let recorded = false;
-    let leased: WrittenLease | undefined;
-    try {
-      recorded = await this.db.tx(async (tx) => {
-        this.watch(tx);
-        // Lost the lease to another replica: it owns the outcome now.
-        if ((await sqlOf(tx).run(...this.doneStatement(row, result, at))) !== 1) return false;
-        await this.runHook(tx, { ...row, status: 'hooking' }, payload, result);
-        // What the hook wrote and what waited for this effect, leased; on PostgreSQL sent with the COMMIT.
-        leased = this.leaseInTx(tx, row.id);
-        if (leased) await sqlOf(tx).batch?.(['COMMIT']);
-        return true;
-      });
-    } catch (e) {
-      leased?.release();
-      await this.hookFailed(row, payload, e, result);
-      return;
-    }
-    if (recorded) this.remember(row.id, result);
-    // What the hook wrote or this effect freed, leased, starts now (the war room's card once its channel exists). This
-    // effect's end still kicks a claim: a redraw that waited behind it, or for it, is left to one.
-    await leased?.adopt();
+    await this.doneWithHook(row, payload, result, this.doneStatement(row, result, at), result);
   }
 
   /** The statement that records a call just made as done with its result, if this dispatcher still holds the effect's lease. */
@@ -534,29 +513,42 @@ export class OutboxDispatcher {
 
   /** Runs the hook of an effect whose call was recorded earlier (`hook`, claimed as `hooking`) and marks the effect done with it. */
   private async finishHook(row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>): Promise<void> {
+    const now = this.clock.now();
+    await this.doneWithHook(row, payload, result, [
+      `UPDATE outbox SET status = 'done', done_at = ?, updated_at = ?, last_error = NULL WHERE id = ? AND status = 'hooking' AND leased_by = ?`,
+      now,
+      now,
+      row.id,
+      this.opts.owner,
+    ]);
+  }
+
+  /**
+   * One transaction: the effect marked done (`done`, which changes nothing once another replica holds its lease) and its
+   * hook run; what the hook wrote and what waited for the effect leased in it (on PostgreSQL with the COMMIT) and started
+   * once it has committed. This effect's end still kicks a claim: a redraw that waited behind it, or for it, is left to
+   * one. Should the hook fail, the transaction rolls back and hookFailed keeps the call (`justCalled`: its result, when
+   * just made) and tries the hook again later.
+   */
+  private async doneWithHook(row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>, done: [string, ...unknown[]], justCalled?: Record<string, unknown>): Promise<void> {
+    let recorded = false;
     let leased: WrittenLease | undefined;
     try {
-      await this.db.tx(async (tx) => {
+      recorded = await this.db.tx(async (tx) => {
         this.watch(tx);
-        const now = this.clock.now();
-        const done = await sqlOf(tx).run(
-          `UPDATE outbox SET status = 'done', done_at = ?, updated_at = ?, last_error = NULL WHERE id = ? AND status = 'hooking' AND leased_by = ?`,
-          now,
-          now,
-          row.id,
-          this.opts.owner,
-        );
-        if (done !== 1) return;
-        await this.runHook(tx, row, payload, result);
+        // Lost the lease to another replica: it owns the outcome now.
+        if ((await sqlOf(tx).run(...done)) !== 1) return false;
+        await this.runHook(tx, { ...row, status: 'hooking' }, payload, result);
         leased = this.leaseInTx(tx, row.id);
         if (leased) await sqlOf(tx).batch?.(['COMMIT']);
+        return true;
       });
-      this.remember(row.id, result);
     } catch (e) {
       leased?.release();
-      await this.hookFailed(row, payload, e);
+      await this.hookFailed(row, payload, e, justCalled);
       return;
     }
+    if (recorded) this.remember(row.id, result);
     await leased?.adopt();
   }
 

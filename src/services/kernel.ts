@@ -158,8 +158,8 @@ export class Kernel {
       this.deps.onEffects?.();
       return;
     }
-    void leased.adopt().then((all) => {
-      if (!all) this.deps.onEffects?.();
+    void leased.adopt().then((complete) => {
+      if (!complete) this.deps.onEffects?.();
     });
   }
 

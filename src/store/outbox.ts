@@ -188,9 +188,9 @@ export async function enqueueEffects(tx: Tx, clock: Clock, ctx: EffectContext, e
 }
 
 /**
- * The effects written (or joined: a waiting redraw) by each transaction whose owner watches them (`watchWrites`), by its
- * `Tx`: what `leaseWritten` may lease. (On SQLite every transaction has the same `Tx`, one at a time: the owner starts
- * the list anew as its transaction begins.)
+ * Of each transaction whose owner watches it (`watchWrites`), by its `Tx`: the ids of the effects it wrote that
+ * `leaseWritten` may lease (redraws aside), and whether it wrote or joined a redraw, which is left to a claim. (On SQLite
+ * every transaction has the same `Tx`, one at a time: the owner starts the list anew as its transaction begins.)
  */
 const written = new WeakMap<Tx, { ids: number[]; claimed: boolean }>();
 
