@@ -39,7 +39,11 @@ function run(provider) {
   try {
     const j = JSON.parse(readFileSync(out, 'utf8'));
     passed = j.numPassedTests;
-    failed = j.numFailedTests + (j.numFailedTestSuites ?? 0);
+    // Failed tests, plus each file that failed with no failing test (an import error, a failing hook). Vitest's
+    // numFailedTestSuites counts every describe block around a failed test too, so it is not added as such.
+    const files = j.testResults ?? [];
+    const failedFilesWithoutTest = files.filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed')).length;
+    failed = j.numFailedTests + failedFilesWithoutTest;
     skipped = (j.numPendingTests ?? 0) + (j.numTodoTests ?? 0);
   } catch {
     failed += 1;
