@@ -156,8 +156,9 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
     adapter.connect = async () => {
       const connected = pgTransactionConnections(releaseWhenEndFails(await connect()));
       // The adapter's pg pool (internal to @prisma/adapter-pg 6.19): `query` and `run` send on it directly.
-      const pool = (connected as unknown as { client?: PgConnection }).client;
+      const pool = (connected as unknown as { client?: PgConnection & Partial<PgPool> }).client;
       if (pool && typeof pool.query === 'function') pgPool = pgSql(pool, types, o.metrics);
+      if (pool && typeof pool.connect === 'function') deferBegin(pool as PgPool);
       return o.metrics ? timeStatements(connected, o.metrics) : connected;
     };
     client = new PgClient({ adapter });
@@ -183,7 +184,7 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
               if (slot?.conn && pgTypes) pgDirect.set(t, pgSql(slot.conn, pgTypes, o.metrics, slot));
               return fn(t).then(async (value) => {
                 // Writes still waiting for a next statement (`later`) are sent now, before Prisma's COMMIT.
-                if (slot && !slot.ended) await slot.flush?.();
+                if (slot && !slot.ended) await slot.flush?.(true);
                 return value;
               });
             }, TX_OPTIONS),
@@ -483,6 +484,11 @@ export interface TxSql {
    */
   laterAll<T>(sql: string, ...params: unknown[]): Promise<T[]>;
   /**
+   * PostgreSQL's direct statements in a `db.tx` only: sends the statements waiting for a next one (`later`, `laterAll`,
+   * the deferred BEGIN) now, in one round trip, when there are any. Elsewhere nothing waits.
+   */
+  flush?(): Promise<void>;
+  /**
    * PostgreSQL's direct statements in a `db.tx` only: whether Muster's own COMMIT (the last statement of a `batch`) has
    * ended the transaction, committed, before `db.tx` returns (Prisma then only hands the connection back).
    */
@@ -527,8 +533,16 @@ interface PgSlot {
   ended?: boolean;
   /** Muster's own statements committed it (`batch` with a COMMIT): Prisma's COMMIT or ROLLBACK is then not sent. */
   committed?: boolean;
-  /** Sends the writes waiting to go with the next statement (`later`), before a statement of Prisma's. */
-  flush?: () => Promise<void>;
+  /**
+   * The adapter's BEGIN, not sent yet (deferBegin): it goes with the transaction's first statement, in its round trip.
+   * While it is pending nothing has been sent, so a COMMIT or ROLLBACK has nothing to end.
+   */
+  beginPending?: boolean;
+  /**
+   * Sends the writes waiting to go with the next statement (`later`), and the deferred BEGIN, before a statement of
+   * Prisma's. With `ending` (before the COMMIT), a BEGIN with nothing after it is not sent.
+   */
+  flush?: (ending?: boolean) => Promise<void>;
   /** Drops them (a rollback). */
   discard?: () => void;
 }
@@ -537,6 +551,47 @@ interface PgSlot {
  * client (what `db.read` passes), whose raw statements go straight to the adapter's pool.
  */
 const pgDirect = new WeakMap<object, TxSql>();
+
+/** The part of node-pg's pool that hands out a connection (a transaction's). */
+interface PgPool {
+  connect(...args: unknown[]): Promise<PgConnection> | undefined;
+}
+
+/**
+ * Defers the BEGIN that @prisma/adapter-pg 6.19 sends on its own, in a round trip of its own, as it opens each
+ * interactive transaction (startTransaction: a pool connection, then `BEGIN` through its query): for a `db.tx`, the
+ * BEGIN is answered at once without being sent, and goes in the round trip of the transaction's first statement
+ * instead (pgSql's batch, or before Prisma's first statement), one round trip less per transaction: a command, a
+ * click, a hook. Only the first query on a connection taken for a `db.tx` (its slot has no connection yet), and only
+ * when that query is the BEGIN; anything else is sent as it is. A transaction that sends nothing sends neither BEGIN
+ * nor its COMMIT or ROLLBACK.
+ */
+function deferBegin(pool: PgPool): void {
+  const connect = pool.connect.bind(pool);
+  pool.connect = (...args: unknown[]) => {
+    // With a callback (pool.query's own use): not a transaction's.
+    if (args.length) return connect(...args);
+    return connect()!.then((conn) => {
+      const slot = pgTransactionSlots.getStore();
+      if (!slot || slot.conn) return conn;
+      const own = Object.getOwnPropertyDescriptor(conn, 'query');
+      const query = conn.query;
+      const restore = () => {
+        if (own) Object.defineProperty(conn, 'query', own);
+        else delete (conn as { query?: unknown }).query;
+      };
+      conn.query = ((config: { text?: string }, ...rest: unknown[]) => {
+        restore();
+        if (config?.text === 'BEGIN' && !slot.conn) {
+          slot.beginPending = true;
+          return Promise.resolve({ command: 'BEGIN', rowCount: null, rows: [], fields: [] });
+        }
+        return (query as (...a: unknown[]) => Promise<PgResult>).call(conn, config, ...rest);
+      }) as PgConnection['query'];
+      return conn;
+    });
+  };
+}
 
 /**
  * Notes, for the `db.tx` that asked for it, the pg connection of each transaction @prisma/adapter-pg opens (`client` of
@@ -561,15 +616,26 @@ function pgTransactionConnections(adapter: PgAdapter): PgAdapter {
       // where a failure is the callback's and rolls back (here it would leave the connection in a failed
       // transaction, out of the pool: releaseWhenEndFails releases only when the COMMIT itself fails).
       const queryRaw = tx.queryRaw.bind(tx);
+      // Until `db.tx` hands the transaction its own statements (pgSql, whose flush sends the BEGIN with what waits),
+      // a statement of Prisma's is preceded by the deferred BEGIN on its own.
+      slot.flush = async () => {
+        if (!slot.beginPending) return;
+        slot.beginPending = false;
+        await executeRaw({ sql: 'BEGIN', args: [], argTypes: [] });
+      };
       tx.queryRaw = async (query) => {
         await slot.flush?.();
         return queryRaw(query);
       };
       tx.executeRaw = async (query) => {
+        const ending = query.sql === 'COMMIT' || query.sql === 'ROLLBACK';
+        // Nothing was sent, not even the BEGIN: there is no transaction on the server to end.
+        const unbegun = ending && slot.beginPending === true;
         if (query.sql === 'ROLLBACK') slot.discard?.();
-        else if (query.sql !== 'COMMIT') await slot.flush?.();
-        if (query.sql === 'COMMIT' || query.sql === 'ROLLBACK') {
+        else if (!ending) await slot.flush?.();
+        if (ending) {
           slot.ended = true;
+          if (unbegun) return 0;
           // Already committed by Muster's own COMMIT (an audit append that ends its request): the server has no
           // transaction left to end, so nothing is sent (it would be a round trip answered with a warning). The
           // adapter's commit()/rollback() that follow still give the connection back to the pool.
@@ -638,7 +704,7 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
     if (slot?.ended) throw new Error('Transaction already closed: a statement was sent after its transaction ended');
   };
   // `text`: already PostgreSQL's text (a batch: its literals may hold a `?`), sent as it is, unprepared.
-  const send = async (sql: string, params: unknown[], text?: string) => {
+  const sendNow = async (sql: string, params: unknown[], text?: string) => {
     refuseWhenEnded();
     const started = performance.now();
     try {
@@ -648,6 +714,16 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
     } finally {
       metrics?.dbStatement.labels({ statement: statementKind(sql) }).observe((performance.now() - started) / 1000);
     }
+  };
+  // On a transaction's connection, one statement at a time, in the order asked. node-pg would queue a query sent
+  // while another runs, but warns that this is deprecated (pg@9 drops it): reads asked together (Promise.all, as
+  // an incident's view asks them) wait here instead.
+  let tail: Promise<unknown> = Promise.resolve();
+  const send = (sql: string, params: unknown[], text?: string): Promise<PgResult | PgResult[]> => {
+    if (!slot) return sendNow(sql, params, text);
+    const sent = tail.then(() => sendNow(sql, params, text));
+    tail = sent.catch(() => {});
+    return sent;
   };
   const one = (r: PgResult | PgResult[]) => (Array.isArray(r) ? r[r.length - 1]! : r);
   type Statement = string | { sql: string; params: readonly unknown[] };
@@ -673,9 +749,14 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
     // No parameters: node-pg sends the text as one simple query, and answers one result per statement.
     const text = statements.map(inlined).join(';\n');
     const ends = own.some((st) => st === 'COMMIT' || st === 'ROLLBACK');
+    // The deferred BEGIN goes now (first of the batch): from here on the transaction has begun on the server, and
+    // Prisma's COMMIT or ROLLBACK ends it as usual.
+    if (slot?.beginPending && statements[0] === 'BEGIN') slot.beginPending = false;
     let r: PgResult | PgResult[];
     try {
-      r = await send(typeof statements[0] === 'string' ? statements[0] : statements[0]!.sql, [], text);
+      // Timed under its first statement other than BEGIN (the batch's real work).
+      const first = statements.find((st) => st !== 'BEGIN') ?? statements[0]!;
+      r = await send(typeof first === 'string' ? first : first.sql, [], text);
     } finally {
       // Whether or not it got that far, the transaction is over for Muster's statements (Prisma still ends it).
       if (ends && slot) slot.ended = true;
@@ -689,7 +770,11 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
   // A statement of its own, or, with writes waiting, the last of their batch.
   const statement = async (sql: string, params: unknown[]): Promise<PgResult> => (waiting.length ? (await batch([{ sql, params }]))[0]! : one(await send(sql, params)));
   if (slot) {
-    slot.flush = async () => {
+    // The deferred BEGIN (deferBegin) is the first of the statements waiting for the next one.
+    if (slot.beginPending) waiting.push('BEGIN');
+    slot.flush = async (ending) => {
+      // Before the COMMIT, a BEGIN alone: the transaction sent nothing, and neither BEGIN nor COMMIT need go.
+      if (ending && slot.beginPending && waiting.length === 1) return;
       if (waiting.length) await batch([]);
     };
     slot.discard = () => {
@@ -703,7 +788,14 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
     run: async (sql, ...params) => (await statement(sql, params)).rowCount ?? 0,
     all: async <T>(sql: string, ...params: unknown[]) => (await statement(sql, params)).rows as T[],
     batch: async (statements) => (await batch(statements)).map((x) => x.rows),
-    ...(slot ? { committed: () => slot.committed === true } : {}),
+    ...(slot
+      ? {
+          committed: () => slot.committed === true,
+          flush: async () => {
+            if (waiting.length) await batch([]);
+          },
+        }
+      : {}),
     later: async (sql, ...params) => {
       if (!slot) {
         await send(sql, params);

@@ -1,0 +1,115 @@
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { onMigratedDatabase } from '../support/store.ts';
+import { TEST_PROVIDER } from '../support/db.ts';
+import { sqlOf, type Database, type Tx } from '../../src/store/db.ts';
+
+/**
+ * On PostgreSQL the BEGIN that Prisma's adapter sends as it opens a `db.tx` is deferred (deferBegin in db.ts): it goes
+ * in the round trip of the transaction's first statement, one round trip less per transaction. Whatever that first
+ * statement is (Muster's raw one, Prisma's, one that fails) it must be inside the transaction: rolled back with it,
+ * invisible to others until the COMMIT. The atomicity tests run on SQLite too (nothing is deferred there).
+ */
+let db: Database;
+onMigratedDatabase((opened) => {
+  db = opened;
+});
+
+const at = new Date('2026-11-27T16:00:00.000Z');
+let n = 0;
+const insert = (tx: Tx, id: string) => sqlOf(tx).run('INSERT INTO workspaces (id, platform, external_id, name, created_at) VALUES (?, ?, ?, ?, ?)', id, 'slack', id, 'deferred', at);
+const stored = async (id: string) => (await db.query<{ id: string }>('SELECT id FROM workspaces WHERE id = ?', id)).length > 0;
+
+/** The texts node-pg sends while `body` runs (every connection), as the server receives them, one per round trip. */
+const original = pg.Client.prototype.query;
+afterEach(() => {
+  pg.Client.prototype.query = original;
+});
+async function sent<T>(body: () => Promise<T>): Promise<{ value: T; texts: string[] }> {
+  const texts: string[] = [];
+  pg.Client.prototype.query = function (this: pg.Client, config: unknown, ...rest: unknown[]) {
+    const text = typeof config === 'string' ? config : (config as { text?: string } | undefined)?.text;
+    texts.push(String(text));
+    return (original as (...a: unknown[]) => unknown).call(this, config, ...rest);
+  } as typeof original;
+  try {
+    return { value: await body(), texts };
+  } finally {
+    pg.Client.prototype.query = original;
+  }
+}
+
+describe('the first statement of a transaction', () => {
+  it.runIf(TEST_PROVIDER === 'postgresql')('carries the BEGIN in its own round trip: a raw statement and the COMMIT are two round trips in all', async () => {
+    const { value, texts } = await sent(() => db.tx((tx) => sqlOf(tx).all<{ one: number }>('SELECT 1 AS one')));
+    expect(value).toEqual([{ one: 1 }]);
+    expect(texts).toHaveLength(2);
+    expect(texts[0]).toMatch(/^BEGIN;\s*SELECT 1 AS one$/);
+    expect(texts[1]).toBe('COMMIT');
+  });
+
+  it.runIf(TEST_PROVIDER === 'postgresql')("is preceded by the BEGIN when it is Prisma's own", async () => {
+    const id = `begin-model-${++n}`;
+    const { texts } = await sent(() => db.tx((tx) => tx.workspace.create({ data: { id, platform: 'slack', externalId: id, createdAt: at } })));
+    expect(texts[0]).toBe('BEGIN');
+    expect(texts.at(-1)).toBe('COMMIT');
+    expect(await stored(id)).toBe(true);
+  });
+
+  it.runIf(TEST_PROVIDER === 'postgresql')('is not there at all in a transaction that sends nothing: neither BEGIN nor COMMIT, nor a ROLLBACK when it throws', async () => {
+    expect((await sent(() => db.tx(async () => 'nothing'))).texts).toEqual([]);
+    const failing = sent(() =>
+      db.tx(async () => {
+        throw new Error('before any statement');
+      }),
+    );
+    await expect(failing).rejects.toThrow('before any statement');
+  });
+
+  it('raw, is rolled back with its transaction, and is not seen by others before the COMMIT', async () => {
+    const id = `begin-raw-${++n}`;
+    await expect(
+      db.tx(async (tx) => {
+        await insert(tx, id);
+        // Another connection does not see it: it is inside the transaction, not committed on its own.
+        expect(await stored(id)).toBe(false);
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    expect(await stored(id)).toBe(false);
+  });
+
+  it("Prisma's, is rolled back with its transaction", async () => {
+    const id = `begin-prisma-${++n}`;
+    await expect(
+      db.tx(async (tx) => {
+        await tx.workspace.create({ data: { id, platform: 'slack', externalId: id, createdAt: at } });
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    expect(await stored(id)).toBe(false);
+  });
+
+  it('that fails, fails its transaction; every pooled connection is usable afterwards, in a transaction of its own', async () => {
+    const taken = `begin-taken-${++n}`;
+    await db.tx((tx) => insert(tx, taken));
+    await expect(db.tx((tx) => insert(tx, taken))).rejects.toThrow(/unique|duplicate/i);
+    await expect(db.tx(async () => Promise.reject(new Error('no statement')))).rejects.toThrow('no statement');
+    // Twelve at once (more than the pool's ten connections): none is left inside a transaction, failed or open. A
+    // statement sent on a connection still inside the failed one would be refused; one still inside an open one would
+    // be committed with it, or lost: each insert is rolled back here, then checked.
+    const ids = Array.from({ length: 12 }, (_, i) => `begin-after-${n}-${i}`);
+    const results = await Promise.allSettled(
+      ids.map((id) =>
+        db.tx(async (tx) => {
+          await insert(tx, id);
+          throw new Error('undo');
+        }),
+      ),
+    );
+    expect(results.every((r) => r.status === 'rejected' && String(r.reason).includes('undo'))).toBe(true);
+    for (const id of ids) expect(await stored(id)).toBe(false);
+    await Promise.all(ids.map((id) => db.tx((tx) => insert(tx, id))));
+    for (const id of ids) expect(await stored(id)).toBe(true);
+  });
+});
