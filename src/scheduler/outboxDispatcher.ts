@@ -14,6 +14,8 @@ import type { Metrics } from '../metrics.ts';
  * on its own: a transaction of Prisma's per finished effect cost about ten times as much.
  */
 const LEASED = `WHERE id = ? AND status = 'running' AND leased_by = ?`;
+/** Thrown inside a hook's transaction to roll it back: the effect's lease was lost to another replica (doneWithHook). */
+const LEASE_LOST = new Error('the effect was taken over by another replica; its hook is theirs to run');
 
 /**
  * Of an effect just done (RETURNING): whether any other effect waits for it, by its data or for order, or, for a
@@ -536,16 +538,24 @@ export class OutboxDispatcher {
     try {
       recorded = await this.db.tx(async (tx) => {
         this.watch(tx);
-        // Lost the lease to another replica: it owns the outcome now.
-        if ((await sqlOf(tx).run(...done)) !== 1) return false;
+        const sql = sqlOf(tx);
+        // The done mark goes with the hook's first statement (laterAll: on PostgreSQL no round trip of its own; the
+        // war room's channel and card hooks are each between two rounds of Slack calls). Whether it held is known
+        // before anything is committed: a lease lost to another replica, which owns the outcome now, rolls back what
+        // the hook wrote.
+        const [statement, ...params] = done;
+        const marked = sql.laterAll<{ id: unknown }>(`${statement} RETURNING id`, ...params);
+        marked.catch(() => {}); // fails the statement it goes with, and the transaction: seen there
         await this.runHook(tx, { ...row, status: 'hooking' }, payload, result);
+        await sql.flush?.();
+        if ((await marked).length !== 1) throw LEASE_LOST;
         leased = this.leaseInTx(tx, row.id);
-        if (leased) await sqlOf(tx).batch?.(['COMMIT']);
+        if (leased) await sql.batch?.(['COMMIT']);
         return true;
       });
     } catch (e) {
       leased?.release();
-      await this.hookFailed(row, payload, e, justCalled);
+      if (e !== LEASE_LOST) await this.hookFailed(row, payload, e, justCalled);
       return;
     }
     if (recorded) this.remember(row.id, result);

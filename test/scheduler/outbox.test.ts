@@ -375,6 +375,30 @@ describe('delivery: a call is never repeated for its hook', () => {
     expect(await db.query('SELECT "key" FROM processed_requests WHERE "key" LIKE ?', `${key}%`)).toEqual([{ key: `${key}:${ts}` }]);
     expect(slack.callsTo('chat.postMessage')).toHaveLength(1);
   });
+
+  it('an effect another replica took over during its call: the hook writes nothing, and the effect is left to that replica', async () => {
+    const key = `hook-lost-${Date.now()}`;
+    let hookRuns = 0;
+    // The done mark goes with the hook's first statement (on PostgreSQL): the hook may run, but what it wrote must
+    // roll back once the mark is seen to have changed nothing.
+    const d = dispatcher('d1', { maxAttempts: 5 }).addHook('lost', async (tx) => {
+      hookRuns += 1;
+      await sqlOf(tx).run('INSERT INTO processed_requests ("key", created_at) VALUES (?, ?)', key, new Date());
+    });
+    const [id] = await enqueue({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: 'taken over' }, hook: { name: 'lost' } });
+    const held = slack.hold('chat.postMessage');
+    const run = d.runOnce();
+    await held.arrived;
+    // This dispatcher's lease ran out while Slack took its time; another replica's claim took the effect over.
+    expect(await db.run(`UPDATE outbox SET leased_by = 'd2', uncertain = ? WHERE id = ? AND leased_by = 'd1'`, true, id)).toBe(1);
+    held.release();
+    await run;
+    expect(await db.query('SELECT "key" FROM processed_requests WHERE "key" = ?', key)).toEqual([]);
+    // Untouched: still running for d2, no attempt spent, no error recorded, no result of d1's.
+    expect(await status(id!)).toMatchObject({ status: 'running', leasedBy: 'd2', attempts: 1, lastError: null, result: null });
+    expect(hookRuns).toBeLessThanOrEqual(1);
+    expect(slack.callsTo('chat.postMessage')).toHaveLength(1);
+  });
 });
 
 describe('delivery: an attempt with an unknown outcome is looked up, not repeated', () => {
