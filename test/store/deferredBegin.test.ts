@@ -44,7 +44,8 @@ describe('the first statement of a transaction', () => {
     const { value, texts } = await sent(() => db.tx((tx) => sqlOf(tx).all<{ one: number }>('SELECT 1 AS one')));
     expect(value).toEqual([{ one: 1 }]);
     expect(texts).toHaveLength(2);
-    expect(texts[0]).toMatch(/^BEGIN;\s*SELECT 1 AS one$/);
+    // The statement itself, or its PREPARE and EXECUTE (prepared batches, below).
+    expect(texts[0]).toMatch(/^BEGIN;\n(SELECT 1 AS one|PREPARE \w+ AS SELECT 1 AS one;\nEXECUTE \w+)$/);
     expect(texts[1]).toBe('COMMIT');
   });
 
@@ -111,5 +112,86 @@ describe('the first statement of a transaction', () => {
     for (const id of ids) expect(await stored(id)).toBe(false);
     await Promise.all(ids.map((id) => db.tx((tx) => insert(tx, id))));
     for (const id of ids) expect(await stored(id)).toBe(true);
+  });
+});
+
+/**
+ * A batch is one simple query, which PostgreSQL would parse and plan anew each time: on a transaction's connection its
+ * statements are prepared once (PREPARE in the batch, or node-pg's own prepared statement) and run by name (EXECUTE),
+ * with their parameters as literals, values exactly as given.
+ */
+describe.runIf(TEST_PROVIDER === 'postgresql')('statements sent in a batch', () => {
+  const TEXT = `it's "quoted" \\ back\\slash ? $1 ; ROLLBACK; -- ünïcødé 🚨`;
+  const laterInsert = (tx: Tx, id: string, name: string | null) =>
+    sqlOf(tx).later('INSERT INTO workspaces (id, platform, external_id, name, created_at) VALUES (?, ?, ?, ?, ?)', id, 'slack', id, name, at);
+  const backend = async (tx: Tx) => Number((await sqlOf(tx).all<{ pid: unknown }>('SELECT pg_backend_pid() AS pid'))[0]!.pid);
+
+  it('are prepared on their connection once, then run by name, values as given', async () => {
+    const [a, b] = [`batch-a-${++n}`, `batch-b-${++n}`];
+    const { value, texts } = await sent(() =>
+      db.tx(async (tx) => {
+        await laterInsert(tx, a, TEXT);
+        const first = await backend(tx);
+        await laterInsert(tx, b, null);
+        const second = await backend(tx);
+        return { first, second, rows: await sqlOf(tx).all<{ id: string; name: string | null }>('SELECT id, name FROM workspaces WHERE id IN (?, ?) ORDER BY id', a, b) };
+      }),
+    );
+    expect(value.first).toBe(value.second);
+    expect(value.rows).toEqual([
+      { id: a, name: TEXT },
+      { id: b, name: null },
+    ]);
+    // The insert prepared at most once: in the first batch, or already (node-pg, or an earlier batch on this connection) ...
+    expect(texts.join('\n').match(/PREPARE \w+ AS INSERT INTO workspaces/g)?.length ?? 0).toBeLessThanOrEqual(1);
+    const name = /EXECUTE (\w+)\(/.exec(texts.find((t) => /EXECUTE \w+\('batch-a/.test(t)) ?? '')?.[1];
+    expect(name).toBeTruthy();
+    // ... and only run by that name in the second.
+    const second = texts.find((t) => t.includes(`'${b}'`))!;
+    expect(second).toContain(`EXECUTE ${name}('${b}', 'slack', '${b}', NULL, '${at.toISOString()}')`);
+    expect(second).not.toContain('PREPARE');
+  });
+
+  it("a statement node-pg has prepared on the connection is run under node-pg's name, not prepared again", async () => {
+    const id = `batch-proto-${++n}`;
+    const { texts } = await sent(() =>
+      db.tx(async (tx) => {
+        // Sent on its own first (the extended protocol: node-pg prepares it on this connection), then in a batch.
+        await sqlOf(tx).all('SELECT id FROM workspaces WHERE id = ?', 'nobody');
+        await laterInsert(tx, id, 'x');
+        return sqlOf(tx).all('SELECT id FROM workspaces WHERE id = ?', id);
+      }),
+    );
+    const batched = texts.find((t) => t.includes(`'${id}'`) && t.includes('EXECUTE'))!;
+    expect(batched).toMatch(new RegExp(`EXECUTE muster_[0-9a-f]{32}\\('${id}'\\)$`));
+    expect(batched.match(/PREPARE/g) ?? []).toHaveLength(batched.includes('workspaces (id') ? 1 : 0);
+  });
+
+  it('a batch that fails after its PREPARE: the next batch on that connection prepares under a new name and succeeds', async () => {
+    const taken = `batch-taken-${++n}`;
+    await db.tx((tx) => insert(tx, taken));
+    // A statement of its own text, so it is new on every connection: its PREPARE runs, then its EXECUTE fails.
+    const sql = `INSERT INTO workspaces (id, platform, external_id, name, created_at) VALUES (?, ?, ?, ?, ?) RETURNING '${taken}' AS tag`;
+    let failedOn = 0;
+    await expect(
+      db.tx(async (tx) => {
+        failedOn = await backend(tx);
+        await sqlOf(tx).later(sql, taken, 'slack', taken, 'again', at);
+        await sqlOf(tx).all('SELECT 1 AS one');
+      }),
+    ).rejects.toThrow(/unique|duplicate/i);
+    // The pool hands back its most recently released connection: the same one, whose session kept that PREPARE.
+    const fresh = `batch-fresh-${++n}`;
+    const { value, texts } = await sent(() =>
+      db.tx(async (tx) => {
+        const pid = await backend(tx);
+        await sqlOf(tx).later(sql, fresh, 'slack', fresh, 'fine', at);
+        await sqlOf(tx).all('SELECT 1 AS one');
+        return pid;
+      }),
+    );
+    expect(value).toBe(failedOn);
+    expect(texts.find((t) => t.includes(`'${fresh}'`))).toMatch(/PREPARE \w+_b[1-9]\d* AS INSERT/);
+    expect(await stored(fresh)).toBe(true);
   });
 });
