@@ -791,8 +791,8 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
   // A transaction's connection keeps its batches' statements prepared (batchText).
   let prepared: BatchPrepared | undefined;
   if (slot) {
-    prepared = batchPrepared.get(conn);
-    if (!prepared) batchPrepared.set(conn, (prepared = { generation: 0, names: new Map() }));
+    prepared = batchPrepared.get(conn) ?? { generation: 0, names: new Map() };
+    batchPrepared.set(conn, prepared);
   }
   let told: { at: number; resolve(rows: unknown[]): void; reject(e: unknown): void }[] = [];
   const batch = async (asked: readonly Statement[]): Promise<PgResult[]> => {
