@@ -717,7 +717,7 @@ interface BatchPrepared {
   names: Map<string, string>;
 }
 const batchPrepared = new WeakMap<PgConnection, BatchPrepared>();
-const BATCH_PREPARED_MAX = 500;
+const BATCH_PREPARED_MAX = 200;
 
 /** node-pg's statements prepared on a connection (internal to pg 8: `connection.parsedStatements`, name → text). */
 function parsedOn(conn: PgConnection): Record<string, string> | undefined {
