@@ -565,7 +565,8 @@ interface PgPool {
  * instead (pgSql's batch, or before Prisma's first statement), one round trip less per transaction: a command, a
  * click, a hook. Only the first query on a connection taken for a `db.tx` (its slot has no connection yet), and only
  * when that query is the BEGIN; anything else is sent as it is. A transaction that sends nothing sends neither BEGIN
- * nor its COMMIT or ROLLBACK.
+ * nor its COMMIT or ROLLBACK. `db.tx` gives no isolation level (TX_OPTIONS): with one, the adapter would send its SET
+ * TRANSACTION right after the BEGIN, before the deferred BEGIN had gone.
  */
 function deferBegin(pool: PgPool): void {
   const connect = pool.connect.bind(pool);
@@ -863,9 +864,7 @@ function pgSql(conn: PgConnection, types: PgTypes, metrics: Metrics | undefined,
     ...(slot
       ? {
           committed: () => slot.committed === true,
-          flush: async () => {
-            if (waiting.length) await batch([]);
-          },
+          flush: () => slot.flush!(),
         }
       : {}),
     later: async (sql, ...params) => {
