@@ -133,9 +133,9 @@ export class Kernel {
     try {
       result = await this.db.tx(async (tx) => {
         this.deps.effectLeases?.watch(tx);
-        if (meta.requestKey) await this.claimKey(tx, meta.requestKey, this.clock.now());
+        const keyed = meta.requestKey ? await this.keyed(tx, meta.requestKey, body) : body;
         // The transaction ends with the unit's audit entries (commit: nothing of it follows them).
-        const r = await this.inTx(tx, actor, meta, body, { commit: true, lease: (l) => (leased = l) });
+        const r = await this.inTx(tx, actor, meta, keyed, { commit: true, lease: (l) => (leased = l) });
         // On PostgreSQL that append's COMMIT has ended it: the effects are committed, and the dispatcher starts on them
         // now rather than after Prisma has closed its transaction (about a millisecond).
         if (r.wroteEffects && sqlOf(tx).committed?.()) {
@@ -304,7 +304,62 @@ export class Kernel {
   }
 
   /**
-   * Takes a request's key for this transaction, one raw statement on every command and click: a key already taken
+   * The body of a request with a key (every command and click): the key taken in the same transaction, and a retry of a
+   * request already handled (its key taken: committed, or by a transaction still open, which it waits for) refused
+   * with DuplicateRequest, whatever its body did, all of which rolls back. On PostgreSQL the key's statement goes with
+   * the body's first statement (laterAll), not in a round trip of its own, and its outcome is read before anything
+   * commits: after the body, or as the body fails (a retry is told it is one, not the error its body met on the first
+   * run's writes). Elsewhere (SQLite) it runs at once, and a retry runs no body.
+   */
+  private async keyed<T>(tx: Tx, key: string, body: (unit: Unit) => Promise<T>): Promise<(unit: Unit) => Promise<T>> {
+    const sql = sqlOf(tx);
+    // Whether the key's statement has run (with the body's first statement, as it is answered).
+    let sent = false;
+    const taken = sql
+      .laterAll<{ key: string }>('INSERT INTO processed_requests ("key", created_at) VALUES (?, ?) ON CONFLICT ("key") DO NOTHING RETURNING "key"', key, this.clock.now())
+      .then((rows) => {
+        sent = true;
+        return rows.length === 1;
+      });
+    taken.catch(() => {}); // read below; a failure fails its batch, and the transaction, too
+    const outcome = async () => {
+      try {
+        if (!(await taken)) throw new DuplicateRequest();
+      } catch (e) {
+        if (isUniqueViolation(e)) throw new DuplicateRequest();
+        throw e;
+      }
+    };
+    const flush = sql.flush;
+    if (!flush) {
+      await outcome();
+      return body;
+    }
+    return async (unit) => {
+      let value: T;
+      try {
+        value = await body(unit);
+      } catch (e) {
+        let handled: boolean;
+        try {
+          await flush();
+          handled = !(await taken);
+        } catch {
+          // The key went in a batch that failed (the body's statement with it): the committed record says.
+          handled = await this.isProcessed(key);
+        }
+        if (handled) throw new DuplicateRequest();
+        throw e;
+      }
+      // A body that sent no statement: the key goes now (a round trip, as it took before it rode with the body's).
+      if (!sent) await flush();
+      await outcome();
+      return value;
+    };
+  }
+
+  /**
+   * Takes a request's key for this transaction, one raw statement (a refusal's record): a key already taken
    * (committed, or by a transaction still open, which it waits for on PostgreSQL) inserts nothing.
    */
   private async claimKey(tx: Tx, key: string, now: Date): Promise<void> {

@@ -2,9 +2,12 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { onMigratedDatabase } from '../support/store.ts';
 import { AUDIT_KEYRING } from '../support/auditKey.ts';
-import type { Database } from '../../src/store/db.ts';
+import pg from 'pg';
+import { sqlOf, type Database } from '../../src/store/db.ts';
+import { TEST_PROVIDER } from '../support/db.ts';
 import { AuditLog } from '../../src/store/audit.ts';
-import { Kernel } from '../../src/services/kernel.ts';
+import { DuplicateRequest, Kernel, type Unit } from '../../src/services/kernel.ts';
+import { Refusal } from '../../src/services/errors.ts';
 import { defaultPolicy } from '../../src/config/policy.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 
@@ -51,5 +54,125 @@ describe('kernel: effects are announced once committed', () => {
     // The kernel tells synchronously after the commit (there is no lease to adopt here), so both runs have told by now.
     expect(reads).toHaveLength(1);
     expect(await Promise.all(reads)).toEqual([1]);
+  });
+});
+
+/**
+ * A request's key (its trigger id) is taken in its transaction: a retry of a request already handled is refused with
+ * DuplicateRequest whatever its body did, and all of it rolls back. On PostgreSQL the key goes with the body's first
+ * statement, so its outcome is read after the body, or as the body fails.
+ */
+describe('kernel: a request is handled once', () => {
+  let n = 0;
+  const k = () => kernel(() => {});
+  const audited = async (subjectId: string) => Number((await db.query<{ n: unknown }>('SELECT count(*) AS n FROM audit_entries WHERE subject_id = ?', subjectId))[0]!.n);
+  const keyed = (key: string, body: (u: Unit) => Promise<string>) => k().run(k().systemActor('slack:T0KERNEL'), { requestId: key, requestKey: key }, body);
+  const audit = (u: Unit, id: string) => u.audit({ action: 'test.once', subjectType: 'test', subjectId: id });
+  const workspace = (u: Unit, id: string) => sqlOf(u.tx).run('INSERT INTO workspaces (id, platform, external_id, created_at) VALUES (?, ?, ?, ?)', id, 'slack', id, u.now);
+
+  it('a retry is refused as a duplicate, and what its body wrote rolls back', async () => {
+    const key = `once-${++n}`;
+    const body = async (u: Unit) => {
+      await sqlOf(u.tx).all('SELECT 1 AS one');
+      audit(u, key);
+      u.effects({ op: 'postMessage', args: { channel: 'C0KERNEL', text: key } });
+      return 'done';
+    };
+    await expect(keyed(key, body)).resolves.toBe('done');
+    await expect(keyed(key, body)).rejects.toBeInstanceOf(DuplicateRequest);
+    expect(await audited(key)).toBe(1);
+    expect((await db.query('SELECT id FROM outbox WHERE request_id = ?', key)).length).toBe(1);
+  });
+
+  it("a retry whose body refuses (it finds the first run's writes) is told it is a duplicate, not the refusal", async () => {
+    const key = `once-${++n}`;
+    const body = async (u: Unit) => {
+      const seen = await sqlOf(u.tx).all('SELECT id FROM workspaces WHERE id = ?', key);
+      if (seen.length) throw new Refusal('You already did that.');
+      await workspace(u, key);
+      audit(u, key);
+      return 'done';
+    };
+    await expect(keyed(key, body)).resolves.toBe('done');
+    await expect(keyed(key, body)).rejects.toBeInstanceOf(DuplicateRequest);
+  });
+
+  it("a retry whose body's first statement fails on the first run's writes is told it is a duplicate", async () => {
+    const key = `once-${++n}`;
+    const body = async (u: Unit) => {
+      // The key goes with this insert on PostgreSQL: the batch fails as a whole, and the committed key says why.
+      await workspace(u, key);
+      audit(u, key);
+      return 'done';
+    };
+    await expect(keyed(key, body)).resolves.toBe('done');
+    await expect(keyed(key, body)).rejects.toBeInstanceOf(DuplicateRequest);
+    expect(await audited(key)).toBe(1);
+  });
+
+  it('a first run that fails or refuses takes no key: its error is its own, and the request can be sent again', async () => {
+    const key = `once-${++n}`;
+    const taken = `once-taken-${++n}`;
+    await db.tx((tx) => sqlOf(tx).run('INSERT INTO workspaces (id, platform, external_id, created_at) VALUES (?, ?, ?, ?)', taken, 'slack', taken, new Date()));
+    await expect(keyed(key, (u) => workspace(u, taken).then(() => 'never'))).rejects.toThrow(/unique|duplicate key/i);
+    await expect(
+      keyed(key, async () => {
+        throw new Refusal('Not now.');
+      }),
+    ).rejects.toBeInstanceOf(Refusal);
+    await expect(
+      keyed(key, async (u) => {
+        audit(u, key);
+        return 'done';
+      }),
+    ).resolves.toBe('done');
+  });
+
+  it('a body that sends no statement of its own still takes the key', async () => {
+    const key = `once-${++n}`;
+    const body = async (u: Unit) => {
+      audit(u, key);
+      return 'done';
+    };
+    await expect(keyed(key, body)).resolves.toBe('done');
+    await expect(keyed(key, body)).rejects.toBeInstanceOf(DuplicateRequest);
+    expect(await audited(key)).toBe(1);
+  });
+
+  it('two deliveries at once: one runs, the other is a duplicate', async () => {
+    const key = `once-${++n}`;
+    const body = async (u: Unit) => {
+      await workspace(u, key);
+      audit(u, key);
+      return 'done';
+    };
+    const both = await Promise.allSettled([keyed(key, body), keyed(key, body)]);
+    expect(both.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const other = both.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(other.reason).toBeInstanceOf(DuplicateRequest);
+    expect(await audited(key)).toBe(1);
+  });
+
+  it.runIf(TEST_PROVIDER === 'postgresql')("the key goes to the server with the body's first statement, in one round trip", async () => {
+    const key = `once-${++n}`;
+    const texts: string[] = [];
+    const original = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, config: unknown, ...rest: unknown[]) {
+      texts.push(String(typeof config === 'string' ? config : (config as { text?: string })?.text));
+      return (original as (...a: unknown[]) => unknown).call(this, config, ...rest);
+    } as typeof original;
+    try {
+      await keyed(key, async (u) => {
+        await sqlOf(u.tx).all('SELECT 1 AS one');
+        audit(u, key);
+        return 'done';
+      });
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+    const first = texts.find((t) => t.startsWith('BEGIN;'))!;
+    expect(first).toContain(key);
+    expect(first).toMatch(/SELECT 1 AS one/);
+    expect(texts.filter((t) => t.includes(key) && !t.includes('SELECT 1 AS one') && /processed_requests|EXECUTE/.test(t) && !/audit_entries|COMMIT/.test(t))).toEqual([]);
   });
 });
