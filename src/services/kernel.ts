@@ -47,6 +47,17 @@ export class DuplicateRequest extends Error {
   }
 }
 
+/**
+ * A keyed request's body failed in the round trip that also took its key, so whether the key was free is not known
+ * (Kernel.keyed): `run` reads the committed record once the transaction has ended, and throws DuplicateRequest or
+ * `failure`, the body's own error.
+ */
+class KeyUnsettled extends Error {
+  constructor(readonly failure: unknown) {
+    super('the request key went with a statement that failed');
+  }
+}
+
 export interface KernelDeps {
   db: Database;
   clock: Clock;
@@ -146,7 +157,9 @@ export class Kernel {
       });
     } catch (e) {
       leased?.release();
-      throw e;
+      if (!(e instanceof KeyUnsettled)) throw e;
+      if (await this.isProcessed(meta.requestKey!)) throw new DuplicateRequest();
+      throw e.failure;
     }
     if (tellAfter) this.effectsCommitted(leased);
     return result;
@@ -345,8 +358,9 @@ export class Kernel {
           await flush();
           handled = !(await taken);
         } catch {
-          // The key went in a batch that failed (the body's statement with it): the committed record says.
-          handled = await this.isProcessed(key);
+          // The key went in a batch that failed (the body's statement with it): the committed record says, read once
+          // this transaction has ended (run), not while it holds its connection.
+          throw new KeyUnsettled(e);
         }
         if (handled) throw new DuplicateRequest();
         throw e;
