@@ -68,6 +68,12 @@ describe('kernel: a request is handled once', () => {
   const audited = async (subjectId: string) => Number((await db.query<{ n: unknown }>('SELECT count(*) AS n FROM audit_entries WHERE subject_id = ?', subjectId))[0]!.n);
   const keyed = (key: string, body: (u: Unit) => Promise<string>) => k().run(k().systemActor('slack:T0KERNEL'), { requestId: key, requestKey: key }, body);
   const audit = (u: Unit, id: string) => u.audit({ action: 'test.once', subjectType: 'test', subjectId: id });
+  /** The request run twice: the first run's reply, then a duplicate; one audit entry of it, the first run's. */
+  const twice = async (key: string, body: (u: Unit) => Promise<string>) => {
+    await expect(keyed(key, body)).resolves.toBe('done');
+    await expect(keyed(key, body)).rejects.toBeInstanceOf(DuplicateRequest);
+    expect(await audited(key)).toBe(1);
+  };
   const workspace = (u: Unit, id: string) => sqlOf(u.tx).run('INSERT INTO workspaces (id, platform, external_id, created_at) VALUES (?, ?, ?, ?)', id, 'slack', id, u.now);
 
   it('a retry is refused as a duplicate, and what its body wrote rolls back', async () => {
@@ -78,9 +84,7 @@ describe('kernel: a request is handled once', () => {
       u.effects({ op: 'postMessage', args: { channel: 'C0KERNEL', text: key } });
       return 'done';
     };
-    await expect(keyed(key, body)).resolves.toBe('done');
-    await expect(keyed(key, body)).rejects.toBeInstanceOf(DuplicateRequest);
-    expect(await audited(key)).toBe(1);
+    await twice(key, body);
     expect((await db.query('SELECT id FROM outbox WHERE request_id = ?', key)).length).toBe(1);
   });
 
@@ -93,8 +97,7 @@ describe('kernel: a request is handled once', () => {
       audit(u, key);
       return 'done';
     };
-    await expect(keyed(key, body)).resolves.toBe('done');
-    await expect(keyed(key, body)).rejects.toBeInstanceOf(DuplicateRequest);
+    await twice(key, body);
   });
 
   it("a retry whose body's first statement fails on the first run's writes is told it is a duplicate", async () => {
@@ -105,9 +108,7 @@ describe('kernel: a request is handled once', () => {
       audit(u, key);
       return 'done';
     };
-    await expect(keyed(key, body)).resolves.toBe('done');
-    await expect(keyed(key, body)).rejects.toBeInstanceOf(DuplicateRequest);
-    expect(await audited(key)).toBe(1);
+    await twice(key, body);
   });
 
   it('a first run that fails or refuses takes no key: its error is its own, and the request can be sent again', async () => {
@@ -134,9 +135,7 @@ describe('kernel: a request is handled once', () => {
       audit(u, key);
       return 'done';
     };
-    await expect(keyed(key, body)).resolves.toBe('done');
-    await expect(keyed(key, body)).rejects.toBeInstanceOf(DuplicateRequest);
-    expect(await audited(key)).toBe(1);
+    await twice(key, body);
   });
 
   it('two deliveries at once: one runs, the other is a duplicate', async () => {
