@@ -75,6 +75,12 @@ describe('kernel: a request is handled once', () => {
     expect(await audited(key)).toBe(1);
   };
   const workspace = (u: Unit, id: string) => sqlOf(u.tx).run('INSERT INTO workspaces (id, platform, external_id, created_at) VALUES (?, ?, ?, ?)', id, 'slack', id, u.now);
+  /** A body whose first statement inserts a row named by the key (a retry's fails on it), then audits. */
+  const writes = (key: string) => async (u: Unit) => {
+    await workspace(u, key);
+    audit(u, key);
+    return 'done';
+  };
 
   it('a retry is refused as a duplicate, and what its body wrote rolls back', async () => {
     const key = `once-${++n}`;
@@ -102,13 +108,8 @@ describe('kernel: a request is handled once', () => {
 
   it("a retry whose body's first statement fails on the first run's writes is told it is a duplicate", async () => {
     const key = `once-${++n}`;
-    const body = async (u: Unit) => {
-      // The key goes with this insert on PostgreSQL: the batch fails as a whole, and the committed key says why.
-      await workspace(u, key);
-      audit(u, key);
-      return 'done';
-    };
-    await twice(key, body);
+    // The key goes with the insert on PostgreSQL: the retry's batch fails as a whole, and the committed key says why.
+    await twice(key, writes(key));
   });
 
   it('a first run that fails or refuses takes no key: its error is its own, and the request can be sent again', async () => {
@@ -140,12 +141,7 @@ describe('kernel: a request is handled once', () => {
 
   it('two deliveries at once: one runs, the other is a duplicate', async () => {
     const key = `once-${++n}`;
-    const body = async (u: Unit) => {
-      await workspace(u, key);
-      audit(u, key);
-      return 'done';
-    };
-    const both = await Promise.allSettled([keyed(key, body), keyed(key, body)]);
+    const both = await Promise.allSettled([keyed(key, writes(key)), keyed(key, writes(key))]);
     expect(both.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     const other = both.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     expect(other.reason).toBeInstanceOf(DuplicateRequest);
