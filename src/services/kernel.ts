@@ -296,7 +296,7 @@ export class Kernel {
     if (!r.audit) return;
     try {
       await this.db.tx(async (tx) => {
-        if (meta.requestKey) await this.claimKey(tx, meta.requestKey, this.clock.now());
+        if (meta.requestKey) await this.claimKey(tx, meta.requestKey);
         await this.audit.append(tx, {
           workspaceId: actor.workspaceId,
           actorId: actor.userId,
@@ -325,27 +325,16 @@ export class Kernel {
    * run's writes). Elsewhere (SQLite) it runs at once, and a retry runs no body.
    */
   private async keyed<T>(tx: Tx, key: string, body: (unit: Unit) => Promise<T>): Promise<(unit: Unit) => Promise<T>> {
-    const sql = sqlOf(tx);
     // Whether the key's statement has run (with the body's first statement, as it is answered).
     let sent = false;
-    const taken = sql
-      .laterAll<{ key: string }>('INSERT INTO processed_requests ("key", created_at) VALUES (?, ?) ON CONFLICT ("key") DO NOTHING RETURNING "key"', key, this.clock.now())
-      .then((rows) => {
-        sent = true;
-        return rows.length === 1;
-      });
+    const taken = this.takeKey(tx, key).then((free) => {
+      sent = true;
+      return free;
+    });
     taken.catch(() => {}); // read below; a failure fails its batch, and the transaction, too
-    const outcome = async () => {
-      try {
-        if (!(await taken)) throw new DuplicateRequest();
-      } catch (e) {
-        if (isUniqueViolation(e)) throw new DuplicateRequest();
-        throw e;
-      }
-    };
-    const flush = sql.flush;
+    const flush = sqlOf(tx).flush;
     if (!flush) {
-      await outcome();
+      await keyFree(taken);
       return body;
     }
     return async (unit) => {
@@ -367,27 +356,42 @@ export class Kernel {
       }
       // A body that sent no statement: the key goes now (a round trip, as it took before it rode with the body's).
       if (!sent) await flush();
-      await outcome();
+      await keyFree(taken);
       return value;
     };
   }
 
   /**
-   * Takes a request's key for this transaction, one raw statement (a refusal's record): a key already taken
-   * (committed, or by a transaction still open, which it waits for on PostgreSQL) inserts nothing.
+   * Takes a request's key in this transaction (laterAll: on PostgreSQL with its next statement): resolves to whether it
+   * was free. A key already taken (committed, or by a transaction still open, which it waits for on PostgreSQL)
+   * inserts nothing.
    */
-  private async claimKey(tx: Tx, key: string, now: Date): Promise<void> {
-    try {
-      const taken = await sqlOf(tx).run('INSERT INTO processed_requests ("key", created_at) VALUES (?, ?) ON CONFLICT ("key") DO NOTHING', key, now);
-      if (taken !== 1) throw new DuplicateRequest();
-    } catch (e) {
-      if (isUniqueViolation(e)) throw new DuplicateRequest();
-      throw e;
-    }
+  private takeKey(tx: Tx, key: string): Promise<boolean> {
+    return sqlOf(tx)
+      .laterAll<{ key: string }>('INSERT INTO processed_requests ("key", created_at) VALUES (?, ?) ON CONFLICT ("key") DO NOTHING RETURNING "key"', key, this.clock.now())
+      .then((rows) => rows.length === 1);
+  }
+
+  /** Takes a request's key now, before the rest of its transaction (a refusal's record), or refuses with DuplicateRequest. */
+  private async claimKey(tx: Tx, key: string): Promise<void> {
+    const taken = this.takeKey(tx, key);
+    taken.catch(() => {}); // read below, once sent
+    await sqlOf(tx).flush?.();
+    await keyFree(taken);
   }
 
   async isProcessed(key: string): Promise<boolean> {
     return (await this.db.read((tx) => tx.processedRequest.findUnique({ where: { key }, select: { key: true } }))) !== null;
+  }
+}
+
+/** A request's key taken (`Kernel.takeKey`), or DuplicateRequest: it was taken already (a unique violation says so too). */
+async function keyFree(taken: Promise<boolean>): Promise<void> {
+  try {
+    if (!(await taken)) throw new DuplicateRequest();
+  } catch (e) {
+    if (isUniqueViolation(e)) throw new DuplicateRequest();
+    throw e;
   }
 }
 

@@ -139,6 +139,17 @@ describe('kernel: a request is handled once', () => {
     await twice(key, body);
   });
 
+  it('a refused request is recorded once: its retry finds the key the record took', async () => {
+    const key = `once-${++n}`;
+    const kernel = k();
+    const actor = kernel.systemActor('slack:T0KERNEL');
+    const refusal = new Refusal('Not allowed.', { action: 'test.refused', subjectType: 'test', subjectId: key });
+    await kernel.recordRefusal(actor, { requestId: key, requestKey: key }, refusal);
+    await kernel.recordRefusal(actor, { requestId: key, requestKey: key }, refusal);
+    expect(await audited(key)).toBe(1);
+    await expect(keyed(key, async () => 'never')).rejects.toBeInstanceOf(DuplicateRequest);
+  });
+
   it('two deliveries at once: one runs, the other is a duplicate', async () => {
     const key = `once-${++n}`;
     const both = await Promise.allSettled([keyed(key, writes(key)), keyed(key, writes(key))]);
