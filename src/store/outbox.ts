@@ -201,7 +201,7 @@ export function watchWrites(tx: Tx): void {
 
 /**
  * Leases, inside the transaction that wrote them, up to `limit` of the effects it wrote that are free to run now (the
- * claim's conditions: pending and due, data and order dependencies done, no redraw of the same message ahead), the
+ * claim's conditions for an effect that is no redraw: pending and due, data and order dependencies done), the
  * lowest ids first, for `owner`, who runs them once the transaction has committed; a rollback undoes the lease with
  * the rest. A claim is then not needed for them: on PostgreSQL one claim less per command or click, each planned anew
  * on the claim's connection (1.5–2.5 ms before the first Slack call of a war room), and on SQLite a read and a write of
@@ -227,7 +227,7 @@ export function leaseWritten(tx: Tx, clock: Clock, owner: string, limit: number,
     .laterAll<Record<string, unknown>>(
       `UPDATE outbox SET ${LEASE} WHERE id IN (
          SELECT o.id FROM outbox o WHERE (${[...wrote, ...freed].join(' OR ')}) AND o.coalesce_key IS NULL AND o.status = 'pending' AND o.next_attempt_at <= ?
-           AND ${DEPENDENCY_DONE} AND ${FREE}
+           AND ${DEPENDENCY_DONE} AND ${ORDERS_DONE}
          ORDER BY o.id LIMIT ${take})
        RETURNING ${OUTBOX_COLUMNS}`,
       owner,
@@ -272,12 +272,13 @@ async function waitingRedraws(tx: Tx, effects: StoredEffectSpec[], now: Date): P
 export const FINISHED = ['done', 'dead'] as const;
 
 /**
- * Of an effect `o` that may run: every order dependency done or dead; for a redraw, no other redraw of its message
- * running or waiting ahead of it. (Each a lookup by id, not a join: PostgreSQL plans every claim, and a join in each
- * status's branch cost it 0.5 ms more.)
+ * Of an effect `o` that may run: every order dependency done or dead (ORDERS_DONE); for a redraw, no other redraw of
+ * its message running or waiting ahead of it. (Each a lookup by id, not a join: PostgreSQL plans every claim, and a
+ * join in each status's branch cost it 0.5 ms more.) The lease of written effects takes no redraw: ORDERS_DONE is its.
  */
-const FREE = `NOT EXISTS (SELECT 1 FROM outbox_dependencies x
-                         WHERE x.effect_id = o.id AND (SELECT od.status FROM outbox od WHERE od.id = x.depends_on_id) NOT IN ('done', 'dead'))
+const ORDERS_DONE = `NOT EXISTS (SELECT 1 FROM outbox_dependencies x
+                         WHERE x.effect_id = o.id AND (SELECT od.status FROM outbox od WHERE od.id = x.depends_on_id) NOT IN ('done', 'dead'))`;
+const FREE = `${ORDERS_DONE}
          AND (o.coalesce_key IS NULL OR NOT EXISTS (
                SELECT 1 FROM outbox c WHERE c.coalesce_key = o.coalesce_key AND c.id <> o.id
                  AND (c.status = 'running' OR (c.status = 'pending' AND c.id < o.id))))`;
