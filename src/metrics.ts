@@ -25,6 +25,10 @@ export interface Metrics {
   readonly outboxPacingWait: Histogram<'platform' | 'op'>;
   readonly timerLag: Histogram<'kind'>;
   readonly dbStatement: Histogram<'statement'>;
+  /** SQLite: a WAL checkpoint on its own thread (src/store/walCheckpointer.ts). */
+  readonly sqliteWalCheckpoint: Histogram;
+  /** SQLite: pages (frames) in the WAL at its last look. */
+  readonly sqliteWalFrames: Gauge;
   readonly outboxDepth: Gauge<'status'>;
   readonly outboxOldest: Gauge;
   readonly outboxDead: Gauge;
@@ -118,6 +122,17 @@ export function createMetrics(): Metrics {
       help: 'SQL statements as the database driver ran them, by kind (select, insert, update, delete, begin, commit, rollback, other)',
       labelNames: ['statement'],
       buckets: DB_BUCKETS,
+      registers,
+    }),
+    sqliteWalCheckpoint: new Histogram({
+      name: 'muster_sqlite_wal_checkpoint_duration_seconds',
+      help: 'SQLite: WAL checkpoints that copied pages into the database file, run on a thread of their own (not on the one serving requests)',
+      buckets: DB_BUCKETS,
+      registers,
+    }),
+    sqliteWalFrames: new Gauge({
+      name: 'muster_sqlite_wal_frames',
+      help: 'SQLite: pages in the write-ahead log at the last checkpoint (the log starts over once every page is copied)',
       registers,
     }),
     outboxDepth: new Gauge({

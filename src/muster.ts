@@ -134,7 +134,7 @@ export async function startMuster(o: MusterOptions): Promise<Muster> {
   const migrated = await migrate(url);
   if (migrated.applied.length) log.info({ applied: migrated.applied, database: redact(url) }, 'migrations applied');
   const metrics = createMetrics();
-  const db = await openDatabase(url, { metrics });
+  const db = await openDatabase(url, { metrics, walCheckpointThread: true });
   const resumed = await resumeUnfinished(db, clock, owner);
   const released = await releaseClaims(db, clock, owner);
   const events = await resumeEvents(db, clock, owner);

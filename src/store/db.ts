@@ -8,6 +8,7 @@ import type { PrismaPg } from '@prisma/adapter-pg';
 import type { PrismaClient as PgClient } from './generated/postgresql/client.ts';
 import type { Prisma } from './generated/postgresql/client.ts';
 import { statementKind, type Metrics } from '../metrics.ts';
+import { startWalCheckpointer, type WalCheckpointer } from './walCheckpointer.ts';
 
 export type Provider = 'sqlite' | 'postgresql';
 
@@ -110,6 +111,11 @@ const TX_OPTIONS = { maxWait: 10_000, timeout: 20_000 } as const;
 export interface OpenOptions {
   /** Times every SQL statement at the driver (muster_db_statement_duration_seconds). */
   metrics?: Metrics;
+  /**
+   * SQLite (a file): the WAL's checkpoints on a worker thread of their own rather than on the writer, which runs on the
+   * main thread (src/store/walCheckpointer.ts). The bot's; the CLI's short runs keep SQLite's own.
+   */
+  walCheckpointThread?: boolean;
 }
 
 export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Database> {
@@ -121,7 +127,9 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
   let pgPool: TxSql | undefined;
   let pgClaims: (TxSql & { end(): Promise<void> }) | undefined;
   let pgTypes: PgTypes | undefined;
+  let checkpointer: WalCheckpointer | undefined;
   if (provider === 'sqlite') {
+    let connection: SqliteConnection | undefined;
     const file = sqlitePath(url);
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     // busy timeout: the CLI may write while the bot runs.
@@ -134,6 +142,7 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
       const conn = (connected as unknown as { client?: SqliteConnection }).client;
       const timed = o.metrics ? timeStatements(connected, o.metrics) : connected;
       if (conn) {
+        connection = conn;
         writer = sqliteWriter(cachePrepared(conn), o.metrics);
         autocommit = sqliteAutocommit(conn, writer, connected);
         ownTx = sqliteTransactions(conn, writer, timed, client as unknown as Tx);
@@ -146,6 +155,7 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
     await client.$queryRawUnsafe('PRAGMA journal_mode = WAL');
     await client.$queryRawUnsafe('PRAGMA synchronous = NORMAL');
     await client.$queryRawUnsafe('PRAGMA foreign_keys = ON');
+    if (o.walCheckpointThread && file !== ':memory:' && connection) checkpointer = startWalCheckpointer(file, connection, { metrics: o.metrics });
   } else {
     const [{ PrismaPg }, { PrismaClient: PgClient }, { default: pg }] = await Promise.all([import('@prisma/adapter-pg'), import('./generated/postgresql/client.ts'), import('pg')]);
     const types = pgTypeParsers(pg.types);
@@ -223,6 +233,7 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
     claim: async <T>(sql: string, ...params: unknown[]): Promise<T[]> => (pgClaims ? pgClaims.all<T>(sql, ...params) : write<T>(sql, ...params)),
     close: async () => {
       reader?.close();
+      await checkpointer?.stop();
       await pgClaims?.end();
       await client.$disconnect();
     },
