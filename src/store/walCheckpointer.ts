@@ -24,7 +24,7 @@ import type { Metrics } from '../metrics.ts';
  * sources or from dist/); it loads the same better-sqlite3 as the main thread, by its resolved path.
  */
 const WORKER = `
-const { readSync, openSync } = require('node:fs');
+const { closeSync, openSync, readSync } = require('node:fs');
 const { parentPort, workerData } = require('node:worker_threads');
 const Sqlite = require(workerData.driver);
 const db = new Sqlite(workerData.file, { fileMustExist: true });
@@ -46,12 +46,16 @@ const tick = () => {
   try {
     const [r] = db.pragma('wal_checkpoint(PASSIVE)');
     const ms = performance.now() - started;
-    const now = { generation: generation(), checkpointed: r.checkpointed };
-    const copied = now.generation === last.generation ? Math.max(0, r.checkpointed - last.checkpointed) : r.checkpointed;
-    last = now;
-    parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed, copied, busy: r.busy, ms });
+    if (r.log < 0) {
+      // It could not run: another connection (the writer at its backstop, a muster CLI) is checkpointing. Next tick.
+      parentPort.postMessage({ error: 'busy' });
+    } else {
+      const now = { generation: generation(), checkpointed: r.checkpointed };
+      const copied = now.generation === last.generation ? Math.max(0, r.checkpointed - last.checkpointed) : r.checkpointed;
+      last = now;
+      parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed, copied, busy: r.busy, ms });
+    }
   } catch (e) {
-    // SQLITE_BUSY: another connection (the muster CLI's, say) is checkpointing; the next tick tries again.
     parentPort.postMessage({ error: String(e && e.message || e) });
   }
   timer = setTimeout(tick, workerData.everyMs);
@@ -59,6 +63,8 @@ const tick = () => {
 parentPort.on('message', (m) => {
   if (m !== 'stop') return;
   clearTimeout(timer);
+  // A file descriptor belongs to the process, not to this thread: closed here, or it would outlive the thread.
+  if (wal !== undefined) closeSync(wal);
   db.close();
   parentPort.close();
 });
