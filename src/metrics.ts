@@ -25,9 +25,9 @@ export interface Metrics {
   readonly outboxPacingWait: Histogram<'platform' | 'op'>;
   readonly timerLag: Histogram<'kind'>;
   readonly dbStatement: Histogram<'statement'>;
-  /** SQLite: a WAL checkpoint on its own thread (src/store/walCheckpointer.ts). */
+  /** SQLite: a WAL checkpoint of the checkpoint thread's that copied pages (src/store/walCheckpointer.ts). */
   readonly sqliteWalCheckpoint: Histogram;
-  /** SQLite: pages (frames) in the WAL at its last look. */
+  /** SQLite: pages (frames) in the WAL when the checkpoint thread last looked. */
   readonly sqliteWalFrames: Gauge;
   readonly outboxDepth: Gauge<'status'>;
   readonly outboxOldest: Gauge;
@@ -126,13 +126,13 @@ export function createMetrics(): Metrics {
     }),
     sqliteWalCheckpoint: new Histogram({
       name: 'muster_sqlite_wal_checkpoint_duration_seconds',
-      help: 'SQLite: WAL checkpoints that copied pages into the database file, run on a thread of their own (not on the one serving requests)',
+      help: 'SQLite: WAL checkpoints of the checkpoint thread (not the one serving requests) that copied pages into the database file',
       buckets: DB_BUCKETS,
       registers,
     }),
     sqliteWalFrames: new Gauge({
       name: 'muster_sqlite_wal_frames',
-      help: 'SQLite: pages in the write-ahead log at the last checkpoint (the log starts over once every page is copied)',
+      help: 'SQLite: pages in the write-ahead log when the checkpoint thread last looked (the log starts over once every page is copied)',
       registers,
     }),
     outboxDepth: new Gauge({

@@ -112,8 +112,9 @@ export interface OpenOptions {
   /** Times every SQL statement at the driver (muster_db_statement_duration_seconds). */
   metrics?: Metrics;
   /**
-   * SQLite (a file): the WAL's checkpoints on a worker thread of their own rather than on the writer, which runs on the
-   * main thread (src/store/walCheckpointer.ts). The bot's; the CLI's short runs keep SQLite's own.
+   * SQLite (a file): the WAL's checkpoints mostly on a worker thread of their own rather than on the writer, which runs
+   * on the main thread (src/store/walCheckpointer.ts: the writer keeps one as a backstop). The bot's; the CLI's short
+   * runs keep SQLite's own.
    */
   walCheckpointThread?: boolean;
 }
