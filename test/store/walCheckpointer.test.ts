@@ -62,8 +62,9 @@ describe('SQLite WAL checkpoints on a thread of their own', () => {
       const before = await checkpoints();
       await writePages(db, 100, round * 100);
       await until(async () => (await checkpoints()) > before, `a checkpoint after round ${round + 1}`);
-      // Nothing writes now: the thread's next tick (every 100 ms) copies whatever its last one had not.
-      await new Promise((r) => setTimeout(r, 1_000));
+      // Nothing writes now: the thread's next tick (every 100 ms) copies whatever its last one had not (2 s: a
+      // loaded machine may leave the thread waiting for a core a while).
+      await new Promise((r) => setTimeout(r, 2_000));
     }
     const page = Number((await db.write<{ page_size: number }>('PRAGMA page_size'))[0]!.page_size);
     const walBytes = statSync(`${file}-wal`).size;
