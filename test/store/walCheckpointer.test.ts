@@ -26,6 +26,16 @@ function scratchFile(): string {
   return join(dir, 'muster.db');
 }
 
+/** A better-sqlite3 connection to `file` in WAL mode, closed after the test: the writer a checkpoint thread is given. */
+function walWriter(file: string): Sqlite.Database {
+  const writer = new Sqlite(file);
+  cleanups.push(() => {
+    writer.close();
+  });
+  writer.pragma('journal_mode = WAL');
+  return writer;
+}
+
 async function until(check: () => boolean | Promise<boolean>, what: string, ms = 10_000) {
   const deadline = Date.now() + ms;
   while (!(await check())) {
@@ -109,11 +119,7 @@ describe('SQLite WAL checkpoints on a thread of their own', () => {
 
   it("stopping the thread puts the writer's threshold back to SQLite's", async () => {
     const file = scratchFile();
-    const writer = new Sqlite(file);
-    cleanups.push(() => {
-      writer.close();
-    });
-    writer.pragma('journal_mode = WAL');
+    const writer = walWriter(file);
     writer.exec('CREATE TABLE pages (n INTEGER PRIMARY KEY, body TEXT NOT NULL)');
     const ticks: CheckpointTick[] = [];
     const thread = startWalCheckpointer(file, writer, { everyMs: 20, onTick: (t) => ticks.push(t) });
@@ -128,11 +134,7 @@ describe('SQLite WAL checkpoints on a thread of their own', () => {
 
   it("a thread that cannot open the database does not start, and the writer keeps SQLite's threshold", async () => {
     const file = scratchFile();
-    const writer = new Sqlite(file);
-    cleanups.push(() => {
-      writer.close();
-    });
-    writer.pragma('journal_mode = WAL');
+    const writer = walWriter(file);
     const thread = startWalCheckpointer(join(file, '..', 'missing.db'), writer);
     expect(await thread.ready).toBe(false);
     expect(writer.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
