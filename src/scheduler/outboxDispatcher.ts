@@ -551,6 +551,14 @@ export class OutboxDispatcher {
         if ((await marked).length !== 1) throw LEASE_LOST;
         leased = this.leaseInTx(tx, row.id);
         if (leased) await sql.batch?.(['COMMIT']);
+        // On PostgreSQL that COMMIT has ended the transaction: what it leased starts now rather than once Prisma has
+        // closed its transaction (as Kernel.run does; the war room's channel and card hooks are on its critical path).
+        if (leased && sql.committed?.()) {
+          this.remember(row.id, result);
+          const adopting = leased.adopt();
+          leased = undefined;
+          await adopting;
+        }
         return true;
       });
     } catch (e) {
