@@ -533,10 +533,16 @@ export class OutboxDispatcher {
    * just made) and tries the hook again later.
    */
   private async doneWithHook(row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>, done: [string, ...unknown[]], justCalled?: Record<string, unknown>): Promise<void> {
-    let recorded = false;
     let leased: WrittenLease | undefined;
+    let adopting: Promise<boolean> | undefined;
+    /** Once the transaction has committed: the call's result kept, and what the transaction leased started. */
+    const committed = () => {
+      this.remember(row.id, result);
+      adopting = leased?.adopt();
+      leased = undefined;
+    };
     try {
-      recorded = await this.db.tx(async (tx) => {
+      await this.db.tx(async (tx) => {
         this.watch(tx);
         const sql = sqlOf(tx);
         // The done mark goes with the hook's first statement (laterAll: on PostgreSQL no round trip of its own; the
@@ -553,21 +559,15 @@ export class OutboxDispatcher {
         if (leased) await sql.batch?.(['COMMIT']);
         // On PostgreSQL that COMMIT has ended the transaction: what it leased starts now rather than once Prisma has
         // closed its transaction (as Kernel.run does; the war room's channel and card hooks are on its critical path).
-        if (leased && sql.committed?.()) {
-          this.remember(row.id, result);
-          const adopting = leased.adopt();
-          leased = undefined;
-          await adopting;
-        }
-        return true;
+        if (leased && sql.committed?.()) committed();
       });
     } catch (e) {
       leased?.release();
       if (e !== LEASE_LOST) await this.hookFailed(row, payload, e, justCalled);
       return;
     }
-    if (recorded) this.remember(row.id, result);
-    await leased?.adopt();
+    if (!adopting) committed();
+    await adopting;
   }
 
   private async runHook(tx: Tx, row: OutboxRow, payload: StoredPayload, result: Record<string, unknown>): Promise<void> {
