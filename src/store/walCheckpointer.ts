@@ -46,17 +46,15 @@ const tick = () => {
   try {
     const [r] = db.pragma('wal_checkpoint(PASSIVE)');
     const ms = performance.now() - started;
-    if (r.log < 0) {
-      // It could not run: another connection (the writer at its backstop, a muster CLI) is checkpointing. Next tick.
-      parentPort.postMessage({ error: 'busy' });
-    } else {
+    // log < 0: it could not run (another connection, the writer at its backstop or a muster CLI, is checkpointing).
+    if (r.log >= 0) {
       const now = { generation: generation(), checkpointed: r.checkpointed };
       const copied = now.generation === last.generation ? Math.max(0, r.checkpointed - last.checkpointed) : r.checkpointed;
       last = now;
-      parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed, copied, busy: r.busy, ms });
+      parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed, copied, ms });
     }
-  } catch (e) {
-    parentPort.postMessage({ error: String(e && e.message || e) });
+  } catch {
+    // A statement that failed (the file busy, say): the next tick tries again.
   }
   timer = setTimeout(tick, workerData.everyMs);
 };
@@ -82,7 +80,6 @@ export interface CheckpointTick {
   log: number;
   checkpointed: number;
   copied: number;
-  busy: number;
   ms: number;
 }
 
@@ -126,8 +123,8 @@ export function startWalCheckpointer(file: string, writer: { pragma(sql: string)
     on = false;
   };
   const ready = new Promise<boolean>((resolve) => {
-    worker.on('message', (m: { ready?: true; error?: string } & Partial<CheckpointTick>) => {
-      if (m.ready) {
+    worker.on('message', (m: { ready: true } | CheckpointTick) => {
+      if ('ready' in m) {
         if (writer.open) {
           writer.pragma(`wal_autocheckpoint = ${WRITER_BACKSTOP}`);
           on = true;
@@ -135,12 +132,10 @@ export function startWalCheckpointer(file: string, writer: { pragma(sql: string)
         resolve(on);
         return;
       }
-      if (m.error !== undefined || m.log === undefined) return;
-      const tick = m as CheckpointTick;
-      o.onTick?.(tick);
+      o.onTick?.(m);
       // A tick that copied pages is a checkpoint; one that found nothing new is not.
-      if (tick.copied > 0) o.metrics?.sqliteWalCheckpoint.observe(tick.ms / 1000);
-      o.metrics?.sqliteWalFrames.set(tick.log);
+      if (m.copied > 0) o.metrics?.sqliteWalCheckpoint.observe(m.ms / 1000);
+      o.metrics?.sqliteWalFrames.set(m.log);
     });
     worker.on('error', () => {
       fallBack();
