@@ -18,7 +18,7 @@ import type { Metrics } from '../metrics.ts';
  * and the next write transaction starts the WAL over, as before. Under steady writes it never quite catches up with
  * the last commit, and the WAL starts over only after a checkpoint of the writer's own: so the writer keeps its
  * automatic checkpoint, at WRITER_BACKSTOP pages instead of 1,000, and it then copies only the pages the thread has
- * not (those of the last `everyMs`). Should the thread stop or fail, the writer's threshold goes back to 1,000.
+ * not (about those of the last `everyMs`). Should the thread stop or fail, the writer's threshold goes back to 1,000.
  *
  * The thread's code is short and plain CommonJS, evaluated in the thread (no module of its own to find, from the
  * sources or from dist/); it loads the same better-sqlite3 as the main thread, by its resolved path.
