@@ -522,6 +522,25 @@ describe('delivery: replies through response_url', () => {
     expect(slack.dms('UANA').some((m) => m.text === 'your war room is ready')).toBe(true);
   });
 
+  it('forgets the response_urls it used once they expire, and still counts the uses of a live one', async () => {
+    const port = slackPort();
+    const t0 = Date.now();
+    const reply = (id: string, issuedAt: number, now: number) =>
+      port.perform(
+        { op: 'reply', args: { to: { platform: 'slack', handle: slack.responseUrl(id), issuedAt }, fallbackUser: 'UANA', text: `to ${id}` } },
+        { effectId: 1, uncertain: false, createdAt: new Date(now), workspaceId: 'slack:T0001', now: new Date(now) },
+      );
+    for (let i = 0; i < 3; i++) expect(await reply(`r-track-${i}`, t0, t0)).toEqual({ via: 'reply' });
+    expect(port.responseUrlsTracked).toBe(3);
+    // Five uses of one URL (one above, four here), then a DM: the count is kept while the URL lives.
+    for (let i = 0; i < 4; i++) expect(await reply('r-track-0', t0, t0 + 60_000)).toEqual({ via: 'reply' });
+    expect(await reply('r-track-0', t0, t0 + 60_000)).toMatchObject({ via: 'dm' });
+    // Half an hour on, the first three have expired: a reply on a new URL leaves only it.
+    const later = t0 + 30 * 60_000 + 1;
+    expect(await reply('r-track-new', later, later)).toEqual({ via: 'reply' });
+    expect(port.responseUrlsTracked).toBe(1);
+  });
+
   it('goes by DM when Slack says the URL is spent', async () => {
     const url = slack.responseUrl('r-spent');
     slack.ageResponseUrl('r-spent', 31 * 60_000);

@@ -103,8 +103,12 @@ export class SlackChatPort implements ChatPort {
    * from memory (SharedRateLimiter), which keeps a burst off the database and the requests' connections free.
    */
   readonly pacingBooks: boolean;
-  /** Times each response_url was used by this process (Slack allows 5; see RESPONSE_URL_USES). */
-  private readonly responseUses = new Map<string, number>();
+  /**
+   * Times each response_url was used by this process (Slack allows 5; see RESPONSE_URL_USES), and when it expires.
+   * Forgotten once expired (forgetExpiredResponseUrls): a reply on an expired URL goes by DM whatever its count, so
+   * the map holds only the URLs of about the last half hour, not one entry for every command and click ever answered.
+   */
+  private readonly responseUses = new Map<string, { uses: number; expires: number }>();
   /** The workspace's URL from auth.test (https://acme.slack.com/), for message permalinks. */
   workspaceUrl?: string;
   /** Muster's own user id from auth.test: only channels it created are ever adopted. */
@@ -257,6 +261,24 @@ export class SlackChatPort implements ChatPort {
     return undefined;
   }
 
+  /** How many response_urls this process keeps a count of (for tests and diagnostics). */
+  get responseUrlsTracked(): number {
+    return this.responseUses.size;
+  }
+
+  /**
+   * Drops the counts of expired response_urls, from the oldest entry on. Entries are in the order of their first use,
+   * which is about the order of their issue: one issued long before its first use (a reply retried for many minutes)
+   * is dropped once the entries before it are, which were issued before its first use and so expire at most half an
+   * hour after it.
+   */
+  private forgetExpiredResponseUrls(now: number): void {
+    for (const [url, { expires }] of this.responseUses) {
+      if (expires > now) break;
+      this.responseUses.delete(url);
+    }
+  }
+
   /**
    * A reply through the response_url of a command or click. Slack takes 5 replies within 30
    * minutes on one URL; a reply that would miss that window goes to the person by DM instead,
@@ -266,10 +288,12 @@ export class SlackChatPort implements ChatPort {
     const url = a.to.handle;
     const issuedAt = a.to.issuedAt;
     const body = render(a);
-    const uses = this.responseUses.get(url) ?? 0;
-    const fresh = ctx.now.getTime() - issuedAt < RESPONSE_URL_TTL_MS - RESPONSE_URL_MARGIN_MS && uses < RESPONSE_URL_USES;
+    const now = ctx.now.getTime();
+    this.forgetExpiredResponseUrls(now);
+    const uses = this.responseUses.get(url)?.uses ?? 0;
+    const fresh = now - issuedAt < RESPONSE_URL_TTL_MS - RESPONSE_URL_MARGIN_MS && uses < RESPONSE_URL_USES;
     if (fresh) {
-      this.responseUses.set(url, uses + 1);
+      this.responseUses.set(url, { uses: uses + 1, expires: issuedAt + RESPONSE_URL_TTL_MS });
       const res = await slackFetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
