@@ -34,12 +34,16 @@
  * against a FakeSlack that enforces Slack's rate tiers, Muster pacing itself; the time until every copy is final
  * against chat.update's floor, Slack calls per click by method, 429s.
  *
+ * Then the cost tables (bench/cost.ts), the replicas behind a round-robin proxy (bench/replicas.ts), and last the
+ * "soak" section (bench/soak.ts): ten minutes of steady traffic against one Muster process, its memory sampled
+ * throughout; the peak and the trend over the second half (BENCH_SOAK_MINUTES, BENCH_SOAK_RATE, BENCH_SOAK_DB).
+ *
  * The run ends with one summary table (bench/summary.ts): every figure, its baseline from the same run, the ratio
  * and issue 13's goal. `npm run bench -- --quick` runs every section at small sizes and short phases (about two
  * minutes; for a CI smoke run, its figures are rough).
  *
  * BENCH_ONLY runs some sections alone: a comma list of section names or parts of them (whoami, war room,
- * approval clicks, change votes, burst), e.g. BENCH_ONLY=change or BENCH_ONLY=approval,change; unset: every
+ * approval clicks, change votes, burst, cost, replicas, soak), e.g. BENCH_ONLY=change or BENCH_ONLY=approval,change; unset: every
  * section, in that order.
  *
  * Every child runs at Muster's production log level, LOG_LEVEL=info, writing to its own file under
@@ -84,6 +88,7 @@ import { describeBurst, runBurstBench, type BurstResult } from './burst.ts';
 import { summaryRows, summaryTable, type SummaryRow } from './summary.ts';
 import { formatSection, runCostBench, type CostFigures } from './cost.ts';
 import { runReplicaBench, type ReplicaBenchResult } from './replicas.ts';
+import { describeSoak, runSoakBench, soakMinutes, type SoakResult } from './soak.ts';
 import { dbsFromEnv, postgresProblem, type BenchDb } from './db.ts';
 import {
   describeExit,
@@ -173,7 +178,7 @@ const CHANGE_STEPS = ratesFromEnv('BENCH_CHANGE_STEPS', q([10, 20, 40, 60, 80, 1
 const CHANGE_STEP_SECONDS = numberFromEnv('BENCH_CHANGE_STEP_SECONDS', q(5, 2), 0.1);
 
 /** The sections, in the order they run; BENCH_ONLY picks some of them. */
-const SECTIONS = ['whoami', 'war room', 'approval clicks', 'change votes', 'burst', 'cost', 'replicas'] as const;
+const SECTIONS = ['whoami', 'war room', 'approval clicks', 'change votes', 'burst', 'cost', 'replicas', 'soak'] as const;
 type Section = (typeof SECTIONS)[number];
 function sectionsFromEnv(name: string): Set<Section> {
   const raw = process.env[name]?.trim();
@@ -242,7 +247,9 @@ const RUN_TIMEOUT_MS =
   // the burst: set-up within the tiers, then chat.update's floor a few times over (bench/burst.ts waits that long at most)
   (runs('burst') ? q(30, 6) * 60_000 : 0) +
   (runs('cost') ? q(40, 5) * 60_000 : 0) +
-  (runs('replicas') ? q(40, 5) * 60_000 : 0);
+  (runs('replicas') ? q(40, 5) * 60_000 : 0) +
+  // the soak's traffic, then its outbox quiet (2 minutes at most) and its set-up
+  (runs('soak') ? (soakMinutes(QUICK) + 4) * 60_000 : 0);
 
 const SECRET = `bench-${randomBytes(12).toString('hex')}`;
 const BOT_TOKEN = 'xoxb-bench';
@@ -262,10 +269,11 @@ let clickMuster: Child | undefined;
 let clickBare: Child | undefined;
 let changeMuster: Child | undefined;
 let burstMuster: Child | undefined;
+let soakMuster: Child | undefined;
 
 function emergencyExit(reason: string, code: number): never {
   console.error(`\nbench: ${reason}`);
-  for (const c of [muster, bare, warMuster, clickMuster, clickBare, changeMuster, burstMuster]) {
+  for (const c of [muster, bare, warMuster, clickMuster, clickBare, changeMuster, burstMuster, soakMuster]) {
     if (!c) continue;
     console.error(`\n${describeExit(c)}; its last output:\n${dumpOutput(c)}`);
     killNow(c);
@@ -727,6 +735,16 @@ async function main(): Promise<number> {
       failures.push(...replicas.failures);
     }
 
+    // --- soak: memory over minutes of steady traffic ---
+    let soak: SoakResult | undefined;
+    if (runs('soak')) {
+      console.log('\n== soak ==');
+      soak = await runSoakBench({ quick: QUICK, root, tmp, logDir: LOG_DIR, baseEnv, secret: SECRET, botToken: BOT_TOKEN, log: (l) => console.log(l), onChild: (c) => (soakMuster = c) });
+      console.log('');
+      for (const l of describeSoak(soak)) console.log(l);
+      failures.push(...soak.failures);
+    }
+
     // --- verdict ---
     if (m && b && musterLog) {
       for (const r of [m, b]) {
@@ -797,6 +815,7 @@ async function main(): Promise<number> {
       burst: burst ?? null,
       cost: cost ? { ...cost, summary: costSummary(cost) } : null,
       replicas: replicas ? { ...replicas, text: undefined, summary: replicaSummary(replicas) } : null,
+      soak: soak ?? null,
       quick: QUICK,
       pass: failures.length === 0,
       failures,

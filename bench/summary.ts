@@ -94,6 +94,14 @@ export function summaryRows(json: Record<string, unknown>): SummaryRow[] {
   if (rep && Array.isArray((rep as Record<string, unknown>).summary)) {
     for (const r of (rep as { summary: SummaryRow[] }).summary) rows.push(r);
   }
+  const soak = json.soak as J;
+  if (soak) {
+    const minutes = num(soak, 'minutes');
+    const on = at(soak, 'db') === 'postgresql' ? 'PostgreSQL' : 'SQLite';
+    const over = `${minutes === null ? '?' : Number(minutes.toFixed(1))}-minute soak (${on})`;
+    rows.push(row(`RSS peak over a ${over}`, num(soak, 'rssPeakMb'), 'MB', num(soak, 'rssWarmMb'), 'RSS warm (1st minute)', '≤ 200 MB', (v) => v <= 200));
+    rows.push(row(`RSS trend over the soak's second half`, num(soak, 'rssTrendMbPerMin'), 'MB/min', null, '-', 'flat: ≤ 0.5 MB/min', (v) => v <= 0.5));
+  }
   return rows;
 }
 
