@@ -42,7 +42,7 @@ import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand } 
 import { percentile, runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
 import { createBenchDatabase, openDbReader, type BenchDatabase, type BenchDb } from './db.ts';
 import {
-  BENCH_AUDIT_KEY,
+  musterEnv,
   describeExit,
   dumpOutput,
   freePort,
@@ -375,17 +375,7 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
     let t0 = performance.now();
     muster = startChild('muster (clicks)', musterMain(o.root), {
       cwd: o.root,
-      env: {
-        ...o.baseEnv,
-        PORT: String(port),
-        SLACK_BOT_TOKEN: o.botToken,
-        SLACK_SIGNING_SECRET: o.secret,
-        SLACK_API_URL: fake.url,
-        DATABASE_URL: database.url,
-        MUSTER_ADMINS: ADMIN,
-        MUSTER_AUDIT_KEY: BENCH_AUDIT_KEY,
-        MUSTER_CONFIG: policyFile,
-      },
+      env: musterEnv(o, { port, slackUrl: fake.url, databaseUrl: database.url, admins: ADMIN, config: policyFile }),
       logFile: join(o.logDir, `clicks-muster${suffix}.log`),
     });
     o.onChild('muster', muster);

@@ -34,7 +34,7 @@ import { ACTIONS } from '../blocks/actionIds.ts';
 import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID, type FakeCall, type FakeResponse } from '../test/support/fakeSlack.ts';
 import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand } from '../test/support/slackRequests.ts';
 import { runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
-import { BENCH_AUDIT_KEY, dumpOutput, freePort, memoryOf, startChild, stopChild, waitForHttp200, type Child, musterMain } from './proc.ts';
+import { musterEnv, dumpOutput, freePort, memoryOf, positiveFromEnv, startChild, stopChild, waitForHttp200, type Child, type SectionOptions, musterMain } from './proc.ts';
 import { cpuMsOf, findApprove } from './approval-clicks.ts';
 
 const ADMIN = 'UBRSTADMIN';
@@ -49,18 +49,7 @@ const APPROVALS_CHANNEL = 'CBRSTAPPROVALS';
 const CHAT_UPDATE_PER_MINUTE = 50;
 const COPIES_PER_REQUEST = 2 + APPROVERS.length;
 
-export interface BurstOptions {
-  quick: boolean;
-  root: string;
-  tmp: string;
-  logDir: string;
-  /** environment for the Muster child, Slack / database variables already removed */
-  baseEnv: NodeJS.ProcessEnv;
-  secret: string;
-  botToken: string;
-  log: (line: string) => void;
-  onChild?: (c: Child | undefined) => void;
-}
+export type BurstOptions = SectionOptions;
 
 export interface BurstResult {
   scale: number;
@@ -110,19 +99,11 @@ async function statementCounts(url: string): Promise<Map<string, number>> {
   return out;
 }
 
-function numberFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name]?.trim();
-  if (!raw) return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}=${raw} is not a positive number`);
-  return n;
-}
-
 export async function runBurstBench(o: BurstOptions): Promise<BurstResult> {
-  const scale = numberFromEnv('BENCH_BURST_SCALE', o.quick ? 20 : 1);
-  const requests = Math.round(numberFromEnv('BENCH_BURST_REQUESTS', o.quick ? 20 : 100));
-  const clicks = Math.min(requests * APPROVERS.length, Math.round(numberFromEnv('BENCH_BURST_CLICKS', o.quick ? 60 : 300)));
-  const seconds = numberFromEnv('BENCH_BURST_SECONDS', o.quick ? 3 : 10);
+  const scale = positiveFromEnv('BENCH_BURST_SCALE', o.quick ? 20 : 1);
+  const requests = Math.round(positiveFromEnv('BENCH_BURST_REQUESTS', o.quick ? 20 : 100));
+  const clicks = Math.min(requests * APPROVERS.length, Math.round(positiveFromEnv('BENCH_BURST_CLICKS', o.quick ? 60 : 300)));
+  const seconds = positiveFromEnv('BENCH_BURST_SECONDS', o.quick ? 3 : 10);
   const failures: string[] = [];
   const lastVoters = new Map<number, number>(); // request index → votes it gets
   for (let i = 0; i < clicks; i++) lastVoters.set(Math.floor(i / 3), (lastVoters.get(Math.floor(i / 3)) ?? 0) + 1);
@@ -188,19 +169,8 @@ export async function runBurstBench(o: BurstOptions): Promise<BurstResult> {
     const port = await freePort();
     muster = startChild('muster (burst)', musterMain(o.root), {
       cwd: o.root,
-      env: {
-        ...o.baseEnv,
-        PORT: String(port),
-        SLACK_BOT_TOKEN: o.botToken,
-        SLACK_SIGNING_SECRET: o.secret,
-        SLACK_API_URL: fake.url,
-        DATABASE_URL: `file:${dbFile}`,
-        MUSTER_ADMINS: ADMIN,
-        MUSTER_AUDIT_KEY: BENCH_AUDIT_KEY,
-        MUSTER_CONFIG: policyFile,
-        // Pacing on, against the same (scaled) tiers the fake enforces.
-        MUSTER_SLACK_PACING: String(scale),
-      },
+      // Pacing on, against the same (scaled) tiers the fake enforces.
+      env: musterEnv(o, { port, slackUrl: fake.url, databaseUrl: `file:${dbFile}`, admins: ADMIN, config: policyFile, extra: { MUSTER_SLACK_PACING: String(scale) } }),
       logFile: join(o.logDir, 'burst-muster.log'),
     });
     o.onChild?.(muster);

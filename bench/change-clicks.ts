@@ -37,7 +37,7 @@ import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID, type FakeCall, type FakeRespons
 import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand, stateValue, viewSubmission } from '../test/support/slackRequests.ts';
 import { runPhase, summarize, type LoadTarget } from './load.ts';
 import {
-  BENCH_AUDIT_KEY,
+  musterEnv,
   describeExit,
   dumpOutput,
   freePort,
@@ -293,17 +293,7 @@ export async function runChangeVoteBench(o: ChangeBenchOptions): Promise<ChangeB
     const t0 = performance.now();
     muster = startChild('muster (change votes)', musterMain(o.root), {
       cwd: o.root,
-      env: {
-        ...o.baseEnv,
-        PORT: String(port),
-        SLACK_BOT_TOKEN: o.botToken,
-        SLACK_SIGNING_SECRET: o.secret,
-        SLACK_API_URL: fake.url,
-        DATABASE_URL: `file:${dbFile}`,
-        MUSTER_ADMINS: ADMIN,
-        MUSTER_AUDIT_KEY: BENCH_AUDIT_KEY,
-        MUSTER_CONFIG: policyFile,
-      },
+      env: musterEnv(o, { port, slackUrl: fake.url, databaseUrl: `file:${dbFile}`, admins: ADMIN, config: policyFile }),
       logFile: join(o.logDir, 'change-votes-muster.log'),
     });
     o.onChild(muster);

@@ -12,8 +12,53 @@ import { dirname, join } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 
+/** What a section that starts its own FakeSlack and Muster is given by bench/run.ts (the burst, the soak). */
+export interface SectionOptions {
+  quick: boolean;
+  root: string;
+  tmp: string;
+  logDir: string;
+  /** environment for the Muster child, Slack / database variables already removed */
+  baseEnv: NodeJS.ProcessEnv;
+  secret: string;
+  botToken: string;
+  log: (line: string) => void;
+  onChild?: (c: Child | undefined) => void;
+}
+
+/** A positive number from the environment, or `fallback` when unset; anything else throws, naming the variable. */
+export function positiveFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name]?.trim();
+  if (!raw) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}=${raw} is not a positive number`);
+  return n;
+}
+
 /** MUSTER_AUDIT_KEY of the Muster children: the bench never uses (or writes a key file for) a real key. */
 export const BENCH_AUDIT_KEY = 'muster-bench-audit-key-0123456789abcdef';
+
+/**
+ * The environment of a Muster child against a fake Slack: the section's base environment, Slack credentials, its
+ * database and port, the bench's audit key; a policy file and admins when given, then `extra`.
+ */
+export function musterEnv(
+  o: { baseEnv: NodeJS.ProcessEnv; botToken: string; secret: string },
+  w: { port: number; slackUrl: string; databaseUrl: string; config?: string; admins?: string; extra?: NodeJS.ProcessEnv },
+): NodeJS.ProcessEnv {
+  return {
+    ...o.baseEnv,
+    PORT: String(w.port),
+    SLACK_BOT_TOKEN: o.botToken,
+    SLACK_SIGNING_SECRET: o.secret,
+    SLACK_API_URL: w.slackUrl,
+    DATABASE_URL: w.databaseUrl,
+    MUSTER_AUDIT_KEY: BENCH_AUDIT_KEY,
+    ...(w.admins !== undefined ? { MUSTER_ADMINS: w.admins } : {}),
+    ...(w.config !== undefined ? { MUSTER_CONFIG: w.config } : {}),
+    ...w.extra,
+  };
+}
 
 export interface Child {
   name: string;

@@ -25,7 +25,7 @@
  * Afterwards (exit 1 otherwise): every request approved, every incident closed, every ack a 200 within 3 s, and the
  * outbox finished with nothing dead-lettered.
  *
- * BENCH_SOAK_MINUTES (default 10; `--quick` 0.4, one incident's whole life), BENCH_SOAK_RATE (requests per second, default 2), BENCH_SOAK_DB
+ * BENCH_SOAK_MINUTES (default 10; `--quick` 0.2, one incident's whole life; a soak under four minutes reports no trend), BENCH_SOAK_RATE (requests per second, default 2), BENCH_SOAK_DB
  * (sqlite or postgresql). Runs alone: `npm run bench:soak [-- --quick]`, which writes every sample to
  * bench/results/soak.json (or BENCH_SOAK_JSON).
  */
@@ -39,7 +39,7 @@ import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID, type FakeChannel } from '../tes
 import { blockAction, post, slashCommand, type SlackRequest } from '../test/support/slackRequests.ts';
 import { percentile } from './load.ts';
 import { createBenchDatabase, openDbReader, type BenchDb } from './db.ts';
-import { BENCH_AUDIT_KEY, dumpOutput, freePort, memoryOf, startChild, stopChild, waitForHttp200, type Child, musterMain } from './proc.ts';
+import { musterEnv, dumpOutput, freePort, memoryOf, positiveFromEnv, startChild, stopChild, waitForHttp200, type Child, type SectionOptions, musterMain } from './proc.ts';
 import { cpuMsOf, findApprove } from './approval-clicks.ts';
 
 const ADMIN = 'USOAKADMIN';
@@ -61,18 +61,7 @@ export const SOAK_TREND_GOAL_MB_PER_MIN = 0.5;
 
 type Kind = 'request' | 'click' | 'whoami' | 'incident';
 
-export interface SoakOptions {
-  quick: boolean;
-  root: string;
-  tmp: string;
-  logDir: string;
-  /** environment for the Muster child, Slack / database variables already removed */
-  baseEnv: NodeJS.ProcessEnv;
-  secret: string;
-  botToken: string;
-  log: (line: string) => void;
-  onChild?: (c: Child | undefined) => void;
-}
+export type SoakOptions = SectionOptions;
 
 export interface SoakSample {
   /** seconds since the traffic started */
@@ -136,14 +125,6 @@ export interface SoakResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function numberFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name]?.trim();
-  if (!raw) return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}=${raw} is not a positive number`);
-  return n;
-}
-
 /** Least-squares slope of y over x. */
 export function slope(points: { x: number; y: number }[]): number | undefined {
   if (points.length < 2) return undefined;
@@ -171,16 +152,18 @@ async function heapOf(url: string): Promise<{ heapUsedMb?: number; heapTotalMb?:
 
 /** How long the soak's traffic runs, minutes (BENCH_SOAK_MINUTES). */
 export function soakMinutes(quick: boolean): number {
-  return numberFromEnv('BENCH_SOAK_MINUTES', quick ? 0.4 : 10);
+  return positiveFromEnv('BENCH_SOAK_MINUTES', quick ? 0.2 : 10);
 }
 
 export async function runSoakBench(o: SoakOptions): Promise<SoakResult> {
   const minutes = soakMinutes(o.quick);
-  const rate = Math.round(numberFromEnv('BENCH_SOAK_RATE', 2));
+  const rate = Math.round(positiveFromEnv('BENCH_SOAK_RATE', 2));
   const dbKind = (process.env.BENCH_SOAK_DB?.trim() || 'sqlite') as BenchDb;
   if (dbKind !== 'sqlite' && dbKind !== 'postgresql') throw new Error(`BENCH_SOAK_DB=${dbKind}: expected sqlite or postgresql`);
   const seconds = Math.max(CLICK_LAG_S + 2, Math.round(minutes * 60));
   const sampleSeconds = o.quick ? 1 : 5;
+  // An incident's resolve and close, seconds after its declaration (a quick soak sees one incident's whole life).
+  const [resolveAfter, closeAfter] = o.quick ? [5, 8] : [15, 20];
   // The warm point: the end of the first minute, or halfway through a shorter soak.
   const warmS = Math.min(60, seconds / 2);
   const failures: string[] = [];
@@ -222,17 +205,7 @@ export async function runSoakBench(o: SoakOptions): Promise<SoakResult> {
     const port = await freePort();
     muster = startChild('muster (soak)', musterMain(o.root), {
       cwd: o.root,
-      env: {
-        ...o.baseEnv,
-        PORT: String(port),
-        SLACK_BOT_TOKEN: o.botToken,
-        SLACK_SIGNING_SECRET: o.secret,
-        SLACK_API_URL: fake.url,
-        DATABASE_URL: database.url,
-        MUSTER_ADMINS: ADMIN,
-        MUSTER_AUDIT_KEY: BENCH_AUDIT_KEY,
-        MUSTER_CONFIG: policyFile,
-      },
+      env: musterEnv(o, { port, slackUrl: fake.url, databaseUrl: database.url, admins: ADMIN, config: policyFile }),
       logFile: join(o.logDir, 'soak-muster.log'),
     });
     o.onChild?.(muster);
@@ -364,10 +337,10 @@ export async function runSoakBench(o: SoakOptions): Promise<SoakResult> {
         }
       }
       result.expectedApproved += ready.length;
-      // an incident every INCIDENT_EVERY_S: declared, resolved 15 s later and closed 5 s after that, in its channel
+      // an incident every INCIDENT_EVERY_S: declared, resolved and closed in its channel some seconds later
       const phase = sec % INCIDENT_EVERY_S;
       const n = Math.floor(sec / INCIDENT_EVERY_S) + 1;
-      if (phase === 1 && sec + 20 < seconds) {
+      if (phase === 1 && sec + closeAfter < seconds) {
         incidents.push({ n });
         fire(
           'incident',
@@ -376,12 +349,12 @@ export async function runSoakBench(o: SoakOptions): Promise<SoakResult> {
         );
       }
       const inc = incidents.find((x) => x.n === n);
-      if (inc && (phase === 16 || phase === 21)) {
+      if (inc && (phase === 1 + resolveAfter || phase === 1 + closeAfter)) {
         inc.channel ??= roomOf(n);
         if (!inc.channel) {
           result.errors += 1;
           if (result.errorSamples.length < 5) result.errorSamples.push(`incident ${n}: no war-room channel after ${phase - 1} s`);
-        } else if (phase === 16) fire('incident', command('/incident', `resolve Soak incident ${n} fixed`, REQUESTER, inc.channel.id), ok200);
+        } else if (phase === 1 + resolveAfter) fire('incident', command('/incident', `resolve Soak incident ${n} fixed`, REQUESTER, inc.channel.id), ok200);
         else {
           result.expectedClosed += 1;
           fire('incident', command('/incident', 'close', REQUESTER, inc.channel.id), (st, b) => ok200(st, b) ?? (/INC-\d+ closed\./.test(textOf(b)) ? null : `close: ${textOf(b).slice(0, 120)}`));
@@ -410,10 +383,12 @@ export async function runSoakBench(o: SoakOptions): Promise<SoakResult> {
     result.rssWarmMb = at(warmS)?.rssMb;
     result.rssEndMb = result.samples.at(-1)?.rssMb;
     result.rssPeakMb = result.samples.length ? Math.max(...result.samples.map((x) => x.rssMb)) : undefined;
-    result.rssTrendMbPerMin = mbPerMinute(secondHalf.map((x) => ({ x: x.s, y: x.rssMb })));
+    // A trend over less than two minutes says nothing of leaks (V8's collections alone move it by megabytes).
+    const trendOver = seconds >= 4 * 60 ? secondHalf : [];
+    result.rssTrendMbPerMin = mbPerMinute(trendOver.map((x) => ({ x: x.s, y: x.rssMb })));
     result.heapWarmMb = at(warmS)?.heapUsedMb;
     result.heapEndMb = result.samples.at(-1)?.heapUsedMb;
-    result.heapTotalTrendMbPerMin = mbPerMinute(secondHalf.filter((x) => x.heapTotalMb !== undefined).map((x) => ({ x: x.s, y: x.heapTotalMb! })));
+    result.heapTotalTrendMbPerMin = mbPerMinute(trendOver.filter((x) => x.heapTotalMb !== undefined).map((x) => ({ x: x.s, y: x.heapTotalMb! })));
     const wholeMinutes = Math.ceil(seconds / 60);
     for (let m = 0; m < wholeMinutes; m++) {
       const inMinute = (x: { at: number }) => x.at >= m * 60 && x.at < (m + 1) * 60;

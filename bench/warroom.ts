@@ -26,7 +26,7 @@ import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_DOMAIN, TEAM_ID, type FakeCall, typ
 import { post, slashCommand } from '../test/support/slackRequests.ts';
 import { percentile } from './load.ts';
 import { createBenchDatabase, type BenchDatabase, type BenchDb } from './db.ts';
-import { BENCH_AUDIT_KEY, describeExit, dumpOutput, freePort, indentTail, logMark, logSince, startChild, stopChild, waitForHttp200, type Child, type StopResult, musterMain } from './proc.ts';
+import { musterEnv, describeExit, dumpOutput, freePort, indentTail, logMark, logSince, startChild, stopChild, waitForHttp200, type Child, type StopResult, musterMain } from './proc.ts';
 
 export interface WarRoomOptions {
   /** the database Muster runs on: a fresh SQLite file (default) or a fresh PostgreSQL database */
@@ -317,16 +317,7 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
     const t0 = performance.now();
     muster = startChild('muster (war room)', musterMain(o.root), {
       cwd: o.root,
-      env: {
-        ...o.baseEnv,
-        PORT: String(port),
-        SLACK_BOT_TOKEN: o.botToken,
-        SLACK_SIGNING_SECRET: o.secret,
-        SLACK_API_URL: fake.url,
-        DATABASE_URL: database.url,
-        MUSTER_CONFIG: policyFile,
-        MUSTER_AUDIT_KEY: BENCH_AUDIT_KEY,
-      },
+      env: musterEnv(o, { port, slackUrl: fake.url, databaseUrl: database.url, config: policyFile }),
       logFile: join(o.logDir, `warroom-muster${dbKind === 'postgresql' ? '-pg' : ''}.log`),
     });
     o.onChild(muster);
