@@ -397,10 +397,10 @@ interface TimerRun {
   fired: number;
 }
 
-const TIMER_LEAD_MS = 1_000;
-const TIMER_WINDOW_MS = 2_000;
+/** Timers fall due from `leadMs` after Muster answered /readyz, over `windowMs` (--quick: half of each, to keep the run short). */
+const timerTiming = (quick: boolean) => (quick ? { leadMs: 500, windowMs: 1_000 } : { leadMs: 1_000, windowMs: 2_000 });
 
-async function timerRun(n: number, tmp: string, fake: FakeSlack, logDir: string, log: (s: string) => void, failures: string[]): Promise<TimerRun | undefined> {
+async function timerRun(n: number, tmp: string, fake: FakeSlack, logDir: string, log: (s: string) => void, failures: string[], timing: ReturnType<typeof timerTiming>): Promise<TimerRun | undefined> {
   const dir = join(tmp, `timers-${n}`);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'timers.db');
@@ -416,17 +416,17 @@ async function timerRun(n: number, tmp: string, fake: FakeSlack, logDir: string,
   }
   try {
     const rssIdleMb = memoryOf(m.child.pid)?.rssMb ?? Number.NaN;
-    // Every timer due within TIMER_WINDOW_MS, from TIMER_LEAD_MS from now on: one UPDATE, in id order.
+    // Every timer due within the window, from the lead from now on: one UPDATE, in id order.
     const db = new Sqlite(file);
     db.pragma('busy_timeout = 10000');
-    const first = Date.now() + TIMER_LEAD_MS;
+    const first = Date.now() + timing.leadMs;
     const { lo, hi } = db.prepare('SELECT MIN(id) AS lo, MAX(id) AS hi FROM timers').get() as { lo: number; hi: number };
     const span = Math.max(1, hi - lo);
     const t0 = performance.now();
     db.prepare(`UPDATE timers SET due_at = strftime('%Y-%m-%dT%H:%M:%f', (? + (id - ?) * ? / ?) / 1000.0, 'unixepoch') || '+00:00', updated_at = ? WHERE status = 'pending'`).run(
       first,
       lo,
-      TIMER_WINDOW_MS,
+      timing.windowMs,
       span,
       sqliteTime(new Date()),
     );
@@ -485,7 +485,7 @@ async function timersSection(o: CostOptions, tmp: string, logDir: string, failur
   const fake = await FakeSlack.start();
   const runs: (TimerRun | undefined)[] = [];
   try {
-    for (const n of sizes) runs.push(await timerRun(n, tmp, fake, logDir, o.log, failures));
+    for (const n of sizes) runs.push(await timerRun(n, tmp, fake, logDir, o.log, failures, timerTiming(o.quick)));
   } finally {
     await fake.close();
   }
@@ -546,7 +546,7 @@ async function timersSection(o: CostOptions, tmp: string, logDir: string, failur
       ),
     ],
     notes: [
-      `every timer due within ${TIMER_WINDOW_MS / 1000} s, from ${TIMER_LEAD_MS / 1000} s after Muster answered /readyz (kind approval.expire, its approval gone: the handler reads one row); drift = fired_at − due_at from the database once all had fired`,
+      `every timer due within ${timerTiming(o.quick).windowMs / 1000} s, from ${timerTiming(o.quick).leadMs / 1000} s after Muster answered /readyz (kind approval.expire, its approval gone: the handler reads one row); drift = fired_at − due_at from the database once all had fired`,
       'with more timers due than one process fires in the window, drift is queueing: the last ones wait for all before them (see fired per second)',
     ],
   };

@@ -25,7 +25,7 @@
  * Afterwards (exit 1 otherwise): every request approved, every incident closed, every ack a 200 within 3 s, and the
  * outbox finished with nothing dead-lettered.
  *
- * BENCH_SOAK_MINUTES (default 10; `--quick` 0.2, one incident's whole life; a soak under four minutes reports no trend), BENCH_SOAK_RATE (requests per second, default 2), BENCH_SOAK_DB
+ * BENCH_SOAK_MINUTES (default 10; `--quick` 0.14, 8 s: one incident's whole life; a soak under four minutes reports no trend), BENCH_SOAK_RATE (requests per second, default 2), BENCH_SOAK_DB
  * (sqlite or postgresql). Runs alone: `npm run bench:soak [-- --quick]`, which writes every sample to
  * bench/results/soak.json (or BENCH_SOAK_JSON).
  */
@@ -152,7 +152,7 @@ async function heapOf(url: string): Promise<{ heapUsedMb?: number; heapTotalMb?:
 
 /** How long the soak's traffic runs, minutes (BENCH_SOAK_MINUTES). */
 export function soakMinutes(quick: boolean): number {
-  return positiveFromEnv('BENCH_SOAK_MINUTES', quick ? 0.2 : 10);
+  return positiveFromEnv('BENCH_SOAK_MINUTES', quick ? 0.14 : 10);
 }
 
 export async function runSoakBench(o: SoakOptions): Promise<SoakResult> {
@@ -163,7 +163,7 @@ export async function runSoakBench(o: SoakOptions): Promise<SoakResult> {
   const seconds = Math.max(CLICK_LAG_S + 2, Math.round(minutes * 60));
   const sampleSeconds = o.quick ? 1 : 5;
   // An incident's resolve and close, seconds after its declaration (a quick soak sees one incident's whole life).
-  const [resolveAfter, closeAfter] = o.quick ? [5, 8] : [15, 20];
+  const [resolveAfter, closeAfter] = o.quick ? [3, 5] : [15, 20];
   // The warm point: the end of the first minute, or halfway through a shorter soak.
   const warmS = Math.min(60, seconds / 2);
   const failures: string[] = [];
