@@ -15,7 +15,7 @@ afterEach(() => {
 });
 
 describe('SQLite page cache', () => {
-  it('the writer and the reader each keep SQLITE_CACHE_KIB, not better-sqlite3's default of 16,000 KiB', async () => {
+  it("the writer and the reader each keep SQLITE_CACHE_KIB, not better-sqlite3's default of 16,000 KiB", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'muster-cache-'));
     dirs.push(dir);
     const db = await openDatabase(`file:${join(dir, 'muster.db')}`);
