@@ -8,11 +8,18 @@ export interface RetentionPolicy {
   processedRequestsMs: number;
   /** Fired or cancelled timers. */
   finishedTimersMs: number;
+  /**
+   * Slack rate buckets (`rate_buckets`, the replicas' shared budget) not written for this long. A bucket refills to
+   * its burst within a minute or two of its last use (the deepest debt a burst books is minutes of calls), and a
+   * missing bucket starts full: dropping one changes no budget, and posts keep one per channel ever posted to.
+   */
+  rateBucketsMs: number;
 }
 
 export const DEFAULT_RETENTION: RetentionPolicy = {
   processedRequestsMs: 7 * 86_400_000,
   finishedTimersMs: 30 * 86_400_000,
+  rateBucketsMs: 86_400_000,
 };
 
 /**
@@ -25,7 +32,8 @@ export async function pruneBookkeeping(db: Database, clock: Clock, r: RetentionP
   return db.tx(async (tx) => {
     const requests = await tx.processedRequest.deleteMany({ where: { createdAt: { lt: new Date(now - r.processedRequestsMs) } } });
     const timers = await tx.timer.deleteMany({ where: { status: { in: ['fired', 'cancelled'] }, updatedAt: { lt: new Date(now - r.finishedTimersMs) } } });
-    return { processedRequests: requests.count, timers: timers.count };
+    const rateBuckets = await tx.rateBucket.deleteMany({ where: { updatedAt: { lt: BigInt(now - r.rateBucketsMs) } } });
+    return { processedRequests: requests.count, timers: timers.count, rateBuckets: rateBuckets.count };
   });
 }
 

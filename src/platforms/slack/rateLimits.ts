@@ -99,9 +99,8 @@ export interface Limiter {
 export function reserveFrom(uses: { budget: Budget; bucket: Bucket | undefined }[], now: number, scale = 1, book = false): { wait: number; waits: number[]; buckets: Bucket[] } {
   const waits: number[] = [];
   const buckets = uses.map(({ budget, bucket }) => {
-    const perMs = (budget.perMinute * USE * scale) / 60_000;
-    const b = bucket ? { tokens: Math.min(budget.burst, bucket.tokens + Math.max(0, now - bucket.at) * perMs), at: Math.max(bucket.at, now) } : { tokens: budget.burst, at: now };
-    waits.push(b.tokens < 1 ? Math.ceil((1 - b.tokens) / perMs) : 0);
+    const b = refilled(budget, bucket, now, scale);
+    waits.push(b.tokens < 1 ? Math.ceil((1 - b.tokens) / perMsOf(budget, scale)) : 0);
     return b;
   });
   const wait = Math.max(0, ...waits);
@@ -110,25 +109,61 @@ export function reserveFrom(uses: { budget: Budget; bucket: Bucket | undefined }
   return { wait, waits, buckets };
 }
 
-/** Token buckets in this process's memory: the budget of one process alone (see SharedRateLimiter for several). */
+/** Tokens a budget's bucket refills by per ms, at 90 % of its rate (times `scale`). */
+function perMsOf(budget: Budget, scale: number): number {
+  return (budget.perMinute * USE * scale) / 60_000;
+}
+
+/** `bucket` (undefined: new, full) refilled up to `now`, never beyond its burst. */
+function refilled(budget: Budget, bucket: Bucket | undefined, now: number, scale: number): Bucket {
+  if (!bucket) return { tokens: budget.burst, at: now };
+  return { tokens: Math.min(budget.burst, bucket.tokens + Math.max(0, now - bucket.at) * perMsOf(budget, scale)), at: Math.max(bucket.at, now) };
+}
+
+/**
+ * Token buckets in this process's memory: the budget of one process alone (see SharedRateLimiter for several).
+ *
+ * A bucket that has refilled to its burst is the same as no bucket (a new one starts full), so the buckets are swept
+ * of such as the map grows: posts spend a bucket per channel, and without the sweep it would hold one for every
+ * channel ever posted to (each war room is one).
+ */
 export class RateLimiter implements Limiter {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets = new Map<string, { bucket: Bucket; budget: Budget }>();
+  /** The map's size at which the next sweep runs: twice what the last one left, so the sweeps cost O(1) a call. */
+  private sweepAt = SWEEP_MIN;
 
   constructor(private readonly o: { scale?: number; now?: () => number } = {}) {}
+
+  /** Buckets held now (tests). */
+  get size(): number {
+    return this.buckets.size;
+  }
 
   reserve(uses: BudgetUse[], o: { book?: boolean } = {}): number {
     const now = this.o.now ? this.o.now() : performance.now();
     const { wait, buckets } = reserveFrom(
-      uses.map((u) => ({ budget: u.budget, bucket: this.buckets.get(u.key) })),
+      uses.map((u) => ({ budget: u.budget, bucket: this.buckets.get(u.key)?.bucket })),
       now,
       this.o.scale,
       o.book,
     );
     // A refill computed while waiting (and not booking) need not be kept: refilling later from the older state comes to the same.
-    if (wait === 0 || o.book) uses.forEach((u, i) => this.buckets.set(u.key, buckets[i]!));
+    if (wait === 0 || o.book) uses.forEach((u, i) => this.buckets.set(u.key, { bucket: buckets[i]!, budget: u.budget }));
+    if (this.buckets.size >= this.sweepAt) this.sweep(now);
     return wait;
   }
+
+  /** Drops the buckets that have refilled to their burst by `now`. */
+  private sweep(now: number): void {
+    for (const [key, { bucket, budget }] of this.buckets) {
+      if (refilled(budget, bucket, now, this.o.scale ?? 1).tokens >= budget.burst) this.buckets.delete(key);
+    }
+    this.sweepAt = Math.max(SWEEP_MIN, 2 * this.buckets.size);
+  }
 }
+
+/** RateLimiter sweeps its refilled buckets once it holds this many (or twice what its last sweep left). */
+const SWEEP_MIN = 1_000;
 
 /**
  * Token buckets in the database (`rate_buckets`), so that every replica on it spends one budget: Slack's limits are

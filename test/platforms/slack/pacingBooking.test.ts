@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RateLimiter, TIERS } from '../../../src/platforms/slack/rateLimits.ts';
+import { budgetsFor, POST_PER_CHANNEL, RateLimiter, TIERS } from '../../../src/platforms/slack/rateLimits.ts';
 
 /**
  * Booked turns: a call that must wait takes its tokens now (the bucket goes into debt) and is told when its turn
@@ -28,5 +28,44 @@ describe('RateLimiter booking', () => {
     const waits = Array.from({ length: 4 }, () => limiter.reserve(uses));
     expect(new Set(waits).size).toBe(1);
     expect(waits[0]).toBeCloseTo(refillMs, -1);
+  });
+});
+
+describe('RateLimiter memory', () => {
+  // A channel's own budget (budgetsFor adds the workspace's, which would make most of these posts wait and keep nothing).
+  const post = (channel: string) => budgetsFor('chat.postMessage', 'T1', channel).filter((u) => u.budget === POST_PER_CHANNEL);
+  const perChannelRefillMs = 60_000 / (POST_PER_CHANNEL.perMinute * 0.9);
+
+  it('forgets the buckets that have refilled, and keeps those still spent', () => {
+    let now = 3_000_000;
+    const limiter = new RateLimiter({ now: () => now });
+    // A channel whose budget is spent and booked a turn ahead: its bucket is in debt.
+    for (let i = 0; i < POST_PER_CHANNEL.burst; i++) expect(limiter.reserve(post('CBUSY'))).toBe(0);
+    const busyTurn = limiter.reserve(post('CBUSY'), { book: true });
+    expect(busyTurn).toBeGreaterThan(0);
+    // One post to each of 998 other channels: 999 buckets, one short of the first sweep.
+    for (let i = 0; i < 998; i++) expect(limiter.reserve(post(`C${i}`))).toBe(0);
+    expect(limiter.size).toBe(999);
+    // Long enough for a channel that posted once to refill, not for the one in debt.
+    now += 2 * perChannelRefillMs;
+    expect(2 * perChannelRefillMs).toBeLessThan(busyTurn + perChannelRefillMs);
+    for (let i = 0; i < 999; i++) limiter.reserve(post(`D${i}`));
+    // The first sweep (at 1,000) dropped the 998 refilled channels, kept the spent one; then the new ones were added.
+    expect(limiter.size).toBe(1 + 999);
+    // The channel in debt still waits for its booked turn's successor: its bucket was kept.
+    expect(limiter.reserve(post('CBUSY'))).toBeGreaterThan(0);
+  });
+
+  it('stays bounded by the channels posted to lately, however many were posted to in all', () => {
+    let now = 4_000_000;
+    const limiter = new RateLimiter({ now: () => now });
+    let most = 0;
+    for (let minute = 0; minute < 50; minute++) {
+      for (let i = 0; i < 500; i++) limiter.reserve(post(`C${minute}-${i}`));
+      most = Math.max(most, limiter.size);
+      now += 60_000;
+    }
+    // 25,000 channels posted to in all, 500 a minute: never more than a few minutes' worth held.
+    expect(most).toBeLessThanOrEqual(2_100);
   });
 });
