@@ -51,9 +51,12 @@ import {
   logSince,
   memoryOf,
   startChild,
+  statementCounts,
+  statementsPer,
   stopChild,
   waitForHttp200,
   waitForLine,
+  writeCallsOf,
   type Child,
   type Memory,
   type StopResult,
@@ -178,6 +181,10 @@ export interface PhaseRecord {
   lateAcks: number;
   /** CPU Muster used from the first click until its outbox went quiet, ms per click (whole process, main thread, main thread until the last ack); and the bench process's own */
   cpuMsPerClick?: { muster?: number; musterMain?: number; musterMainUntilLastAck?: number; bench: number };
+  /** Muster's SQL statements per click over the same span, by kind (its /metrics; Muster only) */
+  statementsPerClick?: Record<string, number>;
+  /** Muster's write system calls per click over the same span (/proc/<pid>/io syscw: database, Slack and HTTP answers alike) */
+  writeCallsPerClick?: number;
   cpuBusyPct: number;
 }
 
@@ -559,6 +566,8 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
       const rid = (i: number) => `click-${label}-${i}`;
       const sent = new Map<number, { at: number; ms: number; error: string | null }>();
       const agent = new http.Agent({ keepAlive: true, maxSockets: o.maxSockets, timeout: 4_000 });
+      const statements0 = await statementCounts(url);
+      const writes0 = writeCallsOf(muster!.pid);
       const cpu0 = cpuMsOf(muster!.pid);
       const main0 = cpuMsOf(muster!.pid, true);
       const bench0 = process.cpuUsage();
@@ -593,6 +602,8 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
       const cpu1 = cpuMsOf(muster!.pid);
       const main1 = cpuMsOf(muster!.pid, true);
       const benchCpu = process.cpuUsage(bench0);
+      const writes1 = writeCallsOf(muster!.pid);
+      const statements1 = await statementCounts(url);
       const outcomes = { votes: 0, decided: 0, refused: 0, missing: 0, other: 0, samples: [] as string[] };
       const toAck: number[] = [];
       const ackToOutcome: number[] = [];
@@ -688,6 +699,8 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
           ...(main0 !== undefined && mainAtLastAck !== undefined ? { musterMainUntilLastAck: (mainAtLastAck - main0) / total } : {}),
           bench: (benchCpu.user + benchCpu.system) / 1000 / total,
         },
+        ...(statements1.size ? { statementsPerClick: statementsPer(statements0, statements1, total) } : {}),
+        ...(writes0 !== undefined && writes1 !== undefined ? { writeCallsPerClick: (writes1 - writes0) / total } : {}),
         cpuBusyPct: busy,
       };
     };
@@ -896,6 +909,23 @@ const f2 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? 
 const r3 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? null : Math.round(n * 1000) / 1000);
 
 /** First column (and a last column headed '', for notes) left-aligned, the others right-aligned. */
+/** A phase's SQL statements per click in all ('-' without figures). */
+function statementsText(p: PhaseRecord | undefined): string {
+  return p?.statementsPerClick
+    ? Object.values(p.statementsPerClick)
+        .reduce((a, b) => a + b, 0)
+        .toFixed(1)
+    : '-';
+}
+
+/** Statements per click by kind, the most first: "select 4.1, update 3.0, …". */
+export function byKind(perClick: Record<string, number>): string {
+  return Object.entries(perClick)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ${n.toFixed(1)}`)
+    .join(', ');
+}
+
 export function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const left = (i: number) => i === 0 || (i === header.length - 1 && header[i] === '');
@@ -995,6 +1025,8 @@ export function summarizeApprovalClicks(
             f1(m.cpuMsPerClick?.muster),
             `bench process (fake Slack + load): ${f1(m.cpuMsPerClick?.bench)} ms per click`,
           ],
+          ['SQL statements per click', statementsText(idle), statementsText(m), `Muster's /metrics, the same span${m.statementsPerClick ? `: ${byKind(m.statementsPerClick)}` : ''}`],
+          ['write system calls per click', f1(idle?.writeCallsPerClick), f1(m.writeCallsPerClick), 'the same span (/proc/<pid>/io): database round trips, Slack calls, HTTP answers'],
         ],
       ),
     );
@@ -1135,6 +1167,8 @@ export function summarizeApprovalClicks(
                 },
               }
             : {}),
+          ...(p.statementsPerClick ? { statementsPerClick: p.statementsPerClick } : {}),
+          ...(p.writeCallsPerClick !== undefined ? { writeCallsPerClick: r3(p.writeCallsPerClick) } : {}),
           cpuBusyBeforePct: r3(p.cpuBusyPct),
           ...(p.requests !== undefined ? { requests: p.requests } : {}),
           ...(p.setup ? { setupMs: { create: r3(p.setup.createMs), cards: r3(p.setup.cardsMs), quiet: r3(p.setup.quietMs) } } : {}),

@@ -34,7 +34,21 @@ import { ACTIONS } from '../blocks/actionIds.ts';
 import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID, type FakeCall, type FakeResponse } from '../test/support/fakeSlack.ts';
 import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand } from '../test/support/slackRequests.ts';
 import { runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
-import { musterEnv, dumpOutput, freePort, memoryOf, positiveFromEnv, startChild, stopChild, waitForHttp200, type Child, type SectionOptions, musterMain } from './proc.ts';
+import {
+  musterEnv,
+  dumpOutput,
+  freePort,
+  memoryOf,
+  positiveFromEnv,
+  startChild,
+  statementCounts,
+  statementsPer,
+  stopChild,
+  waitForHttp200,
+  type Child,
+  type SectionOptions,
+  musterMain,
+} from './proc.ts';
 import { cpuMsOf, findApprove } from './approval-clicks.ts';
 
 const ADMIN = 'UBRSTADMIN';
@@ -86,18 +100,6 @@ export interface BurstResult {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** SQL statements Muster has run so far, by kind (its GET /metrics: muster_db_statement_duration_seconds_count). */
-async function statementCounts(url: string): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  try {
-    const text = await (await fetch(`${url}/metrics`)).text();
-    for (const m of text.matchAll(/^muster_db_statement_duration_seconds_count\{statement="([^"]+)"\} (\d+)/gm)) out.set(m[1]!, Number(m[2]));
-  } catch {
-    // no figures: the table says so
-  }
-  return out;
-}
 
 export async function runBurstBench(o: BurstOptions): Promise<BurstResult> {
   const scale = positiveFromEnv('BENCH_BURST_SCALE', o.quick ? 20 : 1);
@@ -317,7 +319,7 @@ export async function runBurstBench(o: BurstOptions): Promise<BurstResult> {
     }
     counting = false;
     const statements1 = await statementCounts(url);
-    result.statementsPerClick = Object.fromEntries([...statements1].map(([k, n]) => [k, Math.round(((n - (statements0.get(k) ?? 0)) / clicks) * 100) / 100]).filter(([, n]) => (n as number) > 0));
+    result.statementsPerClick = statementsPer(statements0, statements1, clicks);
     const cpu1 = cpuMsOf(muster.pid);
     if (cpu0 !== undefined && cpu1 !== undefined) result.cpuMsPerClick = (cpu1 - cpu0) / clicks;
     result.rssAfterMb = memoryOf(muster.pid)?.rssMb;

@@ -326,3 +326,33 @@ export function killNow(child: Child | undefined): void {
     }
   }
 }
+
+/** SQL statements Muster has run so far, by kind (its GET /metrics: muster_db_statement_duration_seconds_count). */
+export async function statementCounts(url: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    for (const m of text.matchAll(/^muster_db_statement_duration_seconds_count\{statement="([^"]+)"\} (\d+)/gm)) out.set(m[1]!, Number(m[2]));
+  } catch {
+    // no figures: the table says so
+  }
+  return out;
+}
+
+/**
+ * Statements per click between two statementCounts readings, by kind (those that moved), and their total. The
+ * /metrics scrape itself reads the outbox's depth: a few statements per reading, next to thousands of clicks.
+ */
+export function statementsPer(before: Map<string, number>, after: Map<string, number>, clicks: number): Record<string, number> {
+  return Object.fromEntries([...after].map(([k, n]) => [k, Math.round(((n - (before.get(k) ?? 0)) / clicks) * 100) / 100]).filter(([, n]) => (n as number) > 0));
+}
+
+/** Write system calls (write, writev, send…) a process has made so far: `syscw` of /proc/<pid>/io (Linux). */
+export function writeCallsOf(pid: number): number | undefined {
+  try {
+    const m = /^syscw:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
