@@ -46,4 +46,11 @@ describe('db.run', () => {
     expect([a, b, c, none]).toEqual([1, 'refused', 1, 0]);
     expect([await nameOf('U1'), await nameOf('U2'), await nameOf('U3')]).toEqual(['a', 'outside', 'c']);
   });
+
+  it('writes with RETURNING asked for together each get their own rows', async () => {
+    const set = (name: string, user: string) =>
+      db.write<{ external_id: string; name: string }>('UPDATE users SET name = ? WHERE workspace_id = ? AND external_id = ? RETURNING external_id, name', name, workspaceId, user);
+    const [one, two, none] = await Promise.all([set('w1', 'U1'), set('w2', 'U2'), set('w404', 'U404')]);
+    expect([one, two, none]).toEqual([[{ external_id: 'U1', name: 'w1' }], [{ external_id: 'U2', name: 'w2' }], []]);
+  });
 });
