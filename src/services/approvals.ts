@@ -25,7 +25,11 @@ type RequestRow = NonNullable<Awaited<ReturnType<Tx['approvalRequest']['findUniq
  */
 async function requestById(tx: Tx, id: string, forUpdate = false): Promise<RequestRow | null> {
   const [r] = await sqlOf(tx).all<Record<string, unknown>>(`SELECT * FROM approval_requests WHERE id = ?${forUpdate ? ' FOR UPDATE' : ''}`, id);
-  if (!r) return null;
+  return r ? requestRowOf(r) : null;
+}
+
+/** A raw `approval_requests` row (`SELECT *`) as a RequestRow. */
+function requestRowOf(r: Record<string, unknown>): RequestRow {
   const s = (k: string) => (r[k] ?? null) as string | null;
   const num = (k: string) => (r[k] === null || r[k] === undefined ? null : Number(r[k]));
   return {
@@ -376,13 +380,21 @@ export class ApprovalService {
     const workspaces = [...new Set(items.filter((_, i) => missingRoles[i]!.length > 0).map(({ row }) => row.workspaceId))];
     const byRole = new Map<string, string[]>();
     const sql = sqlOf(tx);
-    // Raw, like the votes: every card drawn asks.
+    // Raw, like the votes: every card drawn asks. Every grant of everyone holding a role still missing, in one query:
+    // the holders are the candidates, and their other roles may fill a part too (`held` below).
     const grants = await sql.all<{ workspace_id: string; user_id: string; role: string }>(
-      `SELECT workspace_id, user_id, role FROM role_grants WHERE workspace_id IN (${marks(workspaces)}) AND role IN (${marks(wanted)}) ORDER BY id`,
+      `SELECT workspace_id, user_id, role FROM role_grants WHERE workspace_id IN (${marks(workspaces)}) AND user_id IN (
+         SELECT user_id FROM role_grants WHERE workspace_id IN (${marks(workspaces)}) AND role IN (${marks(wanted)})) ORDER BY id`,
+      ...workspaces,
       ...workspaces,
       ...wanted,
     );
+    const wantedSet = new Set<string>(wanted);
+    const workspaceSet = new Set(workspaces);
+    const held = new Map<string, Role[]>();
     for (const g of grants) {
+      if (isRole(g.role)) held.set(g.user_id, [...(held.get(g.user_id) ?? []), g.role]);
+      if (!wantedSet.has(g.role) || !workspaceSet.has(g.workspace_id)) continue;
       const key = `${g.workspace_id}\u0000${g.role}`;
       byRole.set(key, [...(byRole.get(key) ?? []), g.user_id]);
     }
@@ -397,11 +409,11 @@ export class ApprovalService {
       for (const id of [...ids]) if (id === row.requesterId || voted.has(id)) ids.delete(id);
       candidates.push(ids);
     }
-    // All roles of the candidates in one query (a person may fill a part through another role).
-    const everyone = [...new Set(candidates.flatMap((ids) => [...ids]))];
-    const held = new Map<string, Role[]>();
-    if (everyone.length > 0) {
-      for (const g of await sql.all<{ user_id: string; role: string }>(`SELECT user_id, role FROM role_grants WHERE user_id IN (${marks(everyone)}) ORDER BY id`, ...everyone)) {
+    // All roles of the other candidates (admins from MUSTER_ADMINS, a subject's own: they may hold no role still
+    // missing) in one query more: a person may fill a part through another role.
+    const others = [...new Set(candidates.flatMap((ids) => [...ids]))].filter((id) => !held.has(id));
+    if (others.length > 0) {
+      for (const g of await sql.all<{ user_id: string; role: string }>(`SELECT user_id, role FROM role_grants WHERE user_id IN (${marks(others)}) ORDER BY id`, ...others)) {
         if (isRole(g.role)) held.set(g.user_id, [...(held.get(g.user_id) ?? []), g.role]);
       }
     }
@@ -519,6 +531,27 @@ export class ApprovalService {
   /** The latest exception round asked for a held request. */
   private exceptionOf(tx: Tx, requestId: string) {
     return tx.approvalRequest.findFirst({ where: { kind: 'exception', subjectType: 'approval', subjectId: requestId }, orderBy: [{ createdAt: 'desc' }, { number: 'desc' }] });
+  }
+
+  /**
+   * A request as it is now and its version, in one committed read outside any transaction: what every redraw of a
+   * card copy asks first (surfaces.ts). The version (last change, status, review, number of votes: votes can land
+   * within one millisecond) tells whether a drawing already made shows it; the row is what a new drawing starts from,
+   * so the drawing is of that very version and needs no read of the request of its own.
+   */
+  async versionOf(id: string): Promise<{ row: RequestRow; version: string } | null> {
+    const [r] = await this.k.db.query<Record<string, unknown>>(
+      'SELECT r.*, (SELECT count(*) FROM approval_votes v WHERE v.request_id = r.id) AS vote_count FROM approval_requests r WHERE r.id = ?',
+      id,
+    );
+    if (!r) return null;
+    const row = requestRowOf(r);
+    return { row, version: `${row.updatedAt.getTime()}:${row.status}:${row.reviewStatus}:${Number(r.vote_count)}` };
+  }
+
+  /** The view of a request read with versionOf (its votes and who may still approve, read now). */
+  async viewOfRow(row: RequestRow): Promise<ApprovalView> {
+    return this.k.db.read((tx) => this.view(tx, row));
   }
 
   async viewById(id: string): Promise<ApprovalView | null> {

@@ -40,22 +40,13 @@ export function surfaceDrawer(services: Services): (s: SurfaceRef, o?: { notBefo
     return value;
   }
   // Every vote redraws every copy of an approval card (channel, approvals channel, each approver's DM): drawn once
-  // per version of the request, whenever the copy was claimed. A copy reads the version after it was claimed, and a
-  // drawing of that version reads the request after it, so a shared card is never older than what the copy asks for.
+  // per version of the request, whenever the copy was claimed. A copy reads the version after it was claimed (with the
+  // request's row, from which a new drawing of that version starts), so a shared card is never older than what the
+  // copy asks for.
   const approvalCardOf = async (id: string): Promise<Message> => {
-    // The version, in one committed read outside any transaction (each copy's redraw reads it).
-    const [stamp] = await kernel.db.query<{ updated_at: Date | string | number; status: string; review_status: string | null; votes: number | bigint }>(
-      'SELECT r.updated_at, r.status, r.review_status, (SELECT count(*) FROM approval_votes v WHERE v.request_id = r.id) AS votes FROM approval_requests r WHERE r.id = ?',
-      id,
-    );
-    if (!stamp) throw new SurfaceGone('approval request');
-    // Votes can land within one millisecond: the vote count and status make the version.
-    const at = stamp.updated_at instanceof Date ? stamp.updated_at.getTime() : String(stamp.updated_at);
-    return share(`approval:${id}:${at}:${stamp.status}:${stamp.review_status}:${Number(stamp.votes)}`, Number.NEGATIVE_INFINITY, async () => {
-      const v = await approvals.viewById(id);
-      if (!v) throw new SurfaceGone('approval request');
-      return approvalCard(v);
-    });
+    const found = await approvals.versionOf(id);
+    if (!found) throw new SurfaceGone('approval request');
+    return share(`approval:${id}:${found.version}`, Number.NEGATIVE_INFINITY, async () => approvalCard(await approvals.viewOfRow(found.row)));
   };
   const incidentOf = async (id: string) => {
     const v = await incidents.viewById(id);
