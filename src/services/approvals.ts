@@ -7,7 +7,7 @@ import { hasPermission, isRole, type Role } from '../domain/rbac.ts';
 import { checkSchedule, isCritical, type LinkedIncident, type RuntimeFreeze } from '../domain/windows.ts';
 import { formatDuration } from '../domain/duration.ts';
 import { asBool, asDate, asDateOrNull, marks, sqlOf, type Tx } from '../store/db.ts';
-import { nextNumber, personKeys, userIdOf } from '../store/identity.ts';
+import { nextNumber, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
 import type { SurfaceRef } from '../platforms/effects.ts';
 import type { TimerRow } from '../store/timers.ts';
@@ -26,6 +26,21 @@ type RequestRow = NonNullable<Awaited<ReturnType<Tx['approvalRequest']['findUniq
 async function requestById(tx: Tx, id: string, forUpdate = false): Promise<RequestRow | null> {
   const [r] = await sqlOf(tx).all<Record<string, unknown>>(`SELECT * FROM approval_requests WHERE id = ?${forUpdate ? ' FOR UPDATE' : ''}`, id);
   return r ? requestRowOf(r) : null;
+}
+
+/**
+ * The request a vote is cast on, locked on PostgreSQL (SQLite writes are serial), with the persons of its requester and
+ * of the voter (`/muster link`: null when the account is linked to none), in one statement.
+ */
+async function requestForVote(tx: Tx, id: string, voterId: string, forUpdate: boolean): Promise<{ row: RequestRow; requesterPerson: string | null; actorPerson: string | null } | null> {
+  const [r] = await sqlOf(tx).all<Record<string, unknown>>(
+    `SELECT r.*, (SELECT q.person_id FROM users q WHERE q.id = r.requester_id) AS requester_person, (SELECT a.person_id FROM users a WHERE a.id = ?) AS voter_person
+       FROM approval_requests r WHERE r.id = ?${forUpdate ? ' FOR UPDATE OF r' : ''}`,
+    voterId,
+    id,
+  );
+  if (!r) return null;
+  return { row: requestRowOf(r), requesterPerson: (r.requester_person as string | null) ?? null, actorPerson: (r.voter_person as string | null) ?? null };
 }
 
 /** A raw `approval_requests` row (`SELECT *`) as a RequestRow. */
@@ -67,8 +82,8 @@ function requestRowOf(r: Record<string, unknown>): RequestRow {
     flags: r.flags as string,
   };
 }
-/** A vote as stored: the step it counted for and the role it filled. */
-type StoredVote = Vote & { step: number; role: string | null };
+/** A vote as stored: the step it counted for and the role it filled, and the voter's person when linked (`/muster link`). */
+type StoredVote = Vote & { step: number; role: string | null; person: string | null };
 
 /** An approval as cards and replies show it. */
 export interface ApprovalView {
@@ -342,9 +357,20 @@ export class ApprovalService {
     const out = new Map<string, StoredVote[]>();
     if (requestIds.length === 0) return out;
     // Raw (every click and every card drawn reads votes): one statement, the driver's types.
-    const rows = await sqlOf(tx).all<{ request_id: string; user_id: string; decision: string; reason: string | null; step: number | bigint; role: string | null; roles: string; created_at: unknown }>(
-      `SELECT request_id, user_id, decision, reason, step, role, roles, created_at FROM approval_votes WHERE request_id IN (${marks(requestIds)})
-        ORDER BY created_at, id`,
+    const rows = await sqlOf(tx).all<{
+      request_id: string;
+      user_id: string;
+      decision: string;
+      reason: string | null;
+      step: number | bigint;
+      role: string | null;
+      roles: string;
+      created_at: unknown;
+      person_id: string | null;
+    }>(
+      `SELECT v.request_id, v.user_id, v.decision, v.reason, v.step, v.role, v.roles, v.created_at, u.person_id FROM approval_votes v
+         LEFT JOIN users u ON u.id = v.user_id WHERE v.request_id IN (${marks(requestIds)})
+        ORDER BY v.created_at, v.id`,
       ...requestIds,
     );
     for (const r of rows) {
@@ -358,6 +384,7 @@ export class ApprovalService {
         roles: (JSON.parse(r.roles) as string[]).filter((x): x is Role => isRole(x) || x === 'incident_commander'),
         step: Number(r.step),
         role: r.role,
+        person: r.person_id,
       });
       out.set(r.request_id, list);
     }
@@ -773,7 +800,8 @@ export class ApprovalService {
     if (decision === 'reject' && !reason?.trim()) throw new UsageError('A rejection needs a reason.');
     return this.k.run(actor, meta, async (u) => {
       // Locked as it is read on PostgreSQL (one round trip; SQLite writes are serial).
-      const row = await requestById(u.tx, requestId, this.k.db.provider === 'postgresql');
+      const found = await requestForVote(u.tx, requestId, actor.userId, this.k.db.provider === 'postgresql');
+      const row = found?.row;
       if (!row || row.workspaceId !== actor.workspaceId) throw new Refusal('That approval request does not exist.');
       const refName = approvalRef(row.number);
       if (row.status === 'held') {
@@ -791,7 +819,11 @@ export class ApprovalService {
       const hooks = this.hooksOf(row);
       const extra = ((await hooks?.extraRoles?.(u.tx, row))?.(actor.userId) ?? []) as Role[];
       // The rules are about people: accounts linked with /muster link count as one (no self-approval, no stacking).
-      const person = await personKeys(u.tx, [row.requesterId, actor.userId, ...votes.map((v) => v.userId)]);
+      // Their persons came with the request (the requester's, the voter's) and with the votes (each voter's).
+      const person = new Map<string, string>();
+      for (const [id, key] of [[row.requesterId, found!.requesterPerson], [actor.userId, found!.actorPerson], ...votes.map((v) => [v.userId, v.person] as const)] as const) {
+        if (key) person.set(id, `person:${key}`);
+      }
       const p = (id: string) => person.get(id) ?? id;
       const voter = { userId: p(actor.userId), roles: [...actor.roles, ...extra] };
       const check = checkVote(

@@ -1,4 +1,4 @@
-import { marks, sqlOf, type Database, type Tx } from './db.ts';
+import { sqlOf, type Database, type Tx } from './db.ts';
 import { isRole, type Role } from '../domain/rbac.ts';
 
 export const workspaceIdOf = (platform: string, externalId: string) => `${platform}:${externalId}`;
@@ -44,17 +44,6 @@ export async function personRoles(db: Database, userId: string): Promise<Role[]>
     userId,
   );
   return rows.map((r) => r.role).filter(isRole);
-}
-
-/** Each id's person (`/muster link`): the person id of a linked account, the account's own id otherwise. */
-export async function personKeys(tx: Tx, userIds: readonly string[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>(userIds.map((id) => [id, id]));
-  const ids = [...new Set(userIds)];
-  if (!ids.length) return out;
-  // Raw: every vote asks (one statement, the driver's types).
-  const rows = await sqlOf(tx).all<{ id: string; person_id: string | null }>(`SELECT id, person_id FROM users WHERE id IN (${marks(ids)}) AND person_id IS NOT NULL`, ...ids);
-  for (const r of rows) if (r.person_id) out.set(r.id, `person:${r.person_id}`);
-  return out;
 }
 
 /** Next dense number for INC/CHG/APR in a workspace; taken inside the caller's transaction. */

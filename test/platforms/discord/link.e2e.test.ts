@@ -35,6 +35,7 @@ beforeAll(async () => {
   slack = await FakeSlack.start();
   slack.addUser({ id: SLACK_ADMIN, name: 'ada' });
   slack.addUser({ id: SLACK_RILEY, name: 'riley' });
+  slack.addUser({ id: 'URILEYALT', name: 'riley-alt' });
   discord = await FakeDiscord.start();
   discord.addUser({ id: DISCORD_RILEY, username: 'riley' });
   discord.addUser({ id: DISCORD_SAM, username: 'sam' });
@@ -121,5 +122,41 @@ describe('one process, two platforms', () => {
     ]);
     const verified = await verifyChain(muster.db, new AuditKeyring(AUDIT_KEY));
     expect(verified.ok).toBe(true);
+  });
+
+  it('accounts of one person vote as one: not on their own request from another account, not twice', async () => {
+    // /muster link pairs accounts on two platforms, and a request is voted on in its own workspace, so linked accounts
+    // never meet on one request through commands. The rule is the vote's all the same (two accounts of one person in
+    // one workspace, linked in the database here): it must hold whatever makes two accounts one person.
+    const ALT = 'URILEYALT';
+    const [riley, alt] = [await muster.kernel.actor('slack', TEAM_ID, SLACK_RILEY), await muster.kernel.actor('slack', TEAM_ID, ALT)];
+    await muster.db.tx((tx) => tx.user.updateMany({ where: { id: { in: [riley.userId, alt.userId] } }, data: { personId: 'person-riley' } }));
+    // Roles granted to either account are the person's (Riley on Slack holds release_manager from the test above).
+    const granted = await slackCommand(`grant cto <@${ALT}>`, SLACK_ADMIN);
+    expect(granted, granted).toContain('Granted');
+    const actor = (user: string) => muster.kernel.actor('slack', TEAM_ID, user);
+    let n = 0;
+    const meta = () => ({ requestId: `link-vote-${++n}`, receivedAt: clock.now() });
+    const vote = async (user: string, requestId: string) =>
+      muster.services.approvals.vote(await actor(user), meta(), requestId, 'approve').then(
+        (r) => r.text,
+        (e: Error) => `refused: ${e.message}`,
+      );
+    const requestOf = async (number: number) => (await muster.db.read((tx) => tx.approvalRequest.findFirstOrThrow({ where: { workspaceId: riley.workspaceId, number } }))).id;
+
+    // Riley asks; Riley's other account holds release_manager and cto (the person's), and is still Riley.
+    await muster.services.approvals.requestDeploy(await actor(SLACK_RILEY), meta(), { environment: 'production', component: 'api', version: '1.0.0' });
+    const own = await requestOf(1);
+    expect(await vote(ALT, own)).toBe('refused: You cannot approve APR-1: you asked for it, and nobody approves their own request.');
+
+    // The admin asks; Riley approves as cto, then tries again from the other account: one person, one vote.
+    await muster.services.approvals.requestDeploy(await actor(SLACK_ADMIN), meta(), { environment: 'production', component: 'api', version: '1.0.1' });
+    const other = await requestOf(2);
+    expect(await vote(SLACK_RILEY, other)).not.toContain('refused');
+    expect(await vote(ALT, other)).toBe('refused: You cannot approve APR-2: you have already voted on it.');
+    // Someone else may.
+    expect(await vote(SLACK_ADMIN, other)).toContain('refused: You cannot approve APR-2: you asked for it');
+    const votes = await muster.db.read((tx) => tx.approvalVote.findMany({ where: { requestId: other } }));
+    expect(votes.map((v) => v.userId)).toEqual([riley.userId]);
   });
 });
