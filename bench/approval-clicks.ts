@@ -908,7 +908,6 @@ const f1 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? 
 const f2 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(2));
 const r3 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? null : Math.round(n * 1000) / 1000);
 
-/** First column (and a last column headed '', for notes) left-aligned, the others right-aligned. */
 /** A phase's SQL statements per click in all ('-' without figures). */
 function statementsText(p: PhaseRecord | undefined): string {
   return p?.statementsPerClick
@@ -919,13 +918,14 @@ function statementsText(p: PhaseRecord | undefined): string {
 }
 
 /** Statements per click by kind, the most first: "select 4.1, update 3.0, …". */
-export function byKind(perClick: Record<string, number>): string {
+function byKind(perClick: Record<string, number>): string {
   return Object.entries(perClick)
     .sort((a, b) => b[1] - a[1])
     .map(([k, n]) => `${k} ${n.toFixed(1)}`)
     .join(', ');
 }
 
+/** First column (and a last column headed '', for notes) left-aligned, the others right-aligned. */
 export function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const left = (i: number) => i === 0 || (i === header.length - 1 && header[i] === '');
