@@ -38,7 +38,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ACTIONS } from '../blocks/actionIds.ts';
 import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID, type FakeCall, type FakeResponse } from '../test/support/fakeSlack.ts';
-import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand } from '../test/support/slackRequests.ts';
+import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand, type SlackRequest } from '../test/support/slackRequests.ts';
 import { percentile, runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
 import { createBenchDatabase, openDbReader, type BenchDatabase, type BenchDb } from './db.ts';
 import {
@@ -262,6 +262,27 @@ export async function cpuBusy(ms: number): Promise<number> {
   await sleep(ms);
   const b = total();
   return b.all > a.all ? (1 - (b.idle - a.idle) / (b.all - a.all)) * 100 : 0;
+}
+
+/**
+ * A click on the Approve button of a request's card in #general (block_actions, a fresh trigger_id each), by `user`.
+ * Its response_url acts on that card, as Slack's does for a click on a message: a replace_original through it redraws
+ * the clicked copy in the fake.
+ */
+export function approveClick(fake: FakeSlack, card: { id: string; ts: string; text: string; blocks: unknown[] }, user: { id: string; name: string }, responseId: string): SlackRequest {
+  return blockAction({
+    actionId: ACTIONS.approval.approve,
+    value: card.id,
+    blockId: 'approval-actions',
+    text: 'Approve',
+    userId: user.id,
+    userName: user.name,
+    teamId: TEAM_ID,
+    channelId: GENERAL_CHANNEL_ID,
+    messageTs: card.ts,
+    message: { text: card.text, blocks: card.blocks },
+    responseUrl: fake.responseUrl(responseId, { channel: GENERAL_CHANNEL_ID, user: user.id, messageTs: card.ts }),
+  });
 }
 
 /** The request id an Approve button carries, found anywhere in a message's blocks. */
@@ -531,21 +552,7 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
       build(i) {
         const p = plan(i);
         clickedCopy.set(responseId(i), `${GENERAL_CHANNEL_ID}:${p.card.ts}`);
-        const { body } = blockAction({
-          actionId: ACTIONS.approval.approve,
-          value: p.card.id,
-          blockId: 'approval-actions',
-          text: 'Approve',
-          userId: p.user.id,
-          userName: p.user.name,
-          teamId: TEAM_ID,
-          channelId: GENERAL_CHANNEL_ID,
-          messageTs: p.card.ts,
-          message: { text: p.card.text, blocks: p.card.blocks },
-          // Slack's response_url of a click on a message acts on that message (replace_original redraws it).
-          responseUrl: fake.responseUrl(responseId(i), { channel: GENERAL_CHANNEL_ID, user: p.user.id, messageTs: p.card.ts }),
-          // a fresh trigger_id per click (blockAction makes one)
-        });
+        const { body } = approveClick(fake, p.card, p.user, responseId(i));
         return { body, headers: { ...sign(o.secret, body, nowSeconds(), FORM_CONTENT_TYPE) } };
       },
       check(status, body) {

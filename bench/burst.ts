@@ -30,9 +30,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { ACTIONS } from '../blocks/actionIds.ts';
 import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID, type FakeCall, type FakeResponse } from '../test/support/fakeSlack.ts';
-import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand } from '../test/support/slackRequests.ts';
+import { FORM_CONTENT_TYPE, nowSeconds, post, sign, slashCommand } from '../test/support/slackRequests.ts';
 import { runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
 import {
   musterEnv,
@@ -49,7 +48,7 @@ import {
   type SectionOptions,
   musterMain,
 } from './proc.ts';
-import { cpuMsOf, findApprove } from './approval-clicks.ts';
+import { approveClick, cpuMsOf, findApprove } from './approval-clicks.ts';
 
 const ADMIN = 'UBRSTADMIN';
 const REQUESTER = 'UBRSTDEV';
@@ -246,20 +245,7 @@ export async function runBurstBench(o: BurstOptions): Promise<BurstResult> {
       build(i) {
         const card = ordered[Math.floor(i / 3)]!;
         const user = APPROVERS[i % 3]!;
-        const { body } = blockAction({
-          actionId: ACTIONS.approval.approve,
-          value: card.id,
-          blockId: 'approval-actions',
-          text: 'Approve',
-          userId: user.id,
-          userName: user.name,
-          teamId: TEAM_ID,
-          channelId: GENERAL_CHANNEL_ID,
-          messageTs: card.ts,
-          message: { text: card.text, blocks: card.blocks },
-          // A click's response_url acts on its message: replace_original redraws the clicked copy.
-          responseUrl: fake.responseUrl(`burst-${i}`, { channel: GENERAL_CHANNEL_ID, user: user.id, messageTs: card.ts }),
-        });
+        const { body } = approveClick(fake, card, user, `burst-${i}`);
         return { body, headers: { ...sign(o.secret, body, nowSeconds(), FORM_CONTENT_TYPE) } };
       },
       check: (status, body) => (status === 200 ? null : `HTTP ${status}: ${body.slice(0, 120)}`),

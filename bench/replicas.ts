@@ -43,10 +43,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { ACTIONS } from '../blocks/actionIds.ts';
 import { FakeSlack, GENERAL_CHANNEL_ID, METHOD_TIERS, TEAM_ID, type FakeCall, type TierOptions } from '../test/support/fakeSlack.ts';
-import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand } from '../test/support/slackRequests.ts';
-import { cpuBusy, findApprove, quantiles, table } from './approval-clicks.ts';
+import { FORM_CONTENT_TYPE, nowSeconds, post, sign, slashCommand } from '../test/support/slackRequests.ts';
+import { approveClick, cpuBusy, findApprove, quantiles, table } from './approval-clicks.ts';
 import { createBenchDatabase, openDbReader, postgresProblem, type BenchDatabase, type DbReader } from './db.ts';
 import { runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
 import { BENCH_AUDIT_KEY, dumpOutput, freePort, logSince, startChild, stopChild, waitForHttp200, type Child, musterMain } from './proc.ts';
@@ -531,20 +530,7 @@ async function createDeploys(
 }
 
 function clickRequest(c: Ctx, card: Card, user: (typeof APPROVERS)[number], responseId: string) {
-  return blockAction({
-    actionId: ACTIONS.approval.approve,
-    value: card.id,
-    blockId: 'approval-actions',
-    text: 'Approve',
-    userId: user.id,
-    userName: user.name,
-    teamId: TEAM_ID,
-    channelId: GENERAL_CHANNEL_ID,
-    messageTs: card.ts,
-    message: { text: card.text, blocks: card.blocks },
-    // the clicked copy is the channel card: a replace_original through this URL redraws it in the fake
-    responseUrl: c.fake.responseUrl(responseId, { channel: GENERAL_CHANNEL_ID, user: user.id, messageTs: card.ts }),
-  });
+  return approveClick(c.fake, card, user, responseId);
 }
 
 /** Open-loop clicks through the proxy: click i is approver i mod 3 on card ⌊i/3⌋. */

@@ -34,13 +34,12 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { ACTIONS } from '../blocks/actionIds.ts';
 import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID, type FakeChannel } from '../test/support/fakeSlack.ts';
-import { blockAction, post, slashCommand, type SlackRequest } from '../test/support/slackRequests.ts';
+import { post, slashCommand, type SlackRequest } from '../test/support/slackRequests.ts';
 import { percentile } from './load.ts';
 import { createBenchDatabase, openDbReader, type BenchDb } from './db.ts';
 import { musterEnv, dumpOutput, freePort, memoryOf, positiveFromEnv, startChild, stopChild, waitForHttp200, type Child, type SectionOptions, musterMain } from './proc.ts';
-import { cpuMsOf, findApprove } from './approval-clicks.ts';
+import { approveClick, cpuMsOf, findApprove } from './approval-clicks.ts';
 
 const ADMIN = 'USOAKADMIN';
 const REQUESTER = 'USOAKDEV';
@@ -269,23 +268,7 @@ export async function runSoakBench(o: SoakOptions): Promise<SoakResult> {
     const clickWaiting: string[] = [];
     const click = (version: string, approver: (typeof APPROVERS)[number], i: number) => {
       const card = cards.get(version)!;
-      fire(
-        'click',
-        blockAction({
-          actionId: ACTIONS.approval.approve,
-          value: card.id,
-          blockId: 'approval-actions',
-          text: 'Approve',
-          userId: approver.id,
-          userName: approver.name,
-          teamId: TEAM_ID,
-          channelId: GENERAL_CHANNEL_ID,
-          messageTs: card.ts,
-          message: { text: card.text, blocks: card.blocks },
-          responseUrl: fake.responseUrl(`soak-click-${version}-${i}`, { channel: GENERAL_CHANNEL_ID, user: approver.id, messageTs: card.ts }),
-        }),
-        ok200,
-      );
+      fire('click', approveClick(fake, card, approver, `soak-click-${version}-${i}`), ok200);
     };
     const incidents: { n: number; channel?: FakeChannel }[] = [];
     const roomOf = (n: number): FakeChannel | undefined => fake.allChannels().find((c) => new RegExp(`^inc-\\d+-soak-incident-${n}$`).test(c.name));
