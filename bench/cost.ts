@@ -482,10 +482,11 @@ async function timerRun(n: number, tmp: string, fake: FakeSlack, logDir: string,
 
 async function timersSection(o: CostOptions, tmp: string, logDir: string, failures: string[]): Promise<CostSection> {
   const sizes = o.quick ? [10, 100, 1_000] : [1_000, 10_000, 100_000];
+  const timing = timerTiming(o.quick);
   const fake = await FakeSlack.start();
   const runs: (TimerRun | undefined)[] = [];
   try {
-    for (const n of sizes) runs.push(await timerRun(n, tmp, fake, logDir, o.log, failures, timerTiming(o.quick)));
+    for (const n of sizes) runs.push(await timerRun(n, tmp, fake, logDir, o.log, failures, timing));
   } finally {
     await fake.close();
   }
@@ -546,7 +547,7 @@ async function timersSection(o: CostOptions, tmp: string, logDir: string, failur
       ),
     ],
     notes: [
-      `every timer due within ${timerTiming(o.quick).windowMs / 1000} s, from ${timerTiming(o.quick).leadMs / 1000} s after Muster answered /readyz (kind approval.expire, its approval gone: the handler reads one row); drift = fired_at − due_at from the database once all had fired`,
+      `every timer due within ${timing.windowMs / 1000} s, from ${timing.leadMs / 1000} s after Muster answered /readyz (kind approval.expire, its approval gone: the handler reads one row); drift = fired_at − due_at from the database once all had fired`,
       'with more timers due than one process fires in the window, drift is queueing: the last ones wait for all before them (see fired per second)',
     ],
   };

@@ -40,6 +40,7 @@ import { percentile } from './load.ts';
 import { createBenchDatabase, openDbReader, type BenchDb } from './db.ts';
 import { musterEnv, dumpOutput, freePort, memoryOf, positiveFromEnv, startChild, stopChild, waitForHttp200, type Child, type SectionOptions, musterMain } from './proc.ts';
 import { approveClick, cpuMsOf, findApprove } from './approval-clicks.ts';
+import { RSS_GOAL_MB, SOAK_TREND_GOAL_MB_PER_MIN } from './summary.ts';
 
 const ADMIN = 'USOAKADMIN';
 const REQUESTER = 'USOAKDEV';
@@ -54,9 +55,6 @@ const ACK_DEADLINE_MS = 3_000;
 /** a request's clicks come this many seconds after it was asked for (its cards are posted by then) */
 const CLICK_LAG_S = 2;
 const INCIDENT_EVERY_S = 30;
-/** the soak's memory goals (issue 13) */
-export const SOAK_RSS_GOAL_MB = 200;
-export const SOAK_TREND_GOAL_MB_PER_MIN = 0.5;
 
 type Kind = 'request' | 'click' | 'whoami' | 'incident';
 
@@ -458,7 +456,7 @@ export function describeSoak(r: SoakResult): string[] {
       `${String(m.minute).padStart(6)}  ${String(m.sent.request).padStart(8)}  ${String(m.sent.click).padStart(6)}  ${String(m.sent.whoami).padStart(6)}  ${f1(m.clickP99).padStart(12)}  ${f1(m.whoamiP99).padStart(13)}  ${f1(m.requestP99).padStart(14)}  ${f1(m.rssMb).padStart(6)}  ${f1(m.heapUsedMb).padStart(12)}`,
     );
   out.push(
-    `RSS: ${f1(r.rssWarmMb)} MB warm (after ${r.minutes >= 2 ? 'the first minute' : 'half the soak'}), ${f1(r.rssEndMb)} MB at the end, peak ${f1(r.rssPeakMb)} MB (goal ≤ ${SOAK_RSS_GOAL_MB}); ` +
+    `RSS: ${f1(r.rssWarmMb)} MB warm (after ${r.minutes >= 2 ? 'the first minute' : 'half the soak'}), ${f1(r.rssEndMb)} MB at the end, peak ${f1(r.rssPeakMb)} MB (goal ≤ ${RSS_GOAL_MB}); ` +
       `trend over the second half ${f2(r.rssTrendMbPerMin)} MB/min (goal ≤ ${SOAK_TREND_GOAL_MB_PER_MIN})`,
   );
   out.push(
