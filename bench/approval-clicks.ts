@@ -57,6 +57,7 @@ import {
   waitForHttp200,
   waitForLine,
   writeCallsOf,
+  cpuMsOfProcesses,
   type Child,
   type Memory,
   type StopResult,
@@ -180,7 +181,7 @@ export interface PhaseRecord {
   /** acks slower than Slack's 3 s deadline (the clicker would have seen an error) */
   lateAcks: number;
   /** CPU Muster used from the first click until its outbox went quiet, ms per click (whole process, main thread, main thread until the last ack); and the bench process's own */
-  cpuMsPerClick?: { muster?: number; musterMain?: number; musterMainUntilLastAck?: number; bench: number };
+  cpuMsPerClick?: { muster?: number; musterMain?: number; musterMainUntilLastAck?: number; bench: number; database?: number };
   /** Muster's SQL statements per click over the same span, by kind (its /metrics; Muster only) */
   statementsPerClick?: Record<string, number>;
   /** Muster's write system calls per click over the same span (/proc/<pid>/io syscw: database, Slack and HTTP answers alike) */
@@ -578,6 +579,8 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
       const cpu0 = cpuMsOf(muster!.pid);
       const main0 = cpuMsOf(muster!.pid, true);
       const bench0 = process.cpuUsage();
+      // PostgreSQL's server shares the CPUs: its work for the phase, every backend included (SQLite runs in Muster)
+      const server0 = dbKind === 'postgresql' ? cpuMsOfProcesses('postgres') : undefined;
       const phaseStart = performance.now();
       let run;
       try {
@@ -609,6 +612,7 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
       const cpu1 = cpuMsOf(muster!.pid);
       const main1 = cpuMsOf(muster!.pid, true);
       const benchCpu = process.cpuUsage(bench0);
+      const server1 = server0 !== undefined ? cpuMsOfProcesses('postgres') : undefined;
       const writes1 = writeCallsOf(muster!.pid);
       const statements1 = await statementCounts(url);
       const outcomes = { votes: 0, decided: 0, refused: 0, missing: 0, other: 0, samples: [] as string[] };
@@ -705,6 +709,7 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
           ...(main0 !== undefined && main1 !== undefined ? { musterMain: (main1 - main0) / total } : {}),
           ...(main0 !== undefined && mainAtLastAck !== undefined ? { musterMainUntilLastAck: (mainAtLastAck - main0) / total } : {}),
           bench: (benchCpu.user + benchCpu.system) / 1000 / total,
+          ...(server0 !== undefined && server1 !== undefined ? { database: (server1 - server0) / total } : {}),
         },
         ...(statements1.size ? { statementsPerClick: statementsPer(statements0, statements1, total) } : {}),
         ...(writes0 !== undefined && writes1 !== undefined ? { writeCallsPerClick: (writes1 - writes0) / total } : {}),
@@ -924,6 +929,18 @@ function statementsText(p: PhaseRecord | undefined): string {
     : '-';
 }
 
+/** CPU per click of every process that served the phase (Muster, the database server, this process's fake Slack and load), ms. */
+function allCpu(p: PhaseRecord | undefined): number | undefined {
+  const c = p?.cpuMsPerClick;
+  return c?.muster !== undefined && c.database !== undefined ? c.muster + c.database + c.bench : undefined;
+}
+
+/** What that CPU per click allows on this machine's CPUs, all of them busy with nothing else. */
+function ceilingText(ms: number | undefined): string {
+  const cpus = os.cpus().length;
+  return ms ? `Muster + server + bench process: ${cpus} CPUs at most ${Math.floor((cpus * 1000) / ms)} clicks/s at this cost` : '';
+}
+
 /** Statements per click by kind, the most first: "select 4.1, update 3.0, …". */
 function byKind(perClick: Record<string, number>): string {
   return Object.entries(perClick)
@@ -1032,6 +1049,17 @@ export function summarizeApprovalClicks(
             f1(m.cpuMsPerClick?.muster),
             `bench process (fake Slack + load): ${f1(m.cpuMsPerClick?.bench)} ms per click`,
           ],
+          ...(m.cpuMsPerClick?.database !== undefined
+            ? [
+                [
+                  'PostgreSQL server CPU per click, ms',
+                  f1(idle?.cpuMsPerClick?.database),
+                  f1(m.cpuMsPerClick.database),
+                  'the same span: every postgres process of this machine (its backends, WAL writer, checkpointer)',
+                ],
+                ['CPU per click, every process, ms', f1(allCpu(idle)), f1(allCpu(m)), ceilingText(allCpu(m))],
+              ]
+            : []),
           ['SQL statements per click', statementsText(idle), statementsText(m), `Muster's /metrics, the same span${m.statementsPerClick ? `: ${byKind(m.statementsPerClick)}` : ''}`],
           ['write system calls per click', f1(idle?.writeCallsPerClick), f1(m.writeCallsPerClick), 'the same span (/proc/<pid>/io): database round trips, Slack calls, HTTP answers'],
         ],
@@ -1171,6 +1199,7 @@ export function summarizeApprovalClicks(
                   musterMainThread: r3(p.cpuMsPerClick.musterMain),
                   musterMainThreadUntilLastAck: r3(p.cpuMsPerClick.musterMainUntilLastAck),
                   benchProcess: r3(p.cpuMsPerClick.bench),
+                  ...(p.cpuMsPerClick.database !== undefined ? { databaseServer: r3(p.cpuMsPerClick.database) } : {}),
                 },
               }
             : {}),

@@ -7,7 +7,7 @@
  * back only to count warnings and to show the end of it when something failed.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
@@ -355,4 +355,37 @@ export function writeCallsOf(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU time (user + system) used so far by every process of the machine named `comm`, ms, on Linux (undefined
+ * elsewhere, or when there is none): for PostgreSQL on the same machine ("postgres"), its server, background processes
+ * and one backend per connection. A backend that exits within a span takes its CPU with it; Muster's pool keeps its
+ * connections, so over a bench phase the difference is the server's work for that phase.
+ */
+export function cpuMsOfProcesses(comm: string): number | undefined {
+  let ticks = 0;
+  let found = false;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return undefined;
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // after "pid (comm) ": utime is field 14, stime 15 → indexes 11 and 12 here
+      const t = Number(fields[11]) + Number(fields[12]);
+      if (Number.isFinite(t)) {
+        ticks += t;
+        found = true;
+      }
+    } catch {
+      // it exited meanwhile
+    }
+  }
+  return found ? ticks * 10 : undefined; // USER_HZ is 100 on Linux
 }

@@ -69,6 +69,8 @@ export interface SoakSample {
   heapTotalMb?: number;
   /** buffers and other memory outside the heap that V8 accounts for */
   externalMb?: number;
+  /** V8's committed heap by space (new, old, code, large_object, …), from `muster_nodejs_heap_space_size_total_bytes` */
+  heapSpacesMb?: Record<string, number>;
   /** of the RSS: anonymous memory (heap, malloc) and pages of files (code, shared libraries) */
   rssAnonMb?: number;
   rssFileMb?: number;
@@ -104,6 +106,8 @@ export interface SoakResult {
   heapEndMb?: number;
   /** the same trend of V8's committed heap */
   heapTotalTrendMbPerMin?: number;
+  /** and of each of its spaces: which one a growth of the committed heap is in (the young generation's, sized by V8 as it goes, or the old's) */
+  heapSpaceTrendsMbPerMin?: Record<string, number>;
   sent: Record<Kind, number>;
   latencyMs: Record<Kind, { p50?: number; p99?: number; max?: number }>;
   errors: number;
@@ -132,8 +136,8 @@ export function slope(points: { x: number; y: number }[]): number | undefined {
   return points.reduce((a, p) => a + (p.x - mx) * (p.y - my), 0) / sxx;
 }
 
-/** V8's heap (used, and committed) and the memory outside it that V8 knows of (buffers), from Muster's /metrics, MB. */
-async function heapOf(url: string): Promise<{ heapUsedMb?: number; heapTotalMb?: number; externalMb?: number }> {
+/** V8's heap (used, and committed: in all and by space) and the memory outside it that V8 knows of (buffers), from Muster's /metrics, MB. */
+async function heapOf(url: string): Promise<{ heapUsedMb?: number; heapTotalMb?: number; externalMb?: number; heapSpacesMb?: Record<string, number> }> {
   try {
     const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) })).text();
     const mb = (name: string) => {
@@ -141,7 +145,9 @@ async function heapOf(url: string): Promise<{ heapUsedMb?: number; heapTotalMb?:
       return m ? { [name]: Number(m[1]) / 1024 / 1024 } : {};
     };
     const v = { ...mb('heap_size_used_bytes'), ...mb('heap_size_total_bytes'), ...mb('external_memory_bytes') };
-    return { heapUsedMb: v.heap_size_used_bytes, heapTotalMb: v.heap_size_total_bytes, externalMb: v.external_memory_bytes };
+    const heapSpacesMb: Record<string, number> = {};
+    for (const [, space, bytes] of text.matchAll(/^muster_nodejs_heap_space_size_total_bytes\{space="([^"]+)"\} (\S+)/gm)) heapSpacesMb[space!] = Number(bytes) / 1024 / 1024;
+    return { heapUsedMb: v.heap_size_used_bytes, heapTotalMb: v.heap_size_total_bytes, externalMb: v.external_memory_bytes, ...(Object.keys(heapSpacesMb).length ? { heapSpacesMb } : {}) };
   } catch {
     return {};
   }
@@ -370,6 +376,11 @@ export async function runSoakBench(o: SoakOptions): Promise<SoakResult> {
     result.heapWarmMb = at(warmS)?.heapUsedMb;
     result.heapEndMb = result.samples.at(-1)?.heapUsedMb;
     result.heapTotalTrendMbPerMin = mbPerMinute(trendOver.filter((x) => x.heapTotalMb !== undefined).map((x) => ({ x: x.s, y: x.heapTotalMb! })));
+    const spaces = new Set(trendOver.flatMap((x) => Object.keys(x.heapSpacesMb ?? {})));
+    for (const space of spaces) {
+      const trend = mbPerMinute(trendOver.filter((x) => x.heapSpacesMb?.[space] !== undefined).map((x) => ({ x: x.s, y: x.heapSpacesMb![space]! })));
+      if (trend !== undefined) (result.heapSpaceTrendsMbPerMin ??= {})[space] = trend;
+    }
     const wholeMinutes = Math.ceil(seconds / 60);
     for (let m = 0; m < wholeMinutes; m++) {
       const inMinute = (x: { at: number }) => x.at >= m * 60 && x.at < (m + 1) * 60;
@@ -462,6 +473,10 @@ export function describeSoak(r: SoakResult): string[] {
   out.push(
     `V8 heap used: ${f1(r.heapWarmMb)} MB warm, ${f1(r.heapEndMb)} MB at the end; V8's committed heap over the second half ${f2(r.heapTotalTrendMbPerMin)} MB/min; Muster CPU ${f1(r.cpuMsPerSecond)} ms per second of soak`,
   );
+  const bySpace = Object.entries(r.heapSpaceTrendsMbPerMin ?? {})
+    .filter(([, t]) => Math.abs(t) >= 0.01)
+    .sort((a, b) => b[1] - a[1]);
+  if (bySpace.length) out.push(`V8's committed heap by space, trend over the second half, MB/min: ${bySpace.map(([space, t]) => `${space} ${f2(t)}`).join(', ')}`);
   out.push(
     `afterwards: ${r.approved}/${r.expectedApproved} requests approved, ${r.incidentsClosed}/${r.expectedClosed} incidents closed; outbox: ${
       Object.entries(r.outbox)
