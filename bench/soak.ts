@@ -376,11 +376,12 @@ export async function runSoakBench(o: SoakOptions): Promise<SoakResult> {
     result.heapWarmMb = at(warmS)?.heapUsedMb;
     result.heapEndMb = result.samples.at(-1)?.heapUsedMb;
     result.heapTotalTrendMbPerMin = mbPerMinute(trendOver.filter((x) => x.heapTotalMb !== undefined).map((x) => ({ x: x.s, y: x.heapTotalMb! })));
-    const spaces = new Set(trendOver.flatMap((x) => Object.keys(x.heapSpacesMb ?? {})));
-    for (const space of spaces) {
+    const spaceTrends: Record<string, number> = {};
+    for (const space of new Set(trendOver.flatMap((x) => Object.keys(x.heapSpacesMb ?? {})))) {
       const trend = mbPerMinute(trendOver.filter((x) => x.heapSpacesMb?.[space] !== undefined).map((x) => ({ x: x.s, y: x.heapSpacesMb![space]! })));
-      if (trend !== undefined) (result.heapSpaceTrendsMbPerMin ??= {})[space] = trend;
+      if (trend !== undefined) spaceTrends[space] = trend;
     }
+    if (Object.keys(spaceTrends).length) result.heapSpaceTrendsMbPerMin = spaceTrends;
     const wholeMinutes = Math.ceil(seconds / 60);
     for (let m = 0; m < wholeMinutes; m++) {
       const inMinute = (x: { at: number }) => x.at >= m * 60 && x.at < (m + 1) * 60;
