@@ -79,6 +79,21 @@ const PG_SESSION = '-c jit=off';
 const PG_CLAIM_SESSION = `${PG_SESSION} -c plan_cache_mode=force_custom_plan`;
 
 /**
+ * The pool of Muster's PostgreSQL connections (the claim's has its own). pg-pool closes a connection that has been idle
+ * for 10 s unless told otherwise, and a chat bot is quiet most of the time: the timer poll keeps one connection in use
+ * every second, but the others, opened when statements ran at once (a war room card's reads, drawn between two rounds
+ * of Slack calls; votes on several requests), were closed, and the next burst opened them again (TCP, start-up, session
+ * settings) and prepared its statements again on each. Five reads sent at once took 10–11 ms after 12 s of quiet
+ * against 1.3–1.4 ms after 1 s (measured once through openDatabase against the local server; with this pool, 1.0–1.5
+ * ms after 12 s too); test/store/pgPoolIdle.test.ts checks the connections stay. So idle connections are kept
+ * (idleTimeoutMillis 0), at most `max` of them, opened only when that many statements ran at once. TCP keep-alive
+ * probes a connection after a minute of quiet, so that a NAT or load balancer between Muster and the server keeps its
+ * flow, and a dead one is noticed; one the server closes (a restart, idle_session_timeout) is dropped by the pool and
+ * the next statement opens another. allowExitOnIdle: idle connections alone never keep a process (the CLI) alive.
+ */
+const PG_POOL = { max: 10, idleTimeoutMillis: 0, allowExitOnIdle: true, keepAlive: true, keepAliveInitialDelayMillis: 60_000 };
+
+/**
  * A pg pool's connection settings with `settings` given to the server when each connection starts (the `options` of
  * its start-up message: no statement of its own). node-pg takes the URL's parameters over the pool's, so an `options`
  * of the URL's is moved into the pool's, after Muster's: the operator's settings win.
@@ -172,7 +187,7 @@ export async function openDatabase(url: string, o: OpenOptions = {}): Promise<Da
     const types = pgTypeParsers(pg.types);
     pgTypes = types;
     pgEscape = pg.escapeLiteral;
-    const adapter = new PrismaPg({ ...pgConnection(url, PG_SESSION), max: 10 });
+    const adapter = new PrismaPg({ ...pgConnection(url, PG_SESSION), ...PG_POOL });
     const connect = adapter.connect.bind(adapter);
     adapter.connect = async () => {
       const connected = pgTransactionConnections(releaseWhenEndFails(await connect()));
