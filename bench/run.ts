@@ -53,7 +53,8 @@
  * would be all the click section measured).
  *
  * Env: BENCH_RATE (req/s, default 200), BENCH_SECONDS (default 10), BENCH_WARMUP (s, default 1),
- * BENCH_WARROOMS (declarations timed, default 10), BENCH_WARROOM_SLOW (optional per-method latency for
+ * BENCH_WARROOMS (declarations timed, default 10), BENCH_WARROOM_QUIET (s of quiet before one more declaration,
+ * reported apart; default 12, 0 with --quick), BENCH_WARROOM_SLOW (optional per-method latency for
  * the war-room fake, e.g. "conversations.invite:300", to see which calls wait for a slow one),
  * BENCH_CLICK_RATE (clicks/s, default 100), BENCH_CLICK_SECONDS (default 10), BENCH_CLICK_STEPS
  * (default "10,20,40,60,80,100,150,200,300,400"), BENCH_CLICK_STEP_SECONDS (default 5),
@@ -133,6 +134,8 @@ const RATE = numberFromEnv('BENCH_RATE', 200, 0.1);
 const SECONDS = numberFromEnv('BENCH_SECONDS', q(10, 2), 0.1);
 const WARMUP = numberFromEnv('BENCH_WARMUP', q(1, 0.5), 0);
 const WARROOMS = Math.round(numberFromEnv('BENCH_WARROOMS', q(10, 3), 1));
+/** s of quiet before one more declaration, reported apart (BENCH_WARROOM_QUIET; 0: none; --quick: none) */
+const WARROOM_QUIET_MS = numberFromEnv('BENCH_WARROOM_QUIET', q(12, 0), 0) * 1000;
 const WARROOM_LATENCY_MS = 50;
 const WARROOM_TIMEOUT_MS = 10_000;
 const WARROOM_POLL_MS = 2;
@@ -584,7 +587,15 @@ async function main(): Promise<number> {
           }; ` +
           `CPU busy just before: ${(warBusy * 100).toFixed(1)} %`,
       );
-      const warOpts = { count: WARROOMS, latencyMs: WARROOM_LATENCY_MS, methodLatencyMs: WARROOM_SLOW, timeoutMs: WARROOM_TIMEOUT_MS, pollMs: WARROOM_POLL_MS, roundGapMs: WARROOM_ROUND_GAP_MS };
+      const warOpts = {
+        count: WARROOMS,
+        quietMs: WARROOM_QUIET_MS,
+        latencyMs: WARROOM_LATENCY_MS,
+        methodLatencyMs: WARROOM_SLOW,
+        timeoutMs: WARROOM_TIMEOUT_MS,
+        pollMs: WARROOM_POLL_MS,
+        roundGapMs: WARROOM_ROUND_GAP_MS,
+      };
       const war = await runWarRoomBench({
         ...warOpts,
         db,

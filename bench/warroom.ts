@@ -42,6 +42,11 @@ export interface WarRoomOptions {
   botToken: string;
   /** measured declarations */
   count: number;
+  /**
+   * ms of quiet before one more declaration, reported apart (0: none): a command after a quiet spell, as most are. Over
+   * pg-pool's 10 s, after which the pool closed idle connections until Muster kept them (src/store/db.ts, PG_POOL).
+   */
+  quietMs: number;
   latencyMs: number;
   /** per-method latency overriding latencyMs (method name or 'response_url'), to see what waits for a slow call */
   methodLatencyMs?: Record<string, number>;
@@ -80,6 +85,8 @@ export interface WarRoomResult {
   database: BenchDb;
   runs: WarRoomRun[];
   warmup?: WarRoomRun;
+  /** the declaration after `quietMs` of quiet */
+  afterQuiet?: WarRoomRun;
   floorMs: number[];
   readyMs: number;
   stop?: StopResult;
@@ -354,6 +361,14 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
       process.stdout.write('.');
     }
     process.stdout.write(' done\n');
+    if (o.quietMs > 0 && failures.length === 0 && !muster.exitInfo) {
+      process.stdout.write(`  ${o.quietMs / 1000} s of quiet, then one more declaration … `);
+      await sleep(o.quietMs);
+      result.afterQuiet = await declareOne(fake, o, url, 'after-quiet', stamps, muster);
+      const q = result.afterQuiet;
+      process.stdout.write(q.setupMs !== undefined ? `${q.setupMs.toFixed(1)} ms\n` : `NOT COMPLETE (missing: ${q.missing.join(', ')})\n`);
+      if (q.setupMs === undefined) failures.push(`${sec} after quiet: not set up within ${o.timeoutMs / 1000} s (missing: ${q.missing.join(', ')})`);
+    }
     result.stop = await stopChild(muster, o.shutdownLimitMs);
     if (!result.stop.graceful || result.stop.code !== 0) failures.push(`${sec}: Muster did not exit 0 within ${o.shutdownLimitMs / 1000} s of SIGTERM`);
     const logged = logSince(muster, mark);
@@ -393,7 +408,11 @@ export interface WarRoomSummary {
   json: Record<string, unknown>;
 }
 
-export function summarizeWarRoom(r: WarRoomResult, o: Pick<WarRoomOptions, 'count' | 'latencyMs' | 'methodLatencyMs' | 'timeoutMs' | 'pollMs' | 'roundGapMs'>, cpuBusyPct: number): WarRoomSummary {
+export function summarizeWarRoom(
+  r: WarRoomResult,
+  o: Pick<WarRoomOptions, 'count' | 'quietMs' | 'latencyMs' | 'methodLatencyMs' | 'timeoutMs' | 'pollMs' | 'roundGapMs'>,
+  cpuBusyPct: number,
+): WarRoomSummary {
   const done = r.runs.filter((x) => x.setupMs !== undefined);
   const setups = done.map((x) => x.setupMs!).sort((a, b) => a - b);
   const p50 = percentile(setups, 50);
@@ -437,6 +456,11 @@ export function summarizeWarRoom(r: WarRoomResult, o: Pick<WarRoomOptions, 'coun
     `  muster   p50 ${f1(p50)} ms   p90 ${f1(p90)} ms   max ${f1(max)} ms   mean ${f1(mean)} ms   (${done.length}/${r.runs.length} complete${r.warmup?.setupMs !== undefined ? `; warm-up, not counted: ${f1(r.warmup.setupMs)} ms` : ''})`,
   );
   lines.push(`  ack of the command p50 ${f1(ack)} ms`);
+  if (r.afterQuiet?.setupMs !== undefined)
+    lines.push(
+      `  after ${o.quietMs / 1000} s of quiet (not in the p50: a command after a quiet spell, as most are): ${f1(r.afterQuiet.setupMs)} ms, ack ${f1(r.afterQuiet.ackMs)} ms; ` +
+        `outside Slack: command → first call ${f1(r.afterQuiet.firstCallMs)} ms, ${r.afterQuiet.gapsMs.map((g, k) => `round ${k + 1} → ${k + 2}: ${f1(g)} ms`).join(', ')}`,
+    );
   lines.push('');
   const rows: string[][] = [
     [`issue's estimate: create → everything else (2 × ${o.latencyMs} ms)`, String(issueMs), `×${(p50 / issueMs).toFixed(2)}`],
@@ -463,6 +487,7 @@ export function summarizeWarRoom(r: WarRoomResult, o: Pick<WarRoomOptions, 'coun
     config: {
       declarations: o.count,
       warmup: 1,
+      quietMs: o.quietMs,
       latencyMs: o.latencyMs,
       methodLatencyMs: o.methodLatencyMs ?? {},
       pollMs: o.pollMs,
@@ -474,7 +499,7 @@ export function summarizeWarRoom(r: WarRoomResult, o: Pick<WarRoomOptions, 'coun
     },
     cpuBusyBeforePct: r1(cpuBusyPct),
     musterReadyMs: r1(r.readyMs),
-    setupMs: { p50: r1(p50), p90: r1(p90), max: r1(max), mean: r1(mean), all: r.runs.map((x) => r1(x.setupMs)), warmup: r1(r.warmup?.setupMs) },
+    setupMs: { p50: r1(p50), p90: r1(p90), max: r1(max), mean: r1(mean), all: r.runs.map((x) => r1(x.setupMs)), warmup: r1(r.warmup?.setupMs), afterQuiet: r1(r.afterQuiet?.setupMs) },
     complete: done.length,
     declared: r.runs.length,
     ackMsP50: r1(ack),
