@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { AUDIT_KEY } from './auditKey.ts';
@@ -44,15 +45,65 @@ export async function freePort(): Promise<number> {
 
 export async function waitReady(url: string, proc: Proc, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const port = Number(new URL(url).port);
   while (Date.now() < deadline) {
     if (proc.child.exitCode !== null) throw new Error(`process exited early (${proc.child.exitCode}): ${proc.stderr()}${proc.stdout()}`);
     try {
       const r = await fetch(`${url}/readyz`);
-      if (r.status === 200) return;
+      // Only our process's answer counts: freePort's port can be taken by another test file's server before ours
+      // binds it (ours then exits with EADDRINUSE), and another Muster answers /readyz 200 too.
+      if (r.status === 200 && listensOn(proc.child.pid!, port) !== false) return;
     } catch {
       // not listening yet
     }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`not ready after ${timeoutMs} ms: ${proc.stderr()}${proc.stdout()}`);
+}
+
+/**
+ * Whether `pid` or one of its descendants (`npm start`'s node) listens on TCP `port`, from /proc (Linux); undefined
+ * where /proc cannot tell.
+ */
+export function listensOn(pid: number, port: number): boolean | undefined {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes = new Set<string>();
+  try {
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/);
+        // local address, state 0A (LISTEN), inode
+        if (f[1]?.endsWith(hex) && f[3] === '0A') inodes.add(f[9]!);
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  const seen = new Set<number>();
+  const walk = (p: number): boolean => {
+    if (seen.has(p)) return false;
+    seen.add(p);
+    try {
+      for (const fd of readdirSync(`/proc/${p}/fd`)) {
+        const socket = /^socket:\[(\d+)\]$/.exec(safeReadlink(`/proc/${p}/fd/${fd}`));
+        if (socket && inodes.has(socket[1]!)) return true;
+      }
+      for (const task of readdirSync(`/proc/${p}/task`)) {
+        const children = readFileSync(`/proc/${p}/task/${task}/children`, 'utf8').trim();
+        for (const c of children ? children.split(/\s+/) : []) if (walk(Number(c))) return true;
+      }
+    } catch {
+      // gone meanwhile
+    }
+    return false;
+  };
+  return walk(pid);
+}
+
+function safeReadlink(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
 }

@@ -30,11 +30,19 @@ let vars: Record<string, string>;
 
 /** Starts Muster on the suite's database (on a port of its own) and waits until it serves. */
 async function start(): Promise<Proc> {
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  const p = startMain({ ...vars, PORT: String(port) });
-  await waitReady(url, p);
-  return p;
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    const p = startMain({ ...vars, PORT: String(port) });
+    try {
+      await waitReady(url, p);
+      return p;
+    } catch (e) {
+      // Another test file's server took the free port before this process bound it: try another port.
+      if (attempt < 3 && /EADDRINUSE/.test(p.stderr() + p.stdout())) continue;
+      throw e;
+    }
+  }
 }
 
 beforeAll(async () => {
