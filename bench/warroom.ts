@@ -367,6 +367,7 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
       result.afterQuiet = await declareOne(fake, o, url, 'after-quiet', stamps, muster);
       const q = result.afterQuiet;
       process.stdout.write(q.setupMs !== undefined ? `${q.setupMs.toFixed(1)} ms\n` : `NOT COMPLETE (missing: ${q.missing.join(', ')})\n`);
+      if (q.ackStatus !== 200 || !/Declared \*INC-\d+\* \(P1\)/.test(q.ackText)) failures.push(`${sec} after quiet: unexpected ack (HTTP ${q.ackStatus}): ${q.ackText.slice(0, 160)}`);
       if (q.setupMs === undefined) failures.push(`${sec} after quiet: not set up within ${o.timeoutMs / 1000} s (missing: ${q.missing.join(', ')})`);
     }
     result.stop = await stopChild(muster, o.shutdownLimitMs);
