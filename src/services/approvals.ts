@@ -20,11 +20,11 @@ import { code, decodeNullable, decodeText, em, emoji, encodeText, joinText, ment
 type RequestRow = NonNullable<Awaited<ReturnType<Tx['approvalRequest']['findUnique']>>>;
 
 /**
- * A request by id in one raw statement (each vote and each card drawn reads one): the row Prisma's model API would
- * give, from either database's driver types. `forUpdate` also locks it for the rest of the transaction (PostgreSQL).
+ * A request by id in one raw statement: the row Prisma's model API would give, from either database's driver types.
+ * (A vote reads its request with requestForVote, a card's redraw with versionOf.)
  */
-async function requestById(tx: Tx, id: string, forUpdate = false): Promise<RequestRow | null> {
-  const [r] = await sqlOf(tx).all<Record<string, unknown>>(`SELECT * FROM approval_requests WHERE id = ?${forUpdate ? ' FOR UPDATE' : ''}`, id);
+async function requestById(tx: Tx, id: string): Promise<RequestRow | null> {
+  const [r] = await sqlOf(tx).all<Record<string, unknown>>('SELECT * FROM approval_requests WHERE id = ?', id);
   return r ? requestRowOf(r) : null;
 }
 
@@ -397,8 +397,9 @@ export class ApprovalService {
   }
 
   /**
-   * eligible() for several requests with two queries in all (the grants of the roles still missing, then every
-   * role of those candidates), whatever the number of requests; a subject's hooks (a change's commander) add theirs.
+   * eligible() for several requests with one or two queries in all, whatever the number of requests: every grant of
+   * everyone holding a role still missing, then the roles of the other candidates if there are any (admins, a subject's
+   * own); a subject's hooks (a change's commander) add theirs.
    */
   private async eligibleMany(tx: Tx, items: { row: RequestRow; ev: Evaluation; votes: Vote[] }[]): Promise<string[][]> {
     const missingRoles = items.map(({ row, ev }) => (row.status === 'pending' ? [...new Set(ev.missing.flatMap((m) => m.anyOf))] : []));
@@ -417,11 +418,10 @@ export class ApprovalService {
       ...wanted,
     );
     const wantedSet = new Set<string>(wanted);
-    const workspaceSet = new Set(workspaces);
     const held = new Map<string, Role[]>();
     for (const g of grants) {
       if (isRole(g.role)) held.set(g.user_id, [...(held.get(g.user_id) ?? []), g.role]);
-      if (!wantedSet.has(g.role) || !workspaceSet.has(g.workspace_id)) continue;
+      if (!wantedSet.has(g.role)) continue;
       const key = `${g.workspace_id}\u0000${g.role}`;
       byRole.set(key, [...(byRole.get(key) ?? []), g.user_id]);
     }
