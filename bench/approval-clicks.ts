@@ -58,6 +58,7 @@ import {
   waitForLine,
   writeCallsOf,
   cpuMsOfProcesses,
+  cpuMsOfStat,
   type Child,
   type Memory,
   type StopResult,
@@ -127,11 +128,7 @@ export const SLACK_ACK_DEADLINE_MS = 3_000;
  */
 export function cpuMsOf(pid: number, mainThread = false): number | undefined {
   try {
-    const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // after "pid (comm) ": state is field 3, utime 14, stime 15 → indexes 11 and 12 here
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return Number.isFinite(ticks) ? ticks * 10 : undefined; // USER_HZ is 100 on Linux
+    return cpuMsOfStat(readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }

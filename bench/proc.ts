@@ -364,7 +364,7 @@ export function writeCallsOf(pid: number): number | undefined {
  * connections, so over a bench phase the difference is the server's work for that phase.
  */
 export function cpuMsOfProcesses(comm: string): number | undefined {
-  let ticks = 0;
+  let total = 0;
   let found = false;
   let pids: string[];
   try {
@@ -376,16 +376,22 @@ export function cpuMsOfProcesses(comm: string): number | undefined {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // after "pid (comm) ": utime is field 14, stime 15 → indexes 11 and 12 here
-      const t = Number(fields[11]) + Number(fields[12]);
-      if (Number.isFinite(t)) {
-        ticks += t;
+      const ms = cpuMsOfStat(stat);
+      if (ms !== undefined) {
+        total += ms;
         found = true;
       }
     } catch {
       // it exited meanwhile
     }
   }
-  return found ? ticks * 10 : undefined; // USER_HZ is 100 on Linux
+  return found ? total : undefined;
+}
+
+/** CPU time (user + system) in a `/proc/<pid>/stat` (or `/proc/<pid>/task/<tid>/stat`) line, ms. */
+export function cpuMsOfStat(stat: string): number | undefined {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // after "pid (comm) ": state is field 3, utime 14, stime 15 → indexes 11 and 12 here
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return Number.isFinite(ticks) ? ticks * 10 : undefined; // USER_HZ is 100 on Linux
 }

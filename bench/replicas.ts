@@ -531,10 +531,6 @@ async function createDeploys(
   return { cards: want.map((v) => c.cards.get(v)!), prefix, createMs, settleMs: performance.now() - t0 - createMs, retried };
 }
 
-function clickRequest(c: Ctx, card: Card, user: (typeof APPROVERS)[number], responseId: string) {
-  return approveClick(c.fake, card, user, responseId);
-}
-
 /** Open-loop clicks through the proxy: click i is approver i mod 3 on card ⌊i/3⌋. */
 async function clickPhase(c: Ctx, label: string, rate: number, seconds: number): Promise<ClickPhase> {
   const total = Math.max(1, Math.round(rate * seconds));
@@ -545,7 +541,7 @@ async function clickPhase(c: Ctx, label: string, rate: number, seconds: number):
     port: c.proxy.port,
     path: '/slack/events',
     build(i) {
-      const { body } = clickRequest(c, made.cards[Math.floor(i / VOTES)]!, APPROVERS[i % VOTES]!, `click-${c.n}-${label}-${i}`);
+      const { body } = approveClick(c.fake, made.cards[Math.floor(i / VOTES)]!, APPROVERS[i % VOTES]!, `click-${c.n}-${label}-${i}`);
       return { body, headers: { ...sign(SECRET, body, nowSeconds(), FORM_CONTENT_TYPE) } };
     },
     check: (status, body) => (status === 200 ? null : `HTTP ${status}: ${body.slice(0, 120)}`),
@@ -638,8 +634,8 @@ async function burstPhase(c: Ctx): Promise<NonNullable<ReplicaRow['burst']>> {
   const sends: Array<Promise<{ status: number; ms: number }>> = [];
   made.cards.forEach((card, j) => {
     for (const a of APPROVERS) {
-      const first = clickRequest(c, card, a, `burst-${c.n}-${j}-${a.id}-1`);
-      const again = clickRequest(c, card, a, `burst-${c.n}-${j}-${a.id}-2`);
+      const first = approveClick(c.fake, card, a, `burst-${c.n}-${j}-${a.id}-1`);
+      const again = approveClick(c.fake, card, a, `burst-${c.n}-${j}-${a.id}-2`);
       const timed = (p: Promise<{ status: number }>) => {
         const s = performance.now();
         return p.then(
@@ -818,7 +814,7 @@ async function limiterPhase(c: Ctx): Promise<{ phase: LimiterPhase; effects: Eff
     port: c.proxy.port,
     path: '/slack/events',
     build(i) {
-      const { body } = clickRequest(c, made.cards[Math.floor(i / VOTES)]!, APPROVERS[i % VOTES]!, `limiter-${c.n}-${i}`);
+      const { body } = approveClick(c.fake, made.cards[Math.floor(i / VOTES)]!, APPROVERS[i % VOTES]!, `limiter-${c.n}-${i}`);
       return { body, headers: { ...sign(SECRET, body, nowSeconds(), FORM_CONTENT_TYPE) } };
     },
     check: (status, body) => (status === 200 ? null : `HTTP ${status}: ${body.slice(0, 120)}`),
