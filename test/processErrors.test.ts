@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { FakeSlack, TEAM_ID } from './support/fakeSlack.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { post, slashCommand } from './support/slackRequests.ts';
-import { freePort, startMain, waitReady, type Proc } from './support/process.ts';
+import { startMainReady, type Proc } from './support/process.ts';
 
 /**
  * src/main.ts as a process meets an error nobody handled. The error is injected from outside Muster's code: a module
@@ -33,9 +33,7 @@ afterAll(async () => {
 });
 
 async function start(preload: string): Promise<{ p: Proc; url: string }> {
-  const port = await freePort();
-  const p = startMain({
-    PORT: String(port),
+  const { proc: p, url } = await startMainReady({
     SLACK_BOT_TOKEN: 'xoxb-proc',
     SLACK_SIGNING_SECRET: SECRET,
     SLACK_API_URL: slack.url,
@@ -45,8 +43,6 @@ async function start(preload: string): Promise<{ p: Proc; url: string }> {
     MUSTER_INSTANCE_ID: 'stray-test',
     NODE_OPTIONS: `--import ${pathToFileURL(join(dir, preload)).href}`,
   });
-  const url = `http://127.0.0.1:${port}`;
-  await waitReady(url, p);
   return { p, url };
 }
 

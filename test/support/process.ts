@@ -18,6 +18,26 @@ export function startMain(env: Record<string, string>): Proc {
   return spawnNode(['--import', 'tsx', 'src/main.ts'], env);
 }
 
+/**
+ * `startMain` on a free port, once its /readyz answers: the process and its URL. freePort's port can be taken by
+ * another test file's server before Muster binds it; Muster then exits with EADDRINUSE, and this starts it again on
+ * another port.
+ */
+export async function startMainReady(env: Record<string, string>): Promise<{ proc: Proc; url: string }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const proc = startMain({ ...env, PORT: String(port) });
+    try {
+      await waitReady(url, proc);
+      return { proc, url };
+    } catch (e) {
+      if (attempt < 3 && /EADDRINUSE/.test(proc.stderr() + proc.stdout())) continue;
+      throw e;
+    }
+  }
+}
+
 export function spawnNode(args: string[], env: Record<string, string>): Proc {
   const child = spawn(process.execPath, args, {
     cwd: ROOT,

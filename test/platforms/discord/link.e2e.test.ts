@@ -154,7 +154,7 @@ describe('one process, two platforms', () => {
     const other = await requestOf(2);
     expect(await vote(SLACK_RILEY, other)).not.toContain('refused');
     expect(await vote(ALT, other)).toBe('refused: You cannot approve APR-2: you have already voted on it.');
-    // Someone else may.
+    // The admin, who asked, is refused as for any request of one's own.
     expect(await vote(SLACK_ADMIN, other)).toContain('refused: You cannot approve APR-2: you asked for it');
     const votes = await muster.db.read((tx) => tx.approvalVote.findMany({ where: { requestId: other } }));
     expect(votes.map((v) => v.userId)).toEqual([riley.userId]);

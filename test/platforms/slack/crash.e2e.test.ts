@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeSlack, TEAM_ID, type FakeCall, type FakeMessage } from '../../support/fakeSlack.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/db.ts';
 import { post, slashCommand } from '../../support/slackRequests.ts';
-import { freePort, startMain, waitReady, type Proc } from '../../support/process.ts';
+import { startMainReady, type Proc } from '../../support/process.ts';
 import { openDatabase, type Database } from '../../../src/store/db.ts';
 
 const SECRET = 'crash-secret';
@@ -30,19 +30,9 @@ let vars: Record<string, string>;
 
 /** Starts Muster on the suite's database (on a port of its own) and waits until it serves. */
 async function start(): Promise<Proc> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    const p = startMain({ ...vars, PORT: String(port) });
-    try {
-      await waitReady(url, p);
-      return p;
-    } catch (e) {
-      // Another test file's server took the free port before this process bound it: try another port.
-      if (attempt < 3 && /EADDRINUSE/.test(p.stderr() + p.stdout())) continue;
-      throw e;
-    }
-  }
+  const started = await startMainReady(vars);
+  url = started.url;
+  return started.proc;
 }
 
 beforeAll(async () => {
