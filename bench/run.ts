@@ -91,6 +91,7 @@ import { formatSection, runCostBench, type CostFigures } from './cost.ts';
 import { runReplicaBench, type ReplicaBenchResult } from './replicas.ts';
 import { describeSoak, runSoakBench, soakMinutes, type SoakResult } from './soak.ts';
 import { dbsFromEnv, postgresProblem, type BenchDb } from './db.ts';
+import { describeMachineSpeed, machineSpeed } from './machine.ts';
 import {
   describeExit,
   dumpOutput,
@@ -430,12 +431,14 @@ async function main(): Promise<number> {
     `every child: LOG_LEVEL=${LOG_LEVEL}, output to bench/results/logs/; Muster children: MUSTER_SLACK_PACING=${SLACK_PACING}, node ${[...startFlags(root), ...musterNodeArgs()].join(' ') || '(no flags)'} dist/main.js`,
   );
   if (busyBefore > 0.15) console.log('note: something else is using the CPUs: figures will be noisy and slower than on a quiet machine');
-  console.log('');
 
   const failures: string[] = [];
+  tmp = mkdtempSync(join(os.tmpdir(), 'muster-bench-'));
+  const speed = await machineSpeed({ dir: tmp, postgresql: DBS.includes('postgresql') });
+  console.log(describeMachineSpeed(speed));
+  console.log('');
   fake = await FakeSlack.start();
   fake.addUser({ id: USER_ID, name: 'bench' });
-  tmp = mkdtempSync(join(os.tmpdir(), 'muster-bench-'));
 
   const baseEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const k of ['SLACK_APP_TOKEN', 'MUSTER_CONFIG', 'MUSTER_INSTANCE_ID', 'SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'DATABASE_URL', 'MUSTER_AUDIT_PREVIOUS_KEYS', 'MUSTER_AUDIT_CHECKPOINT_FILE']) {
@@ -812,7 +815,7 @@ async function main(): Promise<number> {
         musterSlackPacing: SLACK_PACING,
         musterNodeFlags: [...startFlags(root), ...musterNodeArgs()],
       },
-      machine: { ...machine, loadAvgAtEnd },
+      machine: { ...machine, speed, loadAvgAtEnd },
       ...(ONLY.size < SECTIONS.length ? { sections: [...ONLY] } : {}),
       targets: m && b ? { muster: toJson(m), bareBolt: toJson(b) } : null,
       ratios: m && b ? { p50: r3(m.summary.p50 / b.summary.p50), p99: r3(m.summary.p99 / b.summary.p99) } : null,
