@@ -185,6 +185,12 @@ export class OutboxDispatcher {
    * are due. (A selection that fills the one or two slots just freed says little: under load most claims are such.)
    */
   private backlog = true;
+  /**
+   * Whether the next claim also takes over leases that ran out (claimEffects' `expired`): set by each poll, cleared by
+   * the claim that looked. A lease runs out only after leaseMs without its process finishing the effect (it died or
+   * hung), so a look a second is soon enough; the claims that effects' ends and writes kick look only for what is due.
+   */
+  private sweepExpired = true;
   private kicks = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -269,6 +275,7 @@ export class OutboxDispatcher {
     this.stopped = false;
     this.started = true;
     const tick = () => {
+      this.sweepExpired = true;
       this.kick();
       this.timer = setTimeout(tick, this.opts.pollMs);
       this.timer.unref();
@@ -413,6 +420,7 @@ export class OutboxDispatcher {
 
   /** Claims one batch and runs it; returns how many effects it ran. */
   async runOnce(): Promise<number> {
+    this.sweepExpired = true;
     const rows = await this.claim(this.opts.concurrency);
     const claimedAt = performance.now();
     const mine: Promise<unknown>[] = [];
@@ -427,8 +435,17 @@ export class OutboxDispatcher {
 
   private async claim(limit: number): Promise<OutboxRow[]> {
     const walk = this.backlog;
+    const expired = this.sweepExpired;
+    this.sweepExpired = false;
     const started = performance.now();
-    const rows = await claimEffects(this.db, this.clock, this.opts.owner, limit, this.opts.leaseMs, this.busy, { backlog: walk });
+    let rows: OutboxRow[];
+    try {
+      rows = await claimEffects(this.db, this.clock, this.opts.owner, limit, this.opts.leaseMs, this.busy, { backlog: walk, expired });
+    } catch (e) {
+      // Not looked after all: the next claim does.
+      if (expired) this.sweepExpired = true;
+      throw e;
+    }
     this.backlog = walk ? rows.length === limit : (rows.length === limit && limit >= this.opts.concurrency) || performance.now() - started > this.opts.selectionSlowMs;
     return rows;
   }

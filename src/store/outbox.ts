@@ -309,8 +309,22 @@ const LEASE = `status = CASE WHEN status IN ('hook', 'hooking') THEN 'hooking' E
  * `backlog: false` (PostgreSQL): few effects are likely due (the dispatcher's last walk came back short, see
  * OutboxDispatcher.backlog); the claim is then one selection of every due effect, which the server plans in half the
  * time of the walk that a backlog needs (both take the same effects, in the same order).
+ *
+ * `expired: false`: leases that ran out are not taken over by this claim, only effects pending or with a hook to retry.
+ * A lease runs out only when its process died or hung for leaseMs, so the dispatcher looks for them once a poll
+ * (every second) rather than in each of the claims its own effects' ends and writes kick; on PostgreSQL, which plans
+ * every claim, the running and hooking branches were half of each claim's planning.
  */
-export async function claimEffects(db: Database, clock: Clock, owner: string, limit: number, leaseMs: number, busy: Iterable<number> = [], o: { backlog?: boolean } = {}): Promise<OutboxRow[]> {
+export async function claimEffects(
+  db: Database,
+  clock: Clock,
+  owner: string,
+  limit: number,
+  leaseMs: number,
+  busy: Iterable<number> = [],
+  o: { backlog?: boolean; expired?: boolean } = {},
+): Promise<OutboxRow[]> {
+  const expired = o.expired !== false;
   const now = clock.now();
   // Effects this process is performing right now are never taken over by itself, however late
   // their lease looks (a clock that jumps, a call slower than the lease).
@@ -331,9 +345,9 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
            AND ${DEPENDENCY_DONE}${notBusy}
            AND ${FREE}
          ORDER BY o.${due}, o.id LIMIT ${take}) AS b_${status}`;
-  const walk = () => `SELECT id FROM (SELECT id, due FROM (${branch('pending', 'next_attempt_at')} UNION ALL ${branch('hook', 'next_attempt_at')}
-       UNION ALL ${branch('running', 'lease_until')} UNION ALL ${branch('hooking', 'lease_until')}) AS u ORDER BY due, id LIMIT ${take}) AS w`;
-  const walkArgs = () => [now, ...inFlight, now, ...inFlight, now, ...inFlight, now, ...inFlight];
+  const branches = [branch('pending', 'next_attempt_at'), branch('hook', 'next_attempt_at'), ...(expired ? [branch('running', 'lease_until'), branch('hooking', 'lease_until')] : [])];
+  const walk = () => `SELECT id FROM (SELECT id, due FROM (${branches.join('\n       UNION ALL ')}) AS u ORDER BY due, id LIMIT ${take}) AS w`;
+  const walkArgs = () => branches.flatMap(() => [now, ...inFlight]);
   if (db.provider !== 'postgresql') {
     // Many claims find nothing (the poll's; one after an effect whose dependents wait for more): the same selection as one committed read first,
     // on the reader connection, which waits for no transaction. It sees what the claim would see, so nothing is missed
@@ -344,10 +358,13 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
     return rows.map(outboxRowOf).sort((a, b) => a.id - b.id);
   }
   // Due now, by its status (a lease that ran out is due when it ran out).
-  const dueNow = `(((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ?)
-                   OR ((o.status = 'running' OR o.status = 'hooking') AND o.lease_until < ?))`;
+  const dueNow = expired
+    ? `(((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ?)
+                   OR ((o.status = 'running' OR o.status = 'hooking') AND o.lease_until < ?))`
+    : `((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ?)`;
+  const dueArgs = expired ? [now, now] : [now];
   // PostgreSQL plans every claim (PG_CLAIM_SESSION): the walk's four branches took it 0.8–1.5 ms to plan, the single
-  // selection 0.4. With few effects due the selection reads about as few rows as the walk. Either way one statement,
+  // selection 0.4 (the claims without expired leases plan two branches). With few effects due the selection reads about as few rows as the walk. Either way one statement,
   // committed on its own, whose rows are locked with SKIP LOCKED (replicas never take the same row, nor wait for each
   // other) and leased.
   const [picked, pickedArgs, leased] =
@@ -358,9 +375,9 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
             WHERE ${dueNow}
               AND ${DEPENDENCY_DONE}${notBusy}
               AND ${FREE}
-            ORDER BY CASE WHEN o.status IN ('pending', 'hook') THEN o.next_attempt_at ELSE o.lease_until END, o.id LIMIT ${take}
+            ORDER BY ${expired ? `CASE WHEN o.status IN ('pending', 'hook') THEN o.next_attempt_at ELSE o.lease_until END` : 'o.next_attempt_at'}, o.id LIMIT ${take}
             FOR UPDATE OF o SKIP LOCKED`,
-          [now, now, ...inFlight],
+          [...dueArgs, ...inFlight],
           'FROM picked WHERE outbox.id = picked.id',
         ]
       : [
@@ -369,7 +386,7 @@ export async function claimEffects(db: Database, clock: Clock, owner: string, li
           // run once, before the rest), looked up by primary key whatever the planner estimates: as a join, a plan made
           // while the outbox was small read the whole outbox for them, 1.6 ms per claim at 2,300 rows.
           `SELECT o.id FROM outbox o WHERE o.id = ANY (ARRAY(${walk()})) AND ${dueNow} FOR UPDATE OF o SKIP LOCKED`,
-          [...walkArgs(), now, now],
+          [...walkArgs(), ...dueArgs],
           'WHERE outbox.id = ANY (ARRAY(SELECT id FROM picked))',
         ];
   const rows = await db.claim<Record<string, unknown>>(`WITH picked AS (${picked}) UPDATE outbox SET ${LEASE} ${leased} RETURNING ${OUTBOX_COLUMNS_QUALIFIED}`, ...pickedArgs, owner, leaseUntil, now);

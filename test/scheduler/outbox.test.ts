@@ -201,6 +201,48 @@ describe('outbox dispatcher', () => {
     expect((await claim(100)).map((r) => r.id)).toEqual([blocked]);
   });
 
+  // The claims an effect's end or a transaction's writes kick look only for what is due; leases that ran out are the
+  // poll's (a look a second), see OutboxDispatcher.sweepExpired.
+  it.each([true, false])('a claim told expired: false takes pending effects and hooks to retry, never a lease that ran out (backlog %s)', async (backlog) => {
+    const [fresh, taken, hook, hooking] = await enqueue(...['fresh', 'taken', 'hook', 'hooking'].map((text): EffectSpec => ({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text } })));
+    const past = new Date(Date.now() - 1_000);
+    await db.tx(async (tx) => {
+      await tx.outboxEffect.update({ where: { id: taken! }, data: { status: 'running', attempts: 1, leasedBy: 'dead-replica', leaseUntil: past } });
+      await tx.outboxEffect.update({ where: { id: hook! }, data: { status: 'hook', attempts: 1, result: '{"ok":true}' } });
+      await tx.outboxEffect.update({ where: { id: hooking! }, data: { status: 'hooking', attempts: 1, leasedBy: 'dead-replica', leaseUntil: past, result: '{"ok":true}' } });
+    });
+    const due = await claimEffects(db, systemClock, 'kicked', 10, 60_000, [], { backlog, expired: false });
+    expect(due.map((r) => r.id)).toEqual([fresh, hook]);
+    expect(await status(taken!)).toMatchObject({ status: 'running', leasedBy: 'dead-replica' });
+    expect(await status(hooking!)).toMatchObject({ status: 'hooking', leasedBy: 'dead-replica' });
+    // The poll's claim (expired left as it is) takes them over.
+    const swept = await claimEffects(db, systemClock, 'poll', 10, 60_000, [], { backlog });
+    expect(swept.map((r) => r.id)).toEqual([taken, hooking]);
+    expect(swept.map((r) => r.leasedBy)).toEqual(['poll', 'poll']);
+  });
+
+  it('a polling dispatcher takes over a lease that ran out within a poll or two, while its own effects keep it claiming', async () => {
+    const [stuck] = await enqueue({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: 'left running' } });
+    // Its lease runs out after the dispatcher's first claim (which looks for expired leases too).
+    await db.tx((tx) => tx.outboxEffect.update({ where: { id: stuck! }, data: { status: 'running', attempts: 1, leasedBy: 'dead-replica', leaseUntil: new Date(Date.now() + 150) } }));
+    const d = dispatcher('poller', { pollMs: 50 });
+    d.start();
+    try {
+      // Effects of its own, written and kicked one after another meanwhile.
+      for (let i = 0; i < 5; i++) {
+        await enqueue({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: `own ${i}` } });
+        d.kick();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const deadline = Date.now() + 5_000;
+      while ((await status(stuck!)).status !== 'done' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      await d.stop();
+    }
+    expect(await status(stuck!)).toMatchObject({ status: 'done', leasedBy: 'poller', attempts: 2 });
+    expect(slack.messages(GENERAL_CHANNEL_ID).filter((m) => m.text === 'left running')).toHaveLength(1);
+  });
+
   it.each([true, false])('effects due at the same moment (one transaction wrote them) are claimed in id order, a limit at a time (backlog %s)', async (backlog) => {
     const ids = (await enqueue(...Array.from({ length: 20 }, (_, i): EffectSpec => ({ op: 'postMessage', args: { channel: GENERAL_CHANNEL_ID, text: `tie ${i}` } })))) as number[];
     const due = new Date(Date.now() - 1_000);
