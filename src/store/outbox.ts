@@ -364,9 +364,9 @@ export async function claimEffects(
     : `((o.status = 'pending' OR o.status = 'hook') AND o.next_attempt_at <= ?)`;
   const dueArgs = expired ? [now, now] : [now];
   // PostgreSQL plans every claim (PG_CLAIM_SESSION): the walk's four branches took it 0.8–1.5 ms to plan, the single
-  // selection 0.4 (the claims without expired leases plan two branches). With few effects due the selection reads about as few rows as the walk. Either way one statement,
-  // committed on its own, whose rows are locked with SKIP LOCKED (replicas never take the same row, nor wait for each
-  // other) and leased.
+  // selection 0.4 (a claim without expired leases walks two branches). With few effects due the selection reads about
+  // as few rows as the walk. Either way one statement, committed on its own, whose rows are locked with SKIP LOCKED
+  // (replicas never take the same row, nor wait for each other) and leased.
   const [picked, pickedArgs, leased] =
     o.backlog === false
       ? [
