@@ -72,14 +72,13 @@ function jsWork(): number {
   return performance.now() - started;
 }
 
-function fileWrites(dir: string): number {
-  const file = join(dir, 'machine-probe.log');
+/** µs per `n` rounds of `round` on a scratch file of its own in `dir`, removed afterwards. */
+function onScratchFile(dir: string, name: string, n: number, round: (fd: number) => void): number {
+  const file = join(dir, name);
   const fd = openSync(file, 'w');
-  const line = Buffer.alloc(200, 'l');
-  const n = 20_000;
   try {
     const started = performance.now();
-    for (let i = 0; i < n; i++) writeSync(fd, line);
+    for (let i = 0; i < n; i++) round(fd);
     return ((performance.now() - started) * 1000) / n;
   } finally {
     closeSync(fd);
@@ -87,23 +86,16 @@ function fileWrites(dir: string): number {
   }
 }
 
-function syncs(dir: string): number {
-  const file = join(dir, 'machine-probe.sync');
-  const fd = openSync(file, 'w');
-  const page = Buffer.alloc(8192, 's');
-  const n = 200;
-  try {
-    const started = performance.now();
-    for (let i = 0; i < n; i++) {
-      writeSync(fd, page, 0, page.length, 0);
-      fdatasyncSync(fd);
-    }
-    return ((performance.now() - started) * 1000) / n;
-  } finally {
-    closeSync(fd);
-    rmSync(file, { force: true });
-  }
-}
+const LOG_LINE = Buffer.alloc(200, 'l');
+const PAGE = Buffer.alloc(8192, 's');
+/** A log line appended. */
+const fileWrites = (dir: string) => onScratchFile(dir, 'machine-probe.log', 20_000, (fd) => writeSync(fd, LOG_LINE));
+/** A page rewritten in place and made durable. */
+const syncs = (dir: string) =>
+  onScratchFile(dir, 'machine-probe.sync', 200, (fd) => {
+    writeSync(fd, PAGE, 0, PAGE.length, 0);
+    fdatasyncSync(fd);
+  });
 
 async function tcpRoundTrips(): Promise<number> {
   const server = net.createServer((s) => {
