@@ -34,7 +34,7 @@
  */
 import http from 'node:http';
 import os from 'node:os';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ACTIONS } from '../blocks/actionIds.ts';
 import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID, type FakeCall, type FakeResponse } from '../test/support/fakeSlack.ts';
@@ -57,8 +57,8 @@ import {
   waitForHttp200,
   waitForLine,
   writeCallsOf,
+  cpuMsOf,
   cpuMsOfProcesses,
-  cpuMsOfStat,
   type Child,
   type Memory,
   type StopResult,
@@ -120,19 +120,6 @@ const QUIET_PER_ITEM_MS = 60;
 const CONFIRM_LIMIT_MS = 30_000;
 /** Slack shows the clicker an error when the ack takes longer than this */
 export const SLACK_ACK_DEADLINE_MS = 3_000;
-
-/**
- * CPU time (user + system) used so far, ms, on Linux (undefined elsewhere): by the whole process (GC
- * and other helper threads included), or with `mainThread` by its main thread only — the JavaScript
- * event loop, where Bolt, Prisma and better-sqlite3 all run.
- */
-export function cpuMsOf(pid: number, mainThread = false): number | undefined {
-  try {
-    return cpuMsOfStat(readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -253,7 +240,7 @@ export function quantiles(xs: number[]): Quantiles {
   return { p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s.length ? s[s.length - 1]! : Number.NaN };
 }
 
-/** Share of all CPUs busy over `ms`. */
+/** How busy all CPUs were over `ms`, percent (anything on the machine, this process included). */
 export async function cpuBusy(ms: number): Promise<number> {
   const total = () => os.cpus().reduce((a, c) => ({ idle: a.idle + c.times.idle, all: a.all + c.times.idle + c.times.user + c.times.nice + c.times.sys + c.times.irq }), { idle: 0, all: 0 });
   const a = total();

@@ -35,6 +35,7 @@ import { FORM_CONTENT_TYPE, nowSeconds, post, sign, slashCommand } from '../test
 import { runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
 import {
   musterEnv,
+  cpuMsOf,
   dumpOutput,
   freePort,
   memoryOf,
@@ -48,7 +49,7 @@ import {
   type SectionOptions,
   musterMain,
 } from './proc.ts';
-import { approveClick, cpuMsOf, findApprove } from './approval-clicks.ts';
+import { approveClick, findApprove } from './approval-clicks.ts';
 
 const ADMIN = 'UBRSTADMIN';
 const REQUESTER = 'UBRSTDEV';

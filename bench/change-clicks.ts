@@ -38,6 +38,7 @@ import { FORM_CONTENT_TYPE, blockAction, nowSeconds, post, sign, slashCommand, s
 import { runPhase, summarize, type LoadTarget } from './load.ts';
 import {
   musterEnv,
+  cpuMsOf,
   describeExit,
   dumpOutput,
   freePort,
@@ -53,7 +54,7 @@ import {
   type StopResult,
   musterMain,
 } from './proc.ts';
-import { SLACK_ACK_DEADLINE_MS, cardsHeld, cpuBusy, cpuMsOf, quantiles, quiet, stepHeld, sustainedRate, table, type CardsRecord, type PhaseRecord, type Quantiles } from './approval-clicks.ts';
+import { SLACK_ACK_DEADLINE_MS, cardsHeld, cpuBusy, quantiles, quiet, stepHeld, sustainedRate, table, type CardsRecord, type PhaseRecord, type Quantiles } from './approval-clicks.ts';
 
 export interface ChangeBenchOptions {
   root: string;

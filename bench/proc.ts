@@ -388,8 +388,21 @@ export function cpuMsOfProcesses(comm: string): number | undefined {
   return found ? total : undefined;
 }
 
+/**
+ * CPU time (user + system) used so far, ms, on Linux (undefined elsewhere): by the whole process (GC
+ * and other helper threads included), or with `mainThread` by its main thread only — the JavaScript
+ * event loop, where Bolt, Prisma and better-sqlite3 all run.
+ */
+export function cpuMsOf(pid: number, mainThread = false): number | undefined {
+  try {
+    return cpuMsOfStat(readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** CPU time (user + system) in a `/proc/<pid>/stat` (or `/proc/<pid>/task/<tid>/stat`) line, ms. */
-export function cpuMsOfStat(stat: string): number | undefined {
+function cpuMsOfStat(stat: string): number | undefined {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // after "pid (comm) ": state is field 3, utime 14, stime 15 → indexes 11 and 12 here
   const ticks = Number(fields[11]) + Number(fields[12]);

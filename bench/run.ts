@@ -83,7 +83,7 @@ import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID } from '../test/support/fakeSlac
 import { FORM_CONTENT_TYPE, nowSeconds, sign, slashCommand } from '../test/support/slackRequests.ts';
 import { runPhase, summarize, type LoadTarget, type Summary } from './load.ts';
 import { runWarRoomBench, summarizeWarRoom } from './warroom.ts';
-import { runApprovalClickBench, summarizeApprovalClicks } from './approval-clicks.ts';
+import { cpuBusy, runApprovalClickBench, summarizeApprovalClicks } from './approval-clicks.ts';
 import { runChangeVoteBench, summarizeChangeVotes } from './change-clicks.ts';
 import { describeBurst, runBurstBench, type BurstResult } from './burst.ts';
 import { summaryRows, summaryTable, type SummaryRow } from './summary.ts';
@@ -394,15 +394,6 @@ async function bench(label: string, child: Child, target: LoadTarget): Promise<T
 // Main
 // ---------------------------------------------------------------------------
 
-/** Share of all CPUs busy over `ms` (anything on the machine, this process included — it is idle here). */
-async function cpuBusy(ms: number): Promise<number> {
-  const total = () => os.cpus().reduce((a, c) => ({ idle: a.idle + c.times.idle, all: a.all + c.times.idle + c.times.user + c.times.nice + c.times.sys + c.times.irq }), { idle: 0, all: 0 });
-  const a = total();
-  await new Promise((r) => setTimeout(r, ms));
-  const b = total();
-  return b.all > a.all ? 1 - (b.idle - a.idle) / (b.all - a.all) : 0;
-}
-
 /** bench/results/.gitignore keeps the run's output (latest.json, logs/) out of git. */
 function ensureIgnored(): void {
   const file = join(root, 'bench', 'results', '.gitignore');
@@ -421,7 +412,7 @@ async function main(): Promise<number> {
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     totalMemMb: Math.round(os.totalmem() / 1024 / 1024),
     loadAvgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
-    cpuBusyBeforeStartPct: Math.round(busyBefore * 1000) / 10,
+    cpuBusyBeforeStartPct: Math.round(busyBefore * 10) / 10,
   };
   if (runs('whoami')) console.log(`Muster benchmark: "/muster ${COMMAND_TEXT}" ack latency, open loop ${RATE} req/s for ${SECONDS} s (+${WARMUP} s warm-up) per target`);
   if (ONLY.size < SECTIONS.length) console.log(`Muster benchmark: ${[...ONLY].join(', ')} only (BENCH_ONLY=${process.env.BENCH_ONLY?.trim()})`);
@@ -430,7 +421,7 @@ async function main(): Promise<number> {
   console.log(
     `every child: LOG_LEVEL=${LOG_LEVEL}, output to bench/results/logs/; Muster children: MUSTER_SLACK_PACING=${SLACK_PACING}, node ${[...startFlags(root), ...musterNodeArgs()].join(' ') || '(no flags)'} dist/main.js`,
   );
-  if (busyBefore > 0.15) console.log('note: something else is using the CPUs: figures will be noisy and slower than on a quiet machine');
+  if (busyBefore > 15) console.log('note: something else is using the CPUs: figures will be noisy and slower than on a quiet machine');
 
   const failures: string[] = [];
   tmp = mkdtempSync(join(os.tmpdir(), 'muster-bench-'));
@@ -588,7 +579,7 @@ async function main(): Promise<number> {
                   .join(', ')})`
               : ''
           }; ` +
-          `CPU busy just before: ${(warBusy * 100).toFixed(1)} %`,
+          `CPU busy just before: ${warBusy.toFixed(1)} %`,
       );
       const warOpts = {
         count: WARROOMS,
@@ -614,7 +605,7 @@ async function main(): Promise<number> {
           warMuster = c;
         },
       });
-      const warSummary = summarizeWarRoom(war, warOpts, warBusy * 100);
+      const warSummary = summarizeWarRoom(war, warOpts, warBusy);
       warSummaries[db] = warSummary;
       console.log('');
       console.log(warSummary.text);
@@ -632,7 +623,7 @@ async function main(): Promise<number> {
       console.log(
         `signed Approve clicks (block_actions, a fresh trigger_id each) on production-deploy cards that need release_manager + cto + security_lead: ` +
           `click i is approver i mod 3 on request ⌊i/3⌋, so every click is a vote and every third decides its request; ` +
-          `open loop ${CLICK_RATE} clicks/s for ${CLICK_SECONDS} s (+${WARMUP} s warm-up on requests of its own); FakeSlack answers at once, no rate tiers; CPU busy just before: ${(clickBusy * 100).toFixed(1)} %`,
+          `open loop ${CLICK_RATE} clicks/s for ${CLICK_SECONDS} s (+${WARMUP} s warm-up on requests of its own); FakeSlack answers at once, no rate tiers; CPU busy just before: ${clickBusy.toFixed(1)} %`,
       );
       const clickOpts = {
         rate: CLICK_RATE,
@@ -664,7 +655,7 @@ async function main(): Promise<number> {
           else clickBare = c;
         },
       });
-      const clickSummary = summarizeApprovalClicks(clicks, clickOpts, { rate: RATE, muster: m?.summary, bare: b?.summary }, clickBusy * 100);
+      const clickSummary = summarizeApprovalClicks(clicks, clickOpts, { rate: RATE, muster: m?.summary, bare: b?.summary }, clickBusy);
       clickSummaries[db] = clickSummary;
       console.log('');
       console.log(clickSummary.text);
@@ -680,7 +671,7 @@ async function main(): Promise<number> {
         `signed Approve clicks (block_actions, a fresh trigger_id each) by CAB members on normal changes raised through /change new normal and the submitted form ` +
           `(changes.enforcedIn: [], default CAB: quorum 3, change manager required): each change gets the change manager's vote and two other seats' in turn, ` +
           `each member clicking the DM copy Muster sent them, so every click is a vote and one of each change's three decides it; open loop ${CHANGE_RATE} clicks/s for ${CHANGE_SECONDS} s ` +
-          `(+${WARMUP} s warm-up on changes of its own); FakeSlack answers at once, no rate tiers; CPU busy just before: ${(changeBusy * 100).toFixed(1)} %`,
+          `(+${WARMUP} s warm-up on changes of its own); FakeSlack answers at once, no rate tiers; CPU busy just before: ${changeBusy.toFixed(1)} %`,
       );
       const changeOpts = {
         rate: CHANGE_RATE,
@@ -709,7 +700,7 @@ async function main(): Promise<number> {
           changeMuster = c;
         },
       });
-      changeSummary = summarizeChangeVotes(changes, changeOpts, changeBusy * 100);
+      changeSummary = summarizeChangeVotes(changes, changeOpts, changeBusy);
       console.log('');
       console.log(changeSummary.text);
       failures.push(...changes.failures, ...changeSummary.failures);

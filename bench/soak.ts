@@ -38,8 +38,8 @@ import { FakeSlack, GENERAL_CHANNEL_ID, TEAM_ID, type FakeChannel } from '../tes
 import { post, slashCommand, type SlackRequest } from '../test/support/slackRequests.ts';
 import { percentile } from './load.ts';
 import { createBenchDatabase, openDbReader, type BenchDb } from './db.ts';
-import { musterEnv, dumpOutput, freePort, memoryOf, positiveFromEnv, startChild, stopChild, waitForHttp200, type Child, type SectionOptions, musterMain } from './proc.ts';
-import { approveClick, cpuMsOf, findApprove } from './approval-clicks.ts';
+import { musterEnv, cpuMsOf, dumpOutput, freePort, memoryOf, positiveFromEnv, startChild, stopChild, waitForHttp200, type Child, type SectionOptions, musterMain } from './proc.ts';
+import { approveClick, findApprove } from './approval-clicks.ts';
 import { RSS_GOAL_MB, SOAK_TREND_GOAL_MB_PER_MIN } from './summary.ts';
 
 const ADMIN = 'USOAKADMIN';
