@@ -42,6 +42,13 @@ const best = async (tries: number, f: () => Promise<number> | number): Promise<n
   return b;
 };
 
+/** µs per `n` rounds of an asynchronous `round`, one after the other. */
+const usPerRound = async (n: number, round: () => Promise<unknown>): Promise<number> => {
+  const started = performance.now();
+  for (let i = 0; i < n; i++) await round();
+  return ((performance.now() - started) * 1000) / n;
+};
+
 /** A card-sized message: ten sections of text and a row of buttons, as Block Kit JSON. */
 function card(i: number): unknown {
   return {
@@ -113,24 +120,24 @@ async function tcpRoundTrips(): Promise<number> {
   const msg = Buffer.alloc(200, 't');
   const n = 3_000;
   try {
-    return await best(3, async () => {
-      const started = performance.now();
-      for (let i = 0; i < n; i++) {
-        await new Promise<void>((r) => {
-          let got = 0;
-          const on = (d: Buffer) => {
-            got += d.length;
-            if (got >= msg.length) {
-              c.off('data', on);
-              r();
-            }
-          };
-          c.on('data', on);
-          c.write(msg);
-        });
-      }
-      return ((performance.now() - started) * 1000) / n;
-    });
+    return await best(3, () =>
+      usPerRound(
+        n,
+        () =>
+          new Promise<void>((r) => {
+            let got = 0;
+            const on = (d: Buffer) => {
+              got += d.length;
+              if (got >= msg.length) {
+                c.off('data', on);
+                r();
+              }
+            };
+            c.on('data', on);
+            c.write(msg);
+          }),
+      ),
+    );
   } finally {
     c.destroy();
     await new Promise((r) => server.close(r));
@@ -147,18 +154,8 @@ async function postgres(dir: string): Promise<{ pgSelectUs: number; pgCommitUs: 
       // Committed as Muster's are (flushed before the answer), whatever the server's default says.
       await c.query('SET synchronous_commit = on');
       await c.query('CREATE TABLE probe (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())');
-      const pgSelectUs = await best(3, async () => {
-        const n = 1_000;
-        const started = performance.now();
-        for (let i = 0; i < n; i++) await c.query('SELECT 1');
-        return ((performance.now() - started) * 1000) / n;
-      });
-      const pgCommitUs = await best(3, async () => {
-        const n = 100;
-        const started = performance.now();
-        for (let i = 0; i < n; i++) await c.query('BEGIN; INSERT INTO probe DEFAULT VALUES; COMMIT');
-        return ((performance.now() - started) * 1000) / n;
-      });
+      const pgSelectUs = await best(3, () => usPerRound(1_000, () => c.query('SELECT 1')));
+      const pgCommitUs = await best(3, () => usPerRound(100, () => c.query('BEGIN; INSERT INTO probe DEFAULT VALUES; COMMIT')));
       return { pgSelectUs, pgCommitUs };
     } finally {
       await c.end().catch(() => undefined);

@@ -293,6 +293,19 @@ async function floorChain(fake: FakeSlack, o: WarRoomOptions, i: number): Promis
   return performance.now() - t0;
 }
 
+/** A declaration's set-up time, or what its war room still missed. */
+function setupText(run: WarRoomRun): string {
+  return run.setupMs !== undefined ? `${run.setupMs.toFixed(1)} ms` : `NOT COMPLETE (missing: ${run.missing.join(', ')})`;
+}
+
+/** What went wrong with a declaration: an ack that is not the war room's, a war room not complete in time. */
+function problemsOf(run: WarRoomRun, timeoutMs: number): { ack?: string; setup?: string } {
+  return {
+    ...(run.ackStatus !== 200 || !/Declared \*INC-\d+\* \(P1\)/.test(run.ackText) ? { ack: `unexpected ack (HTTP ${run.ackStatus}): ${run.ackText.slice(0, 160)}` } : {}),
+    ...(run.setupMs === undefined ? { setup: `not set up within ${timeoutMs / 1000} s (missing: ${run.missing.join(', ')})` } : {}),
+  };
+}
+
 export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult> {
   const failures: string[] = [];
   const fake = await FakeSlack.start();
@@ -342,7 +355,7 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
 
     process.stdout.write('  warm-up declaration … ');
     result.warmup = await declareOne(fake, o, url, 'warm-up', stamps, muster);
-    process.stdout.write(result.warmup.setupMs !== undefined ? `${result.warmup.setupMs.toFixed(1)} ms\n` : `NOT COMPLETE (missing: ${result.warmup.missing.join(', ')})\n`);
+    process.stdout.write(`${setupText(result.warmup)}\n`);
 
     process.stdout.write(`  ${o.count} declarations, one at a time: `);
     for (let i = 1; i <= o.count; i++) {
@@ -352,10 +365,11 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
         failures.push(`${sec}: ${describeExit(muster)} during declaration ${i}`);
         break;
       }
-      if (run.ackStatus !== 200 || !/Declared \*INC-\d+\* \(P1\)/.test(run.ackText)) failures.push(`${sec} ${i}: unexpected ack (HTTP ${run.ackStatus}): ${run.ackText.slice(0, 160)}`);
-      if (run.setupMs === undefined) {
+      const wrong = problemsOf(run, o.timeoutMs);
+      if (wrong.ack) failures.push(`${sec} ${i}: ${wrong.ack}`);
+      if (wrong.setup) {
         process.stdout.write('✗\n');
-        failures.push(`${sec} ${i}: not set up within ${o.timeoutMs / 1000} s (missing: ${run.missing.join(', ')})`);
+        failures.push(`${sec} ${i}: ${wrong.setup}`);
         break; // the next ones would measure a backlog
       }
       process.stdout.write('.');
@@ -365,10 +379,8 @@ export async function runWarRoomBench(o: WarRoomOptions): Promise<WarRoomResult>
       process.stdout.write(`  ${o.quietMs / 1000} s of quiet, then one more declaration … `);
       await sleep(o.quietMs);
       result.afterQuiet = await declareOne(fake, o, url, 'after-quiet', stamps, muster);
-      const q = result.afterQuiet;
-      process.stdout.write(q.setupMs !== undefined ? `${q.setupMs.toFixed(1)} ms\n` : `NOT COMPLETE (missing: ${q.missing.join(', ')})\n`);
-      if (q.ackStatus !== 200 || !/Declared \*INC-\d+\* \(P1\)/.test(q.ackText)) failures.push(`${sec} after quiet: unexpected ack (HTTP ${q.ackStatus}): ${q.ackText.slice(0, 160)}`);
-      if (q.setupMs === undefined) failures.push(`${sec} after quiet: not set up within ${o.timeoutMs / 1000} s (missing: ${q.missing.join(', ')})`);
+      process.stdout.write(`${setupText(result.afterQuiet)}\n`);
+      for (const wrong of Object.values(problemsOf(result.afterQuiet, o.timeoutMs))) failures.push(`${sec} after quiet: ${wrong}`);
     }
     result.stop = await stopChild(muster, o.shutdownLimitMs);
     if (!result.stop.graceful || result.stop.code !== 0) failures.push(`${sec}: Muster did not exit 0 within ${o.shutdownLimitMs / 1000} s of SIGTERM`);
