@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,18 @@ afterAll(() => {
 
 function build(...args: string[]) {
   return spawnSync(process.execPath, ['scripts/build.mjs', ...args], { cwd: ROOT, encoding: 'utf8' });
+}
+
+/** What loading `file` (in OUT) loads: the files it imports statically, and theirs, and the packages they name. */
+function staticImports(file: string, files = new Set<string>(), packages = new Set<string>()): { files: Set<string>; packages: Set<string> } {
+  if (files.has(file)) return { files, packages };
+  files.add(file);
+  for (const m of readFileSync(join(OUT, file), 'utf8').matchAll(/^(?:import|export)\s[^;]*?from\s*"([^"]+)"|^import\s*"([^"]+)"/gms)) {
+    const spec = (m[1] ?? m[2])!;
+    if (spec.startsWith('./')) staticImports(spec.slice(2), files, packages);
+    else packages.add(spec);
+  }
+  return { files, packages };
 }
 
 describe('scripts/build.mjs', () => {
@@ -53,24 +65,38 @@ describe('scripts/build.mjs', () => {
 
   it('main.js loads the Discord platform and the sandbox (discord.js, esbuild) only when they are used: their packages are imported by chunks of their own', () => {
     if (!existsSync(join(OUT, 'main.js'))) expect(build('--outdir', OUT, '--quiet').status).toBe(0);
-    // What loading main.js loads: the files it imports statically, and theirs, and the packages they name.
-    const files = new Set<string>();
-    const packages = new Set<string>();
-    const walk = (file: string) => {
-      if (files.has(file)) return;
-      files.add(file);
-      for (const m of readFileSync(join(OUT, file), 'utf8').matchAll(/^(?:import|export)\s[^;]*?from\s*"([^"]+)"|^import\s*"([^"]+)"/gms)) {
-        const spec = (m[1] ?? m[2])!;
-        if (spec.startsWith('./')) walk(spec.slice(2));
-        else packages.add(spec);
-      }
-    };
-    walk('main.js');
+    const { packages } = staticImports('main.js');
     expect(packages).toContain('@slack/bolt');
     for (const lazy of ['discord.js', '@discordjs/rest', 'discord-api-types/v10', 'esbuild']) expect(packages).not.toContain(lazy);
     // and the chunks loaded later do import them
     const all = readFileSync(join(OUT, 'main.js'), 'utf8');
     expect(all).toMatch(/import\("\.\/chunk-[A-Z0-9]+\.js"\)/);
+  });
+
+  it('date-fns, zod and yaml are bundled in (Node would load them as hundreds of files); the compiled CLI parses, validates and explains a policy with them', async () => {
+    if (!existsSync(join(OUT, 'cli.js'))) expect(build('--outdir', OUT, '--quiet').status).toBe(0);
+    const every = new Set<string>();
+    for (const entry of ['main.js', 'cli.js', 'auditVerifyWorker.js']) for (const p of staticImports(entry).packages) every.add(p);
+    for (const dyn of readdirSync(OUT).filter((f) => /^chunk-[A-Z0-9]+\.js$/.test(f))) for (const p of staticImports(dyn).packages) every.add(p);
+    const named = [...every].filter((p) => /^(date-fns|@date-fns\/tz|zod|yaml)(\/|$)/.test(p));
+    expect(named).toEqual([]);
+    expect(every).toContain('@slack/bolt'); // the walk does see the packages that stay external
+
+    const dir = mkdtempSync(join(scratch, 'policy-'));
+    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
+    const late = join(dir, 'late.yml');
+    // yaml: the document and its line numbers; zod: the schema; date-fns: the durations in the warning ("1d")
+    writeFileSync(late, ['organization:', '  timeZone: Europe/Berlin', 'approvals:', '  ttl: 24h', '  deployment:', '    escalation:', '      - { notify: approvers, after: 24h }'].join('\n'));
+    const ok = spawnSync(process.execPath, [join(OUT, 'cli.js'), 'config', 'check', late], { cwd: scratch, env, encoding: 'utf8' });
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain(`${late}: OK (5 environments, time zone Europe/Berlin) with 1 warning(s)`);
+    expect(ok.stdout).toContain(`${late}:7:9  approvals.deployment.escalation.0: approvers after 1d is at or after the expiry of deployment requests (approvals.ttl 1d)`);
+    const broken = join(dir, 'broken.yml');
+    writeFileSync(broken, 'roles: [\n');
+    const bad = spawnSync(process.execPath, [join(OUT, 'cli.js'), 'config', 'check', broken], { cwd: scratch, env, encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(new RegExp(`${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2:1 .*YAML syntax`));
   });
 
   it('the compiled bot starts with Discord configured: its platform is loaded from its chunks', async () => {
