@@ -402,6 +402,25 @@ function ensureIgnored(): void {
   if (missing.length) writeFileSync(file, `${have}${have && !have.endsWith('\n') ? '\n' : ''}${missing.join('\n')}\n`);
 }
 
+/**
+ * Wall time of each section, printed when it ends and kept in latest.json (`sectionSeconds`): `--quick` is meant to
+ * take under two minutes, and this says which section to trim when it does not.
+ */
+const sectionSeconds: Record<string, number> = {};
+let openSection: { title: string; t0: number } | undefined;
+function endSection(): void {
+  if (!openSection) return;
+  const s = (performance.now() - openSection.t0) / 1000;
+  sectionSeconds[openSection.title] = Math.round(s * 10) / 10;
+  console.log(`(${openSection.title}: ${s.toFixed(1)} s)`);
+  openSection = undefined;
+}
+function beginSection(title: string): void {
+  endSection();
+  console.log(`\n== ${title} ==`);
+  openSection = { title, t0: performance.now() };
+}
+
 async function main(): Promise<number> {
   const busyBefore = await cpuBusy(1_000);
   const cpus = os.cpus();
@@ -425,8 +444,10 @@ async function main(): Promise<number> {
 
   const failures: string[] = [];
   tmp = mkdtempSync(join(os.tmpdir(), 'muster-bench-'));
+  const startedAt = performance.now();
   const speed = await machineSpeed({ dir: tmp, postgresql: DBS.includes('postgresql') });
   console.log(describeMachineSpeed(speed));
+  sectionSeconds['machine probe'] = Math.round((performance.now() - startedAt) / 100) / 10;
   console.log('');
   fake = await FakeSlack.start();
   fake.addUser({ id: USER_ID, name: 'bench' });
@@ -451,6 +472,8 @@ async function main(): Promise<number> {
   let changeSummary: ReturnType<typeof summarizeChangeVotes> | undefined;
   try {
     if (runs('whoami')) {
+      // (no heading: this section's lines open the run)
+      openSection = { title: 'whoami', t0: performance.now() };
       // --- start both children (one after the other) ---
       const musterPort = await freePort();
       let t0 = performance.now();
@@ -568,7 +591,7 @@ async function main(): Promise<number> {
 
     // --- war room set-up ---
     for (const db of runs('war room') ? sectionDbs : []) {
-      console.log(`\n== war room set-up${onDb(db)} ==`);
+      beginSection(`war room set-up${onDb(db)}`);
       const warBusy = await cpuBusy(500);
       console.log(
         `"/incident declare P1 Bench incident <i>" ×${WARROOMS}, one at a time; every Slack call (Web API and response_url) answers after ${WARROOM_LATENCY_MS} ms` +
@@ -618,7 +641,7 @@ async function main(): Promise<number> {
     // runs the war room and every replica section; its click figures come from the full run.
     const clickDbs = QUICK && process.env.BENCH_DB === undefined ? sectionDbs.slice(0, 1) : sectionDbs;
     for (const db of runs('approval clicks') ? clickDbs : []) {
-      console.log(`\n== approval clicks${onDb(db)} ==`);
+      beginSection(`approval clicks${onDb(db)}`);
       const clickBusy = await cpuBusy(500);
       console.log(
         `signed Approve clicks (block_actions, a fresh trigger_id each) on production-deploy cards that need release_manager + cto + security_lead: ` +
@@ -665,7 +688,7 @@ async function main(): Promise<number> {
 
     // --- change votes ---
     if (runs('change votes')) {
-      console.log('\n== change votes ==');
+      beginSection('change votes');
       const changeBusy = await cpuBusy(500);
       console.log(
         `signed Approve clicks (block_actions, a fresh trigger_id each) by CAB members on normal changes raised through /change new normal and the submitted form ` +
@@ -710,7 +733,7 @@ async function main(): Promise<number> {
     // --- burst under real limits ---
     let burst: BurstResult | undefined;
     if (runs('burst')) {
-      console.log('\n== burst under real limits ==');
+      beginSection('burst under real limits');
       console.log(
         `Approve clicks in a burst on production deploys whose cards have 5 copies (the channel, #approvals, 3 approvers' DMs), against a FakeSlack ` +
           `enforcing Slack's published rate tiers and Muster pacing itself (MUSTER_SLACK_PACING on)${QUICK ? '; quick: tiers and pacing ×20 faster, fewer requests' : ''}`,
@@ -724,7 +747,7 @@ async function main(): Promise<number> {
     // --- cost as the work grows (1×, 10×, 100×) ---
     let cost: CostFigures | undefined;
     if (runs('cost')) {
-      console.log('\n== cost as the work grows ==');
+      beginSection('cost as the work grows');
       cost = await runCostBench({ quick: QUICK, log: (l) => console.log(l), logDir: LOG_DIR });
       for (const sec of cost.sections) console.log(`\n${formatSection(sec)}`);
       failures.push(...cost.failures);
@@ -733,7 +756,7 @@ async function main(): Promise<number> {
     // --- replicas behind a round-robin proxy (PostgreSQL) ---
     let replicas: ReplicaBenchResult | undefined;
     if (runs('replicas')) {
-      console.log('\n== replicas ==');
+      beginSection('replicas');
       replicas = await runReplicaBench({ quick: QUICK, log: (l) => console.log(l) });
       if (replicas.skipped) console.log(`skipped: ${replicas.skipped}`);
       else console.log(replicas.text);
@@ -743,12 +766,20 @@ async function main(): Promise<number> {
     // --- soak: memory over minutes of steady traffic ---
     let soak: SoakResult | undefined;
     if (runs('soak')) {
-      console.log('\n== soak ==');
+      beginSection('soak');
       soak = await runSoakBench({ quick: QUICK, root, tmp, logDir: LOG_DIR, baseEnv, secret: SECRET, botToken: BOT_TOKEN, log: (l) => console.log(l), onChild: (c) => (soakMuster = c) });
       console.log('');
       for (const l of describeSoak(soak)) console.log(l);
       failures.push(...soak.failures);
     }
+
+    endSection();
+    const totalSeconds = Math.round((performance.now() - startedAt) / 100) / 10;
+    console.log(
+      `\nwall time: ${totalSeconds} s (${Object.entries(sectionSeconds)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')})`,
+    );
 
     // --- verdict ---
     if (m && b && musterLog) {
@@ -822,6 +853,7 @@ async function main(): Promise<number> {
       replicas: replicas ? { ...replicas, text: undefined, summary: replicaSummary(replicas) } : null,
       soak: soak ?? null,
       quick: QUICK,
+      sectionSeconds: { ...sectionSeconds, total: totalSeconds },
       pass: failures.length === 0,
       failures,
     };
