@@ -28,7 +28,8 @@
  *    vote), and the highest at which every card copy is final within 2 s of the last click (the
  *    cards are current). Muster stops stepping once both have failed (higher rates would only build
  *    a longer backlog), then bisects once below each first failing rate; the bare Bolt app steps
- *    from Muster's highest held ack rate up;
+ *    from Muster's highest held ack rate up; a step at the measured phase's rate and length is that phase,
+ *    not run again (`--quick` steps once, so);
  *  - after Muster stopped, its database is read (better-sqlite3 read-only, or pg) to check that each
  *    click left one vote and every third one an approved request.
  */
@@ -764,9 +765,12 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
         { name: 'cards', held: 0, failedAt: undefined as number | undefined, pass: (r: PhaseRecord) => cardsHeld(r, o.cardsMaxLagMs) },
       ];
       const tick = (ok: boolean) => (ok ? '✓' : '✗');
+      // A step at the measured phase's rate and length is that phase again (--quick's one step): its record is reused.
+      const sameAsMain = (rate: number) => rate === o.rate && o.stepSeconds === o.seconds;
       const musterStep = async (rate: number) => {
         process.stdout.write(`  step ${rate}/s × ${o.stepSeconds} s: muster … `);
-        const r = await musterPhase(`step${rate}`, rate, o.stepSeconds);
+        if (sameAsMain(rate) && result.muster.main) process.stdout.write('(the measured phase above) ');
+        const r = sameAsMain(rate) && result.muster.main ? result.muster.main : await musterPhase(`step${rate}`, rate, o.stepSeconds);
         result.muster.steps.push(r);
         process.stdout.write(`${line(r)}; acks ${tick(stepHeld(r, o.maxP99Ms))} cards ${tick(cardsHeld(r, o.cardsMaxLagMs))}\n`);
         if (died()) throw new Error(`${died()} during the step-up`);
@@ -793,7 +797,7 @@ export async function runApprovalClickBench(o: ClickBenchOptions): Promise<Click
       const bareFrom = criteria[0]!.held || Math.min(...o.steps);
       const passes = (r: PhaseRecord) => stepHeld(r, o.maxP99Ms);
       for (const rate of o.steps.filter((x) => x >= bareFrom)) {
-        const r = await barePhase(`step${rate}`, rate, o.stepSeconds);
+        const r = sameAsMain(rate) && result.bare.main ? result.bare.main : await barePhase(`step${rate}`, rate, o.stepSeconds);
         result.bare.steps.push(r);
         if (died()) throw new Error(`${died()} during the step-up`);
         if (!passes(r)) break;

@@ -674,9 +674,11 @@ export async function runChangeVoteBench(o: ChangeBenchOptions): Promise<ChangeB
         { held: 0, failedAt: undefined as number | undefined, pass: (r: PhaseRecord) => cardsHeld(r, o.cardsMaxLagMs) },
       ];
       const tick = (ok: boolean) => (ok ? '✓' : '✗');
+      // A step at the measured phase's rate and length is that phase again (--quick's one step): its record is reused.
       const step = async (rate: number) => {
-        process.stdout.write(`  step ${rate}/s × ${o.stepSeconds} s … `);
-        const r = await phase(`step${rate}`, rate, o.stepSeconds);
+        const same = rate === o.rate && o.stepSeconds === o.seconds ? result.muster.main : undefined;
+        process.stdout.write(`  step ${rate}/s × ${o.stepSeconds} s … ${same ? '(the measured phase above) ' : ''}`);
+        const r = same ?? (await phase(`step${rate}`, rate, o.stepSeconds));
         result.muster.steps.push(r);
         process.stdout.write(`${line(r)}; acks ${tick(stepHeld(r, o.maxP99Ms))} cards ${tick(cardsHeld(r, o.cardsMaxLagMs))}${setupLine(r)}\n`);
         if (died()) throw new Error(`${died()} during the step-up`);

@@ -169,8 +169,9 @@ function ratesFromEnv(name: string, fallback: number[]): number[] {
 }
 const CLICK_RATE = numberFromEnv('BENCH_CLICK_RATE', 100, 0.1);
 const CLICK_SECONDS = numberFromEnv('BENCH_CLICK_SECONDS', q(10, 2), 0.1);
-const CLICK_STEPS = ratesFromEnv('BENCH_CLICK_STEPS', q([10, 20, 40, 60, 80, 100, 150, 200, 300, 400], [60]));
-const CLICK_STEP_SECONDS = numberFromEnv('BENCH_CLICK_STEP_SECONDS', q(5, 2), 0.1);
+// --quick: one step, at the measured phase's rate and length, so the measured phase is that step (not run twice)
+const CLICK_STEPS = ratesFromEnv('BENCH_CLICK_STEPS', q([10, 20, 40, 60, 80, 100, 150, 200, 300, 400], [CLICK_RATE]));
+const CLICK_STEP_SECONDS = numberFromEnv('BENCH_CLICK_STEP_SECONDS', q(5, CLICK_SECONDS), 0.1);
 // Issue 13's goal: 300 clicks/s with p99 under 100 ms.
 const CLICK_MAX_P99_MS = numberFromEnv('BENCH_CLICK_MAX_P99', 100, 1);
 const CARDS_MAX_LAG_MS = numberFromEnv('BENCH_CARDS_MAX_LAG', 2_000, 1);
@@ -178,8 +179,8 @@ const CLICK_REFINE = Math.round(numberFromEnv('BENCH_CLICK_REFINE', q(1, 0), 0))
 const SLACK_PACING = (process.env.BENCH_SLACK_PACING ?? '').trim() || 'off';
 const CHANGE_RATE = numberFromEnv('BENCH_CHANGE_RATE', 10, 0.1);
 const CHANGE_SECONDS = numberFromEnv('BENCH_CHANGE_SECONDS', q(10, 2), 0.1);
-const CHANGE_STEPS = ratesFromEnv('BENCH_CHANGE_STEPS', q([10, 20, 40, 60, 80, 100, 150, 200], [20]));
-const CHANGE_STEP_SECONDS = numberFromEnv('BENCH_CHANGE_STEP_SECONDS', q(5, 2), 0.1);
+const CHANGE_STEPS = ratesFromEnv('BENCH_CHANGE_STEPS', q([10, 20, 40, 60, 80, 100, 150, 200], [CHANGE_RATE]));
+const CHANGE_STEP_SECONDS = numberFromEnv('BENCH_CHANGE_STEP_SECONDS', q(5, CHANGE_SECONDS), 0.1);
 
 /** The sections, in the order they run; BENCH_ONLY picks some of them. */
 const SECTIONS = ['whoami', 'war room', 'approval clicks', 'change votes', 'burst', 'cost', 'replicas', 'soak'] as const;
@@ -422,7 +423,7 @@ function beginSection(title: string): void {
 }
 
 async function main(): Promise<number> {
-  const busyBefore = await cpuBusy(1_000);
+  const busyBefore = await cpuBusy(q(1_000, 300));
   const cpus = os.cpus();
   const machine = {
     cpus: cpus.length,
@@ -592,7 +593,7 @@ async function main(): Promise<number> {
     // --- war room set-up ---
     for (const db of runs('war room') ? sectionDbs : []) {
       beginSection(`war room set-up${onDb(db)}`);
-      const warBusy = await cpuBusy(500);
+      const warBusy = await cpuBusy(q(500, 200));
       console.log(
         `"/incident declare P1 Bench incident <i>" ×${WARROOMS}, one at a time; every Slack call (Web API and response_url) answers after ${WARROOM_LATENCY_MS} ms` +
           `${
@@ -642,7 +643,7 @@ async function main(): Promise<number> {
     const clickDbs = QUICK && process.env.BENCH_DB === undefined ? sectionDbs.slice(0, 1) : sectionDbs;
     for (const db of runs('approval clicks') ? clickDbs : []) {
       beginSection(`approval clicks${onDb(db)}`);
-      const clickBusy = await cpuBusy(500);
+      const clickBusy = await cpuBusy(q(500, 200));
       console.log(
         `signed Approve clicks (block_actions, a fresh trigger_id each) on production-deploy cards that need release_manager + cto + security_lead: ` +
           `click i is approver i mod 3 on request ⌊i/3⌋, so every click is a vote and every third decides its request; ` +
@@ -689,7 +690,7 @@ async function main(): Promise<number> {
     // --- change votes ---
     if (runs('change votes')) {
       beginSection('change votes');
-      const changeBusy = await cpuBusy(500);
+      const changeBusy = await cpuBusy(q(500, 200));
       console.log(
         `signed Approve clicks (block_actions, a fresh trigger_id each) by CAB members on normal changes raised through /change new normal and the submitted form ` +
           `(changes.enforcedIn: [], default CAB: quorum 3, change manager required): each change gets the change manager's vote and two other seats' in turn, ` +
