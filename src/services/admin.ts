@@ -104,7 +104,8 @@ export class AdminService {
         const admins = await u.tx.roleGrant.count({ where: { workspaceId: actor.workspaceId, role: 'admin' } });
         if (admins <= 1) throw new Refusal('That is the last admin of this workspace; grant admin to someone else first.');
       }
-      await u.tx.roleGrant.deleteMany({ where: { userId, role } });
+      // the grant's unique key (workspace, user, role): one lookup, not a scan of every grant
+      await u.tx.roleGrant.deleteMany({ where: { workspaceId: actor.workspaceId, userId, role } });
       u.audit({ action: 'role.revoke', ...subject, before: { roles: before }, after: { roles: before.filter((r) => r !== role) } });
       return { text: rt`Revoked ${strong(role)} from ${mention(targetExternalId)}.` };
     });

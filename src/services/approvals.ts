@@ -7,7 +7,7 @@ import { hasPermission, isRole, type Role } from '../domain/rbac.ts';
 import { checkSchedule, isCritical, type LinkedIncident, type RuntimeFreeze } from '../domain/windows.ts';
 import { formatDuration } from '../domain/duration.ts';
 import { asBool, asDate, asDateOrNull, marks, sqlOf, type Tx } from '../store/db.ts';
-import { nextNumber, userIdOf } from '../store/identity.ts';
+import { grantsOfAccountsSql, holderGrantsSql, nextNumber, userIdOf } from '../store/identity.ts';
 import { ref, type EffectSpec } from '../store/outbox.ts';
 import type { SurfaceRef } from '../platforms/effects.ts';
 import type { TimerRow } from '../store/timers.ts';
@@ -410,13 +410,7 @@ export class ApprovalService {
     const sql = sqlOf(tx);
     // Raw, like the votes: every card drawn asks. Every grant of everyone holding a role still missing, in one query:
     // the holders are the candidates, and their other roles may fill a part too (`held` below).
-    const grants = await sql.all<{ workspace_id: string; user_id: string; role: string }>(
-      `SELECT workspace_id, user_id, role FROM role_grants WHERE workspace_id IN (${marks(workspaces)}) AND user_id IN (
-         SELECT user_id FROM role_grants WHERE workspace_id IN (${marks(workspaces)}) AND role IN (${marks(wanted)})) ORDER BY id`,
-      ...workspaces,
-      ...workspaces,
-      ...wanted,
-    );
+    const grants = await sql.all<{ workspace_id: string; user_id: string; role: string }>(holderGrantsSql(workspaces.length, wanted.length), ...workspaces, ...workspaces, ...wanted);
     const wantedSet = new Set<string>(wanted);
     const held = new Map<string, Role[]>();
     for (const g of grants) {
@@ -440,7 +434,7 @@ export class ApprovalService {
     // missing) in one query more: a person may fill a part through another role.
     const others = [...new Set(candidates.flatMap((ids) => [...ids]))].filter((id) => !held.has(id));
     if (others.length > 0) {
-      for (const g of await sql.all<{ user_id: string; role: string }>(`SELECT user_id, role FROM role_grants WHERE user_id IN (${marks(others)}) ORDER BY id`, ...others)) {
+      for (const g of await sql.all<{ user_id: string; role: string }>(grantsOfAccountsSql(others.length), ...others)) {
         if (isRole(g.role)) held.set(g.user_id, [...(held.get(g.user_id) ?? []), g.role]);
       }
     }

@@ -1,4 +1,4 @@
-import { sqlOf, type Database, type Tx } from './db.ts';
+import { marks, sqlOf, type Database, type Tx } from './db.ts';
 import { isRole, type Role } from '../domain/rbac.ts';
 
 export const workspaceIdOf = (platform: string, externalId: string) => `${platform}:${externalId}`;
@@ -20,15 +20,24 @@ export async function ensureUser(tx: Tx, workspaceId: string, externalId: string
   return id;
 }
 
+/**
+ * The grants of an account, or with `person` of every account linked to it (`/muster link`: roles belong to the
+ * person). Its accounts are found first (users: by id, and by person_id, each through an index), then their grants
+ * through role_grants' unique (workspace_id, user_id, role) index: a lookup, whatever the number of grants. Joined
+ * the other way round (grants to users), SQLite read every grant of every workspace for each actor: 5.4 ms a lookup
+ * at 20,000 grants against 21 µs (scripted on a copy of the soak's database, better-sqlite3).
+ */
+export const ROLES_OF_ACCOUNT = `SELECT DISTINCT g.role AS role FROM role_grants g
+  WHERE (g.workspace_id, g.user_id) IN (SELECT u.workspace_id, u.id FROM users u WHERE u.id = ?)
+  ORDER BY role`;
+export const ROLES_OF_PERSON = `SELECT DISTINCT g.role AS role FROM role_grants g
+  WHERE (g.workspace_id, g.user_id) IN (
+    SELECT u.workspace_id, u.id FROM users u WHERE u.id = ? OR u.person_id = (SELECT p.person_id FROM users p WHERE p.id = ?))
+  ORDER BY role`;
+
 export async function grantedRoles(tx: Tx, userId: string, o: { person?: boolean } = {}): Promise<Role[]> {
-  // With `person`, the roles granted to any account linked to this one (`/muster link`): roles belong to the person.
-  let ids = [userId];
-  if (o.person) {
-    const me = await tx.user.findUnique({ where: { id: userId }, select: { personId: true } });
-    if (me?.personId) ids = (await tx.user.findMany({ where: { personId: me.personId }, select: { id: true } })).map((u) => u.id);
-  }
-  const rows = await tx.roleGrant.findMany({ where: { userId: { in: ids } }, select: { role: true }, orderBy: { role: 'asc' } });
-  return [...new Set(rows.map((r) => r.role).filter(isRole))];
+  const rows = o.person ? await sqlOf(tx).all<{ role: string }>(ROLES_OF_PERSON, userId, userId) : await sqlOf(tx).all<{ role: string }>(ROLES_OF_ACCOUNT, userId);
+  return rows.map((r) => r.role).filter(isRole);
 }
 
 /**
@@ -36,14 +45,26 @@ export async function grantedRoles(tx: Tx, userId: string, o: { person?: boolean
  * roles granted to the account or to any account linked to the same person.
  */
 export async function personRoles(db: Database, userId: string): Promise<Role[]> {
-  const rows = await db.query<{ role: string }>(
-    `SELECT DISTINCT g.role AS role FROM role_grants g JOIN users u ON u.id = g.user_id
-      WHERE u.id = ? OR u.person_id = (SELECT p.person_id FROM users p WHERE p.id = ?)
-      ORDER BY role`,
-    userId,
-    userId,
-  );
+  const rows = await db.query<{ role: string }>(ROLES_OF_PERSON, userId, userId);
   return rows.map((r) => r.role).filter(isRole);
+}
+
+/**
+ * Every grant of everyone holding one of `roles` in one of `workspaces` (an approval card's candidates, and their
+ * other roles): the holders through role_grants (workspace_id, role, user_id), then their grants through the unique
+ * (workspace_id, user_id, role). Without the first index the holders were a scan of the workspace's grants on every
+ * card drawn: 2.1 ms at 20,000 grants of which 15 were approvers' against 71 µs with it (SQLite, scripted).
+ * Parameters: the workspaces, the workspaces again, the roles.
+ */
+export function holderGrantsSql(workspaces: number, roles: number): string {
+  return `SELECT workspace_id, user_id, role FROM role_grants WHERE workspace_id IN (${marks(Array.from({ length: workspaces }))}) AND user_id IN (
+    SELECT user_id FROM role_grants WHERE workspace_id IN (${marks(Array.from({ length: workspaces }))}) AND role IN (${marks(Array.from({ length: roles }))})) ORDER BY id`;
+}
+
+/** The grants of `accounts` user ids, through users' primary key and role_grants' unique index (no scan of grants). */
+export function grantsOfAccountsSql(accounts: number): string {
+  return `SELECT g.user_id AS user_id, g.role AS role FROM role_grants g
+    WHERE (g.workspace_id, g.user_id) IN (SELECT u.workspace_id, u.id FROM users u WHERE u.id IN (${marks(Array.from({ length: accounts }))})) ORDER BY g.id`;
 }
 
 /** Next dense number for INC/CHG/APR in a workspace; taken inside the caller's transaction. */
