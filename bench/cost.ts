@@ -1,5 +1,5 @@
 /**
- * `npm run bench:cost` (node --import tsx bench/cost.ts [--quick] [--only timers,audit,incidents,approvals,outbox]):
+ * `npm run bench:cost` (node --import tsx bench/cost.ts [--quick] [--only timers,audit,incidents,approvals,people,outbox]):
  * cost as the work grows. Each section measures the same things at 1×, 10× and 100× of its data and writes,
  * next to every row, the growth exponent k of value ∝ n^k: from 1× to 100× (log(v100/v1)/log(100)) and per
  * step (1×→10×, 10×→100×). k ≈ 0 is flat, k ≈ 1 linear; a k above 1 (worse than linear) is flagged.
@@ -26,6 +26,9 @@
  *    (production deploys approved by three votes, staging deploys rejected, cancelled ones, 10 pending), the
  *    closed ones copied by SQL (with their votes) into a history of N; then `/approval list` (ApprovalService.list)
  *    and the App Home for an approver who also asked for N/20 of them.
+ *  - People (1k, 10k, 100k role grants; --quick 100, 1k, 10k): a workspace whose members hold N grants besides
+ *    the three approvers of a pending production deploy; the actor lookup every command and click starts with
+ *    (Kernel.actor) and the request's card drawn (who may still approve), as the outbox draws each copy.
  *  - Outbox backlog (1k, 10k, 100k effects due; --quick 100, 1k, 10k), on SQLite and, when it is reachable,
  *    PostgreSQL (a fresh database, bench/db.ts): N effects due at once, as a burst leaves them (half DMs, half
  *    redraws of N/10 messages, five queued per message), after a history of N done; then the dispatcher's claim
@@ -65,6 +68,7 @@ import { SlackChatPort } from '../src/platforms/slack/chatPort.ts';
 import { createWebClient } from '../src/platforms/slack/webClient.ts';
 import { slackEventHandler } from '../src/platforms/slack/events.ts';
 import type { InboxRow } from '../src/store/inbox.ts';
+import { approvalCard } from '../blocks/approval.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const requireFromRoot = createRequire(join(root, 'package.json'));
@@ -102,7 +106,7 @@ export interface CostRow {
 }
 
 export interface CostSection {
-  key: 'timers' | 'audit' | 'incidents' | 'approvals' | 'outbox';
+  key: 'timers' | 'audit' | 'incidents' | 'approvals' | 'people' | 'outbox';
   title: string;
   sizeLabel: string;
   sizes: number[];
@@ -1287,6 +1291,105 @@ async function approvalsSection(o: CostOptions, tmp: string, failures: string[])
 }
 
 // ---------------------------------------------------------------------------
+// People: role grants
+// ---------------------------------------------------------------------------
+
+/**
+ * N role grants in the workspace (N/2 members holding oncall and engineer each, roles that approve no deploy), besides the three approvers of a
+ * pending production deploy (release_manager, cto, security_lead: one each, made through the services, as is the
+ * request). Timed: the actor lookup every command and click starts with (Kernel.actor for a member seen before), and
+ * drawing the request's card, which lists who may still approve (ApprovalService.viewOfRow and blocks/approval.ts,
+ * what the outbox's drawer does for every copy redrawn).
+ */
+async function peopleSection(o: CostOptions, tmp: string, failures: string[]): Promise<CostSection> {
+  const sizes = o.quick ? [100, 1_000, 10_000] : [1_000, 10_000, 100_000];
+  const dir = join(tmp, 'people');
+  mkdirSync(dir, { recursive: true });
+  const cols = { actor: [] as (number | null)[], actorCpu: [] as (number | null)[], card: [] as (number | null)[], cardCpu: [] as (number | null)[] };
+  try {
+    for (const n of sizes) {
+      const file = join(dir, `people-${n}.db`);
+      const url = `file:${file}`;
+      await migrate(url);
+      const db = await openDatabase(url);
+      const { kernel, services } = inProcess(db, systemClock, benchPolicy(), ['U0ADMIN']);
+      const admin = await kernel.actor('slack', TEAM, 'U0ADMIN', 'ada');
+      for (const [user, role] of [
+        ['U0RM', 'release_manager'],
+        ['U0CTO', 'cto'],
+        ['U0SEC', 'security_lead'],
+      ] as const) {
+        await kernel.actor('slack', TEAM, user);
+        await services.admin.grant(admin, meta('grant'), role, user);
+      }
+      const asker = await kernel.actor('slack', TEAM, requester(1), 'req1');
+      await services.approvals.requestDeploy(
+        asker,
+        { ...meta('deploy'), channelId: 'C0DEPLOYS' },
+        { environment: 'production', component: 'checkout-api', version: '3.1.0', reason: 'Fixes the card retry loop' },
+      );
+      const request = await db.read((tx) => tx.approvalRequest.findFirstOrThrow({ orderBy: { number: 'desc' } }));
+      // the members, by SQL on a connection of its own (the bot's is idle in between)
+      const ts = performance.now();
+      const raw = new Sqlite(file);
+      const workspaceId = `slack:${TEAM}`;
+      const now = new Date().toISOString().replace('Z', '+00:00');
+      const addUser = raw.prepare('INSERT INTO users (id, workspace_id, external_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
+      const addGrant = raw.prepare('INSERT INTO role_grants (workspace_id, user_id, role, granted_by, created_at) VALUES (?, ?, ?, ?, ?)');
+      raw.transaction(() => {
+        for (let i = 0; i < n / 2; i++) {
+          const ext = `UM${String(i).padStart(6, '0')}`;
+          const id = `${workspaceId}:${ext}`;
+          addUser.run(id, workspaceId, ext, `member ${i}`, now, now);
+          addGrant.run(workspaceId, id, 'oncall', `${workspaceId}:U0ADMIN`, now);
+          addGrant.run(workspaceId, id, 'engineer', `${workspaceId}:U0ADMIN`, now);
+        }
+      })();
+      raw.close();
+      const seedMs = performance.now() - ts;
+      const member = 'UM000007';
+      const seen = await kernel.actor('slack', TEAM, member);
+      if ([...seen.roles].sort().join(',') !== 'engineer,oncall') failures.push(`people ${n}: ${member} has roles ${[...seen.roles].join(', ')}, expected engineer and oncall`);
+      const actor = await timeRepeated(() => kernel.actor('slack', TEAM, member), REPS);
+      const draw = async () => {
+        const found = await services.approvals.versionOf(request.id);
+        if (!found) throw new Error('the request is gone');
+        return approvalCard(await services.approvals.viewOfRow(found.row));
+      };
+      const drawn = JSON.stringify(await draw());
+      for (const approver of ['U0RM', 'U0CTO', 'U0SEC']) if (!drawn.includes(approver)) failures.push(`people ${n}: the card does not list ${approver} among who may approve`);
+      if (drawn.includes('UM0000')) failures.push(`people ${n}: the card lists a member who holds no approving role`);
+      const card = await timeRepeated(draw, REPS);
+      await db.close();
+      cols.actor.push(p50(actor));
+      cols.actorCpu.push(p50(actor.cpu));
+      cols.card.push(p50(card));
+      cols.cardCpu.push(p50(card.cpu));
+      o.log(`  people ${fmtSize(n)} grants: seeded in ${(seedMs / 1000).toFixed(1)} s; actor lookup p50 ${p50(actor).toFixed(2)} ms, approval card drawn p50 ${p50(card).toFixed(2)} ms`);
+      rmSync(file, { force: true });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const goal = { text: '< 50 ms', max: 50 };
+  return {
+    key: 'people',
+    title: 'people',
+    sizeLabel: 'role grants',
+    sizes,
+    rows: [
+      row(sizes, 'actor lookup (every command and click), p50', 'ms', cols.actor, goal),
+      row(sizes, 'actor lookup, CPU per call (p50)', 'ms', cols.actorCpu),
+      row(sizes, 'approval card drawn (who may approve), p50', 'ms', cols.card, goal),
+      row(sizes, 'approval card drawn, CPU per call (p50)', 'ms', cols.cardCpu),
+    ],
+    notes: [
+      'N role grants: N/2 members holding oncall and engineer (no approving role), besides one release_manager, cto and security_lead; a pending production deploy needing all three; the actor is a member seen before (Kernel.actor), the card is drawn as the outbox draws each copy',
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------
 // Outbox backlog
 // ---------------------------------------------------------------------------
 
@@ -1439,6 +1542,11 @@ export async function runCostBench(o: CostOptions): Promise<CostFigures> {
     if (runs('approvals')) {
       o.log('approvals …');
       const s = await approvalsSection(o, tmp, figures.failures);
+      figures.sections.push(s);
+    }
+    if (runs('people')) {
+      o.log('people …');
+      const s = await peopleSection(o, tmp, figures.failures);
       figures.sections.push(s);
     }
     if (runs('outbox')) {
