@@ -72,12 +72,17 @@ export function createSlackPlatform(o: SlackAppOptions): SlackPlatform {
   const socket = Boolean(o.appToken);
   const authorization = { botToken: o.botToken, botId: o.identity.botId, botUserId: o.identity.botUserId };
   const authorize = async () => authorization;
+  // Bolt's conversation store (context.conversation, context.updateConversation) is off: Muster keeps its state in
+  // the database and never reads it, and its default middleware cost every request a failed in-memory lookup (a
+  // rejected promise with a new Error and its stack trace) and a debug log line built for nothing.
+  const convoStore = false as const;
   let app: App;
   if (socket) {
     app = new App({
       authorize,
       appToken: o.appToken,
       socketMode: true,
+      convoStore,
       logger,
       clientOptions,
       extendedErrorHandler: true,
@@ -98,7 +103,7 @@ export function createSlackPlatform(o: SlackAppOptions): SlackPlatform {
         return timing ? { ackTiming: timing } : {};
       },
     });
-    app = new App({ authorize, receiver, logger, clientOptions, extendedErrorHandler: true });
+    app = new App({ authorize, receiver, convoStore, logger, clientOptions, extendedErrorHandler: true });
   }
   register(app, o);
   return {
