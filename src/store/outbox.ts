@@ -257,15 +257,22 @@ async function waitingRedraws(tx: Tx, effects: StoredEffectSpec[], now: Date): P
   const keys = [...new Set(effects.map((e) => e.coalesce).filter((k): k is string => Boolean(k)))];
   const joinable = new Map<string, number>();
   if (!keys.length) return joinable;
-  const held = await sqlOf(tx).all<{ id: number | bigint; coalesce_key: string | null }>(
-    `UPDATE outbox SET updated_at = ? WHERE status = 'pending' AND id IN (
-       SELECT min(id) FROM outbox WHERE coalesce_key IN (${marks(keys)}) AND status = 'pending' GROUP BY coalesce_key)
-     RETURNING id, coalesce_key`,
-    now,
-    ...keys,
-  );
+  const held = await sqlOf(tx).all<{ id: number | bigint; coalesce_key: string | null }>(waitingRedrawsSql(keys.length), now, ...keys);
   for (const r of held) if (r.coalesce_key) joinable.set(r.coalesce_key, Number(r.id));
   return joinable;
+}
+
+/**
+ * waitingRedraws' statement for `keys` coalescing keys (parameters: now, then the keys). The outer status test is
+ * written `coalesce(status, '')` (status is never null) so that no index serves it: SQLite, without statistics, found
+ * the rows through the (status, next_attempt_at, id) index, reading every pending effect for each vote (1.65 ms a vote
+ * with 20,000 pending, against 20–55 µs by id; scripted with better-sqlite3). PostgreSQL looks them up by id either
+ * way, and checks the test again on a row another transaction changed meanwhile.
+ */
+export function waitingRedrawsSql(keys: number): string {
+  return `UPDATE outbox SET updated_at = ? WHERE coalesce(status, '') = 'pending' AND id IN (
+       SELECT min(id) FROM outbox WHERE coalesce_key IN (${marks(Array.from({ length: keys }))}) AND status = 'pending' GROUP BY coalesce_key)
+     RETURNING id, coalesce_key`;
 }
 
 /** Statuses after which an effect will not run again (until an operator replays a dead one). */
