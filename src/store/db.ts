@@ -935,7 +935,12 @@ function settled<T>(call: () => T): Promise<T> {
 
 /** `?, ?, …`: one placeholder per item of a list (an `IN (…)` of a raw statement). */
 export function marks(list: readonly unknown[]): string {
-  return list.map(() => '?').join(', ');
+  return marksFor(list.length);
+}
+
+/** `?, ?, …`: `count` placeholders, for a statement written before its list is known. */
+export function marksFor(count: number): string {
+  return Array.from({ length: count }, () => '?').join(', ');
 }
 
 /** A time column of a raw row: ISO text on SQLite, a Date on PostgreSQL. */

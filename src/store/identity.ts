@@ -1,4 +1,4 @@
-import { marks, sqlOf, type Database, type Tx } from './db.ts';
+import { marksFor, sqlOf, type Database, type Tx } from './db.ts';
 import { isRole, type Role } from '../domain/rbac.ts';
 
 export const workspaceIdOf = (platform: string, externalId: string) => `${platform}:${externalId}`;
@@ -58,14 +58,14 @@ export async function personRoles(db: Database, userId: string): Promise<Role[]>
  * Parameters: the workspaces, the workspaces again, the roles.
  */
 export function holderGrantsSql(workspaces: number, roles: number): string {
-  return `SELECT workspace_id, user_id, role FROM role_grants WHERE workspace_id IN (${marks(Array.from({ length: workspaces }))}) AND user_id IN (
-    SELECT user_id FROM role_grants WHERE workspace_id IN (${marks(Array.from({ length: workspaces }))}) AND role IN (${marks(Array.from({ length: roles }))})) ORDER BY id`;
+  return `SELECT workspace_id, user_id, role FROM role_grants WHERE workspace_id IN (${marksFor(workspaces)}) AND user_id IN (
+    SELECT user_id FROM role_grants WHERE workspace_id IN (${marksFor(workspaces)}) AND role IN (${marksFor(roles)})) ORDER BY id`;
 }
 
 /** The grants of `accounts` user ids, through users' primary key and role_grants' unique index (no scan of grants). */
 export function grantsOfAccountsSql(accounts: number): string {
   return `SELECT g.user_id AS user_id, g.role AS role FROM role_grants g
-    WHERE (g.workspace_id, g.user_id) IN (SELECT u.workspace_id, u.id FROM users u WHERE u.id IN (${marks(Array.from({ length: accounts }))})) ORDER BY g.id`;
+    WHERE (g.workspace_id, g.user_id) IN (SELECT u.workspace_id, u.id FROM users u WHERE u.id IN (${marksFor(accounts)})) ORDER BY g.id`;
 }
 
 /** Next dense number for INC/CHG/APR in a workspace; taken inside the caller's transaction. */

@@ -1,4 +1,4 @@
-import { asBool, asDate, asDateOrNull, marks, sqlOf, type Database, type Tx } from './db.ts';
+import { asBool, asDate, asDateOrNull, marks, marksFor, sqlOf, type Database, type Tx } from './db.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Effect, ResultRef } from '../platforms/effects.ts';
 
@@ -271,7 +271,7 @@ async function waitingRedraws(tx: Tx, effects: StoredEffectSpec[], now: Date): P
  */
 export function waitingRedrawsSql(keys: number): string {
   return `UPDATE outbox SET updated_at = ? WHERE coalesce(status, '') = 'pending' AND id IN (
-       SELECT min(id) FROM outbox WHERE coalesce_key IN (${marks(Array.from({ length: keys }))}) AND status = 'pending' GROUP BY coalesce_key)
+       SELECT min(id) FROM outbox WHERE coalesce_key IN (${marksFor(keys)}) AND status = 'pending' GROUP BY coalesce_key)
      RETURNING id, coalesce_key`;
 }
 
