@@ -1,7 +1,7 @@
 import type { ApprovalView } from '../src/services/approvals.ts';
 import { ACTIONS, FIELDS, VIEWS } from './actionIds.ts';
 import { clip, clipText, LIMITS } from './limits.ts';
-import { code, emoji, joinText, mention, plainText, rt, strong, time, type Text } from '../src/domain/text.ts';
+import { code, emoji, joinText, mention, mentionList, plainText, rt, strong, time, type Text } from '../src/domain/text.ts';
 import { actions, button, context, header, section, type Block, type Form, type Message } from './surface.ts';
 
 const STATUS_LINE: Record<string, Text> = {
@@ -91,19 +91,7 @@ export function approvalCard(v: ApprovalView): Message {
   }
   if (v.status === 'pending') {
     blocks.push(
-      context(
-        clipText(
-          rt`${
-            v.eligible.length
-              ? rt`Can approve: ${joinText(
-                  v.eligible.map((u) => [mention(u)]),
-                  ' ',
-                )}`
-              : 'Nobody holds the roles still needed'
-          } · expires ${time(v.expiresAt)}`,
-          LIMITS.sectionText,
-        ),
-      ),
+      context(clipText(rt`${v.eligible.length ? rt`Can approve: ${mentionList(v.eligible, ' ')}` : 'Nobody holds the roles still needed'} · expires ${time(v.expiresAt)}`, LIMITS.sectionText)),
     );
     blocks.push(approveReject(v, 'approval-actions'));
   }

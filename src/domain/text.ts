@@ -166,6 +166,23 @@ export function joinText(parts: readonly Text[], separator: string): Inline[] {
   return out;
 }
 
+/** How many people a list of them names before "and N more" (mentionList). */
+export const MENTIONS_SHOWN = 10;
+
+/**
+ * At most `max` mentions joined by `separator`, then "and N more": who may approve a request can be thousands of
+ * people, and a list of them all was cut at the block's length limit, taking what followed it (the expiry) with it.
+ * For lists that inform (a card, a reply); lists that notify (a nudge's mentions) name everyone.
+ */
+export function mentionList(externalIds: readonly string[], separator: string, max = MENTIONS_SHOWN): Inline[] {
+  const shown = joinText(
+    externalIds.slice(0, max).map((id) => [mention(id)]),
+    separator,
+  );
+  const rest = externalIds.length - Math.min(max, externalIds.length);
+  return rest > 0 ? concat(shown, ` and ${rest.toLocaleString('en-US')} more`) : shown;
+}
+
 /** The inline parts of a text. */
 export function inlines(text: Text): readonly Inline[] {
   return typeof text === 'string' ? [text] : text;

@@ -15,7 +15,7 @@ import { Refusal, UsageError } from './errors.ts';
 import { externalOf } from './incidentViews.ts';
 import type { Kernel, Unit } from './kernel.ts';
 import type { Actor, Reply, RequestMeta } from './types.ts';
-import { code, decodeNullable, decodeText, em, emoji, encodeText, joinText, mention, plainText, rt, strong, time, type Text } from '../domain/text.ts';
+import { code, decodeNullable, decodeText, em, emoji, encodeText, joinText, mention, mentionList, plainText, rt, strong, time, type Text } from '../domain/text.ts';
 
 type RequestRow = NonNullable<Awaited<ReturnType<Tx['approvalRequest']['findUnique']>>>;
 
@@ -755,12 +755,7 @@ export class ApprovalService {
       await this.scheduleEscalation(u, row, 0);
       return {
         text: rt`${refName} requested: ${d.title}. Needs ${describeMissing(ev.missing)}${ev.required > ev.missing.reduce((n, m) => n + m.remaining, 0) && ' first'} (${ev.required} approval${ev.required === 1 ? '' : 's'} in all); ${
-          eligible.length
-            ? rt`asked ${joinText(
-                eligible.map((e) => [mention(e)]),
-                ', ',
-              )}`
-            : 'nobody holds those roles yet — an admin can grant them'
+          eligible.length ? rt`asked ${mentionList(eligible, ', ')}` : 'nobody holds those roles yet — an admin can grant them'
         }. Expires in ${formatDuration(d.ttl)}.`,
       };
     });
@@ -1133,12 +1128,7 @@ export class ApprovalService {
       args: {
         user: requester,
         text: rt`Your request ${refName} (${title}) is released by exception ${excRef} and goes to its approvers: it needs ${describeMissing(ev.missing)}; ${
-          eligible.length
-            ? rt`asked ${joinText(
-                eligible.map((e) => [mention(e)]),
-                ', ',
-              )}`
-            : 'nobody holds those roles yet'
+          eligible.length ? rt`asked ${mentionList(eligible, ', ')}` : 'nobody holds those roles yet'
         }. Expires ${time(released.expiresAt)}.`,
       },
     });

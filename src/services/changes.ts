@@ -47,7 +47,7 @@ import {
 } from '../domain/windows.ts';
 import { formatDuration, parseDuration } from '../domain/duration.ts';
 import { incidentRef } from '../domain/incident.ts';
-import { code, decodeNullable, decodeText, emoji, encodeText, joinText, mention, plainText, rt, strong, time, trimText, type Text } from '../domain/text.ts';
+import { code, decodeNullable, decodeText, emoji, encodeText, joinText, mention, mentionList, plainText, rt, strong, time, trimText, type Text } from '../domain/text.ts';
 import { sqlOf, type Tx } from '../store/db.ts';
 import { nextNumber } from '../store/identity.ts';
 import { ref } from '../store/outbox.ts';
@@ -628,12 +628,7 @@ export class ChangeService {
     await u.tx.changeRequest.update({ where: { id: row.id }, data: { approvalId: round.id, updatedAt: u.now } });
     await this.adoptRoundCards(u, row.id, round.id);
     const view = await this.approvals.roundView(u.tx, round.id);
-    const asked = view?.eligible.length
-      ? rt`asked ${joinText(
-          view.eligible.map((e) => [mention(e)]),
-          ', ',
-        )}`
-      : 'nobody holds those roles yet — an admin can grant them';
+    const asked = view?.eligible.length ? rt`asked ${mentionList(view.eligible, ', ')}` : 'nobody holds those roles yet — an admin can grant them';
     return emergency ? rt`Emergency approval (${emergency.text}): ${asked}. A post-implementation review will be required.` : rt`The CAB decides it (${view?.progress ?? ''}): ${asked}.`;
   }
 
