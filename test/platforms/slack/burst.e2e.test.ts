@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, ADMIN, SIGNING_SECRET, type Harness } from '../../support/harness.ts';
-import { FakeSlack, POST_MESSAGE_LIMITS, RATE_TIERS, TEAM_ID, type FakeMessage, type TierOptions } from '../../support/fakeSlack.ts';
+import { FakeSlack, TEAM_ID, type FakeMessage } from '../../support/fakeSlack.ts';
+import { compressedTiers } from '../../support/tiers.ts';
 import { blockAction, post } from '../../support/slackRequests.ts';
 import { parsePolicyText } from '../../../src/config/policy.ts';
 import { systemClock } from '../../../src/domain/clock.ts';
@@ -19,21 +20,6 @@ import { ACTIONS } from '../../../blocks/actionIds.ts';
  * chat.update's burst: without pacing Slack answers some of them 429. Faster (30) and they fit in the burst.
  */
 const SCALE = 10;
-
-/**
- * Slack's tiers as FakeSlack enforces them (the published numbers), with time compressed SCALE times: every rate
- * per minute ×SCALE, every burst as published. A burst is a count of calls, not a rate: FakeSlack's `scale`
- * multiplies bursts too (then floors them), so they are divided back here (+0.5 survives the floor). With
- * `{ scale }` alone chat.update would take 50 × scale calls at once and nothing in this test would be rate limited.
- */
-function compressedTiers(scale: number): TierOptions {
-  const burst = (n: number) => ({ burst: (n + 0.5) / scale });
-  return {
-    scale,
-    tiers: { 1: burst(RATE_TIERS[1].burst), 2: burst(RATE_TIERS[2].burst), 3: burst(RATE_TIERS[3].burst), 4: burst(RATE_TIERS[4].burst) },
-    postMessage: { perChannel: burst(POST_MESSAGE_LIMITS.perChannel.burst), workspace: burst(POST_MESSAGE_LIMITS.workspace.burst) },
-  };
-}
 
 const DEV = 'UDEV'; // requester
 const RM = 'URM'; // release_manager
