@@ -53,8 +53,11 @@ export interface Content {
 export interface EffectArgs {
   /** A message in a channel (a channel id, or a `#name` from the policy). */
   postMessage: Content & { channel: Ref<string>; threadTs?: Ref<string> };
-  /** Redraws a message Muster posted (idempotent). */
-  updateMessage: Content & { channel: Ref<string>; ts: Ref<string> };
+  /**
+   * Redraws a message Muster posted (idempotent). `background`: a copy one person sees (an approver's DM of a card
+   * that is also in a channel); where the platform's budget is short, copies many people see are redrawn first.
+   */
+  updateMessage: Content & { channel: Ref<string>; ts: Ref<string>; background?: boolean };
   /** A direct message to one person. */
   dm: Content & { user: string };
   /**

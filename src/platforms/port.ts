@@ -20,6 +20,8 @@ export interface ChatPort {
   pace?(effect: PortEffect, workspaceId: string | null): number | Promise<number>;
   /** Whether a positive answer of `pace` is a booked turn (sent at it without asking again) rather than a plain wait. */
   readonly pacingBooks?: boolean;
+  /** Whether the positive answer `waitMs` of `pace` for this effect booked its turn (when it may not have: `pacingBooks` otherwise). */
+  booksTurn?(effect: PortEffect, waitMs: number): boolean;
 }
 
 /** What the outbox knows about the effect being performed. */

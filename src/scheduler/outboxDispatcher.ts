@@ -48,6 +48,8 @@ export interface EffectRunner {
   pace?(op: string, args: Record<string, unknown>, workspaceId: string | null): number | Promise<number>;
   /** Whether a wait `pace` answers is a booked turn: the effect is sent at it without asking again. */
   readonly pacingBooks?: boolean;
+  /** Whether the wait `pace` answered for this effect is a booked turn (when only some are: `pacingBooks` otherwise). */
+  booksTurn?(op: string, args: Record<string, unknown>, waitMs: number): boolean;
 }
 
 /**
@@ -81,6 +83,7 @@ function chatRunner(port: ChatPort): EffectRunner {
     get pacingBooks() {
       return port.pacingBooks === true;
     },
+    booksTurn: port.booksTurn ? (op, args, waitMs) => port.booksTurn!(typed(op, args), waitMs) : undefined,
   };
 }
 
@@ -491,7 +494,7 @@ export class OutboxDispatcher {
       const paced = due ? 0 : (port.pace?.(row.op, args, row.workspaceId) ?? 0);
       const paceMs = typeof paced === 'number' ? paced : await paced;
       if (paceMs > 0) {
-        if (port.pacingBooks) this.book(row.id, this.clock.now().getTime() + paceMs);
+        if (port.booksTurn ? port.booksTurn(row.op, args, paceMs) : port.pacingBooks) this.book(row.id, this.clock.now().getTime() + paceMs);
         await this.defer(row, paceMs);
         return;
       }

@@ -602,12 +602,14 @@ export class ApprovalService {
       if (!surface) continue;
       // Redraws of one copy coalesce (as incident cards do): a burst of votes used to queue one chat.update per copy
       // per vote, each sent even when a newer one already showed the same state. The one that runs renders the newest.
+      // An approver's DM is seen by one person, a channel's copy by many: the DMs are redrawn in the background.
+      const personal = c.place === 'dm' || c.place === 'subject-dm';
       u.effects({
         op: 'updateMessage',
         after: c.effectId,
         afterResult: c.result,
         coalesce: `card:${c.effectId}`,
-        args: { channel: ref(c.effectId, 'channel'), ts: ref(c.effectId, 'ts'), surface },
+        args: { channel: ref(c.effectId, 'channel'), ts: ref(c.effectId, 'ts'), surface, ...(personal ? { background: true } : {}) },
       });
     }
   }

@@ -431,7 +431,7 @@ async function redrawClickedCopy(tx: Tx, effects: EffectSpec[], source: { channe
   if (!copy) return;
   for (const { e, i } of redraws) {
     if (e.after !== copy.id || e.op !== 'updateMessage') continue;
-    const { channel: _c, ts: _t, ...content } = e.args;
+    const { channel: _c, ts: _t, background: _b, ...content } = e.args;
     effects[i] = {
       op: 'reply',
       after: copy.id,

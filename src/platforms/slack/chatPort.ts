@@ -7,7 +7,7 @@ import type { Text } from '../../domain/text.ts';
 import { mrkdwn, plain } from './mrkdwn.ts';
 import { slackMessage } from './blockKit.ts';
 import type { Message } from '../../../blocks/surface.ts';
-import { budgetsFor, RateLimiter, SharedRateLimiter, type Limiter } from './rateLimits.ts';
+import { booked, budgetsFor, RateLimiter, SharedRateLimiter, type Limiter, type Reservation } from './rateLimits.ts';
 import type { Database } from '../../store/db.ts';
 import type { Clock } from '../../domain/clock.ts';
 import { classifySlackError, describeGroupError, describeInviteUserError, INVITE_USER_ERRORS as INVITE_USER_ERRORS_BY_CODE } from './errors.ts';
@@ -135,7 +135,22 @@ export class SlackChatPort implements ChatPort {
     if (!this.limiter) return 0;
     const method = METHOD_OF[effect.op];
     const channel = effect.op === 'dm' ? `dm:${effect.args.user}` : 'channel' in effect.args && typeof effect.args.channel === 'string' ? effect.args.channel : undefined;
-    return this.limiter.reserve(budgetsFor(method, workspaceId ?? '-', channel), { book: this.pacingBooks });
+    return this.limiter.reserve(budgetsFor(method, workspaceId ?? '-', channel), this.reservation(effect));
+  }
+
+  booksTurn(effect: PortEffect, waitMs: number): boolean {
+    return booked(this.reservation(effect), waitMs);
+  }
+
+  /**
+   * A background redraw (a card's copy in one approver's DM) takes only a spare token of chat.update's budget and
+   * books no turn (Reservation.background): a vote's redraws of 43 DMs booked 43 turns of chat.update (Tier 3, about
+   * a minute at 45 a minute), and the channel's copy, which the next vote redraws, waited behind every one of them
+   * (test/platforms/slack/cardPriority.e2e.test.ts).
+   */
+  private reservation(effect: PortEffect): Reservation {
+    const background = effect.op === 'updateMessage' && effect.args.background === true;
+    return background ? { book: this.pacingBooks, background } : { book: this.pacingBooks };
   }
 
   async perform<K extends EffectOp>(

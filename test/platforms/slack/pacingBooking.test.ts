@@ -31,6 +31,38 @@ describe('RateLimiter booking', () => {
   });
 });
 
+describe('RateLimiter background calls', () => {
+  const background = { book: true, background: true };
+
+  it('take a token only while the bucket keeps one more, and book no turn: a booking call finds the turns free', () => {
+    const now = 4_000_000;
+    const limiter = new RateLimiter({ now: () => now });
+    const waits = Array.from({ length: TIERS[3].burst + 3 }, () => limiter.reserve(uses, background));
+    // All but one of the burst go at once; the last token is left for the others.
+    expect(waits.slice(0, TIERS[3].burst - 1)).toEqual(Array(TIERS[3].burst - 1).fill(0));
+    // The ones that wait are told turns one refill apart, from when a spare token is back, and took nothing.
+    const told = waits.slice(TIERS[3].burst - 1);
+    for (const [i, w] of told.entries()) expect(w).toBeCloseTo((i + 1) * refillMs, -1);
+    // A call that books finds the token that was left: it goes at once, and the next one books the next refill.
+    expect(limiter.reserve(uses, { book: true })).toBe(0);
+    expect(limiter.reserve(uses, { book: true })).toBeCloseTo(refillMs, -1);
+  });
+
+  it('told to come back, a background call goes then if nothing booked meanwhile, and waits behind what did', () => {
+    let now = 5_000_000;
+    const limiter = new RateLimiter({ now: () => now });
+    for (let i = 0; i < TIERS[3].burst; i++) expect(limiter.reserve(uses, { book: true })).toBe(0);
+    const wait = limiter.reserve(uses, background);
+    expect(wait).toBeCloseTo(2 * refillMs, -1); // a spare token: two refills from empty
+    now += wait;
+    expect(limiter.reserve(uses, background)).toBe(0);
+    // It left one token. Three calls book meanwhile (a channel's copies): the first takes that token, the other two
+    // book the next two refills; the next background call waits for those and for a spare token: four refills.
+    for (let i = 0; i < 3; i++) limiter.reserve(uses, { book: true });
+    expect(limiter.reserve(uses, background)).toBeCloseTo(4 * refillMs, -1);
+  });
+});
+
 describe('RateLimiter memory', () => {
   // A channel's own budget (budgetsFor adds the workspace's, which would make most of these posts wait and keep nothing).
   const post = (channel: string) => budgetsFor('chat.postMessage', 'T1', channel).filter((u) => u.budget === POST_PER_CHANNEL);
