@@ -4,38 +4,13 @@ import { LIMITS } from '../../blocks/limits.ts';
 import { MENTIONS_SHOWN, mentionList, plainText } from '../../src/domain/text.ts';
 import { slackMessage } from '../../src/platforms/slack/blockKit.ts';
 import { discordMessage } from '../../src/platforms/discord/render.ts';
-import type { ApprovalView } from '../../src/services/approvals.ts';
+import { approvalView } from '../support/views.ts';
 
 /** Who may still approve, on the card: everyone can be thousands of people (a role most of an organisation holds). */
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `UQA${String(i).padStart(5, '0')}`);
 
-function view(eligible: string[]): ApprovalView {
-  return {
-    id: 'a0000000-0000-4000-8000-000000000001',
-    ref: 'APR-3',
-    kind: 'deploy',
-    title: 'Deploy api 2.3.0 to uat',
-    requester: 'UDEV',
-    status: 'pending',
-    reason: null,
-    rejectReason: null,
-    breakGlass: false,
-    breakGlassReason: null,
-    reviewStatus: null,
-    expiresAt: new Date('2026-04-02T14:00:00Z'),
-    createdAt: new Date('2026-04-02T09:00:00Z'),
-    decidedAt: null,
-    progress: '0 of 1 — needs a qa_lead',
-    approvals: 0,
-    required: 1,
-    eligible,
-    votes: [],
-    details: [['Environment', 'uat']],
-    flags: [],
-    hold: null,
-    canAskException: false,
-  };
-}
+const view = (eligible: string[]) =>
+  approvalView({ title: 'Deploy api 2.3.0 to uat', reason: null, progress: '0 of 1 — needs a qa_lead', approvals: 0, required: 1, eligible, votes: [], details: [['Environment', 'uat']] });
 
 /** The text of the card's "Can approve" context block, as Slack receives it. */
 function canApprove(eligible: string[]): string {

@@ -31,6 +31,7 @@ import { assessRisk } from '../../../src/domain/change.ts';
 import { channelRef, code, em, emoji, link, mention, rt, strong, time, type Text } from '../../../src/domain/text.ts';
 import type { IncidentView } from '../../../src/services/incidentViews.ts';
 import type { ApprovalView } from '../../../src/services/approvals.ts';
+import { approvalView as sharedApprovalView } from '../../support/views.ts';
 import type { ChangeView } from '../../../src/services/changes.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -81,38 +82,7 @@ function incidentView(over: Partial<IncidentView> = {}): IncidentView {
   } as IncidentView;
 }
 
-function approvalView(over: Partial<ApprovalView> = {}): ApprovalView {
-  return {
-    id: 'a0000000-0000-4000-8000-000000000001',
-    ref: 'APR-3',
-    kind: 'deploy',
-    title: 'Deploy api 2.3.0',
-    requester: REQ,
-    status: 'pending',
-    reason: 'Fixes the checkout 502s',
-    rejectReason: null,
-    breakGlass: false,
-    breakGlassReason: null,
-    reviewStatus: null,
-    expiresAt: new Date('2026-04-02T14:00:00Z'),
-    createdAt: new Date('2026-04-02T09:00:00Z'),
-    decidedAt: null,
-    progress: '1 of 2 — needs a tech_lead',
-    approvals: 1,
-    required: 2,
-    eligible: [TL],
-    votes: [{ user: APP, decision: 'approve', at: new Date('2026-04-02T09:30:00Z'), role: 'release_manager', step: 1, reason: null }],
-    details: [
-      ['Service', 'api'],
-      ['Environment', 'production'],
-      ['Version', '2.3.0'],
-    ],
-    flags: [],
-    hold: null,
-    canAskException: false,
-    ...over,
-  };
-}
+const approvalView = (over: Partial<ApprovalView> = {}): ApprovalView => sharedApprovalView(over, { requester: REQ, techLead: TL, approver: APP });
 
 function changeView(over: Partial<ChangeView> = {}): ChangeView {
   const riskInput = { impact: 'high', risk: 'medium', downtime: 'minutes', affectedUsers: 'some' } as const;

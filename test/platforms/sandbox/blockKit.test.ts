@@ -27,7 +27,7 @@ import { changeKpiBlocks } from '../../../blocks/changeReports.ts';
 import { code, EMOJI, em, link, mention, rt, strong, time } from '../../../src/domain/text.ts';
 import { assessRisk, type ChangeKpis, type Kpi } from '../../../src/domain/change.ts';
 import type { IncidentView } from '../../../src/services/incidentViews.ts';
-import type { ApprovalView } from '../../../src/services/approvals.ts';
+import { approvalView } from '../../support/views.ts';
 import type { ChangeView } from '../../../src/services/changes.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -188,39 +188,6 @@ function incidentView(over: Partial<IncidentView> = {}): IncidentView {
     changes: { since: new Date(BEFORE_SPRING.getTime() - 86_400_000), until: BEFORE_SPRING, recent: [], suspectedElsewhere: [], raised: [] },
     ...over,
   } as IncidentView;
-}
-
-function approvalView(over: Partial<ApprovalView> = {}): ApprovalView {
-  return {
-    id: 'a0000000-0000-4000-8000-000000000001',
-    ref: 'APR-3',
-    kind: 'deploy',
-    title: 'Deploy api 2.3.0',
-    requester: 'UREQ',
-    status: 'pending',
-    reason: 'Fixes the checkout 502s',
-    rejectReason: null,
-    breakGlass: false,
-    breakGlassReason: null,
-    reviewStatus: null,
-    expiresAt: new Date('2026-04-02T14:00:00Z'),
-    createdAt: new Date('2026-04-02T09:00:00Z'),
-    decidedAt: null,
-    progress: '1 of 2 — needs a tech_lead',
-    approvals: 1,
-    required: 2,
-    eligible: ['UTL'],
-    votes: [{ user: 'UAPP', decision: 'approve', at: new Date('2026-04-02T09:30:00Z'), role: 'release_manager', step: 1, reason: null }],
-    details: [
-      ['Service', 'api'],
-      ['Environment', 'production'],
-      ['Version', '2.3.0'],
-    ],
-    flags: [],
-    hold: null,
-    canAskException: false,
-    ...over,
-  };
 }
 
 function changeView(over: Partial<ChangeView> = {}): ChangeView {
