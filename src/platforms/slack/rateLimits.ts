@@ -117,10 +117,11 @@ export function booked(o: Reservation, wait: number): boolean {
  * replica whose clock is a little slow) refills nothing and never moves the bucket's time back.
  */
 export function reserveFrom(uses: { budget: Budget; bucket: Bucket | undefined }[], now: number, scale = 1, o: Reservation = {}): { wait: number; waits: number[]; buckets: Bucket[]; took: boolean } {
-  const needs = o.background ? 1 + BACKGROUND_LEAVES : 1;
   const waits: number[] = [];
   const buckets = uses.map(({ budget, bucket }) => {
     const b = refilled(budget, bucket, now, scale);
+    // A bucket never holds more than its burst: one of 1 has no spare token to keep, and a background call takes its one.
+    const needs = o.background ? Math.min(1 + BACKGROUND_LEAVES, budget.burst) : 1;
     waits.push(b.tokens < needs ? Math.ceil((needs - b.tokens) / perMsOf(budget, scale)) : 0);
     return b;
   });

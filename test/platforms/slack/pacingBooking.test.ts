@@ -61,6 +61,17 @@ describe('RateLimiter background calls', () => {
     for (let i = 0; i < 3; i++) limiter.reserve(uses, { book: true });
     expect(limiter.reserve(uses, background)).toBeCloseTo(4 * refillMs, -1);
   });
+  it('a budget without a spare token (a burst of 1) still lets them go, one refill apart', () => {
+    let now = 6_000_000;
+    const limiter = new RateLimiter({ now: () => now });
+    const tier1 = [{ key: 'T1:tier1.method', budget: TIERS[1] }];
+    const tier1RefillMs = 60_000 / (TIERS[1].perMinute * 0.9);
+    expect(limiter.reserve(tier1, background)).toBe(0);
+    const wait = limiter.reserve(tier1, background);
+    expect(wait).toBeCloseTo(tier1RefillMs, -1);
+    now += wait;
+    expect(limiter.reserve(tier1, background)).toBe(0);
+  });
 });
 
 describe('RateLimiter memory', () => {
