@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startHarness, ADMIN, SIGNING_SECRET, type Harness } from '../../support/harness.ts';
+import { stuckEffects } from '../../support/store.ts';
 import { FakeSlack, TEAM_ID } from '../../support/fakeSlack.ts';
 import { compressedTiers } from '../../support/tiers.ts';
 import { blockAction, post } from '../../support/slackRequests.ts';
@@ -87,6 +88,5 @@ it('three votes in a row: the channels show the decision within a turn of the la
   // Redraws told to wait come back one refill apart, not all at once again and again.
   expect(waits).toBeLessThan(3 * updates.length);
   expect(h.slack.rateLimited('chat.update')).toBeLessThanOrEqual(2);
-  const dead = await h.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: 'dead' } }));
-  expect(dead.map((d) => `${d.op}: ${d.lastError}`)).toEqual([]);
+  expect(await stuckEffects(h.muster.db)).toEqual([]);
 }, 120_000);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startHarness, ADMIN, type Harness } from '../../support/harness.ts';
+import { stuckEffects } from '../../support/store.ts';
 import { parsePolicyText } from '../../../src/config/policy.ts';
 import { ACTIONS } from '../../../blocks/actionIds.ts';
 import { ManualClock } from '../../../src/domain/clock.ts';
@@ -54,7 +55,6 @@ it('every holder is asked by DM; the reply and the card name ten and count the r
   await h.flush();
   expect(canApprove('C0GENERAL')).toBeUndefined();
   expect((await h.muster.db.read((tx) => tx.approvalRequest.findUniqueOrThrow({ where: { id: req.id } }))).status).toBe('approved');
-  const stuck = await h.muster.db.read((tx) => tx.outboxEffect.findMany({ where: { status: { in: ['dead', 'pending', 'running'] } } }));
-  expect(stuck.map((e) => ({ id: e.id, op: e.op, status: e.status, error: e.lastError }))).toEqual([]);
+  expect(await stuckEffects(h.muster.db)).toEqual([]);
   expect(h.slack.garbled).toEqual([]);
 });
