@@ -13,14 +13,12 @@ export interface ChatPort {
   perform<K extends EffectOp>(effect: { op: K; args: PortArgs<K> }, ctx?: PerformContext): Promise<EffectResults[K]>;
   /**
    * How long this effect should wait before its call fits the platform's rate budget (0: go now).
-   * Asking reserves the budget when the answer is 0; with `pacingBooks`, a positive answer has also booked the
-   * effect's turn (it is then sent without asking again). A port whose budget is held outside the process (Slack's,
+   * Asking reserves the budget when the answer is 0; a positive answer may also have booked the effect's turn
+   * (`booksTurn`: it is then sent without asking again). A port whose budget is held outside the process (Slack's,
    * in the database, shared by every replica) answers with a promise.
    */
   pace?(effect: PortEffect, workspaceId: string | null): number | Promise<number>;
-  /** Whether a positive answer of `pace` is a booked turn (sent at it without asking again) rather than a plain wait. */
-  readonly pacingBooks?: boolean;
-  /** Whether the positive answer `waitMs` of `pace` for this effect booked its turn (when it may not have: `pacingBooks` otherwise). */
+  /** Whether the positive answer `waitMs` of `pace` for this effect is a booked turn rather than a plain wait (absent: never). */
   booksTurn?(effect: PortEffect, waitMs: number): boolean;
 }
 

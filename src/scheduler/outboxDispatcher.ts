@@ -46,9 +46,7 @@ export interface EffectRunner {
   readonly platform: string;
   perform(op: string, args: Record<string, unknown>, ctx: PerformContext): Promise<Record<string, unknown>>;
   pace?(op: string, args: Record<string, unknown>, workspaceId: string | null): number | Promise<number>;
-  /** Whether a wait `pace` answers is a booked turn: the effect is sent at it without asking again. */
-  readonly pacingBooks?: boolean;
-  /** Whether the wait `pace` answered for this effect is a booked turn (when only some are: `pacingBooks` otherwise). */
+  /** Whether the wait `pace` answered for this effect is a booked turn: it is sent at it without asking again (absent: never). */
   booksTurn?(op: string, args: Record<string, unknown>, waitMs: number): boolean;
 }
 
@@ -80,9 +78,6 @@ function chatRunner(port: ChatPort): EffectRunner {
     platform: port.platform,
     perform: async (op, args, ctx) => (await port.perform(typed(op, args), ctx)) as Record<string, unknown>,
     pace: port.pace ? (op, args, workspaceId) => port.pace!(typed(op, args), workspaceId) : undefined,
-    get pacingBooks() {
-      return port.pacingBooks === true;
-    },
     booksTurn: port.booksTurn ? (op, args, waitMs) => port.booksTurn!(typed(op, args), waitMs) : undefined,
   };
 }
@@ -494,7 +489,7 @@ export class OutboxDispatcher {
       const paced = due ? 0 : (port.pace?.(row.op, args, row.workspaceId) ?? 0);
       const paceMs = typeof paced === 'number' ? paced : await paced;
       if (paceMs > 0) {
-        if (port.booksTurn ? port.booksTurn(row.op, args, paceMs) : port.pacingBooks) this.book(row.id, this.clock.now().getTime() + paceMs);
+        if (port.booksTurn?.(row.op, args, paceMs)) this.book(row.id, this.clock.now().getTime() + paceMs);
         await this.defer(row, paceMs);
         return;
       }

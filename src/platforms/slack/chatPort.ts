@@ -102,7 +102,7 @@ export class SlackChatPort implements ChatPort {
    * booking there would cost a transaction for every waiting effect, while a plain wait it already knows of is answered
    * from memory (SharedRateLimiter), which keeps a burst off the database and the requests' connections free.
    */
-  readonly pacingBooks: boolean;
+  private readonly pacingBooks: boolean;
   /**
    * Times each response_url was used by this process (Slack allows 5; see RESPONSE_URL_USES), and when it expires.
    * Forgotten once expired (forgetExpiredResponseUrls): a reply on an expired URL goes by DM whatever its count, so
