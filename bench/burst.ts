@@ -280,7 +280,10 @@ export async function runBurstBench(o: BurstOptions): Promise<BurstResult> {
     const inChannels = want.filter((c) => fake.channel(c.channel)?.is_im !== true);
     while (performance.now() < waitLimit && !muster.exitInfo) {
       staleNow = want.filter((c) => !c.re.test(fake.message(c.channel, c.ts)?.text ?? ''));
-      if (result.channelsFinalMs === undefined && !inChannels.some((c) => staleNow.includes(c))) result.channelsFinalMs = performance.now() - start;
+      if (result.channelsFinalMs === undefined) {
+        const stale = new Set(staleNow);
+        if (!inChannels.some((c) => stale.has(c))) result.channelsFinalMs = performance.now() - start;
+      }
       if (staleNow.length === 0) break;
       if (performance.now() - lastDots > 30_000) {
         lastDots = performance.now();

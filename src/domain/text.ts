@@ -179,7 +179,7 @@ export function mentionList(externalIds: readonly string[], separator: string, m
     externalIds.slice(0, max).map((id) => [mention(id)]),
     separator,
   );
-  const rest = externalIds.length - Math.min(max, externalIds.length);
+  const rest = Math.max(0, externalIds.length - max);
   return rest > 0 ? concat(shown, ` and ${rest.toLocaleString('en-US')} more`) : shown;
 }
 

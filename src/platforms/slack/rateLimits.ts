@@ -142,8 +142,12 @@ class BackgroundQueue {
 
   constructor(private readonly scale: number) {}
 
-  /** The wait to tell a background call that found `wait` at `now`. */
-  turn(uses: BudgetUse[], now: number, wait: number): number {
+  /** The wait to tell a call that found `wait` at `now`: for a background call that must wait, its turn in the queue. */
+  answer(o: Reservation, uses: BudgetUse[], now: number, wait: number): number {
+    return o.background && wait > 0 ? this.turn(uses, now, wait) : wait;
+  }
+
+  private turn(uses: BudgetUse[], now: number, wait: number): number {
     let at = now + wait;
     for (const u of uses) {
       const last = this.last.get(u.key);
@@ -199,7 +203,7 @@ export class RateLimiter implements Limiter {
     // A refill computed while waiting (and not booking) need not be kept: refilling later from the older state comes to the same.
     if (took) uses.forEach((u, i) => this.buckets.set(u.key, { bucket: buckets[i]!, budget: u.budget }));
     if (this.buckets.size >= this.sweepAt) this.sweep(now);
-    return !took && o.background ? this.background.turn(uses, now, wait) : wait;
+    return this.background.answer(o, uses, now, wait);
   }
 
   /** Drops the buckets that have refilled to their burst by `now`. */
@@ -255,7 +259,7 @@ export class SharedRateLimiter implements Limiter {
     // background call, what memory knows is the least it waits).
     const now = this.clock.now().getTime();
     const known = o.book ? 0 : this.knownWait(uses, now);
-    if (known > 0) return Promise.resolve(o.background ? this.background.turn(uses, now, known) : known);
+    if (known > 0) return Promise.resolve(this.background.answer(o, uses, now, known));
     const run = this.tail.then(() => this.reserveNow(uses, o));
     this.tail = run.catch(() => undefined);
     return run;
@@ -277,7 +281,7 @@ export class SharedRateLimiter implements Limiter {
     const now = this.clock.now().getTime();
     // A reservation queued behind others may find a bucket they found empty.
     const known = o.book ? 0 : this.knownWait(uses, now);
-    if (known > 0) return o.background ? this.background.turn(uses, now, known) : known;
+    if (known > 0) return this.background.answer(o, uses, now, known);
     const { wait, waits } = await withBuckets(
       this.db,
       uses.map((u) => ({ key: u.key, initial: { tokens: u.budget.burst, at: now } })),
@@ -291,7 +295,7 @@ export class SharedRateLimiter implements Limiter {
         return { result: r, write: r.took ? uses.map((u, i) => ({ key: u.key, state: r.buckets[i]! })) : [] };
       },
     );
-    if (wait > 0 && o.background) return this.background.turn(uses, now, wait);
+    if (o.background) return this.background.answer(o, uses, now, wait);
     // (A background call's wait is for a spare token: longer than the others wait, so not remembered for them.)
     if (wait > 0 && !o.book) {
       if (this.emptyUntil.size > 10_000) for (const [key, until] of this.emptyUntil) if (until <= now) this.emptyUntil.delete(key);
