@@ -27,6 +27,14 @@ const FREES = `(EXISTS (SELECT 1 FROM outbox w WHERE w.depends_on_id = outbox.id
   OR EXISTS (SELECT 1 FROM outbox_dependencies x WHERE x.depends_on_id = outbox.id)
   OR (outbox.coalesce_key IS NOT NULL AND EXISTS (SELECT 1 FROM outbox f WHERE f.coalesce_key = outbox.coalesce_key AND f.status = 'pending'))) AS frees`;
 
+/**
+ * Of an effect being marked done with its hook (RETURNING): how many effects at most wait for it, by their data or for
+ * order, which its transaction may then lease (OutboxDispatcher.leaseInTx). One written after this statement and
+ * committed before the lease runs may be left out: the claim kicked as the effect ends (track) finds it.
+ */
+const WAITING = `(SELECT count(*) FROM outbox w WHERE w.depends_on_id = outbox.id AND w.status = 'pending')
+  + (SELECT count(*) FROM outbox_dependencies x WHERE x.depends_on_id = outbox.id) AS waiting`;
+
 /** Effects leased in the transaction that wrote them (OutboxDispatcher.leaseInTx). */
 export interface WrittenLease {
   /**
@@ -348,16 +356,20 @@ export class OutboxDispatcher {
    * For the owner of a transaction that writes effects (a command's or click's unit, an effect's hook): call `watch` as
    * it begins, and `lease` as its last statement is sent; the effects it wrote that are free to run are leased in it
    * for this dispatcher, up to its free slots (outbox.ts, leaseWritten), and with `freedBy` (an effect the
-   * transaction marked done) the effects that waited for it. After the commit, `adopt` runs them and
-   * resolves to whether nothing is left for a claim (if something may be, the owner kicks one); `release` gives the
-   * slots back when it did not commit. Nothing is leased unless the dispatcher is polling (start).
+   * transaction marked done) the effects that waited for it (`waiting`: how many at most, when known). It holds the
+   * slots it may fill until the statement has run: no more than the transaction can free, so that another transaction
+   * leasing at the same time (a war room's invitation hook and card hook) is not left without slots for its own. After
+   * the commit, `adopt` runs them and resolves to whether nothing is left for a claim (if something may be, the owner
+   * kicks one); `release` gives the slots back when it did not commit. Nothing is leased unless the dispatcher is
+   * polling (start).
    */
-  leaseInTx(tx: Tx, freedBy?: number): WrittenLease | undefined {
+  leaseInTx(tx: Tx, freedBy?: number, waiting?: number): WrittenLease | undefined {
     const slots = this.started && !this.stopped ? this.opts.concurrency - this.inflight.size - this.reserved : 0;
-    const leasing = slots > 0 ? leaseWritten(tx, this.clock, this.opts.owner, slots, this.opts.leaseMs, freedBy) : undefined;
+    const leasing = slots > 0 ? leaseWritten(tx, this.clock, this.opts.owner, slots, this.opts.leaseMs, freedBy, waiting) : undefined;
     if (!leasing) return undefined;
-    this.reserved += slots;
-    let held = slots;
+    const { take } = leasing;
+    this.reserved += take;
+    let held = take;
     const giveBack = (n: number) => {
       const k = Math.min(n, held);
       held -= k;
@@ -389,10 +401,10 @@ export class OutboxDispatcher {
         held -= r.length;
         this.reserved -= r.length;
         for (const row of r) this.track(row.id, this.execute(row, claimedAt));
-        // Every effect it wrote leased, and the limit not reached (so no effect that was free is left): nothing for a
-        // claim. An effect it wrote that waits for one still running is started by that one's end (FREES), or by a
-        // claim kicked here should that one have ended while this transaction was open (its FREES could not see it).
-        return (await leasing.all) && r.length < slots;
+        // Every effect it wrote leased, and the free slots not all filled (so no effect that was free is left): nothing
+        // for a claim. An effect it wrote that waits for one still running is started by that one's end (FREES), or by
+        // a claim kicked here should that one have ended while this transaction was open (its FREES could not see it).
+        return (await leasing.all) && (r.length < take || take < slots);
       },
       release: () => {
         void rows.then(
@@ -576,12 +588,13 @@ export class OutboxDispatcher {
         // before anything is committed: a lease lost to another replica, which owns the outcome now, rolls back what
         // the hook wrote.
         const [statement, ...params] = done;
-        const marked = sql.laterAll<{ id: unknown }>(`${statement} RETURNING id`, ...params);
+        const marked = sql.laterAll<{ id: unknown; waiting: number | bigint }>(`${statement} RETURNING id, ${WAITING}`, ...params);
         marked.catch(() => {}); // fails the statement it goes with, and the transaction: seen there
         await this.runHook(tx, { ...row, status: 'hooking' }, payload, result);
         await sql.flush?.();
-        if ((await marked).length !== 1) throw LEASE_LOST;
-        leased = this.leaseInTx(tx, row.id);
+        const [mark, ...more] = await marked;
+        if (!mark || more.length) throw LEASE_LOST;
+        leased = this.leaseInTx(tx, row.id, Number(mark.waiting));
         if (leased) await sql.batch?.(['COMMIT']);
         // On PostgreSQL that COMMIT has ended the transaction: what it leased starts now rather than once Prisma has
         // closed its transaction (as Kernel.run does; the war room's channel and card hooks are on its critical path).

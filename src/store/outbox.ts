@@ -209,17 +209,27 @@ export function watchWrites(tx: Tx): void {
  * (a war room's invitations, topic and card once its channel exists). Redraws (effects with a coalescing key) are left
  * to the claim (see enqueueEffects). Sent with the transaction's next statement
  * (`laterAll`): on PostgreSQL no round trip of its own. The effects it leaves (waiting for others, or over the limit)
- * are claimed as before. `rows` resolves to the leased effects; `all`, to whether every effect the transaction wrote
- * was leased (none of them a redraw).
+ * are claimed as before. `waiting`: how many effects at most wait for `freedBy` (unknown when not given). It leases at
+ * most `limit` effects, and no more than the transaction can free (those it wrote and those `waiting`): `take`, the
+ * slots its owner holds for it. `rows` resolves to the leased effects; `all`, to whether every effect the transaction
+ * wrote was leased (none of them a redraw).
  */
-export function leaseWritten(tx: Tx, clock: Clock, owner: string, limit: number, leaseMs: number, freedBy?: number): { rows: Promise<OutboxRow[]>; all: Promise<boolean> } | undefined {
+export function leaseWritten(
+  tx: Tx,
+  clock: Clock,
+  owner: string,
+  limit: number,
+  leaseMs: number,
+  freedBy?: number,
+  waiting?: number,
+): { rows: Promise<OutboxRow[]>; all: Promise<boolean>; take: number } | undefined {
   const watched = written.get(tx);
   const ids = [...new Set(watched?.ids ?? [])].sort((a, b) => a - b);
   // Redraws it wrote are left to a claim.
   const claimed = watched?.claimed ?? false;
   written.delete(tx);
-  const take = Math.floor(limit);
-  if ((!ids.length && freedBy === undefined) || take < 1) return undefined;
+  const take = Math.min(Math.floor(limit), ids.length + (freedBy === undefined ? 0 : (waiting ?? Number.POSITIVE_INFINITY)));
+  if (take < 1) return undefined;
   const now = clock.now();
   const wrote = ids.length ? [`o.id IN (${marks(ids)})`] : [];
   const freed = freedBy === undefined ? [] : ['o.depends_on_id = ?', 'o.id IN (SELECT x.effect_id FROM outbox_dependencies x WHERE x.depends_on_id = ?)'];
@@ -242,7 +252,7 @@ export function leaseWritten(tx: Tx, clock: Clock, owner: string, limit: number,
     const leased = new Set(r.map((row) => row.id));
     return !claimed && ids.every((id) => leased.has(id));
   });
-  return { rows, all };
+  return { rows, all, take };
 }
 
 /**

@@ -6,7 +6,8 @@ import type { Database } from '../../src/store/db.ts';
 import { AuditLog } from '../../src/store/audit.ts';
 import { Kernel } from '../../src/services/kernel.ts';
 import { OutboxDispatcher } from '../../src/scheduler/outboxDispatcher.ts';
-import type { EffectSpec } from '../../src/store/outbox.ts';
+import { enqueueEffects, leaseWritten, watchWrites, type EffectSpec } from '../../src/store/outbox.ts';
+import { TEST_PROVIDER } from '../support/db.ts';
 import { defaultPolicy } from '../../src/config/policy.ts';
 import { systemClock } from '../../src/domain/clock.ts';
 
@@ -241,6 +242,51 @@ describe('effects leased in the transaction that wrote them', () => {
       await allDone('lease:next');
       expect(t.ran).toEqual(['next']);
       expect(await claimedOf(t, 'lease:next')).toEqual([]);
+    });
+  });
+
+  it('a transaction holds no more slots than it can fill: what it wrote, and what waits for the effect it marked done', async () => {
+    const takes = await db
+      .tx(async (tx) => {
+        watchWrites(tx);
+        await enqueueEffects(tx, systemClock, { platform: 'slack', requestId: 'lease:take' }, [post('one'), post('two')]);
+        const wrote = leaseWritten(tx, systemClock, 'take-test', 8, 60_000);
+        const none = leaseWritten(tx, systemClock, 'take-test', 8, 60_000);
+        const [freed] = await enqueueEffects(tx, systemClock, { platform: 'slack', requestId: 'lease:take' }, [post('three')]);
+        const leases = [
+          wrote,
+          none,
+          ...[1, 0, undefined].map((waiting) => leaseWritten(tx, systemClock, 'take-test', 8, 60_000, freed, waiting)),
+          leaseWritten(tx, systemClock, 'take-test', 3, 60_000, freed),
+        ];
+        // Sent with a next statement that never comes (PostgreSQL): the rollback rejects them.
+        for (const l of leases) for (const p of [l?.rows, l?.all]) p?.catch(() => {});
+        throw Object.assign(new Error('rolled back'), { taken: leases.map((l) => l?.take) });
+      })
+      .catch((e: { taken?: unknown[] }) => e.taken);
+    // Two written (both leasable); nothing written since; one waiting; none waiting; as many as may wait (the slots).
+    expect(takes).toEqual([2, undefined, 1, undefined, 8, 3]);
+    expect(await effectsOf('lease:take')).toEqual([]);
+  });
+
+  it.runIf(TEST_PROVIDER === 'postgresql')("a transaction still open after leasing leaves the other slots to another's lease (a war room's invitation and card hooks finish together)", async () => {
+    const t = setUp({ concurrency: 4 });
+    await polling(t, async () => {
+      let held: ReturnType<OutboxDispatcher['leaseInTx']>;
+      await db.tx(async (tx) => {
+        t.dispatcher.watch(tx);
+        await enqueueEffects(tx, systemClock, { platform: 'slack', requestId: 'lease:held' }, [post('held')]);
+        held = t.dispatcher.leaseInTx(tx);
+        // Its lease goes with its next statement (here its COMMIT): its slot is held until then. Meanwhile another
+        // transaction commits three effects; the dispatcher has three slots left for them, and leases them.
+        await unit(t, 'lease:beside', post('b1'), post('b2'), post('b3'));
+      });
+      await held?.adopt();
+      await allDone('lease:beside');
+      await allDone('lease:held');
+      expect(t.ran.sort()).toEqual(['b1', 'b2', 'b3', 'held']);
+      expect(await claimedOf(t, 'lease:beside')).toEqual([]);
+      expect(await claimedOf(t, 'lease:held')).toEqual([]);
     });
   });
 
