@@ -80,7 +80,7 @@ export const FULL: ReplicaSizes = {
   counts: [1, 2, 3],
   clickRate: 20,
   clickSeconds: 6,
-  steps: [10, 20, 40, 60],
+  steps: [10, 20, 40, 60, 100, 150, 200, 300],
   stepSeconds: 3,
   maxP99Ms: 500,
   burstRequests: 20,
